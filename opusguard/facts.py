@@ -1,0 +1,205 @@
+"""Per-file facts: everything the rules need from one file, as plain picklable data.
+
+A file is parsed once (extract.py) and reduced to a FileFacts. Facts never refer to
+other files; names are left symbolic (a ``Value`` tree) and resolved later by the
+cross-file join (resolve.py). That split is what lets facts be cached by content
+hash and computed in parallel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# (line, column, end_line, end_column), 1-based, as the contract reports them.
+Span = tuple[int, int, int, int]
+
+
+# --- Values: a static expression the resolver can evaluate ------------------------
+
+
+@dataclass(frozen=True)
+class Str:
+    """A string literal (implicitly concatenated pieces already joined)."""
+
+    text: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class Num:
+    value: float | int
+
+
+@dataclass(frozen=True)
+class Name:
+    """A bare name, looked up in the module's bindings and imports."""
+
+    id: str
+
+
+@dataclass(frozen=True)
+class Attr:
+    """``base.attr``: a module attribute, class attribute or enum member."""
+
+    base: "Value"
+    attr: str
+
+
+@dataclass(frozen=True)
+class SelfAttr:
+    """``self.attr`` / ``cls.attr`` inside a method of class ``cls_name`` (in this module)."""
+
+    cls_name: str
+    attr: str
+
+
+@dataclass(frozen=True)
+class Subscript:
+    """``base[key]`` with a constant key."""
+
+    base: "Value"
+    key: str | int
+
+
+@dataclass(frozen=True)
+class Env:
+    """``os.getenv("VAR", default)`` and friends; default is None when absent."""
+
+    var: str
+    default: "Value | None"
+
+
+@dataclass(frozen=True)
+class Param:
+    """A function parameter; default is None when the parameter has none."""
+
+    function: str  # qualified name inside the module, e.g. "Agent.run"
+    name: str
+    default: "Value | None"
+
+
+@dataclass(frozen=True)
+class Concat:
+    """An f-string or ``+`` concatenation; parts are Values (Str for fixed text)."""
+
+    parts: tuple["Value", ...]
+
+
+@dataclass(frozen=True)
+class DictV:
+    items: tuple[tuple[str, "Value"], ...]
+
+
+@dataclass(frozen=True)
+class SeqV:
+    """A list/tuple/set literal, or the arguments of ``Literal[...]``."""
+
+    items: tuple["Value", ...]
+
+
+@dataclass(frozen=True)
+class OneOf:
+    """A value that is one of several (``a if c else b``, ``x or y``)."""
+
+    options: tuple["Value", ...]
+
+
+@dataclass(frozen=True)
+class CallV:
+    """``func(args...)`` whose result the resolver may understand (an Enum lookup)."""
+
+    func: "Value"
+    args: tuple["Value", ...]
+
+
+@dataclass(frozen=True)
+class Unknown:
+    """Not knowable statically; ``origin`` says where the value comes from, for OG106."""
+
+    origin: str
+
+
+Value = Str | Num | Name | Attr | SelfAttr | Subscript | Env | Param | Concat | DictV | SeqV | OneOf | CallV | Unknown
+
+
+# --- What a file contains ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImportFact:
+    """``import a.b as c`` -> local="c", module="a.b", name=None, level=0.
+    ``from ..x import Y as Z`` -> local="Z", module="x", name="Y", level=2."""
+
+    local: str
+    module: str
+    name: str | None
+    level: int
+    span: Span
+
+
+@dataclass
+class ClassFacts:
+    name: str  # qualified inside the module ("Outer.Inner")
+    bases: tuple[Value, ...]
+    attrs: dict[str, Value]
+    is_enum: bool
+    span: Span
+
+
+@dataclass
+class ModelArg:
+    """One argument of a call that carries (or may carry) a model."""
+
+    key: str  # "model", "model_name", "modelId", "fallback_model", "0" for positional ...
+    value: Value
+    span: Span
+    # True where a Claude SDK takes the bare aliases "opus" / "sonnet" / "haiku".
+    accepts_short_alias: bool = False
+
+
+@dataclass
+class CallFact:
+    span: Span  # the whole call expression
+    callee: str  # as written, dotted: "client.messages.create", "ChatAnthropic"
+    callee_value: Value  # Name/Attr chain, for resolving imports to a qualified name
+    sink: str | None  # which known SDK shape this is ("anthropic.messages.create"), None if generic
+    model_args: list[ModelArg]
+    # First positional argument when it is a string literal (route("task")).
+    first_arg: Str | None
+    function: str | None  # enclosing function qualname, for task names
+    # Static signals for the report: max_tokens, temperature, system prompt excerpt, in_loop ...
+    signals: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass
+class LiteralFact:
+    """A string literal in code (not a comment or docstring) that names a Claude model."""
+
+    text: str
+    span: Span
+    # Where it sits, for OG101's message: "assignment to OPUS_MODEL", "argument model=" ...
+    context: str = ""
+
+
+@dataclass
+class Annotation:
+    """``# opusguard: task=NAME`` / ``# opusguard: ignore[...]`` that applies to one line."""
+
+    task: str | None = None
+    ignore: frozenset[str] | None = None  # None: no ignore; empty set: ignore everything
+    comment_line: int = 0  # where the comment is written (for unused-ignore reports)
+
+
+@dataclass
+class FileFacts:
+    path: str  # as discovered (relative, '/')
+    parse_error: str | None = None  # "line 3: invalid syntax" -> OG000
+    parse_error_line: int = 1
+    imports: list[ImportFact] = field(default_factory=list)
+    bindings: dict[str, Value] = field(default_factory=dict)  # module-level names
+    classes: dict[str, ClassFacts] = field(default_factory=dict)
+    functions: dict[str, tuple[str, ...]] = field(default_factory=dict)  # qualname -> params
+    calls: list[CallFact] = field(default_factory=list)
+    literals: list[LiteralFact] = field(default_factory=list)
+    annotations: dict[int, Annotation] = field(default_factory=dict)  # by target line
+    lines: dict[int, str] = field(default_factory=dict)  # source lines findings point at

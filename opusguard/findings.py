@@ -1,0 +1,73 @@
+"""A finding: one rule firing at one place. What every reporter formats."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Location:
+    """A place in a file. Lines and columns are 1-based; path is relative, with '/'."""
+
+    path: str
+    line: int
+    column: int = 1
+
+
+@dataclass
+class Finding:
+    rule: str  # "OG102"
+    name: str  # "unjustified-opus"
+    path: str  # relative to the current directory, '/'-separated
+    line: int
+    column: int
+    message: str
+    end_line: int | None = None
+    end_column: int | None = None
+    severity: str = "error"
+    model: str | None = None  # the model id as written
+    tier: str | None = None  # opus | sonnet | haiku | other
+    task: str | None = None
+    related: list[Location] = field(default_factory=list)
+    # The source line the finding points at, for text output and baseline fingerprints.
+    source_line: str = ""
+    fix_available: bool = False
+
+    def sort_key(self) -> tuple:
+        return (self.path, self.line, self.column, self.rule)
+
+    def to_json(self) -> dict:
+        return {
+            "rule": self.rule,
+            "name": self.name,
+            "severity": self.severity,
+            "path": self.path,
+            "line": self.line,
+            "column": self.column,
+            "end_line": self.end_line if self.end_line is not None else self.line,
+            "end_column": self.end_column if self.end_column is not None else self.column,
+            "message": self.message,
+            "model": self.model,
+            "tier": self.tier,
+            "task": self.task,
+            "related": [
+                {"path": r.path, "line": r.line, "column": r.column} for r in self.related
+            ],
+        }
+
+
+TIERS = ("opus", "sonnet", "haiku", "other")
+
+
+@dataclass
+class RunSummary:
+    """Counts that the JSON summary and --statistics print."""
+
+    files_scanned: int = 0
+    files_parsed: int = 0
+    model_calls: dict[str, int] = field(
+        default_factory=lambda: {t: 0 for t in (*TIERS, "unresolved")}
+    )
+    # model id -> number of literals written in code
+    models: dict[str, int] = field(default_factory=dict)
+    elapsed_seconds: float = 0.0

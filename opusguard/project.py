@@ -1,0 +1,73 @@
+"""The joined view of a scanned tree that rules, the codemod and the report read.
+
+resolve.py builds a Project from per-file facts (facts.py), the policy and the
+catalog. Nothing here parses code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import TYPE_CHECKING
+
+from opusguard.facts import CallFact, FileFacts, LiteralFact, Span
+
+if TYPE_CHECKING:
+    from opusguard.catalog import Catalog, ModelRef
+    from opusguard.policy import Policy
+
+
+@dataclass
+class ResolvedModel:
+    """One model a call may send, and where its literal is written."""
+
+    ref: "ModelRef"
+    literal_path: str
+    literal_span: Span
+    # How the value reached the call, outermost first, e.g. ("MODEL", "app.config.OPUS").
+    via: tuple[str, ...] = ()
+
+
+@dataclass
+class ResolvedCall:
+    path: str
+    call: CallFact
+    models: list[ResolvedModel] = field(default_factory=list)
+    # Where each unresolvable model argument comes from: "env var SMART_MODEL",
+    # "parameter 'model' of ask()", "config key settings['model']".
+    unresolved: list[str] = field(default_factory=list)
+    # route("TASK") through the policy's router: the task named, else None.
+    route_task: str | None = None
+    is_router_call: bool = False
+    # Task from a `# opusguard: task=NAME` annotation on the call.
+    annotated_task: str | None = None
+    # True when the call is a Claude call (an SDK shape for Claude, or a Claude model reaches it).
+    is_claude: bool = False
+
+    @property
+    def task(self) -> str | None:
+        return self.annotated_task or self.route_task
+
+    @property
+    def line(self) -> int:
+        return self.call.span[0]
+
+
+@dataclass
+class ResolvedLiteral:
+    path: str
+    literal: LiteralFact
+    ref: "ModelRef"
+    in_router_module: bool = False
+
+
+@dataclass
+class Project:
+    files: dict[str, FileFacts]
+    calls: list[ResolvedCall]
+    literals: list[ResolvedLiteral]
+    policy: "Policy"
+    catalog: "Catalog"
+    today: date
+    # module name -> path, for messages and the codemod
+    modules: dict[str, str] = field(default_factory=dict)
