@@ -1,0 +1,211 @@
+"""Command line: parse options, call the engine, pick a reporter. Nothing else lives here."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from opusguard import __version__
+
+# Errors that mean "your input is wrong" (exit 2), as one line each.
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    from opusguard.baseline import BaselineError
+    from opusguard.catalog import CatalogError
+    from opusguard.config import ConfigError
+    from opusguard.gitutil import GitError
+    from opusguard.policy import PolicyError
+
+    return (BaselineError, CatalogError, ConfigError, GitError, PolicyError)
+
+
+def fail(message: str) -> None:
+    click.echo(f"opusguard: error: {message}", err=True)
+    sys.exit(EXIT_ERROR)
+
+
+def handle_user_errors(func):
+    """Turn a bad config, policy or baseline into one line on stderr and exit 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except _user_errors() as exc:
+            fail(str(exc))
+
+    return wrapper
+
+
+def _codes(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    return [code.strip().upper() for code in value.split(",") if code.strip()]
+
+
+def common_options(func):
+    """Options every analysing command takes (the contract's common options)."""
+    options = [
+        click.argument("paths", nargs=-1, type=click.Path(path_type=str)),
+        click.option("--policy", "policy", type=click.Path(dir_okay=False, path_type=Path), help="Policy YAML file (default: nearest opusguard.yaml)."),
+        click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), help="pyproject.toml (or opusguard.toml) to read instead of discovering one."),
+        click.option("--select", help="Comma-separated rule codes or prefixes to enable (replaces the default set)."),
+        click.option("--extend-select", help="Rule codes to enable on top of the selection."),
+        click.option("--ignore", help="Comma-separated rule codes or prefixes to disable."),
+        click.option("-j", "--jobs", type=click.IntRange(min=0), default=0, show_default="all cores", help="Worker processes for parsing."),
+        click.option("--no-cache", is_flag=True, help="Neither read nor write the facts cache."),
+        click.option("--stdin-filename", help="Read the source from stdin and check it as this file."),
+        click.option("--changed-since", metavar="REF", help="Only files changed against this git ref."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _settings(config_file, policy, select, extend_select, ignore, baseline=None):
+    from opusguard.config import load_settings
+
+    overrides = {
+        "policy": policy,
+        "select": _codes(select),
+        "extend_select": _codes(extend_select),
+        "ignore": _codes(ignore),
+        "baseline": baseline,
+    }
+    overrides = {key: value for key, value in overrides.items() if value is not None}
+    return load_settings(Path.cwd(), config_file, overrides)
+
+
+def _run_options(paths, jobs, no_cache, stdin_filename, changed_since, *, show_progress: bool):
+    from opusguard.engine import RunOptions
+    from opusguard.gitutil import changed_files
+
+    stdin = None
+    if stdin_filename:
+        stdin = (stdin_filename, sys.stdin.buffer.read())
+    explicit = None
+    if changed_since:
+        changed = changed_files(changed_since, Path.cwd())
+        explicit = [path for path in changed if not paths or _under_any(path, paths)]
+    return RunOptions(
+        paths=list(paths),
+        jobs=jobs,
+        use_cache=not no_cache,
+        stdin=stdin,
+        explicit_files=explicit,
+        progress=_progress_bar() if show_progress else None,
+    )
+
+
+def _under_any(path: Path, paths) -> bool:
+    resolved = path.resolve()
+    for root in paths:
+        root = Path(root).resolve()
+        if resolved == root or root in resolved.parents:
+            return True
+    return False
+
+
+def _progress_bar():
+    """A rich progress bar on stderr for long runs in a terminal; nothing otherwise."""
+    if not sys.stderr.isatty() or os.environ.get("CI"):
+        return None
+    from rich.progress import Progress
+
+    state: dict = {}
+
+    def update(done: int, total: int) -> None:
+        if total < 2000:
+            return
+        if "progress" not in state:
+            progress = Progress(transient=True, console=_stderr_console())
+            progress.start()
+            state["progress"] = progress
+            state["task"] = progress.add_task("reading", total=total)
+        state["progress"].update(state["task"], completed=done)
+        if done >= total:
+            state["progress"].stop()
+
+    return update
+
+
+def _stderr_console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="opusguard")
+def main() -> None:
+    """Keep Opus for the work that needs it."""
+
+
+@main.command()
+@common_options
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif", "github"]), default="text", show_default=True)
+@click.option("--baseline", type=click.Path(dir_okay=False, path_type=Path), help="Report only findings not recorded in this baseline.")
+@click.option("--write-baseline", type=click.Path(dir_okay=False, path_type=Path), help="Record today's findings as the baseline and exit 0.")
+@click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
+@click.option("--statistics", is_flag=True, help="Counts per rule, per tier and per model.")
+@click.option("--report-unused-ignores", is_flag=True, help="Report `# opusguard: ignore` comments that suppress nothing (OG100).")
+@click.option("--no-color", is_flag=True, help="Plain text output.")
+@handle_user_errors
+def check(paths, policy, config_file, select, extend_select, ignore, jobs, no_cache, stdin_filename,
+          changed_since, fmt, baseline, write_baseline, exit_zero, statistics, report_unused_ignores, no_color):
+    """Lint PATHS (default: .) for hard-coded Claude models and unjustified Opus."""
+    from opusguard import engine
+    from opusguard.baseline import load_baseline, write_baseline as save_baseline
+    from opusguard.reporters import render, rule_metadata
+
+    settings = _settings(config_file, policy, select, extend_select, ignore, baseline)
+    options = _run_options(paths, jobs, no_cache, stdin_filename, changed_since, show_progress=fmt == "text")
+    result = engine.check(settings, options, cwd=Path.cwd())
+    engine.print_warnings(result.analysis.warnings)
+    findings = result.findings
+    if report_unused_ignores:
+        findings = sorted(findings + result.unused_ignores, key=lambda f: f.sort_key())
+
+    if write_baseline:
+        save_baseline(write_baseline, findings)
+        click.echo(f"opusguard: wrote {len(findings)} finding(s) to {write_baseline}", err=True)
+        return
+    if settings.baseline:
+        new, _known, stale = load_baseline(settings.baseline).split(findings)
+        for entry in stale:
+            click.echo(
+                f"opusguard: warning: {settings.baseline}: stale entry {entry.rule} in {entry.path} "
+                "(fixed; rewrite the baseline with --write-baseline)",
+                err=True,
+            )
+        findings = new
+
+    render(
+        fmt,
+        findings,
+        result.summary,
+        out=sys.stdout,
+        color=False if no_color else None,
+        statistics=statistics,
+        rules=rule_metadata(),
+        tool_version=__version__,
+    )
+    if findings and not exit_zero:
+        sys.exit(EXIT_FINDINGS)
+
+
+def _register_optional_commands() -> None:
+    """Commands that live in their own modules (policy, init)."""
+    from opusguard.policy_cli import init_command, policy_group
+
+    main.add_command(policy_group, "policy")
+    main.add_command(init_command, "init")
+
+
+_register_optional_commands()

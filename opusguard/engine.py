@@ -1,0 +1,389 @@
+"""The pipeline: discover -> pre-filter -> per-file facts (cached, parallel) -> join -> rules.
+
+`check`, `fix` and `report` all start from `analyze()`, so a file is parsed at
+most once per run (and not at all when its facts are cached).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from opusguard import __version__, prefilter
+from opusguard.cache import FactsCache
+from opusguard.catalog import Catalog, load_catalog
+from opusguard.config import Settings, ignored_for_path, selected_rules
+from opusguard.discover import discover_files
+from opusguard.extract import extract_facts
+from opusguard.facts import FileFacts, Str
+from opusguard.findings import Finding, RunSummary
+from opusguard.policy import Policy, discover_policy, empty_policy, load_policy
+from opusguard.project import Project
+from opusguard.resolve import build_project
+from opusguard.rules import all_rules
+
+# Files larger than this are not parsed (generated code, vendored bundles); a
+# warning names them so the gap is visible.
+MAX_PARSE_BYTES = 4 * 1024 * 1024
+# Below this many files to parse, worker start-up costs more than it saves.
+MIN_FILES_FOR_WORKERS = 24
+
+
+@dataclass
+class Analysis:
+    project: Project
+    summary: RunSummary
+    # Source bytes of the files that were parsed, by relative path (for fix/report).
+    sources: dict[str, bytes] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+def display_path(path: Path, cwd: Path) -> str:
+    """Relative to cwd with '/', as the contract reports paths."""
+    try:
+        return path.resolve().relative_to(cwd.resolve()).as_posix()
+    except ValueError:
+        try:
+            return Path(os.path.relpath(path, cwd)).as_posix()
+        except ValueError:  # another drive on Windows
+            return path.as_posix()
+
+
+def load_run_policy(settings: Settings, catalog: Catalog, cwd: Path) -> Policy:
+    """The policy named by --policy / config, else the nearest opusguard.yaml, else empty."""
+    path = settings.policy or discover_policy(cwd)
+    if path is None:
+        return empty_policy(catalog)
+    return load_policy(path, catalog)
+
+
+def router_names(policy: Policy) -> frozenset[str]:
+    return frozenset({policy.router_function or "route"})
+
+
+def cache_salt(catalog: Catalog, names: frozenset[str]) -> str:
+    return f"{__version__}|{catalog.digest()}|{','.join(sorted(names))}"
+
+
+# --- per-file facts, possibly in worker processes ------------------------------------
+
+_worker_catalog: Catalog | None = None
+
+
+def _is_model_id(text: str) -> bool:
+    assert _worker_catalog is not None
+    return _worker_catalog.recognize(text) is not None
+
+
+def _init_worker(catalog_path: str | None, overrides) -> None:
+    global _worker_catalog
+    catalog = load_catalog(catalog_path)
+    _worker_catalog = catalog.with_overrides(overrides) if overrides else catalog
+
+
+def _extract(args: tuple[bytes, str, frozenset[str]]) -> FileFacts:
+    source, path, names = args
+    return extract_facts(source, path, is_model_id=_is_model_id, router_names=names)
+
+
+class FactsSource:
+    """Turns file contents into facts through the cache, in parallel where worth it."""
+
+    def __init__(self, catalog: Catalog, names: frozenset[str], cache: FactsCache | None, jobs: int):
+        self.catalog = catalog
+        self.names = names
+        self.cache = cache
+        self.jobs = jobs
+        self.parsed = 0
+        global _worker_catalog
+        _worker_catalog = catalog
+
+    def facts_for(self, items: Sequence[tuple[str, bytes]]) -> dict[str, FileFacts]:
+        out: dict[str, FileFacts] = {}
+        todo: list[tuple[bytes, str, frozenset[str]]] = []
+        for path, content in items:
+            cached = self.cache.get(content) if self.cache else None
+            if cached is not None:
+                cached.path = path
+                out[path] = cached
+            else:
+                todo.append((content, path, self.names))
+        if not todo:
+            return out
+        self.parsed += len(todo)
+        if self.jobs > 1 and len(todo) >= MIN_FILES_FOR_WORKERS:
+            with ProcessPoolExecutor(
+                max_workers=self.jobs,
+                initializer=_init_worker,
+                initargs=(self.catalog.source_path, self.catalog.override_entries),
+            ) as pool:
+                results = list(pool.map(_extract, todo, chunksize=max(1, len(todo) // (self.jobs * 4))))
+        else:
+            results = [_extract(item) for item in todo]
+        for (content, path, _), facts in zip(todo, results):
+            if self.cache is not None and facts.parse_error is None:
+                self.cache.put(content, facts)
+            out[path] = facts
+        return out
+
+
+# --- the pipeline --------------------------------------------------------------------
+
+
+@dataclass
+class RunOptions:
+    paths: Sequence[str]
+    jobs: int = 0  # 0: all cores
+    use_cache: bool = True
+    stdin: tuple[str, bytes] | None = None  # (--stdin-filename, source)
+    explicit_files: Sequence[Path] | None = None  # --changed-since: these files only
+    today: date = field(default_factory=date.today)
+    progress: Callable[[int, int], None] | None = None
+
+
+def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
+    started = time.perf_counter()
+    catalog = load_catalog()
+    policy = load_run_policy(settings, catalog, cwd)
+    catalog = policy.catalog
+    names = router_names(policy)
+    jobs = options.jobs or os.cpu_count() or 1
+    cache = None
+    if options.use_cache:
+        cache = FactsCache(settings.root / ".opusguard_cache", cache_salt(catalog, names))
+    source = FactsSource(catalog, names, cache, jobs)
+    warnings: list[str] = []
+    summary = RunSummary()
+
+    # 1. discover and pre-filter: read each file once; most never get parsed.
+    if options.stdin is not None:
+        stdin_name, stdin_bytes = options.stdin
+        candidates = [(display_path(Path(stdin_name), cwd), stdin_bytes)]
+        summary.files_scanned = 1
+        others: list[tuple[str, bytes]] = []
+    else:
+        files = (
+            list(options.explicit_files)
+            if options.explicit_files is not None
+            else list(discover_files(options.paths or ["."], settings, cwd=cwd, warn=warnings.append))
+        )
+        summary.files_scanned = len(files)
+        candidates, others = _prefilter(files, cwd, warnings, options.progress)
+
+    facts = source.facts_for(candidates)
+
+    # 2. second pass: files that read names which hold models in the first-pass files.
+    model_names = _names_holding_models(facts.values(), catalog)
+    if model_names and others:
+        second = [(p, c) for p, c in others if prefilter.may_use_names(c, model_names)]
+        facts.update(source.facts_for(second))
+
+    # 3. join across files; files outside the scanned set are loaded on demand.
+    roots = _import_roots(settings, cwd)
+    lazily_loaded: dict[str, FileFacts] = {}
+
+    def find_module(module: str) -> FileFacts | None:
+        path = _module_file(module, roots)
+        if path is None:
+            return None
+        rel = display_path(path, cwd)
+        if rel in facts:
+            return facts[rel]
+        if rel not in lazily_loaded:
+            try:
+                content = path.read_bytes()
+            except OSError:
+                return None
+            lazily_loaded[rel] = source.facts_for([(rel, content)])[rel]
+        return lazily_loaded[rel]
+
+    project = build_project(facts, policy=policy, catalog=catalog, today=options.today, find_module=find_module)
+    summary.files_parsed = source.parsed
+    _count_models(project, summary)
+    summary.elapsed_seconds = time.perf_counter() - started
+    sources = dict(candidates)
+    return Analysis(project=project, summary=summary, sources=sources, warnings=warnings)
+
+
+def _prefilter(
+    files: Iterable[Path],
+    cwd: Path,
+    warnings: list[str],
+    progress: Callable[[int, int], None] | None,
+) -> tuple[list[tuple[str, bytes]], list[tuple[str, bytes]]]:
+    """(files to parse now, files that may matter in the second pass)."""
+    candidates: list[tuple[str, bytes]] = []
+    others: list[tuple[str, bytes]] = []
+    files = list(files)
+    for index, path in enumerate(files):
+        if progress is not None and index % 256 == 0:
+            progress(index, len(files))
+        rel = display_path(path, cwd)
+        try:
+            content = path.read_bytes()
+        except OSError as exc:
+            candidates.append((rel, b""))
+            warnings.append(f"{rel}:1: cannot read: {exc.strerror or exc}")
+            continue
+        if len(content) > MAX_PARSE_BYTES:
+            if prefilter.may_mention_model(content):
+                warnings.append(f"{rel}:1: not parsed: {len(content) // 1024} KiB is over the {MAX_PARSE_BYTES // 1048576} MiB limit")
+            continue
+        if prefilter.may_mention_model(content):
+            candidates.append((rel, content))
+        elif prefilter.may_call_with_model(content):
+            others.append((rel, content))
+    if progress is not None:
+        progress(len(files), len(files))
+    return candidates, others
+
+
+def _names_holding_models(all_facts: Iterable[FileFacts], catalog: Catalog) -> frozenset[str]:
+    """Names bound (at module or class level) to a value that mentions a Claude model."""
+    names: set[str] = set()
+    for facts in all_facts:
+        for name, value in facts.bindings.items():
+            if value_mentions_model(value, catalog):
+                names.add(name)
+        for cls in facts.classes.values():
+            hits = [attr for attr, value in cls.attrs.items() if value_mentions_model(value, catalog)]
+            if hits:
+                names.update(hits)
+                names.add(cls.name.rsplit(".", 1)[-1])
+    return frozenset(names)
+
+
+def value_mentions_model(value, catalog: Catalog) -> bool:
+    """Whether a Claude id is written anywhere inside a Value tree."""
+    if isinstance(value, Str):
+        return catalog.recognize(value.text) is not None or catalog.recognize_prefix(value.text) is not None
+    return any(value_mentions_model(child, catalog) for child in _children(value))
+
+
+def _children(value) -> Iterable:
+    for name in getattr(value, "__dataclass_fields__", ()):
+        child = getattr(value, name)
+        if isinstance(child, tuple):
+            for item in child:
+                # DictV items are (key, value) pairs
+                yield item[1] if isinstance(item, tuple) else item
+        elif child is not None and hasattr(child, "__dataclass_fields__"):
+            yield child
+
+
+def _import_roots(settings: Settings, cwd: Path) -> list[Path]:
+    roots = []
+    for root in (settings.root, settings.root / "src", cwd, cwd / "src"):
+        if root.is_dir() and root not in roots:
+            roots.append(root)
+    return roots
+
+
+def _module_file(module: str, roots: Sequence[Path]) -> Path | None:
+    parts = module.split(".")
+    for root in roots:
+        base = root.joinpath(*parts)
+        for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def _count_models(project: Project, summary: RunSummary) -> None:
+    for lit in project.literals:
+        summary.models[lit.literal.text] = summary.models.get(lit.literal.text, 0) + 1
+    for call in project.calls:
+        if call.is_router_call:
+            task = project.policy.tasks.get(call.route_task or "")
+            summary.model_calls[task.tier if task else "unresolved"] += 1
+        elif call.models:
+            tiers = {m.ref.tier for m in call.models}
+            tier = next(t for t in ("opus", "sonnet", "haiku", "other") if t in tiers or t == "other")
+            summary.model_calls[tier] += 1
+        elif call.is_claude and call.unresolved:
+            summary.model_calls["unresolved"] += 1
+
+
+# --- rules and suppressions ----------------------------------------------------------
+
+
+@dataclass
+class CheckResult:
+    findings: list[Finding]
+    summary: RunSummary
+    analysis: Analysis
+    unused_ignores: list[Finding] = field(default_factory=list)
+
+
+def run_rules(analysis: Analysis, settings: Settings, *, select_codes: set[str]) -> CheckResult:
+    project = analysis.project
+    findings: list[Finding] = []
+    for rule_class in all_rules():
+        if rule_class.code in select_codes:
+            findings.extend(rule_class().check(project))
+    kept, unused = _apply_suppressions(findings, project, settings)
+    kept.sort(key=Finding.sort_key)
+    return CheckResult(findings=kept, summary=analysis.summary, analysis=analysis, unused_ignores=unused)
+
+
+def default_codes() -> tuple[set[str], set[str]]:
+    rules = all_rules()
+    return {r.code for r in rules}, {r.code for r in rules if r.default_enabled}
+
+
+def _apply_suppressions(
+    findings: list[Finding], project: Project, settings: Settings
+) -> tuple[list[Finding], list[Finding]]:
+    kept: list[Finding] = []
+    used: set[tuple[str, int]] = set()
+    ignored_cache: dict[str, set[str]] = {}
+    for finding in findings:
+        if finding.path not in ignored_cache:
+            ignored_cache[finding.path] = ignored_for_path(settings, finding.path)
+        if finding.rule in ignored_cache[finding.path]:
+            continue
+        facts = project.files.get(finding.path)
+        annotation = facts.annotations.get(finding.line) if facts else None
+        if annotation is not None and annotation.ignore is not None:
+            if not annotation.ignore or finding.rule in annotation.ignore:
+                used.add((finding.path, finding.line))
+                continue
+        kept.append(finding)
+    unused = []
+    for path, facts in project.files.items():
+        for line, annotation in facts.annotations.items():
+            if annotation.ignore is not None and (path, line) not in used:
+                codes = ",".join(sorted(annotation.ignore)) or "all"
+                comment_line = annotation.comment_line or line
+                unused.append(
+                    Finding(
+                        rule="OG100",
+                        name="unused-ignore",
+                        severity="warning",
+                        path=path,
+                        line=comment_line,
+                        column=1,
+                        message=f"unused suppression ({codes}): nothing is reported on line {line}",
+                        source_line=facts.lines.get(comment_line, ""),
+                    )
+                )
+    return kept, unused
+
+
+def check(settings: Settings, options: RunOptions, *, cwd: Path, select_codes: set[str] | None = None) -> CheckResult:
+    analysis = analyze(settings, options, cwd=cwd)
+    if select_codes is None:
+        every, defaults = default_codes()
+        select_codes = selected_rules(settings, every, defaults)
+    return run_rules(analysis, settings, select_codes=select_codes)
+
+
+def print_warnings(warnings: Iterable[str]) -> None:
+    for warning in warnings:
+        print(f"opusguard: warning: {warning}", file=sys.stderr)

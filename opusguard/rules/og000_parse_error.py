@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from opusguard.findings import Finding
+from opusguard.project import Project
+from opusguard.rule import Example, Rule
+
+
+class ParseError(Rule):
+    """## What it does
+    Reports a file that cannot be read or parsed as Python: a syntax error, bytes
+    that do not decode in the file's encoding, a null byte, an unreadable file.
+
+    ## Why is this bad?
+    opusguard cannot see the models a file it cannot parse sends, so a file that
+    does not parse is a hole in the check. The run goes on with the other files.
+
+    ## Example
+    ```python
+    MODEL = "claude-opus-4-1-20250805"
+    def broken(:
+    ```
+
+    ## Use instead
+    Fix the syntax error, or exclude the file (`extend-exclude` in
+    `[tool.opusguard]`) if it is not Python (a template, a fixture of bad code).
+    """
+
+    code = "OG000"
+    name = "parse-error"
+    examples = (
+        Example(
+            title="a syntax error",
+            files={"app/broken.py": 'MODEL = "claude-opus-4-1-20250805"\ndef broken(:\n    pass\n'},
+            expect=(("app/broken.py", 2),),
+        ),
+        Example(title="valid code", files={"app/ok.py": "x = 1\n"}),
+    )
+
+    def check(self, project: Project) -> Iterator[Finding]:
+        for path, facts in project.files.items():
+            if facts.parse_error is not None:
+                line = facts.parse_error_line
+                yield self.finding(
+                    path,
+                    (line, 1, line, 1),
+                    f"cannot parse: {facts.parse_error}",
+                    facts=facts,
+                )

@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from opusguard.findings import Finding, Location
+from opusguard.project import Project, ResolvedCall, ResolvedModel
+from opusguard.rule import Example, Rule
+
+_POLICY = """\
+version: 1
+router: app.routing:route
+tasks:
+  contract-review:
+    tier: opus
+    justification: Sonnet missed 9 of 120 clause conflicts in the eval; Opus missed 1.
+    owner: legal-platform
+    review_by: 2099-01-01
+"""
+
+
+class UnjustifiedOpus(Rule):
+    """## What it does
+    Reports a call that sends or binds an Opus-tier model — an SDK or framework
+    call, or any call given the model as `model=`, `model_name=`, `model_id=` or
+    `modelId=` — when no Opus-tier task with a justification covers it. The model
+    is followed statically through constants, imports, attributes, enums, dicts,
+    parameter defaults and environment-variable defaults to the call.
+
+    A call through the router (`route("TASK")`) is judged at the policy instead
+    (OG103, OG104).
+
+    ## Why is this bad?
+    Opus costs several times what Sonnet does, and Haiku less still. Most requests
+    (classification, extraction, formatting, short answers) clear their quality
+    bar on a cheaper tier. An Opus call nobody has justified is usually money
+    spent for nothing.
+
+    ## Example
+    ```python
+    OPUS = "claude-opus-4-1-20250805"          # app/config.py
+
+    from app.config import OPUS                # app/triage.py
+    client.messages.create(model=OPUS, max_tokens=5, messages=msgs)
+    ```
+
+    ## Use instead
+    Route the call to a task whose tier is decided in the policy:
+    ```python
+    client.messages.create(model=route("classify-ticket"), max_tokens=5, messages=msgs)
+    ```
+    or, where Opus is really needed, declare an Opus task with a `justification`,
+    an `owner` and evidence, and name it at the call:
+    ```python
+    # opusguard: task=contract-review
+    client.messages.create(model=OPUS, max_tokens=4000, messages=msgs)
+    ```
+    """
+
+    code = "OG102"
+    name = "unjustified-opus"
+    examples = (
+        Example(
+            title="an Opus constant imported from another module",
+            files={
+                "app/__init__.py": "",
+                "app/config.py": 'OPUS = "claude-opus-4-1-20250805"\n',
+                "app/triage.py": (
+                    "import anthropic\n"
+                    "from app.config import OPUS\n"
+                    "client = anthropic.Anthropic()\n"
+                    "client.messages.create(\n"
+                    "    model=OPUS, max_tokens=5, messages=[]\n"
+                    ")\n"
+                ),
+            },
+            expect=(("app/triage.py", 4),),
+        ),
+        Example(
+            title="a call annotated with a justified Opus task",
+            policy=_POLICY,
+            files={
+                "app/__init__.py": "",
+                "app/review.py": (
+                    "import anthropic\n"
+                    "client = anthropic.Anthropic()\n"
+                    "# opusguard: task=contract-review\n"
+                    'client.messages.create(model="claude-opus-4-1-20250805", max_tokens=4000, messages=[])\n'
+                ),
+            },
+        ),
+        Example(
+            title="Sonnet needs no justification",
+            files={"app/a.py": 'llm(model="claude-sonnet-4-5-20250929")\n'},
+        ),
+    )
+
+    def check(self, project: Project) -> Iterator[Finding]:
+        for call in project.calls:
+            if call.is_router_call:
+                continue
+            opus = [m for m in call.models if m.ref.tier == "opus"]
+            if not opus:
+                continue
+            reason = _why_not_covered(call, project)
+            if reason is None:
+                continue
+            first = opus[0]
+            yield self.finding(
+                call.path,
+                call.call.span,
+                f"call sends Opus model '{first.ref.written}'{_origin(call, first)} "
+                f"and {reason}",
+                model=first.ref.written,
+                tier="opus",
+                task=call.annotated_task,
+                related=[Location(m.literal_path, m.literal_span[0], m.literal_span[1]) for m in opus],
+                facts=project.files.get(call.path),
+                fix_available=True,
+            )
+
+
+def _why_not_covered(call: ResolvedCall, project: Project) -> str | None:
+    """None when a justified Opus task covers the call, else why it does not."""
+    task_name = call.annotated_task
+    if task_name is None:
+        return 'no justified Opus task covers it; route it (route("TASK")) or name its task (# opusguard: task=NAME)'
+    task = project.policy.tasks.get(task_name)
+    if task is None:
+        return f"its task '{task_name}' is not declared in the policy"
+    if task.tier != "opus":
+        return f"its task '{task_name}' is {task.tier}-tier in the policy"
+    if not (task.justification or "").strip():
+        return f"its task '{task_name}' has no justification in the policy"
+    return None
+
+
+def _origin(call: ResolvedCall, model: ResolvedModel) -> str:
+    if model.literal_path == call.path and model.literal_span[0] == call.call.span[0]:
+        return ""
+    chain = " via " + " -> ".join(model.via) if model.via else ""
+    return f" (written at {model.literal_path}:{model.literal_span[0]}{chain})"
