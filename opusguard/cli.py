@@ -209,3 +209,22 @@ def _register_optional_commands() -> None:
 
 
 _register_optional_commands()
+
+
+@main.command("rule")
+@click.argument("code", required=False)
+@click.option("--all", "show_all", is_flag=True, help="List every rule.")
+def rule_command(code, show_all):
+    """Print a rule's documentation (like `ruff rule`)."""
+    from opusguard.ruledocs import render_page
+    from opusguard.rules import all_rules, rules_by_code
+
+    if show_all or not code:
+        for rule in all_rules():
+            state = "" if rule.default_enabled else " (opt-in)"
+            click.echo(f"{rule.code}  {rule.name}{state}")
+        return
+    rule = rules_by_code().get(code.upper())
+    if rule is None:
+        fail(f"unknown rule code {code!r}; `opusguard rule --all` lists them")
+    click.echo(render_page(rule), nl=False)
