@@ -19,10 +19,11 @@ def _user_errors() -> tuple[type[Exception], ...]:
     from opusguard.baseline import BaselineError
     from opusguard.catalog import CatalogError
     from opusguard.config import ConfigError
+    from opusguard.discover import DiscoveryError
     from opusguard.gitutil import GitError
     from opusguard.policy import PolicyError
 
-    return (BaselineError, CatalogError, ConfigError, GitError, PolicyError)
+    return (BaselineError, CatalogError, ConfigError, DiscoveryError, GitError, PolicyError)
 
 
 def fail(message: str) -> None:
@@ -208,7 +209,6 @@ def _register_optional_commands() -> None:
     main.add_command(init_command, "init")
 
 
-_register_optional_commands()
 
 
 @main.command("rule")

@@ -18,7 +18,7 @@ from pathlib import Path
 from opusguard import __version__, prefilter
 from opusguard.cache import FactsCache
 from opusguard.catalog import Catalog, load_catalog
-from opusguard.config import Settings, ignored_for_path, selected_rules
+from opusguard.config import Settings, code_matches, ignored_for_path, selected_rules
 from opusguard.discover import discover_files
 from opusguard.extract import extract_facts
 from opusguard.facts import FileFacts, Str
@@ -346,7 +346,7 @@ def _apply_suppressions(
     for finding in findings:
         if finding.path not in ignored_cache:
             ignored_cache[finding.path] = ignored_for_path(settings, finding.path)
-        if finding.rule in ignored_cache[finding.path]:
+        if code_matches(finding.rule, ignored_cache[finding.path]):
             continue
         facts = project.files.get(finding.path)
         annotation = facts.annotations.get(finding.line) if facts else None

@@ -69,11 +69,13 @@ def extract_facts(
         module = cst.parse_module(source)
     except cst.ParserSyntaxError as exc:
         message = " ".join(exc.message.split()) or "invalid syntax"
-        return FileFacts(
-            path=path,
-            parse_error=f"syntax error at column {exc.raw_column + 1}: {message}",
-            parse_error_line=exc.raw_line or 1,
-        )
+        line, column = exc.raw_line or 1, exc.raw_column + 1
+        # The native parser reports 1:1 and puts the real place in the message.
+        where = re.search(r"error at (\d+):(\d+)", message)
+        if where:
+            line, column = int(where[1]), int(where[2]) + 1
+            message = message.replace(where[0], "").replace("parser error: :", "").strip(" :")
+        return FileFacts(path=path, parse_error=f"syntax error at column {column}: {message}", parse_error_line=line)
     except (UnicodeDecodeError, LookupError, SyntaxError, ValueError) as exc:
         return FileFacts(
             path=path, parse_error=f"cannot decode: {_one_line(exc)}", parse_error_line=_error_line(exc, source)

@@ -1,0 +1,120 @@
+"""Baselines: accept today's findings, fail only on new ones.
+
+An entry's fingerprint is the rule, the path, the model and the normalised code
+of the offending line, never its number, so unrelated edits that move lines do
+not turn old findings into new ones. Identical fingerprints are counted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from opusguard.findings import Finding
+
+
+class BaselineError(Exception):
+    """One line: 'path: what is wrong'."""
+
+
+@dataclass(frozen=True)
+class BaselineEntry:
+    fingerprint: str
+    rule: str
+    path: str
+    model: str | None
+    line_hint: int
+    count: int = 1
+
+
+def fingerprint(finding: Finding) -> str:
+    code = " ".join(finding.source_line.split())
+    material = "\0".join((finding.rule, finding.path, finding.model or "", code))
+    return hashlib.sha256(material.encode()).hexdigest()[:20]
+
+
+def write_baseline(path: Path, findings: list[Finding]) -> None:
+    counts: Counter[str] = Counter()
+    first: dict[str, Finding] = {}
+    for finding in sorted(findings, key=Finding.sort_key):
+        key = fingerprint(finding)
+        counts[key] += 1
+        first.setdefault(key, finding)
+    entries = [
+        {
+            "fingerprint": key,
+            "rule": first[key].rule,
+            "path": first[key].path,
+            "model": first[key].model,
+            "line_hint": first[key].line,
+            "count": counts[key],
+        }
+        for key in sorted(counts, key=lambda k: (first[k].path, first[k].line, first[k].rule, k))
+    ]
+    text = json.dumps({"version": 1, "tool": "opusguard", "entries": entries}, indent=2) + "\n"
+    write_atomic(path, text)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+class Baseline:
+    def __init__(self, entries: list[BaselineEntry]):
+        self.entries = entries
+
+    def split(self, findings: list[Finding]) -> tuple[list[Finding], list[Finding], list[BaselineEntry]]:
+        """(new findings, baselined findings, stale entries)."""
+        remaining = Counter({e.fingerprint: e.count for e in self.entries})
+        new, known = [], []
+        for finding in sorted(findings, key=Finding.sort_key):
+            key = fingerprint(finding)
+            if remaining[key] > 0:
+                remaining[key] -= 1
+                known.append(finding)
+            else:
+                new.append(finding)
+        stale = [e for e in self.entries if remaining[e.fingerprint] > 0]
+        return new, known, stale
+
+
+def load_baseline(path: Path) -> Baseline:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise BaselineError(f"{path}: cannot read baseline: {exc.strerror or exc}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BaselineError(f"{path}: not a baseline file: {exc}") from None
+    if not isinstance(data, dict) or data.get("version") != 1 or not isinstance(data.get("entries"), list):
+        raise BaselineError(f"{path}: not an opusguard baseline (expected version 1 with 'entries')")
+    entries = []
+    for index, item in enumerate(data["entries"]):
+        try:
+            entries.append(
+                BaselineEntry(
+                    fingerprint=str(item["fingerprint"]),
+                    rule=str(item["rule"]),
+                    path=str(item["path"]),
+                    model=item.get("model"),
+                    line_hint=int(item.get("line_hint", 0)),
+                    count=int(item.get("count", 1)),
+                )
+            )
+        except (KeyError, TypeError, ValueError):
+            raise BaselineError(f"{path}: entry {index + 1} is malformed") from None
+    return Baseline(entries)

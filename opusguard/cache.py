@@ -1,0 +1,77 @@
+"""A content-addressed cache of per-file facts.
+
+Key: sha256(salt + file bytes), where the salt carries the tool version, the
+catalog digest and the router names, so any change that could change facts
+misses the cache. An entry is a pickle of FileFacts with its path blanked (the
+same content at two paths shares one entry). Writes go to a temp file in the
+same folder and are renamed into place, so two runs at once never see half an
+entry; an entry that fails to load is ignored and rewritten.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+from opusguard.facts import FileFacts
+
+_FORMAT = b"OGF1"
+
+
+class FactsCache:
+    def __init__(self, directory: Path, key_salt: str):
+        self.directory = directory
+        self.salt = key_salt.encode()
+        self._ready = False
+
+    def _key(self, content: bytes) -> str:
+        return hashlib.sha256(self.salt + b"\0" + content).hexdigest()
+
+    def _path(self, key: str) -> Path:
+        return self.directory / key[:2] / key[2:]
+
+    def get(self, content: bytes) -> FileFacts | None:
+        try:
+            data = self._path(self._key(content)).read_bytes()
+        except OSError:
+            return None
+        if not data.startswith(_FORMAT):
+            return None
+        try:
+            facts = pickle.loads(data[len(_FORMAT):])
+        except Exception:  # truncated or corrupt entry: rebuilt by the caller
+            return None
+        return facts if isinstance(facts, FileFacts) else None
+
+    def put(self, content: bytes, facts: FileFacts) -> None:
+        target = self._path(self._key(content))
+        try:
+            self._prepare()
+            target.parent.mkdir(exist_ok=True)
+            payload = _FORMAT + pickle.dumps(replace(facts, path=""), protocol=pickle.HIGHEST_PROTOCOL)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(payload)
+                os.replace(tmp, target)
+            except BaseException:
+                os.unlink(tmp)
+                raise
+        except OSError:
+            pass  # a read-only or full disk costs speed, never the run
+
+    def _prepare(self) -> None:
+        if self._ready:
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        gitignore = self.directory / ".gitignore"
+        if not gitignore.exists():
+            gitignore.write_text("# Created by opusguard\n*\n")
+        tag = self.directory / "CACHEDIR.TAG"
+        if not tag.exists():
+            tag.write_text("Signature: 8a477f597d28d172789f06886806bc55\n# opusguard facts cache\n")
+        self._ready = True

@@ -1,0 +1,174 @@
+"""Configuration: `[tool.opusguard]` in the nearest pyproject.toml, like ruff's.
+
+Command-line options override the file. Paths in the file are relative to it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+DEFAULT_INCLUDE = ["*.py", "*.pyi"]
+DEFAULT_EXCLUDE = [
+    ".git", ".hg", ".svn", ".venv", "venv", ".env", "env", "node_modules", "build", "dist",
+    "__pycache__", "site-packages", ".tox", ".nox", ".mypy_cache", ".ruff_cache",
+    ".pytest_cache", ".opusguard_cache", ".eggs", "*.egg-info",
+]
+KEYS = (
+    "policy", "include", "exclude", "extend-exclude", "select", "extend-select", "ignore",
+    "per-file-ignores", "baseline",
+)
+
+
+class ConfigError(Exception):
+    """str() is 'path:line: what is wrong'."""
+
+
+@dataclass
+class Settings:
+    root: Path
+    config_path: Path | None = None
+    policy: Path | None = None
+    include: list[str] = field(default_factory=lambda: list(DEFAULT_INCLUDE))
+    exclude: list[str] = field(default_factory=lambda: list(DEFAULT_EXCLUDE))
+    extend_exclude: list[str] = field(default_factory=list)
+    select: list[str] | None = None
+    extend_select: list[str] = field(default_factory=list)
+    ignore: list[str] = field(default_factory=list)
+    per_file_ignores: dict[str, list[str]] = field(default_factory=dict)
+    baseline: Path | None = None
+    _per_file_specs: list = field(default_factory=list, repr=False)
+
+
+def find_config(start: Path) -> Path | None:
+    """The nearest pyproject.toml with a [tool.opusguard] table, walking up."""
+    start = start.resolve()
+    for directory in (start, *start.parents):
+        candidate = directory / "pyproject.toml"
+        if candidate.is_file():
+            try:
+                data = tomllib.loads(candidate.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+                return candidate  # report the error when loading it
+            if "opusguard" in data.get("tool", {}):
+                return candidate
+    return None
+
+
+def _line_of(text: str, key: str) -> int:
+    match = re.search(rf'^\s*"?{re.escape(key)}"?\s*=', text, re.MULTILINE)
+    return text.count("\n", 0, match.start()) + 1 if match else 1
+
+
+def _read_table(path: Path) -> tuple[dict, str]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}:1: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = getattr(exc, "lineno", None) or _toml_error_line(str(exc))
+        raise ConfigError(f"{path}:{line}: invalid TOML: {str(exc).split(' (at')[0]}") from None
+    if path.name == "pyproject.toml":
+        table = data.get("tool", {}).get("opusguard", {})
+    else:
+        table = data.get("tool", {}).get("opusguard", data)
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}:1: [tool.opusguard] must be a table")
+    return table, text
+
+
+def _toml_error_line(message: str) -> int:
+    match = re.search(r"line (\d+)", message)
+    return int(match.group(1)) if match else 1
+
+
+def _string_list(path: Path, text: str, key: str, value) -> list[str]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{path}:{_line_of(text, key)}: '{key}' must be a list of strings")
+    return value
+
+
+def load_settings(cwd: Path, config_file: Path | None = None, overrides: dict | None = None) -> Settings:
+    path = config_file if config_file is not None else find_config(cwd)
+    if path is not None and not path.is_file():
+        raise ConfigError(f"{path}:1: no such config file")
+    settings = Settings(root=(path.parent if path else cwd).resolve(), config_path=path)
+    if path is not None:
+        table, text = _read_table(path)
+        _apply_table(settings, table, path, text)
+    for key, value in (overrides or {}).items():
+        if key == "policy" or key == "baseline":
+            value = Path(value)
+        setattr(settings, key, value)
+    settings._per_file_specs = _compile_per_file(settings.per_file_ignores)
+    return settings
+
+
+def _apply_table(settings: Settings, table: dict, path: Path, text: str) -> None:
+    for key, value in table.items():
+        if key not in KEYS:
+            close = difflib.get_close_matches(key, KEYS, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else f" (allowed: {', '.join(KEYS)})"
+            raise ConfigError(f"{path}:{_line_of(text, key)}: unknown key '{key}'{hint}")
+        if key in ("policy", "baseline"):
+            if not isinstance(value, str):
+                raise ConfigError(f"{path}:{_line_of(text, key)}: '{key}' must be a path")
+            setattr(settings, key, settings.root / value)
+        elif key == "per-file-ignores":
+            if not isinstance(value, dict):
+                raise ConfigError(f"{path}:{_line_of(text, key)}: 'per-file-ignores' maps globs to lists of codes")
+            settings.per_file_ignores = {
+                glob: [c.upper() for c in _string_list(path, text, glob, codes)] for glob, codes in value.items()
+            }
+        else:
+            values = _string_list(path, text, key, value)
+            if key in ("select", "extend-select", "ignore"):
+                values = [v.upper() for v in values]
+            setattr(settings, key.replace("-", "_"), values)
+
+
+def _compile_per_file(per_file: dict[str, list[str]]):
+    import pathspec
+
+    return [(pathspec.GitIgnoreSpec.from_lines([glob]), set(codes)) for glob, codes in per_file.items()]
+
+
+def code_matches(code: str, selectors: Iterable[str]) -> bool:
+    return any(sel == "ALL" or code.startswith(sel) for sel in selectors)
+
+
+def selected_rules(settings: Settings, all_codes: Iterable[str], default_codes: Iterable[str]) -> set[str]:
+    """select / extend-select / ignore, with ruff's prefix matching ("OG1" is OG1xx)."""
+    all_codes = set(all_codes)
+    chosen = {c for c in all_codes if code_matches(c, settings.select)} if settings.select else set(default_codes)
+    chosen |= {c for c in all_codes if code_matches(c, settings.extend_select)}
+    return {c for c in chosen if not code_matches(c, settings.ignore)}
+
+
+def ignored_for_path(settings: Settings, rel_path: str) -> set[str]:
+    """Codes or prefixes per-file-ignores turns off for a path (see code_matches)."""
+    if not settings._per_file_specs:
+        return set()
+    candidate = rel_path
+    try:
+        candidate = Path(rel_path).resolve().relative_to(settings.root).as_posix()
+    except ValueError:
+        pass
+    out: set[str] = set()
+    for spec, codes in settings._per_file_specs:
+        if spec.match_file(candidate) or spec.match_file(rel_path):
+            out |= codes
+    return out

@@ -1,0 +1,159 @@
+"""Which files to check: walk the given paths, honour .gitignore and excludes.
+
+A file or folder named explicitly on the command line is always checked, like
+ruff; excludes apply to what the walk finds below it.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import pathspec
+
+from opusguard.config import Settings
+
+
+class DiscoveryError(Exception):
+    """A path named on the command line does not exist."""
+
+
+def _load_ignore(directory: Path) -> pathspec.PathSpec | None:
+    lines: list[str] = []
+    for name in (".gitignore",):
+        try:
+            lines += (directory / name).read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            pass
+    if (directory / ".git").is_dir():
+        try:
+            lines += (directory / ".git" / "info" / "exclude").read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            pass
+    lines = [line for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    return pathspec.GitIgnoreSpec.from_lines(lines) if lines else None
+
+
+def _parent_ignores(start: Path) -> list[tuple[Path, pathspec.PathSpec]]:
+    """.gitignore files above the start folder, up to the repository root."""
+    specs = []
+    for directory in start.parents:
+        spec = _load_ignore(directory)
+        if spec is not None:
+            specs.append((directory, spec))
+        if (directory / ".git").exists():
+            break
+    specs.reverse()
+    return specs
+
+
+def _ignored(path: Path, is_dir: bool, specs: list[tuple[Path, pathspec.PathSpec]]) -> bool:
+    ignored = False
+    for base, spec in specs:
+        try:
+            rel = path.relative_to(base).as_posix()
+        except ValueError:
+            continue
+        if is_dir:
+            rel += "/"
+        # Later (deeper) files override earlier ones, negations included.
+        result = spec.check_file(rel)
+        if result.include is not None:
+            ignored = result.include
+    return ignored
+
+
+def _excluded(name: str, rel: str, patterns: Sequence[str]) -> bool:
+    return any(fnmatch.fnmatch(name, p) or fnmatch.fnmatch(rel, p) for p in patterns)
+
+
+def discover_files(
+    paths: Sequence[str | Path],
+    settings: Settings,
+    *,
+    cwd: Path,
+    warn: Callable[[str], None] | None = None,
+) -> Iterator[Path]:
+    """Python files under `paths`, sorted, each once."""
+    warn = warn or (lambda message: None)
+    excludes = [*settings.exclude, *settings.extend_exclude]
+    seen: set[Path] = set()
+    found: list[Path] = []
+    for raw in paths:
+        path = (cwd / raw) if not Path(raw).is_absolute() else Path(raw)
+        if not path.exists():
+            if path.is_symlink():
+                warn(f"{raw}: broken symbolic link")
+                continue
+            raise DiscoveryError(f"{raw}: no such file or directory")
+        if path.is_file():
+            resolved = path.resolve()
+            if resolved not in seen:
+                seen.add(resolved)
+                found.append(path)
+            continue
+        specs = _parent_ignores(path.resolve())
+        found.extend(_walk(path, settings, excludes, specs, seen, warn))
+    yield from sorted(found, key=lambda p: p.as_posix())
+
+
+def _walk(root: Path, settings: Settings, excludes, specs, seen: set[Path], warn) -> list[Path]:
+    out: list[Path] = []
+    visited_dirs: set[tuple[int, int]] = set()
+    stack: list[tuple[Path, list]] = [(root, specs)]
+    include = settings.include
+    while stack:
+        directory, dir_specs = stack.pop()
+        try:
+            stat = directory.stat()
+        except OSError as exc:
+            warn(f"{directory}: cannot read folder ({exc.strerror})")
+            continue
+        key = (stat.st_dev, stat.st_ino)
+        if key in visited_dirs:
+            warn(f"{directory}: symbolic link loop, skipped")
+            continue
+        visited_dirs.add(key)
+        local = _load_ignore(directory)
+        if local is not None:
+            dir_specs = [*dir_specs, (directory.resolve(), local)]
+        try:
+            entries = list(os.scandir(directory))
+        except OSError as exc:
+            warn(f"{directory}: cannot read folder ({exc.strerror})")
+            continue
+        for entry in entries:
+            name = entry.name
+            entry_path = Path(entry.path)
+            try:
+                rel = entry_path.relative_to(settings.root).as_posix()
+            except ValueError:
+                rel = entry_path.as_posix()
+            try:
+                is_dir = entry.is_dir()
+                is_file = not is_dir and entry.is_file()
+            except OSError:
+                continue
+            if is_dir:
+                if name == ".git" or _excluded(name, rel, excludes):
+                    continue
+                if dir_specs and _ignored(entry_path.resolve(), True, dir_specs):
+                    continue
+                stack.append((entry_path, dir_specs))
+            elif is_file:
+                if not any(fnmatch.fnmatch(name, pattern) for pattern in include):
+                    continue
+                if _excluded(name, rel, excludes):
+                    continue
+                if dir_specs and _ignored(entry_path.resolve(), False, dir_specs):
+                    continue
+                resolved = entry_path.resolve()
+                if resolved in seen:
+                    continue
+                seen.add(resolved)
+                out.append(entry_path)
+            elif entry.is_symlink():
+                warn(f"{entry_path}: broken symbolic link, skipped")
+    return out

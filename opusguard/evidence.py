@@ -1,0 +1,122 @@
+"""Evidence files: per-tier eval scores for a task and the bar it must clear.
+
+YAML or JSON:
+    bar: 0.95
+    scores: {haiku: 0.81, sonnet: 0.96, opus: 0.97}
+    samples: 120          # optional
+    date: 2026-10-01      # optional
+    metric: clause-recall # optional
+
+CSV (one row per tier; `bar` on every row or as a row of its own):
+    tier,score,bar,samples,date
+    haiku,0.81,0.95,120,2026-10-01
+    sonnet,0.96,0.95,120,2026-10-01
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+TIER_ORDER = ("haiku", "sonnet", "opus")
+
+
+class EvidenceError(Exception):
+    """str() is 'path:line: what is wrong'."""
+
+
+@dataclass
+class Evidence:
+    path: str
+    bar: float
+    scores: dict[str, float]
+    samples: int | None = None
+    date: str | None = None
+    metric: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def passes(self, tier: str) -> bool | None:
+        score = self.scores.get(tier)
+        return None if score is None else score >= self.bar
+
+    def cheapest_passing(self, order: tuple[str, ...] = TIER_ORDER) -> str | None:
+        for tier in order:
+            if self.passes(tier):
+                return tier
+        return None
+
+
+def load_evidence(path: str | Path) -> Evidence:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise EvidenceError(f"{path}:1: cannot read evidence: {getattr(exc, 'strerror', None) or exc}") from None
+    if path.suffix.lower() == ".csv":
+        return _from_csv(path, text)
+    try:
+        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    except json.JSONDecodeError as exc:
+        raise EvidenceError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise EvidenceError(f"{path}:{mark.line + 1 if mark else 1}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    return _from_mapping(path, data)
+
+
+def _number(path: Path, line: int, what: str, value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise EvidenceError(f"{path}:{line}: {what} must be a number, not {value!r}") from None
+
+
+def _from_mapping(path: Path, data) -> Evidence:
+    if not isinstance(data, dict):
+        raise EvidenceError(f"{path}:1: evidence is a mapping with 'bar' and 'scores'")
+    if "bar" not in data:
+        raise EvidenceError(f"{path}:1: evidence has no 'bar' (the score the task must reach)")
+    scores = data.get("scores")
+    if not isinstance(scores, dict) or not scores:
+        raise EvidenceError(f"{path}:1: evidence has no 'scores' (per tier: haiku, sonnet, opus)")
+    unknown = [t for t in scores if t not in TIER_ORDER]
+    if unknown:
+        raise EvidenceError(f"{path}:1: unknown tier {unknown[0]!r} in scores (allowed: {', '.join(TIER_ORDER)})")
+    return Evidence(
+        path=str(path),
+        bar=_number(path, 1, "bar", data["bar"]),
+        scores={tier: _number(path, 1, f"score of {tier}", v) for tier, v in scores.items()},
+        samples=int(data["samples"]) if data.get("samples") is not None else None,
+        date=str(data["date"]) if data.get("date") is not None else None,
+        metric=data.get("metric"),
+    )
+
+
+def _from_csv(path: Path, text: str) -> Evidence:
+    reader = csv.DictReader(text.splitlines())
+    if not reader.fieldnames or "tier" not in reader.fieldnames or "score" not in reader.fieldnames:
+        raise EvidenceError(f"{path}:1: CSV evidence needs a header with 'tier' and 'score' columns")
+    bar = None
+    scores: dict[str, float] = {}
+    samples = date = None
+    for line, row in enumerate(reader, start=2):
+        tier = (row.get("tier") or "").strip()
+        if tier == "bar":
+            bar = _number(path, line, "bar", row.get("score"))
+            continue
+        if tier not in TIER_ORDER:
+            raise EvidenceError(f"{path}:{line}: unknown tier {tier!r} (allowed: {', '.join(TIER_ORDER)}, bar)")
+        scores[tier] = _number(path, line, f"score of {tier}", row.get("score"))
+        if row.get("bar"):
+            bar = _number(path, line, "bar", row["bar"])
+        samples = row.get("samples") or samples
+        date = row.get("date") or date
+    if bar is None:
+        raise EvidenceError(f"{path}:1: CSV evidence has no bar (a 'bar' column or a row with tier 'bar')")
+    if not scores:
+        raise EvidenceError(f"{path}:1: CSV evidence has no scores")
+    return Evidence(str(path), bar, scores, int(samples) if samples else None, date)

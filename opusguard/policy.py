@@ -1,0 +1,284 @@
+"""Task policies: load and validate the policy YAML, with file:line:col errors.
+
+Positions come from the YAML node tree (yaml.compose), so every error points at
+the key or value that is wrong. Only safe loading is used.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import yaml
+
+from opusguard.catalog import TIERS, Catalog, CatalogEntry, entry_from_mapping, load_catalog
+
+TOP_LEVEL_KEYS = ("version", "router", "tiers", "tasks", "include", "models")
+TASK_KEYS = ("tier", "description", "justification", "owner", "review_by", "evidence", "model")
+POLICY_FILE_NAMES = ("opusguard.yaml", ".opusguard.yaml", "opusguard.yml")
+_DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
+_ROUTER = re.compile(rf"^{_DOTTED}:[A-Za-z_][A-Za-z0-9_]*$")
+_TASK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+
+
+class PolicyError(Exception):
+    """str() is 'path:line:col: what is wrong (what is allowed)'."""
+
+    def __init__(self, path: str, line: int, column: int, message: str):
+        super().__init__(f"{path}:{line}:{column}: {message}")
+        self.path, self.line, self.column, self.message = path, line, column, message
+
+
+@dataclass
+class Task:
+    name: str
+    tier: str
+    description: str | None = None
+    justification: str | None = None
+    owner: str | None = None
+    review_by: date | None = None
+    evidence: str | None = None
+    model: str | None = None
+    source: str = ""  # the policy file the task is written in
+    line: int = 1
+    column: int = 1
+
+
+@dataclass
+class Policy:
+    path: str | None
+    version: int = 1
+    router: str | None = None
+    tiers: dict[str, str] = field(default_factory=dict)
+    tasks: dict[str, Task] = field(default_factory=dict)
+    catalog: Catalog | None = None
+    # key path -> (line, column), for findings that point into the policy
+    positions: dict[tuple[str, ...], tuple[int, int]] = field(default_factory=dict)
+
+    @property
+    def router_module(self) -> str | None:
+        return self.router.split(":", 1)[0] if self.router else None
+
+    @property
+    def router_function(self) -> str | None:
+        return self.router.split(":", 1)[1] if self.router else None
+
+    def model_for(self, task: str) -> str | None:
+        """The model a route(task) call sends: the task's pinned model, else its tier's."""
+        found = self.tasks.get(task)
+        if found is None:
+            return None
+        return found.model or self.tiers.get(found.tier)
+
+    def line_of(self, *keys: str) -> tuple[int, int]:
+        return self.positions.get(tuple(keys), (1, 1))
+
+
+def discover_policy(start: Path) -> Path | None:
+    """The nearest policy file walking up from `start`."""
+    start = start.resolve()
+    for directory in (start, *start.parents):
+        for name in POLICY_FILE_NAMES:
+            candidate = directory / name
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def empty_policy(catalog: Catalog | None = None) -> Policy:
+    catalog = catalog or load_catalog()
+    return Policy(path=None, tiers=_default_tiers(catalog), catalog=catalog)
+
+
+def _default_tiers(catalog: Catalog) -> dict[str, str]:
+    tiers = {}
+    for tier in ("opus", "sonnet", "haiku"):
+        entry = catalog.latest(tier)
+        if entry is not None:
+            tiers[tier] = entry.id
+    return tiers
+
+
+def load_policy(path: str | Path, catalog: Catalog | None = None) -> Policy:
+    catalog = catalog or load_catalog()
+    loader = _PolicyLoader(catalog)
+    loader.load_file(Path(path), chain=())
+    return loader.finish(str(path))
+
+
+# --- loading -------------------------------------------------------------------------
+
+
+def _pos(node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def _suggest(word: str, allowed) -> str:
+    close = difflib.get_close_matches(word, list(allowed), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else f" (allowed: {', '.join(allowed)})"
+
+
+class _PolicyLoader:
+    def __init__(self, catalog: Catalog):
+        self.catalog = catalog
+        self.version = 1
+        self.router: str | None = None
+        self.tiers: dict[str, str] = {}
+        self.tasks: dict[str, Task] = {}
+        self.overrides: list[CatalogEntry] = []
+        self.positions: dict[tuple[str, ...], tuple[int, int]] = {}
+        self.pending_pins: list[tuple[Task, str, int, int]] = []
+
+    def error(self, path: Path, node, message: str) -> PolicyError:
+        line, column = _pos(node) if node is not None else (1, 1)
+        return PolicyError(str(path), line, column, message)
+
+    def load_file(self, path: Path, chain: tuple[Path, ...]) -> None:
+        resolved = path.resolve()
+        if resolved in chain:
+            cycle = " -> ".join(str(p) for p in (*chain, resolved))
+            raise PolicyError(str(path), 1, 1, f"include cycle: {cycle}")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise PolicyError(str(path), 1, 1, f"cannot read policy: {exc.strerror or exc}") from None
+        except UnicodeDecodeError as exc:
+            raise PolicyError(str(path), 1, 1, f"policy is not UTF-8 ({exc.reason})") from None
+        try:
+            root = yaml.compose(text, Loader=yaml.SafeLoader)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise PolicyError(str(path), line, column, f"invalid YAML: {problem}") from None
+        if root is None:
+            return
+        if not isinstance(root, yaml.MappingNode):
+            raise self.error(path, root, "a policy is a mapping of keys (version, router, tiers, tasks)")
+        entries = self._mapping(path, root, TOP_LEVEL_KEYS)
+        if "version" in entries:
+            key, node = entries["version"]
+            if node.value != "1":
+                raise self.error(path, node, f"unsupported version {node.value!r} (allowed: 1)")
+        if "include" in entries:
+            _, node = entries["include"]
+            items = node.value if isinstance(node, yaml.SequenceNode) else [node]
+            for item in items:
+                if not isinstance(item, yaml.ScalarNode) or not item.value:
+                    raise self.error(path, item, "include takes relative paths of policy files")
+                self.load_file(path.parent / item.value, (*chain, resolved))
+        if "models" in entries:
+            self._models(path, entries["models"][1])
+        if "router" in entries:
+            _, node = entries["router"]
+            value = node.value if isinstance(node, yaml.ScalarNode) else None
+            if not value or not _ROUTER.match(value):
+                raise self.error(path, node, f"router {value!r} is not MODULE:FUNCTION (e.g. app.routing:route)")
+            self.router = value
+            self.positions[("router",)] = _pos(node)
+        if "tiers" in entries:
+            self._tiers(path, entries["tiers"][1])
+        if "tasks" in entries:
+            self._tasks(path, entries["tasks"][1])
+
+    def _mapping(self, path: Path, node, allowed) -> dict[str, tuple]:
+        if not isinstance(node, yaml.MappingNode):
+            raise self.error(path, node, "expected a mapping")
+        out: dict[str, tuple] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value
+            if allowed is not None and key not in allowed:
+                raise self.error(path, key_node, f"unknown key '{key}'{_suggest(key, allowed)}")
+            if key in out:
+                raise self.error(path, key_node, f"duplicate key '{key}'")
+            out[key] = (key_node, value_node)
+        return out
+
+    def _scalar(self, path: Path, node, what: str) -> str:
+        if not isinstance(node, yaml.ScalarNode):
+            raise self.error(path, node, f"{what} must be a single value")
+        return node.value
+
+    def _tiers(self, path: Path, node) -> None:
+        for tier, (key_node, value_node) in self._mapping(path, node, None).items():
+            if tier not in TIERS:
+                raise self.error(path, key_node, f"unknown tier '{tier}'{_suggest(tier, TIERS)}")
+            model = self._scalar(path, value_node, f"tiers.{tier}")
+            ref = self.catalog.with_overrides(self.overrides).recognize(model)
+            if ref is None:
+                raise self.error(path, value_node, f"'{model}' is not a Claude model id")
+            if ref.tier != tier:
+                raise self.error(path, value_node, f"'{model}' is a {ref.tier} model, not {tier}")
+            self.tiers[tier] = model
+
+    def _tasks(self, path: Path, node) -> None:
+        for name, (key_node, value_node) in self._mapping(path, node, None).items():
+            if not _TASK_NAME.match(name):
+                raise self.error(path, key_node, f"task name '{name}' must be letters, digits, '-', '_' or '.'")
+            if name in self.tasks:
+                other = self.tasks[name]
+                raise self.error(path, key_node, f"duplicate task '{name}' (also at {other.source}:{other.line})")
+            fields = self._mapping(path, value_node, TASK_KEYS)
+            if "tier" not in fields:
+                raise self.error(path, key_node, f"task '{name}' has no tier (allowed: {', '.join(TIERS)})")
+            tier_node = fields["tier"][1]
+            tier = self._scalar(path, tier_node, "tier")
+            if tier not in TIERS:
+                raise self.error(path, tier_node, f"unknown tier '{tier}'{_suggest(tier, TIERS)}")
+            task = Task(name=name, tier=tier, source=str(path), line=_pos(key_node)[0], column=_pos(key_node)[1])
+            for key in ("description", "justification", "owner", "evidence", "model"):
+                if key in fields:
+                    value = self._scalar(path, fields[key][1], key).strip()
+                    setattr(task, key, value or None)
+                    self.positions[("tasks", name, key)] = _pos(fields[key][1])
+            if "review_by" in fields:
+                date_node = fields["review_by"][1]
+                task.review_by = self._date(path, date_node)
+                self.positions[("tasks", name, "review_by")] = _pos(date_node)
+            if task.model is not None:
+                self.pending_pins.append((task, task.model, *_pos(fields["model"][1])))
+            self.positions[("tasks", name)] = _pos(key_node)
+            self.tasks[name] = task
+
+    def _date(self, path: Path, node) -> date:
+        value = self._scalar(path, node, "review_by")
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            raise self.error(path, node, f"review_by {value!r} is not a date (YYYY-MM-DD)") from None
+
+    def _models(self, path: Path, node) -> None:
+        if not isinstance(node, yaml.SequenceNode):
+            raise self.error(path, node, "models is a list of catalog entries (id, tier, price)")
+        for item in node.value:
+            data = yaml.safe_load(yaml.serialize(item))
+            try:
+                self.overrides.append(entry_from_mapping(data))
+            except ValueError as exc:
+                raise self.error(path, item, str(exc)) from None
+
+    def finish(self, display_path: str) -> Policy:
+        catalog = self.catalog.with_overrides(self.overrides)
+        for task, model, line, column in self.pending_pins:
+            ref = catalog.recognize(model)
+            if ref is None:
+                raise PolicyError(task.source, line, column, f"'{model}' is not a Claude model id")
+            if ref.tier != task.tier:
+                raise PolicyError(
+                    task.source, line, column,
+                    f"task '{task.name}' is {task.tier}-tier but its model '{model}' is {ref.tier} "
+                    "(a pinned model must be of the task's tier)",
+                )
+        tiers = {**_default_tiers(catalog), **self.tiers}
+        return Policy(
+            path=display_path,
+            version=self.version,
+            router=self.router,
+            tiers=tiers,
+            tasks=self.tasks,
+            catalog=catalog,
+            positions=self.positions,
+        )

@@ -1,0 +1,40 @@
+"""Byte-level pre-filter: which files can matter, decided without parsing.
+
+Most files of a real codebase never mention a Claude model. Phase 1 keeps files
+that could hold a model id, a Claude SDK call, an annotation or a router call;
+phase 2 keeps files that read a name which resolves to a model elsewhere and
+make a model-taking call (`from app.config import OPUS` ... `model=OPUS`).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+
+# Every spelling the recogniser accepts contains "claude"; the Agent SDK's short
+# aliases need "opus"/"sonnet"/"haiku"; "route(" catches router calls.
+_PHASE1 = re.compile(rb"claude|opusguard:|\broute\(|\b(?:opus|sonnet|haiku)\b", re.IGNORECASE)
+_MODEL_CALL = re.compile(
+    rb"\bmodel(?:_name|_id|Id)?\s*=|messages\.(?:create|stream|count_tokens)|invoke_model|converse|"
+    rb"ChatAnthropic|init_chat_model|completion\(|Agent\(|dspy\.LM|ClaudeAgentOptions"
+)
+
+
+def may_mention_model(content: bytes) -> bool:
+    return _PHASE1.search(content) is not None
+
+
+def may_call_with_model(content: bytes) -> bool:
+    """A cheap superset of phase 2: the file makes something like a model-taking call."""
+    return b"odel" in content or _MODEL_CALL.search(content) is not None
+
+
+@functools.lru_cache(maxsize=16)
+def _names_pattern(names: frozenset[str]) -> re.Pattern[bytes]:
+    return re.compile(rb"\b(?:" + b"|".join(re.escape(n.encode()) for n in sorted(names)) + rb")\b")
+
+
+def may_use_names(content: bytes, names: frozenset[str]) -> bool:
+    if not names or not may_call_with_model(content):
+        return False
+    return _names_pattern(names).search(content) is not None

@@ -1,0 +1,35 @@
+"""--format github: workflow commands that annotate a pull request."""
+
+from __future__ import annotations
+
+from typing import TextIO
+
+from opusguard.findings import Finding
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def github_line(finding: Finding) -> str:
+    level = "warning" if finding.severity == "warning" else "error"
+    props = [
+        f"file={_escape_property(finding.path)}",
+        f"line={finding.line}",
+        f"col={finding.column}",
+    ]
+    if finding.end_line is not None:
+        props.append(f"endLine={finding.end_line}")
+    if finding.end_column is not None and finding.end_line == finding.line:
+        props.append(f"endColumn={finding.end_column}")
+    props.append(f"title={_escape_property(f'{finding.rule} {finding.name}')}")
+    return f"::{level} {','.join(props)}::{_escape_data(finding.message)}"
+
+
+def render_github(findings: list[Finding], out: TextIO) -> None:
+    for finding in findings:
+        out.write(github_line(finding) + "\n")

@@ -1,0 +1,570 @@
+"""The cross-file join: symbolic values in per-file facts -> the models calls send.
+
+Evaluation is a small abstract interpreter over facts.Value trees. A value
+evaluates to a list of results: a string literal (with where it is written and
+the chain of names it came through), a module, a class, a container (dict or
+sequence literal) to subscript into, or an unresolved origin. It never guesses:
+what cannot be known statically stays unresolved, with where it comes from.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+
+from opusguard.facts import (
+    Attr,
+    CallV,
+    Concat,
+    DictV,
+    Env,
+    FileFacts,
+    Name,
+    Num,
+    OneOf,
+    Param,
+    SelfAttr,
+    SeqV,
+    Span,
+    Str,
+    Subscript,
+    Unknown,
+    Value,
+)
+from opusguard.project import Project, ResolvedCall, ResolvedLiteral, ResolvedModel
+from opusguard.sinks import CLAUDE_ONLY_SINKS
+
+MAX_DEPTH = 24
+
+
+# --- results of evaluation -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Lit:
+    text: str
+    path: str
+    span: Span
+    via: tuple[str, ...] = ()
+    partial: bool = False  # only a fixed prefix is known (f"claude-opus-4-{x}")
+
+
+@dataclass(frozen=True)
+class Unres:
+    origin: str
+
+
+@dataclass(frozen=True)
+class ModRef:
+    name: str  # dotted module name
+    path: str | None  # its file when it is in the tree
+
+
+@dataclass(frozen=True)
+class ClsRef:
+    path: str
+    qualname: str
+
+
+@dataclass(frozen=True)
+class Container:
+    value: DictV | SeqV
+    path: str
+    via: tuple[str, ...] = ()
+
+
+Result = Lit | Unres | ModRef | ClsRef | Container
+
+
+def _with_via(results: list[Result], step: str) -> list[Result]:
+    out: list[Result] = []
+    for r in results:
+        if isinstance(r, (Lit, Container)):
+            out.append(type(r)(**{**r.__dict__, "via": (step, *r.via)}))
+        else:
+            out.append(r)
+    return out
+
+
+# --- module naming -------------------------------------------------------------------
+
+
+def module_names_for_path(path: str) -> list[str]:
+    """Every dotted name a file may be imported as: each suffix of its path."""
+    parts = path.replace("\\", "/").split("/")
+    if not parts[-1].endswith((".py", ".pyi")):
+        return []
+    stem = parts[-1].rsplit(".", 1)[0]
+    parts = [p for p in parts[:-1] if p not in ("", ".")]
+    if stem != "__init__":
+        parts.append(stem)
+    names = []
+    for start in range(len(parts)):
+        segment = parts[start:]
+        if all(p.isidentifier() for p in segment):
+            names.append(".".join(segment))
+    return names
+
+
+def _directory(path: str) -> str:
+    return os.path.dirname(path.replace("\\", "/"))
+
+
+def _shared_prefix(a: str, b: str) -> int:
+    n = 0
+    for x, y in zip(a.split("/"), b.split("/")):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+# --- the resolver --------------------------------------------------------------------
+
+
+class Resolver:
+    def __init__(self, files: dict[str, FileFacts], catalog, find_module: Callable[[str], FileFacts | None] | None):
+        self.files = dict(files)
+        self.catalog = catalog
+        self.find_module = find_module
+        self.index: dict[str, list[str]] = {}
+        for path in self.files:
+            self._index(path)
+        self._looked_up: set[str] = set()
+        self._memo: dict[tuple[str, Value], list[Result]] = {}
+        self._stack: set[tuple[str, Value]] = set()
+        self._subclasses: dict[tuple[str, str], list[tuple[str, str]]] | None = None
+
+    def _index(self, path: str) -> None:
+        for name in module_names_for_path(path):
+            self.index.setdefault(name, []).append(path)
+
+    # -- modules --
+
+    def module_path(self, name: str, near: str) -> str | None:
+        candidates = self.index.get(name)
+        if not candidates and self.find_module is not None and name not in self._looked_up:
+            self._looked_up.add(name)
+            facts = self.find_module(name)
+            if facts is not None:
+                self.files.setdefault(facts.path, facts)
+                self._index(facts.path)
+                candidates = self.index.get(name)
+        if not candidates:
+            return None
+        if len(candidates) == 1:
+            return candidates[0]
+        # Ambiguous (src/ layouts, same-named modules): the one nearest the importer.
+        return max(candidates, key=lambda c: (_shared_prefix(_directory(c), _directory(near)), -len(c)))
+
+    def relative_module_path(self, module: str, level: int, importer: str) -> str | None:
+        base = _directory(importer)
+        for _ in range(level - 1):
+            base = _directory(base)
+        rel = "/".join(p for p in (base, module.replace(".", "/")) if p)
+        for candidate in (f"{rel}.py", f"{rel}/__init__.py", f"{rel}.pyi"):
+            if candidate in self.files:
+                return candidate
+        return None
+
+    def import_target(self, module: str, level: int, importer: str) -> tuple[str | None, str]:
+        """(file of the imported module or None, its best dotted name)."""
+        if level:
+            path = self.relative_module_path(module, level, importer)
+            if path is not None:
+                names = module_names_for_path(path)
+                return path, names[-1] if names else module
+            return None, module
+        return self.module_path(module, importer), module
+
+    # -- names --
+
+    def lookup_name(self, path: str, name: str) -> list[Result]:
+        facts = self.files.get(path)
+        if facts is None:
+            return [Unres(f"name {name}")]
+        if name in facts.bindings:
+            return self.eval(facts.bindings[name], path)
+        if name in facts.classes:
+            return [ClsRef(path, name)]
+        for imp in reversed(facts.imports):
+            if imp.local != name:
+                continue
+            if imp.name is None:
+                # `import a.b.c` binds the package `a`; `import a.b as c` binds a.b
+                module = imp.local if imp.local == imp.module.split(".")[0] else imp.module
+                return [ModRef(module, self.module_path(module, path))]
+            target, module_name = self.import_target(imp.module, imp.level, path)
+            if target is None:
+                # A submodule imported by name: from pkg import config
+                sub_name = f"{imp.module}.{imp.name}" if imp.module else imp.name
+                sub = (
+                    self.relative_module_path(sub_name, imp.level, path)
+                    if imp.level
+                    else self.module_path(sub_name, path)
+                )
+                if sub is not None:
+                    return [ModRef(sub_name, sub)]
+                return [Unres(f"name {imp.name} imported from {'.' * imp.level}{imp.module}")]
+            if target == path:
+                return [Unres(f"name {name}")]
+            found = self.lookup_export(target, imp.name)
+            if found is not None:
+                return _with_via(found, f"{module_name}.{imp.name}")
+            sub_name = f"{module_name}.{imp.name}"
+            sub = self.module_path(sub_name, path) or self.relative_module_path(imp.name, 1, target)
+            if sub is not None:
+                return [ModRef(sub_name, sub)]
+            return [Unres(f"name {imp.name} of {module_name}")]
+        for imp in facts.imports:  # from x import *
+            if imp.name == "*":
+                target, _ = self.import_target(imp.module, imp.level, path)
+                if target is not None and target != path:
+                    found = self.lookup_export(target, name)
+                    if found is not None:
+                        return found
+        if name in facts.functions:
+            return []  # a function object is not a model
+        return [Unres(f"name {name}")]
+
+    def lookup_export(self, path: str, name: str) -> list[Result] | None:
+        """A name as another module exports it; None when that module does not define it."""
+        facts = self.files.get(path)
+        if facts is None:
+            return None
+        if name in facts.bindings or name in facts.classes or any(
+            imp.local == name for imp in facts.imports
+        ):
+            return self.lookup_name(path, name)
+        if name in facts.functions:
+            return []
+        for imp in facts.imports:
+            if imp.name == "*":
+                return self.lookup_name(path, name)
+        return None
+
+    # -- classes --
+
+    def class_attr(self, path: str, qualname: str, attr: str, seen: frozenset = frozenset()) -> list[Result] | None:
+        key = (path, qualname)
+        if key in seen:
+            return None
+        facts = self.files.get(path)
+        cls = facts.classes.get(qualname) if facts else None
+        if cls is None:
+            return None
+        if attr in cls.attrs:
+            return _with_via(self.eval(cls.attrs[attr], path), f"{qualname}.{attr}")
+        nested = f"{qualname}.{attr}"
+        if facts is not None and nested in facts.classes:
+            return [ClsRef(path, nested)]
+        for base in cls.bases:
+            for result in self.eval(base, path):
+                if isinstance(result, ClsRef):
+                    found = self.class_attr(result.path, result.qualname, attr, seen | {key})
+                    if found is not None:
+                        return found
+        return None
+
+    def subclass_overrides(self, path: str, qualname: str, attr: str) -> list[Result]:
+        """Values subclasses (anywhere in the tree) give the attribute: self.X may be any of them."""
+        if self._subclasses is None:
+            self._subclasses = {}
+            for file_path, facts in list(self.files.items()):
+                for cls in facts.classes.values():
+                    for base in cls.bases:
+                        for result in self.eval(base, file_path):
+                            if isinstance(result, ClsRef):
+                                self._subclasses.setdefault((result.path, result.qualname), []).append(
+                                    (file_path, cls.name)
+                                )
+        out: list[Result] = []
+        pending = list(self._subclasses.get((path, qualname), ()))
+        visited: set[tuple[str, str]] = set()
+        while pending:
+            sub = pending.pop()
+            if sub in visited:
+                continue
+            visited.add(sub)
+            facts = self.files[sub[0]]
+            cls = facts.classes[sub[1]]
+            if attr in cls.attrs:
+                out.extend(_with_via(self.eval(cls.attrs[attr], sub[0]), f"{sub[1]}.{attr} (subclass)"))
+            pending.extend(self._subclasses.get(sub, ()))
+        return out
+
+    # -- evaluation --
+
+    def eval(self, value: Value, path: str) -> list[Result]:
+        key = (path, value)
+        if key in self._memo:
+            return self._memo[key]
+        if key in self._stack:
+            return [Unres("circular reference")]
+        if len(self._stack) > MAX_DEPTH:
+            return [Unres("reference chain too long")]
+        self._stack.add(key)
+        try:
+            results = self._eval(value, path)
+        finally:
+            self._stack.discard(key)
+        self._memo[key] = results
+        return results
+
+    def _eval(self, value: Value, path: str) -> list[Result]:
+        if isinstance(value, Str):
+            return [Lit(value.text, path, value.span)]
+        if isinstance(value, Num):
+            return []
+        if isinstance(value, Name):
+            return _with_via(self.lookup_name(path, value.id), value.id)
+        if isinstance(value, Attr):
+            return self._eval_attr(value, path)
+        if isinstance(value, SelfAttr):
+            found = self.class_attr(path, value.cls_name, value.attr) or []
+            overrides = self.subclass_overrides(path, value.cls_name, value.attr)
+            if not found and not overrides:
+                return [Unres(f"attribute self.{value.attr} of {value.cls_name}")]
+            return [*found, *overrides]
+        if isinstance(value, Subscript):
+            return self._eval_subscript(value, path)
+        if isinstance(value, Env):
+            if value.default is None:
+                return [Unres(f"env var {value.var}")]
+            return _with_via(self.eval(value.default, path), f"env {value.var} (default)")
+        if isinstance(value, Param):
+            if value.default is None:
+                return [Unres(f"parameter '{value.name}' of {value.function}()")]
+            return _with_via(self.eval(value.default, path), f"default of {value.function}({value.name}=)")
+        if isinstance(value, Concat):
+            return self._eval_concat(value, path)
+        if isinstance(value, (DictV, SeqV)):
+            return [Container(value, path)]
+        if isinstance(value, OneOf):
+            out: list[Result] = []
+            for option in value.options:
+                out.extend(self.eval(option, path))
+            return out
+        if isinstance(value, CallV):
+            return self._eval_call(value, path)
+        if isinstance(value, Unknown):
+            return [Unres(value.origin)]
+        return [Unres("unknown value")]
+
+    def _eval_attr(self, value: Attr, path: str) -> list[Result]:
+        out: list[Result] = []
+        for base in self.eval(value.base, path):
+            if isinstance(base, ModRef):
+                out.extend(self._module_attr(base, value.attr, path))
+            elif isinstance(base, ClsRef):
+                found = self.class_attr(base.path, base.qualname, value.attr)
+                out.extend(found if found is not None else [Unres(f"attribute {base.qualname}.{value.attr}")])
+            elif isinstance(base, Lit):
+                if value.attr == "value":  # Enum member .value
+                    out.append(base)
+            elif isinstance(base, Unres):
+                out.append(Unres(f"{base.origin}.{value.attr}"))
+        return out
+
+    def _module_attr(self, module: ModRef, attr: str, near: str) -> list[Result]:
+        if module.path is not None:
+            found = self.lookup_export(module.path, attr)
+            if found is not None:
+                return _with_via(found, f"{module.name}.{attr}")
+        sub = f"{module.name}.{attr}"
+        sub_path = self.module_path(sub, near)
+        if sub_path is not None or module.path is None:
+            return [ModRef(sub, sub_path)]
+        return [Unres(f"{module.name}.{attr}")]
+
+    def _eval_subscript(self, value: Subscript, path: str) -> list[Result]:
+        out: list[Result] = []
+        for base in self.eval(value.base, path):
+            if isinstance(base, Container):
+                item = _container_item(base.value, value.key)
+                if item is not None:
+                    out.extend(_with_via(self.eval(item, base.path), f"[{value.key!r}]"))
+                else:
+                    out.append(Unres(f"key {value.key!r} not in the literal"))
+            elif isinstance(base, ClsRef) and isinstance(value.key, str):  # Enum["MEMBER"]
+                found = self.class_attr(base.path, base.qualname, value.key)
+                if found is not None:
+                    out.extend(found)
+            elif isinstance(base, Unres):
+                out.append(Unres(f"{base.origin}[{value.key!r}]"))
+        return out
+
+    def _eval_concat(self, value: Concat, path: str) -> list[Result]:
+        texts: list[str] = []
+        first_span: Span | None = None
+        literal_path = path
+        via: tuple[str, ...] = ()
+        for part in value.parts:
+            results = self.eval(part, path)
+            lits = [r for r in results if isinstance(r, Lit) and not r.partial]
+            if len(results) == 1 and len(lits) == 1:
+                texts.append(lits[0].text)
+                if first_span is None:
+                    first_span, literal_path, via = lits[0].span, lits[0].path, lits[0].via
+                continue
+            prefix = "".join(texts)
+            if prefix and first_span is not None:
+                return [Lit(prefix, literal_path, first_span, via, partial=True)]
+            unresolved = [r for r in results if isinstance(r, Unres)]
+            return unresolved or [Unres("computed string")]
+        if first_span is None:
+            return []
+        return [Lit("".join(texts), literal_path, first_span, via)]
+
+    def _eval_call(self, value: CallV, path: str) -> list[Result]:
+        out: list[Result] = []
+        for func in self.eval(value.func, path):
+            if isinstance(func, ClsRef) and value.args:
+                facts = self.files.get(func.path)
+                cls = facts.classes.get(func.qualname) if facts else None
+                if cls is not None and cls.is_enum:  # Models("claude-...") looks a member up by value
+                    for arg in self.eval(value.args[0], path):
+                        if isinstance(arg, Lit):
+                            out.append(arg)
+                    continue
+            if isinstance(func, Unres):
+                out.append(Unres(f"call to {func.origin.removeprefix('name ')}()"))
+            elif isinstance(func, ClsRef):
+                out.append(Unres(f"call to {func.qualname}()"))
+        return out or [Unres("call result")]
+
+    # -- calls to the router --
+
+    def callee_target(self, value: Value, path: str) -> tuple[list[str], str] | None:
+        """(module names the callee is defined in, its name), through imports."""
+        facts = self.files.get(path)
+        if facts is None:
+            return None
+        if isinstance(value, Name):
+            if value.id in facts.functions or value.id in facts.bindings:
+                return module_names_for_path(path), value.id
+            for imp in reversed(facts.imports):
+                if imp.local == value.id and imp.name is not None:
+                    target, module_name = self.import_target(imp.module, imp.level, path)
+                    names = module_names_for_path(target) if target else [module_name]
+                    return names, imp.name
+            return None
+        if isinstance(value, Attr) and isinstance(value.base, (Name, Attr)):
+            for base in self.eval(value.base, path):
+                if isinstance(base, ModRef):
+                    names = module_names_for_path(base.path) if base.path else [base.name]
+                    return names, value.attr
+        return None
+
+
+def _container_item(container: DictV | SeqV, key: str | int) -> Value | None:
+    if isinstance(container, DictV):
+        for item_key, item in reversed(container.items):
+            if item_key == key:
+                return item
+        return None
+    if isinstance(key, int) and -len(container.items) <= key < len(container.items):
+        return container.items[key]
+    return None
+
+
+# --- building the project ------------------------------------------------------------
+
+
+def is_router_file(path: str, router_module: str | None) -> bool:
+    """The router module itself, or its generated table (`<router module>_table`)."""
+    if not router_module:
+        return False
+    names = module_names_for_path(path)
+    return router_module in names or f"{router_module}_table" in names
+
+
+def build_project(
+    files: dict[str, FileFacts],
+    *,
+    policy,
+    catalog,
+    today: date,
+    find_module: Callable[[str], FileFacts | None] | None = None,
+) -> Project:
+    resolver = Resolver(files, catalog, find_module)
+    router_module = policy.router_module
+    router_function = policy.router_function or "route"
+    calls: list[ResolvedCall] = []
+    literals: list[ResolvedLiteral] = []
+    alias_literals: dict[tuple[str, Span], ResolvedLiteral] = {}
+    for path, facts in files.items():
+        in_router = is_router_file(path, router_module)
+        for literal in facts.literals:
+            ref = catalog.recognize(literal.text)
+            if ref is not None:
+                literals.append(ResolvedLiteral(path, literal, ref, in_router))
+        for call in facts.calls:
+            resolved = ResolvedCall(path=path, call=call)
+            annotation = facts.annotations.get(call.span[0])
+            if annotation is not None:
+                resolved.annotated_task = annotation.task
+            if call.first_arg is not None and call.callee.split(".")[-1] == router_function:
+                target = resolver.callee_target(call.callee_value, path)
+                if (target is not None and target[1] == router_function and router_module in target[0]) or (
+                    in_router and "." not in call.callee
+                ):
+                    resolved.is_router_call = True
+                    resolved.route_task = call.first_arg.text
+                    resolved.is_claude = True
+            seen: set[tuple[str, str, Span]] = set()
+            for arg in call.model_args:
+                for result in resolver.eval(arg.value, path):
+                    if isinstance(result, Lit):
+                        ref = (
+                            catalog.recognize_prefix(result.text) if result.partial else catalog.recognize(result.text)
+                        )
+                        if ref is None and arg.accepts_short_alias and not result.partial:
+                            ref = catalog.recognize_short_alias(result.text)
+                            if ref is not None:
+                                _add_alias_literal(alias_literals, result, ref, files, router_module)
+                        if ref is None:
+                            continue
+                        key = (ref.model_id, result.path, result.span)
+                        if key not in seen:
+                            seen.add(key)
+                            resolved.models.append(ResolvedModel(ref, result.path, result.span, result.via))
+                    elif isinstance(result, Unres):
+                        resolved.unresolved.append(result.origin)
+            if resolved.models or (call.sink in CLAUDE_ONLY_SINKS):
+                resolved.is_claude = True
+            if not resolved.is_claude:
+                resolved.unresolved = []
+            if resolved.models or resolved.is_claude or resolved.is_router_call or resolved.annotated_task:
+                calls.append(resolved)
+    literals.extend(alias_literals.values())
+    literals.sort(key=lambda lit: (lit.path, lit.literal.span))
+    modules = {}
+    for path in files:
+        names = module_names_for_path(path)
+        if names:
+            modules[names[0]] = path
+    return Project(
+        files=files,
+        calls=calls,
+        literals=literals,
+        policy=policy,
+        catalog=catalog,
+        today=today,
+        modules=modules,
+    )
+
+
+def _add_alias_literal(store, result: Lit, ref, files, router_module) -> None:
+    from opusguard.facts import LiteralFact
+
+    key = (result.path, result.span)
+    if key not in store and result.path in files:
+        store[key] = ResolvedLiteral(
+            result.path,
+            LiteralFact(result.text, result.span, "Claude Agent SDK model alias"),
+            ref,
+            is_router_file(result.path, router_module),
+        )
