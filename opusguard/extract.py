@@ -75,6 +75,14 @@ def extract_facts(
         if where:
             line, column = int(where[1]), int(where[2]) + 1
             message = message.replace(where[0], "").replace("parser error: :", "").strip(" :")
+        try:  # CPython's parser names the line a reader expects; libcst's often the next one
+            compile(source, path, "exec", flags=0x400, dont_inherit=True)  # ast.PyCF_ONLY_AST
+        except SyntaxError as py_error:
+            if py_error.lineno:
+                line, column = py_error.lineno, py_error.offset or 1
+                message = py_error.msg
+        except (ValueError, UnicodeDecodeError):
+            pass
         return FileFacts(path=path, parse_error=f"syntax error at column {column}: {message}", parse_error_line=line)
     except (UnicodeDecodeError, LookupError, SyntaxError, ValueError) as exc:
         return FileFacts(

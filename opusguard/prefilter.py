@@ -13,7 +13,7 @@ import re
 
 # Every spelling the recogniser accepts contains "claude"; the Agent SDK's short
 # aliases need "opus"/"sonnet"/"haiku"; "route(" catches router calls.
-_PHASE1 = re.compile(rb"claude|opusguard:|\broute\(|\b(?:opus|sonnet|haiku)\b", re.IGNORECASE)
+_PHASE1 = re.compile(rb"claude|anthropic|bedrock|opusguard:|\broute\(|\b(?:opus|sonnet|haiku)\b", re.IGNORECASE)
 _MODEL_CALL = re.compile(
     rb"\bmodel(?:_name|_id|Id)?\s*=|messages\.(?:create|stream|count_tokens)|invoke_model|converse|"
     rb"ChatAnthropic|init_chat_model|completion\(|Agent\(|dspy\.LM|ClaudeAgentOptions"
