@@ -501,21 +501,45 @@ def build_project(
             ref = catalog.recognize(literal.text)
             if ref is not None:
                 literals.append(ResolvedLiteral(path, literal, ref, in_router))
+        def is_router(callee: str, callee_value: Value) -> bool:
+            if callee.split(".")[-1] != router_function:
+                return False
+            if in_router and "." not in callee:
+                return True
+            target = resolver.callee_target(callee_value, path)
+            return target is not None and target[1] == router_function and router_module in target[0]
+
+        # `model=route("task")`: the outer call is the routed one; the inner call is not counted twice.
+        routed_args: dict[Span, str] = {}
         for call in facts.calls:
+            for arg in call.model_args:
+                value = arg.value
+                if (
+                    isinstance(value, CallV)
+                    and value.args
+                    and isinstance(value.args[0], Str)
+                    and isinstance(value.func, (Name, Attr))
+                    and is_router(_dotted_value(value.func), value.func)
+                ):
+                    routed_args[arg.span] = value.args[0].text
+        for call in facts.calls:
+            if call.span in routed_args:
+                continue
             resolved = ResolvedCall(path=path, call=call)
             annotation = facts.annotations.get(call.span[0])
             if annotation is not None:
                 resolved.annotated_task = annotation.task
-            if call.first_arg is not None and call.callee.split(".")[-1] == router_function:
-                target = resolver.callee_target(call.callee_value, path)
-                if (target is not None and target[1] == router_function and router_module in target[0]) or (
-                    in_router and "." not in call.callee
-                ):
-                    resolved.is_router_call = True
-                    resolved.route_task = call.first_arg.text
-                    resolved.is_claude = True
+            if call.first_arg is not None and is_router(call.callee, call.callee_value):
+                resolved.is_router_call = True
+                resolved.route_task = call.first_arg.text
+                resolved.is_claude = True
             seen: set[tuple[str, str, Span]] = set()
             for arg in call.model_args:
+                if arg.span in routed_args:
+                    resolved.is_router_call = True
+                    resolved.route_task = routed_args[arg.span]
+                    resolved.is_claude = True
+                    continue
                 for result in resolver.eval(arg.value, path):
                     if isinstance(result, Lit):
                         ref = (
@@ -555,6 +579,14 @@ def build_project(
         today=today,
         modules=modules,
     )
+
+
+def _dotted_value(value: Value) -> str:
+    if isinstance(value, Name):
+        return value.id
+    if isinstance(value, Attr):
+        return f"{_dotted_value(value.base)}.{value.attr}"
+    return "?"
 
 
 def _add_alias_literal(store, result: Lit, ref, files, router_module) -> None:

@@ -1,0 +1,1 @@
+"""Support desk backend: tickets in, answers out."""
