@@ -69,7 +69,7 @@ def common_options(func):
     return func
 
 
-def _settings(config_file, policy, select, extend_select, ignore, baseline=None):
+def _settings(config_file, policy, select, extend_select, ignore, baseline=None, paths=()):
     from opusguard.config import load_settings
 
     overrides = {
@@ -80,7 +80,17 @@ def _settings(config_file, policy, select, extend_select, ignore, baseline=None)
         "baseline": baseline,
     }
     overrides = {key: value for key, value in overrides.items() if value is not None}
-    return load_settings(Path.cwd(), config_file, overrides)
+    return load_settings(_config_start(paths), config_file, overrides)
+
+
+def _config_start(paths) -> Path:
+    """Where config discovery starts: the folder checked (like ruff, the nearest config wins)."""
+    if paths:
+        first = Path(paths[0])
+        start = first if first.is_dir() else first.parent
+        if start.exists():
+            return start.resolve()
+    return Path.cwd()
 
 
 def _run_options(paths, jobs, no_cache, stdin_filename, changed_since, *, show_progress: bool):
@@ -165,7 +175,7 @@ def check(paths, policy, config_file, select, extend_select, ignore, jobs, no_ca
     from opusguard.baseline import load_baseline, write_baseline as save_baseline
     from opusguard.reporters import render, rule_metadata
 
-    settings = _settings(config_file, policy, select, extend_select, ignore, baseline)
+    settings = _settings(config_file, policy, select, extend_select, ignore, baseline, paths)
     options = _run_options(paths, jobs, no_cache, stdin_filename, changed_since, show_progress=fmt == "text")
     result = engine.check(settings, options, cwd=Path.cwd())
     engine.print_warnings(result.analysis.warnings)

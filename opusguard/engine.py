@@ -57,7 +57,7 @@ def display_path(path: Path, cwd: Path) -> str:
 
 def load_run_policy(settings: Settings, catalog: Catalog, cwd: Path) -> Policy:
     """The policy named by --policy / config, else the nearest opusguard.yaml, else empty."""
-    path = settings.policy or discover_policy(cwd)
+    path = settings.policy or discover_policy(settings.root)
     if path is None:
         return empty_policy(catalog)
     return load_policy(path, catalog)

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+# The console script installed next to the interpreter running the tests.
+OPUSGUARD = Path(sys.executable).with_name("opusguard")
+
+
+def run_cli(*args: str, cwd: Path, stdin: str | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "NO_COLOR": "1", **(env or {})}
+    full_env.pop("CI", None)
+    return subprocess.run(
+        [str(OPUSGUARD), *args], cwd=cwd, input=stdin, capture_output=True, text=True, env=full_env, timeout=120
+    )
+
+
+def run_json(*args: str, cwd: Path, **kwargs) -> tuple[int, dict]:
+    result = run_cli("check", "--format", "json", "--no-cache", *args, cwd=cwd, **kwargs)
+    assert result.returncode in (0, 1), result.stderr
+    return result.returncode, json.loads(result.stdout)
+
+
+def write_tree(root: Path, files: dict[str, str | bytes]) -> Path:
+    for rel, content in files.items():
+        target = root / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            target.write_bytes(content)
+        else:
+            target.write_text(content, encoding="utf-8")
+    return root
+
+
+@pytest.fixture
+def tree(tmp_path):
+    def make(files: dict[str, str | bytes]) -> Path:
+        return write_tree(tmp_path, files)
+
+    return make
