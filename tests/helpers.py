@@ -1,0 +1,29 @@
+"""In-process runs of the whole engine over a small tree (the CLI tests use the console script)."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from opusguard import engine
+from opusguard.config import load_settings
+
+TODAY = date(2026, 11, 24)
+
+
+def check_tree(root: Path, files: dict[str, str], *, policy: str | None = None, select=None, paths=(".",)):
+    for rel, text in files.items():
+        target = root / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+    if policy is not None:
+        (root / "opusguard.yaml").write_text(policy, encoding="utf-8")
+    settings = load_settings(root)
+    options = engine.RunOptions(paths=list(paths), use_cache=False, jobs=1, today=TODAY)
+    every, _ = engine.default_codes()
+    codes = set(select) if select else every
+    return engine.check(settings, options, cwd=root, select_codes=codes)
+
+
+def rules_at(result, path: str) -> set[tuple[str, int]]:
+    return {(f.rule, f.line) for f in result.findings if f.path == path}
