@@ -28,9 +28,9 @@ from opusguard.project import Project
 from opusguard.resolve import build_project
 from opusguard.rules import all_rules
 
-# Files larger than this are not parsed (generated code, vendored bundles); a
-# warning names them so the gap is visible.
-MAX_PARSE_BYTES = 4 * 1024 * 1024
+# Files larger than this are not parsed (generated code, vendored bundles: libcst
+# takes seconds per MiB); a warning names them so the gap is visible.
+MAX_PARSE_BYTES = 1024 * 1024
 # Below this many files to parse, worker start-up costs more than it saves.
 MIN_FILES_FOR_WORKERS = 24
 

@@ -151,6 +151,9 @@ class Resolver:
             if facts is not None:
                 self.files.setdefault(facts.path, facts)
                 self._index(facts.path)
+                # Its path may be relative to a folder below the package root.
+                if facts.path not in self.index.setdefault(name, []):
+                    self.index[name].append(facts.path)
                 candidates = self.index.get(name)
         if not candidates:
             return None
