@@ -1,0 +1,82 @@
+"""The real pre-commit, installing this repository's hook into a temporary git repository."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+
+PRE_COMMIT = Path(sys.executable).with_name("pre-commit")
+OPUS = "claude-opus-4-1-20250805"
+POLICY = """\
+version: 1
+tasks:
+  contract-review:
+    tier: opus
+    justification: Sonnet missed 9 of 120 clause conflicts in the eval; Opus missed 1.
+    owner: legal-platform
+    review_by: 2099-01-01
+"""
+
+
+def git(*args, cwd):
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout
+
+
+@pytest.fixture(scope="module")
+def repo_rev():
+    """This repository's HEAD: pre-commit installs the hook from a commit."""
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    return git("rev-parse", "HEAD", cwd=REPO).strip()
+
+
+def test_commit_with_unjustified_opus_is_blocked_then_accepted(tmp_path, repo_rev):
+    project = tmp_path / "project"
+    project.mkdir()
+    env = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home"), "NO_COLOR": "1"}
+    env.pop("CI", None)
+    git("init", "-q", "-b", "main", cwd=project)
+    git("config", "user.email", "dev@example.com", cwd=project)
+    git("config", "user.name", "Dev", cwd=project)
+    (project / ".pre-commit-config.yaml").write_text(
+        f"repos:\n  - repo: {REPO}\n    rev: {repo_rev}\n    hooks:\n      - id: opusguard\n"
+    )
+    (project / "opusguard.yaml").write_text(POLICY)
+    app = project / "app"
+    app.mkdir()
+    (app / "__init__.py").write_text("")
+    (app / "config.py").write_text(f'OPUS = "{OPUS}"  # opusguard: ignore[OG101]\n')
+    git("add", ".", cwd=project)
+    git("commit", "-q", "--no-verify", "-m", "base", cwd=project)
+    subprocess.run([str(PRE_COMMIT), "install"], cwd=project, env=env, check=True, capture_output=True)
+
+    # Only app/review.py is passed to the hook; OPUS comes from the unchanged config.py.
+    (app / "review.py").write_text(
+        "import anthropic\nfrom app.config import OPUS\n"
+        "client = anthropic.Anthropic()\n"
+        "client.messages.create(model=OPUS, max_tokens=4000, messages=[])\n"
+    )
+    git("add", "app/review.py", cwd=project)
+    blocked = subprocess.run(["git", "commit", "-m", "add review"], cwd=project, env=env, capture_output=True, text=True)
+    assert blocked.returncode != 0, blocked.stdout + blocked.stderr
+    output = blocked.stdout + blocked.stderr  # git prints hook output on stderr
+    assert "OG102" in output and "app/review.py:4:1" in output
+
+    (app / "review.py").write_text(
+        "import anthropic\nfrom app.config import OPUS\n"
+        "client = anthropic.Anthropic()\n"
+        "# opusguard: task=contract-review\n"
+        "client.messages.create(model=OPUS, max_tokens=4000, messages=[])\n"
+    )
+    git("add", "app/review.py", cwd=project)
+    accepted = subprocess.run(["git", "commit", "-m", "add review"], cwd=project, env=env, capture_output=True, text=True)
+    assert accepted.returncode == 0, accepted.stdout + accepted.stderr
+    output = accepted.stdout + accepted.stderr
+    assert "opusguard" in output and "Passed" in output
