@@ -196,9 +196,15 @@ class Catalog:
     # -- recognition --
 
     def recognize(self, text: str) -> ModelRef | None:
+        exact = self.entries.get(text)
+        if exact is not None:  # includes a policy's private ids, whatever their spelling
+            return ModelRef(text, exact.id, exact.tier, exact.family, "anthropic", exact)
         if "claude" not in text or len(text) > 200:
             return None
         core, provider = _unwrap(text)
+        if core in self.entries and core != text:
+            entry = self.entries[core]
+            return ModelRef(text, entry.id, entry.tier, entry.family, provider, entry)
         if provider == "anthropic" and "@" in core:
             provider = "vertex"
         parsed = _parse_core(core, provider)

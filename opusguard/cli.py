@@ -221,6 +221,16 @@ def _register_optional_commands() -> None:
 
 
 
+def _register_subcommands() -> None:
+    from opusguard.policy_cli import init_command, policy_group
+
+    main.add_command(policy_group)
+    main.add_command(init_command)
+
+
+_register_subcommands()
+
+
 @main.command("rule")
 @click.argument("code", required=False)
 @click.option("--all", "show_all", is_flag=True, help="List every rule.")

@@ -204,6 +204,7 @@ def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
         return lazily_loaded[rel]
 
     project = build_project(facts, policy=policy, catalog=catalog, today=options.today, find_module=find_module)
+    project.cwd = cwd
     summary.files_parsed = source.parsed
     _count_models(project, summary)
     summary.elapsed_seconds = time.perf_counter() - started

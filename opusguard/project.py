@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from opusguard.facts import CallFact, FileFacts, LiteralFact, Span
@@ -71,3 +72,11 @@ class Project:
     today: date
     # module name -> path, for messages and the codemod
     modules: dict[str, str] = field(default_factory=dict)
+    # Paths in findings are relative to this folder (the engine sets it).
+    cwd: Path = field(default_factory=Path.cwd)
+
+    def display_path(self, path: str | Path) -> str:
+        """A path outside the scanned files (the policy, evidence) as findings show it."""
+        from opusguard.engine import display_path
+
+        return display_path(Path(path), self.cwd)

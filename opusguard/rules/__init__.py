@@ -19,6 +19,7 @@ _RULE_MODULES = (
     ("og105_retired_model", "RetiredModel"),
     ("og106_unresolved_model", "UnresolvedModel"),
     ("og107_tier_below_bar", "TierBelowBar"),
+    ("og108_stale_route_table", "StaleRouteTable"),
 )
 
 

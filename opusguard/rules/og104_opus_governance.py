@@ -82,18 +82,12 @@ class OpusGovernance(Rule):
                 continue
             for problem in governance_problems(task, policy, project):
                 yield self.finding(
-                    policy_display_path(task.source),
+                    project.display_path(task.source),
                     (task.line, task.column, task.line, task.column + len(task.name)),
                     f"Opus task '{task.name}' {problem}",
                     tier="opus",
                     task=task.name,
                 )
-
-
-def policy_display_path(source: str) -> str:
-    from opusguard.engine import display_path
-
-    return display_path(Path(source), Path.cwd())
 
 
 def is_placeholder(text: str | None) -> bool:
@@ -104,8 +98,8 @@ def governance_problems(task: Task, policy: Policy, project: Project) -> list[st
     problems = []
     if is_placeholder(task.justification):
         problems.append("has no justification" if not task.justification else "has a placeholder justification")
-    if not task.owner:
-        problems.append("has no owner")
+    if is_placeholder(task.owner):
+        problems.append("has no owner" if not task.owner else "has a placeholder owner")
     if task.review_by is not None and task.review_by < project.today:
         problems.append(f"was due for review on {task.review_by}")
     if task.evidence:

@@ -7,7 +7,6 @@ from opusguard.evidence import EvidenceError, load_evidence
 from opusguard.findings import Finding
 from opusguard.project import Project
 from opusguard.rule import Example, Rule
-from opusguard.rules.og104_opus_governance import policy_display_path
 
 
 class TierBelowBar(Rule):
@@ -67,7 +66,7 @@ class TierBelowBar(Rule):
                 better = evidence.cheapest_passing()
                 advice = f"; {better} clears it" if better else "; no tier in the evidence clears it"
                 yield self.finding(
-                    policy_display_path(task.source),
+                    project.display_path(task.source),
                     (task.line, task.column, task.line, task.column + len(task.name)),
                     f"task '{task.name}' is {task.tier}-tier but its evidence scores {task.tier} "
                     f"{evidence.scores[task.tier]:.2f}, below the bar {evidence.bar:.2f}{advice}",

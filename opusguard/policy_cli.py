@@ -1,0 +1,121 @@
+"""`opusguard policy validate|show|sync` and `opusguard init`."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from pathlib import Path
+
+import click
+
+
+def _fail(message: str) -> None:
+    click.echo(f"opusguard: error: {message}", err=True)
+    sys.exit(2)
+
+
+def _load(policy_file: Path | None):
+    from opusguard.policy import PolicyError, discover_policy, load_policy
+
+    path = policy_file or discover_policy(Path.cwd())
+    if path is None:
+        _fail("no policy file found (opusguard.yaml); create one with `opusguard init`")
+    try:
+        return load_policy(path)
+    except PolicyError as exc:
+        _fail(str(exc))
+
+
+policy_option = click.option("--policy", "policy_file", type=click.Path(dir_okay=False, path_type=Path), help="Policy file (default: nearest opusguard.yaml).")
+
+
+@click.group("policy")
+def policy_group() -> None:
+    """Validate, show and sync the task policy."""
+
+
+@policy_group.command("validate")
+@click.argument("policy_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+def validate_command(policy_file):
+    """Check a policy file; exit 2 with file:line:col on the first error."""
+    from opusguard.evidence import EvidenceError, load_evidence
+
+    policy = _load(policy_file)
+    problems = []
+    for task in policy.tasks.values():
+        if task.evidence:
+            try:
+                load_evidence(Path(task.source).parent / task.evidence)
+            except EvidenceError as exc:
+                problems.append(f"{task.source}:{task.line}:{task.column}: task '{task.name}': {exc}")
+    for problem in problems:
+        click.echo(f"opusguard: error: {problem}", err=True)
+    if problems:
+        sys.exit(2)
+    click.echo(f"{policy.path}: valid ({len(policy.tasks)} tasks, router {policy.router or 'not set'})")
+
+
+@policy_group.command("show")
+@policy_option
+def show_command(policy_file):
+    """A table of tasks: tier, model, owner, review date, evidence verdict, price."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from opusguard.evidence import EvidenceError, load_evidence
+
+    policy = _load(policy_file)
+    today = date.today()
+    table = Table(title=f"{policy.path}  (router {policy.router or 'not set'})")
+    for column in ("task", "tier", "model", "owner", "review by", "evidence", "$/Mtok in/out"):
+        table.add_column(column)
+    for task in sorted(policy.tasks.values(), key=lambda t: (("opus", "sonnet", "haiku", "other").index(t.tier), t.name)):
+        model = policy.model_for(task.name) or ""
+        price = policy.catalog.price(model) or policy.catalog.price(task.tier)
+        verdict = ""
+        if task.evidence:
+            try:
+                evidence = load_evidence(Path(task.source).parent / task.evidence)
+                passing = evidence.cheapest_passing()
+                verdict = f"{passing} clears {evidence.bar:g}" if passing else f"no tier clears {evidence.bar:g}"
+            except EvidenceError:
+                verdict = "unreadable"
+        review = str(task.review_by or "")
+        if task.review_by and task.review_by < today:
+            review += " (overdue)"
+        table.add_row(task.name, task.tier, model, task.owner or "", review, verdict,
+                      f"{price.input:g} / {price.output:g}" if price else "")
+    Console(no_color=not sys.stdout.isatty(), width=None if sys.stdout.isatty() else 200).print(table)
+
+
+@policy_group.command("sync")
+@policy_option
+def sync_command(policy_file):
+    """Regenerate the routing table from the policy."""
+    from opusguard.scaffold import write_route_table
+
+    policy = _load(policy_file)
+    if not policy.router:
+        _fail(f"{policy.path}: the policy has no router (router: MODULE:FUNCTION)")
+    path = write_route_table(policy)
+    click.echo(f"wrote {path}")
+
+
+@click.command("init")
+@click.option("--policy-path", default="opusguard.yaml", show_default=True, help="Where to write the policy.")
+@click.option("--router", default="app.routing:route", show_default=True, help="MODULE:FUNCTION of the router to create.")
+@click.option("--force", is_flag=True, help="Overwrite existing files.")
+def init_command(policy_path, router, force):
+    """Write a starter policy, a dependency-free router and its routing table."""
+    from opusguard.policy import _ROUTER
+    from opusguard.scaffold import ScaffoldError, scaffold_project
+
+    if not _ROUTER.match(router):
+        _fail(f"--router {router!r} is not MODULE:FUNCTION (e.g. app.routing:route)")
+    try:
+        written = scaffold_project(Path.cwd(), policy_name=policy_path, router=router, force=force)
+    except ScaffoldError as exc:
+        _fail(str(exc))
+    for path in written:
+        click.echo(f"wrote {path.relative_to(Path.cwd()) if path.is_absolute() else path}")
+    click.echo("next: declare your tasks in the policy, route calls with route(\"task\"), run `opusguard check`")
