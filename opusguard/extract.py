@@ -419,7 +419,10 @@ class _Collector(cst.CSTVisitor):
         params: dict[str, Param] = {}
         ordered = [*node.params.posonly_params, *node.params.params, *node.params.kwonly_params]
         for param in ordered:
-            default = self.value(param.default) if param.default is not None else None
+            default = None
+            # `param=None` means "the caller decides": no default model to follow.
+            if param.default is not None and not (isinstance(param.default, cst.Name) and param.default.value == "None"):
+                default = self.value(param.default)
             params[param.name.value] = Param(qualname, param.name.value, default)
         for star in (node.params.star_arg, node.params.star_kwarg):
             if isinstance(star, cst.Param):
@@ -586,8 +589,20 @@ class _Collector(cst.CSTVisitor):
 
     # -- calls --
 
+    def _callee_text(self, func: cst.BaseExpression) -> str:
+        """Dotted callee, with a local alias of its root spelled out:
+        `api = client.beta.messages` ... `api.stream(...)` is `client.beta.messages.stream`."""
+        text = dotted(func)
+        root, _, rest = text.partition(".")
+        local = self.lookup_local(root) if rest else None
+        if isinstance(local, OneOf) and local.options:
+            local = local.options[0]
+        if isinstance(local, (Attr, Name)):
+            return f"{_value_dotted(local)}.{rest}"
+        return text
+
     def visit_Call(self, node: cst.Call) -> None:
-        callee = dotted(node.func)
+        callee = self._callee_text(node.func)
         segments = tuple(callee.split("."))
         last = segments[-1]
         sink = sinks.match_sink(segments)
@@ -612,7 +627,12 @@ class _Collector(cst.CSTVisitor):
                     model_args.append(ModelArg(str(index), Str(text, span), span, short_alias))
         if sink is not None:
             for arg in node.args:
-                self._payload_models(arg.value, arg.keyword.value if arg.keyword else "arg", model_args)
+                if arg.star == "**":
+                    self._kwargs_models(arg, model_args)
+                else:
+                    self._payload_models(arg.value, arg.keyword.value if arg.keyword else "arg", model_args)
+            if sink.needs_model_arg and not model_args:
+                sink = None  # e.g. llama-index's Anthropic(...) vs the SDK client Anthropic(api_key=...)
         first_arg = None
         if last in self.router_names and positional:
             text = _string_value(positional[0].value)
@@ -637,6 +657,22 @@ class _Collector(cst.CSTVisitor):
                 signals=self._signals(node),
             )
         )
+
+    def _kwargs_models(self, arg: cst.Arg, out: list[ModelArg]) -> None:
+        """`create(**params)`: the model key of a dict built in this function, else unknown."""
+        if any(ma.key in sinks.MODEL_KEYWORDS for ma in out):
+            return
+        value = self.value(arg.value)
+        options = value.options if isinstance(value, OneOf) else (value,)
+        found = False
+        for option in options:
+            if isinstance(option, DictV):
+                for key, item in option.items:
+                    if key in sinks.PAYLOAD_MODEL_KEYS:
+                        out.append(ModelArg(f"**.{key}", item, self.span(arg.value)))
+                        found = True
+        if not found:
+            out.append(ModelArg("**", Unknown(f"keyword arguments **{self.code(arg.value)}"), self.span(arg.value)))
 
     def _payload_models(self, node: cst.BaseExpression, path: str, out: list[ModelArg], depth: int = 0) -> None:
         """Model ids nested in request payloads: batches `requests`, litellm `model_list`."""
@@ -686,6 +722,18 @@ class _Collector(cst.CSTVisitor):
                     if text:
                         signals.setdefault("system", text[:300])
         return signals
+
+
+def _value_dotted(value: Value) -> str:
+    if isinstance(value, Name):
+        return value.id
+    if isinstance(value, Param):
+        return value.name
+    if isinstance(value, SelfAttr):
+        return f"self.{value.attr}"
+    if isinstance(value, Attr):
+        return f"{_value_dotted(value.base)}.{value.attr}"
+    return "..."
 
 
 def _system_text(node: cst.BaseExpression) -> str | None:

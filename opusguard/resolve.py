@@ -435,7 +435,9 @@ class Resolver:
             if isinstance(func, Unres):
                 out.append(Unres(f"call to {func.origin.removeprefix('name ')}()"))
             elif isinstance(func, ClsRef):
-                out.append(Unres(f"call to {func.qualname}()"))
+                # An instance: its attributes are the class's (dataclass and pydantic
+                # defaults, self.X assignments), which is what `Config().model` reads.
+                out.append(func)
         return out or [Unres("call result")]
 
     # -- calls to the router --

@@ -17,6 +17,7 @@ class Sink:
     positional: int | None = None  # index of a positional model argument
     claude_only: bool = False  # the SDK only talks to Claude: an unresolved model is still a Claude call
     short_alias: bool = False  # takes "opus" / "sonnet" / "haiku"
+    needs_model_arg: bool = False  # a sink only when given a model (a name other SDKs share)
 
 
 SINKS: tuple[Sink, ...] = (
@@ -46,7 +47,7 @@ SINKS: tuple[Sink, ...] = (
     Sink("dspy LM", ("dspy", "LM"), keywords=("model",), positional=0),
     Sink("dspy LM", ("LM",), keywords=("model",), positional=0),
     # llama-index
-    Sink("llama-index Anthropic", ("Anthropic",), keywords=("model",), claude_only=True),
+    Sink("llama-index Anthropic", ("Anthropic",), keywords=("model",), claude_only=True, needs_model_arg=True),
     # boto3 bedrock-runtime
     Sink("bedrock invoke_model", ("invoke_model",), keywords=("modelId",)),
     Sink("bedrock invoke_model_with_response_stream", ("invoke_model_with_response_stream",), keywords=("modelId",)),
@@ -75,8 +76,14 @@ for _sink in SINKS:
     _BY_LAST.setdefault(_sink.suffix[-1], []).append(_sink)
 
 
+# Response wrappers of the anthropic SDK: client.messages.with_raw_response.create(...)
+_WRAPPERS = frozenset({"with_raw_response", "with_streaming_response"})
+
+
 def match_sink(callee_segments: tuple[str, ...]) -> Sink | None:
     """The SDK shape a callee (as dotted segments) matches, if any."""
+    if _WRAPPERS.intersection(callee_segments):
+        callee_segments = tuple(s for s in callee_segments if s not in _WRAPPERS)
     if not callee_segments:
         return None
     for sink in _BY_LAST.get(callee_segments[-1], ()):
