@@ -93,18 +93,29 @@ _BEDROCK_SUFFIX = re.compile(r"-v\d+(?::\d+)?(?::\d+k)?$")
 _VERTEX_DATE = re.compile(r"(?:-v\d)?@(\d{8})$")
 _OPENROUTER_DOTTED = re.compile(r"(?<=\d)\.(?=\d)")
 
-_NEW_SCHEME = re.compile(
-    r"claude-(?P<tier>opus|sonnet|haiku)-(?P<major>\d{1,2})(?:-(?P<minor>\d))?"
-    r"(?:-(?P<date>\d{8}))?(?P<latest>-latest)?(?:-thinking)?"
-)
+DEFAULT_FAMILIES = {"opus": "opus", "sonnet": "sonnet", "haiku": "haiku"}
+
+
+def _new_scheme(families) -> re.Pattern[str]:
+    """claude-<family>-<major>[-<minor>][-<date>]: every current id, and tomorrow's."""
+    names = "|".join(sorted(map(re.escape, families), key=len, reverse=True))
+    return re.compile(
+        rf"claude-(?P<tier>{names})-(?P<major>\d{{1,2}})(?:-(?P<minor>\d))?"
+        r"(?:-(?P<date>\d{8}))?(?P<latest>-latest)?(?:-thinking)?"
+    )
+
+
+def _prefix_tier(families) -> re.Pattern[str]:
+    names = "|".join(sorted(map(re.escape, families), key=len, reverse=True))
+    return re.compile(
+        rf"claude-(?:(?P<new>{names})(?:-|$)|\d(?:-\d)?-(?P<old>opus|sonnet|haiku)(?:-|$)|(?P<legacy>instant|2\.|v2))"
+    )
 _OLD_SCHEME = re.compile(
     r"claude-(?P<major>\d)(?:-(?P<minor>\d))?-(?P<tier>opus|sonnet|haiku)"
     r"(?:-v\d)?(?:-(?P<date>\d{8}))?(?P<latest>-latest)?"
 )
 _LEGACY = re.compile(r"claude-(?:(?P<v>[12](?:\.\d)?)|instant(?:-v?1(?:\.\d)?)?|v[12](?:\.\d)?(?::\d)?)(?:-\d{8})?(?:-\d+k)?")
-_PREFIX_TIER = re.compile(
-    r"claude-(?:(?P<new>opus|sonnet|haiku)(?:-|$)|\d(?:-\d)?-(?P<old>opus|sonnet|haiku)(?:-|$)|(?P<legacy>instant|2\.|v2))"
-)
+
 
 
 @dataclass(frozen=True)
@@ -135,7 +146,7 @@ def _unwrap(text: str) -> tuple[str, str]:
     return text, provider
 
 
-def _parse_core(core: str, provider: str) -> _Parsed | None:
+def _parse_core(core: str, provider: str, new_scheme: re.Pattern[str], families: dict[str, str]) -> _Parsed | None:
     """Parse a prefix-free id; None when it is not a Claude model id."""
     if provider == "bedrock" or _BEDROCK_SUFFIX.search(core):
         stripped = _BEDROCK_SUFFIX.sub("", core)
@@ -146,12 +157,12 @@ def _parse_core(core: str, provider: str) -> _Parsed | None:
         core = core[: date_match.start()] + "-" + date_match.group(1)
     if "." in core and provider in ("openrouter", "litellm", "anthropic"):
         core = _OPENROUTER_DOTTED.sub("-", core) if not _LEGACY.fullmatch(core) else core
-    match = _NEW_SCHEME.fullmatch(core)
+    match = new_scheme.fullmatch(core)
     if match:
-        tier, major, minor, day = match["tier"], match["major"], match["minor"], match["date"]
-        family = f"claude-{tier}-{major}" + (f"-{minor}" if minor and minor != "0" else "")
+        name, major, minor, day = match["tier"], match["major"], match["minor"], match["date"]
+        family = f"claude-{name}-{major}" + (f"-{minor}" if minor and minor != "0" else "")
         model_id = f"{family}-{day}" if day else core.replace("-thinking", "")
-        return _Parsed(model_id, tier, family, bool(day))
+        return _Parsed(model_id, families[name], family, bool(day))
     match = _OLD_SCHEME.fullmatch(core)
     if match:
         tier, major, minor, day = match["tier"], match["major"], match["minor"], match["date"]
@@ -172,8 +183,12 @@ class Catalog:
         source_path: str | None = None,
         source_digest: str = "",
         override_entries: tuple[CatalogEntry, ...] = (),
+        families: dict[str, str] | None = None,
     ):
         self.entries: dict[str, CatalogEntry] = {e.id: e for e in entries}
+        self.families = dict(families or DEFAULT_FAMILIES)
+        self._new_scheme = _new_scheme(self.families)
+        self._prefix_tier = _prefix_tier(self.families)
         self.as_of = as_of
         self.source_path = source_path
         self.override_entries = override_entries
@@ -207,7 +222,7 @@ class Catalog:
             return ModelRef(text, entry.id, entry.tier, entry.family, provider, entry)
         if provider == "anthropic" and "@" in core:
             provider = "vertex"
-        parsed = _parse_core(core, provider)
+        parsed = _parse_core(core, provider, self._new_scheme, self.families)
         if parsed is None:
             entry = self._by_name.get("anthropic." + core)  # anthropic.claude-v2:1
             if entry is None:
@@ -230,10 +245,10 @@ class Catalog:
         if full is not None:
             return replace(full, partial=True)
         core, provider = _unwrap(prefix)
-        match = _PREFIX_TIER.match(core)
+        match = self._prefix_tier.match(core)
         if match is None:
             return None
-        tier = match["new"] or match["old"] or "other"
+        tier = self.families[match["new"]] if match["new"] else (match["old"] or "other")
         return ModelRef(prefix, core, tier, core.rstrip("-"), provider, None, partial=True)
 
     def recognize_short_alias(self, text: str) -> ModelRef | None:
@@ -287,6 +302,7 @@ class Catalog:
             source_path=self.source_path,
             source_digest=self._source_digest,
             override_entries=self.override_entries + entries,
+            families=self.families,
         )
 
 
@@ -333,11 +349,16 @@ def _load(path: Path) -> Catalog:
     entries = [
         _entry(item, node, defaults, path) for item, node in zip(data["models"], model_nodes)
     ]
+    families = data.get("families") or DEFAULT_FAMILIES
+    bad = [name for name, tier in families.items() if tier not in TIERS or not str(name).isalpha()]
+    if bad:
+        raise CatalogError(f"{path}:1: family {bad[0]!r}: a family is a lowercase word mapped to one of {', '.join(TIERS)}")
     return Catalog(
         entries,
         as_of=data.get("as_of"),
         source_path=str(path),
         source_digest=hashlib.sha256(text.encode()).hexdigest(),
+        families=families,
     )
 
 

@@ -31,7 +31,7 @@ def answer(question):
 
 
 def refund_policy_bot():
-    return Agent("anthropic:claude-opus-4-0", system_prompt="Answer yes or no.")  # expect: OG101 OG102
+    return Agent("anthropic:claude-opus-4-0", system_prompt="Answer yes or no.")  # expect: OG101 OG102 OG105
 
 
 def code_fixer():
