@@ -126,16 +126,30 @@ class _Parsed:
     dated: bool
 
 
+# Any other framework's provider prefix ("snowflake:", "gateway/anthropic:",
+# OpenRouter's "~anthropic/" aliases), stripped while a Claude id remains.
+_GENERIC_PREFIX = re.compile(r"~?[a-z][a-z0-9_-]*[:/]")
+# OpenRouter variants: anthropic/claude-3.7-sonnet:thinking
+_VARIANT_SUFFIX = re.compile(r":(?:thinking|beta|extended|free)$")
+
+
 def _unwrap(text: str) -> tuple[str, str]:
     """Strip provider wrappers: (core id, provider)."""
     provider = "anthropic"
     match = _ARN.match(text)
     if match:
         text, provider = text[match.end():], "bedrock"
-    for prefix, name in _PREFIXES:
-        if text.startswith(prefix):
-            text, provider = text[len(prefix):], name
-            break
+    for _ in range(3):
+        for prefix, name in _PREFIXES:
+            if text.startswith(prefix):
+                text, provider = text[len(prefix):], name
+                break
+        else:
+            match = _GENERIC_PREFIX.match(text)
+            if match is None or "claude" not in text[match.end():] or text.startswith("publishers/"):
+                break
+            text, provider = text[match.end():], match.group().strip("~:/")
+    text = _VARIANT_SUFFIX.sub("", text)
     match = _VERTEX_PATH.match(text)
     if match:
         text, provider = text[match.end():], "vertex"
@@ -157,6 +171,9 @@ def _parse_core(core: str, provider: str, new_scheme: re.Pattern[str], families:
         core = core[: date_match.start()] + "-" + date_match.group(1)
     if "." in core and provider in ("openrouter", "litellm", "anthropic"):
         core = _OPENROUTER_DOTTED.sub("-", core) if not _LEGACY.fullmatch(core) else core
+    family_alias = re.fullmatch(r"claude-([a-z]+)-latest", core)
+    if family_alias and family_alias.group(1) in families:
+        return _Parsed(core, families[family_alias.group(1)], core, False)
     match = new_scheme.fullmatch(core)
     if match:
         name, major, minor, day = match["tier"], match["major"], match["minor"], match["date"]
@@ -211,6 +228,8 @@ class Catalog:
     # -- recognition --
 
     def recognize(self, text: str) -> ModelRef | None:
+        if "://" in text:  # a URL, never a model id
+            return None
         exact = self.entries.get(text)
         if exact is not None:  # includes a policy's private ids, whatever their spelling
             return ModelRef(text, exact.id, exact.tier, exact.family, "anthropic", exact)

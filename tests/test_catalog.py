@@ -56,6 +56,13 @@ SPELLINGS = {
     "anthropic/claude-sonnet-4.5": ("sonnet", "claude-sonnet-4-5", "claude-sonnet-4-5-20250929"),
     "anthropic:claude-3-5-sonnet-latest": ("sonnet", "claude-3-5-sonnet-latest", "claude-3-5-sonnet-20241022"),
     "bedrock:us.anthropic.claude-opus-4-20250514-v1:0": ("opus", "claude-opus-4-20250514", "claude-opus-4-20250514"),
+    # other frameworks' provider prefixes and variants
+    "snowflake:claude-sonnet-4-5": ("sonnet", "claude-sonnet-4-5", "claude-sonnet-4-5-20250929"),
+    "heroku:claude-4-sonnet": ("sonnet", "claude-4-sonnet", None),
+    "gateway/anthropic:claude-opus-4-7": ("opus", "claude-opus-4-7", "claude-opus-4-7"),
+    "openrouter:anthropic/claude-3.5-sonnet": ("sonnet", "claude-3-5-sonnet", "claude-3-5-sonnet-20241022"),
+    "~anthropic/claude-opus-latest": ("opus", "claude-opus-latest", None),
+    "anthropic/claude-3.7-sonnet:thinking": ("sonnet", "claude-3-7-sonnet", "claude-3-7-sonnet-20250219"),
     # future ids that follow the scheme
     "claude-opus-5-20270101": ("opus", "claude-opus-5-20270101", None),
     "claude-sonnet-5": ("sonnet", "claude-sonnet-5", "claude-sonnet-5"),
@@ -74,6 +81,8 @@ LOOK_ALIKES = [
     "langchain-anthropic", "anthropic", "claude-agent-sdk", "claude-code", "claude.ai", "claude-desktop",
     "Claude", "Claude Shannon", "claude", "claude_opus_config", "CLAUDE_OPUS_MODEL", "opus", "sonnet", "haiku",
     "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc123", "gpt-4o", "",
+    "https://example.com/claude-opus-4-1", "claude-sonet-4-5", "claude:sonnet-5", "anthropic-claude-v1",
+    "narnia.anthropic.claude-sonnet-4-5-20250929-v1:0", "bedrock_claude",
 ]
 
 
