@@ -113,7 +113,7 @@ def _walk(root: Path, settings: Settings, excludes, specs, seen: set[Path], warn
             continue
         key = (stat.st_dev, stat.st_ino)
         if key in visited_dirs:
-            warn(f"{directory}: symbolic link loop, skipped")
+            warn(f"{directory}: folder already scanned through another path (symbolic link loop?), skipped")
             continue
         visited_dirs.add(key)
         local = _load_ignore(directory)

@@ -20,7 +20,7 @@ from opusguard.cache import FactsCache
 from opusguard.catalog import Catalog, load_catalog
 from opusguard.config import Settings, code_matches, ignored_for_path, selected_rules
 from opusguard.discover import discover_files
-from opusguard.extract import extract_facts
+from opusguard.extract import extract_facts, extract_literals_only
 from opusguard.facts import FileFacts, Str
 from opusguard.findings import Finding, RunSummary
 from opusguard.policy import Policy, discover_policy, empty_policy, load_policy
@@ -159,6 +159,7 @@ def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
         cache = FactsCache(settings.root / ".opusguard_cache", cache_salt(catalog, names))
     source = FactsSource(catalog, names, cache, jobs)
     warnings: list[str] = []
+    large: list[tuple[str, bytes]] = []
     summary = RunSummary()
 
     # 1. discover and pre-filter: read each file once; most never get parsed.
@@ -174,9 +175,11 @@ def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
             else list(discover_files(options.paths or ["."], settings, cwd=cwd, warn=warnings.append))
         )
         summary.files_scanned = len(files)
-        candidates, others = _prefilter(files, cwd, warnings, options.progress)
+        candidates, others = _prefilter(files, cwd, warnings, options.progress, large)
 
     facts = source.facts_for(candidates)
+    for rel, content in large:
+        facts[rel] = extract_literals_only(content, rel, is_model_id=_is_model_id)
 
     # 2. second pass: files that read names which hold models in the first-pass files.
     model_names = _names_holding_models(facts.values(), catalog)
@@ -217,8 +220,9 @@ def _prefilter(
     cwd: Path,
     warnings: list[str],
     progress: Callable[[int, int], None] | None,
+    large: list[tuple[str, bytes]],
 ) -> tuple[list[tuple[str, bytes]], list[tuple[str, bytes]]]:
-    """(files to parse now, files that may matter in the second pass)."""
+    """(files to parse now, files that may matter in the second pass); oversized ones go to `large`."""
     candidates: list[tuple[str, bytes]] = []
     others: list[tuple[str, bytes]] = []
     files = list(files)
@@ -234,7 +238,11 @@ def _prefilter(
             continue
         if len(content) > MAX_PARSE_BYTES:
             if prefilter.may_mention_model(content):
-                warnings.append(f"{rel}:1: not parsed: {len(content) // 1024} KiB is over the {MAX_PARSE_BYTES // 1048576} MiB limit")
+                large.append((rel, content))
+                warnings.append(
+                    f"{rel}:1: {len(content) // 1024} KiB is over the {MAX_PARSE_BYTES // 1048576} MiB limit: "
+                    "its model literals are checked, its calls are not followed"
+                )
             continue
         if prefilter.may_mention_model(content):
             candidates.append((rel, content))

@@ -758,3 +758,37 @@ def _system_message(node: cst.BaseExpression) -> str | None:
     if role is not None and _string_value(role) == "system" and "content" in fields:
         return _system_text(fields["content"])
     return None
+
+
+def extract_literals_only(source: bytes, path: str, *, is_model_id: Callable[[str], bool]) -> FileFacts:
+    """Model literals of a file too large for libcst, read with CPython's own parser.
+
+    Calls in it are not resolved (the engine says so); OG101/OG105 still see its ids.
+    """
+    import ast
+
+    facts = FileFacts(path=path)
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, UnicodeDecodeError, RecursionError, MemoryError) as exc:
+        return FileFacts(path=path, parse_error=f"cannot parse: {_one_line(exc)}", parse_error_line=getattr(exc, "lineno", None) or 1)
+    docstrings = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                docstrings.add(id(first.value))
+    lines = source.decode("utf-8", "replace").splitlines()
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and id(node) not in docstrings
+            and "claude" in node.value
+            and is_model_id(node.value)
+        ):
+            span = (node.lineno, node.col_offset + 1, node.end_lineno or node.lineno, (node.end_col_offset or 0) + 1)
+            facts.literals.append(LiteralFact(node.value, span, "large file: literal only"))
+            if 0 < node.lineno <= len(lines):
+                facts.lines[node.lineno] = lines[node.lineno - 1].rstrip()
+    return facts

@@ -172,9 +172,9 @@ def test_bad_input_never_stops_the_run(tree, tmp_path):
     assert ("OG102", 2) in by_path["bom_crlf.py"]
     assert ("OG102", 1) in by_path["ok.py"]
     assert ("OG102", 5_001) in by_path["large.py"]
-    # Over the parse limit: named in a one-line warning, not silently dropped.
-    assert "huge.py" not in by_path
-    assert "opusguard: warning: huge.py:1: not parsed: 1171 KiB is over the 1 MiB limit" in result.stderr
+    # Over the parse limit: literals still checked, and a one-line warning says calls are not followed.
+    assert by_path["huge.py"] == {("OG101", 200_001)}
+    assert "opusguard: warning: huge.py:1: 1171 KiB is over the 1 MiB limit: its model literals are checked" in result.stderr
     assert "loop" in result.stderr and "broken symbolic link" in result.stderr
     assert "Traceback" not in result.stderr
 
