@@ -11,17 +11,24 @@ from __future__ import annotations
 import functools
 import re
 
-# Every spelling the recogniser accepts contains "claude"; the Agent SDK's short
-# aliases need "opus"/"sonnet"/"haiku"; "route(" catches router calls.
-_PHASE1 = re.compile(rb"claude|anthropic|bedrock|opusguard:|\broute\(|\b(?:opus|sonnet|haiku)\b", re.IGNORECASE)
+# Every spelling the recogniser accepts contains "claude"; "route(" catches router calls.
+_MODEL_TEXT = re.compile(rb"claude|opusguard:|\broute\(", re.IGNORECASE)
+# A Claude SDK call whose model is not written in the file (OG106) needs both an
+# SDK name and a model-taking call; the Agent SDK's bare "opus" needs its options class.
+_SDK_NAME = re.compile(rb"anthropic|bedrock", re.IGNORECASE)
 _MODEL_CALL = re.compile(
-    rb"\bmodel(?:_name|_id|Id)?\s*=|messages\.(?:create|stream|count_tokens)|invoke_model|converse|"
-    rb"ChatAnthropic|init_chat_model|completion\(|Agent\(|dspy\.LM|ClaudeAgentOptions"
+    rb"\bmodel(?:_name|_id|Id)?\s*=|messages\.|invoke_model|converse|"
+    rb"ChatAnthropic|init_chat_model|completion\(|Agent\(|dspy\.LM|\*\*"
 )
+_SHORT_ALIAS = re.compile(rb"ClaudeAgentOptions|ClaudeCodeOptions|AgentDefinition")
 
 
 def may_mention_model(content: bytes) -> bool:
-    return _PHASE1.search(content) is not None
+    if _MODEL_TEXT.search(content) is not None:
+        return True
+    if _SDK_NAME.search(content) is not None and _MODEL_CALL.search(content) is not None:
+        return True
+    return _SHORT_ALIAS.search(content) is not None
 
 
 def may_call_with_model(content: bytes) -> bool:
