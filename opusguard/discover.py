@@ -95,6 +95,8 @@ def discover_files(
                 found.append(path)
             continue
         specs = _parent_ignores(path.resolve())
+        if specs and _ignored(path.resolve(), True, specs):
+            specs = []  # a folder named explicitly is checked even if a parent ignores it
         found.extend(_walk(path, settings, excludes, specs, seen, warn))
     yield from sorted(found, key=lambda p: p.as_posix())
 

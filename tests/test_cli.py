@@ -230,3 +230,21 @@ def test_corrupt_cache_entries_are_rebuilt(tree):
         if entry.is_file() and entry.parent.name != ".opusguard_cache":
             entry.write_bytes(b"OGF1garbage")
     assert run_cli("check", "--format", "json", ".", cwd=root).stdout == first
+
+
+def test_gitignore_is_respected_unless_the_folder_is_named(tree):
+    root = tree({
+        ".gitignore": "generated/\n*.gen.py\n!keep.gen.py\n",
+        "generated/a.py": f'llm(model="{OPUS}")\n',
+        "x.gen.py": f'llm(model="{OPUS}")\n',
+        "keep.gen.py": f'llm(model="{OPUS}")\n',
+        "venv/lib.py": f'llm(model="{OPUS}")\n',
+        "sub/.gitignore": "local.py\n",
+        "sub/local.py": f'llm(model="{OPUS}")\n',
+        "sub/kept.py": f'llm(model="{OPUS}")\n',
+    })
+    __import__("subprocess").run(["git", "init", "-q"], cwd=root, check=True)
+    _, doc = run_json(".", cwd=root)
+    assert {f["path"] for f in doc["findings"]} == {"keep.gen.py", "sub/kept.py"}
+    _, doc = run_json("generated", "venv/lib.py", cwd=root)
+    assert {f["path"] for f in doc["findings"]} == {"generated/a.py", "venv/lib.py"}
