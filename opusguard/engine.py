@@ -160,6 +160,7 @@ def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
     source = FactsSource(catalog, names, cache, jobs)
     warnings: list[str] = []
     large: list[tuple[str, bytes]] = []
+    unreadable: dict[str, str] = {}
     summary = RunSummary()
 
     # 1. discover and pre-filter: read each file once; most never get parsed.
@@ -175,9 +176,11 @@ def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
             else list(discover_files(options.paths or ["."], settings, cwd=cwd, warn=warnings.append))
         )
         summary.files_scanned = len(files)
-        candidates, others = _prefilter(files, cwd, warnings, options.progress, large)
+        candidates, others = _prefilter(files, cwd, warnings, options.progress, large, unreadable)
 
     facts = source.facts_for(candidates)
+    for rel, error in unreadable.items():
+        facts[rel] = FileFacts(path=rel, parse_error=error, parse_error_line=1)
     for rel, content in large:
         facts[rel] = extract_literals_only(content, rel, is_model_id=_is_model_id)
 
@@ -221,8 +224,12 @@ def _prefilter(
     warnings: list[str],
     progress: Callable[[int, int], None] | None,
     large: list[tuple[str, bytes]],
+    unreadable: dict[str, str],
 ) -> tuple[list[tuple[str, bytes]], list[tuple[str, bytes]]]:
-    """(files to parse now, files that may matter in the second pass); oversized ones go to `large`."""
+    """(files to parse now, files that may matter in the second pass).
+
+    Oversized files go to `large`, files that cannot be read to `unreadable` (OG000).
+    """
     candidates: list[tuple[str, bytes]] = []
     others: list[tuple[str, bytes]] = []
     files = list(files)
@@ -233,8 +240,8 @@ def _prefilter(
         try:
             content = path.read_bytes()
         except OSError as exc:
-            candidates.append((rel, b""))
-            warnings.append(f"{rel}:1: cannot read: {exc.strerror or exc}")
+            unreadable[rel] = f"cannot read: {exc.strerror or exc}"
+            warnings.append(f"{rel}:1: {unreadable[rel]}")
             continue
         if len(content) > MAX_PARSE_BYTES:
             if prefilter.may_mention_model(content):

@@ -1,0 +1,115 @@
+"""Side-by-side benchmark: opusguard (cold, warm, 10 changed files) vs ruff and grep.
+
+    python3 benchmarks/run.py [--rounds 3]
+
+From a fresh clone this makes benchmarks/.venv with opusguard (from the clone)
+and a pinned ruff, builds the corpus if missing, then times every command on
+the same tree in one run and prints medians, ratios and peak memory. Results go
+to benchmarks/results/<date>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+RUFF = "ruff==0.14.0"
+MEASURE = r"""
+import resource, subprocess, sys, time
+start = time.perf_counter()
+code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+wall = time.perf_counter() - start
+print(wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, code)
+"""
+
+
+def venv_bin() -> Path:
+    venv = HERE / ".venv"
+    if not (venv / "bin" / "opusguard").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "-e", str(REPO), RUFF], check=True)
+    return venv / "bin"
+
+
+def measure(cmd: list[str], cwd: Path) -> tuple[float, int]:
+    """(wall seconds, peak RSS in KiB) of one run, in a fresh process."""
+    out = subprocess.run([sys.executable, "-c", MEASURE, *cmd], cwd=cwd, capture_output=True, text=True, check=True)
+    wall, rss, _code = out.stdout.split()
+    return float(wall), int(rss)
+
+
+def run(rounds: int) -> dict:
+    bins = venv_bin()
+    corpus = HERE / "corpus"
+    subprocess.run([str(bins / "python"), str(HERE / "make_corpus.py"), "--dest", str(corpus)], check=True)
+    cache = corpus / ".opusguard_cache"
+    opusguard = [str(bins / "opusguard"), "check", "--exit-zero", "--format", "json"]
+    injected = sorted(p.relative_to(corpus).as_posix() for p in corpus.rglob("*.py") if b"injected by benchmarks" in p.read_bytes())
+    changed = injected[:5] + sorted(p.relative_to(corpus).as_posix() for p in (corpus / "django" / "utils").glob("*.py"))[:5]
+
+    def cold():
+        shutil.rmtree(cache, ignore_errors=True)
+        return measure([*opusguard, "--no-cache", "."], corpus)
+
+    def warm():
+        subprocess.run([*opusguard, "."], cwd=corpus, capture_output=True)  # fill the cache, not timed
+        return measure([*opusguard, "."], corpus)
+    commands = {
+        "opusguard cold": cold,
+        "opusguard warm": warm,
+        "opusguard 10 changed files (warm)": lambda: measure([*opusguard, *changed], corpus),
+        "ruff --no-cache --select E902": lambda: measure([str(bins / "ruff"), "check", "--no-cache", "--select", "E902", "--exit-zero", "-q", "."], corpus),
+        "grep -rIl claude": lambda: measure(["grep", "-rIl", "claude", "."], corpus),
+    }
+    results: dict[str, dict] = {name: {"wall": [], "rss_kib": []} for name in commands}
+    for _ in range(rounds):
+        for name, fn in commands.items():
+            wall, rss = fn()
+            results[name]["wall"].append(wall)
+            results[name]["rss_kib"].append(rss)
+    lines = sum(p.read_bytes().count(b"\n") for p in corpus.rglob("*.py"))
+    med = {name: statistics.median(r["wall"]) for name, r in results.items()}
+    ratios = {
+        "cold / ruff": med["opusguard cold"] / med["ruff --no-cache --select E902"],
+        "cold / grep": med["opusguard cold"] / med["grep -rIl claude"],
+        "warm / cold": med["opusguard warm"] / med["opusguard cold"],
+    }
+    return {
+        "date": datetime.date.today().isoformat(),
+        "machine": {"cores": os.cpu_count(), "cpu": platform.processor() or platform.machine(), "python": platform.python_version()},
+        "corpus": {"files": sum(1 for _ in corpus.rglob("*.py")), "lines": lines},
+        "rounds": rounds,
+        "median_seconds": med,
+        "peak_rss_mib": {name: max(r["rss_kib"]) / 1024 for name, r in results.items()},
+        "ratios": ratios,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=3)
+    report = run(parser.parse_args().rounds)
+    out = HERE / "results"
+    out.mkdir(exist_ok=True)
+    (out / f"{report['date']}.json").write_text(json.dumps(report, indent=2))
+    print(f"corpus: {report['corpus']['files']:,} files, {report['corpus']['lines']:,} lines; "
+          f"{report['machine']['cores']} cores, Python {report['machine']['python']}; median of {report['rounds']}")
+    for name, seconds in report["median_seconds"].items():
+        print(f"  {name:<36} {seconds:8.2f} s   peak {report['peak_rss_mib'][name]:7.1f} MiB")
+    for name, ratio in report["ratios"].items():
+        print(f"  {name:<36} {ratio:8.2f} x")
+
+
+if __name__ == "__main__":
+    main()
