@@ -263,3 +263,9 @@ def test_nearest_module_wins_when_names_collide(tmp_path):
     }
     result = check_tree(tmp_path, files, select={"OG102"})
     assert {f.path for f in result.findings} == {"svc1/a.py"}
+
+
+def test_partial_ids_say_what_is_known(tmp_path):
+    files = {"a.py": CALL + 'V = load()\nclient.messages.create(model=f"claude-opus-4-{V}")\n'}
+    (finding,) = check_tree(tmp_path, files, select={"OG102"}).findings
+    assert "an Opus model built from 'claude-opus-4-…'" in finding.message

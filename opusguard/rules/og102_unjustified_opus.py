@@ -105,11 +105,12 @@ class UnjustifiedOpus(Rule):
             if reason is None:
                 continue
             first = opus[0]
+            # An f-string or concatenation is known only by its fixed start.
+            what = f"an Opus model built from '{first.ref.written}…'" if first.ref.partial else f"Opus model '{first.ref.written}'"
             yield self.finding(
                 call.path,
                 call.call.span,
-                f"call sends Opus model '{first.ref.written}'{_origin(call, first)} "
-                f"and {reason}",
+                f"call sends {what}{_origin(call, first)} and {reason}",
                 model=first.ref.written,
                 tier="opus",
                 task=call.annotated_task,
