@@ -439,9 +439,6 @@ class _Collector(cst.CSTVisitor):
     def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
         self.scopes.pop()
 
-    def visit_Lambda(self, node: cst.Lambda) -> bool:
-        return True
-
     def _qualify(self, name: str) -> str:
         parent = self.scope.qualname
         return f"{parent}.{name}" if parent else name

@@ -42,15 +42,3 @@ def changed_files(ref: str, cwd: Path) -> list[Path]:
         if path.suffix in (".py", ".pyi") and path.is_file():
             out.append(path)
     return out
-
-
-def file_at_ref(ref: str, path: str, cwd: Path) -> bytes | None:
-    try:
-        return _git(["show", f"{ref}:{path}"], cwd)
-    except GitError:
-        return None
-
-
-def list_files_at_ref(ref: str, cwd: Path) -> list[str]:
-    out = _git(["ls-tree", "-r", "--name-only", "-z", ref], cwd)
-    return sorted(n.decode() for n in out.split(b"\0") if n)
