@@ -231,6 +231,67 @@ def _register_subcommands() -> None:
 _register_subcommands()
 
 
+@main.command("fix")
+@common_options
+@click.option("--codemod", is_flag=True, required=True, help="Rewrite hard-coded models to call the policy's router.")
+@click.option("--diff", "show_diff", is_flag=True, help="Print a unified diff and write nothing.")
+@click.option("--task", "task_name", help="Name every new task this (a single call site, usually).")
+@click.option("--task-map", type=click.Path(dir_okay=False, path_type=Path), help="YAML/JSON mapping 'path:line' to a task name.")
+@handle_user_errors
+def fix(paths, policy, config_file, select, extend_select, ignore, jobs, no_cache, stdin_filename,
+        changed_since, codemod, show_diff, task_name, task_map):
+    """Move call sites that hard-code a Claude model onto route("TASK"), keeping every request's model."""
+    from opusguard import engine
+    from opusguard.codemod import compute_fix, write_fix
+    from opusguard.policy import POLICY_FILE_NAMES
+
+    if stdin_filename:
+        fail("fix does not read stdin; name the files to rewrite")
+    settings = _settings(config_file, policy, select, extend_select, ignore, None, paths)
+    options = _run_options(paths, jobs, no_cache, None, changed_since, show_progress=False)
+    analysis = engine.analyze(settings, options, cwd=Path.cwd())
+    engine.print_warnings(analysis.warnings)
+    policy_path = Path(analysis.project.policy.path) if analysis.project.policy.path else settings.root / POLICY_FILE_NAMES[0]
+    names = _task_map(task_map)
+    if task_name:
+        names.update({f"{c.path}:{c.line}": task_name for c in analysis.project.calls})
+    result = compute_fix(analysis.project, analysis.sources, policy_path=policy_path, cwd=Path.cwd(), task_names=names)
+    if show_diff:
+        click.echo(result.diff(), nl=False)
+    else:
+        for path in write_fix(result, Path.cwd()):
+            click.echo(f"opusguard: warning: {path}: changed on disk since it was read; left alone", err=True)
+    plan = result.plan
+    by_tier: dict[str, int] = {}
+    for task in plan.new_tasks.values():
+        by_tier[task.tier] = by_tier.get(task.tier, 0) + 1
+    for item in plan.needs_person:
+        click.echo(f"{item.path}:{item.line}: needs a person: {item.reason}", err=True)
+    for path in result.skipped:
+        click.echo(f"opusguard: warning: {path}: left untouched", err=True)
+    tiers = ", ".join(f"{n} {t}" for t, n in sorted(by_tier.items())) or "none"
+    verb = "would change" if show_diff else "changed"
+    click.echo(
+        f"{verb} {len(result.changed)} file(s): {len([r for r in plan.rewrites if r.path in result.changed])} call site(s) routed; "
+        f"tasks added: {tiers}; {len(plan.needs_person)} site(s) need a person",
+        err=True,
+    )
+
+
+def _task_map(path):
+    if path is None:
+        return {}
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        fail(f"{path}:1: cannot read task map: {exc}")
+    if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
+        fail(f"{path}:1: a task map maps 'path:line' to a task name")
+    return dict(data)
+
+
 @main.command("rule")
 @click.argument("code", required=False)
 @click.option("--all", "show_all", is_flag=True, help="List every rule.")

@@ -688,6 +688,8 @@ class _Collector(cst.CSTVisitor):
             for index, element in enumerate(node.elements):
                 if isinstance(element, cst.Element):
                     self._payload_models(element.value, f"{path}[{index}]", out, depth + 1)
+        elif isinstance(node, (cst.ListComp, cst.GeneratorExp)):  # requests=[{...} for t in items]
+            self._payload_models(node.elt, f"{path}[]", out, depth + 1)
 
     def _signals(self, node: cst.Call) -> dict[str, object]:
         signals: dict[str, object] = {}

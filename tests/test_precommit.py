@@ -80,3 +80,31 @@ def test_commit_with_unjustified_opus_is_blocked_then_accepted(tmp_path, repo_re
     assert accepted.returncode == 0, accepted.stdout + accepted.stderr
     output = accepted.stdout + accepted.stderr
     assert "opusguard" in output and "Passed" in output
+
+
+def test_fix_hook_rewrites_the_staged_call(tmp_path, repo_rev):
+    project = tmp_path / "project"
+    project.mkdir()
+    env = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home"), "NO_COLOR": "1"}
+    env.pop("CI", None)
+    git("init", "-q", "-b", "main", cwd=project)
+    git("config", "user.email", "dev@example.com", cwd=project)
+    git("config", "user.name", "Dev", cwd=project)
+    (project / ".pre-commit-config.yaml").write_text(
+        f"repos:\n  - repo: {REPO}\n    rev: {repo_rev}\n    hooks:\n      - id: opusguard-fix\n"
+    )
+    (project / "opusguard.yaml").write_text("version: 1\nrouter: app.routing:route\ntasks: {}\n")
+    (project / "app").mkdir()
+    (project / "app" / "__init__.py").write_text("")
+    git("add", ".", cwd=project)
+    git("commit", "-q", "--no-verify", "-m", "base", cwd=project)
+    subprocess.run([str(PRE_COMMIT), "install"], cwd=project, env=env, check=True, capture_output=True)
+    (project / "app" / "triage.py").write_text(
+        "import anthropic\n\n\ndef triage(t):\n"
+        f'    return anthropic.Anthropic().messages.create(model="{OPUS}", max_tokens=5, messages=[])\n'
+    )
+    git("add", "app/triage.py", cwd=project)
+    first = subprocess.run(["git", "commit", "-m", "triage"], cwd=project, env=env, capture_output=True, text=True)
+    assert first.returncode != 0  # pre-commit stops a commit whose files a hook changed
+    assert 'model=route("triage")' in (project / "app" / "triage.py").read_text()
+    assert f"  triage:\n    tier: opus\n    model: {OPUS}\n" in (project / "opusguard.yaml").read_text()

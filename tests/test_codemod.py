@@ -1,0 +1,124 @@
+"""`opusguard fix --codemod`: every request sends the same model before and after."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import run_cli, write_tree
+
+# A stand-in for the anthropic SDK that records the model of every request.
+FAKE_SDK = '''
+SENT = []
+class _Messages:
+    def create(self, model, **kwargs):
+        SENT.append(model)
+class Anthropic:
+    def __init__(self, **kwargs):
+        self.messages = _Messages()
+'''
+
+APP = {
+    "anthropic.py": FAKE_SDK,
+    "app/__init__.py": "",
+    "app/config.py": 'from enum import Enum\nOPUS = "claude-opus-4-1-20250805"\nMODELS = {"fast": "claude-haiku-4-5"}\n'
+                     'class M(str, Enum):\n    SONNET = "claude-sonnet-4-5-20250929"\n',
+    "app/bot.py": (
+        "import anthropic\n"
+        "from app.config import OPUS, MODELS, M\n"
+        "client = anthropic.Anthropic()\n\n\n"
+        "def classify(text):\n"
+        "    # keep this comment\n"
+        "    client.messages.create(model=OPUS, max_tokens=5)\n\n\n"
+        "def fast(text):\n"
+        "    client.messages.create(model=MODELS['fast'],   max_tokens=5)  # odd spacing stays\n\n\n"
+        "def draft(text):\n"
+        "    client.messages.create(model=M.SONNET.value, max_tokens=5)\n"
+        '    client.messages.create(model="claude-3-5-haiku-20241022", max_tokens=5)\n\n\n'
+        "def run_all():\n    classify('a'); fast('b'); draft('c')\n"
+    ),
+    "opusguard.yaml": "version: 1\nrouter: app.routing:route\ntasks:\n  # our reviewed tasks\n  triage:\n    tier: haiku\n",
+}
+RUN = "import sys; sys.path.insert(0, '.'); import anthropic, app.bot as b; b.run_all(); print(anthropic.SENT)"
+
+
+def sent_models(root: Path, env=None) -> list[str]:
+    out = subprocess.run([sys.executable, "-c", RUN], cwd=root, capture_output=True, text=True, env=env, check=True)
+    return eval(out.stdout)
+
+
+def test_rewrite_keeps_every_request_identical(tmp_path):
+    root = write_tree(tmp_path, APP)
+    (root / "app" / "routing.py").write_text("from .routing_table import TASK_MODELS\ndef route(task):\n    return TASK_MODELS[task]\n")
+    before = sent_models(root)
+    result = run_cli("fix", "--codemod", ".", cwd=root)
+    assert result.returncode == 0, result.stderr
+    assert "changed 1 file(s): 4 call site(s) routed" in result.stderr
+    bot = (root / "app" / "bot.py").read_text()
+    assert "from app.routing import route" in bot
+    assert 'model=route("classify")' in bot and "# keep this comment" in bot
+    assert "model=route(\"fast\"),   max_tokens=5)  # odd spacing stays" in bot
+    assert sent_models(root) == before == [
+        "claude-opus-4-1-20250805", "claude-haiku-4-5", "claude-sonnet-4-5-20250929", "claude-3-5-haiku-20241022",
+    ]
+    policy = (root / "opusguard.yaml").read_text()
+    assert policy.startswith("version: 1\nrouter: app.routing:route\ntasks:\n  # our reviewed tasks\n  triage:\n")
+    assert "  classify:\n    tier: opus\n    model: claude-opus-4-1-20250805\n" in policy
+    # New Opus tasks carry no justification: OG104 puts the decision in front of a person.
+    check = json.loads(run_cli("check", "--format", "json", ".", cwd=root).stdout)
+    rules = {(f["rule"], f["path"]) for f in check["findings"]}
+    assert ("OG102", "app/bot.py") not in rules and ("OG104", "opusguard.yaml") in rules
+    assert not any(r == "OG101" and p == "app/bot.py" for r, p in rules)
+
+
+def test_second_run_changes_nothing_and_diff_writes_nothing(tmp_path):
+    root = write_tree(tmp_path, APP)
+    snapshot = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    diff = run_cli("fix", "--codemod", "--diff", "--no-cache", ".", cwd=root)
+    assert diff.returncode == 0 and "+    client.messages.create(model=route(\"classify\"), max_tokens=5)" in diff.stdout
+    assert {p: p.read_bytes() for p in root.rglob("*") if p.is_file()} == snapshot
+    run_cli("fix", "--codemod", ".", cwd=root)
+    after_first = {p: p.read_bytes() for p in root.rglob("*") if p.is_file() and ".opusguard_cache" not in p.parts}
+    second = run_cli("fix", "--codemod", ".", cwd=root)
+    assert "changed 0 file(s)" in second.stderr
+    assert {p: p.read_bytes() for p in root.rglob("*") if p.is_file() and ".opusguard_cache" not in p.parts} == after_first
+    # The router did not exist: it was created as `opusguard init` would, with its table.
+    assert (root / "app" / "routing.py").is_file() and '"classify": "claude-opus-4-1-20250805"' in (root / "app" / "routing_table.py").read_text()
+
+
+def test_overridable_values_are_left_for_a_person(tmp_path):
+    root = write_tree(tmp_path, {
+        "a.py": (
+            "import os, anthropic\nclient = anthropic.Anthropic()\n"
+            'M = os.getenv("SMART", "claude-opus-4-1")\n'
+            "client.messages.create(model=M)\n"
+            'def ask(model="claude-opus-4-1"):\n    client.messages.create(model=model)\n'
+        ),
+    })
+    before = (root / "a.py").read_bytes()
+    result = run_cli("fix", "--codemod", ".", cwd=root)
+    assert (root / "a.py").read_bytes() == before
+    assert "a.py:4: needs a person: its model can be overridden (env SMART (default))" in result.stderr
+    assert "a.py:6: needs a person: its model can be overridden (default of ask(model=))" in result.stderr
+
+
+def test_encodings_line_endings_and_broken_files_survive(tmp_path):
+    root = write_tree(tmp_path, {
+        "crlf.py": b'import anthropic\r\nanthropic.Anthropic().messages.create(model="claude-opus-4-1")\r\n',
+        "bom.py": b'\xef\xbb\xbfimport anthropic\nanthropic.Anthropic().messages.create(model="claude-opus-4-1")\n',
+        "latin1.py": '# -*- coding: latin-1 -*-\nimport anthropic\nNAME = "caf\xe9"\nanthropic.Anthropic().messages.create(model="claude-opus-4-1")\n'.encode("latin-1"),
+        "broken.py": b'import anthropic\nanthropic.Anthropic().messages.create(model="claude-opus-4-1")\ndef (:\n',
+    })
+    broken = (root / "broken.py").read_bytes()
+    result = run_cli("fix", "--codemod", ".", cwd=root)
+    assert result.returncode == 0, result.stderr
+    crlf = (root / "crlf.py").read_bytes()
+    assert b"\r\n" in crlf and b"\n" not in crlf.replace(b"\r\n", b"") and b'model=route("' in crlf
+    assert (root / "bom.py").read_bytes().startswith(b"\xef\xbb\xbf")
+    latin1 = (root / "latin1.py").read_bytes()
+    assert b"caf\xe9" in latin1 and b'model=route("' in latin1
+    assert (root / "broken.py").read_bytes() == broken
+    for name in ("crlf.py", "bom.py", "latin1.py"):
+        compile((root / name).read_bytes(), name, "exec")
