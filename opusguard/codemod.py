@@ -93,10 +93,26 @@ def plan_rewrites(project: Project, *, task_names: dict[str, str] | None = None)
     task_names = task_names or {}
     # Calls in the same function sending the same id share one derived task.
     derived: dict[tuple[str, str], str] = {}
+    plan_defined: set[tuple[str, Span]] = set()
     for call in project.calls:
         if call.is_router_call or not call.models:
             continue
         reason = _why_not_rewritable(call)
+        if reason is not None and _definitions_rewritable(call):
+            # Callers, env vars or subclasses may override the value: keep that
+            # freedom by routing each literal where it is defined instead.
+            for model in call.models:
+                key = (model.literal_path, model.literal_span)
+                if key in plan_defined:
+                    continue
+                task = _definition_task(call, model, policy, taken, derived)
+                if task is None:
+                    plan.needs_person.append(NeedsPerson(call.path, call.line, reason))
+                    break
+                plan_defined.add(key)
+                _add_task(plan, policy, taken, task, model, f"{model.literal_path}:{model.literal_span[0]}")
+                plan.rewrites.append(Rewrite(model.literal_path, model.literal_span, task))
+            continue
         if reason is not None:
             plan.needs_person.append(NeedsPerson(call.path, call.line, reason))
             continue
@@ -115,9 +131,7 @@ def plan_rewrites(project: Project, *, task_names: dict[str, str] | None = None)
                 derived[key] = _unique(key[0], taken)
             task = derived[key]
         if task not in policy.tasks and task not in plan.new_tasks:
-            pin = None if policy.tiers.get(model.ref.tier) == written else written
-            plan.new_tasks[task] = NewTask(task, model.ref.tier, pin, f"{call.path}:{call.line}")
-            taken.add(task)
+            _add_task(plan, policy, taken, task, model, f"{call.path}:{call.line}")
         elif task in policy.tasks and policy.model_for(task) != written:
             plan.needs_person.append(NeedsPerson(
                 call.path, call.line,
@@ -126,6 +140,47 @@ def plan_rewrites(project: Project, *, task_names: dict[str, str] | None = None)
             continue
         plan.rewrites.append(Rewrite(call.path, arg.span, task))
     return plan
+
+
+def _add_task(plan: Plan, policy, taken: set[str], task: str, model, source: str) -> None:
+    if task in policy.tasks or task in plan.new_tasks:
+        return
+    written = model.ref.written
+    pin = None if policy.tiers.get(model.ref.tier) == written else written
+    plan.new_tasks[task] = NewTask(task, model.ref.tier, pin, source)
+    taken.add(task)
+
+
+def _definitions_rewritable(call: ResolvedCall) -> bool:
+    """Every model the call may send is a whole literal the router can return."""
+    return (
+        not call.unresolved
+        and bool(call.models)
+        and all(not m.ref.partial and m.ref.provider != "alias" for m in call.models)
+    )
+
+
+def _definition_task(call: ResolvedCall, model, policy, taken: set[str], derived) -> str | None:
+    """A task for a literal routed where it is defined: named after what holds it."""
+    written = model.ref.written
+    existing = next(
+        (name for name, t in policy.tasks.items() if policy.model_for(name) == written and t.tier == model.ref.tier), None
+    )
+    if existing is not None:
+        return existing
+    # The innermost name holding the literal: SMART_MODEL, Models.OPUS, Agent.MODEL.
+    steps = [step.removesuffix(" (subclass)") for step in model.via]
+    holders = [step for step in steps if re.fullmatch(r"[A-Za-z_][\w.]*", step)]
+    parts = holders[-1].split(".") if holders else []
+    # Class.ATTR keeps its class; module.NAME keeps just the name.
+    parts = parts[-2:] if len(parts) > 1 and parts[-2][:1].isupper() else parts[-1:]
+    base = "-".join(parts) if parts else derive_task_name(call)
+    base = re.sub(r"(?<=[a-z0-9])([A-Z])", r"-\1", base).lower()
+    base = re.sub(r"[^a-z0-9]+", "-", base).strip("-") or "task"
+    key = (base, written)
+    if key not in derived:
+        derived[key] = _unique(base, taken)
+    return derived[key]
 
 
 def _why_not_rewritable(call: ResolvedCall) -> str | None:

@@ -88,20 +88,37 @@ def test_second_run_changes_nothing_and_diff_writes_nothing(tmp_path):
     assert (root / "app" / "routing.py").is_file() and '"classify": "claude-opus-4-1-20250805"' in (root / "app" / "routing_table.py").read_text()
 
 
-def test_overridable_values_are_left_for_a_person(tmp_path):
+def test_overridable_values_are_routed_where_they_are_defined(tmp_path):
+    """Env vars, callers and subclasses can still override: only the default moves to the router."""
     root = write_tree(tmp_path, {
-        "a.py": (
+        "anthropic.py": FAKE_SDK,
+        "svc.py": (
             "import os, anthropic\nclient = anthropic.Anthropic()\n"
-            'M = os.getenv("SMART", "claude-opus-4-1")\n'
-            "client.messages.create(model=M)\n"
-            'def ask(model="claude-opus-4-1"):\n    client.messages.create(model=model)\n'
+            'SMART = os.getenv("SMART", "claude-opus-4-1")\n'
+            'def ask(model="claude-sonnet-4-5"):\n    client.messages.create(model=model)\n'
+            'class Base:\n    MODEL = "claude-haiku-4-5"\n    def run(self):\n        client.messages.create(model=self.MODEL)\n'
+            'class Deep(Base):\n    MODEL = "claude-opus-4-5"\n'
+            "def run_all():\n    client.messages.create(model=SMART)\n    ask()\n    ask(model='caller-choice')\n"
+            "    Base().run()\n    Deep().run()\n"
         ),
     })
-    before = (root / "a.py").read_bytes()
+    run = "import sys; sys.path.insert(0, '.'); import anthropic, svc; svc.run_all(); print(anthropic.SENT)"
+
+    def sent(env_extra=None):
+        import os
+        env = {**os.environ, **(env_extra or {})}
+        out = subprocess.run([sys.executable, "-c", run], cwd=root, capture_output=True, text=True, env=env, check=True)
+        return eval(out.stdout)
+
+    before, before_env = sent(), sent({"SMART": "claude-3-haiku-20240307"})
     result = run_cli("fix", "--codemod", ".", cwd=root)
-    assert (root / "a.py").read_bytes() == before
-    assert "a.py:4: needs a person: its model can be overridden (env SMART (default))" in result.stderr
-    assert "a.py:6: needs a person: its model can be overridden (default of ask(model=))" in result.stderr
+    assert result.returncode == 0, result.stderr
+    source = (root / "svc.py").read_text()
+    assert 'os.getenv("SMART", route("smart"))' in source
+    assert 'def ask(model=route("ask")):' in source and "client.messages.create(model=model)" in source
+    assert 'MODEL = route("base-model")' in source and 'MODEL = route("deep-model")' in source
+    assert sent() == before and sent({"SMART": "claude-3-haiku-20240307"}) == before_env
+    assert before_env[0] == "claude-3-haiku-20240307" and "caller-choice" in before
 
 
 def test_encodings_line_endings_and_broken_files_survive(tmp_path):
