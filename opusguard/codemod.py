@@ -156,7 +156,7 @@ def _definitions_rewritable(call: ResolvedCall) -> bool:
     return (
         not call.unresolved
         and bool(call.models)
-        and all(not m.ref.partial and m.ref.provider != "alias" for m in call.models)
+        and all(not m.ref.partial and m.ref.provider != "alias" and "concatenation" not in m.via for m in call.models)
     )
 
 
@@ -191,6 +191,8 @@ def _why_not_rewritable(call: ResolvedCall) -> str | None:
     model = call.models[0]
     if model.ref.partial:
         return f"its model is built at run time from '{model.ref.written}…'"
+    if "concatenation" in model.via:
+        return f"its model '{model.ref.written}' is joined from several strings"
     if model.ref.provider == "alias":
         return f"the Agent SDK alias '{model.ref.written}' is not a model id the router returns"
     args = [a for a in call.call.model_args if a.key in MODEL_KEYWORDS or a.key.isdigit()]
@@ -344,7 +346,7 @@ def compute_fix(project: Project, sources: dict[str, bytes], *, policy_path: Pat
             before = (cwd / path).read_bytes()
         try:
             after = rewrite_source(before, rewrites, router, in_router_module=is_router_file(path, router.split(":")[0]))
-        except cst.ParserSyntaxError:
+        except (cst.ParserSyntaxError, ValueError, RecursionError):  # libcst refuses some odd files
             skipped.append(path)
             continue
         if after != before:

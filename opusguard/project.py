@@ -44,6 +44,9 @@ class ResolvedCall:
     annotated_task: str | None = None
     # True when the call is a Claude call (an SDK shape for Claude, or a Claude model reaches it).
     is_claude: bool = False
+    # Tasks of `route("task")` values reaching the call from where they are defined
+    # (a routed env default, parameter default or class attribute); route_task is the first.
+    routed_tasks: list[str] = field(default_factory=list)
 
     @property
     def task(self) -> str | None:

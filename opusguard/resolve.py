@@ -75,7 +75,14 @@ class Container:
     via: tuple[str, ...] = ()
 
 
-Result = Lit | Unres | ModRef | ClsRef | Container
+@dataclass(frozen=True)
+class Routed:
+    """The value is `route("task")`: the policy decides the model."""
+
+    task: str
+
+
+Result = Lit | Unres | ModRef | ClsRef | Container | Routed
 
 
 def _with_via(results: list[Result], step: str) -> list[Result]:
@@ -125,7 +132,9 @@ def _shared_prefix(a: str, b: str) -> int:
 
 
 class Resolver:
-    def __init__(self, files: dict[str, FileFacts], catalog, find_module: Callable[[str], FileFacts | None] | None):
+    def __init__(self, files: dict[str, FileFacts], catalog, find_module: Callable[[str], FileFacts | None] | None,
+                 router: tuple[str | None, str] = (None, "route")):
+        self.router_module, self.router_function = router
         self.files = dict(files)
         self.catalog = catalog
         self.find_module = find_module
@@ -419,9 +428,20 @@ class Resolver:
             return unresolved or [Unres("computed string")]
         if first_span is None:
             return []
-        return [Lit("".join(texts), literal_path, first_span, via)]
+        # The span is the first piece's: the id is not written whole anywhere.
+        return [Lit("".join(texts), literal_path, first_span, (*via, "concatenation"))]
+
+    def is_router_callee(self, callee: Value, path: str) -> bool:
+        if not isinstance(callee, (Name, Attr)) or _dotted_value(callee).split(".")[-1] != self.router_function:
+            return False
+        if is_router_file(path, self.router_module) and isinstance(callee, Name):
+            return True
+        target = self.callee_target(callee, path)
+        return target is not None and target[1] == self.router_function and self.router_module in target[0]
 
     def _eval_call(self, value: CallV, path: str) -> list[Result]:
+        if value.args and isinstance(value.args[0], Str) and self.is_router_callee(value.func, path):
+            return [Routed(value.args[0].text)]
         out: list[Result] = []
         for func in self.eval(value.func, path):
             if isinstance(func, ClsRef) and value.args:
@@ -494,9 +514,9 @@ def build_project(
     today: date,
     find_module: Callable[[str], FileFacts | None] | None = None,
 ) -> Project:
-    resolver = Resolver(files, catalog, find_module)
     router_module = policy.router_module
     router_function = policy.router_function or "route"
+    resolver = Resolver(files, catalog, find_module, (router_module, router_function))
     calls: list[ResolvedCall] = []
     literals: list[ResolvedLiteral] = []
     alias_literals: dict[tuple[str, Span], ResolvedLiteral] = {}
@@ -507,12 +527,7 @@ def build_project(
             if ref is not None:
                 literals.append(ResolvedLiteral(path, literal, ref, in_router))
         def is_router(callee: str, callee_value: Value) -> bool:
-            if callee.split(".")[-1] != router_function:
-                return False
-            if in_router and "." not in callee:
-                return True
-            target = resolver.callee_target(callee_value, path)
-            return target is not None and target[1] == router_function and router_module in target[0]
+            return callee.split(".")[-1] == router_function and resolver.is_router_callee(callee_value, path)
 
         # `model=route("task")`: the outer call is the routed one; the inner call is not counted twice.
         routed_args: dict[Span, str] = {}
@@ -562,6 +577,11 @@ def build_project(
                             resolved.models.append(ResolvedModel(ref, result.path, result.span, result.via))
                     elif isinstance(result, Unres):
                         resolved.unresolved.append(result.origin)
+                    elif isinstance(result, Routed):  # a default routed where it is defined
+                        resolved.routed_tasks.append(result.task)
+            if resolved.routed_tasks and not resolved.models and not resolved.is_router_call:
+                resolved.is_router_call = True
+                resolved.route_task = resolved.routed_tasks[0]
             if resolved.models or (call.sink in CLAUDE_ONLY_SINKS):
                 resolved.is_claude = True
             if not resolved.is_claude:

@@ -70,7 +70,9 @@ class UnknownTask(Rule):
     def check(self, project: Project) -> Iterator[Finding]:
         tasks = project.policy.tasks
         for call in project.calls:
-            for task, how in ((call.route_task, "router call"), (call.annotated_task, "annotation")):
+            named = [(call.route_task, "router call"), (call.annotated_task, "annotation")]
+            named += [(task, "routed default") for task in call.routed_tasks[1:]]
+            for task, how in named:
                 if task is not None and task not in tasks:
                     yield self.finding(
                         call.path,
