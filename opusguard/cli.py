@@ -237,9 +237,10 @@ _register_subcommands()
 @click.option("--diff", "show_diff", is_flag=True, help="Print a unified diff and write nothing.")
 @click.option("--task", "task_name", help="Name every new task this (a single call site, usually).")
 @click.option("--task-map", type=click.Path(dir_okay=False, path_type=Path), help="YAML/JSON mapping 'path:line' to a task name.")
+@click.option("--remove-unused", is_flag=True, help="Remove model constants that nothing in the scanned tree uses after the rewrite.")
 @handle_user_errors
 def fix(paths, policy, config_file, select, extend_select, ignore, jobs, no_cache, stdin_filename,
-        changed_since, codemod, show_diff, task_name, task_map):
+        changed_since, codemod, show_diff, task_name, task_map, remove_unused):
     """Move call sites that hard-code a Claude model onto route("TASK"), keeping every request's model."""
     from opusguard import engine
     from opusguard.codemod import compute_fix, write_fix
@@ -255,7 +256,13 @@ def fix(paths, policy, config_file, select, extend_select, ignore, jobs, no_cach
     names = _task_map(task_map)
     if task_name:
         names.update({f"{c.path}:{c.line}": task_name for c in analysis.project.calls})
-    result = compute_fix(analysis.project, analysis.sources, policy_path=policy_path, cwd=Path.cwd(), task_names=names)
+    tree = None
+    if remove_unused:
+        from opusguard.discover import discover_files
+
+        tree = list(discover_files(list(paths) or ["."], settings, cwd=Path.cwd()))
+    result = compute_fix(analysis.project, analysis.sources, policy_path=policy_path, cwd=Path.cwd(),
+                         task_names=names, remove_unused_in=tree)
     if show_diff:
         click.echo(result.diff(), nl=False)
     else:
@@ -271,9 +278,12 @@ def fix(paths, policy, config_file, select, extend_select, ignore, jobs, no_cach
         click.echo(f"opusguard: warning: {path}: left untouched", err=True)
     tiers = ", ".join(f"{n} {t}" for t, n in sorted(by_tier.items())) or "none"
     verb = "would change" if show_diff else "changed"
+    opus_tasks = {name for name, task in plan.new_tasks.items() if task.tier == "opus"}
+    opus_sites = sum(1 for r in plan.rewrites if r.task in opus_tasks and r.path in result.changed)
     click.echo(
         f"{verb} {len(result.changed)} file(s): {len([r for r in plan.rewrites if r.path in result.changed])} call site(s) routed; "
-        f"tasks added: {tiers}; {len(plan.needs_person)} site(s) need a person",
+        f"tasks added: {tiers}; {opus_sites} Opus site(s) now wait for a decision (OG104: justify or move down); "
+        f"{len(plan.needs_person)} site(s) need a person",
         err=True,
     )
 

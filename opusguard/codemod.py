@@ -22,7 +22,7 @@ from pathlib import Path
 import libcst as cst
 import yaml
 from libcst.codemod import CodemodContext
-from libcst.codemod.visitors import AddImportsVisitor
+from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from opusguard.baseline import write_atomic
@@ -297,6 +297,50 @@ def append_tasks(policy_text: str, tasks: list[NewTask]) -> str:
 # --- the whole run -------------------------------------------------------------------
 
 
+class _RemoveAssignments(cst.CSTTransformer):
+    """Drop module-level `NAME = "<model id>"` statements that nothing uses any more."""
+
+    def __init__(self, names: set[str]):
+        super().__init__()
+        self.names = names
+        self.depth = 0
+
+    def visit_IndentedBlock(self, node) -> None:
+        self.depth += 1
+
+    def leave_IndentedBlock(self, original_node, updated_node):
+        self.depth -= 1
+        return updated_node
+
+    def leave_SimpleStatementLine(self, original_node, updated_node):
+        if self.depth == 0 and len(updated_node.body) == 1:
+            statement = updated_node.body[0]
+            targets = []
+            if isinstance(statement, cst.Assign) and len(statement.targets) == 1:
+                targets = [statement.targets[0].target]
+            elif isinstance(statement, cst.AnnAssign):
+                targets = [statement.target]
+            if targets and isinstance(targets[0], cst.Name) and targets[0].value in self.names:
+                return cst.RemoveFromParent()
+        return updated_node
+
+
+def unused_constants(plan: Plan, project: Project) -> dict[str, set[str]]:
+    """Module constants holding a model id whose every call site the plan rewrites."""
+    rewritten_calls = {(r.path, r.span) for r in plan.rewrites}
+    out: dict[str, set[str]] = {}
+    for call in project.calls:
+        for model in call.models:
+            facts = project.files.get(model.literal_path)
+            if facts is None:
+                continue
+            for name, value in facts.bindings.items():
+                if isinstance(value, Str) and value.span == model.literal_span:
+                    if any((call.path, a.span) in rewritten_calls for a in call.call.model_args):
+                        out.setdefault(model.literal_path, set()).add(name)
+    return out
+
+
 @dataclass
 class FixResult:
     changed: dict[str, tuple[bytes, bytes]]  # path -> (before, after)
@@ -324,7 +368,9 @@ class FixResult:
 
 
 def compute_fix(project: Project, sources: dict[str, bytes], *, policy_path: Path, cwd: Path,
-                task_names: dict[str, str] | None = None) -> FixResult:
+                task_names: dict[str, str] | None = None, remove_unused_in: list[Path] | None = None) -> FixResult:
+    """The rewrite, computed in memory. `remove_unused_in`: every file of the scanned tree,
+    searched for other uses before a constant is removed (--remove-unused)."""
     from opusguard.resolve import is_router_file
 
     plan = plan_rewrites(project, task_names=task_names)
@@ -351,6 +397,8 @@ def compute_fix(project: Project, sources: dict[str, bytes], *, policy_path: Pat
             continue
         if after != before:
             changed[path] = (before, after)
+    if remove_unused_in is not None:
+        _remove_unused(project, plan, changed, sources, cwd, remove_unused_in)
     policy_before = policy_path.read_text(encoding="utf-8") if policy_path.exists() else ""
     if not policy_before:
         policy_before_text = f"version: 1\nrouter: {router}\n"
@@ -359,6 +407,42 @@ def compute_fix(project: Project, sources: dict[str, bytes], *, policy_path: Pat
     new_tasks = [t for t in plan.new_tasks.values() if any(r.task == t.name for r in plan.rewrites if r.path in changed)]
     policy_after = append_tasks(policy_before_text, new_tasks) if new_tasks else policy_before
     return FixResult(changed, policy_path, policy_before, policy_after, plan, skipped)
+
+
+def _remove_unused(project, plan, changed, sources, cwd: Path, tree: list[Path]) -> None:
+    candidates = unused_constants(plan, project)
+    if not candidates:
+        return
+    # First drop imports of those constants that the rewrite left unused.
+    names = set().union(*candidates.values())
+    for path, (before, after) in list(changed.items()):
+        facts = project.files.get(path)
+        imports = [imp for imp in facts.imports if imp.name in names and imp.local == imp.name] if facts else []
+        if not imports:
+            continue
+        context = CodemodContext()
+        for imp in imports:
+            RemoveImportsVisitor.remove_unused_import(context, "." * imp.level + imp.module, imp.name)
+        module = cst.parse_module(after)
+        changed[path] = (before, RemoveImportsVisitor(context).transform_module(module).bytes)
+    texts: dict[str, bytes] = {}
+    for path in tree:
+        rel = path.resolve().relative_to(cwd.resolve()).as_posix() if path.is_absolute() else path.as_posix()
+        texts[rel] = changed[rel][1] if rel in changed else path.read_bytes()
+    for def_path, names in candidates.items():
+        unused = set()
+        for name in names:
+            pattern = re.compile(rb"\b" + re.escape(name.encode()) + rb"\b")
+            uses = sum(len(pattern.findall(text)) for text in texts.values())
+            if uses == 1:  # only its own definition
+                unused.add(name)
+        if not unused:
+            continue
+        before = changed[def_path][0] if def_path in changed else sources.get(def_path) or (cwd / def_path).read_bytes()
+        current = changed[def_path][1] if def_path in changed else before
+        after = cst.parse_module(current).visit(_RemoveAssignments(unused)).bytes
+        if after != before:
+            changed[def_path] = (before, after)
 
 
 def _binds_other(facts, name: str, router_module: str) -> bool:

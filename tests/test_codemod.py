@@ -56,6 +56,7 @@ def test_rewrite_keeps_every_request_identical(tmp_path):
     result = run_cli("fix", "--codemod", ".", cwd=root)
     assert result.returncode == 0, result.stderr
     assert "changed 1 file(s): 4 call site(s) routed" in result.stderr
+    assert "1 Opus site(s) now wait for a decision" in result.stderr
     bot = (root / "app" / "bot.py").read_text()
     assert "from app.routing import route" in bot
     assert 'model=route("classify")' in bot and "# keep this comment" in bot
@@ -139,3 +140,33 @@ def test_encodings_line_endings_and_broken_files_survive(tmp_path):
     assert (root / "broken.py").read_bytes() == broken
     for name in ("crlf.py", "bom.py", "latin1.py"):
         compile((root / name).read_bytes(), name, "exec")
+
+
+def test_remove_unused_only_removes_constants_nothing_else_uses(tmp_path):
+    root = write_tree(tmp_path, {
+        "cfg.py": 'OPUS = "claude-opus-4-1"\nSONNET = "claude-sonnet-4-5"\nKEEP = 1\n',
+        "bot.py": "import anthropic\nfrom cfg import OPUS, SONNET\nc = anthropic.Anthropic()\n"
+                  "c.messages.create(model=OPUS)\nc.messages.create(model=SONNET)\n",
+        "report.py": "from cfg import SONNET\nprint(SONNET)\n",  # uses SONNET as data: it stays
+    })
+    without = run_cli("fix", "--codemod", "--diff", ".", cwd=root).stdout
+    assert '-OPUS = "claude-opus-4-1"' not in without  # only with --remove-unused
+    result = run_cli("fix", "--codemod", "--remove-unused", ".", cwd=root)
+    assert result.returncode == 0, result.stderr
+    cfg = (root / "cfg.py").read_text()
+    bot = (root / "bot.py").read_text()
+    assert "OPUS" not in cfg and 'SONNET = "claude-sonnet-4-5"' in cfg and "KEEP = 1" in cfg
+    assert "from cfg import OPUS" not in bot and "OPUS" not in bot
+    compile(bot, "bot.py", "exec")
+
+
+def test_files_changed_on_disk_after_analysis_are_left_alone(tmp_path, monkeypatch):
+    from helpers import check_tree
+    from opusguard.codemod import compute_fix, write_fix
+
+    result = check_tree(tmp_path, {"a.py": 'import anthropic\nanthropic.Anthropic().messages.create(model="claude-opus-4-1")\n'})
+    fix = compute_fix(result.analysis.project, result.analysis.sources, policy_path=tmp_path / "opusguard.yaml", cwd=tmp_path)
+    (tmp_path / "a.py").write_text("# edited meanwhile\n")
+    monkeypatch.chdir(tmp_path)
+    assert write_fix(fix, tmp_path) == ["a.py"]
+    assert (tmp_path / "a.py").read_text() == "# edited meanwhile\n"
