@@ -22,8 +22,9 @@ def _user_errors() -> tuple[type[Exception], ...]:
     from opusguard.discover import DiscoveryError
     from opusguard.gitutil import GitError
     from opusguard.policy import PolicyError
+    from opusguard.usage import UsageError
 
-    return (BaselineError, CatalogError, ConfigError, DiscoveryError, GitError, PolicyError)
+    return (BaselineError, CatalogError, ConfigError, DiscoveryError, GitError, PolicyError, UsageError)
 
 
 def fail(message: str) -> None:
@@ -286,6 +287,50 @@ def fix(paths, policy, config_file, select, extend_select, ignore, jobs, no_cach
         f"{len(plan.needs_person)} site(s) need a person",
         err=True,
     )
+
+
+@main.command("report")
+@common_options
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown", "html"]), default="text", show_default=True)
+@click.option("--usage", "usage_file", type=click.Path(dir_okay=False, path_type=Path), help="Measured traffic per task or path:line (CSV, JSON or JSON Lines; see docs/report.md).")
+@click.option("--prices", "prices_file", type=click.Path(dir_okay=False, path_type=Path), help="YAML/JSON prices per model id or tier, over the catalog's.")
+@click.option("--group-by", type=click.Choice(["task", "tier", "file"]), default="task", show_default=True, help="How the inventory is grouped.")
+@click.option("--diff", "diff_ref", metavar="REF", help="Compare with the code at this git ref: sites added, removed, moved tier, and the cost delta.")
+@click.option("--link-base", default="", help="Prefix of the links to file:line in html output (e.g. https://github.com/ORG/REPO/blob/SHA/).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report to this file instead of stdout.")
+@click.option("--no-color", is_flag=True, help="Plain text output.")
+@handle_user_errors
+def report(paths, policy, config_file, select, extend_select, ignore, jobs, no_cache, stdin_filename,
+           changed_since, fmt, usage_file, prices_file, group_by, diff_ref, link_base, output, no_color):
+    """Inventory and cost: every model use, its tier and task, and spend today vs under the policy."""
+    from opusguard import engine
+    from opusguard.report_run import ReportInputs, make_diff, make_report
+    from opusguard.reporters.report_render import render_diff, render_report
+
+    if diff_ref and (stdin_filename or changed_since):
+        fail("--diff compares whole trees; it does not combine with --stdin-filename or --changed-since")
+    settings = _settings(config_file, policy, select, extend_select, ignore, None, paths)
+    options = _run_options(paths, jobs, no_cache, stdin_filename, changed_since, show_progress=fmt == "text")
+    inputs = ReportInputs(usage_file=usage_file, prices_file=prices_file)
+    color = False if no_color or output else None
+    if diff_ref:
+        overrides = {"policy": policy} if policy else {}
+        diff, analysis = make_diff(diff_ref, settings, options, inputs, cwd=Path.cwd(), config_file=config_file,
+                                   overrides=overrides, config_start=_config_start(paths))
+        engine.print_warnings([*analysis.warnings, *diff.head.warnings])
+        render = functools.partial(render_diff, fmt, diff, color=color)
+    else:
+        result, analysis = make_report(settings, options, inputs, cwd=Path.cwd())
+        engine.print_warnings([*analysis.warnings, *result.warnings])
+        render = functools.partial(render_report, fmt, result, group_by=group_by, link_base=link_base, color=color)
+    if output is None:
+        render(out=sys.stdout)
+        return
+    try:
+        with open(output, "w", encoding="utf-8") as out:
+            render(out=out)
+    except OSError as exc:
+        fail(f"{output}: cannot write: {exc.strerror or exc}")
 
 
 def _task_map(path):

@@ -706,9 +706,11 @@ class _Collector(cst.CSTVisitor):
             elif key == "temperature" and isinstance(arg.value, (cst.Integer, cst.Float)):
                 signals["temperature"] = float(arg.value.evaluated_value)
             elif key in ("system", "system_prompt", "instructions"):
-                text = _system_text(arg.value)
+                text = _system_text(arg.value) or _system_blocks(arg.value)
                 if text:
                     signals["system"] = text[:300]
+            elif key in _SETTINGS_KEYWORDS and isinstance(arg.value, cst.Dict):
+                _settings_signals(arg.value, signals)  # Bedrock inferenceConfig, pydantic-ai model_settings
             elif key == "tools":
                 signals["tools"] = len(arg.value.elements) if isinstance(arg.value, cst.List) else True
             elif key in ("response_format", "output_type", "tool_choice", "response_model", "output_format"):
@@ -742,6 +744,36 @@ def _system_text(node: cst.BaseExpression) -> str | None:
     if isinstance(node, cst.FormattedString):
         return "".join(p.value if isinstance(p, cst.FormattedStringText) else "{…}" for p in node.parts)
     return None
+
+
+# Keyword arguments that hold generation settings as a dict literal.
+_SETTINGS_KEYWORDS = ("inferenceConfig", "inference_config", "model_settings", "model_kwargs", "generation_config")
+
+
+def _settings_signals(node: cst.Dict, signals: dict[str, object]) -> None:
+    for element in node.elements:
+        if not isinstance(element, cst.DictElement):
+            continue
+        key, value = _string_value(element.key), element.value
+        if key in ("max_tokens", "maxTokens") and isinstance(value, cst.Integer):
+            signals.setdefault("max_tokens", int(value.evaluated_value))
+        elif key == "temperature" and isinstance(value, (cst.Integer, cst.Float)):
+            signals.setdefault("temperature", float(value.evaluated_value))
+
+
+def _system_blocks(node: cst.BaseExpression) -> str | None:
+    """`system=[{"text": "..."}]` (Bedrock converse, Anthropic system blocks)."""
+    if not isinstance(node, (cst.List, cst.Tuple)):
+        return None
+    texts = []
+    for element in node.elements:
+        if isinstance(element, cst.Element) and isinstance(element.value, cst.Dict):
+            for item in element.value.elements:
+                if isinstance(item, cst.DictElement) and _string_value(item.key) == "text":
+                    text = _system_text(item.value)
+                    if text:
+                        texts.append(text)
+    return " ".join(texts) or None
 
 
 def _system_message(node: cst.BaseExpression) -> str | None:

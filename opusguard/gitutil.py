@@ -42,3 +42,25 @@ def changed_files(ref: str, cwd: Path) -> list[Path]:
         if path.suffix in (".py", ".pyi") and path.is_file():
             out.append(path)
     return out
+
+
+def export_tree(ref: str, cwd: Path, dest: Path) -> Path:
+    """Write the tree of REF (the whole repository) into `dest`; return where `cwd` is in it.
+
+    `git archive` reads the object store only: the working tree, index and refs
+    are left alone.
+    """
+    import io
+    import tarfile
+
+    root = git_root(cwd)
+    if root is None:
+        raise GitError(f"{cwd}: not a git repository (needed by --diff)")
+    _git(["rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], root)
+    archive = _git(["archive", "--format=tar", ref], root)
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(dest, filter="data")
+        else:  # Python < 3.12 without the backported filter
+            tar.extractall(dest)  # noqa: S202 - our own repository's archive
+    return dest / cwd.resolve().relative_to(root.resolve())

@@ -1,0 +1,96 @@
+"""Running a report: the engine's analysis -> inventory -> priced Report, and --diff REF.
+
+The report reads the analysis `check` builds (engine.analyze); nothing is parsed
+for it a second time. --diff analyses the tree of REF exported to a temporary
+folder, sharing the content-addressed facts cache, so files unchanged since REF
+are not parsed again either.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from opusguard import engine
+from opusguard.config import Settings, load_settings
+from opusguard.gitutil import export_tree
+from opusguard.report import (
+    CostDiff,
+    Report,
+    build_inventory,
+    diff_reports,
+    load_assumptions,
+    price_book,
+    price_report,
+)
+from opusguard.usage import Usage, load_usage
+
+
+@dataclass
+class ReportInputs:
+    usage_file: Path | None = None
+    prices_file: Path | None = None
+
+
+def _price(analysis: engine.Analysis, inputs: ReportInputs, usage: Usage | None):
+    project = analysis.project
+    assumptions = load_assumptions()
+    prices = price_book(project.catalog, inputs.prices_file)
+
+    def price(sites, overrides=None) -> Report:
+        return price_report(sites, project.policy, prices, assumptions, usage, traffic_override=overrides)
+
+    return price
+
+
+def make_report(settings: Settings, options: engine.RunOptions, inputs: ReportInputs, *, cwd: Path) -> tuple[Report, engine.Analysis]:
+    usage = load_usage(inputs.usage_file) if inputs.usage_file else None
+    analysis = engine.analyze(settings, options, cwd=cwd)
+    report = _price(analysis, inputs, usage)(build_inventory(analysis.project))
+    return report, analysis
+
+
+def make_diff(
+    ref: str,
+    settings: Settings,
+    options: engine.RunOptions,
+    inputs: ReportInputs,
+    *,
+    cwd: Path,
+    config_file: Path | None,
+    overrides: dict,
+    config_start: Path,
+) -> tuple[CostDiff, engine.Analysis]:
+    """The working tree's report against the code (and policy) at REF, priced alike."""
+    head, analysis = make_report(settings, options, inputs, cwd=cwd)
+    usage = load_usage(inputs.usage_file) if inputs.usage_file else None
+    with tempfile.TemporaryDirectory(prefix="opusguard-diff-") as tmp:
+        base_cwd = export_tree(ref, cwd, Path(tmp))
+        base_cwd.mkdir(parents=True, exist_ok=True)
+        start = base_cwd / os.path.relpath(config_start.resolve(), cwd.resolve())
+        base_settings = load_settings(start if start.exists() else base_cwd, config_file, overrides)
+        _share_cache(settings, base_settings, options)
+        # A folder the pull request adds does not exist at REF: nothing was there.
+        paths = [p for p in options.paths if (base_cwd / p).exists()] if options.paths else ["."]
+        base_options = engine.RunOptions(paths=paths, jobs=options.jobs, use_cache=options.use_cache,
+                                         today=options.today)
+        base_analysis = engine.analyze(base_settings, base_options, cwd=base_cwd) if paths else analysis
+        base_sites = build_inventory(base_analysis.project) if paths else []
+        price_base = _price(base_analysis, inputs, usage)
+        diff = diff_reports(ref, base_sites, head, price_base)
+    return diff, analysis
+
+
+def _share_cache(head: Settings, base: Settings, options: engine.RunOptions) -> None:
+    """Point the exported tree's cache at the working tree's (keys are content hashes)."""
+    if not options.use_cache:
+        return
+    source, target = head.root / ".opusguard_cache", base.root / ".opusguard_cache"
+    if target.exists() or not source.is_dir():
+        return
+    try:
+        target.symlink_to(source.resolve(), target_is_directory=True)
+    except OSError:
+        pass  # no symlinks here: the base is parsed, which is only slower

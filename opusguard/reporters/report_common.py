@@ -1,0 +1,73 @@
+"""Wording shared by the report's renderers: money, what a site sends, its policy state."""
+
+from __future__ import annotations
+
+from opusguard.report import Report, Site, SiteCost
+
+
+def money(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    sign = "-" if value < 0 else ""
+    value = abs(value)
+    if 0 < value < 0.01:
+        return f"{sign}${value:.4f}"
+    return f"{sign}${value:,.2f}"
+
+
+def signed_money(value: float) -> str:
+    return ("+" if value > 0 else "") + money(value)
+
+
+def sends(site: Site) -> str:
+    """The model(s) a site sends, or where an unknown model comes from."""
+    if site.models:
+        models = ", ".join(dict.fromkeys(m.written for m in site.models))
+        if site.unresolved:
+            models += " (or: " + "; ".join(site.unresolved) + ")"
+        return models
+    return "unresolved: " + "; ".join(site.unresolved)
+
+
+def literal_at(site: Site) -> str:
+    """file:line of each model literal the site sends (for a routed call, the policy's task)."""
+    places = [f"{m.literal_path}:{m.literal_line}" for m in site.models if m.literal_path]
+    return ", ".join(dict.fromkeys(places))
+
+
+def policy_state(site: Site, policy_tasks) -> str:
+    if site.covered:
+        return f"covered ({site.task_source})"
+    if site.task_source == "annotation" or site.task_source == "route":
+        return f"task '{site.task}' not declared"
+    return "not covered"
+
+
+def task_label(site: Site) -> str:
+    if site.task is None:
+        return "-"
+    return site.task if site.task_source != "derived" else f"{site.task} (derived)"
+
+
+def cost_cell(cost: SiteCost, which: str) -> str:
+    priced = cost.today if which == "today" else cost.policy
+    if priced is None:
+        return "not priced"
+    return money(priced.cost)
+
+
+def headline(report: Report) -> str:
+    counts = report.counts()
+    tiers = ", ".join(f"{tier} {n}" for tier, n in counts.items() if n)
+    when = report.prices_as_of.isoformat() if report.prices_as_of else "undated"
+    return (
+        f"{len(report.costs)} call sites send Claude models ({tiers or 'none'}); "
+        f"USD per {report.period}, prices as of {when} ({report.prices_source})"
+    )
+
+
+def saving_line(report: Report) -> str:
+    return (
+        f"today {money(report.today)} per {report.period}; under the policy {money(report.policy)}; "
+        f"saving {money(report.saving)} ({report.saving_percent:.0f}%)"
+    )

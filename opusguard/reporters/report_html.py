@@ -1,0 +1,212 @@
+"""`report --format html`: one self-contained page (inline CSS and SVG; no script, nothing fetched).
+
+The chart is an inline SVG of spend by tier and by task, today against the
+policy; `spend_chart_svg` is also what docs/report-example.svg is exported from.
+Every piece of text from the code or the policy is escaped.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from typing import TextIO
+
+from opusguard.report import TIER_ORDER, CostDiff, Report, group_costs, group_key, spend_by_tier
+from opusguard.reporters.report_common import (
+    cost_cell,
+    headline,
+    literal_at,
+    money,
+    policy_state,
+    saving_line,
+    sends,
+    signed_money,
+    task_label,
+)
+
+TODAY_COLOR, POLICY_COLOR = "#b4442f", "#3f7f5f"
+MAX_TASK_ROWS = 10
+
+STYLE = """
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem; color: #1d1d1f; }
+h1 { font-size: 1.4rem; } h2 { font-size: 1.1rem; margin-top: 2rem; }
+.note { background: #fff6dd; border-left: 4px solid #d9a400; padding: .4rem .8rem; margin: .3rem 0; }
+.saving { font-size: 1.1rem; font-weight: 600; }
+table { border-collapse: collapse; margin: .5rem 0; }
+th, td { border-bottom: 1px solid #ddd; padding: .25rem .6rem; text-align: left; vertical-align: top; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+tr.group td { background: #f3f3f5; font-weight: 600; }
+.tier-opus { color: #b4442f; font-weight: 600; } .tier-sonnet { color: #9a6b00; }
+.tier-haiku { color: #2f7d4f; } .tier-unresolved { color: #7a3fa0; }
+code { font-size: .92em; }
+"""
+
+
+def _tier_span(tier: str | None) -> str:
+    name = tier or "unresolved"
+    return f'<span class="tier-{escape(name)}">{escape(name)}</span>'
+
+
+def _link(path: str, line: int, link_base: str) -> str:
+    href = f"{link_base}{path}#L{line}"
+    return f'<a href="{escape(href, quote=True)}">{escape(path)}:{line}</a>'
+
+
+def spend_chart_svg(report: Report, *, width: int = 760) -> str:
+    """Horizontal bars: each tier, then the costliest tasks; today above, the policy below."""
+    rows: list[tuple[str, str, float, float]] = []  # (section, label, today, policy)
+    for tier, (today, policy) in spend_by_tier(report).items():
+        if today or policy:
+            rows.append(("tier", tier, today, policy))
+    for group in group_costs(report, "task")[:MAX_TASK_ROWS]:
+        if group.today or group.policy:
+            rows.append(("task", group.key, group.today, group.policy))
+    label_w, value_w, bar_h, gap, top = 190, 90, 11, 10, 46
+    plot_w = width - label_w - value_w - 20
+    scale = max([max(r[2], r[3]) for r in rows] + [1e-9])
+    height = top + sum(2 * bar_h + gap for _ in rows) + 2 * 24 + 10
+    title = f"Spend per {report.period} by tier and by task: today vs under the policy (USD)"
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        f'role="img" aria-label="{escape(title, quote=True)}" font-family="system-ui, sans-serif" font-size="12">',
+        f"<title>{escape(title)}</title>",
+        '<rect width="100%" height="100%" fill="#ffffff"/>',
+        f'<text x="10" y="18" font-size="14" font-weight="600">{escape(title)}</text>',
+        f'<rect x="10" y="28" width="10" height="10" fill="{TODAY_COLOR}"/><text x="24" y="37">today</text>',
+        f'<rect x="80" y="28" width="10" height="10" fill="{POLICY_COLOR}"/><text x="94" y="37">under the policy</text>',
+    ]
+    if report.assumed:
+        parts.append(f'<text x="{width - 10}" y="37" text-anchor="end" fill="#9a6b00">assumed traffic, not measured</text>')
+    y = top
+    section = None
+    for kind, label, today, policy in rows:
+        if kind != section:
+            section = kind
+            y += 18
+            parts.append(f'<text x="10" y="{y - 4}" font-weight="600" fill="#555">by {kind}</text>')
+        short = label if len(label) <= 28 else label[:27] + "…"
+        parts.append(f'<text class="label" x="{label_w - 8}" y="{y + bar_h + 4}" text-anchor="end">{escape(short)}</text>')
+        for offset, value, color, name in ((0, today, TODAY_COLOR, "today"), (bar_h, policy, POLICY_COLOR, "policy")):
+            bar = max(plot_w * value / scale, 0.0)
+            parts.append(
+                f'<rect class="bar bar-{name}" x="{label_w}" y="{y + offset}" width="{bar:.1f}" height="{bar_h - 1}" '
+                f'fill="{color}" data-value="{value:.2f}"><title>{escape(label)} {name}: {escape(money(value))}</title></rect>'
+            )
+            parts.append(f'<text x="{label_w + bar + 4:.1f}" y="{y + offset + bar_h - 2}" font-size="10">{escape(money(value))}</text>')
+        y += 2 * bar_h + gap
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def _page(title: str, body: list[str]) -> str:
+    return "\n".join([
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{escape(title)}</title>",
+        f"<style>{STYLE}</style>",
+        "</head>",
+        "<body>",
+        *body,
+        "</body>",
+        "</html>",
+        "",
+    ])
+
+
+def _notes(report: Report) -> list[str]:
+    return [f'<p class="note">{escape(line)}</p>' for line in report.assumptions]
+
+
+def render_report_html(report: Report, out: TextIO, *, group_by: str, link_base: str = "") -> None:
+    body = [
+        "<h1>opusguard report</h1>",
+        f"<p>{escape(headline(report))}</p>",
+        *_notes(report),
+        f'<p class="saving">{escape(saving_line(report))}{" (assumed traffic)" if report.assumed else ""}</p>',
+        '<figure id="chart">',
+        spend_chart_svg(report),
+        "</figure>",
+        f"<h2>Call sites by {escape(group_by)}</h2>",
+        '<table id="sites">',
+        "<thead><tr><th>site</th><th>sends</th><th>tier</th><th>task</th><th>policy</th><th>model written at</th>"
+        '<th class="num">today</th><th class="num">under the policy</th></tr></thead>',
+        "<tbody>",
+    ]
+    by_group: dict[str, list] = {}
+    for cost in report.costs:
+        by_group.setdefault(group_key(cost.site, group_by), []).append(cost)
+    for group in group_costs(report, group_by):
+        body.append(
+            f'<tr class="group"><td colspan="6">{escape(group_by)} {escape(group.key)} ({group.sites} site(s))</td>'
+            f'<td class="num">{escape(money(group.today))}</td><td class="num">{escape(money(group.policy))}</td></tr>'
+        )
+        for cost in by_group[group.key]:
+            site = cost.site
+            literals = ", ".join(
+                _link(m.literal_path, m.literal_line, link_base)
+                for m in site.models if m.literal_path
+            ) or escape(literal_at(site))
+            body.append(
+                f'<tr class="site" data-tier="{escape(site.tier or "unresolved", quote=True)}">'
+                f"<td>{_link(site.path, site.line, link_base)}</td><td><code>{escape(sends(site))}</code></td>"
+                f"<td>{_tier_span(site.tier)}</td><td>{escape(task_label(site))}</td>"
+                f"<td>{escape(policy_state(site, None))}</td><td>{literals}</td>"
+                f'<td class="num">{escape(cost_cell(cost, "today"))}</td><td class="num">{escape(cost_cell(cost, "policy"))}</td></tr>'
+            )
+    body += ["</tbody>", "</table>"]
+    if report.top_opus:
+        body += ["<h2>Top Opus call sites by spend</h2>", '<table id="top-opus">',
+                 f'<thead><tr><th>#</th><th>site</th><th>task</th><th>model</th><th class="num">per {escape(report.period)}</th></tr></thead><tbody>']
+        for rank, cost in enumerate(report.top_opus, start=1):
+            body.append(
+                f"<tr><td>{rank}</td><td>{_link(cost.site.path, cost.site.line, link_base)}</td>"
+                f"<td>{escape(task_label(cost.site))}</td><td><code>{escape(cost.today.model)}</code></td>"
+                f'<td class="num">{escape(money(cost.today.cost))}</td></tr>'
+            )
+        body += ["</tbody></table>"]
+    body += ["<h2>Opus that is probably over-provisioned</h2>", "<p>Advice, not a rule: it never fails the run.</p>",
+             '<ol id="overprovisioned">']
+    for advice in report.advice:
+        today = advice.cost.today
+        reasons = "".join(f"<li>{escape(r)}</li>" for r in advice.reasons)
+        reasons += "".join(f"<li>against: {escape(r)}</li>" for r in advice.against)
+        body.append(
+            f"<li>{_link(advice.cost.site.path, advice.cost.site.line, link_base)} score {advice.score}: "
+            f"{escape(money(today.cost if today else None))} today, {escape(money(advice.suggested_cost))} on "
+            f"{escape(advice.suggested_tier)}<ul>{reasons}</ul></li>"
+        )
+    body.append("</ol>")
+    unresolved = [c.site for c in report.costs if c.site.tier is None]
+    if unresolved:
+        body += ["<h2>Models known only at run time (not priced)</h2>", "<ul>"]
+        body += [f"<li>{_link(s.path, s.line, link_base)}: {escape('; '.join(s.unresolved))}</li>" for s in unresolved]
+        body.append("</ul>")
+    out.write(_page("opusguard report", body))
+
+
+def render_diff_html(diff: CostDiff, out: TextIO) -> None:
+    head = diff.head
+    body = [
+        f"<h1>opusguard: Claude model cost change against {escape(diff.ref)}</h1>",
+        f'<p class="saving">Spend per {escape(head.period)}: {escape(money(diff.base.today))} → {escape(money(head.today))} '
+        f"({escape(signed_money(diff.delta))}); under the policy {escape(money(diff.base.policy))} → "
+        f"{escape(money(head.policy))} ({escape(signed_money(diff.policy_delta))})</p>",
+        *_notes(head),
+        '<table id="changes"><thead><tr><th>change</th><th>site</th><th>before</th><th>after</th>'
+        f'<th class="num">per {escape(head.period)}</th></tr></thead><tbody>',
+    ]
+    for change in diff.changes:
+        site = (change.head or change.base).site
+        before = f"{change.base.site.tier or 'unresolved'} {change.base.today.model if change.base.today else ''}" if change.base else "-"
+        after = f"{change.head.site.tier or 'unresolved'} {change.head.today.model if change.head.today else ''}" if change.head else "-"
+        body.append(
+            f"<tr><td>{escape(change.kind)}</td><td>{escape(site.where)}</td><td>{escape(before)}</td>"
+            f'<td>{escape(after)}</td><td class="num">{escape(signed_money(change.delta))}</td></tr>'
+        )
+    body += ["</tbody></table>"]
+    out.write(_page(f"opusguard cost change against {diff.ref}", body))
+
+
+__all__ = ["TIER_ORDER", "render_report_html", "render_diff_html", "spend_chart_svg"]

@@ -1,0 +1,102 @@
+"""`report --format markdown`: for a pull-request comment or a wiki page."""
+
+from __future__ import annotations
+
+from typing import TextIO
+
+from opusguard.report import CostDiff, Report, group_costs, group_key, spend_by_tier
+from opusguard.reporters.report_common import (
+    cost_cell,
+    headline,
+    literal_at,
+    money,
+    policy_state,
+    saving_line,
+    sends,
+    signed_money,
+    task_label,
+)
+
+
+def cell(text: object) -> str:
+    """Table-cell text: pipes escaped, no line breaks, markup characters kept literal."""
+    value = str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    for char in "`*_<>[]":
+        value = value.replace(char, "\\" + char)
+    return value
+
+
+def _table(head: list[str], rows: list[list[object]], right: set[int] = frozenset()) -> list[str]:
+    lines = ["| " + " | ".join(head) + " |", "| " + " | ".join("---:" if i in right else "---" for i in range(len(head))) + " |"]
+    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def _notes(report: Report) -> list[str]:
+    return [f"> **{'Assumed' if line.startswith('ASSUMED') else 'Note'}:** {cell(line)}" + "  " for line in report.assumptions]
+
+
+def render_report_markdown(report: Report, out: TextIO, *, group_by: str) -> None:
+    lines = ["## opusguard report", "", cell(headline(report)), "", *_notes(report), ""]
+    lines.append(f"**{cell(saving_line(report))}**" + (" (assumed traffic)" if report.assumed else ""))
+    lines += ["", "### Spend by tier", ""]
+    lines += _table(["tier", "today", "under the policy"],
+                    [[t, money(a), money(b)] for t, (a, b) in spend_by_tier(report).items() if a or b], {1, 2})
+    lines += ["", f"### Call sites by {group_by}", ""]
+    rows = []
+    costs_by_group: dict[str, list] = {}
+    for cost in report.costs:
+        costs_by_group.setdefault(group_key(cost.site, group_by), []).append(cost)
+    for group in group_costs(report, group_by):
+        rows.append([f"{group_by} {group.key}", f"{group.sites} site(s)", "", "", "", "", money(group.today), money(group.policy)])
+        for cost in costs_by_group[group.key]:
+            site = cost.site
+            rows.append([site.where, sends(site), site.tier or "unresolved", task_label(site), policy_state(site, None),
+                         literal_at(site), cost_cell(cost, "today"), cost_cell(cost, "policy")])
+    lines += _table(["site", "sends", "tier", "task", "policy", "model written at", "today", "under the policy"], rows, {6, 7})
+    if report.top_opus:
+        lines += ["", "### Top Opus call sites by spend", ""]
+        lines += _table(["#", "site", "task", "model", f"per {report.period}"],
+                        [[i, c.site.where, task_label(c.site), c.today.model, money(c.today.cost)]
+                         for i, c in enumerate(report.top_opus, start=1)], {4})
+    lines += ["", "### Opus that is probably over-provisioned", "", "_Advice, not a rule: it never fails the run._", ""]
+    if not report.advice:
+        lines.append("None: no Opus call site carries the signals of routine work.")
+    for rank, advice in enumerate(report.advice, start=1):
+        today = advice.cost.today
+        lines.append(
+            f"{rank}. **{cell(advice.cost.site.where)}** score {advice.score}: {money(today.cost if today else None)} today, "
+            f"{money(advice.suggested_cost)} on {advice.suggested_tier}"
+        )
+        lines += [f"   - {cell(reason)}" for reason in advice.reasons]
+        lines += [f"   - against: {cell(reason)}" for reason in advice.against]
+    unresolved = [c.site for c in report.costs if c.site.tier is None]
+    if unresolved:
+        lines += ["", "### Models known only at run time (not priced)", ""]
+        lines += [f"- {cell(s.where)}: {cell('; '.join(s.unresolved))}" for s in unresolved]
+    out.write("\n".join(lines) + "\n")
+
+
+def render_diff_markdown(diff: CostDiff, out: TextIO) -> None:
+    head = diff.head
+    period = head.period
+    lines = [
+        f"## opusguard: Claude model cost change against `{cell(diff.ref)}`",
+        "",
+        f"**Spend per {period}: {money(diff.base.today)} → {money(head.today)} ({signed_money(diff.delta)})**; "
+        f"under the policy {money(diff.base.policy)} → {money(head.policy)} ({signed_money(diff.policy_delta)}).",
+        "",
+        *_notes(head),
+        "",
+    ]
+    if not diff.changes:
+        lines.append("No call site added, removed or moved to another tier.")
+    else:
+        rows = []
+        for change in diff.changes:
+            site = (change.head or change.base).site
+            before = f"{change.base.site.tier or 'unresolved'} {change.base.today.model if change.base.today else ''}" if change.base else "–"
+            after = f"{change.head.site.tier or 'unresolved'} {change.head.today.model if change.head.today else ''}" if change.head else "–"
+            rows.append([change.kind, site.where, task_label(site), before.strip(), after.strip(), signed_money(change.delta)])
+        lines += _table(["change", "site", "task", "before", "after", f"per {period}"], rows, {5})
+    out.write("\n".join(lines) + "\n")
