@@ -33,7 +33,7 @@ def _table(head: list[str], rows: list[list[object]], right: set[int] = frozense
 
 
 def _notes(report: Report) -> list[str]:
-    return [f"> **{'Assumed' if line.startswith('ASSUMED') else 'Note'}:** {cell(line)}" + "  " for line in report.assumptions]
+    return [f"> {cell(line)}" + "  " for line in report.assumptions]
 
 
 def render_report_markdown(report: Report, out: TextIO, *, group_by: str) -> None:
