@@ -559,9 +559,10 @@ _YES_NO = re.compile(r"\byes\b[^.?!]{0,20}\bno\b|\btrue\b[^.?!]{0,12}\bfalse\b|\
 _CHOICES = re.compile(r"(?:[\w-]+, )+[\w-]+,? or [\w-]+|\bone of\b", re.I)
 _ROUTING = re.compile(r"\b(?:which (?:queue|team|department|agent|tool)|route|routing|triage)\b", re.I)
 _FORMAT = re.compile(r"\b(?:reformat|format|rewrite as|convert|translate|normali[sz]e)\b", re.I)
+# Words in a function or task name that say routine work; predicates (is_/has_/should_) only lead.
 _ROUTINE_NAME = re.compile(
     r"(?:^|_|-)(classif[a-z]*|categori[a-z]*|label[a-z]*|tags?|extract[a-z]*|pars[a-z]*|format[a-z]*|triage|"
-    r"rout[a-z]*|detect[a-z]*|is|has|should|yes|no|moderat[a-z]*|sentiment|intent|score)(?:_|-|$)",
+    r"rout[a-z]*|detect[a-z]*|moderat[a-z]*|sentiment|intent)(?:_|-|$)|^(is|has|should|needs)(?:_|-)",
     re.I,
 )
 _STRUCTURED = ("response_format", "output_type", "response_model", "output_format", "tool_choice")
@@ -616,7 +617,7 @@ def routine_signals(site: Site, assumptions: Assumptions) -> tuple[int, list[str
     name = (site.function or "").split(".")[-1]
     match = _ROUTINE_NAME.search(name) or _ROUTINE_NAME.search(site.task or "")
     if match:
-        add(1, f"'{name or site.task}' names routine work ({match.group(1).lower()})")
+        add(1, f"'{name or site.task}' names routine work ({(match.group(1) or match.group(2)).lower()})")
     tools = signals.get("tools")
     if tools:
         add(-1, "uses tools: agentic work" if tools is True else f"{tools} tools: agentic work")

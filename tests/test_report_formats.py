@@ -74,6 +74,16 @@ def test_text_report_says_assumptions_and_exits_zero_with_opus(tmp_path):
     assert "\x1b[" not in out  # plain when piped
 
 
+def test_readme_quick_start_report_from_the_repo_root():
+    """The README's first command ends with `opusguard report examples/support_desk`."""
+    out = report("examples/support_desk", cwd=REPO)
+    assert out.startswith("opusguard report: 14 call sites send Claude models (opus 7, sonnet 2, haiku 2, other 1, unresolved 2)")
+    assert "examples/support_desk/support_desk/classify.py:14  score 9" in out
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert ".venv/bin/opusguard report examples/support_desk" in readme
+    assert "(docs/report-example.svg)" in readme and (REPO / "docs" / "report-example.svg").is_file()
+
+
 # --- formats -----------------------------------------------------------------------------------
 
 
