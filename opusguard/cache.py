@@ -19,7 +19,7 @@ from pathlib import Path
 
 from opusguard.facts import FileFacts
 
-_FORMAT = b"OGF1"
+_FORMAT = b"OGF2"
 
 
 class FactsCache:
@@ -28,15 +28,16 @@ class FactsCache:
         self.salt = key_salt.encode()
         self._ready = False
 
-    def _key(self, content: bytes) -> str:
-        return hashlib.sha256(self.salt + b"\0" + content).hexdigest()
+    def _key(self, content: bytes, variant: str) -> str:
+        return hashlib.sha256(self.salt + b"\0" + variant.encode() + b"\0" + content).hexdigest()
 
     def _path(self, key: str) -> Path:
         return self.directory / key[:2] / key[2:]
 
-    def get(self, content: bytes) -> FileFacts | None:
+    def get(self, content: bytes, variant: str = "") -> FileFacts | None:
+        """`variant` names how the facts were made (e.g. "whole" file, not cut)."""
         try:
-            data = self._path(self._key(content)).read_bytes()
+            data = self._path(self._key(content, variant)).read_bytes()
         except OSError:
             return None
         if not data.startswith(_FORMAT):
@@ -47,8 +48,8 @@ class FactsCache:
             return None
         return facts if isinstance(facts, FileFacts) else None
 
-    def put(self, content: bytes, facts: FileFacts) -> None:
-        target = self._path(self._key(content))
+    def put(self, content: bytes, facts: FileFacts, variant: str = "") -> None:
+        target = self._path(self._key(content, variant))
         try:
             self._prepare()
             target.parent.mkdir(exist_ok=True)

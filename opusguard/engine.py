@@ -87,9 +87,9 @@ def _init_worker(catalog_path: str | None, overrides) -> None:
     _worker_catalog = catalog.with_overrides(overrides) if overrides else catalog
 
 
-def _extract(args: tuple[bytes, str, frozenset[str]]) -> FileFacts:
-    source, path, names = args
-    return extract_facts(source, path, is_model_id=_is_model_id, router_names=names)
+def _extract(args: tuple[bytes, str, frozenset[str], bool]) -> FileFacts:
+    source, path, names, cut_bodies = args
+    return extract_facts(source, path, is_model_id=_is_model_id, router_names=names, cut_bodies=cut_bodies)
 
 
 class FactsSource:
@@ -104,16 +104,18 @@ class FactsSource:
         global _worker_catalog
         _worker_catalog = catalog
 
-    def facts_for(self, items: Sequence[tuple[str, bytes]]) -> dict[str, FileFacts]:
+    def facts_for(self, items: Sequence[tuple[str, bytes]], *, cut_bodies: bool = True) -> dict[str, FileFacts]:
+        """Facts of each (path, content); `cut_bodies=False` parses whole files (see slicing.py)."""
+        variant = "" if cut_bodies else "whole"
         out: dict[str, FileFacts] = {}
-        todo: list[tuple[bytes, str, frozenset[str]]] = []
+        todo: list[tuple[bytes, str, frozenset[str], bool]] = []
         for path, content in items:
-            cached = self.cache.get(content) if self.cache else None
+            cached = self.cache.get(content, variant) if self.cache else None
             if cached is not None:
                 cached.path = path
                 out[path] = cached
             else:
-                todo.append((content, path, self.names))
+                todo.append((content, path, self.names, cut_bodies))
         if not todo:
             return out
         self.parsed += len(todo)
@@ -126,9 +128,9 @@ class FactsSource:
                 results = list(pool.map(_extract, todo, chunksize=max(1, len(todo) // (self.jobs * 4))))
         else:
             results = [_extract(item) for item in todo]
-        for (content, path, _), facts in zip(todo, results):
+        for (content, path, _, _), facts in zip(todo, results):
             if self.cache is not None and facts.parse_error is None:
-                self.cache.put(content, facts)
+                self.cache.put(content, facts, variant)
             out[path] = facts
         return out
 
@@ -186,9 +188,11 @@ def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
 
     # 2. second pass: files that read names which hold models in the first-pass files.
     model_names = _names_holding_models(facts.values(), catalog)
+    parsed_sources = dict(candidates)
     if model_names and others:
         second = [(p, c) for p, c in others if prefilter.may_use_names(c, model_names)]
         facts.update(source.facts_for(second))
+        parsed_sources.update(second)
 
     # 3. join across files; files outside the scanned set are loaded on demand.
     roots = _import_roots(settings, cwd)
@@ -209,13 +213,23 @@ def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
             lazily_loaded[rel] = source.facts_for([(rel, content)])[rel]
         return lazily_loaded[rel]
 
-    project = build_project(facts, policy=policy, catalog=catalog, today=options.today, find_module=find_module)
+    def whole_file(rel: str) -> FileFacts | None:
+        content = parsed_sources.get(rel)
+        if content is None:
+            try:
+                content = (cwd / rel).read_bytes()
+            except OSError:
+                return None
+        return source.facts_for([(rel, content)], cut_bodies=False)[rel]
+
+    project = build_project(
+        facts, policy=policy, catalog=catalog, today=options.today, find_module=find_module, whole_file=whole_file
+    )
     project.cwd = cwd
     summary.files_parsed = source.parsed
     _count_models(project, summary)
     summary.elapsed_seconds = time.perf_counter() - started
-    sources = dict(candidates)
-    return Analysis(project=project, summary=summary, sources=sources, warnings=warnings)
+    return Analysis(project=project, summary=summary, sources=dict(candidates), warnings=warnings)
 
 
 def _prefilter(

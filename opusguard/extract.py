@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from opusguard import sinks
+from opusguard import prefilter, sinks, slicing
 from opusguard.facts import (
     Annotation,
     Attr,
@@ -63,10 +63,48 @@ def extract_facts(
     *,
     is_model_id: Callable[[str], bool],
     router_names: frozenset[str] = frozenset({"route"}),
+    cut_bodies: bool = True,
 ) -> FileFacts:
-    """Parse `source` once and reduce it to facts. Never raises."""
+    """Parse `source` once and reduce it to facts. Never raises.
+
+    With `cut_bodies`, function bodies that cannot add a call or literal are not
+    parsed (slicing.py); without it, the whole file is."""
+    # Function bodies that cannot add a fact are cut first (slicing.py): most of a
+    # large module, at a fraction of the parse. Cut text that does not parse falls
+    # back to the whole file, whose errors are the ones to report.
+    module = None
+    sliced = None
+    if cut_bodies:
+        sliced = slicing.cut_irrelevant_bodies(source, lambda text: prefilter.function_may_matter(text, router_names))
+    if sliced is not None:
+        try:
+            module = cst.parse_module(sliced.text)
+        except Exception:
+            sliced = None
+    if module is None:
+        parsed = _parse_whole(source, path)
+        if isinstance(parsed, FileFacts):
+            return parsed
+        module = parsed
     try:
-        module = cst.parse_module(source)
+        wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+        collector = _Collector(path, is_model_id, router_names, sliced)
+        wrapper.visit(collector)
+    except RecursionError:
+        return FileFacts(path=path, parse_error="too deeply nested to analyse", parse_error_line=1)
+    facts = collector.facts
+    if sliced is not None:
+        facts.cut_attributes = sliced.cut_attributes
+    if b"opusguard:" in source:
+        facts.annotations = parse_annotations(source)
+    _keep_lines(facts, source.decode(module.encoding, "replace").lstrip("\ufeff") if sliced else module.code)
+    return facts
+
+
+def _parse_whole(source: bytes, path: str) -> cst.Module | FileFacts:
+    """The module, or FileFacts carrying the parse error (OG000)."""
+    try:
+        return cst.parse_module(source)
     except cst.ParserSyntaxError as exc:
         message = " ".join(exc.message.split()) or "invalid syntax"
         line, column = exc.raw_line or 1, exc.raw_column + 1
@@ -92,17 +130,6 @@ def extract_facts(
         return FileFacts(path=path, parse_error="too deeply nested to parse", parse_error_line=1)
     except Exception as exc:  # libcst raises assorted errors on odd input; the run must go on
         return FileFacts(path=path, parse_error=f"cannot parse: {_one_line(exc)}", parse_error_line=1)
-    try:
-        wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-        collector = _Collector(path, is_model_id, router_names)
-        wrapper.visit(collector)
-    except RecursionError:
-        return FileFacts(path=path, parse_error="too deeply nested to analyse", parse_error_line=1)
-    facts = collector.facts
-    if b"opusguard:" in source:
-        facts.annotations = parse_annotations(source)
-    _keep_lines(facts, module.code)
-    return facts
 
 
 def _one_line(exc: BaseException) -> str:
@@ -229,8 +256,15 @@ def _string_value(node: cst.BaseExpression) -> str | None:
 class _Collector(cst.CSTVisitor):
     METADATA_DEPENDENCIES = (PositionProvider,)
 
-    def __init__(self, path: str, is_model_id: Callable[[str], bool], router_names: frozenset[str]):
+    def __init__(
+        self,
+        path: str,
+        is_model_id: Callable[[str], bool],
+        router_names: frozenset[str],
+        sliced: slicing.SlicedSource | None = None,
+    ):
         super().__init__()
+        self.sliced = sliced
         self.facts = FileFacts(path=path)
         self.is_model_id = is_model_id
         self.router_names = router_names
@@ -243,7 +277,10 @@ class _Collector(cst.CSTVisitor):
 
     def span(self, node: cst.CSTNode) -> Span:
         pos = self.get_metadata(PositionProvider, node)
-        return (pos.start.line, pos.start.column + 1, pos.end.line, pos.end.column + 1)
+        if self.sliced is None:
+            return (pos.start.line, pos.start.column + 1, pos.end.line, pos.end.column + 1)
+        lines = self.sliced.line_map  # positions in the cut text -> lines of the file
+        return (lines[pos.start.line - 1], pos.start.column + 1, lines[pos.end.line - 1], pos.end.column + 1)
 
     @property
     def scope(self) -> _Scope:
@@ -406,7 +443,7 @@ class _Collector(cst.CSTVisitor):
         qualname = self._qualify(node.name.value)
         bases = tuple(self.value(arg.value) for arg in node.bases)
         is_enum = any(_ENUM_BASE.search(dotted(arg.value)) for arg in node.bases)
-        self.facts.classes[qualname] = ClassFacts(qualname, bases, {}, is_enum, self.span(node))
+        self.facts.classes[qualname] = ClassFacts(qualname, bases, {}, is_enum, self.span(node.name))
         self.scopes.append(_Scope("class", qualname, class_name=qualname))
 
     def leave_ClassDef(self, original_node: cst.ClassDef) -> None:

@@ -143,7 +143,7 @@ class ClassFacts:
     bases: tuple[Value, ...]
     attrs: dict[str, Value]
     is_enum: bool
-    span: Span
+    span: Span  # of the class name (where it is defined)
 
 
 @dataclass
@@ -203,3 +203,6 @@ class FileFacts:
     literals: list[LiteralFact] = field(default_factory=list)
     annotations: dict[int, Annotation] = field(default_factory=dict)  # by target line
     lines: dict[int, str] = field(default_factory=dict)  # source lines findings point at
+    # Attributes assigned in function bodies that were not parsed (slicing.py);
+    # the resolver asks for the whole file's facts before it reads one of them.
+    cut_attributes: frozenset[str] = frozenset()

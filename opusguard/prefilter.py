@@ -11,6 +11,8 @@ from __future__ import annotations
 import functools
 import re
 
+from opusguard import sinks
+
 # Every spelling the recogniser accepts contains "claude"; "route(" catches router calls.
 _MODEL_TEXT = re.compile(rb"claude|opusguard:|\broute\(", re.IGNORECASE)
 # A Claude SDK call whose model is not written in the file (OG106) needs both an
@@ -52,3 +54,23 @@ def may_use_names(content: bytes, names: frozenset[str]) -> bool:
     if not names or not may_call_with_model(content):
         return False
     return _names_pattern(names).search(content) is not None
+
+
+@functools.lru_cache(maxsize=16)
+def _function_pattern(router_names: frozenset[str]) -> re.Pattern[bytes]:
+    # Each SDK shape's distinctive segment: `messages` of messages.create (an alias
+    # `api = client.messages` is in the same function), `ChatAnthropic`, `converse` ...
+    sdk_names = {sink.suffix[0] for sink in sinks.SINKS} | set(router_names)
+    return re.compile(
+        rb"[cC][lL][aA][uU][dD][eE]|opusguard:|[oO][dD][eE][lL]"
+        rb"|\b(?:" + b"|".join(re.escape(n.encode()) for n in sorted(sdk_names)) + rb")\b"
+    )
+
+
+def function_may_matter(text: bytes, router_names: frozenset[str] = frozenset({"route"})) -> bool:
+    """Whether a function's source could add a call or literal fact (a superset).
+
+    Attribute assignments (`self.engine = ...`) are not a reason to keep a body:
+    slicing.py records the names they assign and the resolver asks for the whole
+    file when it needs one of them."""
+    return _function_pattern(router_names).search(text) is not None

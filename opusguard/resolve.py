@@ -133,8 +133,10 @@ def _shared_prefix(a: str, b: str) -> int:
 
 class Resolver:
     def __init__(self, files: dict[str, FileFacts], catalog, find_module: Callable[[str], FileFacts | None] | None,
-                 router: tuple[str | None, str] = (None, "route")):
+                 router: tuple[str | None, str] = (None, "route"),
+                 whole_file: Callable[[str], FileFacts | None] | None = None):
         self.router_module, self.router_function = router
+        self.whole_file = whole_file
         self.files = dict(files)
         self.catalog = catalog
         self.find_module = find_module
@@ -144,7 +146,9 @@ class Resolver:
         self._looked_up: set[str] = set()
         self._memo: dict[tuple[str, Value], list[Result]] = {}
         self._stack: set[tuple[str, Value]] = set()
-        self._subclasses: dict[tuple[str, str], list[tuple[str, str]]] | None = None
+        # (path, class) -> its direct subclasses, filled per class name on demand
+        self._subclasses: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        self._subclasses_named: set[str] = set()
 
     def _index(self, path: str) -> None:
         for name in module_names_for_path(path):
@@ -259,11 +263,21 @@ class Resolver:
 
     # -- classes --
 
+    def facts_with_attribute(self, path: str, attr: str) -> FileFacts | None:
+        """The file's facts, from the whole file if `attr` is assigned in a body that was cut."""
+        facts = self.files.get(path)
+        if facts is not None and attr in facts.cut_attributes and self.whole_file is not None:
+            whole = self.whole_file(path)
+            if whole is not None:
+                whole.path = path
+                self.files[path] = facts = whole
+        return facts
+
     def class_attr(self, path: str, qualname: str, attr: str, seen: frozenset = frozenset()) -> list[Result] | None:
         key = (path, qualname)
         if key in seen:
             return None
-        facts = self.files.get(path)
+        facts = self.facts_with_attribute(path, attr)
         cls = facts.classes.get(qualname) if facts else None
         if cls is None:
             return None
@@ -282,16 +296,7 @@ class Resolver:
 
     def subclass_overrides(self, path: str, qualname: str, attr: str) -> list[Result]:
         """Values subclasses (anywhere in the tree) give the attribute: self.X may be any of them."""
-        if self._subclasses is None:
-            self._subclasses = {}
-            for file_path, facts in list(self.files.items()):
-                for cls in facts.classes.values():
-                    for base in cls.bases:
-                        for result in self.eval(base, file_path):
-                            if isinstance(result, ClsRef):
-                                self._subclasses.setdefault((result.path, result.qualname), []).append(
-                                    (file_path, cls.name)
-                                )
+        self._find_subclasses(qualname)
         out: list[Result] = []
         pending = list(self._subclasses.get((path, qualname), ()))
         visited: set[tuple[str, str]] = set()
@@ -300,12 +305,40 @@ class Resolver:
             if sub in visited:
                 continue
             visited.add(sub)
-            facts = self.files[sub[0]]
+            facts = self.facts_with_attribute(sub[0], attr)
             cls = facts.classes[sub[1]]
             if attr in cls.attrs:
                 out.extend(_with_via(self.eval(cls.attrs[attr], sub[0]), f"{sub[1]}.{attr} (subclass)"))
+            self._find_subclasses(sub[1])
             pending.extend(self._subclasses.get(sub, ()))
         return out
+
+    def _find_subclasses(self, qualname: str) -> None:
+        """Record the classes whose bases may name a class called like `qualname`.
+
+        Only bases spelled with that name (or imported under another name) are
+        evaluated: evaluating every base of every class loads half the imports of
+        a large tree."""
+        name = qualname.rsplit(".", 1)[-1]
+        if name in self._subclasses_named:
+            return
+        self._subclasses_named.add(name)
+        for file_path, facts in list(self.files.items()):
+            aliases = {imp.local for imp in facts.imports if imp.name == name}
+            aliases.update(
+                bound for bound, value in facts.bindings.items()  # Alias = Base
+                if (isinstance(value, Name) and value.id == name) or (isinstance(value, Attr) and value.attr == name)
+            )
+            for cls in facts.classes.values():
+                for base in cls.bases:
+                    spelled = base.attr if isinstance(base, Attr) else base.id if isinstance(base, Name) else None
+                    if spelled != name and spelled not in aliases:
+                        continue
+                    for result in self.eval(base, file_path):
+                        if isinstance(result, ClsRef):
+                            self._subclasses.setdefault((result.path, result.qualname), []).append(
+                                (file_path, cls.name)
+                            )
 
     # -- evaluation --
 
@@ -513,10 +546,11 @@ def build_project(
     catalog,
     today: date,
     find_module: Callable[[str], FileFacts | None] | None = None,
+    whole_file: Callable[[str], FileFacts | None] | None = None,
 ) -> Project:
     router_module = policy.router_module
     router_function = policy.router_function or "route"
-    resolver = Resolver(files, catalog, find_module, (router_module, router_function))
+    resolver = Resolver(files, catalog, find_module, (router_module, router_function), whole_file)
     calls: list[ResolvedCall] = []
     literals: list[ResolvedLiteral] = []
     alias_literals: dict[tuple[str, Span], ResolvedLiteral] = {}

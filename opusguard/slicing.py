@@ -1,0 +1,285 @@
+"""Cut the bodies of functions that cannot add a fact, before libcst parses a file.
+
+libcst parses, positions and visits a few thousand lines a second, and a file
+that passes the pre-filter is usually a large module with one model call in it.
+Facts come from module and class level code (bindings, imports, class
+attributes), from function signatures (parameter defaults), and from the
+bodies of functions that mention a model, a model-taking call, an SDK name, the
+router or an annotation. Every other function body is replaced by ``...``;
+`line_map` takes each line of the cut text back to the file's own line, so the
+facts are the ones the whole file gives (tests/test_slicing.py checks that on
+real code), but for one thing: an attribute assigned in a cut body
+(``self.engine = ...`` binds a class attribute). Its name is kept in
+`cut_attributes`, and the resolver asks for the whole file's facts when it
+needs one of them.
+
+Never wrong in silence: a body ends at the next statement indented no deeper
+than its ``def``, found after skipping string literals, comments and backslash
+continuations. A line inside an open bracket indented less than its function
+would end a body early; the rest of that bracket then stands alone with an
+unbalanced closer, so the cut text does not parse and extract.py parses the
+whole file instead.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+# A string opener or a comment; strings are then skipped whole.
+_QUOTE_OR_COMMENT = re.compile(rb"[\"'#]")
+# Rest of a string after its opening quote(s). A backslash escapes anything,
+# a newline included (the continuation of a single-quoted string).
+_STRING_REST = {
+    b'"""': re.compile(rb'(?:[^"\\]|\\.|"(?!""))*"""', re.S),
+    b"'''": re.compile(rb"(?:[^'\\]|\\.|'(?!''))*'''", re.S),
+    b'"': re.compile(rb'(?:[^"\\\n]|\\.)*"', re.S),
+    b"'": re.compile(rb"(?:[^'\\\n]|\\.)*'", re.S),
+}
+_DEF_OR_DECORATOR = re.compile(rb"^([ \t]*)(?:(@)|(?:async[ \t]+)?def[ \t])", re.M)
+_HEADER_TOKEN = re.compile(rb"[()\[\]{}:\"'#]")
+_LINE_TOKEN = re.compile(rb"[()\[\]{}\n\"'#]")
+_BLANK_OR_COMMENT_LINES = re.compile(rb"(?:[ \t]*(?:#[^\n]*)?\r?\n)*")
+_BODY_STATEMENT = re.compile(rb"^([ \t]+)[^ \t\r\n#]", re.M)
+# Attributes that may be assigned: `obj.attr = `, `a.x = a.y = `, `a.x, a.y = `,
+# `obj.attr: T = `, `obj.attr += ` (a superset: `f(a.b, c)` counts too).
+_ASSIGNED_ATTRIBUTE = re.compile(rb"\.([A-Za-z_]\w*)[ \t]*(?:[,:]|\+?=(?!=))")
+
+
+@dataclass(frozen=True)
+class SlicedSource:
+    text: bytes
+    # line_map[i] is the file's line number of line i + 1 of `text`. No node
+    # that facts record a span of can enclose a function body (a class records
+    # the span of its name), so no span ends on a `...` line.
+    line_map: tuple[int, ...]
+    # Attribute names assigned in the cut bodies (a superset).
+    cut_attributes: frozenset[str]
+
+
+def cut_irrelevant_bodies(source: bytes, is_relevant: Callable[[bytes], bool]) -> SlicedSource | None:
+    """The source with the bodies of irrelevant functions cut, or None when nothing is cut
+    (or the file is odd enough that a plain parse is the safer path)."""
+    if b"def" not in source or b"\f" in source:
+        return None
+    regions = _multiline_string_regions(source)
+    if regions is None:
+        return None  # an unterminated string: the full parse reports it
+    starts, ends = regions
+    cuts: list[tuple[int, int, bytes]] = []  # (start, end, replacement), in order
+    covered_until = 0
+    decorators: tuple[int, int, int] | None = None  # (first '@' line, indent, where the def must be)
+    for match in _DEF_OR_DECORATOR.finditer(source):
+        start = match.start()
+        if start < covered_until or _inside(start, starts, ends):
+            continue
+        indent = match.end(1) - start
+        if match[2]:  # a decorator: remember where its block starts and ends
+            after = _logical_line_end(source, match.end())
+            if after is None:
+                return None
+            after = _BLANK_OR_COMMENT_LINES.match(source, after).end()
+            if decorators is None or decorators[1] != indent or decorators[2] != start:
+                decorators = (start, indent, after)
+            else:
+                decorators = (decorators[0], indent, after)
+            continue
+        statement_start = start
+        if decorators is not None and decorators[1] == indent and decorators[2] == start:
+            statement_start = decorators[0]
+        decorators = None
+        colon = _header_colon(source, match.end(), len(source))
+        if colon is None:
+            return None  # not a def after all (an odd file): parse it whole
+        # The body is what follows the header, which may span lines (its closing
+        # parenthesis is often indented like the def itself).
+        end = _statement_end(source, colon, indent, starts, ends)
+        covered_until = end
+        if is_relevant(source[statement_start:end]):
+            continue
+        cut = _body_cut(source, colon, end, indent)
+        if cut is not None:
+            if statement_start < start:
+                cuts.append((statement_start, start, b""))  # decorators that add nothing
+            cuts.append(cut)
+    if not cuts:
+        return None
+    return _apply(source, cuts)
+
+
+def _multiline_string_regions(source: bytes) -> tuple[list[int], list[int]] | None:
+    """(starts, ends) of string literals that span lines, sorted; None if one never ends."""
+    starts: list[int] = []
+    ends: list[int] = []
+    pos = 0
+    find = _QUOTE_OR_COMMENT.search
+    while True:
+        match = find(source, pos)
+        if match is None:
+            return starts, ends
+        at = match.start()
+        char = source[at : at + 1]
+        if char == b"#":
+            newline = source.find(b"\n", at)
+            if newline < 0:
+                return starts, ends
+            pos = newline + 1
+            continue
+        quote = source[at : at + 3] if source[at : at + 3] in (b'"""', b"'''") else char
+        rest = _STRING_REST[quote].match(source, at + len(quote))
+        if rest is None:
+            return None
+        pos = rest.end()
+        if b"\n" in source[at:pos]:
+            starts.append(at)
+            ends.append(pos)
+
+
+def _inside(offset: int, starts: list[int], ends: list[int]) -> bool:
+    index = bisect.bisect_right(starts, offset) - 1
+    return index >= 0 and offset < ends[index]
+
+
+_END_PATTERNS: dict[int, re.Pattern[bytes]] = {}
+
+
+def _statement_end(source: bytes, pos: int, indent: int, starts: list[int], ends: list[int]) -> int:
+    """Offset of the first statement after `pos` indented no deeper than `indent`."""
+    pattern = _END_PATTERNS.get(indent)
+    if pattern is None:
+        pattern = _END_PATTERNS[indent] = re.compile(rb"^[ \t]{0,%d}[^ \t\r\n#]" % indent, re.M)
+    newline = source.find(b"\n", pos)
+    pos = len(source) if newline < 0 else newline + 1
+    while True:
+        match = pattern.search(source, pos)
+        if match is None:
+            return len(source)
+        line_start = match.start()
+        if not _inside(line_start, starts, ends) and not _continues_previous_line(source, line_start):
+            return line_start
+        newline = source.find(b"\n", line_start)
+        if newline < 0:
+            return len(source)
+        pos = newline + 1
+
+
+def _continues_previous_line(source: bytes, line_start: int) -> bool:
+    """A backslash ends the previous line (outside a comment)."""
+    end = line_start - 1
+    if end > 0 and source[end - 1 : end] == b"\r":
+        end -= 1
+    if end <= 0 or source[end - 1 : end] != b"\\":
+        return False
+    previous_start = source.rfind(b"\n", 0, end) + 1
+    # A '#' before the backslash may start a comment (or sit in a string): then the
+    # line is taken as not continued, which can only end a body early (see above).
+    return b"#" not in source[previous_start:end]
+
+
+def _body_cut(source: bytes, colon: int, end: int, indent: int) -> tuple[int, int, bytes] | None:
+    """(body start, body end, `...` line) of the def whose header ends at `colon`."""
+    newline = source.find(b"\n", colon)
+    if newline < 0 or newline >= end:
+        return None
+    after = source[colon + 1 : newline].strip()
+    if after and not after.startswith(b"#"):
+        return None  # `def f(): return x` keeps its one line
+    body_start = newline + 1
+    first = _BODY_STATEMENT.search(source, body_start, end)
+    if first is None or len(first[1]) <= indent:
+        return None
+    ending = b"\r\n" if source[newline - 1 : newline] == b"\r" else b"\n"
+    return body_start, end, first[1] + b"..." + ending
+
+
+def _logical_line_end(source: bytes, pos: int) -> int | None:
+    """Offset after the newline that ends the logical line `pos` is on (brackets closed)."""
+    depth = 0
+    while True:
+        match = _LINE_TOKEN.search(source, pos)
+        if match is None:
+            return len(source)
+        at = match.start()
+        char = source[at : at + 1]
+        if char in b"([{":
+            depth += 1
+        elif char in b")]}":
+            depth -= 1
+        elif char == b"\n":
+            if depth <= 0 and source[at - 1 : at] != b"\\" and source[at - 2 : at] != b"\\\r":
+                return at + 1
+        elif char == b"#":
+            newline = source.find(b"\n", at)
+            if newline < 0:
+                return len(source)
+            pos = newline  # the newline itself ends the line (or not, in brackets)
+            continue
+        else:
+            quote = source[at : at + 3] if source[at : at + 3] in (b'"""', b"'''") else char
+            rest = _STRING_REST[quote].match(source, at + len(quote))
+            if rest is None:
+                return None
+            pos = rest.end()
+            continue
+        pos = at + 1
+
+
+def _header_colon(source: bytes, pos: int, end: int) -> int | None:
+    """Offset of the ':' that ends a def's header (outside brackets, strings, comments)."""
+    depth = 0
+    while True:
+        match = _HEADER_TOKEN.search(source, pos, end)
+        if match is None:
+            return None
+        at = match.start()
+        char = source[at : at + 1]
+        if char in b"([{":
+            depth += 1
+        elif char in b")]}":
+            depth -= 1
+        elif char == b":":
+            if depth == 0:
+                return at
+        elif char == b"#":
+            newline = source.find(b"\n", at, end)
+            if newline < 0:
+                return None
+            pos = newline + 1
+            continue
+        else:
+            quote = source[at : at + 3] if source[at : at + 3] in (b'"""', b"'''") else char
+            rest = _STRING_REST[quote].match(source, at + len(quote))
+            if rest is None:
+                return None
+            pos = rest.end()
+            continue
+        pos = at + 1
+
+
+def _apply(source: bytes, cuts: list[tuple[int, int, bytes]]) -> SlicedSource:
+    pieces: list[bytes] = []
+    line_map: list[int] = []
+    kept_from = 0
+    line = 1  # file line number at kept_from
+    for cut_start, cut_end, replacement in cuts:
+        kept = source[kept_from:cut_start]
+        kept_lines = kept.count(b"\n")
+        pieces.append(kept)
+        line_map.extend(range(line, line + kept_lines))
+        line += kept_lines
+        if replacement:
+            pieces.append(replacement)
+            line_map.append(line)  # the `...` stands for the body's first line
+        line += source.count(b"\n", cut_start, cut_end)
+        kept_from = cut_end
+    tail = source[kept_from:]
+    pieces.append(tail)
+    line_map.extend(range(line, line + tail.count(b"\n") + 1))
+    attributes = {
+        match[1].decode()
+        for cut_start, cut_end, _ in cuts
+        for match in _ASSIGNED_ATTRIBUTE.finditer(source, cut_start, cut_end)
+    }
+    return SlicedSource(b"".join(pieces), tuple(line_map), frozenset(attributes))

@@ -1,0 +1,235 @@
+"""Cutting irrelevant function bodies before parsing (slicing.py) never changes what is found.
+
+The strongest check is the last one: on real installed code, with model calls
+injected into random functions, the facts from the cut text equal the facts from
+the whole file.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+import libcst
+import pytest
+
+from helpers import check_tree
+from opusguard import extract, prefilter, slicing
+from opusguard.catalog import load_catalog
+
+OPUS = "claude-opus-4-1-20250805"
+CATALOG = load_catalog()
+
+
+def is_model_id(text: str) -> bool:
+    return CATALOG.recognize(text) is not None
+
+
+def cut(source: str) -> slicing.SlicedSource | None:
+    return slicing.cut_irrelevant_bodies(source.encode(), prefilter.function_may_matter)
+
+
+def facts(source: bytes, *, cut_bodies: bool):
+    return extract.extract_facts(source, "m.py", is_model_id=is_model_id, cut_bodies=cut_bodies)
+
+
+def comparable(file_facts, *, cut_attributes=frozenset(), kept_lines=None) -> dict:
+    """Facts as a dict, less what a cut body may hide: its imports, its nested
+    functions and classes, and the attributes it assigns."""
+    data = asdict(file_facts)
+    data.pop("cut_attributes")
+    functions = data["functions"]
+
+    def nested_in_function(qualname: str) -> bool:
+        parts = qualname.split(".")
+        return any(".".join(parts[:i]) in functions for i in range(1, len(parts)))
+
+    data["functions"] = {k: v for k, v in functions.items() if not nested_in_function(k)}
+    data["classes"] = {k: v for k, v in data["classes"].items() if not nested_in_function(k)}
+    for cls in data["classes"].values():
+        cls["attrs"] = {k: v for k, v in cls["attrs"].items() if k not in cut_attributes}
+    if kept_lines is not None:
+        data["imports"] = [i for i in data["imports"] if i["span"][0] in kept_lines]
+    return data
+
+
+def assert_same_facts(source: bytes) -> slicing.SlicedSource | None:
+    whole = facts(source, cut_bodies=False)
+    sliced_facts = facts(source, cut_bodies=True)
+    sliced = slicing.cut_irrelevant_bodies(source, prefilter.function_may_matter)
+    kept = None
+    if sliced is not None:  # file lines that stand in the cut text as themselves (not as `...`)
+        original = source.splitlines()
+        kept = {
+            line for line, text in zip(sliced.line_map, sliced.text.splitlines())
+            if text.strip() != b"..." or original[line - 1].strip() == b"..."
+        }
+    attributes = sliced_facts.cut_attributes
+    assert comparable(sliced_facts, cut_attributes=attributes) == comparable(
+        whole, cut_attributes=attributes, kept_lines=kept
+    )
+    return sliced
+
+
+# --- what is cut ---------------------------------------------------------------------
+
+
+def test_irrelevant_bodies_are_cut_and_lines_map_back():
+    source = (
+        "import anthropic\n"  # 1
+        "\n"
+        "def helper(x, y=2):\n"  # 3
+        "    total = x + y\n"
+        "    return total\n"
+        "\n"
+        "def ask(q):\n"  # 7
+        f'    return anthropic.Anthropic().messages.create(model="{OPUS}", messages=[])\n'  # 8
+    )
+    sliced = cut(source)
+    assert sliced is not None
+    text = sliced.text.decode()
+    assert "total" not in text and "def helper(x, y=2):\n    ...\n" in text
+    assert OPUS in text
+    libcst.parse_module(sliced.text)
+    call_line = text.splitlines().index(f'    return anthropic.Anthropic().messages.create(model="{OPUS}", messages=[])')
+    assert sliced.line_map[call_line] == 8
+    found = facts(source.encode(), cut_bodies=True)
+    assert [c.span[0] for c in found.calls] == [8]
+    assert found.functions["helper"] == ("x", "y")
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        # a string whose lines start at column 0 is not the end of the body
+        'def f():\n    s = """\nx = 1\ndef g():\n"""\n    return s\nX = f\n',
+        # a multi-line signature whose closing parenthesis sits at the def's indent
+        "def f(\n    a: int = 1,\n    b: str = ':',\n) -> dict[str, int]:\n    return {}\nX = 1\n",
+        # decorators, async, methods, one-liners, comments with quotes
+        "import functools\n@functools.cache\n@functools.wraps(\n    print\n)\nasync def f():\n    # it's\n    return 1\n"
+        "class A:\n    @property\n    def p(self): return 2\n    def q(self):\n        return 3\n",
+        # backslash continuation at a lower indent
+        "def f():\n    x = 1 + \\\n2\n    return x\nY = 2\n",
+        # CRLF line endings and tabs
+        "def f():\r\n\tx = 1\r\n\treturn x\r\nZ = 3\r\n",
+        # defs nested in module-level blocks
+        "import sys\nif sys.version_info > (3,):\n    def f():\n        return 1\nelse:\n    def f():\n        return 2\n",
+    ],
+    ids=["string-at-column-0", "multiline-signature", "decorators", "backslash", "crlf-tabs", "if-else"],
+)
+def test_awkward_syntax_is_cut_to_valid_code_with_the_same_facts(source):
+    sliced = assert_same_facts(source.encode())
+    assert sliced is not None
+    libcst.parse_module(sliced.text)  # no fallback was needed
+
+
+def test_relevant_bodies_are_kept_whole():
+    for body in (f'    m = "{OPUS}"', "    llm(model=m)", "    client.messages.stream(**kw)",
+                 '    route("classify")', "    x = 1  # opusguard: ignore", "    ChatAnthropic(m)"):
+        source = f"def f(m, kw):\n{body}\n    return 1\n"
+        assert cut(source) is None, body
+
+
+def test_a_bracket_below_the_body_indent_falls_back_to_the_whole_file():
+    # The body seems to end at `1, 2]`; the cut text then does not parse, so the
+    # whole file is parsed and nothing is lost.
+    source = f"import anthropic\ndef f():\n    x = [\n1, 2]\n    return x\nM = \"{OPUS}\"\n".encode()
+    sliced = slicing.cut_irrelevant_bodies(source, prefilter.function_may_matter)
+    assert sliced is not None
+    with pytest.raises(Exception):
+        libcst.parse_module(sliced.text)
+    assert asdict(facts(source, cut_bodies=True)) == asdict(facts(source, cut_bodies=False))
+
+
+@pytest.mark.parametrize("source", ["def f(:\n    pass\n", "s = '''never closed\ndef f():\n    pass\n", "x = 1\n"])
+def test_odd_or_broken_files_are_left_to_the_whole_parse(source):
+    assert cut(source) is None
+
+
+def test_attributes_assigned_in_cut_bodies_are_named():
+    sliced = cut("class A:\n    def __init__(self, x):\n        self.a, self.b = x, 1\n"
+                 "        self.c: int = 3\n        self.d += 1\n        self.e = self.f = x\n        print(self.g == 1)\n")
+    assert {"a", "b", "c", "d", "e", "f"} <= sliced.cut_attributes
+    assert "g" not in sliced.cut_attributes
+
+
+# --- the resolver asks for the whole file when it needs a cut attribute --------------
+
+
+def test_an_attribute_set_in_a_cut_method_still_reaches_the_call(tmp_path):
+    result = check_tree(tmp_path, {
+        "app/__init__.py": "",
+        "app/agent.py": (
+            "import anthropic\n"
+            f'SMART = "{OPUS}"\n'
+            "class Agent:\n"
+            "    def __init__(self, engine=SMART):\n"
+            "        self.engine = engine\n"  # no model word here: the body is cut
+            "    def run(self, q):\n"
+            "        return anthropic.Anthropic().messages.create(model=self.engine, messages=[])\n"
+        ),
+    }, select=["OG102"])
+    assert [(f.rule, f.path, f.line) for f in result.findings] == [("OG102", "app/agent.py", 7)]
+
+
+def test_a_subclass_setting_the_attribute_in_a_cut_method_counts(tmp_path):
+    result = check_tree(tmp_path, {
+        "app/__init__.py": "",
+        "app/base.py": (
+            "import anthropic\n"
+            "class Base:\n"
+            '    engine = "claude-haiku-4-5"\n'
+            "    def run(self, q):\n"
+            "        return anthropic.Anthropic().messages.create(model=self.engine, messages=[])\n"
+        ),
+        "app/smart.py": (
+            "from app.base import Base\n"
+            f'SMART = "{OPUS}"\n'
+            "class Smart(Base):\n"
+            "    def __init__(self):\n"
+            "        self.engine = SMART\n"
+        ),
+    }, select=["OG102"])
+    assert [(f.rule, f.path, f.line) for f in result.findings] == [("OG102", "app/base.py", 5)]
+
+
+# --- real code -----------------------------------------------------------------------
+
+INJECTED = [
+    f'    client.messages.create(model="{OPUS}", max_tokens=5, messages=[])\n',
+    "    llm = ChatAnthropic(model=SMART_MODEL)\n",
+    '    route("classify-ticket")\n',
+    "    self_model = os.getenv('MODEL', SMART_MODEL)\n",
+]
+
+
+def _inject(source: bytes, rng: random.Random) -> bytes:
+    """Put a model call at the top of some function bodies (after their header line)."""
+    lines = source.splitlines(keepends=True)
+    out = []
+    for line in lines:
+        out.append(line)
+        stripped = line.lstrip()
+        if stripped.startswith(b"def ") and line.rstrip().endswith(b":") and rng.random() < 0.2:
+            indent = line[: len(line) - len(stripped)]
+            out.append(indent + rng.choice(INJECTED).encode())
+    return b"".join(out)
+
+
+def test_facts_equal_the_whole_files_on_real_code_with_models_injected():
+    files = sorted(Path(click.__file__).parent.glob("*.py"))
+    assert len(files) > 10
+    rng = random.Random(20261124)
+    cut_files = 0
+    for path in files:
+        source = path.read_bytes()
+        for variant in (source, _inject(source, rng)):
+            if facts(variant, cut_bodies=False).parse_error:
+                continue  # the injection can land in a def whose header spans lines
+            sliced = assert_same_facts(variant)
+            if sliced is not None:
+                cut_files += 1
+                libcst.parse_module(sliced.text)  # the cut text parsed: no fallback
+    assert cut_files > 10
