@@ -13,7 +13,7 @@ Money is USD per period; tokens are per period unless a name says "mean".
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
@@ -735,7 +735,7 @@ def match_sites(base: Sequence[Site], head: Sequence[Site]) -> tuple[dict[int, i
     return pairs, added, removed
 
 
-def diff_reports(ref: str, base_sites: Sequence[Site], head: Report, price: callable) -> CostDiff:
+def diff_reports(ref: str, base_sites: Sequence[Site], head: Report, price: Callable[..., Report]) -> CostDiff:
     """Compare base sites with the head report. `price(sites, overrides)` prices the base
     with the same traffic as the matching head sites, so the delta is the code's alone."""
     pairs, added, removed = match_sites(base_sites, head.sites)

@@ -25,7 +25,7 @@ from opusguard.report import (
     token_cost,
 )
 from opusguard.usage import Traffic, Usage, UsageRow
-from test_resolution import CALL, CASES as STYLES, OPUS
+from test_resolution import CALL, CASES as STYLES
 
 SONNET = "claude-sonnet-4-5-20250929"
 HAIKU = "claude-haiku-4-5-20251001"

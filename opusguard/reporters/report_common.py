@@ -35,7 +35,7 @@ def literal_at(site: Site) -> str:
     return ", ".join(dict.fromkeys(places))
 
 
-def policy_state(site: Site, policy_tasks) -> str:
+def policy_state(site: Site) -> str:
     if site.covered:
         return f"covered ({site.task_source})"
     if site.task_source == "annotation" or site.task_source == "route":

@@ -10,7 +10,7 @@ from __future__ import annotations
 from html import escape
 from typing import TextIO
 
-from opusguard.report import TIER_ORDER, CostDiff, Report, group_costs, group_key, spend_by_tier
+from opusguard.report import CostDiff, Report, group_costs, group_key, spend_by_tier
 from opusguard.reporters.report_common import (
     cost_cell,
     headline,
@@ -152,7 +152,7 @@ def render_report_html(report: Report, out: TextIO, *, group_by: str, link_base:
                 f'<tr class="site" data-tier="{escape(site.tier or "unresolved", quote=True)}">'
                 f"<td>{_link(site.path, site.line, link_base)}</td><td><code>{escape(sends(site))}</code></td>"
                 f"<td>{_tier_span(site.tier)}</td><td>{escape(task_label(site))}</td>"
-                f"<td>{escape(policy_state(site, None))}</td><td>{literals}</td>"
+                f"<td>{escape(policy_state(site))}</td><td>{literals}</td>"
                 f'<td class="num">{escape(cost_cell(cost, "today"))}</td><td class="num">{escape(cost_cell(cost, "policy"))}</td></tr>'
             )
     body += ["</tbody>", "</table>"]
@@ -208,5 +208,3 @@ def render_diff_html(diff: CostDiff, out: TextIO) -> None:
     body += ["</tbody></table>"]
     out.write(_page(f"opusguard cost change against {diff.ref}", body))
 
-
-__all__ = ["TIER_ORDER", "render_report_html", "render_diff_html", "spend_chart_svg"]

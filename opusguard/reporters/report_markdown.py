@@ -51,7 +51,7 @@ def render_report_markdown(report: Report, out: TextIO, *, group_by: str) -> Non
         rows.append([f"{group_by} {group.key}", f"{group.sites} site(s)", "", "", "", "", money(group.today), money(group.policy)])
         for cost in costs_by_group[group.key]:
             site = cost.site
-            rows.append([site.where, sends(site), site.tier or "unresolved", task_label(site), policy_state(site, None),
+            rows.append([site.where, sends(site), site.tier or "unresolved", task_label(site), policy_state(site),
                          literal_at(site), cost_cell(cost, "today"), cost_cell(cost, "policy")])
     lines += _table(["site", "sends", "tier", "task", "policy", "model written at", "today", "under the policy"], rows, {6, 7})
     if report.top_opus:

@@ -53,7 +53,7 @@ def render_report_text(report: Report, out: TextIO, *, group_by: str, color: boo
                 sends(site),
                 Text(site.tier or "unresolved", style=TIER_STYLE.get(site.tier, "")),
                 task_label(site),
-                policy_state(site, None),
+                policy_state(site),
                 literal_at(site),
                 cost_cell(cost, "today"),
                 cost_cell(cost, "policy") + (f" ({cost.policy.tier})" if cost.policy and cost.policy.tier != site.tier else ""),
