@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -65,8 +66,12 @@ def _ignored(path: Path, is_dir: bool, specs: list[tuple[Path, pathspec.PathSpec
     return ignored
 
 
-def _excluded(name: str, rel: str, patterns: Sequence[str]) -> bool:
-    return any(fnmatch.fnmatch(name, p) or fnmatch.fnmatch(rel, p) for p in patterns)
+def _name_or_path_matcher(patterns: Sequence[str]):
+    """One compiled regex for "the name or the relative path matches a pattern"."""
+    if not patterns:
+        return lambda name, rel: False
+    match = re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns)).match
+    return lambda name, rel: match(name) is not None or match(rel) is not None
 
 
 def discover_files(
@@ -79,7 +84,7 @@ def discover_files(
     """Python files under `paths`, sorted, each once."""
     warn = warn or (lambda message: None)
     excludes = [*settings.exclude, *settings.extend_exclude]
-    seen: set[Path] = set()
+    seen: set[tuple[int, int]] = set()
     found: list[Path] = []
     for raw in paths:
         path = (cwd / raw) if not Path(raw).is_absolute() else Path(raw)
@@ -89,9 +94,9 @@ def discover_files(
                 continue
             raise DiscoveryError(f"{raw}: no such file or directory")
         if path.is_file():
-            resolved = path.resolve()
-            if resolved not in seen:
-                seen.add(resolved)
+            identity = _identity(path)
+            if identity not in seen:
+                seen.add(identity)
                 found.append(path)
             continue
         specs = _parent_ignores(path.resolve())
@@ -101,11 +106,18 @@ def discover_files(
     yield from sorted(found, key=lambda p: p.as_posix())
 
 
-def _walk(root: Path, settings: Settings, excludes, specs, seen: set[Path], warn) -> list[Path]:
+def _identity(path: Path) -> tuple[int, int]:
+    stat = path.stat()
+    return (stat.st_dev, stat.st_ino)
+
+
+def _walk(root: Path, settings: Settings, excludes, specs, seen: set[tuple[int, int]], warn) -> list[Path]:
     out: list[Path] = []
     visited_dirs: set[tuple[int, int]] = set()
     stack: list[tuple[Path, list]] = [(root, specs)]
-    include = settings.include
+    excluded = _name_or_path_matcher(excludes)
+    included = re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in settings.include) or "(?!)").match
+    root_prefix = os.fspath(settings.root) + os.sep
     while stack:
         directory, dir_specs = stack.pop()
         try:
@@ -118,9 +130,10 @@ def _walk(root: Path, settings: Settings, excludes, specs, seen: set[Path], warn
             warn(f"{directory}: folder already scanned through another path (symbolic link loop?), skipped")
             continue
         visited_dirs.add(key)
+        real_directory = directory.resolve()  # once per folder, for .gitignore matching
         local = _load_ignore(directory)
         if local is not None:
-            dir_specs = [*dir_specs, (directory.resolve(), local)]
+            dir_specs = [*dir_specs, (real_directory, local)]
         try:
             entries = list(os.scandir(directory))
         except OSError as exc:
@@ -128,34 +141,35 @@ def _walk(root: Path, settings: Settings, excludes, specs, seen: set[Path], warn
             continue
         for entry in entries:
             name = entry.name
-            entry_path = Path(entry.path)
-            try:
-                rel = entry_path.relative_to(settings.root).as_posix()
-            except ValueError:
-                rel = entry_path.as_posix()
+            path_text = entry.path
+            rel = path_text[len(root_prefix) :] if path_text.startswith(root_prefix) else path_text
+            if os.sep != "/":
+                rel = rel.replace(os.sep, "/")
             try:
                 is_dir = entry.is_dir()
                 is_file = not is_dir and entry.is_file()
             except OSError:
                 continue
             if is_dir:
-                if name == ".git" or _excluded(name, rel, excludes):
+                if name == ".git" or excluded(name, rel):
                     continue
-                if dir_specs and _ignored(entry_path.resolve(), True, dir_specs):
+                if dir_specs and _ignored(real_directory / name, True, dir_specs):
                     continue
-                stack.append((entry_path, dir_specs))
+                stack.append((Path(entry.path), dir_specs))
             elif is_file:
-                if not any(fnmatch.fnmatch(name, pattern) for pattern in include):
+                if included(name) is None or excluded(name, rel):
                     continue
-                if _excluded(name, rel, excludes):
+                if dir_specs and _ignored(real_directory / name, False, dir_specs):
                     continue
-                if dir_specs and _ignored(entry_path.resolve(), False, dir_specs):
+                # The same file reached twice (symbolic links) is checked once.
+                if entry.is_symlink():
+                    identity = _identity(Path(path_text))
+                else:
+                    identity = (stat.st_dev, entry.inode())
+                if identity in seen:
                     continue
-                resolved = entry_path.resolve()
-                if resolved in seen:
-                    continue
-                seen.add(resolved)
-                out.append(entry_path)
+                seen.add(identity)
+                out.append(Path(entry.path))
             elif entry.is_symlink():
-                warn(f"{entry_path}: broken symbolic link, skipped")
+                warn(f"{entry.path}: broken symbolic link, skipped")
     return out

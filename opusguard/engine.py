@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
@@ -33,6 +33,8 @@ from opusguard.rules import all_rules
 MAX_PARSE_BYTES = 1024 * 1024
 # Below this many files to parse, worker start-up costs more than it saves.
 MIN_FILES_FOR_WORKERS = 24
+# From this many files to read, candidates go to workers while the rest is read.
+MIN_FILES_TO_STREAM = 200
 
 
 @dataclass
@@ -46,6 +48,11 @@ class Analysis:
 
 def display_path(path: Path, cwd: Path) -> str:
     """Relative to cwd with '/', as the contract reports paths."""
+    # Fast path for what discovery yields (absolute paths below cwd): no resolve(),
+    # which costs a system call per path component and file.
+    text, base = os.path.normpath(path), os.fspath(cwd)
+    if os.path.isabs(text) and text.startswith(base + os.sep) and os.sep == "/":
+        return text[len(base) + 1 :]
     try:
         return path.resolve().relative_to(cwd.resolve()).as_posix()
     except ValueError:
@@ -93,7 +100,7 @@ def _extract(args: tuple[bytes, str, frozenset[str], bool]) -> FileFacts:
 
 
 class FactsSource:
-    """Turns file contents into facts through the cache, in parallel where worth it."""
+    """Turns file contents into facts through the cache, in worker processes where worth it."""
 
     def __init__(self, catalog: Catalog, names: frozenset[str], cache: FactsCache | None, jobs: int):
         self.catalog = catalog
@@ -101,38 +108,59 @@ class FactsSource:
         self.cache = cache
         self.jobs = jobs
         self.parsed = 0
+        self._pool: ProcessPoolExecutor | None = None
         global _worker_catalog
         _worker_catalog = catalog
 
-    def facts_for(self, items: Sequence[tuple[str, bytes]], *, cut_bodies: bool = True) -> dict[str, FileFacts]:
-        """Facts of each (path, content); `cut_bodies=False` parses whole files (see slicing.py)."""
+    def facts_for(
+        self, items: Iterable[tuple[str, bytes]], *, cut_bodies: bool = True, stream: bool = False
+    ) -> dict[str, FileFacts]:
+        """Facts of each (path, content), in the order given.
+
+        `cut_bodies=False` parses whole files (see slicing.py). With `stream`, a file
+        goes to a worker as soon as `items` yields it, so the workers parse while the
+        caller is still reading and pre-filtering the rest of the tree."""
         variant = "" if cut_bodies else "whole"
         out: dict[str, FileFacts] = {}
+        order: list[str] = []
         todo: list[tuple[bytes, str, frozenset[str], bool]] = []
+        futures = []
         for path, content in items:
+            order.append(path)
             cached = self.cache.get(content, variant) if self.cache else None
             if cached is not None:
                 cached.path = path
                 out[path] = cached
+                continue
+            args = (content, path, self.names, cut_bodies)
+            if stream and self.jobs > 1:
+                futures.append((args, self._workers().submit(_extract, args)))
             else:
-                todo.append((content, path, self.names, cut_bodies))
-        if not todo:
-            return out
-        self.parsed += len(todo)
+                todo.append(args)
         if self.jobs > 1 and len(todo) >= MIN_FILES_FOR_WORKERS:
-            with ProcessPoolExecutor(
-                max_workers=self.jobs,
-                initializer=_init_worker,
-                initargs=(self.catalog.source_path, self.catalog.override_entries),
-            ) as pool:
-                results = list(pool.map(_extract, todo, chunksize=max(1, len(todo) // (self.jobs * 4))))
-        else:
-            results = [_extract(item) for item in todo]
-        for (content, path, _, _), facts in zip(todo, results):
+            futures += [(args, self._workers().submit(_extract, args)) for args in todo]
+            todo = []
+        results = [(args, _extract(args)) for args in todo] + [(args, future.result()) for args, future in futures]
+        self.parsed += len(results)
+        for (content, path, _, _), facts in results:
             if self.cache is not None and facts.parse_error is None:
                 self.cache.put(content, facts, variant)
             out[path] = facts
-        return out
+        return {path: out[path] for path in order}
+
+    def _workers(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.jobs,
+                initializer=_init_worker,
+                initargs=(self.catalog.source_path, self.catalog.override_entries),
+            )
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
 
 
 # --- the pipeline --------------------------------------------------------------------
@@ -166,11 +194,13 @@ def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
     summary = RunSummary()
 
     # 1. discover and pre-filter: read each file once; most never get parsed.
+    candidates: list[tuple[str, bytes]] = []
+    others: list[tuple[str, bytes]] = []
     if options.stdin is not None:
         stdin_name, stdin_bytes = options.stdin
-        candidates = [(display_path(Path(stdin_name), cwd), stdin_bytes)]
+        candidates.append((display_path(Path(stdin_name), cwd), stdin_bytes))
         summary.files_scanned = 1
-        others: list[tuple[str, bytes]] = []
+        facts = source.facts_for(candidates)
     else:
         files = (
             list(options.explicit_files)
@@ -178,9 +208,11 @@ def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
             else list(discover_files(options.paths or ["."], settings, cwd=cwd, warn=warnings.append))
         )
         summary.files_scanned = len(files)
-        candidates, others = _prefilter(files, cwd, warnings, options.progress, large, unreadable)
-
-    facts = source.facts_for(candidates)
+        # Large trees: parse each candidate in a worker while the rest is still read.
+        stream = len(files) >= MIN_FILES_TO_STREAM
+        facts = source.facts_for(
+            _prefilter(files, cwd, warnings, options.progress, candidates, others, large, unreadable), stream=stream
+        )
     for rel, error in unreadable.items():
         facts[rel] = FileFacts(path=rel, parse_error=error, parse_error_line=1)
     for rel, content in large:
@@ -225,6 +257,7 @@ def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
     project = build_project(
         facts, policy=policy, catalog=catalog, today=options.today, find_module=find_module, whole_file=whole_file
     )
+    source.close()
     project.cwd = cwd
     summary.files_parsed = source.parsed
     _count_models(project, summary)
@@ -237,15 +270,16 @@ def _prefilter(
     cwd: Path,
     warnings: list[str],
     progress: Callable[[int, int], None] | None,
+    candidates: list[tuple[str, bytes]],
+    others: list[tuple[str, bytes]],
     large: list[tuple[str, bytes]],
     unreadable: dict[str, str],
-) -> tuple[list[tuple[str, bytes]], list[tuple[str, bytes]]]:
-    """(files to parse now, files that may matter in the second pass).
+) -> Iterator[tuple[str, bytes]]:
+    """Yield the files to parse now (also kept in `candidates`), as they are read.
 
-    Oversized files go to `large`, files that cannot be read to `unreadable` (OG000).
+    Files that may matter in the second pass go to `others`, oversized files to
+    `large`, files that cannot be read to `unreadable` (OG000).
     """
-    candidates: list[tuple[str, bytes]] = []
-    others: list[tuple[str, bytes]] = []
     files = list(files)
     for index, path in enumerate(files):
         if progress is not None and index % 256 == 0:
@@ -267,11 +301,11 @@ def _prefilter(
             continue
         if prefilter.may_mention_model(content):
             candidates.append((rel, content))
+            yield rel, content
         elif prefilter.may_call_with_model(content):
             others.append((rel, content))
     if progress is not None:
         progress(len(files), len(files))
-    return candidates, others
 
 
 def _names_holding_models(all_facts: Iterable[FileFacts], catalog: Catalog) -> frozenset[str]:
