@@ -50,10 +50,14 @@ class FactsCache:
 
     def put(self, content: bytes, facts: FileFacts, variant: str = "") -> None:
         target = self._path(self._key(content, variant))
+        self.write(target, replace(facts, path=""))
+
+    def write(self, target: Path, value: object) -> None:
+        """Pickle `value` to `target` through a temp file renamed into place."""
         try:
             self._prepare()
             target.parent.mkdir(exist_ok=True)
-            payload = _FORMAT + pickle.dumps(replace(facts, path=""), protocol=pickle.HIGHEST_PROTOCOL)
+            payload = _FORMAT + pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
             fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
             try:
                 with os.fdopen(fd, "wb") as handle:
@@ -76,3 +80,42 @@ class FactsCache:
         if not tag.exists():
             tag.write_text("Signature: 8a477f597d28d172789f06886806bc55\n# opusguard facts cache\n")
         self._ready = True
+
+
+class VerdictIndex:
+    """The pre-filter's verdict on each file at its last (size, mtime), next to the facts.
+
+    A warm run skips files that have not changed since a run found they cannot
+    matter, without reading them: the verdict depends only on the bytes and the
+    tool version (in the salt). Written atomically like the facts; unreadable or
+    from another version, it is ignored and rebuilt.
+    """
+
+    def __init__(self, cache: FactsCache):
+        self.cache = cache
+        self.path = cache.directory / f"verdicts-{hashlib.sha256(cache.salt).hexdigest()[:16]}"
+        # path -> (size, mtime_ns, verdict); for second-pass files, the verdict is
+        # suffixed with the digest of the names looked for and whether one was found.
+        self.entries: dict[str, tuple[int, int, str]] = {}
+        self.changed = False
+
+    def load(self) -> None:
+        try:
+            data = self.path.read_bytes()
+            entries = pickle.loads(data[len(_FORMAT):]) if data.startswith(_FORMAT) else {}
+        except Exception:  # missing, truncated or corrupt: start again
+            entries = {}
+        self.entries = entries if isinstance(entries, dict) else {}
+
+    def get(self, path: str, size: int, mtime_ns: int) -> str | None:
+        entry = self.entries.get(path)
+        return entry[2] if entry is not None and entry[0] == size and entry[1] == mtime_ns else None
+
+    def put(self, path: str, size: int, mtime_ns: int, verdict: str) -> None:
+        if self.entries.get(path) != (size, mtime_ns, verdict):
+            self.entries[path] = (size, mtime_ns, verdict)
+            self.changed = True
+
+    def save(self) -> None:
+        if self.changed:
+            self.cache.write(self.path, self.entries)

@@ -6,6 +6,7 @@ most once per run (and not at all when its facts are cached).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 import time
@@ -16,11 +17,10 @@ from datetime import date
 from pathlib import Path
 
 from opusguard import __version__, prefilter
-from opusguard.cache import FactsCache
+from opusguard.cache import FactsCache, VerdictIndex
 from opusguard.catalog import Catalog, load_catalog
 from opusguard.config import Settings, code_matches, ignored_for_path, selected_rules
 from opusguard.discover import discover_files
-from opusguard.extract import extract_facts, extract_literals_only
 from opusguard.facts import FileFacts, Str
 from opusguard.findings import Finding, RunSummary
 from opusguard.policy import Policy, discover_policy, empty_policy, load_policy
@@ -35,6 +35,11 @@ MAX_PARSE_BYTES = 1024 * 1024
 MIN_FILES_FOR_WORKERS = 24
 # From this many files to read, candidates go to workers while the rest is read.
 MIN_FILES_TO_STREAM = 200
+
+# Pre-filter verdicts, as the verdict index records them.
+_PARSE, _SECOND_PASS, _SKIP = "parse", "second", "skip"
+# (path shown, path, index key, size, mtime_ns, verdict) of a file for the second pass
+_SecondPassFile = tuple[str, Path, str, int, int, str]
 
 
 @dataclass
@@ -95,6 +100,8 @@ def _init_worker(catalog_path: str | None, overrides) -> None:
 
 
 def _extract(args: tuple[bytes, str, frozenset[str], bool]) -> FileFacts:
+    from opusguard.extract import extract_facts  # libcst: imported only when a file is parsed
+
     source, path, names, cut_bodies = args
     return extract_facts(source, path, is_model_id=_is_model_id, router_names=names, cut_bodies=cut_bodies)
 
@@ -150,6 +157,8 @@ class FactsSource:
 
     def _workers(self) -> ProcessPoolExecutor:
         if self._pool is None:
+            import opusguard.extract  # noqa: F401  (before the fork, so workers share it)
+
             self._pool = ProcessPoolExecutor(
                 max_workers=self.jobs,
                 initializer=_init_worker,
@@ -184,9 +193,11 @@ def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
     catalog = policy.catalog
     names = router_names(policy)
     jobs = options.jobs or os.cpu_count() or 1
-    cache = None
+    cache = verdicts = None
     if options.use_cache:
         cache = FactsCache(settings.root / ".opusguard_cache", cache_salt(catalog, names))
+        verdicts = VerdictIndex(cache)
+        verdicts.load()
     source = FactsSource(catalog, names, cache, jobs)
     warnings: list[str] = []
     large: list[tuple[str, bytes]] = []
@@ -195,7 +206,7 @@ def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
 
     # 1. discover and pre-filter: read each file once; most never get parsed.
     candidates: list[tuple[str, bytes]] = []
-    others: list[tuple[str, bytes]] = []
+    others: list[_SecondPassFile] = []
     if options.stdin is not None:
         stdin_name, stdin_bytes = options.stdin
         candidates.append((display_path(Path(stdin_name), cwd), stdin_bytes))
@@ -211,18 +222,21 @@ def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
         # Large trees: parse each candidate in a worker while the rest is still read.
         stream = len(files) >= MIN_FILES_TO_STREAM
         facts = source.facts_for(
-            _prefilter(files, cwd, warnings, options.progress, candidates, others, large, unreadable), stream=stream
+            _prefilter(files, cwd, warnings, options.progress, verdicts, candidates, others, large, unreadable),
+            stream=stream,
         )
     for rel, error in unreadable.items():
         facts[rel] = FileFacts(path=rel, parse_error=error, parse_error_line=1)
     for rel, content in large:
+        from opusguard.extract import extract_literals_only
+
         facts[rel] = extract_literals_only(content, rel, is_model_id=_is_model_id)
 
     # 2. second pass: files that read names which hold models in the first-pass files.
     model_names = _names_holding_models(facts.values(), catalog)
     parsed_sources = dict(candidates)
     if model_names and others:
-        second = [(p, c) for p, c in others if prefilter.may_use_names(c, model_names)]
+        second = _second_pass(others, model_names, verdicts)
         facts.update(source.facts_for(second))
         parsed_sources.update(second)
 
@@ -258,6 +272,8 @@ def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
         facts, policy=policy, catalog=catalog, today=options.today, find_module=find_module, whole_file=whole_file
     )
     source.close()
+    if verdicts is not None:
+        verdicts.save()
     project.cwd = cwd
     summary.files_parsed = source.parsed
     _count_models(project, summary)
@@ -270,22 +286,33 @@ def _prefilter(
     cwd: Path,
     warnings: list[str],
     progress: Callable[[int, int], None] | None,
+    verdicts: VerdictIndex | None,
     candidates: list[tuple[str, bytes]],
-    others: list[tuple[str, bytes]],
+    others: list[_SecondPassFile],
     large: list[tuple[str, bytes]],
     unreadable: dict[str, str],
 ) -> Iterator[tuple[str, bytes]]:
     """Yield the files to parse now (also kept in `candidates`), as they are read.
 
-    Files that may matter in the second pass go to `others`, oversized files to
-    `large`, files that cannot be read to `unreadable` (OG000).
+    Files that may matter in the second pass go to `others` (not kept in memory:
+    few are read again), oversized files to `large`, files that cannot be read to
+    `unreadable` (OG000). A file whose size and mtime match the verdict index is
+    not read unless it is to be parsed.
     """
     files = list(files)
     for index, path in enumerate(files):
         if progress is not None and index % 256 == 0:
             progress(index, len(files))
         rel = display_path(path, cwd)
+        key = os.fspath(path if path.is_absolute() else cwd / path)
         try:
+            stat = path.stat()
+            known = verdicts.get(key, stat.st_size, stat.st_mtime_ns) if verdicts is not None else None
+            if known == _SKIP:
+                continue
+            if known is not None and known.startswith(_SECOND_PASS):
+                others.append((rel, path, key, stat.st_size, stat.st_mtime_ns, known))
+                continue
             content = path.read_bytes()
         except OSError as exc:
             unreadable[rel] = f"cannot read: {exc.strerror or exc}"
@@ -300,12 +327,38 @@ def _prefilter(
                 )
             continue
         if prefilter.may_mention_model(content):
+            verdict = _PARSE
             candidates.append((rel, content))
             yield rel, content
         elif prefilter.may_call_with_model(content):
-            others.append((rel, content))
+            verdict = _SECOND_PASS
+            others.append((rel, path, key, stat.st_size, stat.st_mtime_ns, verdict))
+        else:
+            verdict = _SKIP
+        if verdicts is not None and len(content) == stat.st_size:
+            verdicts.put(key, stat.st_size, stat.st_mtime_ns, verdict)
     if progress is not None:
         progress(len(files), len(files))
+
+
+def _second_pass(others: Iterable[_SecondPassFile], names: frozenset[str], verdicts: VerdictIndex | None):
+    """Files that read one of `names` (bound to models elsewhere), read again; a file
+    the verdict index has already answered for the same names is not read."""
+    digest = hashlib.sha256("\0".join(sorted(names)).encode()).hexdigest()[:16]
+    found = []
+    for rel, path, key, size, mtime_ns, verdict in others:
+        if verdict == f"{_SECOND_PASS}:{digest}:no":
+            continue
+        try:
+            content = path.read_bytes()
+        except OSError:
+            continue
+        uses = prefilter.may_use_names(content, names)
+        if uses:
+            found.append((rel, content))
+        if verdicts is not None and len(content) == size:
+            verdicts.put(key, size, mtime_ns, f"{_SECOND_PASS}:{digest}:{'yes' if uses else 'no'}")
+    return found
 
 
 def _names_holding_models(all_facts: Iterable[FileFacts], catalog: Catalog) -> frozenset[str]:

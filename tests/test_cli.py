@@ -218,6 +218,8 @@ def test_findings_identical_cold_warm_and_parallel(tree):
     files = dict(APP)
     for i in range(40):  # enough files to use worker processes
         files[f"app/mod{i}.py"] = f'import anthropic\nfrom app.config import OPUS\nanthropic.Anthropic().messages.create(model=OPUS)  # {i}\n'
+    for i in range(200):  # and enough to stream candidates to them while reading
+        files[f"app/plain{i}.py"] = f"def f{i}(x):\n    return x * {i}\n"
     root = tree(files)
 
     def findings(*args):
@@ -231,6 +233,51 @@ def test_findings_identical_cold_warm_and_parallel(tree):
     assert serial == parallel == cold == warm
     assert len([f for f in serial if f["rule"] == "OG102"]) == 41
     assert (root / ".opusguard_cache" / "CACHEDIR.TAG").is_file()
+
+
+def cached_check(*args: str, cwd: Path) -> dict:
+    """`check --format json` with the cache on (run_json turns it off)."""
+    result = run_cli("check", "--format", "json", *args, ".", cwd=cwd)
+    assert result.returncode in (0, 1), result.stderr
+    return json.loads(result.stdout)
+
+
+def test_warm_runs_see_every_change_to_files_they_skipped(tree):
+    root = tree({**APP, "app/other.py": "def helper():\n    return 1\n"})
+    first = cached_check("--select", "OG102", cwd=root)
+    assert first["summary"]["findings"] == 1
+    # A file the last run found could not matter now sends Opus.
+    (root / "app/other.py").write_text(
+        "import anthropic\nfrom app.config import OPUS\nanthropic.Anthropic().messages.create(model=OPUS)\n"
+    )
+    assert cached_check("--select", "OG102", cwd=root)["summary"]["findings"] == 2
+    # Same size, new content and mtime: read again, not trusted.
+    text = (root / "app/other.py").read_text()
+    (root / "app/other.py").write_text(text.replace("OPUS)", "FAST)"))
+    os.utime(root / "app/other.py", ns=(1, 1))
+    assert cached_check("--select", "OG102", cwd=root)["summary"]["findings"] == 1
+
+
+def test_the_second_pass_sees_a_name_that_now_holds_a_model(tree):
+    root = tree({
+        "app/__init__.py": "",
+        "app/config.py": 'SMART = "gpt-4o"\n',
+        "app/uses.py": "from app.config import SMART\nllm(model=SMART)\n",  # no Claude word: second pass
+    })
+    assert cached_check(cwd=root)["summary"]["findings"] == 0
+    (root / "app/config.py").write_text(f'SMART = "{OPUS}"\n')
+    found = cached_check("--select", "OG102", cwd=root)["findings"]
+    assert [(f["path"], f["line"]) for f in found] == [("app/uses.py", 2)]
+
+
+def test_a_corrupt_verdict_index_is_ignored(tree):
+    root = tree(APP)
+    first = cached_check(cwd=root)["findings"]
+    indexes = list((root / ".opusguard_cache").glob("verdicts-*"))
+    assert len(indexes) == 1
+    indexes[0].write_bytes(b"OGF2\x80garbage")
+    assert cached_check(cwd=root)["findings"] == first
+    assert cached_check(cwd=root)["findings"] == first
 
 
 def test_corrupt_cache_entries_are_rebuilt(tree):
