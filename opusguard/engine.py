@@ -144,7 +144,8 @@ class FactsSource:
                 futures.append((args, self._workers().submit(_extract, args)))
             else:
                 todo.append(args)
-        if self.jobs > 1 and len(todo) >= MIN_FILES_FOR_WORKERS:
+        # Workers already running take any batch; starting them pays off for a large one.
+        if self.jobs > 1 and (len(todo) >= MIN_FILES_FOR_WORKERS or (self._pool is not None and len(todo) > 1)):
             futures += [(args, self._workers().submit(_extract, args)) for args in todo]
             todo = []
         results = [(args, _extract(args)) for args in todo] + [(args, future.result()) for args, future in futures]
@@ -341,10 +342,12 @@ def _prefilter(
         progress(len(files), len(files))
 
 
-def _second_pass(others: Iterable[_SecondPassFile], names: frozenset[str], verdicts: VerdictIndex | None):
+def _second_pass(
+    others: Iterable[_SecondPassFile], names: frozenset[tuple[str, str]], verdicts: VerdictIndex | None
+) -> list[tuple[str, bytes]]:
     """Files that read one of `names` (bound to models elsewhere), read again; a file
     the verdict index has already answered for the same names is not read."""
-    digest = hashlib.sha256("\0".join(sorted(names)).encode()).hexdigest()[:16]
+    digest = hashlib.sha256(repr(sorted(names)).encode()).hexdigest()[:16]
     found = []
     for rel, path, key, size, mtime_ns, verdict in others:
         if verdict == f"{_SECOND_PASS}:{digest}:no":
@@ -361,18 +364,21 @@ def _second_pass(others: Iterable[_SecondPassFile], names: frozenset[str], verdi
     return found
 
 
-def _names_holding_models(all_facts: Iterable[FileFacts], catalog: Catalog) -> frozenset[str]:
-    """Names bound (at module or class level) to a value that mentions a Claude model."""
-    names: set[str] = set()
+def _names_holding_models(all_facts: Iterable[FileFacts], catalog: Catalog) -> frozenset[tuple[str, str]]:
+    """(name, last part of its module) of names bound at module or class level to a
+    value that mentions a Claude model (a class counts by its name too)."""
+    names: set[tuple[str, str]] = set()
     for facts in all_facts:
+        parts = facts.path.removesuffix(".py").split("/")
+        module = parts[-2] if parts[-1] == "__init__" and len(parts) > 1 else parts[-1]
         for name, value in facts.bindings.items():
             if value_mentions_model(value, catalog):
-                names.add(name)
+                names.add((name, module))
         for cls in facts.classes.values():
             hits = [attr for attr, value in cls.attrs.items() if value_mentions_model(value, catalog)]
             if hits:
-                names.update(hits)
-                names.add(cls.name.rsplit(".", 1)[-1])
+                names.update((attr, module) for attr in hits)
+                names.add((cls.name.rsplit(".", 1)[-1], module))
     return frozenset(names)
 
 

@@ -50,23 +50,34 @@ def may_call_with_model(content: bytes) -> bool:
     return any(piece in content for piece in _MODEL_CALL_PIECES)
 
 
-@functools.lru_cache(maxsize=16)
-def _names_pattern(names: frozenset[str]) -> re.Pattern[bytes]:
-    return re.compile(rb"\b(?:" + b"|".join(re.escape(n.encode()) for n in sorted(names)) + rb")\b")
+def may_use_names(content: bytes, names: frozenset[tuple[str, str]]) -> bool:
+    """Whether the file may read one of `names`: (name, defining module's last part).
 
-
-def may_use_names(content: bytes, names: frozenset[str]) -> bool:
+    A name from another module is read through an import of it, its module
+    (`config.SMART`, `from .config import SMART`) or a star import, so one of
+    those must be written in the file too."""
     if not names or not may_call_with_model(content):
         return False
-    # Most files hold none of the names: find them as bytes before the word-bounded regex.
-    if not any(name in content for name in _encoded(names)):
-        return False
-    return _names_pattern(names).search(content) is not None
+    for name, module in names:
+        encoded = name.encode()
+        if encoded not in content:  # bytes.find first: most files hold none of the names
+            continue
+        if module.encode() in content or b"import *" in content or _import_of(encoded).search(content):
+            if _word(encoded).search(content):
+                return True
+    return False
 
 
-@functools.lru_cache(maxsize=16)
-def _encoded(names: frozenset[str]) -> tuple[bytes, ...]:
-    return tuple(name.encode() for name in names)
+@functools.lru_cache(maxsize=256)
+def _word(name: bytes) -> re.Pattern[bytes]:
+    return re.compile(rb"\b" + re.escape(name) + rb"\b")
+
+
+@functools.lru_cache(maxsize=256)
+def _import_of(name: bytes) -> re.Pattern[bytes]:
+    """`import NAME`, `from x import a, NAME as b`, `from x import (\n a,\n NAME,\n)`."""
+    word = rb"\b" + re.escape(name) + rb"\b"
+    return re.compile(rb"\bimport\b[^\n;(]*" + word + rb"|\bimport\s*\([^)]*" + word)
 
 
 @functools.lru_cache(maxsize=16)
