@@ -38,8 +38,12 @@ MIN_FILES_TO_STREAM = 200
 
 # Pre-filter verdicts, as the verdict index records them.
 _PARSE, _SECOND_PASS, _SKIP = "parse", "second", "skip"
-# (path shown, path, index key, size, mtime_ns, verdict) of a file for the second pass
-_SecondPassFile = tuple[str, Path, str, int, int, str]
+# (path shown, path, index key, size, mtime_ns, verdict, content or None to read
+# again) of a file for the second pass
+_SecondPassFile = tuple[str, Path, str, int, int, str, "bytes | None"]
+# Contents of second-pass files kept in memory between the passes, at most; the
+# rest are read again (from the page cache) if the second pass needs them.
+SECOND_PASS_MEMORY = 64 * 1024 * 1024
 
 
 @dataclass
@@ -295,12 +299,13 @@ def _prefilter(
 ) -> Iterator[tuple[str, bytes]]:
     """Yield the files to parse now (also kept in `candidates`), as they are read.
 
-    Files that may matter in the second pass go to `others` (not kept in memory:
-    few are read again), oversized files to `large`, files that cannot be read to
+    Files that may matter in the second pass go to `others` (their bytes too, up to
+    SECOND_PASS_MEMORY), oversized files to `large`, files that cannot be read to
     `unreadable` (OG000). A file whose size and mtime match the verdict index is
     not read unless it is to be parsed.
     """
     files = list(files)
+    kept_bytes = 0
     for index, path in enumerate(files):
         if progress is not None and index % 256 == 0:
             progress(index, len(files))
@@ -312,7 +317,7 @@ def _prefilter(
             if known == _SKIP:
                 continue
             if known is not None and known.startswith(_SECOND_PASS):
-                others.append((rel, path, key, stat.st_size, stat.st_mtime_ns, known))
+                others.append((rel, path, key, stat.st_size, stat.st_mtime_ns, known, None))
                 continue
             content = path.read_bytes()
         except OSError as exc:
@@ -333,7 +338,9 @@ def _prefilter(
             yield rel, content
         elif prefilter.may_call_with_model(content):
             verdict = _SECOND_PASS
-            others.append((rel, path, key, stat.st_size, stat.st_mtime_ns, verdict))
+            kept = content if kept_bytes + len(content) <= SECOND_PASS_MEMORY else None
+            kept_bytes += len(kept or b"")
+            others.append((rel, path, key, stat.st_size, stat.st_mtime_ns, verdict, kept))
         else:
             verdict = _SKIP
         if verdicts is not None and len(content) == stat.st_size:
@@ -349,14 +356,15 @@ def _second_pass(
     the verdict index has already answered for the same names is not read."""
     digest = hashlib.sha256(repr(sorted(names)).encode()).hexdigest()[:16]
     found = []
-    for rel, path, key, size, mtime_ns, verdict in others:
+    for rel, path, key, size, mtime_ns, verdict, content in others:
         if verdict == f"{_SECOND_PASS}:{digest}:no":
             continue
-        try:
-            content = path.read_bytes()
-        except OSError:
-            continue
-        uses = prefilter.may_use_names(content, names)
+        if content is None:
+            try:
+                content = path.read_bytes()
+            except OSError:
+                continue
+        uses = prefilter.reads_names(content, names)  # a second-pass file makes a model-taking call
         if uses:
             found.append((rel, content))
         if verdicts is not None and len(content) == size:

@@ -19,9 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
 
 from opusguard import prefilter, sinks, slicing
+from opusguard.positions import Positions
 from opusguard.facts import (
     Annotation,
     Attr,
@@ -87,9 +87,8 @@ def extract_facts(
             return parsed
         module = parsed
     try:
-        wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-        collector = _Collector(path, is_model_id, router_names, sliced)
-        wrapper.visit(collector)
+        collector = _Collector(path, is_model_id, router_names, Positions(module), sliced)
+        module.visit(collector)
     except RecursionError:
         return FileFacts(path=path, parse_error="too deeply nested to analyse", parse_error_line=1)
     facts = collector.facts
@@ -254,16 +253,16 @@ def _string_value(node: cst.BaseExpression) -> str | None:
 
 
 class _Collector(cst.CSTVisitor):
-    METADATA_DEPENDENCIES = (PositionProvider,)
-
     def __init__(
         self,
         path: str,
         is_model_id: Callable[[str], bool],
         router_names: frozenset[str],
+        positions: Positions,
         sliced: slicing.SlicedSource | None = None,
     ):
         super().__init__()
+        self.positions = positions
         self.sliced = sliced
         self.facts = FileFacts(path=path)
         self.is_model_id = is_model_id
@@ -276,11 +275,10 @@ class _Collector(cst.CSTVisitor):
     # -- helpers --
 
     def span(self, node: cst.CSTNode) -> Span:
-        pos = self.get_metadata(PositionProvider, node)
-        if self.sliced is None:
-            return (pos.start.line, pos.start.column + 1, pos.end.line, pos.end.column + 1)
-        lines = self.sliced.line_map  # positions in the cut text -> lines of the file
-        return (lines[pos.start.line - 1], pos.start.column + 1, lines[pos.end.line - 1], pos.end.column + 1)
+        start_line, start_column, end_line, end_column = self.positions.range(node)
+        if self.sliced is not None:  # positions in the cut text -> lines of the file
+            start_line, end_line = self.sliced.line_map[start_line - 1], self.sliced.line_map[end_line - 1]
+        return (start_line, start_column + 1, end_line, end_column + 1)
 
     @property
     def scope(self) -> _Scope:

@@ -40,9 +40,11 @@ def may_mention_model(content: bytes) -> bool:
     return b"Options" in content and _SHORT_ALIAS.search(content) is not None
 
 
-# Literal pieces of _MODEL_CALL's alternatives ("model_id=", "invoke_model" and
-# "init_chat_model" contain "odel"): bytes.find over them beats one regex scan.
-_MODEL_CALL_PIECES = (b"odel", b"**", b"messages.", b"converse", b"completion(", b"Agent(", b"ChatAnthropic", b"dspy.LM")
+# What a model-taking call writes: a model keyword ("model_id=", "modelId=" and
+# "invoke_model" contain "odel") or an SDK shape that takes the model positionally.
+# `**kwargs` is not one: extraction follows `**` only into SDK calls, named here.
+# bytes.find over the pieces beats one regex scan.
+_MODEL_CALL_PIECES = (b"odel", b"messages.", b"converse", b"completion(", b"Agent(", b"ChatAnthropic", b"LM(")
 
 
 def may_call_with_model(content: bytes) -> bool:
@@ -56,8 +58,11 @@ def may_use_names(content: bytes, names: frozenset[tuple[str, str]]) -> bool:
     A name from another module is read through an import of it, its module
     (`config.SMART`, `from .config import SMART`) or a star import, so one of
     those must be written in the file too."""
-    if not names or not may_call_with_model(content):
-        return False
+    return bool(names) and may_call_with_model(content) and reads_names(content, names)
+
+
+def reads_names(content: bytes, names: frozenset[tuple[str, str]]) -> bool:
+    """may_use_names for a file already known to make a model-taking call."""
     for name, module in names:
         encoded = name.encode()
         if encoded not in content:  # bytes.find first: most files hold none of the names
