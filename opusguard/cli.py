@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
 import sys
@@ -138,6 +139,8 @@ def _progress_bar():
         if "progress" not in state:
             progress = Progress(transient=True, console=_stderr_console())
             progress.start()
+            # Interrupted (Ctrl-C) or failed before the end: still clear the bar and show the cursor again.
+            atexit.register(progress.stop)
             state["progress"] = progress
             state["task"] = progress.add_task("reading", total=total)
         state["progress"].update(state["task"], completed=done)
