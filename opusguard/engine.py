@@ -36,8 +36,6 @@ MIN_FILES_FOR_WORKERS = 24
 # From this many files to read, candidates go to workers while the rest is read.
 MIN_FILES_TO_STREAM = 200
 
-# Pre-filter verdicts, as the verdict index records them.
-_PARSE, _SECOND_PASS, _SKIP = "parse", "second", "skip"
 # (path shown, path, index key, size, mtime_ns, verdict, content or None to read
 # again) of a file for the second pass
 _SecondPassFile = tuple[str, Path, str, int, int, str, "bytes | None"]
@@ -314,9 +312,9 @@ def _prefilter(
         try:
             stat = path.stat()
             known = verdicts.get(key, stat.st_size, stat.st_mtime_ns) if verdicts is not None else None
-            if known == _SKIP:
+            if known == prefilter.SKIP:
                 continue
-            if known is not None and known.startswith(_SECOND_PASS):
+            if known is not None and known.startswith(prefilter.SECOND_PASS):
                 others.append((rel, path, key, stat.st_size, stat.st_mtime_ns, known, None))
                 continue
             content = path.read_bytes()
@@ -324,25 +322,22 @@ def _prefilter(
             unreadable[rel] = f"cannot read: {exc.strerror or exc}"
             warnings.append(f"{rel}:1: {unreadable[rel]}")
             continue
+        verdict = prefilter.classify(content)
         if len(content) > MAX_PARSE_BYTES:
-            if prefilter.may_mention_model(content):
+            if verdict == prefilter.PARSE:
                 large.append((rel, content))
                 warnings.append(
                     f"{rel}:1: {len(content) // 1024} KiB is over the {MAX_PARSE_BYTES // 1048576} MiB limit: "
                     "its model literals are checked, its calls are not followed"
                 )
             continue
-        if prefilter.may_mention_model(content):
-            verdict = _PARSE
+        if verdict == prefilter.PARSE:
             candidates.append((rel, content))
             yield rel, content
-        elif prefilter.may_call_with_model(content):
-            verdict = _SECOND_PASS
+        elif verdict == prefilter.SECOND_PASS:
             kept = content if kept_bytes + len(content) <= SECOND_PASS_MEMORY else None
             kept_bytes += len(kept or b"")
             others.append((rel, path, key, stat.st_size, stat.st_mtime_ns, verdict, kept))
-        else:
-            verdict = _SKIP
         if verdicts is not None and len(content) == stat.st_size:
             verdicts.put(key, stat.st_size, stat.st_mtime_ns, verdict)
     if progress is not None:
@@ -357,7 +352,7 @@ def _second_pass(
     digest = hashlib.sha256(repr(sorted(names)).encode()).hexdigest()[:16]
     found = []
     for rel, path, key, size, mtime_ns, verdict, content in others:
-        if verdict == f"{_SECOND_PASS}:{digest}:no":
+        if verdict == f"{prefilter.SECOND_PASS}:{digest}:no":
             continue
         if content is None:
             try:
@@ -368,7 +363,7 @@ def _second_pass(
         if uses:
             found.append((rel, content))
         if verdicts is not None and len(content) == size:
-            verdicts.put(key, size, mtime_ns, f"{_SECOND_PASS}:{digest}:{'yes' if uses else 'no'}")
+            verdicts.put(key, size, mtime_ns, f"{prefilter.SECOND_PASS}:{digest}:{'yes' if uses else 'no'}")
     return found
 
 

@@ -13,43 +13,53 @@ import re
 
 from opusguard import sinks
 
-# Every spelling the recogniser accepts contains "claude"; "route(" catches router calls.
-_MODEL_TEXT = re.compile(rb"claude|opusguard:|\broute\(", re.IGNORECASE)
-# A Claude SDK call whose model is not written in the file (OG106) needs both an
-# SDK name and a model-taking call; the Agent SDK's bare "opus" needs its options class.
-_SDK_NAME = re.compile(rb"anthropic|bedrock", re.IGNORECASE)
+# What the verdicts are (the verdict index records them too).
+PARSE, SECOND_PASS, SKIP = "parse", "second", "skip"
+
+# Searched in the lowercased bytes: lowering once and finding each word costs less
+# than finding both cases of shorter pieces, and far less than any regex scan
+# (benchmarks/README.md). Every spelling the recogniser accepts contains "claude".
+_PARSE_WORDS = (b"claude", b"opusguard:", b"route(")
+# A Claude SDK call whose model is not written in the file (OG106) needs an SDK
+# name and a model-taking call; the Agent SDK's AgentDefinition takes bare "opus".
+_SDK_WORDS = (b"anthropic", b"bedrock")
 _MODEL_CALL = re.compile(
     rb"\bmodel(?:_name|_id|Id)?\s*=|messages\.|invoke_model|converse|"
     rb"ChatAnthropic|init_chat_model|completion\(|Agent\(|dspy\.LM|\*\*"
 )
-_SHORT_ALIAS = re.compile(rb"ClaudeAgentOptions|ClaudeCodeOptions|AgentDefinition")
-
-
-def may_mention_model(content: bytes) -> bool:
-    # bytes.find runs at memory speed; a case-insensitive regex over every file is
-    # ~13x slower (benchmarks/README.md), so the regexes only confirm a hit.
-    if b"laude" in content or b"LAUDE" in content:
-        if _MODEL_TEXT.search(content) is not None:
-            return True
-    if b"opusguard:" in content or b"route(" in content:
-        return True
-    if (b"nthropic" in content or b"NTHROPIC" in content or b"edrock" in content or b"EDROCK" in content) and (
-        _SDK_NAME.search(content) is not None and _MODEL_CALL.search(content) is not None
-    ):
-        return True
-    return b"Options" in content and _SHORT_ALIAS.search(content) is not None
-
-
 # What a model-taking call writes: a model keyword ("model_id=", "modelId=" and
 # "invoke_model" contain "odel") or an SDK shape that takes the model positionally.
 # `**kwargs` is not one: extraction follows `**` only into SDK calls, named here.
-# bytes.find over the pieces beats one regex scan.
-_MODEL_CALL_PIECES = (b"odel", b"messages.", b"converse", b"completion(", b"Agent(", b"ChatAnthropic", b"LM(")
+# ("odel" is matched as written: SMART_MODEL alone is a name, not a call.)
+_MODEL_CALL_WORDS = (b"messages.", b"converse", b"completion(", b"agent(", b"dspy")
+
+
+def classify(content: bytes) -> str:
+    """PARSE: the file may hold a model id, a Claude SDK call, an annotation or a
+    router call. SECOND_PASS: it makes something like a model-taking call, which
+    matters if it reads a name bound to a model elsewhere. SKIP: neither."""
+    lowered = content.lower()
+    if any(word in lowered for word in _PARSE_WORDS):
+        return PARSE
+    if any(word in lowered for word in _SDK_WORDS) and _MODEL_CALL.search(content) is not None:
+        return PARSE
+    if b"agentdefinition" in lowered:
+        return PARSE
+    if b"odel" in content or any(word in lowered for word in _MODEL_CALL_WORDS):
+        return SECOND_PASS
+    return SKIP
+
+
+def may_mention_model(content: bytes) -> bool:
+    return classify(content) == PARSE
 
 
 def may_call_with_model(content: bytes) -> bool:
     """A cheap superset of phase 2: the file makes something like a model-taking call."""
-    return any(piece in content for piece in _MODEL_CALL_PIECES)
+    if b"odel" in content:
+        return True
+    lowered = content.lower()
+    return any(word in lowered for word in _MODEL_CALL_WORDS)
 
 
 def may_use_names(content: bytes, names: frozenset[tuple[str, str]]) -> bool:
