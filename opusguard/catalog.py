@@ -355,8 +355,10 @@ def _load(path: Path) -> Catalog:
     except OSError as exc:
         raise CatalogError(f"{path}:1: cannot read catalog: {exc.strerror or exc}") from None
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        # libyaml's loader where installed: the catalog is read on every run.
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        root = yaml.compose(text, Loader=loader)
+        data = yaml.load(text, Loader=loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else 1

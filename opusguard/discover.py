@@ -11,10 +11,12 @@ import os
 import re
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-
-import pathspec
+from typing import TYPE_CHECKING
 
 from opusguard.config import Settings
+
+if TYPE_CHECKING:
+    import pathspec
 
 
 class DiscoveryError(Exception):
@@ -34,7 +36,11 @@ def _load_ignore(directory: Path) -> pathspec.PathSpec | None:
         except OSError:
             pass
     lines = [line for line in lines if line.strip() and not line.lstrip().startswith("#")]
-    return pathspec.GitIgnoreSpec.from_lines(lines) if lines else None
+    if not lines:
+        return None
+    import pathspec  # only trees with a .gitignore pay for it
+
+    return pathspec.GitIgnoreSpec.from_lines(lines)
 
 
 def _parent_ignores(start: Path) -> list[tuple[Path, pathspec.PathSpec]]:
@@ -130,8 +136,9 @@ def _walk(root: Path, settings: Settings, excludes, specs, seen: set[tuple[int, 
             warn(f"{directory}: folder already scanned through another path (symbolic link loop?), skipped")
             continue
         visited_dirs.add(key)
-        real_directory = directory.resolve()  # once per folder, for .gitignore matching
         local = _load_ignore(directory)
+        # Resolved once per folder, and only where a .gitignore applies.
+        real_directory = directory.resolve() if dir_specs or local is not None else directory
         if local is not None:
             dir_specs = [*dir_specs, (real_directory, local)]
         try:

@@ -11,10 +11,10 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from opusguard import __version__, prefilter
 from opusguard.cache import FactsCache, VerdictIndex
@@ -27,6 +27,9 @@ from opusguard.policy import Policy, discover_policy, empty_policy, load_policy
 from opusguard.project import Project
 from opusguard.resolve import build_project
 from opusguard.rules import all_rules
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
 
 # Files larger than this are not parsed (generated code, vendored bundles: libcst
 # takes seconds per MiB); a warning names them so the gap is visible.
@@ -117,7 +120,7 @@ class FactsSource:
         self.cache = cache
         self.jobs = jobs
         self.parsed = 0
-        self._pool: ProcessPoolExecutor | None = None
+        self._pool: "ProcessPoolExecutor | None" = None
         global _worker_catalog
         _worker_catalog = catalog
 
@@ -158,8 +161,10 @@ class FactsSource:
             out[path] = facts
         return {path: out[path] for path in order}
 
-    def _workers(self) -> ProcessPoolExecutor:
+    def _workers(self) -> "ProcessPoolExecutor":
         if self._pool is None:
+            from concurrent.futures import ProcessPoolExecutor
+
             import opusguard.extract  # noqa: F401  (before the fork, so workers share it)
 
             self._pool = ProcessPoolExecutor(
