@@ -174,9 +174,12 @@ class FactsSource:
             )
         return self._pool
 
-    def close(self) -> None:
+    def __enter__(self) -> "FactsSource":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
         if self._pool is not None:
-            self._pool.shutdown()
+            self._pool.shutdown(cancel_futures=True)
             self._pool = None
 
 
@@ -206,80 +209,80 @@ def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
         cache = FactsCache(settings.root / ".opusguard_cache", cache_salt(catalog, names))
         verdicts = VerdictIndex(cache)
         verdicts.load()
-    source = FactsSource(catalog, names, cache, jobs)
-    warnings: list[str] = []
-    large: list[tuple[str, bytes]] = []
-    unreadable: dict[str, str] = {}
-    summary = RunSummary()
+    # The worker pool is closed on the way out, Ctrl-C included.
+    with FactsSource(catalog, names, cache, jobs) as source:
+        warnings: list[str] = []
+        large: list[tuple[str, bytes]] = []
+        unreadable: dict[str, str] = {}
+        summary = RunSummary()
 
-    # 1. discover and pre-filter: read each file once; most never get parsed.
-    candidates: list[tuple[str, bytes]] = []
-    others: list[_SecondPassFile] = []
-    if options.stdin is not None:
-        stdin_name, stdin_bytes = options.stdin
-        candidates.append((display_path(Path(stdin_name), cwd), stdin_bytes))
-        summary.files_scanned = 1
-        facts = source.facts_for(candidates)
-    else:
-        files = (
-            list(options.explicit_files)
-            if options.explicit_files is not None
-            else list(discover_files(options.paths or ["."], settings, cwd=cwd, warn=warnings.append))
-        )
-        summary.files_scanned = len(files)
-        # Large trees: parse each candidate in a worker while the rest is still read.
-        stream = len(files) >= MIN_FILES_TO_STREAM
-        facts = source.facts_for(
-            _prefilter(files, cwd, warnings, options.progress, verdicts, candidates, others, large, unreadable),
-            stream=stream,
-        )
-    for rel, error in unreadable.items():
-        facts[rel] = FileFacts(path=rel, parse_error=error, parse_error_line=1)
-    for rel, content in large:
-        from opusguard.extract import extract_literals_only
+        # 1. discover and pre-filter: read each file once; most never get parsed.
+        candidates: list[tuple[str, bytes]] = []
+        others: list[_SecondPassFile] = []
+        if options.stdin is not None:
+            stdin_name, stdin_bytes = options.stdin
+            candidates.append((display_path(Path(stdin_name), cwd), stdin_bytes))
+            summary.files_scanned = 1
+            facts = source.facts_for(candidates)
+        else:
+            files = (
+                list(options.explicit_files)
+                if options.explicit_files is not None
+                else list(discover_files(options.paths or ["."], settings, cwd=cwd, warn=warnings.append))
+            )
+            summary.files_scanned = len(files)
+            # Large trees: parse each candidate in a worker while the rest is still read.
+            stream = len(files) >= MIN_FILES_TO_STREAM
+            facts = source.facts_for(
+                _prefilter(files, cwd, warnings, options.progress, verdicts, candidates, others, large, unreadable),
+                stream=stream,
+            )
+        for rel, error in unreadable.items():
+            facts[rel] = FileFacts(path=rel, parse_error=error, parse_error_line=1)
+        for rel, content in large:
+            from opusguard.extract import extract_literals_only
 
-        facts[rel] = extract_literals_only(content, rel, is_model_id=_is_model_id)
+            facts[rel] = extract_literals_only(content, rel, is_model_id=_is_model_id)
 
-    # 2. second pass: files that read names which hold models in the first-pass files.
-    model_names = _names_holding_models(facts.values(), catalog)
-    parsed_sources = dict(candidates)
-    if model_names and others:
-        second = _second_pass(others, model_names, verdicts)
-        facts.update(source.facts_for(second))
-        parsed_sources.update(second)
+        # 2. second pass: files that read names which hold models in the first-pass files.
+        model_names = _names_holding_models(facts.values(), catalog)
+        parsed_sources = dict(candidates)
+        if model_names and others:
+            second = _second_pass(others, model_names, verdicts)
+            facts.update(source.facts_for(second))
+            parsed_sources.update(second)
 
-    # 3. join across files; files outside the scanned set are loaded on demand.
-    roots = _import_roots(settings, cwd)
-    lazily_loaded: dict[str, FileFacts] = {}
+        # 3. join across files; files outside the scanned set are loaded on demand.
+        roots = _import_roots(settings, cwd)
+        lazily_loaded: dict[str, FileFacts] = {}
 
-    def find_module(module: str) -> FileFacts | None:
-        path = _module_file(module, roots)
-        if path is None:
-            return None
-        rel = display_path(path, cwd)
-        if rel in facts:
-            return facts[rel]
-        if rel not in lazily_loaded:
-            try:
-                content = path.read_bytes()
-            except OSError:
+        def find_module(module: str) -> FileFacts | None:
+            path = _module_file(module, roots)
+            if path is None:
                 return None
-            lazily_loaded[rel] = source.facts_for([(rel, content)])[rel]
-        return lazily_loaded[rel]
+            rel = display_path(path, cwd)
+            if rel in facts:
+                return facts[rel]
+            if rel not in lazily_loaded:
+                try:
+                    content = path.read_bytes()
+                except OSError:
+                    return None
+                lazily_loaded[rel] = source.facts_for([(rel, content)])[rel]
+            return lazily_loaded[rel]
 
-    def whole_file(rel: str) -> FileFacts | None:
-        content = parsed_sources.get(rel)
-        if content is None:
-            try:
-                content = (cwd / rel).read_bytes()
-            except OSError:
-                return None
-        return source.facts_for([(rel, content)], cut_bodies=False)[rel]
+        def whole_file(rel: str) -> FileFacts | None:
+            content = parsed_sources.get(rel)
+            if content is None:
+                try:
+                    content = (cwd / rel).read_bytes()
+                except OSError:
+                    return None
+            return source.facts_for([(rel, content)], cut_bodies=False)[rel]
 
-    project = build_project(
-        facts, policy=policy, catalog=catalog, today=options.today, find_module=find_module, whole_file=whole_file
-    )
-    source.close()
+        project = build_project(
+            facts, policy=policy, catalog=catalog, today=options.today, find_module=find_module, whole_file=whole_file
+        )
     if verdicts is not None:
         verdicts.save()
     project.cwd = cwd
