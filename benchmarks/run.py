@@ -24,6 +24,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 RUFF = "ruff==0.14.0"
+# Part of the tree (about 56% of its lines) for the linear-growth measure.
+PART = ["django", "networkx", "pandas", "acme_ai"]
 MEASURE = r"""
 import resource, subprocess, sys, time
 start = time.perf_counter()
@@ -61,11 +63,17 @@ def run(rounds: int) -> dict:
         shutil.rmtree(cache, ignore_errors=True)
         return measure([*opusguard, "--no-cache", "."], corpus)
 
+    def cold_part():  # for linear growth: the same run on part of the tree
+        shutil.rmtree(cache, ignore_errors=True)
+        return measure([*opusguard, "--no-cache", *PART], corpus)
+
     def warm():
         subprocess.run([*opusguard, "."], cwd=corpus, capture_output=True)  # fill the cache, not timed
         return measure([*opusguard, "."], corpus)
     commands = {
         "opusguard cold": cold,
+        "opusguard cold -j 1": lambda: measure([*opusguard, "--no-cache", "-j", "1", "."], corpus),
+        "opusguard cold, part of the tree": cold_part,
         "opusguard warm": warm,
         "opusguard 10 changed files (warm)": lambda: measure([*opusguard, *changed], corpus),
         "ruff --no-cache --select E902": lambda: measure([str(bins / "ruff"), "check", "--no-cache", "--select", "E902", "--exit-zero", "-q", "."], corpus),
@@ -78,16 +86,20 @@ def run(rounds: int) -> dict:
             results[name]["wall"].append(wall)
             results[name]["rss_kib"].append(rss)
     lines = sum(p.read_bytes().count(b"\n") for p in corpus.rglob("*.py"))
+    part_lines = sum(p.read_bytes().count(b"\n") for folder in PART for p in (corpus / folder).rglob("*.py"))
     med = {name: statistics.median(r["wall"]) for name, r in results.items()}
     ratios = {
         "cold / ruff": med["opusguard cold"] / med["ruff --no-cache --select E902"],
         "cold / grep": med["opusguard cold"] / med["grep -rIl claude"],
         "warm / cold": med["opusguard warm"] / med["opusguard cold"],
+        # 1.0 is linear: seconds per line on the whole tree over seconds per line on part of it
+        "growth (whole / part, per line)": (med["opusguard cold"] / lines)
+        / (med["opusguard cold, part of the tree"] / part_lines),
     }
     return {
         "date": datetime.date.today().isoformat(),
         "machine": {"cores": os.cpu_count(), "cpu": platform.processor() or platform.machine(), "python": platform.python_version()},
-        "corpus": {"files": sum(1 for _ in corpus.rglob("*.py")), "lines": lines},
+        "corpus": {"files": sum(1 for _ in corpus.rglob("*.py")), "lines": lines, "part": PART, "part_lines": part_lines},
         "rounds": rounds,
         "median_seconds": med,
         "peak_rss_mib": {name: max(r["rss_kib"]) / 1024 for name, r in results.items()},
