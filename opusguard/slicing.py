@@ -1,24 +1,25 @@
-"""Cut the bodies of functions that cannot add a fact, before libcst parses a file.
+"""Cut the functions that cannot add a fact, before libcst parses a file.
 
 libcst parses, positions and visits a few thousand lines a second, and a file
 that passes the pre-filter is usually a large module with one model call in it.
 Facts come from module and class level code (bindings, imports, class
-attributes), from function signatures (parameter defaults), and from the
-bodies of functions that mention a model, a model-taking call, an SDK name, the
-router or an annotation. Every other function body is replaced by ``...``;
-`line_map` takes each line of the cut text back to the file's own line, so the
-facts are the ones the whole file gives (tests/test_slicing.py checks that on
-real code), but for one thing: an attribute assigned in a cut body
-(``self.engine = ...`` binds a class attribute). Its name is kept in
-`cut_attributes`, and the resolver asks for the whole file's facts when it
-needs one of them.
+attributes) and from the functions that mention a model, a model-taking call, an
+SDK name, the router or an annotation. Every other function, decorators and
+signature included, becomes ``def name(): ...``: its name is all it adds (facts
+record which names are functions). `line_map` takes each line of the cut text
+back to the file's own line, so the facts are the ones the whole file gives
+(tests/test_slicing.py checks that on real code), but for two things: a cut
+function's parameters, which only its own body reads, and attributes assigned
+in a cut body (``self.engine = ...`` binds a class attribute). Their names are
+kept in `cut_attributes`, and the resolver asks for the whole file's facts when
+it needs one of them.
 
-Never wrong in silence: a body ends at the next statement indented no deeper
-than its ``def``, found after skipping string literals, comments and backslash
-continuations. A line inside an open bracket indented less than its function
-would end a body early; the rest of that bracket then stands alone with an
-unbalanced closer, so the cut text does not parse and extract.py parses the
-whole file instead.
+Never wrong in silence: a function ends at the next statement indented no
+deeper than its ``def`` (after its signature), found after skipping string
+literals, comments and backslash continuations. A line inside an open bracket
+indented less than its function would end it early; the rest of that bracket
+then stands alone with an unbalanced closer, so the cut text does not parse and
+extract.py parses the whole file instead.
 """
 
 from __future__ import annotations
@@ -38,11 +39,10 @@ _STRING_REST = {
     b'"': re.compile(rb'(?:[^"\\\n]|\\.)*"', re.S),
     b"'": re.compile(rb"(?:[^'\\\n]|\\.)*'", re.S),
 }
-_DEF_OR_DECORATOR = re.compile(rb"^([ \t]*)(?:(@)|(?:async[ \t]+)?def[ \t])", re.M)
+_DEF_OR_DECORATOR = re.compile(rb"^([ \t]*)(?:(@)|(?:async[ \t]+)?def[ \t]+(\w+))", re.M)
 _HEADER_TOKEN = re.compile(rb"[()\[\]{}:\"'#]")
 _LINE_TOKEN = re.compile(rb"[()\[\]{}\n\"'#]")
 _BLANK_OR_COMMENT_LINES = re.compile(rb"(?:[ \t]*(?:#[^\n]*)?\r?\n)*")
-_BODY_STATEMENT = re.compile(rb"^([ \t]+)[^ \t\r\n#]", re.M)
 # Attributes that may be assigned: `obj.attr = `, `a.x = a.y = `, `a.x, a.y = `,
 # `obj.attr: T = `, `obj.attr += ` (a superset: `f(a.b, c)` counts too).
 _ASSIGNED_ATTRIBUTE = re.compile(rb"\.([A-Za-z_]\w*)[ \t]*(?:[,:]|\+?=(?!=))")
@@ -99,11 +99,14 @@ def cut_irrelevant_bodies(source: bytes, is_relevant: Callable[[bytes], bool]) -
         covered_until = end
         if is_relevant(source[statement_start:end]):
             continue
-        cut = _body_cut(source, colon, end, indent)
-        if cut is not None:
-            if statement_start < start:
-                cuts.append((statement_start, start, b""))  # decorators that add nothing
-            cuts.append(cut)
+        # Decorators, signature and body become `def name(): ...`: the name is all a
+        # cut function adds (facts record which names are functions).
+        newline = source.find(b"\n", start)
+        ending = b"\r\n" if newline > 0 and source[newline - 1 : newline] == b"\r" else b"\n"
+        stub = source[start : match.end(1)] + b"def " + match[3] + b"(): ..." + ending
+        if statement_start < start:
+            cuts.append((statement_start, start, b""))
+        cuts.append((start, end, stub))
     if not cuts:
         return None
     return _apply(source, cuts)
@@ -176,22 +179,6 @@ def _continues_previous_line(source: bytes, line_start: int) -> bool:
     # A '#' before the backslash may start a comment (or sit in a string): then the
     # line is taken as not continued, which can only end a body early (see above).
     return b"#" not in source[previous_start:end]
-
-
-def _body_cut(source: bytes, colon: int, end: int, indent: int) -> tuple[int, int, bytes] | None:
-    """(body start, body end, `...` line) of the def whose header ends at `colon`."""
-    newline = source.find(b"\n", colon)
-    if newline < 0 or newline >= end:
-        return None
-    after = source[colon + 1 : newline].strip()
-    if after and not after.startswith(b"#"):
-        return None  # `def f(): return x` keeps its one line
-    body_start = newline + 1
-    first = _BODY_STATEMENT.search(source, body_start, end)
-    if first is None or len(first[1]) <= indent:
-        return None
-    ending = b"\r\n" if source[newline - 1 : newline] == b"\r" else b"\n"
-    return body_start, end, first[1] + b"..." + ending
 
 
 def _logical_line_end(source: bytes, pos: int) -> int | None:
@@ -271,7 +258,7 @@ def _apply(source: bytes, cuts: list[tuple[int, int, bytes]]) -> SlicedSource:
         line += kept_lines
         if replacement:
             pieces.append(replacement)
-            line_map.append(line)  # the `...` stands for the body's first line
+            line_map.append(line)  # the stub stands on the def's own line
         line += source.count(b"\n", cut_start, cut_end)
         kept_from = cut_end
     tail = source[kept_from:]
