@@ -548,8 +548,15 @@ class _Collector(cst.CSTVisitor):
                 for element, item in zip(elements, value.items):
                     self._bind(element, item)
 
-    def visit_Assign(self, node: cst.Assign) -> None:
+    # A statement whose text holds no trigger (a model, a model keyword, an SDK
+    # name, the router) cannot add a call or literal fact: its expressions are not
+    # visited. Bindings are still made, on leave, from the nodes themselves.
+    def _may_add_facts(self, node: cst.CSTNode) -> bool:
+        return prefilter.text_may_matter(self.positions.text(node), self.router_names)
+
+    def visit_Assign(self, node: cst.Assign) -> bool:
         self.context.append("assignment to " + ", ".join(dotted(t.target) for t in node.targets))
+        return self._may_add_facts(node)
 
     def leave_Assign(self, original_node: cst.Assign) -> None:
         self.context.pop()
@@ -557,8 +564,18 @@ class _Collector(cst.CSTVisitor):
         for target in original_node.targets:
             self._bind(target.target, value)
 
-    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> bool:
         self.context.append("assignment to " + dotted(node.target))
+        return self._may_add_facts(node)
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> bool:
+        return self._may_add_facts(node)
+
+    def visit_Expr(self, node: cst.Expr) -> bool:
+        return self._may_add_facts(node)
+
+    def visit_Return(self, node: cst.Return) -> bool:
+        return self._may_add_facts(node)
 
     def leave_AnnAssign(self, original_node: cst.AnnAssign) -> None:
         self.context.pop()

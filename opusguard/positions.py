@@ -73,7 +73,8 @@ class Positions:
         state = _OffsetCodegenState(module.default_indent, module.default_newline)
         module._codegen(state)
         self._ranges = state.ranges
-        self._line_ends = [match.end() for match in _NEWLINE.finditer("".join(state.tokens))]
+        self._code = "".join(state.tokens)
+        self._line_ends = [match.end() for match in _NEWLINE.finditer(self._code)]
 
     def _line_column(self, offset: int) -> tuple[int, int]:
         line = bisect.bisect_right(self._line_ends, offset)
@@ -83,3 +84,8 @@ class Positions:
         """(start line, start column, end line, end column) of `node`."""
         start, end = self._ranges[node]
         return (*self._line_column(start), *self._line_column(end))
+
+    def text(self, node: cst.CSTNode) -> str:
+        """The code of `node` (its syntactic range)."""
+        start, end = self._ranges[node]
+        return self._code[start:end]

@@ -106,6 +106,16 @@ def _function_pattern(router_names: frozenset[str]) -> re.Pattern[bytes]:
     )
 
 
+@functools.lru_cache(maxsize=16)
+def _text_pattern(router_names: frozenset[str]) -> re.Pattern[str]:
+    return re.compile(_function_pattern(router_names).pattern.decode())
+
+
+def text_may_matter(text: str, router_names: frozenset[str] = frozenset({"route"})) -> bool:
+    """function_may_matter for a statement's decoded text."""
+    return _text_pattern(router_names).search(text) is not None
+
+
 def function_may_matter(text: bytes, router_names: frozenset[str] = frozenset({"route"})) -> bool:
     """Whether a function's source could add a call or literal fact (a superset).
 

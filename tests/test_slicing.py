@@ -234,3 +234,16 @@ def test_facts_equal_the_whole_files_on_real_code_with_models_injected():
                 cut_files += 1
                 libcst.parse_module(sliced.text)  # the cut text parsed: no fallback
     assert cut_files > 10
+
+
+def test_statements_without_a_trigger_are_not_visited_and_facts_do_not_change(monkeypatch):
+    # The collector skips the expressions of statements that cannot add a call or
+    # literal fact (extract.py); visiting everything must give the same facts.
+    rng = random.Random(7)
+    sources = [_inject(path.read_bytes(), rng) for path in sorted(Path(click.__file__).parent.glob("*.py"))]
+    sources += [path.read_bytes() for path in sorted(Path(__file__).parent.parent.glob("examples/support_desk/**/*.py"))]
+    pruned = [asdict(facts(source, cut_bodies=False)) for source in sources]
+    monkeypatch.setattr(prefilter, "text_may_matter", lambda text, names=frozenset(): True)
+    visited = [asdict(facts(source, cut_bodies=False)) for source in sources]
+    assert pruned == visited
+    assert sum(len(f["calls"]) for f in visited) > 10
