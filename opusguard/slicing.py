@@ -40,8 +40,7 @@ _STRING_REST = {
     b"'": re.compile(rb"(?:[^'\\\n]|\\.)*'", re.S),
 }
 _DEF_OR_DECORATOR = re.compile(rb"^([ \t]*)(?:(@)|(?:async[ \t]+)?def[ \t]+(\w+))", re.M)
-_HEADER_TOKEN = re.compile(rb"[()\[\]{}:\"'#]")
-_LINE_TOKEN = re.compile(rb"[()\[\]{}\n\"'#]")
+_TOKEN = re.compile(rb"[()\[\]{}:\n\"'#]")
 _BLANK_OR_COMMENT_LINES = re.compile(rb"(?:[ \t]*(?:#[^\n]*)?\r?\n)*")
 # Attributes that may be assigned: `obj.attr = `, `a.x = a.y = `, `a.x, a.y = `,
 # `obj.attr: T = `, `obj.attr += ` (a superset: `f(a.b, c)` counts too).
@@ -77,9 +76,10 @@ def cut_irrelevant_bodies(source: bytes, is_relevant: Callable[[bytes], bool]) -
             continue
         indent = match.end(1) - start
         if match[2]:  # a decorator: remember where its block starts and ends
-            after = _logical_line_end(source, match.end())
-            if after is None:
+            newline = _outside_brackets(source, match.end(), b"\n")
+            if newline is None:
                 return None
+            after = newline + 1
             after = _BLANK_OR_COMMENT_LINES.match(source, after).end()
             if decorators is None or decorators[1] != indent or decorators[2] != start:
                 decorators = (start, indent, after)
@@ -90,7 +90,7 @@ def cut_irrelevant_bodies(source: bytes, is_relevant: Callable[[bytes], bool]) -
         if decorators is not None and decorators[1] == indent and decorators[2] == start:
             statement_start = decorators[0]
         decorators = None
-        colon = _header_colon(source, match.end(), len(source))
+        colon = _outside_brackets(source, match.end(), b":")
         if colon is None:
             return None  # not a def after all (an odd file): parse it whole
         # The body is what follows the header, which may span lines (its closing
@@ -181,43 +181,13 @@ def _continues_previous_line(source: bytes, line_start: int) -> bool:
     return b"#" not in source[previous_start:end]
 
 
-def _logical_line_end(source: bytes, pos: int) -> int | None:
-    """Offset after the newline that ends the logical line `pos` is on (brackets closed)."""
+def _outside_brackets(source: bytes, pos: int, target: bytes) -> int | None:
+    """Offset of the first `target` (b":" or b"\\n") after `pos` that is outside
+    brackets, strings and comments (a backslash-continued newline does not count);
+    None if there is none, or a string never ends."""
     depth = 0
     while True:
-        match = _LINE_TOKEN.search(source, pos)
-        if match is None:
-            return len(source)
-        at = match.start()
-        char = source[at : at + 1]
-        if char in b"([{":
-            depth += 1
-        elif char in b")]}":
-            depth -= 1
-        elif char == b"\n":
-            if depth <= 0 and source[at - 1 : at] != b"\\" and source[at - 2 : at] != b"\\\r":
-                return at + 1
-        elif char == b"#":
-            newline = source.find(b"\n", at)
-            if newline < 0:
-                return len(source)
-            pos = newline  # the newline itself ends the line (or not, in brackets)
-            continue
-        else:
-            quote = source[at : at + 3] if source[at : at + 3] in (b'"""', b"'''") else char
-            rest = _STRING_REST[quote].match(source, at + len(quote))
-            if rest is None:
-                return None
-            pos = rest.end()
-            continue
-        pos = at + 1
-
-
-def _header_colon(source: bytes, pos: int, end: int) -> int | None:
-    """Offset of the ':' that ends a def's header (outside brackets, strings, comments)."""
-    depth = 0
-    while True:
-        match = _HEADER_TOKEN.search(source, pos, end)
+        match = _TOKEN.search(source, pos)
         if match is None:
             return None
         at = match.start()
@@ -226,16 +196,16 @@ def _header_colon(source: bytes, pos: int, end: int) -> int | None:
             depth += 1
         elif char in b")]}":
             depth -= 1
-        elif char == b":":
-            if depth == 0:
-                return at
+        elif char == target and depth <= 0:
+            if not (char == b"\n" and (source[at - 1 : at] == b"\\" or source[at - 2 : at] == b"\\\r")):
+                return at  # (a newline after a backslash continues the line)
         elif char == b"#":
-            newline = source.find(b"\n", at, end)
+            newline = source.find(b"\n", at)
             if newline < 0:
                 return None
-            pos = newline + 1
+            pos = newline  # the newline itself may be the target
             continue
-        else:
+        elif char in b"\"'":
             quote = source[at : at + 3] if source[at : at + 3] in (b'"""', b"'''") else char
             rest = _STRING_REST[quote].match(source, at + len(quote))
             if rest is None:
