@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from opusguard import __version__, prefilter
 from opusguard.cache import FactsCache, VerdictIndex
@@ -39,9 +39,20 @@ MIN_FILES_FOR_WORKERS = 24
 # From this many files to read, candidates go to workers while the rest is read.
 MIN_FILES_TO_STREAM = 200
 
-# (path shown, path, index key, size, mtime_ns, verdict, content or None to read
-# again) of a file for the second pass
-_SecondPassFile = tuple[str, Path, str, int, int, str, "bytes | None"]
+
+
+class _SecondPassFile(NamedTuple):
+    """A file that makes a model-taking call: it matters if it reads a model name."""
+
+    rel: str  # as shown
+    path: Path
+    key: str  # in the verdict index
+    size: int
+    mtime_ns: int
+    verdict: str
+    content: bytes | None  # None: read again if the second pass needs it
+
+
 # Contents of second-pass files kept in memory between the passes, at most; the
 # rest are read again (from the page cache) if the second pass needs them.
 SECOND_PASS_MEMORY = 64 * 1024 * 1024
