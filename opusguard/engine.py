@@ -206,6 +206,9 @@ class RunOptions:
     explicit_files: Sequence[Path] | None = None  # --changed-since: these files only
     today: date = field(default_factory=date.today)
     progress: Callable[[int, int], None] | None = None
+    # False for a throw-away tree (report --diff's export of REF): its paths would
+    # only fill the verdict index it shares with the working tree.
+    remember_verdicts: bool = True
 
 
 def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
@@ -218,8 +221,9 @@ def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
     cache = verdicts = None
     if options.use_cache:
         cache = FactsCache(settings.root / ".opusguard_cache", cache_salt(catalog, names))
-        verdicts = VerdictIndex(cache)
-        verdicts.load()
+        if options.remember_verdicts:
+            verdicts = VerdictIndex(cache)
+            verdicts.load()
     # The worker pool is closed on the way out, Ctrl-C included.
     with FactsSource(catalog, names, cache, jobs) as source:
         warnings: list[str] = []

@@ -75,7 +75,7 @@ def make_diff(
         # A folder the pull request adds does not exist at REF: nothing was there.
         paths = [p for p in options.paths if (base_cwd / p).exists()] if options.paths else ["."]
         base_options = engine.RunOptions(paths=paths, jobs=options.jobs, use_cache=options.use_cache,
-                                         today=options.today)
+                                         today=options.today, remember_verdicts=False)
         base_analysis = engine.analyze(base_settings, base_options, cwd=base_cwd) if paths else analysis
         base_sites = build_inventory(base_analysis.project) if paths else []
         price_base = _price(base_analysis, inputs, usage)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 import subprocess
 from html.parser import HTMLParser
 
@@ -263,6 +264,22 @@ def test_diff_against_a_ref_in_a_temporary_repository(tree):
     # the working tree and the index are untouched
     status = subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True).stdout
     assert status.strip() == "M app/work.py"
+
+
+def test_diff_with_the_cache_leaves_only_the_working_trees_files_in_the_verdict_index(tree):
+    # The export of REF shares the working tree's cache; its throw-away paths must
+    # not pile up in the verdict index that lives there.
+    root = tree({"app/__init__.py": "", "app/work.py": CALL + f'client.messages.create(model="{OPUS_41}")\n'})
+    git(root, "init", "-q")
+    git(root, "add", ".")
+    git(root, "commit", "-q", "-m", "base")
+    (root / "app" / "work.py").write_text(CALL + f'client.messages.create(model="{HAIKU}")\n')
+    for _ in range(2):
+        result = run_cli("report", "--diff", "HEAD", "--format", "json", ".", cwd=root)
+        assert result.returncode == 0, result.stderr
+    (index,) = (root / ".opusguard_cache").glob("verdicts-*")
+    entries = pickle.loads(index.read_bytes()[4:])
+    assert entries and all(key.startswith(str(root)) for key in entries)
 
 
 def test_diff_outside_a_repository_or_with_a_bad_ref_is_exit_2(tree):
