@@ -19,7 +19,8 @@ from pathlib import Path
 
 from opusguard.facts import FileFacts
 
-_FORMAT = b"OGF2"
+# Bumped whenever extraction changes what facts hold, so older entries miss.
+_FORMAT = b"OGF3"
 
 
 class FactsCache:

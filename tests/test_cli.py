@@ -270,12 +270,18 @@ def test_the_second_pass_sees_a_name_that_now_holds_a_model(tree):
     assert [(f["path"], f["line"]) for f in found] == [("app/uses.py", 2)]
 
 
+def cache_format() -> bytes:
+    from opusguard.cache import _FORMAT
+
+    return _FORMAT
+
+
 def test_a_corrupt_verdict_index_is_ignored(tree):
     root = tree(APP)
     first = cached_check(cwd=root)["findings"]
     indexes = list((root / ".opusguard_cache").glob("verdicts-*"))
     assert len(indexes) == 1
-    indexes[0].write_bytes(b"OGF2\x80garbage")
+    indexes[0].write_bytes(cache_format() + b"\x80garbage")  # the right header, a broken pickle
     assert cached_check(cwd=root)["findings"] == first
     assert cached_check(cwd=root)["findings"] == first
 
