@@ -83,15 +83,20 @@ def reads_names(content: bytes, names: frozenset[tuple[str, str]]) -> bool:
     return False
 
 
+def _whole_word(name: bytes) -> bytes:
+    # Not \b: in a bytes pattern it knows only ASCII, and a name may be non-ASCII (UTF-8).
+    return rb"(?<![\w\x80-\xff])" + re.escape(name) + rb"(?![\w\x80-\xff])"
+
+
 @functools.lru_cache(maxsize=256)
 def _word(name: bytes) -> re.Pattern[bytes]:
-    return re.compile(rb"\b" + re.escape(name) + rb"\b")
+    return re.compile(_whole_word(name))
 
 
 @functools.lru_cache(maxsize=256)
 def _import_of(name: bytes) -> re.Pattern[bytes]:
     """`import NAME`, `from x import a, NAME as b`, `from x import (\n a,\n NAME,\n)`."""
-    word = rb"\b" + re.escape(name) + rb"\b"
+    word = _whole_word(name)
     return re.compile(rb"\bimport\b[^\n;(]*" + word + rb"|\bimport\s*\([^)]*" + word)
 
 

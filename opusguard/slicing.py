@@ -39,12 +39,14 @@ _STRING_REST = {
     b'"': re.compile(rb'(?:[^"\\\n]|\\.)*"', re.S),
     b"'": re.compile(rb"(?:[^'\\\n]|\\.)*'", re.S),
 }
-_DEF_OR_DECORATOR = re.compile(rb"^([ \t]*)(?:(@)|(?:async[ \t]+)?def[ \t]+(\w+))", re.M)
+# An identifier in UTF-8 bytes (bytes patterns know only ASCII letters).
+_NAME = rb"(?:[A-Za-z_]|[\x80-\xff])(?:\w|[\x80-\xff])*"
+_DEF_OR_DECORATOR = re.compile(rb"^([ \t]*)(?:(@)|(?:async[ \t]+)?def[ \t]+(" + _NAME + rb"))", re.M)
 _TOKEN = re.compile(rb"[()\[\]{}:\n\"'#]")
 _BLANK_OR_COMMENT_LINES = re.compile(rb"(?:[ \t]*(?:#[^\n]*)?\r?\n)*")
 # Attributes that may be assigned: `obj.attr = `, `a.x = a.y = `, `a.x, a.y = `,
 # `obj.attr: T = `, `obj.attr += ` (a superset: `f(a.b, c)` counts too).
-_ASSIGNED_ATTRIBUTE = re.compile(rb"\.([A-Za-z_]\w*)[ \t]*(?:[,:]|\+?=(?!=))")
+_ASSIGNED_ATTRIBUTE = re.compile(rb"\.(" + _NAME + rb")[ \t]*(?:[,:]|\+?=(?!=))")
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,10 @@ def cut_irrelevant_bodies(source: bytes, is_relevant: Callable[[bytes], bool]) -
     """The source with the bodies of irrelevant functions cut, or None when nothing is cut
     (or the file is odd enough that a plain parse is the safer path)."""
     if b"def" not in source or b"\f" in source:
+        return None
+    try:  # names are read as UTF-8; a file in another encoding is parsed whole
+        source.decode("utf-8")
+    except UnicodeDecodeError:
         return None
     regions = _multiline_string_regions(source)
     if regions is None:

@@ -149,6 +149,14 @@ def test_odd_or_broken_files_are_left_to_the_whole_parse(source):
     assert cut(source) is None
 
 
+def test_non_ascii_names_and_other_encodings():
+    sliced = cut("class K:\n    def Aª(self):\n        self.ñame = 1\n")
+    assert "def Aª(): ..." in sliced.text.decode() and sliced.cut_attributes == {"ñame"}
+    latin1 = "# -*- coding: latin-1 -*-\nclass K:\n    def f(self):\n        self.ñ = 'é'\n".encode("latin-1")
+    assert slicing.cut_irrelevant_bodies(latin1, prefilter.function_may_matter) is None  # parsed whole
+    assert facts(latin1, cut_bodies=True).classes["K"].attrs["ñ"].text == "é"
+
+
 def test_attributes_assigned_in_cut_bodies_are_named():
     sliced = cut("class A:\n    def __init__(self, x):\n        self.a, self.b = x, 1\n"
                  "        self.c: int = 3\n        self.d += 1\n        self.e = self.f = x\n        print(self.g == 1)\n")
