@@ -65,6 +65,8 @@ def cut_irrelevant_bodies(source: bytes, is_relevant: Callable[[bytes], bool]) -
     (or the file is odd enough that a plain parse is the safer path)."""
     if b"def" not in source or b"\f" in source:
         return None
+    if source.count(b"\r") != source.count(b"\r\n"):
+        return None  # a lone CR ends a line for Python, not for the line map: parse it whole
     try:  # names are read as UTF-8; a file in another encoding is parsed whole
         source.decode("utf-8")
     except UnicodeDecodeError:

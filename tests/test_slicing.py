@@ -149,6 +149,12 @@ def test_odd_or_broken_files_are_left_to_the_whole_parse(source):
     assert cut(source) is None
 
 
+def test_lone_carriage_returns_are_left_to_the_whole_parse():
+    # Python ends a line at a lone CR; the line map counts LF only.
+    assert cut("def f():\r    x = 1\rdef g():\n    return 2\n") is None
+    assert cut("def f():\r\n    x = 1\r\n") is not None
+
+
 def test_non_ascii_names_and_other_encodings():
     sliced = cut("class K:\n    def Aª(self):\n        self.ñame = 1\n")
     assert "def Aª(): ..." in sliced.text.decode() and sliced.cut_attributes == {"ñame"}
