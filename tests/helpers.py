@@ -11,18 +11,29 @@ from opusguard.config import load_settings
 TODAY = date(2026, 11, 24)
 
 
-def check_tree(root: Path, files: dict[str, str], *, policy: str | None = None, select=None, paths=(".",)):
+def write_tree(root: Path, files: dict[str, str], *, policy: str | None = None) -> None:
     for rel, text in files.items():
         target = root / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
     if policy is not None:
         (root / "opusguard.yaml").write_text(policy, encoding="utf-8")
-    settings = load_settings(root)
-    options = engine.RunOptions(paths=list(paths), use_cache=False, jobs=1, today=TODAY)
+
+
+def run_options(paths=(".",)) -> engine.RunOptions:
+    return engine.RunOptions(paths=list(paths), use_cache=False, jobs=1, today=TODAY)
+
+
+def analyze_tree(root: Path, files: dict[str, str], *, policy: str | None = None, paths=(".",)) -> engine.Analysis:
+    write_tree(root, files, policy=policy)
+    return engine.analyze(load_settings(root), run_options(paths), cwd=root)
+
+
+def check_tree(root: Path, files: dict[str, str], *, policy: str | None = None, select=None, paths=(".",)):
+    write_tree(root, files, policy=policy)
     every, _ = engine.default_codes()
     codes = set(select) if select else every
-    return engine.check(settings, options, cwd=root, select_codes=codes)
+    return engine.check(load_settings(root), run_options(paths), cwd=root, select_codes=codes)
 
 
 def rules_at(result, path: str) -> set[tuple[str, int]]:

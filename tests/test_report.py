@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import pytest
 
-from helpers import TODAY, check_tree
+from helpers import analyze_tree, check_tree, run_options
 from opusguard import engine
 from opusguard.catalog import Price, load_catalog
 from opusguard.config import load_settings
@@ -34,14 +34,7 @@ OPUS_41 = "claude-opus-4-1-20250805"  # $15 / $75 per MTok
 
 
 def analyze(root, files, policy=None):
-    for rel, text in files.items():
-        target = root / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
-    if policy is not None:
-        (root / "opusguard.yaml").write_text(policy, encoding="utf-8")
-    settings = load_settings(root)
-    return engine.analyze(settings, engine.RunOptions(paths=["."], use_cache=False, jobs=1, today=TODAY), cwd=root)
+    return analyze_tree(root, files, policy=policy)
 
 
 def report_for(root, files, policy=None, usage=None, assumptions=None):
@@ -140,7 +133,7 @@ def test_inventory_counts_match_the_checks_model_calls(tmp_path):
 
     app = REPO / "examples" / "support_desk"
     settings = load_settings(app)
-    analysis = engine.analyze(settings, engine.RunOptions(paths=["."], use_cache=False, jobs=1, today=TODAY), cwd=app)
+    analysis = engine.analyze(settings, run_options(), cwd=app)
     sites = build_inventory(analysis.project)
     counts = {}
     for site in sites:
