@@ -7,7 +7,7 @@ from datetime import date
 
 import hypothesmith
 import libcst as cst
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 
 from opusguard.catalog import load_catalog
 from opusguard.codemod import plan_rewrites, rewrite_source
@@ -32,7 +32,14 @@ def codemod_once(source: bytes) -> bytes:
         return source
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+# Same examples every CI run; no shrinking (minutes on generated programs).
+@settings(
+    max_examples=30,
+    deadline=None,
+    derandomize=True,
+    phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=list(HealthCheck),
+)
 @given(hypothesmith.from_node(cst.Module))
 def test_output_parses_and_is_idempotent(program):
     source = (program + CALL).encode("utf-8")
