@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+from hypothesis import HealthCheck, Phase, settings
+
 from opusguard import engine
 from opusguard.config import load_settings
 
@@ -38,3 +40,15 @@ def check_tree(root: Path, files: dict[str, str], *, policy: str | None = None, 
 
 def rules_at(result, path: str) -> set[tuple[str, int]]:
     return {(f.rule, f.line) for f in result.findings if f.path == path}
+
+
+def generated_program_settings(examples: int) -> settings:
+    """Property tests on hypothesmith programs: the same examples every CI run, and
+    no shrinking (on generated programs it can take many minutes)."""
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        derandomize=True,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )

@@ -7,7 +7,9 @@ from datetime import date
 
 import hypothesmith
 import libcst as cst
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import given
+
+from helpers import generated_program_settings
 
 from opusguard.catalog import load_catalog
 from opusguard.codemod import plan_rewrites, rewrite_source
@@ -32,14 +34,7 @@ def codemod_once(source: bytes) -> bytes:
         return source
 
 
-# Same examples every CI run; no shrinking (minutes on generated programs).
-@settings(
-    max_examples=30,
-    deadline=None,
-    derandomize=True,
-    phases=[Phase.explicit, Phase.generate],
-    suppress_health_check=list(HealthCheck),
-)
+@generated_program_settings(30)
 @given(hypothesmith.from_node(cst.Module))
 def test_output_parses_and_is_idempotent(program):
     source = (program + CALL).encode("utf-8")

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import hypothesmith
 import libcst as cst
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
+
+from helpers import generated_program_settings
 
 from opusguard import prefilter, slicing
 from test_slicing import assert_same_facts
@@ -36,15 +38,7 @@ def wrapped(program: str, calls: list[bool]) -> str:
     )
 
 
-# Derandomized, so CI runs the same examples every time; no shrinking, which on
-# generated programs can take many minutes (a failure is reported as found).
-@settings(
-    max_examples=60,
-    deadline=None,
-    derandomize=True,
-    phases=[Phase.explicit, Phase.generate],
-    suppress_health_check=list(HealthCheck),
-)
+@generated_program_settings(60)
 @given(hypothesmith.from_node(cst.Module), st.lists(st.booleans(), min_size=1, max_size=2))
 def test_cut_text_gives_the_whole_files_facts_or_does_not_parse(program, calls):
     source = wrapped(program, calls).encode("utf-8")
