@@ -61,3 +61,51 @@ def test_phase_two_skips_a_name_that_only_looks_the_same():
     # The word alone, never imported: a local of the same name, not the model constant.
     source = b"SMART_MODEL = build()\nllm(model=SMART_MODEL)\n"
     assert not prefilter.may_use_names(source, frozenset({("SMART_MODEL", "cfg")}))
+
+
+def test_no_word_can_hide_another():
+    # The one-pass search reports non-overlapping matches. That is every occurrence
+    # of every word only if no word contains another and none ends as another begins.
+    words = prefilter.WORDS
+    for word in words:
+        for other in words:
+            if other != word:
+                assert other not in word
+            for size in range(1, min(len(word), len(other))):
+                assert word[-size:] != other[:size], (word, other)
+
+
+def _classify_word_by_word(content: bytes) -> str:
+    """The definition classify() must agree with: each word looked for on its own."""
+    lowered = content.lower()
+    if any(word in lowered for word in (b"claude", b"opusguard:", b"route(")):
+        return prefilter.PARSE
+    if any(word in lowered for word in (b"anthropi", b"bedrock")) and prefilter._MODEL_CALL.search(content):
+        return prefilter.PARSE
+    if b"agentdefinition" in lowered:
+        return prefilter.PARSE
+    if b"odel" in content or any(w in lowered for w in (b"messages.", b"converse", b"completion(", b"agent(", b"dspy")):
+        return prefilter.SECOND_PASS
+    return prefilter.SKIP
+
+
+def test_one_pass_search_agrees_with_word_by_word_on_real_code():
+    import sysconfig
+    from pathlib import Path
+
+    files = sorted(Path(sysconfig.get_paths()["stdlib"]).rglob("*.py"))[:3000]
+    assert len(files) > 500
+    verdicts = set()
+    for path in files:
+        content = path.read_bytes()
+        verdicts.add(prefilter.classify(content))
+        assert prefilter.classify(content) == _classify_word_by_word(content), path
+    assert verdicts == {prefilter.PARSE, prefilter.SECOND_PASS, prefilter.SKIP}
+
+
+@pytest.mark.parametrize(
+    "source",
+    [b"ANTHROPIClaude", b"x = Route(1)", b"CLAUDE", b"import Anthropic; Messages.Create(model=m)", b"CONVERSE(m)", b"MODEL"],
+)
+def test_one_pass_search_agrees_with_word_by_word_on_odd_spellings(source):
+    assert prefilter.classify(source) == _classify_word_by_word(source)
