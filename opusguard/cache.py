@@ -20,7 +20,7 @@ from pathlib import Path
 from opusguard.facts import FileFacts
 
 # Bumped whenever extraction changes what facts hold, so older entries miss.
-_FORMAT = b"OGF3"
+_FORMAT = b"OGF4"
 
 
 class FactsCache:

@@ -94,6 +94,7 @@ def extract_facts(
     facts = collector.facts
     if sliced is not None:
         facts.cut_attributes = sliced.cut_attributes
+        facts.cut_names = sliced.cut_names
     if b"opusguard:" in source:
         facts.annotations = parse_annotations(source)
     _keep_lines(facts, source.decode(module.encoding, "replace").lstrip("\ufeff") if sliced else module.code)

@@ -198,7 +198,7 @@ class Resolver:
     # -- names --
 
     def lookup_name(self, path: str, name: str) -> list[Result]:
-        facts = self.files.get(path)
+        facts = self.facts_with_name(path, name)
         if facts is None:
             return [Unres(f"name {name}")]
         if name in facts.bindings:
@@ -247,7 +247,7 @@ class Resolver:
 
     def lookup_export(self, path: str, name: str) -> list[Result] | None:
         """A name as another module exports it; None when that module does not define it."""
-        facts = self.files.get(path)
+        facts = self.facts_with_name(path, name)
         if facts is None:
             return None
         if name in facts.bindings or name in facts.classes or any(
@@ -264,9 +264,21 @@ class Resolver:
     # -- classes --
 
     def facts_with_attribute(self, path: str, attr: str) -> FileFacts | None:
-        """The file's facts, from the whole file if `attr` is assigned in a body that was cut."""
+        """The file's facts, from the whole file if `attr` is assigned in code that was cut."""
         facts = self.files.get(path)
-        if facts is not None and attr in facts.cut_attributes and self.whole_file is not None:
+        if facts is not None and attr in facts.cut_attributes:
+            return self._whole(path, facts)
+        return facts
+
+    def facts_with_name(self, path: str, name: str) -> FileFacts | None:
+        """The file's facts, from the whole file if `name` is bound in a statement that was cut."""
+        facts = self.files.get(path)
+        if facts is not None and name in facts.cut_names:
+            return self._whole(path, facts)
+        return facts
+
+    def _whole(self, path: str, facts: FileFacts) -> FileFacts:
+        if self.whole_file is not None:
             whole = self.whole_file(path)
             if whole is not None:
                 whole.path = path

@@ -1,4 +1,4 @@
-"""Cut the functions that cannot add a fact, before libcst parses a file.
+"""Cut the code that cannot add a fact, before libcst parses a file.
 
 libcst parses, positions and visits a few thousand lines a second, and a file
 that passes the pre-filter is usually a large module with one model call in it.
@@ -14,6 +14,14 @@ in a cut body (``self.engine = ...`` binds a class attribute). Their names are
 kept in `cut_attributes`, and the resolver asks for the whole file's facts when
 it needs one of them.
 
+A second stage does the same for simple statements at module and class level
+(assignments, docstrings, bare expressions) that hold no trigger: a big
+``LANG_INFO = {...}`` or ``__all__ = [...]`` becomes ``...``. CPython's own
+parser finds them (it is C, a small part of libcst's cost). The names they bind
+are kept in `cut_names` (module level) and `cut_attributes` (class level), and
+the resolver asks for the whole file when it looks one up. An alias
+(``Alias = Base``) is never cut: subclass lookups read aliases of every file.
+
 Never wrong in silence: a function ends at the next statement indented no
 deeper than its ``def`` (after its signature), found after skipping string
 literals, comments and backslash continuations. A line inside an open bracket
@@ -24,8 +32,10 @@ extract.py parses the whole file instead.
 
 from __future__ import annotations
 
+import ast
 import bisect
 import re
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -56,14 +66,18 @@ class SlicedSource:
     # that facts record a span of can enclose a function body (a class records
     # the span of its name), so no span ends on a `...` line.
     line_map: tuple[int, ...]
-    # Attribute names assigned in the cut bodies (a superset).
+    # Attribute names assigned in the cut bodies (a superset) and class attributes
+    # whose assignment was cut.
     cut_attributes: frozenset[str]
+    # Module-level names whose assignment was cut.
+    cut_names: frozenset[str] = frozenset()
 
 
 def cut_irrelevant_bodies(source: bytes, is_relevant: Callable[[bytes], bool]) -> SlicedSource | None:
-    """The source with the bodies of irrelevant functions cut, or None when nothing is cut
-    (or the file is odd enough that a plain parse is the safer path)."""
-    if b"def" not in source or b"\f" in source:
+    """The source with irrelevant functions and module or class level statements cut,
+    or None when nothing is cut (or the file is odd enough that a plain parse is the
+    safer path)."""
+    if b"\f" in source:
         return None
     if source.count(b"\r") != source.count(b"\r\n"):
         return None  # a lone CR ends a line for Python, not for the line map: parse it whole
@@ -71,6 +85,22 @@ def cut_irrelevant_bodies(source: bytes, is_relevant: Callable[[bytes], bool]) -
         source.decode("utf-8")
     except UnicodeDecodeError:
         return None
+    functions_cut = _cut_functions(source, is_relevant) if b"def" in source else None
+    text = functions_cut.text if functions_cut is not None else source
+    statements_cut = _cut_statements(text, is_relevant)
+    if statements_cut is None:
+        return functions_cut
+    if functions_cut is None:
+        return statements_cut
+    return SlicedSource(
+        statements_cut.text,
+        tuple(functions_cut.line_map[line - 1] for line in statements_cut.line_map),
+        functions_cut.cut_attributes | statements_cut.cut_attributes,
+        statements_cut.cut_names,
+    )
+
+
+def _cut_functions(source: bytes, is_relevant: Callable[[bytes], bool]) -> SlicedSource | None:
     regions = _multiline_string_regions(source)
     if regions is None:
         return None  # an unterminated string: the full parse reports it
@@ -248,3 +278,91 @@ def _apply(source: bytes, cuts: list[tuple[int, int, bytes]]) -> SlicedSource:
         for match in _ASSIGNED_ATTRIBUTE.finditer(source, cut_start, cut_end)
     }
     return SlicedSource(b"".join(pieces), tuple(line_map), frozenset(attributes))
+
+
+# --- module and class level statements ----------------------------------------------
+
+_SIMPLE = (ast.Assign, ast.AugAssign, ast.Expr)
+
+
+def _cut_statements(source: bytes, is_relevant: Callable[[bytes], bool]) -> SlicedSource | None:
+    """Simple statements at module and class level without a trigger become `...`."""
+    try:
+        with warnings.catch_warnings():  # ("is" with a literal ...): the user's business, not ours
+            warnings.simplefilter("ignore")
+            tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None  # libcst parses it, or reports why not
+    lines = source.splitlines(keepends=True)
+    cuts: list[tuple[int, int, bytes]] = []  # (first line, last line, replacement)
+    names: set[str] = set()
+    attributes: set[str] = set()
+
+    def visit(body: list[ast.stmt], in_class: bool) -> None:
+        for index, statement in enumerate(body):
+            if isinstance(statement, ast.ClassDef):
+                visit(statement.body, True)
+                continue
+            if not isinstance(statement, _SIMPLE) or _is_alias(statement):
+                continue
+            bound = _bound_names(statement)
+            if bound is None:
+                continue  # assigns through an attribute or a subscript: kept
+            first, last = statement.lineno, statement.end_lineno or statement.lineno
+            # Alone on its lines: no `a = 1; b = 2`, no `class A: x = 1`.
+            if index > 0 and (body[index - 1].end_lineno or 0) >= first:
+                continue
+            if index + 1 < len(body) and body[index + 1].lineno <= last:
+                continue
+            if lines[first - 1][: statement.col_offset].strip():
+                continue
+            if is_relevant(b"".join(lines[first - 1 : last])):
+                continue
+            # A docstring stays a string: `from __future__` may only follow one.
+            docstring = isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant)
+            cuts.append((first, last, b'""' if docstring else b"..."))
+            (attributes if in_class else names).update(bound)
+
+    visit(tree.body, False)
+    if not cuts:
+        return None
+    pieces: list[bytes] = []
+    line_map: list[int] = []
+    next_line = 1
+    for first, last, replacement in cuts:
+        pieces.extend(lines[next_line - 1 : first - 1])
+        line_map.extend(range(next_line, first))
+        line = lines[first - 1]
+        indent = line[: len(line) - len(line.lstrip(b" \t"))]
+        ending = b"\r\n" if lines[last - 1].endswith(b"\r\n") else b"\n"
+        pieces.append(indent + replacement + ending)
+        line_map.append(first)
+        next_line = last + 1
+    pieces.extend(lines[next_line - 1 :])
+    line_map.extend(range(next_line, source.count(b"\n") + 2))
+    return SlicedSource(b"".join(pieces), tuple(line_map), frozenset(attributes), frozenset(names))
+
+
+def _is_alias(statement: ast.stmt) -> bool:
+    """`Alias = Base`, `Alias = mod.Base`: kept, subclass lookups read them."""
+    return isinstance(statement, ast.Assign) and isinstance(statement.value, (ast.Name, ast.Attribute))
+
+
+def _bound_names(statement: ast.stmt) -> list[str] | None:
+    """The names a statement binds; None if it assigns through an attribute or subscript."""
+    if isinstance(statement, ast.Expr):
+        return []
+    targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
+    names: list[str] = []
+    pending = list(targets)
+    while pending:
+        target = pending.pop()
+        if isinstance(target, ast.Name):
+            names.append(target.id)
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            pending.extend(target.elts)
+        elif isinstance(target, ast.Starred):
+            pending.append(target.value)
+        else:
+            return None
+    return names

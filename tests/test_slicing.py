@@ -35,11 +35,14 @@ def facts(source: bytes, *, cut_bodies: bool):
     return extract.extract_facts(source, "m.py", is_model_id=is_model_id, cut_bodies=cut_bodies)
 
 
-def comparable(file_facts, *, cut_attributes=frozenset(), kept_lines=None) -> dict:
-    """Facts as a dict, less what a cut function may hide: its parameters, and in
-    its body imports, nested functions and classes, and the attributes it assigns."""
+def comparable(file_facts, *, cut_attributes=frozenset(), cut_names=frozenset(), kept_lines=None) -> dict:
+    """Facts as a dict, less what a cut function may hide (its parameters, and in
+    its body imports, nested functions and classes, and the attributes it assigns)
+    and the names and class attributes bound by cut statements."""
     data = asdict(file_facts)
     data.pop("cut_attributes")
+    data.pop("cut_names")
+    data["bindings"] = {k: v for k, v in data["bindings"].items() if k not in cut_names}
     functions = data["functions"]
     data["function_names"] = set(functions)
 
@@ -65,9 +68,9 @@ def assert_same_facts(source: bytes) -> slicing.SlicedSource | None:
     if sliced is not None:  # file lines that stand in the cut text as themselves (not as a stub)
         original = source.splitlines()
         kept = {line for line, text in zip(sliced.line_map, sliced.text.splitlines()) if text == original[line - 1]}
-    attributes = sliced_facts.cut_attributes
-    assert comparable(sliced_facts, cut_attributes=attributes) == comparable(
-        whole, cut_attributes=attributes, kept_lines=kept
+    attributes, names = sliced_facts.cut_attributes, sliced_facts.cut_names
+    assert comparable(sliced_facts, cut_attributes=attributes, cut_names=names) == comparable(
+        whole, cut_attributes=attributes, cut_names=names, kept_lines=kept
     )
     for name, params in sliced_facts.functions.items():  # a kept function keeps its parameters
         assert params in ((), whole.functions[name]), name
@@ -144,7 +147,7 @@ def test_a_bracket_below_the_body_indent_falls_back_to_the_whole_file():
     assert asdict(facts(source, cut_bodies=True)) == asdict(facts(source, cut_bodies=False))
 
 
-@pytest.mark.parametrize("source", ["def f(:\n    pass\n", "s = '''never closed\ndef f():\n    pass\n", "x = 1\n"])
+@pytest.mark.parametrize("source", ["def f(:\n    pass\n", "s = '''never closed\ndef f():\n    pass\n", "import os\n"])
 def test_odd_or_broken_files_are_left_to_the_whole_parse(source):
     assert cut(source) is None
 
@@ -168,6 +171,100 @@ def test_attributes_assigned_in_cut_bodies_are_named():
                  "        self.c: int = 3\n        self.d += 1\n        self.e = self.f = x\n        print(self.g == 1)\n")
     assert {"a", "b", "c", "d", "e", "f"} <= sliced.cut_attributes
     assert "g" not in sliced.cut_attributes
+
+
+def test_module_and_class_statements_without_a_trigger_are_cut():
+    source = (
+        '"""Docs."""\n'  # 1
+        "from __future__ import annotations\n"
+        "import os\n"
+        "LANG = {\n"  # 4
+        "    'af': 1,\n"
+        "}\n"
+        "A, (B, *C) = 1, (2, 3)\n"  # 7
+        f'M = "{OPUS}"\n'  # 8
+        "Alias = os.path\n"  # 9: an alias is kept
+        "T: int = 1\n"  # 10: annotated, kept (a dataclass field's place counts)
+        "class K:\n"
+        '    """Docs."""\n'
+        "    x = [1,\n"  # 13
+        "         2]\n"
+        "    def f(self):\n"
+        "        return 1\n"
+        "x = 1; y = 2\n"  # 17: shares its line, kept
+        "os.environ['A'] = 'b'\n"  # 18: through a subscript, kept
+    )
+    sliced = cut(source)
+    text = sliced.text.decode()
+    assert text.startswith('""\nfrom __future__ import annotations\n')
+    compile(sliced.text, "m.py", "exec")  # still valid Python, the future import included
+    assert "LANG" not in text and "'af'" not in text and "A, (B" not in text and "x = [1" not in text
+    for kept in (f'M = "{OPUS}"', "Alias = os.path", "T: int = 1", "x = 1; y = 2", "os.environ['A'] = 'b'"):
+        assert kept in text
+    assert sliced.cut_names == {"LANG", "A", "B", "C"} and sliced.cut_attributes == {"x"}
+    lines = text.splitlines()
+    assert sliced.line_map[lines.index(f'M = "{OPUS}"')] == 8
+    assert sliced.line_map[lines.index("x = 1; y = 2")] == 17
+    assert_same_facts(source.encode())
+
+
+def test_statements_are_cut_in_files_without_functions_too():
+    sliced = cut("X = {\n    1: 2,\n}\nprint(X)\n")
+    assert sliced is not None and sliced.text == b"...\n...\n" and sliced.cut_names == {"X"}
+
+
+def test_a_file_cpython_cannot_parse_keeps_its_statements():
+    # Newer syntax than this Python, or broken: libcst parses it, or reports it.
+    assert cut("X = {\n    1: 2,\n}\nmatch = (\n") is None
+
+
+def test_a_cut_statement_warns_about_nothing(recwarn):
+    cut("X = 1 is 1\nY = {1}()\n")
+    assert not [w for w in recwarn if issubclass(w.category, SyntaxWarning)]
+
+
+# --- the resolver asks for the whole file when it needs a cut name -------------------
+
+
+def test_a_module_name_bound_by_a_cut_statement_still_resolves(tmp_path):
+    result = check_tree(tmp_path, {
+        "app/__init__.py": "",
+        "app/config.py": f'import os\nSMART = "{OPUS}"\nFAST = "claude-haiku-4-5"\n'
+                         "PICK = SMART if os.environ.get('X') else FAST\n",  # no trigger: cut
+        "app/ask.py": (
+            "import anthropic\n"
+            "from app.config import PICK\n"
+            "def ask(q):\n"
+            "    return anthropic.Anthropic().messages.create(model=PICK, messages=[])\n"
+        ),
+    }, select=["OG102"])
+    assert [(f.rule, f.path, f.line) for f in result.findings] == [("OG102", "app/ask.py", 4)]
+
+
+def test_a_class_attribute_bound_by_a_cut_statement_still_resolves(tmp_path):
+    result = check_tree(tmp_path, {
+        "app/__init__.py": "",
+        "app/agent.py": (
+            "import anthropic, os\n"
+            f'SMART = "{OPUS}"\n'
+            "class Agent:\n"
+            "    engine = SMART if os.environ.get('X') else SMART\n"  # no trigger: cut
+            "    def run(self, q):\n"
+            "        return anthropic.Anthropic().messages.create(model=self.engine, messages=[])\n"
+        ),
+    }, select=["OG102"])
+    assert [(f.rule, f.path, f.line) for f in result.findings] == [("OG102", "app/agent.py", 6)]
+
+
+def test_a_name_rebound_by_a_cut_statement_resolves_to_its_last_value(tmp_path):
+    # M holds Opus, then something else: the cut rebinding must not leave Opus behind.
+    files = {
+        "app/__init__.py": "",
+        "app/m.py": f'import anthropic\nM = "{OPUS}"\nM = compute()\n'
+                    "def ask():\n    return anthropic.Anthropic().messages.create(model=M, messages=[])\n",
+    }
+    result = check_tree(tmp_path, files, select=["OG102", "OG106"])
+    assert [(f.rule, f.line) for f in result.findings] == [("OG106", 5)]
 
 
 # --- the resolver asks for the whole file when it needs a cut attribute --------------
@@ -261,3 +358,33 @@ def test_statements_without_a_trigger_are_not_visited_and_facts_do_not_change(mo
     visited = [asdict(facts(source, cut_bodies=False)) for source in sources]
     assert pruned == visited
     assert sum(len(f["calls"]) for f in visited) > 10
+
+
+def _findings(root: Path) -> list[tuple]:
+    from helpers import run_options
+    from opusguard import engine
+    from opusguard.config import load_settings
+
+    result = engine.check(load_settings(root), run_options(), cwd=root)
+    return [(f.rule, f.path, f.line, f.column, f.message) for f in result.findings]
+
+
+@pytest.mark.parametrize("tree", ["example app", "click with models injected"])
+def test_findings_are_the_same_without_slicing(tree, tmp_path, monkeypatch):
+    import shutil
+
+    if tree == "example app":
+        root = tmp_path / "support_desk"
+        shutil.copytree(Path(__file__).parent.parent / "examples" / "support_desk", root)
+    else:
+        root = tmp_path / "clickapp"
+        (root / "app").mkdir(parents=True)
+        (root / "app" / "__init__.py").write_text("")
+        (root / "app" / "config.py").write_text(f'SMART_MODEL = "{OPUS}"\n')
+        rng = random.Random(11)
+        for path in sorted(Path(click.__file__).parent.glob("*.py")):
+            header = b"import os\nfrom app.config import SMART_MODEL\nfrom anthropic import Anthropic as client\n"
+            (root / "app" / path.name).write_bytes(header + _inject(path.read_bytes(), rng))
+    sliced = _findings(root)
+    monkeypatch.setattr(slicing, "cut_irrelevant_bodies", lambda source, is_relevant: None)
+    assert sliced and sliced == _findings(root)
