@@ -1,4 +1,4 @@
-from opusguard.cli import main
+from opusguard.cli import run
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run()

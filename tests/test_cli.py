@@ -311,3 +311,34 @@ def test_gitignore_is_respected_unless_the_folder_is_named(tree):
     assert {f["path"] for f in doc["findings"]} == {"keep.gen.py", "sub/kept.py"}
     _, doc = run_json("generated", "venv/lib.py", cwd=root)
     assert {f["path"] for f in doc["findings"]} == {"generated/a.py", "venv/lib.py"}
+
+
+def test_large_output_is_complete_through_the_fast_exit(tree):
+    # The console script ends with os._exit after flushing: nothing may be lost.
+    files = {"app/__init__.py": ""}
+    files.update({f"app/m{i}.py": "".join(f'M{j} = "{OPUS}"\n' for j in range(40)) for i in range(60)})
+    root = tree(files)
+    code, report = run_json("--exit-zero", ".", cwd=root)
+    assert code == 0 and len(report["findings"]) == 60 * 40
+
+
+@pytest.mark.parametrize(("raised", "code", "printed"), [
+    (None, 0, ""), (SystemExit(0), 0, ""), (SystemExit(None), 0, ""), (SystemExit(2), 2, ""),
+    (SystemExit("cannot go on"), 1, "cannot go on\n"),
+])
+def test_the_fast_exit_keeps_exit_codes_and_runs_exit_handlers(monkeypatch, capsys, raised, code, printed):
+    import atexit
+
+    from opusguard import cli
+
+    def fake_main():
+        atexit.register(handled.append, "progress bar stopped")
+        if raised is not None:
+            raise raised
+
+    handled: list[str] = []
+    exits: list[int] = []
+    monkeypatch.setattr(cli, "main", fake_main)
+    monkeypatch.setattr(cli.os, "_exit", exits.append)
+    cli.run()
+    assert exits == [code] and handled == ["progress bar stopped"] and capsys.readouterr().err == printed
