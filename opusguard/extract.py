@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from opusguard import prefilter, sinks, slicing
-from opusguard.positions import Positions
 from opusguard.facts import (
     Annotation,
     Attr,
@@ -47,6 +46,8 @@ from opusguard.facts import (
     Unknown,
     Value,
 )
+from opusguard.positions import Positions
+from opusguard.walk import walk
 
 _ENUM_BASE = re.compile(r"(?:^|\.)\w*Enum$|(?:^|\.)(?:Flag|IntFlag)$")
 _ANNOTATION = re.compile(r"#\s*opusguard:\s*(?P<body>.*)$")
@@ -88,7 +89,7 @@ def extract_facts(
         module = parsed
     try:
         collector = _Collector(path, is_model_id, router_names, Positions(module), sliced)
-        module.visit(collector)
+        walk(module, collector)
     except RecursionError:
         return FileFacts(path=path, parse_error="too deeply nested to analyse", parse_error_line=1)
     facts = collector.facts

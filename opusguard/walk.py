@@ -1,0 +1,98 @@
+"""Run a read-only libcst visitor over a tree, without libcst's per-field machinery.
+
+`module.visit(visitor)` rebuilds every node it passes (validation included) and
+makes two method lookups by formatted name for every field of every node,
+whitespace and commas too; on the files opusguard parses that was most of the
+time spent visiting. `walk` calls the same `visit_<Type>` / `leave_<Type>`
+methods in the same order, on the original nodes, and does not descend into
+whitespace and operator nodes, which hold no expression
+(tests/test_walk.py compares the two on real code).
+
+Only per-type handlers are supported (no `visit_<Type>_<field>`), and only for
+visitors that read: nothing is replaced.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import libcst as cst
+
+# Modules whose nodes hold only whitespace, comments and operator tokens.
+_TOKEN_MODULES = frozenset({"libcst._nodes.whitespace", "libcst._nodes.op"})
+
+class _FieldOrder(cst.CSTVisitor):
+    """Records the fields libcst visits on a node, in its order, without descending."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fields: list[str] = []
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        return False
+
+    def on_visit_attribute(self, node: cst.CSTNode, attribute: str) -> None:
+        self.fields.append(attribute)
+
+
+# node type -> the fields libcst visits, in order; found on the first node of a type
+# that shows them all
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _fields(node: cst.CSTNode) -> tuple[str, ...]:
+    fields = _FIELDS.get(type(node))
+    if fields is None:
+        recorder = _FieldOrder()
+        node._visit_and_replace_children(recorder)
+        fields = tuple(dict.fromkeys(recorder.fields))
+        # libcst visits some fields only when they are set (an f-string's format
+        # spec): a node with an unvisited field at None may not show them all.
+        if all(f.name in fields for f in dataclasses.fields(node) if getattr(node, f.name) is None):
+            _FIELDS[type(node)] = fields
+    return fields
+
+
+def walk(module: cst.CSTNode, visitor: cst.CSTVisitor) -> None:
+    """What `module.visit(visitor)` does for a read-only, per-type visitor."""
+    # node type -> (visit handler, leave handler, fields to descend into) or None: skip it
+    plans: dict[type, tuple | None] = {}
+
+    def plan_for(node: cst.CSTNode) -> tuple | None:
+        node_type = type(node)
+        name = node_type.__name__
+        # CSTVisitor defines every visit_X / leave_X as a no-op: only overrides count.
+        visit = leave = None
+        if getattr(type(visitor), f"visit_{name}", None) is not getattr(cst.CSTVisitor, f"visit_{name}", None):
+            visit = getattr(visitor, f"visit_{name}")
+        if getattr(type(visitor), f"leave_{name}", None) is not getattr(cst.CSTVisitor, f"leave_{name}", None):
+            leave = getattr(visitor, f"leave_{name}")
+        if node_type.__module__ in _TOKEN_MODULES and visit is None and leave is None:
+            plan = None
+        else:
+            fields = _fields(node)
+            plan = (visit, leave, fields if node_type in _FIELDS else None)  # None: ask per node
+        plans[node_type] = plan
+        return plan
+
+    def visit_node(node: cst.CSTNode, plan: tuple) -> None:
+        visit, leave, fields = plan
+        if visit is None or visit(node) is not False:
+            for field in fields or _fields(node):
+                value = getattr(node, field)
+                if isinstance(value, cst.CSTNode):
+                    child_plan = plans[type(value)] if type(value) in plans else plan_for(value)
+                    if child_plan is not None:
+                        visit_node(value, child_plan)
+                elif isinstance(value, (tuple, list)):
+                    for item in value:
+                        if isinstance(item, cst.CSTNode):
+                            child_plan = plans[type(item)] if type(item) in plans else plan_for(item)
+                            if child_plan is not None:
+                                visit_node(item, child_plan)
+        if leave is not None:
+            leave(node)
+
+    root_plan = plan_for(module)
+    if root_plan is not None:
+        visit_node(module, root_plan)
