@@ -45,15 +45,15 @@ import os, pathlib, time
 
 _marker = os.environ.get("OPUSGUARD_TEST_SLOW_MARKER")
 if _marker:
-    _read_bytes = pathlib.Path.read_bytes
+    _open = os.open
 
-    def read_bytes(self):
-        if self.name == "slow.py":
+    def slow_open(path, *args, **kwargs):
+        if os.fspath(path).endswith("slow.py"):
             pathlib.Path(_marker).touch()
             time.sleep(30)
-        return _read_bytes(self)
+        return _open(path, *args, **kwargs)
 
-    pathlib.Path.read_bytes = read_bytes
+    os.open = slow_open
 """
 
 
@@ -273,7 +273,7 @@ def test_ctrl_c_during_the_bar_gives_the_cursor_back(tmp_path):
 
     run = run_opusguard("check", "--no-cache", ".", cwd=root, env=env, interrupt_when=bar_is_up, timeout=20)
 
-    assert marker.exists(), "the hook never saw slow.py read through Path.read_bytes; update SLOW_READ_HOOK"
+    assert marker.exists(), "the hook never saw slow.py opened through os.open; update SLOW_READ_HOOK"
     assert run.returncode == 130  # not 1, which means findings
     assert "Aborted!" in run.stderr_text, run.stderr
     assert "reading" in run.stderr_text and HIDE_CURSOR in run.stderr, run.stderr
