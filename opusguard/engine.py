@@ -20,7 +20,7 @@ from opusguard import __version__, prefilter
 from opusguard.cache import FactsCache, VerdictIndex
 from opusguard.catalog import Catalog, load_catalog
 from opusguard.config import Settings, code_matches, ignored_for_path, selected_rules
-from opusguard.discover import discover_files
+from opusguard.discover import discover_file_names
 from opusguard.facts import FileFacts, Str
 from opusguard.findings import Finding, RunSummary
 from opusguard.policy import Policy, discover_policy, empty_policy, load_policy
@@ -45,8 +45,7 @@ class _SecondPassFile(NamedTuple):
     """A file that makes a model-taking call: it matters if it reads a model name."""
 
     rel: str  # as shown
-    path: Path
-    key: str  # in the verdict index
+    key: str  # its absolute path, in the verdict index
     size: int
     mtime_ns: int
     verdict: str
@@ -67,13 +66,14 @@ class Analysis:
     warnings: list[str] = field(default_factory=list)
 
 
-def display_path(path: Path, cwd: Path) -> str:
+def display_path(path: str | Path, cwd: Path) -> str:
     """Relative to cwd with '/', as the contract reports paths."""
     # Fast path for what discovery yields (absolute paths below cwd): no resolve(),
     # which costs a system call per path component and file.
     text, base = os.path.normpath(path), os.fspath(cwd)
     if os.path.isabs(text) and text.startswith(base + os.sep) and os.sep == "/":
         return text[len(base) + 1 :]
+    path = Path(path)
     try:
         return path.resolve().relative_to(cwd.resolve()).as_posix()
     except ValueError:
@@ -243,7 +243,7 @@ def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
             files = (
                 list(options.explicit_files)
                 if options.explicit_files is not None
-                else list(discover_files(options.paths or ["."], settings, cwd=cwd, warn=warnings.append))
+                else discover_file_names(options.paths or ["."], settings, cwd=cwd, warn=warnings.append)
             )
             summary.files_scanned = len(files)
             # Large trees: parse each candidate in a worker while the rest is still read.
@@ -308,7 +308,7 @@ def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
 
 
 def _prefilter(
-    files: Iterable[Path],
+    files: Iterable[str | Path],
     cwd: Path,
     warnings: list[str],
     progress: Callable[[int, int], None] | None,
@@ -331,7 +331,9 @@ def _prefilter(
         if progress is not None and index % 256 == 0:
             progress(index, len(files))
         rel = display_path(path, cwd)
-        key = os.fspath(path if path.is_absolute() else cwd / path)
+        key = os.fspath(path)
+        if not os.path.isabs(key):
+            key = os.path.join(cwd, key)
         try:
             if verdicts is not None:
                 stat = os.stat(key)
@@ -339,7 +341,7 @@ def _prefilter(
                 if known == prefilter.SKIP:
                     continue
                 if known is not None and known.startswith(prefilter.SECOND_PASS):
-                    others.append((rel, path, key, stat.st_size, stat.st_mtime_ns, known, None))
+                    others.append((rel, key, stat.st_size, stat.st_mtime_ns, known, None))
                     continue
             content, stat = _read(key)
         except OSError as exc:
@@ -361,7 +363,7 @@ def _prefilter(
         elif verdict == prefilter.SECOND_PASS:
             kept = content if kept_bytes + len(content) <= SECOND_PASS_MEMORY else None
             kept_bytes += len(kept or b"")
-            others.append((rel, path, key, stat.st_size, stat.st_mtime_ns, verdict, kept))
+            others.append((rel, key, stat.st_size, stat.st_mtime_ns, verdict, kept))
         if verdicts is not None and len(content) == stat.st_size:
             verdicts.put(key, stat.st_size, stat.st_mtime_ns, verdict)
     if progress is not None:
@@ -391,12 +393,12 @@ def _second_pass(
     the verdict index has already answered for the same names is not read."""
     digest = hashlib.sha256(repr(sorted(names)).encode()).hexdigest()[:16]
     found = []
-    for rel, path, key, size, mtime_ns, verdict, content in others:
+    for rel, key, size, mtime_ns, verdict, content in others:
         if verdict == f"{prefilter.SECOND_PASS}:{digest}:no":
             continue
         if content is None:
             try:
-                content = path.read_bytes()
+                content, _ = _read(key)
             except OSError:
                 continue
         uses = prefilter.reads_names(content, names)  # a second-pass file makes a model-taking call
