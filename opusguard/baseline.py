@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +60,8 @@ def write_baseline(path: Path, findings: list[Finding]) -> None:
 
 
 def write_atomic(path: Path, text: str) -> None:
+    import tempfile  # only runs that write pay for it
+
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")

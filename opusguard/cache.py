@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -55,6 +54,8 @@ class FactsCache:
 
     def write(self, target: Path, value: object) -> None:
         """Pickle `value` to `target` through a temp file renamed into place."""
+        import tempfile  # only runs that write pay for it
+
         try:
             self._prepare()
             target.parent.mkdir(exist_ok=True)

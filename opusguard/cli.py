@@ -97,13 +97,14 @@ def _config_start(paths) -> Path:
 
 def _run_options(paths, jobs, no_cache, stdin_filename, changed_since, *, show_progress: bool):
     from opusguard.engine import RunOptions
-    from opusguard.gitutil import changed_files
 
     stdin = None
     if stdin_filename:
         stdin = (stdin_filename, sys.stdin.buffer.read())
     explicit = None
     if changed_since:
+        from opusguard.gitutil import changed_files
+
         changed = changed_files(changed_since, Path.cwd())
         explicit = [path for path in changed if not paths or _under_any(path, paths)]
     return RunOptions(
@@ -186,7 +187,6 @@ def check(paths, policy, config_file, select, extend_select, ignore, jobs, no_ca
           changed_since, fmt, baseline, write_baseline, exit_zero, statistics, report_unused_ignores, no_color):
     """Lint PATHS (default: .) for hard-coded Claude models and unjustified Opus."""
     from opusguard import engine
-    from opusguard.baseline import load_baseline, write_baseline as save_baseline
     from opusguard.reporters import render, rule_metadata
 
     settings = _settings(config_file, policy, select, extend_select, ignore, baseline, paths)
@@ -198,10 +198,14 @@ def check(paths, policy, config_file, select, extend_select, ignore, jobs, no_ca
         findings = sorted(findings + result.unused_ignores, key=lambda f: f.sort_key())
 
     if write_baseline:
+        from opusguard.baseline import write_baseline as save_baseline
+
         save_baseline(write_baseline, findings)
         click.echo(f"opusguard: wrote {len(findings)} finding(s) to {write_baseline}", err=True)
         return
     if settings.baseline:
+        from opusguard.baseline import load_baseline
+
         new, _known, stale = load_baseline(settings.baseline).split(findings)
         for entry in stale:
             click.echo(

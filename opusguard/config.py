@@ -12,10 +12,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+
+def _toml():
+    """The TOML parser, imported only where there is a file to read."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    return tomllib
 
 DEFAULT_INCLUDE = ["*.py", "*.pyi"]
 DEFAULT_EXCLUDE = [
@@ -55,6 +59,7 @@ def find_config(start: Path) -> Path | None:
     for directory in (start, *start.parents):
         candidate = directory / "pyproject.toml"
         if candidate.is_file():
+            tomllib = _toml()
             try:
                 data = tomllib.loads(candidate.read_text(encoding="utf-8"))
             except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
@@ -74,6 +79,7 @@ def _read_table(path: Path) -> tuple[dict, str]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}:1: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    tomllib = _toml()
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -141,6 +147,8 @@ def _apply_table(settings: Settings, table: dict, path: Path, text: str) -> None
 
 
 def _compile_per_file(per_file: dict[str, list[str]]):
+    if not per_file:
+        return []  # (pathspec costs a tenth of a warm run to import)
     import pathspec
 
     return [(pathspec.GitIgnoreSpec.from_lines([glob]), set(codes)) for glob, codes in per_file.items()]

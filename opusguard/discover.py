@@ -23,14 +23,16 @@ class DiscoveryError(Exception):
     """A path named on the command line does not exist."""
 
 
-def _load_ignore(directory: Path) -> pathspec.PathSpec | None:
+def _load_ignore(directory: Path, names: set[str] | None = None) -> pathspec.PathSpec | None:
+    """The folder's ignore rules; `names`, when the folder was just listed, spares
+    looking for files that are not there (two system calls per folder)."""
     lines: list[str] = []
-    for name in (".gitignore",):
+    if names is None or ".gitignore" in names:
         try:
-            lines += (directory / name).read_text(encoding="utf-8", errors="replace").splitlines()
+            lines += (directory / ".gitignore").read_text(encoding="utf-8", errors="replace").splitlines()
         except OSError:
             pass
-    if (directory / ".git").is_dir():
+    if (names is None or ".git" in names) and (directory / ".git").is_dir():
         try:
             lines += (directory / ".git" / "info" / "exclude").read_text(encoding="utf-8", errors="replace").splitlines()
         except OSError:
@@ -131,16 +133,17 @@ def _identity(path: Path) -> tuple[int, int]:
 
 
 def _walk(root: Path, settings: Settings, excludes, specs, seen: set[tuple[int, int]], warn) -> list[str]:
+    # Per entry, only what it needs: this loop runs once per file of the tree.
     out: list[str] = []
     visited_dirs: set[tuple[int, int]] = set()
-    stack: list[tuple[Path, list]] = [(root, specs)]
+    stack: list[tuple[str, list]] = [(os.fspath(root), specs)]
     excluded = _name_or_path_matcher(excludes)
-    included = re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in settings.include) or "(?!)").match
+    included = _name_matcher(settings.include)
     root_prefix = os.fspath(settings.root) + os.sep
     while stack:
         directory, dir_specs = stack.pop()
         try:
-            stat = directory.stat()
+            stat = os.stat(directory)
         except OSError as exc:
             warn(f"{directory}: cannot read folder ({exc.strerror})")
             continue
@@ -149,35 +152,37 @@ def _walk(root: Path, settings: Settings, excludes, specs, seen: set[tuple[int, 
             warn(f"{directory}: folder already scanned through another path (symbolic link loop?), skipped")
             continue
         visited_dirs.add(key)
-        local = _load_ignore(directory)
-        # Resolved once per folder, and only where a .gitignore applies.
-        real_directory = directory.resolve() if dir_specs or local is not None else directory
-        if local is not None:
-            dir_specs = [*dir_specs, (real_directory, local)]
         try:
             entries = list(os.scandir(directory))
         except OSError as exc:
             warn(f"{directory}: cannot read folder ({exc.strerror})")
             continue
+        local = _load_ignore(Path(directory), {entry.name for entry in entries})
+        # Resolved once per folder, and only where a .gitignore applies.
+        real_directory = Path(directory).resolve() if dir_specs or local is not None else None
+        if local is not None:
+            dir_specs = [*dir_specs, (real_directory, local)]
         for entry in entries:
             name = entry.name
-            path_text = entry.path
-            rel = path_text[len(root_prefix) :] if path_text.startswith(root_prefix) else path_text
-            if os.sep != "/":
-                rel = rel.replace(os.sep, "/")
             try:
                 is_dir = entry.is_dir()
                 is_file = not is_dir and entry.is_file()
             except OSError:
                 continue
+            if is_file and not included(name):
+                continue
+            path_text = entry.path
+            rel = path_text[len(root_prefix) :] if path_text.startswith(root_prefix) else path_text
+            if os.sep != "/":
+                rel = rel.replace(os.sep, "/")
             if is_dir:
                 if name == ".git" or excluded(name, rel):
                     continue
                 if dir_specs and _ignored(real_directory / name, True, dir_specs):
                     continue
-                stack.append((Path(entry.path), dir_specs))
+                stack.append((path_text, dir_specs))
             elif is_file:
-                if included(name) is None or excluded(name, rel):
+                if excluded(name, rel):
                     continue
                 if dir_specs and _ignored(real_directory / name, False, dir_specs):
                     continue
@@ -193,3 +198,15 @@ def _walk(root: Path, settings: Settings, excludes, specs, seen: set[tuple[int, 
             elif entry.is_symlink():
                 warn(f"{entry.path}: broken symbolic link, skipped")
     return out
+
+
+def _name_matcher(patterns: Sequence[str]) -> Callable[[str], bool]:
+    """Whether a file name matches one of the include globs; `*.py`-like globs are
+    an endswith test, the rest a regex."""
+    simple = [p for p in patterns if p.startswith("*.") and not any(c in p[1:] for c in "*?[]")]
+    others = [p for p in patterns if p not in simple]
+    suffixes = tuple(p[1:] for p in simple)
+    if not others:
+        return lambda name: name.endswith(suffixes)
+    match = re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in others)).match
+    return lambda name: name.endswith(suffixes) or match(name) is not None

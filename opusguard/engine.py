@@ -330,25 +330,32 @@ def _prefilter(
     for index, path in enumerate(files):
         if progress is not None and index % 256 == 0:
             progress(index, len(files))
-        rel = display_path(path, cwd)
         key = os.fspath(path)
         if not os.path.isabs(key):
             key = os.path.join(cwd, key)
+        rel = None  # (shown paths cost a little per file: made only for files that get further)
         try:
             if verdicts is not None:
                 stat = os.stat(key)
                 known = verdicts.get(key, stat.st_size, stat.st_mtime_ns)
                 if known == prefilter.SKIP:
                     continue
+                rel = display_path(path, cwd)
                 if known is not None and known.startswith(prefilter.SECOND_PASS):
                     others.append((rel, key, stat.st_size, stat.st_mtime_ns, known, None))
                     continue
             content, stat = _read(key)
         except OSError as exc:
+            rel = rel or display_path(path, cwd)
             unreadable[rel] = f"cannot read: {exc.strerror or exc}"
             warnings.append(f"{rel}:1: {unreadable[rel]}")
             continue
         verdict = prefilter.classify(content)
+        if verdict == prefilter.SKIP:
+            if verdicts is not None and len(content) == stat.st_size:
+                verdicts.put(key, stat.st_size, stat.st_mtime_ns, verdict)
+            continue
+        rel = rel or display_path(path, cwd)
         if len(content) > MAX_PARSE_BYTES:
             if verdict == prefilter.PARSE:
                 large.append((rel, content))
