@@ -1,4 +1,4 @@
-from opusguard.cli import run
+from opusguard.console import main
 
 if __name__ == "__main__":
-    run()
+    main()
