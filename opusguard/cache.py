@@ -57,7 +57,7 @@ class FactsCache:
         import tempfile  # only runs that write pay for it
 
         try:
-            self._prepare()
+            self.prepare()
             target.parent.mkdir(exist_ok=True)
             payload = _FORMAT + pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
             fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
@@ -71,7 +71,8 @@ class FactsCache:
         except OSError:
             pass  # a read-only or full disk costs speed, never the run
 
-    def _prepare(self) -> None:
+    def prepare(self) -> None:
+        """Make the folder (with its .gitignore and CACHEDIR.TAG); raises OSError."""
         if self._ready:
             return
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -89,8 +90,9 @@ class VerdictIndex:
 
     A warm run skips files that have not changed since a run found they cannot
     matter, without reading them: the verdict depends only on the bytes and the
-    tool version (in the salt). Written atomically like the facts; unreadable or
-    from another version, it is ignored and rebuilt.
+    tool version (in the salt). The same file keeps the last walk of the tree
+    (`listings`, see discover.py). Written atomically like the facts; unreadable
+    or from another version, it is ignored and rebuilt.
     """
 
     def __init__(self, cache: FactsCache):
@@ -99,15 +101,17 @@ class VerdictIndex:
         # path -> (size, mtime_ns, verdict); for second-pass files, the verdict is
         # suffixed with the digest of the names looked for and whether one was found.
         self.entries: dict[str, tuple[int, int, str]] = {}
+        self.listings = _WatchedDict(self)
         self.changed = False
 
     def load(self) -> None:
         try:
             data = self.path.read_bytes()
-            entries = pickle.loads(data[len(_FORMAT):]) if data.startswith(_FORMAT) else {}
-        except Exception:  # missing, truncated or corrupt: start again
-            entries = {}
+            entries, listings = pickle.loads(data[len(_FORMAT):]) if data.startswith(_FORMAT) else ({}, {})
+        except Exception:  # missing, truncated, corrupt or older: start again
+            entries, listings = {}, {}
         self.entries = entries if isinstance(entries, dict) else {}
+        self.listings = _WatchedDict(self, listings if isinstance(listings, dict) else {})
 
     def get(self, path: str, size: int, mtime_ns: int) -> str | None:
         entry = self.entries.get(path)
@@ -120,4 +124,21 @@ class VerdictIndex:
 
     def save(self) -> None:
         if self.changed:
-            self.cache.write(self.path, self.entries)
+            self.cache.write(self.path, (self.entries, dict(self.listings)))
+
+
+class _WatchedDict(dict):
+    """A dict that marks its index changed when written to."""
+
+    def __init__(self, index: VerdictIndex, *args):
+        super().__init__(*args)
+        self._index = index
+
+    def __setitem__(self, key, value) -> None:
+        super().__setitem__(key, value)
+        self._index.changed = True
+
+    def pop(self, key, *default):
+        if key in self:
+            self._index.changed = True
+        return super().pop(key, *default)

@@ -2,6 +2,14 @@
 
 A file or folder named explicitly on the command line is always checked, like
 ruff; excludes apply to what the walk finds below it.
+
+A warm run may reuse the last walk's list (`listings`, kept in the verdict
+index): it holds while every folder walked and every ignore file read has the
+same modification time (and size) as then. Adding, removing or renaming a
+file changes its folder's time; editing a file does not, and does not need to:
+the list holds names, and the pre-filter looks at each file's own size and time.
+A walk whose folders changed within two seconds of it is not kept, since a
+change in the same tick of a coarse clock would not show.
 """
 
 from __future__ import annotations
@@ -9,7 +17,9 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-from collections.abc import Callable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, MutableMapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,18 +33,100 @@ class DiscoveryError(Exception):
     """A path named on the command line does not exist."""
 
 
-def _load_ignore(directory: Path, names: set[str] | None = None) -> pathspec.PathSpec | None:
+# A change this close to a walk may not show in a coarse clock's times; a folder
+# that recent is listed again, and a recent ignore file means the walk is not kept.
+_SETTLED_NS = 2_000_000_000
+# What a walk depended on, beside exact times: the path was not there, or was there.
+_ABSENT, _PRESENT = -1, -2
+
+
+@dataclass
+class Listing:
+    """A walk's result and what it depended on: (path, mtime_ns, size, entries).
+
+    For a folder walked: its time, size -1, and for a folder changed just before
+    the walk its entries, (name, is a folder). For an ignore file read: its time
+    and size. For a file looked for (`.gitignore` above the tree, `.git`):
+    _ABSENT or _PRESENT."""
+
+    files: list[str]
+    depends_on: list[tuple[str, int, int, frozenset | None]]
+
+    @classmethod
+    def kept(cls, files: list[str], depends_on: list, taken_ns: int) -> "Listing | None":
+        """The walk as kept for the next run; None if an ignore file changed just before it."""
+        settled = taken_ns - _SETTLED_NS
+        kept_depends: list[tuple[str, int, int, frozenset | None]] = []
+        for path, mtime_ns, size, entries in depends_on:
+            if entries is None and mtime_ns >= settled:
+                return None
+            kept_depends.append((path, mtime_ns, size, entries if mtime_ns >= settled else None))
+        return cls(files, kept_depends)
+
+    def still_holds(self) -> bool:
+        for path, mtime_ns, size, entries in self.depends_on:
+            try:
+                stat = os.stat(path)
+            except OSError:
+                if mtime_ns != _ABSENT:
+                    return False
+                continue
+            if mtime_ns == _PRESENT:
+                continue
+            if stat.st_mtime_ns != mtime_ns or (size != -1 and stat.st_size != size):
+                return False
+            if entries is not None:
+                try:
+                    if _entries(os.scandir(path)) != entries:
+                        return False
+                except OSError:
+                    return False
+        return True
+
+
+def _entries(entries) -> frozenset:
+    """(name, is a folder) of a folder's entries: what a walk of it depends on."""
+    out = set()
+    for entry in entries:
+        try:
+            out.add((entry.name, entry.is_dir()))
+        except OSError:
+            out.add((entry.name, None))
+    return frozenset(out)
+
+
+def _note(depends_on: list | None, path: Path | str, *, presence_only: bool = False) -> None:
+    """Record what a walk read, for a later run to check (see Listing)."""
+    if depends_on is None:
+        return
+    try:
+        stat = os.stat(path)
+    except OSError:
+        depends_on.append((os.fspath(path), _ABSENT, -1, None))
+        return
+    if presence_only:
+        depends_on.append((os.fspath(path), _PRESENT, -1, None))
+    else:
+        depends_on.append((os.fspath(path), stat.st_mtime_ns, stat.st_size, None))
+
+
+def _load_ignore(directory: Path, names: set[str] | None = None, depends_on: list | None = None) -> pathspec.PathSpec | None:
     """The folder's ignore rules; `names`, when the folder was just listed, spares
     looking for files that are not there (two system calls per folder)."""
     lines: list[str] = []
     if names is None or ".gitignore" in names:
+        _note(depends_on, directory / ".gitignore")
         try:
             lines += (directory / ".gitignore").read_text(encoding="utf-8", errors="replace").splitlines()
         except OSError:
             pass
+    if names is None:
+        _note(depends_on, directory / ".git", presence_only=True)
     if (names is None or ".git" in names) and (directory / ".git").is_dir():
+        exclude = directory / ".git" / "info" / "exclude"
+        _note(depends_on, exclude)
         try:
-            lines += (directory / ".git" / "info" / "exclude").read_text(encoding="utf-8", errors="replace").splitlines()
+            lines += exclude.read_text(encoding="utf-8", errors="replace").splitlines()
         except OSError:
             pass
     lines = [line for line in lines if line.strip() and not line.lstrip().startswith("#")]
@@ -45,11 +137,12 @@ def _load_ignore(directory: Path, names: set[str] | None = None) -> pathspec.Pat
     return pathspec.GitIgnoreSpec.from_lines(lines)
 
 
-def _parent_ignores(start: Path) -> list[tuple[Path, pathspec.PathSpec]]:
+def _parent_ignores(start: Path, depends_on: list | None = None) -> list[tuple[Path, pathspec.PathSpec]]:
     """.gitignore files above the start folder, up to the repository root."""
     specs = []
     for directory in start.parents:
-        spec = _load_ignore(directory)
+        # (Not the folder's own time: /tmp or a home folder changes all the time.)
+        spec = _load_ignore(directory, None, depends_on)
         if spec is not None:
             specs.append((directory, spec))
         if (directory / ".git").exists():
@@ -99,9 +192,38 @@ def discover_file_names(
     *,
     cwd: Path,
     warn: Callable[[str], None] | None = None,
+    listings: MutableMapping[tuple, Listing] | None = None,
 ) -> list[str]:
-    """discover_files as strings: a Path per file costs half the walk of a large tree."""
-    warn = warn or (lambda message: None)
+    """discover_files as strings: a Path per file costs half the walk of a large tree.
+
+    With `listings`, the last walk of the same paths with the same settings is
+    reused while it holds, and this walk is kept for the next run."""
+    key = (
+        os.fspath(cwd), tuple(os.fspath(p) for p in paths), os.fspath(settings.root),
+        tuple(settings.include), tuple(settings.exclude), tuple(settings.extend_exclude),
+    )
+    if listings is not None and not all((cwd / p).is_dir() for p in paths):
+        listings = None  # named files: the walk is a few system calls, nothing to keep
+    if listings is not None:
+        previous = listings.get(key)
+        if previous is not None and previous.still_holds():
+            return list(previous.files)
+    warnings: list[str] = []
+    depends_on: list[tuple[str, int, int]] | None = [] if listings is not None else None
+    taken_ns = time.time_ns()
+    found = _discover(paths, settings, cwd, warnings.append, depends_on)
+    for message in warnings:
+        (warn or (lambda message: None))(message)
+    if listings is not None and depends_on is not None:
+        listing = Listing.kept(found, depends_on, taken_ns) if not warnings else None
+        if listing is not None:
+            listings[key] = listing
+        else:
+            listings.pop(key, None)
+    return found
+
+
+def _discover(paths, settings: Settings, cwd: Path, warn: Callable[[str], None], depends_on: list | None) -> list[str]:
     excludes = [*settings.exclude, *settings.extend_exclude]
     seen: set[tuple[int, int]] = set()
     found: list[str] = []
@@ -118,10 +240,10 @@ def discover_file_names(
                 seen.add(identity)
                 found.append(os.fspath(path))
             continue
-        specs = _parent_ignores(path.resolve())
+        specs = _parent_ignores(path.resolve(), depends_on)
         if specs and _ignored(path.resolve(), True, specs):
             specs = []  # a folder named explicitly is checked even if a parent ignores it
-        found.extend(_walk(path, settings, excludes, specs, seen, warn))
+        found.extend(_walk(path, settings, excludes, specs, seen, warn, depends_on))
     if os.sep != "/":
         return sorted(found, key=lambda name: name.replace(os.sep, "/"))
     return sorted(found)
@@ -132,7 +254,7 @@ def _identity(path: Path) -> tuple[int, int]:
     return (stat.st_dev, stat.st_ino)
 
 
-def _walk(root: Path, settings: Settings, excludes, specs, seen: set[tuple[int, int]], warn) -> list[str]:
+def _walk(root: Path, settings: Settings, excludes, specs, seen: set[tuple[int, int]], warn, depends_on=None) -> list[str]:
     # Per entry, only what it needs: this loop runs once per file of the tree.
     out: list[str] = []
     visited_dirs: set[tuple[int, int]] = set()
@@ -157,7 +279,9 @@ def _walk(root: Path, settings: Settings, excludes, specs, seen: set[tuple[int, 
         except OSError as exc:
             warn(f"{directory}: cannot read folder ({exc.strerror})")
             continue
-        local = _load_ignore(Path(directory), {entry.name for entry in entries})
+        if depends_on is not None:
+            depends_on.append((directory, stat.st_mtime_ns, -1, _entries(entries)))
+        local = _load_ignore(Path(directory), {entry.name for entry in entries}, depends_on)
         # Resolved once per folder, and only where a .gitignore applies.
         real_directory = Path(directory).resolve() if dir_specs or local is not None else None
         if local is not None:

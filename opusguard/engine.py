@@ -224,6 +224,10 @@ def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
         if options.remember_verdicts:
             verdicts = VerdictIndex(cache)
             verdicts.load()
+            try:  # before the walk, so that making it does not change the tree the walk saw
+                cache.prepare()
+            except OSError:
+                pass  # a read-only tree: the run goes on without writing
     # The worker pool is closed on the way out, Ctrl-C included.
     with FactsSource(catalog, names, cache, jobs) as source:
         warnings: list[str] = []
@@ -243,7 +247,10 @@ def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
             files = (
                 list(options.explicit_files)
                 if options.explicit_files is not None
-                else discover_file_names(options.paths or ["."], settings, cwd=cwd, warn=warnings.append)
+                else discover_file_names(
+                    options.paths or ["."], settings, cwd=cwd, warn=warnings.append,
+                    listings=verdicts.listings if verdicts is not None else None,
+                )
             )
             summary.files_scanned = len(files)
             # Large trees: parse each candidate in a worker while the rest is still read.

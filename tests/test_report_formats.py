@@ -278,8 +278,9 @@ def test_diff_with_the_cache_leaves_only_the_working_trees_files_in_the_verdict_
         result = run_cli("report", "--diff", "HEAD", "--format", "json", ".", cwd=root)
         assert result.returncode == 0, result.stderr
     (index,) = (root / ".opusguard_cache").glob("verdicts-*")
-    entries = pickle.loads(index.read_bytes()[4:])  # past the format header
+    entries, listings = pickle.loads(index.read_bytes()[4:])  # past the format header
     assert entries and all(key.startswith(str(root)) for key in entries)
+    assert all(cwd.startswith(str(root)) for cwd, *_ in listings)  # walks too
 
 
 def test_diff_outside_a_repository_or_with_a_bad_ref_is_exit_2(tree):
