@@ -298,10 +298,12 @@ def _cut_statements(source: bytes, is_relevant: Callable[[bytes], bool]) -> Slic
     names: set[str] = set()
     attributes: set[str] = set()
 
-    def visit(body: list[ast.stmt], in_class: bool) -> None:
+    bodies: list[tuple[list[ast.stmt], bool]] = [(tree.body, False)]  # (body, in a class)
+    while bodies:
+        body, in_class = bodies.pop()
         for index, statement in enumerate(body):
             if isinstance(statement, ast.ClassDef):
-                visit(statement.body, True)
+                bodies.append((statement.body, True))
                 continue
             if not isinstance(statement, _SIMPLE) or _is_alias(statement):
                 continue
@@ -322,8 +324,7 @@ def _cut_statements(source: bytes, is_relevant: Callable[[bytes], bool]) -> Slic
             docstring = isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant)
             cuts.append((first, last, b'""' if docstring else b"..."))
             (attributes if in_class else names).update(bound)
-
-    visit(tree.body, False)
+    cuts.sort()
     if not cuts:
         return None
     pieces: list[bytes] = []

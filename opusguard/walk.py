@@ -55,44 +55,54 @@ def _fields(node: cst.CSTNode) -> tuple[str, ...]:
 
 def walk(module: cst.CSTNode, visitor: cst.CSTVisitor) -> None:
     """What `module.visit(visitor)` does for a read-only, per-type visitor."""
-    # node type -> (visit handler, leave handler, fields to descend into) or None: skip it
-    plans: dict[type, tuple | None] = {}
+    _Walker(visitor).visit(module)
 
-    def plan_for(node: cst.CSTNode) -> tuple | None:
+
+class _Walker:
+    # A class, not nested functions: a recursive closure is a reference cycle, and
+    # would keep each file's whole tree alive until the cyclic collector ran.
+    def __init__(self, visitor: cst.CSTVisitor):
+        self.visitor = visitor
+        # node type -> (visit handler, leave handler, fields to descend into) or None: skip it
+        self.plans: dict[type, tuple | None] = {}
+
+    def plan_for(self, node: cst.CSTNode) -> tuple | None:
         node_type = type(node)
         name = node_type.__name__
         # CSTVisitor defines every visit_X / leave_X as a no-op: only overrides count.
         visit = leave = None
-        if getattr(type(visitor), f"visit_{name}", None) is not getattr(cst.CSTVisitor, f"visit_{name}", None):
-            visit = getattr(visitor, f"visit_{name}")
-        if getattr(type(visitor), f"leave_{name}", None) is not getattr(cst.CSTVisitor, f"leave_{name}", None):
-            leave = getattr(visitor, f"leave_{name}")
+        if getattr(type(self.visitor), f"visit_{name}", None) is not getattr(cst.CSTVisitor, f"visit_{name}", None):
+            visit = getattr(self.visitor, f"visit_{name}")
+        if getattr(type(self.visitor), f"leave_{name}", None) is not getattr(cst.CSTVisitor, f"leave_{name}", None):
+            leave = getattr(self.visitor, f"leave_{name}")
         if node_type.__module__ in _TOKEN_MODULES and visit is None and leave is None:
             plan = None
         else:
             fields = _fields(node)
             plan = (visit, leave, fields if node_type in _FIELDS else None)  # None: ask per node
-        plans[node_type] = plan
+        self.plans[node_type] = plan
         return plan
 
-    def visit_node(node: cst.CSTNode, plan: tuple) -> None:
+    def visit(self, node: cst.CSTNode) -> None:
+        plan = self.plans[type(node)] if type(node) in self.plans else self.plan_for(node)
+        if plan is not None:
+            self.visit_planned(node, plan)
+
+    def visit_planned(self, node: cst.CSTNode, plan: tuple) -> None:
+        plans = self.plans
         visit, leave, fields = plan
         if visit is None or visit(node) is not False:
             for field in fields or _fields(node):
                 value = getattr(node, field)
                 if isinstance(value, cst.CSTNode):
-                    child_plan = plans[type(value)] if type(value) in plans else plan_for(value)
+                    child_plan = plans[type(value)] if type(value) in plans else self.plan_for(value)
                     if child_plan is not None:
-                        visit_node(value, child_plan)
+                        self.visit_planned(value, child_plan)
                 elif isinstance(value, (tuple, list)):
                     for item in value:
                         if isinstance(item, cst.CSTNode):
-                            child_plan = plans[type(item)] if type(item) in plans else plan_for(item)
+                            child_plan = plans[type(item)] if type(item) in plans else self.plan_for(item)
                             if child_plan is not None:
-                                visit_node(item, child_plan)
+                                self.visit_planned(item, child_plan)
         if leave is not None:
             leave(node)
-
-    root_plan = plan_for(module)
-    if root_plan is not None:
-        visit_node(module, root_plan)
