@@ -99,3 +99,24 @@ def test_fields_libcst_visits_only_when_set_are_not_missed(monkeypatch):
         by_walk, log_walk = _recording_visitor()
         walk(module, by_walk)
         assert log_walk == log_libcst, source
+
+
+def test_a_parsed_tree_is_freed_without_the_cyclic_collector():
+    # A reference cycle through the walk or the slicing would keep every file's
+    # tree alive until the collector ran (hundreds of MiB on a large tree).
+    import gc
+
+    source = (Path(click.__file__).parent / "core.py").read_bytes()
+    source += b'\ndef ask(client):\n    return client.messages.create(model="claude-opus-4-1-20250805")\n'
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        extract.extract_facts(source, "core.py", is_model_id=lambda t: CATALOG.recognize(t) is not None)
+        gc.collect()
+        kept = [o for o in gc.garbage if isinstance(o, libcst.CSTNode)]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert kept == []
