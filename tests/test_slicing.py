@@ -241,21 +241,6 @@ def test_a_module_name_bound_by_a_cut_statement_still_resolves(tmp_path):
     assert [(f.rule, f.path, f.line) for f in result.findings] == [("OG102", "app/ask.py", 4)]
 
 
-def test_a_class_attribute_bound_by_a_cut_statement_still_resolves(tmp_path):
-    result = check_tree(tmp_path, {
-        "app/__init__.py": "",
-        "app/agent.py": (
-            "import anthropic, os\n"
-            f'SMART = "{OPUS}"\n'
-            "class Agent:\n"
-            "    engine = SMART if os.environ.get('X') else SMART\n"  # no trigger: cut
-            "    def run(self, q):\n"
-            "        return anthropic.Anthropic().messages.create(model=self.engine, messages=[])\n"
-        ),
-    }, select=["OG102"])
-    assert [(f.rule, f.path, f.line) for f in result.findings] == [("OG102", "app/agent.py", 6)]
-
-
 def test_a_name_rebound_by_a_cut_statement_resolves_to_its_last_value(tmp_path):
     # M holds Opus, then something else: the cut rebinding must not leave Opus behind.
     files = {
@@ -270,20 +255,30 @@ def test_a_name_rebound_by_a_cut_statement_resolves_to_its_last_value(tmp_path):
 # --- the resolver asks for the whole file when it needs a cut attribute --------------
 
 
-def test_an_attribute_set_in_a_cut_method_still_reaches_the_call(tmp_path):
+@pytest.mark.parametrize(
+    "assignment",
+    [
+        # in a method whose body has no model word: the body is cut
+        "    def __init__(self, engine=SMART):\n        self.engine = engine\n",
+        # a class attribute without a trigger: the statement is cut
+        "    engine = SMART if os.environ.get('X') else SMART\n",
+    ],
+    ids=["cut-method", "cut-statement"],
+)
+def test_a_class_attribute_assigned_in_cut_code_still_reaches_the_call(tmp_path, assignment):
     result = check_tree(tmp_path, {
         "app/__init__.py": "",
         "app/agent.py": (
-            "import anthropic\n"
+            "import anthropic, os\n"
             f'SMART = "{OPUS}"\n'
             "class Agent:\n"
-            "    def __init__(self, engine=SMART):\n"
-            "        self.engine = engine\n"  # no model word here: the body is cut
-            "    def run(self, q):\n"
+            + assignment
+            + "    def run(self, q):\n"
             "        return anthropic.Anthropic().messages.create(model=self.engine, messages=[])\n"
         ),
     }, select=["OG102"])
-    assert [(f.rule, f.path, f.line) for f in result.findings] == [("OG102", "app/agent.py", 7)]
+    line = 5 + assignment.count("\n")
+    assert [(f.rule, f.path, f.line) for f in result.findings] == [("OG102", "app/agent.py", line)]
 
 
 def test_a_subclass_setting_the_attribute_in_a_cut_method_counts(tmp_path):
