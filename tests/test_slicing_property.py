@@ -1,5 +1,6 @@
-"""Property: on generated programs (hypothesmith), cutting functions before parsing
-gives the whole file's facts, or cut text that does not parse (and so the fallback).
+"""Property: on generated programs (hypothesmith), cutting functions and statements
+before parsing gives the whole file's facts (less the names the cuts record), or
+cut text that does not parse (and so the fallback).
 
 Generated code is full of what a line-based cut could trip on: strings of every
 prefix and quote, escapes, backslash continuations, brackets across lines,
