@@ -101,7 +101,8 @@ class VerdictIndex:
         # path -> (size, mtime_ns, verdict); for second-pass files, the verdict is
         # suffixed with the digest of the names looked for and whether one was found.
         self.entries: dict[str, tuple[int, int, str]] = {}
-        self.listings = _WatchedDict(self)
+        self.listings: dict = {}  # discovery's key -> discover.Listing
+        self._loaded_listings: dict = {}
         self.changed = False
 
     def load(self) -> None:
@@ -111,7 +112,8 @@ class VerdictIndex:
         except Exception:  # missing, truncated, corrupt or older: start again
             entries, listings = {}, {}
         self.entries = entries if isinstance(entries, dict) else {}
-        self.listings = _WatchedDict(self, listings if isinstance(listings, dict) else {})
+        self.listings = listings if isinstance(listings, dict) else {}
+        self._loaded_listings = dict(self.listings)
 
     def get(self, path: str, size: int, mtime_ns: int) -> str | None:
         entry = self.entries.get(path)
@@ -123,22 +125,8 @@ class VerdictIndex:
             self.changed = True
 
     def save(self) -> None:
-        if self.changed:
-            self.cache.write(self.path, (self.entries, dict(self.listings)))
-
-
-class _WatchedDict(dict):
-    """A dict that marks its index changed when written to."""
-
-    def __init__(self, index: VerdictIndex, *args):
-        super().__init__(*args)
-        self._index = index
-
-    def __setitem__(self, key, value) -> None:
-        super().__setitem__(key, value)
-        self._index.changed = True
-
-    def pop(self, key, *default):
-        if key in self:
-            self._index.changed = True
-        return super().pop(key, *default)
+        listings_changed = self.listings.keys() != self._loaded_listings.keys() or any(
+            listing is not self._loaded_listings[key] for key, listing in self.listings.items()
+        )
+        if self.changed or listings_changed:
+            self.cache.write(self.path, (self.entries, self.listings))

@@ -136,3 +136,13 @@ def test_a_warm_run_sees_a_file_added_after_the_walk_was_kept(tmp_path):
     assert findings() == [] and findings() == []  # the first run keeps the walk, the second reuses it
     (tmp_path / "app" / "b.py").write_text(f'M = "{OPUS}"\n')
     assert findings() == ["app/b.py"]
+
+
+def test_a_warm_run_over_an_unchanged_tree_writes_nothing(tmp_path):
+    write_tree(tmp_path, {"app/__init__.py": "", "app/a.py": f'M = "{OPUS}"\n'})
+    _age(tmp_path)
+    run_cli("check", ".", cwd=tmp_path)
+    (index,) = (tmp_path / ".opusguard_cache").glob("verdicts-*")
+    written = index.stat().st_mtime_ns
+    result = run_cli("check", ".", cwd=tmp_path)
+    assert result.returncode == 1 and index.stat().st_mtime_ns == written
