@@ -91,14 +91,25 @@ def may_use_names(content: bytes, names: frozenset[tuple[str, str]]) -> bool:
 
 def reads_names(content: bytes, names: frozenset[tuple[str, str]]) -> bool:
     """may_use_names for a file already known to make a model-taking call."""
+    # Most files hold none of the names: one pass says so (a leftmost-first search
+    # reports a match if any name occurs, even where it hides an overlapping one).
+    if not names or not _name_search(names).find_matches_as_indexes(content):
+        return False
     for name, module in names:
         encoded = name.encode()
-        if encoded not in content:  # bytes.find first: most files hold none of the names
+        if encoded not in content:  # (some name is in the file, not necessarily this one)
             continue
         if module.encode() in content or b"import *" in content or _import_of(encoded).search(content):
             if _word(encoded).search(content):
                 return True
     return False
+
+
+@functools.lru_cache(maxsize=16)
+def _name_search(names: frozenset[tuple[str, str]]) -> ahocorasick_rs.BytesAhoCorasick:
+    return ahocorasick_rs.BytesAhoCorasick(
+        sorted({name.encode() for name, _ in names}), matchkind=ahocorasick_rs.MATCHKIND_LEFTMOST_FIRST
+    )
 
 
 def _whole_word(name: bytes) -> bytes:

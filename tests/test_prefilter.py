@@ -109,3 +109,12 @@ def test_one_pass_search_agrees_with_word_by_word_on_real_code():
 )
 def test_one_pass_search_agrees_with_word_by_word_on_odd_spellings(source):
     assert prefilter.classify(source) == _classify_word_by_word(source)
+
+
+def test_phase_two_finds_a_name_that_overlaps_another():
+    # "SMART" starts where "SMART_MODEL" does: the one-pass search may report only
+    # one of them, and the name read must still be found.
+    names = frozenset({("SMART", "cfg"), ("SMART_MODEL", "cfg"), ("ART_M", "cfg")})
+    source = b"from cfg import SMART_MODEL\nllm(model=SMART_MODEL)\n"
+    assert prefilter.may_use_names(source, names)
+    assert not prefilter.may_use_names(b"llm(model=OTHER)\n", names)
