@@ -118,3 +118,41 @@ def test_phase_two_finds_a_name_that_overlaps_another():
     source = b"from cfg import SMART_MODEL\nllm(model=SMART_MODEL)\n"
     assert prefilter.may_use_names(source, names)
     assert not prefilter.may_use_names(b"llm(model=OTHER)\n", names)
+
+
+def _trigger_regex(router_names: frozenset[str]) -> str:
+    """The definition function_may_matter and text_may_matter must agree with."""
+    import re
+
+    from opusguard import sinks
+
+    names = {sink.suffix[0] for sink in sinks.SINKS} | set(router_names)
+    return (
+        r"[cC][lL][aA][uU][dD][eE]|opusguard:|[oO][dD][eE][lL]"
+        r"|\b(?:" + "|".join(re.escape(n) for n in sorted(names)) + r")\b"
+    )
+
+
+TRIGGER_CASES = [
+    "x = AgentDefinition(model='opus')", "x = AgentDefinitions(1)", "Agent_x(1)", "é = LM(1)", "éLM(1)",
+    "api = client.messages", "x.messagesx", "# OpusGuard: no", "# opusguard: ignore", "CLAUDE_KEY = 1",
+    "self.Model = 2", "mode = 1", "route('t')", "reroute('t')", "ask(q)", "ask_more(q)", "",
+    "ñmessages", "messagesñ", "_messages", "messages_", "1messages", "(messages)",
+]
+
+
+@pytest.mark.parametrize("router", [frozenset({"route"}), frozenset({"ask"})])
+def test_trigger_search_agrees_with_the_regex(router):
+    import re
+    import sysconfig
+    from pathlib import Path
+
+    text_pattern = re.compile(_trigger_regex(router))
+    bytes_pattern = re.compile(_trigger_regex(router).encode())
+    texts = list(TRIGGER_CASES)
+    for path in sorted(Path(sysconfig.get_paths()["stdlib"]).glob("*.py"))[:60]:
+        texts += path.read_text(encoding="utf-8", errors="replace").splitlines()
+    for text in texts:
+        assert prefilter.text_may_matter(text, router) == (text_pattern.search(text) is not None), text
+        data = text.encode("utf-8", "replace")
+        assert prefilter.function_may_matter(data, router) == (bytes_pattern.search(data) is not None), text
