@@ -5,7 +5,6 @@ Command-line options override the file. Paths in the file are relative to it.
 
 from __future__ import annotations
 
-import difflib
 import re
 import sys
 from collections.abc import Iterable
@@ -126,6 +125,8 @@ def load_settings(cwd: Path, config_file: Path | None = None, overrides: dict | 
 def _apply_table(settings: Settings, table: dict, path: Path, text: str) -> None:
     for key, value in table.items():
         if key not in KEYS:
+            import difflib  # only for the message
+
             close = difflib.get_close_matches(key, KEYS, n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else f" (allowed: {', '.join(KEYS)})"
             raise ConfigError(f"{path}:{_line_of(text, key)}: unknown key '{key}'{hint}")

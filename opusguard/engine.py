@@ -344,20 +344,25 @@ def _prefilter(
         try:
             if verdicts is not None:
                 stat = os.stat(key)
-                known = verdicts.get(key, stat.st_size, stat.st_mtime_ns)
+                looked_up = (stat.st_size, stat.st_mtime_ns)
+                known = verdicts.get(key, *looked_up)
                 if known == prefilter.SKIP:
                     continue
                 rel = display_path(path, cwd)
                 if known is not None and known.startswith(prefilter.SECOND_PASS):
                     others.append((rel, key, stat.st_size, stat.st_mtime_ns, known, None))
                     continue
+            else:
+                known = looked_up = None
             content, stat = _read(key)
         except OSError as exc:
             rel = rel or display_path(path, cwd)
             unreadable[rel] = f"cannot read: {exc.strerror or exc}"
             warnings.append(f"{rel}:1: {unreadable[rel]}")
             continue
-        verdict = prefilter.classify(content)
+        # A candidate read again keeps its verdict, if it did not change meanwhile.
+        unchanged = looked_up == (stat.st_size, stat.st_mtime_ns) and len(content) == stat.st_size
+        verdict = known if known is not None and unchanged else prefilter.classify(content)
         if verdict == prefilter.SKIP:
             if verdicts is not None and len(content) == stat.st_size:
                 verdicts.put(key, stat.st_size, stat.st_mtime_ns, verdict)

@@ -15,7 +15,6 @@ CSV (one row per tier; `bar` on every row or as a row of its own):
 
 from __future__ import annotations
 
-import csv
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,6 +96,8 @@ def _from_mapping(path: Path, data) -> Evidence:
 
 
 def _from_csv(path: Path, text: str) -> Evidence:
+    import csv  # only CSV evidence needs it
+
     reader = csv.DictReader(text.splitlines())
     if not reader.fieldnames or "tier" not in reader.fieldnames or "score" not in reader.fieldnames:
         raise EvidenceError(f"{path}:1: CSV evidence needs a header with 'tier' and 'score' columns")
