@@ -8,8 +8,10 @@ index): it holds while every folder walked and every ignore file read has the
 same modification time (and size) as then. Adding, removing or renaming a
 file changes its folder's time; editing a file does not, and does not need to:
 the list holds names, and the pre-filter looks at each file's own size and time.
-A walk whose folders changed within two seconds of it is not kept, since a
-change in the same tick of a coarse clock would not show.
+A change in the same tick of a coarse clock as the walk would not show in the
+times, so a folder changed within two seconds before the walk is listed again
+(its entries compared), and a walk that read an ignore file that recent is not
+kept.
 """
 
 from __future__ import annotations
@@ -77,8 +79,9 @@ class Listing:
                 return False
             if entries is not None:
                 try:
-                    if _entries(os.scandir(path)) != entries:
-                        return False
+                    with os.scandir(path) as listed:
+                        if _entries(listed) != entries:
+                            return False
                 except OSError:
                     return False
         return True
