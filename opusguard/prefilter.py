@@ -72,21 +72,14 @@ def may_mention_model(content: bytes) -> bool:
     return classify(content) == PARSE
 
 
-def may_call_with_model(content: bytes) -> bool:
-    """A cheap superset of phase 2: the file makes something like a model-taking call."""
-    if b"odel" in content:
-        return True
-    lowered = content.lower()
-    return any(word in lowered for word in _MODEL_CALL_WORDS)
-
-
 def may_use_names(content: bytes, names: frozenset[tuple[str, str]]) -> bool:
     """Whether the file may read one of `names`: (name, defining module's last part).
 
     A name from another module is read through an import of it, its module
     (`config.SMART`, `from .config import SMART`) or a star import, so one of
-    those must be written in the file too."""
-    return bool(names) and may_call_with_model(content) and reads_names(content, names)
+    those must be written in the file too. Phase 2 looks only at files phase 1
+    sent to it (SECOND_PASS): those that make something like a model-taking call."""
+    return bool(names) and classify(content) == SECOND_PASS and reads_names(content, names)
 
 
 def reads_names(content: bytes, names: frozenset[tuple[str, str]]) -> bool:
