@@ -382,29 +382,3 @@ def rule_command(code, show_all):
         fail(f"unknown rule code {code!r}; `opusguard rule --all` lists them")
     click.echo(render_page(rule), nl=False)
 
-
-def run() -> None:
-    """The console script: `main`, then a fast exit.
-
-    Tearing the interpreter down (freeing every parsed node and fact, module by
-    module) took 50 ms of a 0.65 s check on a large tree. Everything the tool
-    writes is complete, closed and renamed into place before `main` returns and
-    the worker processes are joined; the exit handlers (the progress bar's) are
-    run and the standard streams flushed, then the process ends. Tests that
-    call `main` in-process never get here."""
-    try:
-        main()
-        code = 0
-    except SystemExit as exit_:
-        if exit_.code is None or isinstance(exit_.code, int):
-            code = exit_.code or 0
-        else:  # SystemExit("message"): Python prints it and exits 1
-            print(exit_.code, file=sys.stderr)
-            code = 1
-    atexit._run_exitfuncs()
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except BrokenPipeError:  # `opusguard check | head`: the reader left; nothing to add
-        pass
-    os._exit(code)

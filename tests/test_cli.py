@@ -328,8 +328,9 @@ def test_large_output_is_complete_through_the_fast_exit(tree):
 ])
 def test_the_fast_exit_keeps_exit_codes_and_runs_exit_handlers(monkeypatch, capsys, raised, code, printed):
     import atexit
+    import gc
 
-    from opusguard import cli
+    from opusguard import cli, console
 
     def fake_main():
         atexit.register(handled.append, "progress bar stopped")
@@ -339,6 +340,7 @@ def test_the_fast_exit_keeps_exit_codes_and_runs_exit_handlers(monkeypatch, caps
     handled: list[str] = []
     exits: list[int] = []
     monkeypatch.setattr(cli, "main", fake_main)
-    monkeypatch.setattr(cli.os, "_exit", exits.append)
-    cli.run()
+    monkeypatch.setattr(console.os, "_exit", exits.append)
+    monkeypatch.setattr(gc, "set_threshold", lambda *thresholds: None)  # (this process is pytest's)
+    console.main()
     assert exits == [code] and handled == ["progress bar stopped"] and capsys.readouterr().err == printed
