@@ -381,4 +381,3 @@ def rule_command(code, show_all):
     if rule is None:
         fail(f"unknown rule code {code!r}; `opusguard rule --all` lists them")
     click.echo(render_page(rule), nl=False)
-
