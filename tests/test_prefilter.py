@@ -105,7 +105,8 @@ def test_one_pass_search_agrees_with_word_by_word_on_real_code():
 
 @pytest.mark.parametrize(
     "source",
-    [b"ANTHROPIClaude", b"x = Route(1)", b"CLAUDE", b"import Anthropic; Messages.Create(model=m)", b"CONVERSE(m)", b"MODEL"],
+    [b"ANTHROPIClaude", b"x = Route(1)", b"CLAUDE", b"import Anthropic; Messages.Create(model=m)", b"CONVERSE(m)", b"MODEL",
+     b"Model(x)", b"MODEL = 1; x.model", b"mODEL", b"MODEL_ID = get()"],
 )
 def test_one_pass_search_agrees_with_word_by_word_on_odd_spellings(source):
     assert prefilter.classify(source) == _classify_word_by_word(source)
