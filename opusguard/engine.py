@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 from opusguard import __version__, prefilter
 from opusguard.cache import FactsCache, VerdictIndex
@@ -27,15 +27,11 @@ from opusguard.policy import Policy, discover_policy, empty_policy, load_policy
 from opusguard.project import Project
 from opusguard.resolve import build_project
 from opusguard.rules import all_rules
-
-if TYPE_CHECKING:
-    from concurrent.futures import ProcessPoolExecutor
+from opusguard.workers import FactsSource, is_model_id
 
 # Files larger than this are not parsed (generated code, vendored bundles: libcst
 # takes seconds per MiB); a warning names them so the gap is visible.
 MAX_PARSE_BYTES = 1024 * 1024
-# Below this many files to parse, worker start-up costs more than it saves.
-MIN_FILES_FOR_WORKERS = 24
 # From this many files to read, candidates go to workers while the rest is read.
 MIN_FILES_TO_STREAM = 200
 
@@ -97,101 +93,6 @@ def router_names(policy: Policy) -> frozenset[str]:
 
 def cache_salt(catalog: Catalog, names: frozenset[str]) -> str:
     return f"{__version__}|{catalog.digest()}|{','.join(sorted(names))}"
-
-
-# --- per-file facts, possibly in worker processes ------------------------------------
-
-_worker_catalog: Catalog | None = None
-
-
-def _is_model_id(text: str) -> bool:
-    assert _worker_catalog is not None
-    return _worker_catalog.recognize(text) is not None
-
-
-def _init_worker(catalog_path: str | None, overrides) -> None:
-    global _worker_catalog
-    catalog = load_catalog(catalog_path)
-    _worker_catalog = catalog.with_overrides(overrides) if overrides else catalog
-
-
-def _extract(args: tuple[bytes, str, frozenset[str], bool]) -> FileFacts:
-    from opusguard.extract import extract_facts  # libcst: imported only when a file is parsed
-
-    source, path, names, cut_bodies = args
-    return extract_facts(source, path, is_model_id=_is_model_id, router_names=names, cut_bodies=cut_bodies)
-
-
-class FactsSource:
-    """Turns file contents into facts through the cache, in worker processes where worth it."""
-
-    def __init__(self, catalog: Catalog, names: frozenset[str], cache: FactsCache | None, jobs: int):
-        self.catalog = catalog
-        self.names = names
-        self.cache = cache
-        self.jobs = jobs
-        self.parsed = 0
-        self._pool: "ProcessPoolExecutor | None" = None
-        global _worker_catalog
-        _worker_catalog = catalog
-
-    def facts_for(
-        self, items: Iterable[tuple[str, bytes]], *, cut_bodies: bool = True, stream: bool = False
-    ) -> dict[str, FileFacts]:
-        """Facts of each (path, content), in the order given.
-
-        `cut_bodies=False` parses whole files (see slicing.py). With `stream`, a file
-        goes to a worker as soon as `items` yields it, so the workers parse while the
-        caller is still reading and pre-filtering the rest of the tree."""
-        variant = "" if cut_bodies else "whole"
-        out: dict[str, FileFacts] = {}
-        order: list[str] = []
-        todo: list[tuple[bytes, str, frozenset[str], bool]] = []
-        futures = []
-        for path, content in items:
-            order.append(path)
-            cached = self.cache.get(content, variant) if self.cache else None
-            if cached is not None:
-                cached.path = path
-                out[path] = cached
-                continue
-            args = (content, path, self.names, cut_bodies)
-            if stream and self.jobs > 1:
-                futures.append((args, self._workers().submit(_extract, args)))
-            else:
-                todo.append(args)
-        # Workers already running take any batch; starting them pays off for a large one.
-        if self.jobs > 1 and (len(todo) >= MIN_FILES_FOR_WORKERS or (self._pool is not None and len(todo) > 1)):
-            futures += [(args, self._workers().submit(_extract, args)) for args in todo]
-            todo = []
-        results = [(args, _extract(args)) for args in todo] + [(args, future.result()) for args, future in futures]
-        self.parsed += len(results)
-        for (content, path, _, _), facts in results:
-            if self.cache is not None and facts.parse_error is None:
-                self.cache.put(content, facts, variant)
-            out[path] = facts
-        return {path: out[path] for path in order}
-
-    def _workers(self) -> "ProcessPoolExecutor":
-        if self._pool is None:
-            from concurrent.futures import ProcessPoolExecutor
-
-            import opusguard.extract  # noqa: F401  (before the fork, so workers share it)
-
-            self._pool = ProcessPoolExecutor(
-                max_workers=self.jobs,
-                initializer=_init_worker,
-                initargs=(self.catalog.source_path, self.catalog.override_entries),
-            )
-        return self._pool
-
-    def __enter__(self) -> "FactsSource":
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(cancel_futures=True)
-            self._pool = None
 
 
 # --- the pipeline --------------------------------------------------------------------
@@ -264,7 +165,7 @@ def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
         for rel, content in large:
             from opusguard.extract import extract_literals_only
 
-            facts[rel] = extract_literals_only(content, rel, is_model_id=_is_model_id)
+            facts[rel] = extract_literals_only(content, rel, is_model_id=is_model_id)
 
         # 2. second pass: files that read names which hold models in the first-pass files.
         model_names = _names_holding_models(facts.values(), catalog)

@@ -1,0 +1,243 @@
+"""File contents -> facts, through the cache, in worker processes where worth it.
+
+On a large tree the main process reads and pre-filters every file while workers
+parse the few that may matter. libcst takes 0.09 s to import, a fifth of a cold
+check of a million lines; the workers need it and the main process does not. So,
+where processes can be forked, a large tree's parsing goes to an *extraction
+process*, forked before libcst is imported: it imports libcst while the main
+process is still reading, then runs the worker pool, whose workers are forked
+from it and so start with libcst loaded. The main process sends it files as the
+pre-filter finds them and never imports libcst itself. (multiprocessing's
+forkserver preloads modules the same way, but it starts a new interpreter and
+the first task waits until it has imported everything: slower here.)
+
+Elsewhere (small trees, `-j 1`, platforms without fork), files are parsed in
+the main process, or by a pool forked from it for a large batch.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import sys
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from opusguard.cache import FactsCache
+from opusguard.catalog import Catalog, load_catalog
+from opusguard.facts import FileFacts
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
+
+# Below this many files to parse, worker start-up costs more than it saves.
+MIN_FILES_FOR_WORKERS = 24
+
+_worker_catalog: Catalog | None = None
+
+
+def is_model_id(text: str) -> bool:
+    assert _worker_catalog is not None
+    return _worker_catalog.recognize(text) is not None
+
+
+def _init_worker(catalog_path: str | None, overrides) -> None:
+    global _worker_catalog
+    catalog = load_catalog(catalog_path)
+    _worker_catalog = catalog.with_overrides(overrides) if overrides else catalog
+
+
+def _extract(args: tuple[bytes, str, frozenset[str], bool]) -> FileFacts:
+    from opusguard.extract import extract_facts  # libcst: imported only when a file is parsed
+
+    source, path, names, cut_bodies = args
+    return extract_facts(source, path, is_model_id=is_model_id, router_names=names, cut_bodies=cut_bodies)
+
+
+def can_fork() -> bool:
+    # macOS offers fork but system libraries may not survive it (Python's default there is spawn).
+    return sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
+
+
+class FactsSource:
+    """Turns file contents into facts through the cache, in worker processes where worth it."""
+
+    def __init__(self, catalog: Catalog, names: frozenset[str], cache: FactsCache | None, jobs: int):
+        self.catalog = catalog
+        self.names = names
+        self.cache = cache
+        self.jobs = jobs
+        self.parsed = 0
+        self._pool: "ProcessPoolExecutor | None" = None
+        self._service: ExtractionProcess | None = None
+        global _worker_catalog
+        _worker_catalog = catalog  # forked workers inherit it
+
+    def facts_for(
+        self, items: Iterable[tuple[str, bytes]], *, cut_bodies: bool = True, stream: bool = False
+    ) -> dict[str, FileFacts]:
+        """Facts of each (path, content), in the order given.
+
+        `cut_bodies=False` parses whole files (see slicing.py). With `stream`, a file
+        goes to a worker as soon as `items` yields it, so the workers parse while the
+        caller is still reading and pre-filtering the rest of the tree."""
+        variant = "" if cut_bodies else "whole"
+        # Started at the first file to parse (a warm run may have none), or at once
+        # without a cache: its libcst import then overlaps the whole pre-filter.
+        start_service = stream and self.jobs > 1 and self._service is None and self._pool is None and can_fork()
+        if start_service and self.cache is None:
+            self._service = ExtractionProcess(self.jobs)
+        out: dict[str, FileFacts] = {}
+        order: list[str] = []
+        todo: list[tuple[bytes, str, frozenset[str], bool]] = []
+        sent: list[tuple[bytes, str, frozenset[str], bool]] = []
+        futures = []
+        for path, content in items:
+            order.append(path)
+            cached = self.cache.get(content, variant) if self.cache else None
+            if cached is not None:
+                cached.path = path
+                out[path] = cached
+                continue
+            args = (content, path, self.names, cut_bodies)
+            if start_service and self._service is None:
+                self._service = ExtractionProcess(self.jobs)
+            if self._service is not None:  # it has libcst: every file goes there
+                self._service.submit(args)
+                sent.append(args)
+            elif stream and self.jobs > 1:
+                futures.append((args, self._workers().submit(_extract, args)))
+            else:
+                todo.append(args)
+        # Workers already running take any batch; starting them pays off for a large one.
+        if self.jobs > 1 and (len(todo) >= MIN_FILES_FOR_WORKERS or (self._pool is not None and len(todo) > 1)):
+            futures += [(args, self._workers().submit(_extract, args)) for args in todo]
+            todo = []
+        results = [(args, _extract(args)) for args in todo] + [(args, future.result()) for args, future in futures]
+        if sent:
+            results += zip(sent, self._service.results())
+        self.parsed += len(results)
+        for (content, path, _, _), facts in results:
+            if self.cache is not None and facts.parse_error is None:
+                self.cache.put(content, facts, variant)
+            out[path] = facts
+        return {path: out[path] for path in order}
+
+    def _workers(self) -> "ProcessPoolExecutor":
+        if self._pool is None:
+            from concurrent.futures import ProcessPoolExecutor
+
+            import opusguard.extract  # noqa: F401  (before the fork, so workers share it)
+
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.jobs,
+                initializer=_init_worker,
+                initargs=(self.catalog.source_path, self.catalog.override_entries),
+            )
+        return self._pool
+
+    def __enter__(self) -> "FactsSource":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+        if self._service is not None:
+            self._service.close()
+            self._service = None
+
+
+# Markers on the task queue: the end of a batch (send its results), the end of the run.
+_END_OF_BATCH = "end of batch"
+_STOP = "stop"
+
+
+class ExtractionProcess:
+    """A forked process that imports libcst and parses, with `jobs` workers, the
+    files submitted to it; `results()` ends a batch and returns its facts in order."""
+
+    def __init__(self, jobs: int):
+        context = multiprocessing.get_context("fork")
+        # A queue's put() never blocks (a thread of this process writes to the pipe):
+        # the pre-filter goes on while the extraction process is still importing libcst.
+        self._tasks = context.Queue()
+        self._results, results_end = context.Pipe(duplex=False)
+        self._process = context.Process(target=_serve, args=(self._tasks, results_end, jobs), name="opusguard-extract")
+        self._process.start()
+        results_end.close()
+        self._pending = 0
+        self._used = False
+
+    def submit(self, args: tuple[bytes, str, frozenset[str], bool]) -> None:
+        self._tasks.put(args)
+        self._pending += 1
+        self._used = True
+
+    def results(self) -> list[FileFacts]:
+        from multiprocessing.connection import wait
+
+        self._tasks.put(_END_OF_BATCH)
+        out: list[FileFacts] = []
+        for _ in range(self._pending):
+            # Its workers hold the pipe too: wait on the process as well, or its death would go unseen.
+            if self._results not in wait([self._results, self._process.sentinel]):
+                raise RuntimeError(f"the extraction process ended unexpectedly (exit code {self._process.exitcode})")
+            result = self._results.recv()
+            if isinstance(result, BaseException):
+                raise result
+            out.append(result)
+        self._pending = 0
+        return out
+
+    def close(self) -> None:
+        """Stop it and wait for it; after Ctrl-C too (it joins its workers)."""
+        self._results.close()  # an interrupted batch: its sends fail, and it stops
+        if self._used:
+            self._tasks.put(_STOP)
+        else:  # no task, so no workers yet: do not wait for its libcst import
+            self._process.kill()
+        self._tasks.close()
+        self._tasks.join_thread()
+        self._process.join(timeout=10)
+        if self._process.exitcode is None:
+            self._process.terminate()
+            self._process.join()
+
+
+def _serve(tasks, results, jobs: int) -> None:
+    """The extraction process: tasks in, facts out, until told to stop or the main process is gone."""
+    import queue
+    from concurrent.futures import ProcessPoolExecutor
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle; it stops this one
+    parent = os.getppid()
+    import opusguard.extract  # noqa: F401  (before the workers are forked: they start with it)
+
+    pending = []
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+        try:
+            while True:
+                try:
+                    task = tasks.get(timeout=1.0)
+                except queue.Empty:
+                    if os.getppid() != parent:  # the main process was killed: nobody to answer
+                        pool.shutdown(cancel_futures=True)
+                        return
+                    continue
+                if isinstance(task, str):
+                    if task == _STOP:  # files still queued are the leftovers of a Ctrl-C
+                        pool.shutdown(cancel_futures=True)
+                        return
+                    for future in pending:  # _END_OF_BATCH
+                        try:
+                            result = future.result()
+                        except Exception as exc:  # a worker died: the main process raises it
+                            result = exc
+                        results.send(result)
+                    pending = []
+                else:
+                    pending.append(pool.submit(_extract, task))
+        except (BrokenPipeError, ConnectionError, EOFError):
+            pool.shutdown(cancel_futures=True)  # the main process stopped reading: an interrupted run

@@ -1,0 +1,137 @@
+"""The extraction process (opusguard/workers.py): a forked process that imports
+libcst and parses what the main process sends it, with its own worker pool."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+
+import pytest
+
+from opusguard import workers
+from opusguard.catalog import load_catalog
+from opusguard.extract import extract_facts
+
+pytestmark = pytest.mark.skipif(not workers.can_fork(), reason="the extraction process needs fork")
+
+NAMES = frozenset({"route"})
+
+
+def sources(count: int) -> list[tuple[str, bytes]]:
+    return [
+        (f"app/m{i}.py", f'import anthropic\nOPUS = "claude-opus-4-1"\nanthropic.Anthropic().messages.create(model=OPUS)  # {i}\n'.encode())
+        for i in range(count)
+    ]
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(")") + 2 :].split()
+            if int(fields[1]) == pid and fields[0] != "Z":
+                found.append(int(entry))
+    return found
+
+
+def gone(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat[stat.rindex(")") + 2] == "Z"  # a zombie waiting for init is gone too
+
+
+def test_results_come_back_in_order_and_equal_in_process_facts():
+    catalog = load_catalog()
+    source = workers.FactsSource(catalog, NAMES, None, jobs=2)
+    files = sources(30)
+    with source:
+        facts = source.facts_for(iter(files), stream=True)
+        assert source._service is not None  # the stream went to the extraction process
+        # Later batches (the second pass, whole files for the resolver) go there too.
+        again = source.facts_for(files[:3], cut_bodies=False)
+    expected = {path: extract_facts(content, path, is_model_id=workers.is_model_id, router_names=NAMES) for path, content in files}
+    assert list(facts) == [path for path, _ in files]
+    assert facts == expected
+    assert list(again) == [path for path, _ in files[:3]]
+    assert source.parsed == 33
+
+
+def test_closing_stops_it_and_its_workers():
+    service = workers.ExtractionProcess(jobs=2)
+    for args in sources(4):
+        service.submit((args[1], args[0], NAMES, True))
+    assert len(service.results()) == 4
+    pid = service._process.pid
+    assert len(children_of(pid)) == 2  # its worker pool
+    service.close()
+    assert service._process.exitcode == 0
+    assert gone(pid) and children_of(pid) == []
+
+
+def test_closing_an_unused_one_does_not_wait_for_its_import():
+    service = workers.ExtractionProcess(jobs=2)
+    started = time.perf_counter()
+    service.close()
+    assert time.perf_counter() - started < 1
+    assert service._process.exitcode is not None
+
+
+def _die(args):
+    os._exit(3)
+
+
+def test_a_dead_worker_is_an_error_not_a_hang(monkeypatch):
+    # Forked after the patch, the extraction process and its workers run _die.
+    monkeypatch.setattr(workers, "_extract", _die)
+    service = workers.ExtractionProcess(jobs=2)
+    try:
+        service.submit((b"x = 1\n", "a.py", NAMES, True))
+        with pytest.raises(BrokenProcessPool):
+            service.results()
+    finally:
+        service.close()
+
+
+def test_it_ends_when_the_main_process_is_killed(tmp_path):
+    # The main process dies without a word (SIGKILL, OOM): the extraction process
+    # notices it has no parent and stops its workers and itself.
+    script = textwrap.dedent(
+        """
+        import os, sys
+        from opusguard import workers
+        service = workers.ExtractionProcess(jobs=2)
+        service.submit((b"x = 1\\n", "a.py", frozenset({"route"}), True))
+        service.results()
+        print(service._process.pid, *sorted(
+            int(e) for e in os.listdir("/proc") if e.isdigit() and _ppid(e) == service._process.pid
+        ), flush=True)
+        os._exit(0)
+        """
+    ).replace(
+        "from opusguard import workers",
+        "from opusguard import workers\n"
+        "def _ppid(e):\n"
+        "    try:\n"
+        "        s = open(f'/proc/{e}/stat').read()\n"
+        "    except OSError:\n"
+        "        return -1\n"
+        "    return int(s[s.rindex(')') + 2:].split()[1])",
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True).stdout
+    pids = [int(word) for word in out.split()]
+    assert len(pids) == 3, out  # the extraction process and its two workers
+    deadline = time.monotonic() + 10
+    while not all(gone(pid) for pid in pids):
+        assert time.monotonic() < deadline, f"still running: {[pid for pid in pids if not gone(pid)]}"
+        time.sleep(0.1)
