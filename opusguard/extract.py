@@ -96,6 +96,8 @@ def extract_facts(
     if sliced is not None:
         facts.cut_attributes = sliced.cut_attributes
         facts.cut_names = sliced.cut_names
+        for qualname in sliced.cut_functions:  # each defined once: the order is not lost
+            facts.functions[qualname] = ()
     if b"opusguard:" in source:
         facts.annotations = parse_annotations(source)
     _keep_lines(facts, source.decode(module.encoding, "replace").lstrip("\ufeff") if sliced else module.code)

@@ -71,6 +71,9 @@ class SlicedSource:
     cut_attributes: frozenset[str]
     # Module-level names whose assignment was cut.
     cut_names: frozenset[str] = frozenset()
+    # Functions whose stub was removed too (qualified names): the facts record them
+    # as functions without parameters, as they would the stub.
+    cut_functions: frozenset[str] = frozenset()
 
 
 def cut_irrelevant_bodies(source: bytes, is_relevant: Callable[[bytes], bool]) -> SlicedSource | None:
@@ -97,6 +100,7 @@ def cut_irrelevant_bodies(source: bytes, is_relevant: Callable[[bytes], bool]) -
         tuple(functions_cut.line_map[line - 1] for line in statements_cut.line_map),
         functions_cut.cut_attributes | statements_cut.cut_attributes,
         statements_cut.cut_names,
+        statements_cut.cut_functions,
     )
 
 
@@ -283,10 +287,14 @@ def _apply(source: bytes, cuts: list[tuple[int, int, bytes]]) -> SlicedSource:
 # --- module and class level statements ----------------------------------------------
 
 _SIMPLE = (ast.Assign, ast.AugAssign, ast.Expr)
+_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
 
 
 def _cut_statements(source: bytes, is_relevant: Callable[[bytes], bool]) -> SlicedSource | None:
-    """Simple statements at module and class level without a trigger become `...`."""
+    """Module and class level statements that cannot add a fact are removed: simple
+    statements without a trigger, the stubs the first stage left (`def name(): ...`,
+    recorded in `cut_functions` instead), and the blank and comment lines between
+    statements. A class body left empty gets a `...`."""
     try:
         with warnings.catch_warnings():  # ("is" with a literal ...): the user's business, not ours
             warnings.simplefilter("ignore")
@@ -294,54 +302,144 @@ def _cut_statements(source: bytes, is_relevant: Callable[[bytes], bool]) -> Slic
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None  # libcst parses it, or reports why not
     lines = source.splitlines(keepends=True)
-    cuts: list[tuple[int, int, bytes]] = []  # (first line, last line, replacement)
+    removed: set[int] = set()  # line numbers
+    placeholders: dict[int, int] = {}  # first line -> last line of a statement that becomes `...`
     names: set[str] = set()
     attributes: set[str] = set()
+    functions: set[str] = set()
+    # CPython's parser normalises identifiers (NFKC: "ª" reads "a"); the facts keep them as written.
+    name_of = _written_name if not source.isascii() else _ast_name
+    # A stub is recorded by name; only a name defined once, so that no order is lost.
+    defined = _function_qualnames(tree.body, "", lambda node: name_of(lines, node))
 
-    bodies: list[tuple[list[ast.stmt], bool]] = [(tree.body, False)]  # (body, in a class)
+    bodies: list[tuple[list[ast.stmt], str, bool]] = [(tree.body, "", False)]  # (body, qualname prefix, in a class)
     while bodies:
-        body, in_class = bodies.pop()
+        body, prefix, in_class = bodies.pop()
+        cut: list[ast.stmt] = []
         for index, statement in enumerate(body):
             if isinstance(statement, ast.ClassDef):
-                bodies.append((statement.body, True))
+                bodies.append((statement.body, f"{prefix}{name_of(lines, statement)}.", True))
                 continue
-            if not isinstance(statement, _SIMPLE) or _is_alias(statement):
-                continue
-            bound = _bound_names(statement)
-            if bound is None:
-                continue  # assigns through an attribute or a subscript: kept
             first, last = statement.lineno, statement.end_lineno or statement.lineno
             # Alone on its lines: no `a = 1; b = 2`, no `class A: x = 1`.
             if index > 0 and (body[index - 1].end_lineno or 0) >= first:
                 continue
-            if index + 1 < len(body) and body[index + 1].lineno <= last:
+            if index + 1 < len(body) and _first_line(body[index + 1]) <= last:
                 continue
             if lines[first - 1][: statement.col_offset].strip():
                 continue
+            if _is_stub(statement):
+                qualname = prefix + name_of(lines, statement)
+                if defined.count(qualname) == 1:
+                    cut.append(statement)
+                    functions.add(qualname)
+                continue
+            if not isinstance(statement, _SIMPLE) or _is_alias(statement):
+                continue
+            bound = _bound_names(statement, lambda node: name_of(lines, node))
+            if bound is None:
+                continue  # assigns through an attribute or a subscript: kept
             if is_relevant(b"".join(lines[first - 1 : last])):
                 continue
-            # A docstring stays a string: `from __future__` may only follow one.
-            docstring = isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant)
-            cuts.append((first, last, b'""' if docstring else b"..."))
+            cut.append(statement)
             (attributes if in_class else names).update(bound)
-    cuts.sort()
-    if not cuts:
+        for statement in cut:
+            removed.update(range(statement.lineno, (statement.end_lineno or statement.lineno) + 1))
+        if in_class and len(cut) == len(body):
+            first = cut[0].lineno
+            placeholders[first] = cut[0].end_lineno or first
+            removed.difference_update(range(first, placeholders[first] + 1))
+        # Blank and comment lines between two statements (code is never there: a
+        # statement's lines run to its last bracket, and a decorator's are its own).
+        for before, after in zip(body, body[1:]):
+            removed.update(range((before.end_lineno or before.lineno) + 1, _first_line(after)))
+    if not removed and not placeholders:
         return None
     pieces: list[bytes] = []
     line_map: list[int] = []
-    next_line = 1
-    for first, last, replacement in cuts:
-        pieces.extend(lines[next_line - 1 : first - 1])
-        line_map.extend(range(next_line, first))
-        line = lines[first - 1]
-        indent = line[: len(line) - len(line.lstrip(b" \t"))]
-        ending = b"\r\n" if lines[last - 1].endswith(b"\r\n") else b"\n"
-        pieces.append(indent + replacement + ending)
-        line_map.append(first)
-        next_line = last + 1
-    pieces.extend(lines[next_line - 1 :])
-    line_map.extend(range(next_line, source.count(b"\n") + 2))
-    return SlicedSource(b"".join(pieces), tuple(line_map), frozenset(attributes), frozenset(names))
+    skip_until = 0
+    for number, line in enumerate(lines, 1):
+        if number <= skip_until or number in removed:
+            continue
+        if number in placeholders:
+            indent = line[: len(line) - len(line.lstrip(b" \t"))]
+            last = placeholders[number]
+            pieces.append(indent + b"..." + (b"\r\n" if lines[last - 1].endswith(b"\r\n") else b"\n"))
+            skip_until = last
+        else:
+            pieces.append(line)
+        line_map.append(number)
+    text = b"".join(pieces)
+    if not text or text.endswith(b"\n"):  # the empty line after the last newline, as the first stage maps it
+        line_map.append(len(lines) + 1 if source.endswith(b"\n") else len(lines))
+    return SlicedSource(
+        text, tuple(line_map), frozenset(attributes), frozenset(names), frozenset(functions)
+    )
+
+
+def _first_line(statement: ast.stmt) -> int:
+    decorators = getattr(statement, "decorator_list", None)
+    return min(decorator.lineno for decorator in decorators) if decorators else statement.lineno
+
+
+def _is_stub(statement: ast.stmt) -> bool:
+    """`def name(): ...` on one line: what the first stage leaves of a function (and
+    what it adds to the facts, a function without parameters, is all it holds)."""
+    if not isinstance(statement, _FUNCTIONS) or statement.decorator_list or statement.returns is not None:
+        return False
+    if getattr(statement, "type_params", None) or statement.lineno != statement.end_lineno:
+        return False
+    args = statement.args
+    if args.posonlyargs or args.args or args.kwonlyargs or args.vararg or args.kwarg:
+        return False
+    only = statement.body[0]
+    return (
+        len(statement.body) == 1
+        and isinstance(only, ast.Expr)
+        and isinstance(only.value, ast.Constant)
+        and only.value.value is Ellipsis
+    )
+
+
+def _function_qualnames(body: list[ast.stmt], prefix: str, name_of: Callable[[ast.AST], str]) -> list[str]:
+    """Qualified names of every function defined in `body`, as the facts name them
+    (enclosing classes and functions, dotted), with repeats."""
+    found: list[str] = []
+    pending = [(body, prefix)]
+    while pending:
+        statements, prefix = pending.pop()
+        for statement in statements:
+            if isinstance(statement, (*_FUNCTIONS, ast.ClassDef)):
+                qualname = prefix + name_of(statement)
+                if not isinstance(statement, ast.ClassDef):
+                    found.append(qualname)
+                pending.append((statement.body, qualname + "."))
+                continue
+            for field in ("body", "orelse", "finalbody"):
+                inner = getattr(statement, field, None)
+                if inner:
+                    pending.append((inner, prefix))
+            for handler in getattr(statement, "handlers", ()):
+                pending.append((handler.body, prefix))
+            for case in getattr(statement, "cases", ()):
+                pending.append((case.body, prefix))
+    return found
+
+
+_DEF_NAME = re.compile(rb"(?:async[ \t]+)?(?:def|class)[ \t]+(" + _NAME + rb")")
+
+
+def _ast_name(lines: list[bytes], node: ast.AST) -> str:
+    return node.id if isinstance(node, ast.Name) else node.name  # type: ignore[attr-defined]
+
+
+def _written_name(lines: list[bytes], node: ast.AST) -> str:
+    """The name of a Name, def or class as the file spells it."""
+    line = lines[node.lineno - 1]
+    if isinstance(node, ast.Name):
+        return line[node.col_offset : node.end_col_offset].decode("utf-8")
+    match = _DEF_NAME.match(line, node.col_offset)
+    return match[1].decode("utf-8") if match else node.name  # type: ignore[attr-defined]
 
 
 def _is_alias(statement: ast.stmt) -> bool:
@@ -349,7 +447,7 @@ def _is_alias(statement: ast.stmt) -> bool:
     return isinstance(statement, ast.Assign) and isinstance(statement.value, (ast.Name, ast.Attribute))
 
 
-def _bound_names(statement: ast.stmt) -> list[str] | None:
+def _bound_names(statement: ast.stmt, name_of: Callable[[ast.AST], str]) -> list[str] | None:
     """The names a statement binds; None if it assigns through an attribute or subscript."""
     if isinstance(statement, ast.Expr):
         return []
@@ -359,7 +457,7 @@ def _bound_names(statement: ast.stmt) -> list[str] | None:
     while pending:
         target = pending.pop()
         if isinstance(target, ast.Name):
-            names.append(target.id)
+            names.append(name_of(target))
         elif isinstance(target, (ast.Tuple, ast.List)):
             pending.extend(target.elts)
         elif isinstance(target, ast.Starred):

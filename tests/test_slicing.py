@@ -96,7 +96,8 @@ def test_irrelevant_bodies_are_cut_and_lines_map_back():
     sliced = cut(source)
     assert sliced is not None
     text = sliced.text.decode()
-    assert "total" not in text and "def helper(): ...\n" in text
+    # The body goes first, then the stub it leaves; the facts still name the function.
+    assert "total" not in text and "helper" not in text and sliced.cut_functions == {"helper"}
     assert OPUS in text
     libcst.parse_module(sliced.text)
     call_line = text.splitlines().index(f'    return anthropic.Anthropic().messages.create(model="{OPUS}", messages=[])')
@@ -161,8 +162,11 @@ def test_lone_carriage_returns_are_left_to_the_whole_parse():
 
 
 def test_non_ascii_names_and_other_encodings():
-    sliced = cut("class K:\n    def Aª(self):\n        self.ñame = 1\n")
-    assert "def Aª(): ..." in sliced.text.decode() and sliced.cut_attributes == {"ñame"}
+    # CPython's parser reads "Aª" as "Aa" (NFKC); the facts keep the name as written.
+    sliced = cut("class K:\n    def Aª(self):\n        self.ñame = 1\nfﬁ = 1\n")
+    assert sliced.text == b"class K:\n    ...\n" and sliced.cut_attributes == {"ñame"}
+    assert sliced.cut_functions == {"K.Aª"} and sliced.cut_names == {"fﬁ"}
+    assert "K.Aª" in facts("class K:\n    def Aª(self):\n        self.ñame = 1\n".encode(), cut_bodies=True).functions
     latin1 = "# -*- coding: latin-1 -*-\nclass K:\n    def f(self):\n        self.ñ = 'é'\n".encode("latin-1")
     assert slicing.cut_irrelevant_bodies(latin1, prefilter.function_may_matter) is None  # parsed whole
     assert facts(latin1, cut_bodies=True).classes["K"].attrs["ñ"].text == "é"
@@ -198,12 +202,13 @@ def test_module_and_class_statements_without_a_trigger_are_cut():
     )
     sliced = cut(source)
     text = sliced.text.decode()
-    assert text.startswith('""\nfrom __future__ import annotations\n')
+    assert text.startswith("from __future__ import annotations\n")  # the docstring is gone
     compile(sliced.text, "m.py", "exec")  # still valid Python, the future import included
     assert "LANG" not in text and "'af'" not in text and "A, (B" not in text and "x = [1" not in text
     for kept in (f'M = "{OPUS}"', "Alias = os.path", "T: int = 1", "x = 1; y = 2", "os.environ['A'] = 'b'"):
         assert kept in text
     assert sliced.cut_names == {"LANG", "A", "B", "C"} and sliced.cut_attributes == {"x"}
+    assert "class K:\n    ...\n" in text and sliced.cut_functions == {"K.f"}  # a class body keeps a statement
     lines = text.splitlines()
     assert sliced.line_map[lines.index(f'M = "{OPUS}"')] == 8
     assert sliced.line_map[lines.index("x = 1; y = 2")] == 17
@@ -212,7 +217,53 @@ def test_module_and_class_statements_without_a_trigger_are_cut():
 
 def test_statements_are_cut_in_files_without_functions_too():
     sliced = cut("X = {\n    1: 2,\n}\nprint(X)\n")
-    assert sliced is not None and sliced.text == b"...\n...\n" and sliced.cut_names == {"X"}
+    assert sliced is not None and sliced.text == b"" and sliced.cut_names == {"X"}
+
+
+def test_stubs_blank_lines_and_comments_between_statements_are_removed():
+    source = (
+        "# -*- coding: utf-8 -*-\n"  # 1: before the first statement, kept (an encoding line)
+        "import os\n"
+        "\n"
+        "# a comment between statements\n"
+        "def helper(x):\n"  # 5
+        "    return x\n"
+        "\n"
+        "\n"
+        "class K:\n"  # 9
+        "    def ask(self):\n"
+        "\n"  # 11: inside a kept body, kept
+        f'        return llm(model="{OPUS}")\n'
+        "\n"
+        "    def other(self): ...\n"  # 14: written so by hand, the same as a stub
+        "    s = \"\"\"\n"  # 15: a string's blank line is its text
+        "\n"
+        '    """ + "claude"\n'
+    )
+    sliced = cut(source)
+    assert sliced.text.decode() == (
+        "# -*- coding: utf-8 -*-\nimport os\nclass K:\n    def ask(self):\n\n"
+        f'        return llm(model="{OPUS}")\n    s = """\n\n    """ + "claude"\n'
+    )
+    assert sliced.line_map == (1, 2, 9, 10, 11, 12, 15, 16, 17, 18)
+    assert sliced.cut_functions == {"helper", "K.other"}
+    assert_same_facts(source.encode())
+
+
+def test_a_function_defined_twice_keeps_its_stubs_in_order():
+    # A property and its setter: one qualified name, two definitions. The facts
+    # record the last; recording cut ones by name would lose which came last.
+    source = (
+        "class A:\n"
+        "    @property\n    def x(self):\n        return self._x\n"
+        "    @x.setter\n    def x(self, value):\n        self._x = value\n"
+        "def f(a):\n    return a\n"
+        "if a:\n    def g(): ...\nelse:\n    def g(): ...\n"
+    )
+    sliced = cut(source)
+    assert sliced.text.decode().count("def x(): ...") == 2
+    assert sliced.cut_functions == {"f"}
+    assert_same_facts(source.encode())
 
 
 def test_a_file_cpython_cannot_parse_keeps_its_statements():
