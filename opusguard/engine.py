@@ -131,6 +131,8 @@ def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
                 pass  # a read-only tree: the run goes on without writing
     # The worker pool is closed on the way out, Ctrl-C included.
     with FactsSource(catalog, names, cache, jobs) as source:
+        if options.stdin is None and options.explicit_files is None and (cache is None or verdicts is None or not verdicts.entries):
+            source.start_early()  # a cold run of a tree: it will parse
         warnings: list[str] = []
         large: list[tuple[str, bytes]] = []
         unreadable: dict[str, str] = {}
@@ -156,6 +158,8 @@ def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
             summary.files_scanned = len(files)
             # Large trees: parse each candidate in a worker while the rest is still read.
             stream = len(files) >= MIN_FILES_TO_STREAM
+            if not stream:
+                source.stop_unused()  # a small tree: parsing here is quicker than starting workers
             facts = source.facts_for(
                 _prefilter(files, cwd, warnings, options.progress, verdicts, candidates, others, large, unreadable),
                 stream=stream,

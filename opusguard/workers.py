@@ -83,11 +83,8 @@ class FactsSource:
         goes to a worker as soon as `items` yields it, so the workers parse while the
         caller is still reading and pre-filtering the rest of the tree."""
         variant = "" if cut_bodies else "whole"
-        # Started at the first file to parse (a warm run may have none), or at once
-        # without a cache: its libcst import then overlaps the whole pre-filter.
+        # Started at the first file to parse: a warm run may have none.
         start_service = stream and self.jobs > 1 and self._service is None and self._pool is None and can_fork()
-        if start_service and self.cache is None:
-            self._service = ExtractionProcess(self.jobs)
         out: dict[str, FileFacts] = {}
         order: list[str] = []
         todo: list[tuple[bytes, str, frozenset[str], bool]] = []
@@ -123,6 +120,19 @@ class FactsSource:
                 self.cache.put(content, facts, variant)
             out[path] = facts
         return {path: out[path] for path in order}
+
+    def start_early(self) -> None:
+        """Start the extraction process now, for a run that will parse files (a cold
+        one): its libcst import then overlaps discovery and the pre-filter. Unused, it
+        is stopped without waiting."""
+        if self.jobs > 1 and self._service is None and can_fork():
+            self._service = ExtractionProcess(self.jobs)
+
+    def stop_unused(self) -> None:
+        """Stop the extraction process if it was started early and has had no file."""
+        if self._service is not None and not self._service.used:
+            self._service.close()
+            self._service = None
 
     def _workers(self) -> "ProcessPoolExecutor":
         if self._pool is None:
@@ -168,12 +178,12 @@ class ExtractionProcess:
         self._process.start()
         results_end.close()
         self._pending = 0
-        self._used = False
+        self.used = False
 
     def submit(self, args: tuple[bytes, str, frozenset[str], bool]) -> None:
         self._tasks.put(args)
         self._pending += 1
-        self._used = True
+        self.used = True
 
     def results(self) -> list[FileFacts]:
         from multiprocessing.connection import wait
@@ -194,7 +204,7 @@ class ExtractionProcess:
     def close(self) -> None:
         """Stop it and wait for it; after Ctrl-C too (it joins its workers)."""
         self._results.close()  # an interrupted batch: its sends fail, and it stops
-        if self._used:
+        if self.used:
             self._tasks.put(_STOP)
         else:  # no task, so no workers yet: do not wait for its libcst import
             self._process.kill()

@@ -3,6 +3,7 @@ libcst and parses what the main process sends it, with its own worker pool."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import run_cli
 from opusguard import workers
 from opusguard.catalog import load_catalog
 from opusguard.extract import extract_facts
@@ -135,3 +137,27 @@ def test_it_ends_when_the_main_process_is_killed(tmp_path):
     while not all(gone(pid) for pid in pids):
         assert time.monotonic() < deadline, f"still running: {[pid for pid in pids if not gone(pid)]}"
         time.sleep(0.1)
+
+
+def test_started_early_and_stopped_unused():
+    source = workers.FactsSource(load_catalog(), NAMES, None, jobs=2)
+    with source:
+        source.start_early()
+        service = source._service
+        assert service is not None
+        source.stop_unused()  # a small tree after all: parsed in this process
+        assert source._service is None and service._process.exitcode is not None
+        facts = source.facts_for(sources(2))
+    assert len(facts) == 2 and source._service is None
+
+
+def test_a_cold_run_of_a_large_tree_gives_the_same_findings_as_a_serial_one(tree):
+    files = {f"app/plain{i}.py": f"def f{i}(x):\n    return x * {i}\n" for i in range(250)}
+    files.update({path: content.decode() for path, content in sources(5)})
+    root = tree(files)
+    parallel = run_cli("check", "--no-cache", "--format", "json", ".", cwd=root)
+    serial = run_cli("check", "--no-cache", "-j", "1", "--format", "json", ".", cwd=root)
+    assert parallel.returncode == serial.returncode == 1, parallel.stderr
+    assert parallel.stderr == serial.stderr == ""
+    findings = json.loads(parallel.stdout)["findings"]
+    assert findings == json.loads(serial.stdout)["findings"] and len(findings) >= 5
