@@ -159,6 +159,33 @@ class FactsSource:
             self._service = None
 
 
+# Parsed once by the extraction process before it forks its workers, so that they
+# start with what a first file builds (walk plans, searches, catalog lookups) and
+# do not each build it again (about 15 ms each on the benchmark).
+_WARM_UP = b'''"""Docs."""
+import os
+from app import config as cfg
+MODEL = os.environ.get("MODEL", "claude-sonnet-4-5")
+class Kind(Base, metaclass=Meta):
+    model: str = "claude-haiku-4-5"
+    @property
+    async def model_for(self, task, *args, model=None, **kwargs):
+        with open(task) as f, lock:
+            for i, x in enumerate([y for y in {1: 2}.items() if y], start=1):
+                if not x or i > 1 and x is not None:
+                    model = cfg.MODEL if x else f"{task!r:>{i}}"
+                elif x:
+                    while i: i -= 1
+                else:
+                    model += lambda: (yield)
+        try:
+            return await client.messages.create(model=model, messages=[{"role": "user"}], **kwargs)
+        except (ValueError, KeyError) as e:
+            raise RuntimeError(model) from e
+        finally:
+            del x[0], self.model[1:2]
+'''
+
 # Markers on the task queue: the end of a batch (send its results), the end of the run.
 _END_OF_BATCH = "end of batch"
 _STOP = "stop"
@@ -223,7 +250,7 @@ def _serve(tasks, results, jobs: int) -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle; it stops this one
     parent = os.getppid()
-    import opusguard.extract  # noqa: F401  (before the workers are forked: they start with it)
+    _extract((_WARM_UP, "<warm-up>", frozenset({"route"}), True))  # imports libcst, before the workers are forked
 
     pending = []
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork")) as pool:
