@@ -17,7 +17,7 @@ the main process, or by a pool forked from it for a large batch.
 
 from __future__ import annotations
 
-import multiprocessing
+import atexit
 import os
 import signal
 import sys
@@ -56,6 +56,8 @@ def _extract(args: tuple[bytes, str, frozenset[str], bool]) -> FileFacts:
 
 
 def can_fork() -> bool:
+    import multiprocessing
+
     # macOS offers fork but system libraries may not survive it (Python's default there is spawn).
     return sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
 
@@ -84,7 +86,7 @@ class FactsSource:
         caller is still reading and pre-filtering the rest of the tree."""
         variant = "" if cut_bodies else "whole"
         # Started at the first file to parse: a warm run may have none.
-        start_service = stream and self.jobs > 1 and self._service is None and self._pool is None and can_fork()
+        start_service = stream and self.jobs > 1 and self._service is None and self._pool is None
         out: dict[str, FileFacts] = {}
         order: list[str] = []
         todo: list[tuple[bytes, str, frozenset[str], bool]] = []
@@ -98,7 +100,7 @@ class FactsSource:
                 out[path] = cached
                 continue
             args = (content, path, self.names, cut_bodies)
-            if start_service and self._service is None:
+            if start_service and self._service is None and can_fork():
                 self._service = ExtractionProcess(self.jobs)
             if self._service is not None:  # it has libcst: every file goes there
                 self._service.submit(args)
@@ -150,12 +152,12 @@ class FactsSource:
     def __enter__(self) -> "FactsSource":
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, exc_type, exc_value, traceback) -> None:
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
             self._pool = None
         if self._service is not None:
-            self._service.close()
+            self._service.close(wait=exc_type is not None)  # after Ctrl-C, nothing is left running
             self._service = None
 
 
@@ -195,7 +197,13 @@ class ExtractionProcess:
     """A forked process that imports libcst and parses, with `jobs` workers, the
     files submitted to it; `results()` ends a batch and returns its facts in order."""
 
+    # How long close() waits for a file being parsed when the run stops early, before
+    # ending the process and its workers.
+    stop_timeout = 10.0
+
     def __init__(self, jobs: int):
+        import multiprocessing
+
         context = multiprocessing.get_context("fork")
         # A queue's put() never blocks (a thread of this process writes to the pipe):
         # the pre-filter goes on while the extraction process is still importing libcst.
@@ -203,9 +211,19 @@ class ExtractionProcess:
         self._results, results_end = context.Pipe(duplex=False)
         self._process = context.Process(target=_serve, args=(self._tasks, results_end, jobs), name="opusguard-extract")
         self._process.start()
+        # Its own process group, with its workers: one signal stops them all. Set here
+        # as well as there, so that it exists whichever runs first.
+        try:
+            os.setpgid(self._process.pid, self._process.pid)
+        except OSError:
+            pass  # it has already done it (or already ended)
         results_end.close()
         self._pending = 0
         self.used = False
+        self._closed = False
+        # Before multiprocessing joins its children at exit: an error that skips
+        # close() must not leave the process waiting for a stop that never comes.
+        atexit.register(self.close, wait=False)
 
     def submit(self, args: tuple[bytes, str, frozenset[str], bool]) -> None:
         self._tasks.put(args)
@@ -228,27 +246,45 @@ class ExtractionProcess:
         self._pending = 0
         return out
 
-    def close(self) -> None:
-        """Stop it and wait for it; after Ctrl-C too (it joins its workers)."""
+    def close(self, *, wait: bool = True) -> None:
+        """Stop it. With `wait`, wait until it has (it joins its workers); without,
+        it finishes on its own while the run writes its output, and multiprocessing
+        joins it when the process exits."""
+        if self._closed:
+            return
+        self._closed = True
         self._results.close()  # an interrupted batch: its sends fail, and it stops
         if self.used:
             self._tasks.put(_STOP)
         else:  # no task, so no workers yet: do not wait for its libcst import
-            self._process.kill()
+            self._kill()
         self._tasks.close()
         self._tasks.join_thread()
-        self._process.join(timeout=10)
+        if not wait:
+            return
+        self._process.join(timeout=self.stop_timeout)
         if self._process.exitcode is None:
-            self._process.terminate()
+            self._kill()
             self._process.join()
+
+    def _kill(self) -> None:
+        try:
+            os.killpg(self._process.pid, signal.SIGKILL)
+        except OSError:
+            pass  # already gone
 
 
 def _serve(tasks, results, jobs: int) -> None:
     """The extraction process: tasks in, facts out, until told to stop or the main process is gone."""
+    import multiprocessing
     import queue
     from concurrent.futures import ProcessPoolExecutor
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle; it stops this one
+    try:
+        os.setpgid(0, 0)  # see ExtractionProcess.__init__
+    except OSError:
+        pass
     parent = os.getppid()
     _extract((_WARM_UP, "<warm-up>", frozenset({"route"}), True))  # imports libcst, before the workers are forked
 

@@ -59,9 +59,13 @@ def test_results_come_back_in_order_and_equal_in_process_facts():
     files = sources(30)
     with source:
         facts = source.facts_for(iter(files), stream=True)
-        assert source._service is not None  # the stream went to the extraction process
+        service = source._service
+        assert service is not None  # the stream went to the extraction process
         # Later batches (the second pass, whole files for the resolver) go there too.
         again = source.facts_for(files[:3], cut_bodies=False)
+    # Told to stop, it ends on its own (the run does not wait for it).
+    service._process.join(timeout=10)
+    assert service._process.exitcode == 0
     expected = {path: extract_facts(content, path, is_model_id=workers.is_model_id, router_names=NAMES) for path, content in files}
     assert list(facts) == [path for path, _ in files]
     assert facts == expected
@@ -165,3 +169,47 @@ def test_a_cold_run_of_a_large_tree_gives_the_same_findings_as_a_serial_one(tree
     assert parallel.stderr == serial.stderr == ""
     findings = json.loads(parallel.stdout)["findings"]
     assert findings == json.loads(serial.stdout)["findings"] and len(findings) >= 5
+
+
+def _stuck(args):
+    if args[1] == "a.py":
+        time.sleep(120)
+    return workers.FileFacts(path=args[1])
+
+
+def test_a_stuck_worker_is_ended_with_its_process(monkeypatch):
+    # Ctrl-C while a worker is deep in a huge file: close() waits a while, then ends
+    # the extraction process and its workers together (they share a process group).
+    monkeypatch.setattr(workers, "_extract", _stuck)
+    service = workers.ExtractionProcess(jobs=2)
+    service.stop_timeout = 0.5
+    service.submit((b"x = 1\n", "a.py", NAMES, True))
+    pid = service._process.pid
+    deadline = time.monotonic() + 30
+    while len(pool := children_of(pid)) < 2:  # its pool is up, and a worker has the file
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(0.3)
+    started = time.perf_counter()
+    service.close()
+    assert time.perf_counter() - started < 10
+    deadline = time.monotonic() + 10
+    while not all(gone(p) for p in [pid, *pool]):
+        assert time.monotonic() < deadline, "a worker outlived its extraction process"
+        time.sleep(0.1)
+
+
+def test_an_error_that_skips_close_does_not_hang_the_exit():
+    script = textwrap.dedent(
+        """
+        from opusguard import workers
+        from opusguard.catalog import load_catalog
+        workers._worker_catalog = load_catalog()
+        service = workers.ExtractionProcess(jobs=2)
+        service.submit((b"x = 1\\n", "a.py", frozenset({"route"}), True))
+        service.results()
+        raise SystemExit(7)  # never closed: the exit handlers stop it
+        """
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 7, run.stderr
