@@ -126,26 +126,33 @@ def _import_of(name: bytes) -> re.Pattern[bytes]:
 
 
 # What makes a function or statement worth parsing: "claude" or "odel" in any case,
-# "opusguard:", or an SDK shape's distinctive segment as a whole word (`messages` of
+# "opusguard:", an SDK shape's distinctive segment as a whole word (`messages` of
 # messages.create: an alias `api = client.messages` is in the same function;
-# `ChatAnthropic`, `converse` ...) or the router's name. Found with multi-pattern
-# searches, not a regex alternation: a tenth of the time on the kept functions.
+# `ChatAnthropic`, `converse` ...) or a call of the router (its name as a whole
+# word, then "(": a variable or parameter called `route` adds nothing). Found with
+# multi-pattern searches, not a regex alternation: a tenth of the time on the kept
+# functions.
 _ANY_CASE_WORDS = (b"claude", b"odel")
+# What may stand between a called name and its "(": spaces, newlines (in brackets),
+# backslash continuations, comments.
+_CALL_OPEN_TEXT = re.compile(r"(?:\s|\\|#[^\n]*)*\(")
+_CALL_OPEN_BYTES = re.compile(rb"(?:\s|\\|#[^\n]*)*\(")
 
 
 class _Triggers:
     def __init__(self, router_names: frozenset[str]):
-        # (A router name that is not an identifier, "pkg.route", is looked for in
-        # its parts: a superset of the whole.)
-        names = sorted(
-            {sink.suffix[0] for sink in sinks.SINKS}
-            | {part for name in router_names for part in re.split(r"\W+", name) if part}
-        )
+        # (A router name that is not an identifier, "pkg.route", is looked for by its
+        # last part, the name that is called.)
+        sink_names = sorted({sink.suffix[0] for sink in sinks.SINKS})
+        routers = sorted({part for name in router_names for part in re.split(r"\W+", name)[-1:] if part})
         self.any_case_bytes = ahocorasick_rs.BytesAhoCorasick(_ANY_CASE_WORDS, matchkind=ahocorasick_rs.MATCHKIND_LEFTMOST_FIRST)
         self.any_case_text = ahocorasick_rs.AhoCorasick([w.decode() for w in _ANY_CASE_WORDS], matchkind=ahocorasick_rs.MATCHKIND_LEFTMOST_FIRST)
         # Longest at each start: of two names starting at one place, the one that can
         # end at a word boundary (AgentDefinition, not Agent). Names are identifiers, so a name
         # starting inside another cannot start a word: nothing that counts is hidden.
+        # The router's name is one of them; a match of it counts only before a "(".
+        names = sorted({*sink_names, *routers})
+        self.routers = frozenset(names.index(router) for router in routers if router not in sink_names)
         self.names_bytes = ahocorasick_rs.BytesAhoCorasick([n.encode() for n in names], matchkind=ahocorasick_rs.MATCHKIND_LEFTMOST_LONGEST)
         self.names_text = ahocorasick_rs.AhoCorasick(names, matchkind=ahocorasick_rs.MATCHKIND_LEFTMOST_LONGEST)
 
@@ -159,11 +166,12 @@ _WORD_BYTE = re.compile(rb"\w")  # as a bytes regex's \b sees it: ASCII
 _WORD_CHAR = re.compile(r"\w")
 
 
-def _has_whole_word(text, matches, word: re.Pattern) -> bool:
+def _has_whole_word(text, matches, word: re.Pattern, routers: frozenset[int], call_open: re.Pattern) -> bool:
     end_of_text = len(text)
-    for _index, start, end in matches:
+    for index, start, end in matches:
         if (start == 0 or not word.match(text, start - 1)) and (end == end_of_text or not word.match(text, end)):
-            return True
+            if index not in routers or call_open.match(text, end):
+                return True
     return False
 
 
@@ -172,7 +180,8 @@ def text_may_matter(text: str, router_names: frozenset[str] = frozenset({"route"
     triggers = _triggers(router_names)
     if "opusguard:" in text or triggers.any_case_text.find_matches_as_indexes(text.lower()):
         return True
-    return _has_whole_word(text, triggers.names_text.find_matches_as_indexes(text), _WORD_CHAR)
+    matches = triggers.names_text.find_matches_as_indexes(text)
+    return _has_whole_word(text, matches, _WORD_CHAR, triggers.routers, _CALL_OPEN_TEXT)
 
 
 def function_may_matter(text: bytes, router_names: frozenset[str] = frozenset({"route"})) -> bool:
@@ -184,4 +193,5 @@ def function_may_matter(text: bytes, router_names: frozenset[str] = frozenset({"
     triggers = _triggers(router_names)
     if b"opusguard:" in text or triggers.any_case_bytes.find_matches_as_indexes(text.lower()):
         return True
-    return _has_whole_word(text, triggers.names_bytes.find_matches_as_indexes(text), _WORD_BYTE)
+    matches = triggers.names_bytes.find_matches_as_indexes(text)
+    return _has_whole_word(text, matches, _WORD_BYTE, triggers.routers, _CALL_OPEN_BYTES)

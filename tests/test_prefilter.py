@@ -127,10 +127,13 @@ def _trigger_regex(router_names: frozenset[str]) -> str:
 
     from opusguard import sinks
 
-    names = {sink.suffix[0] for sink in sinks.SINKS} | set(router_names)
+    names = {sink.suffix[0] for sink in sinks.SINKS}
+    routers = {name.split(".")[-1] for name in router_names}
     return (
         r"[cC][lL][aA][uU][dD][eE]|opusguard:|[oO][dD][eE][lL]"
         r"|\b(?:" + "|".join(re.escape(n) for n in sorted(names)) + r")\b"
+        # the router counts only where it is called
+        r"|\b(?:" + "|".join(re.escape(n) for n in sorted(routers)) + r")\b(?:\s|\\|#[^\n]*)*\("
     )
 
 
@@ -139,10 +142,12 @@ TRIGGER_CASES = [
     "api = client.messages", "x.messagesx", "# OpusGuard: no", "# opusguard: ignore", "CLAUDE_KEY = 1",
     "self.Model = 2", "mode = 1", "route('t')", "reroute('t')", "ask(q)", "ask_more(q)", "",
     "ñmessages", "messagesñ", "_messages", "messages_", "1messages", "(messages)",
+    "route = 1", "self.route", "x.route (1)", "(route\n  ('t'))", "route  # why\n('t')", "route\\\n('t')",
+    "def route(task):", "routes(1)", "ask = route", "x.ask(", "ask [1]",
 ]
 
 
-@pytest.mark.parametrize("router", [frozenset({"route"}), frozenset({"ask"})])
+@pytest.mark.parametrize("router", [frozenset({"route"}), frozenset({"ask"}), frozenset({"app.router.route"})])
 def test_trigger_search_agrees_with_the_regex(router):
     import re
     import sysconfig
