@@ -95,6 +95,18 @@ def _config_start(paths) -> Path:
     return Path.cwd()
 
 
+def _early_extraction(settings, jobs, no_cache, stdin_filename, changed_since):
+    """For a cold check of a tree, the process that will parse, started now: it
+    imports libcst while this one is still importing the rest (workers.py)."""
+    if stdin_filename or changed_since or jobs == 1:
+        return None
+    if not no_cache and (settings.root / ".opusguard_cache").is_dir():
+        return None  # perhaps warm: the engine decides once it has read the verdict index
+    from opusguard.workers import start_extraction
+
+    return start_extraction(jobs)
+
+
 def _run_options(paths, jobs, no_cache, stdin_filename, changed_since, *, show_progress: bool):
     from opusguard.engine import RunOptions
 
@@ -186,11 +198,13 @@ def main() -> None:
 def check(paths, policy, config_file, select, extend_select, ignore, jobs, no_cache, stdin_filename,
           changed_since, fmt, baseline, write_baseline, exit_zero, statistics, report_unused_ignores, no_color):
     """Lint PATHS (default: .) for hard-coded Claude models and unjustified Opus."""
+    settings = _settings(config_file, policy, select, extend_select, ignore, baseline, paths)
+    extraction = _early_extraction(settings, jobs, no_cache, stdin_filename, changed_since)
     from opusguard import engine
     from opusguard.reporters import render, rule_metadata
 
-    settings = _settings(config_file, policy, select, extend_select, ignore, baseline, paths)
     options = _run_options(paths, jobs, no_cache, stdin_filename, changed_since, show_progress=fmt == "text")
+    options.extraction = extraction
     result = engine.check(settings, options, cwd=Path.cwd())
     engine.print_warnings(result.analysis.warnings)
     findings = result.findings

@@ -27,7 +27,7 @@ from opusguard.policy import Policy, discover_policy, empty_policy, load_policy
 from opusguard.project import Project
 from opusguard.resolve import build_project
 from opusguard.rules import all_rules
-from opusguard.workers import FactsSource, is_model_id
+from opusguard.workers import ExtractionProcess, FactsSource, is_model_id
 
 # Files larger than this are not parsed (generated code, vendored bundles: libcst
 # takes seconds per MiB); a warning names them so the gap is visible.
@@ -110,6 +110,8 @@ class RunOptions:
     # False for a throw-away tree (report --diff's export of REF): its paths would
     # only fill the verdict index it shares with the working tree.
     remember_verdicts: bool = True
+    # An extraction process the CLI started before loading much (workers.start_extraction).
+    extraction: ExtractionProcess | None = None
 
 
 def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
@@ -130,7 +132,7 @@ def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
             except OSError:
                 pass  # a read-only tree: the run goes on without writing
     # The worker pool is closed on the way out, Ctrl-C included.
-    with FactsSource(catalog, names, cache, jobs) as source:
+    with FactsSource(catalog, names, cache, jobs, service=options.extraction) as source:
         if options.stdin is None and options.explicit_files is None and (cache is None or verdicts is None or not verdicts.entries):
             source.start_early()  # a cold run of a tree: it will parse
         warnings: list[str] = []

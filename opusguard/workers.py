@@ -24,12 +24,12 @@ import sys
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from opusguard.cache import FactsCache
-from opusguard.catalog import Catalog, load_catalog
-from opusguard.facts import FileFacts
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # (imported lazily: `check` forks the extraction process before importing much)
     from concurrent.futures import ProcessPoolExecutor
+
+    from opusguard.cache import FactsCache
+    from opusguard.catalog import Catalog
+    from opusguard.facts import FileFacts
 
 # Below this many files to parse, worker start-up costs more than it saves.
 MIN_FILES_FOR_WORKERS = 24
@@ -43,6 +43,8 @@ def is_model_id(text: str) -> bool:
 
 
 def _init_worker(catalog_path: str | None, overrides) -> None:
+    from opusguard.catalog import load_catalog
+
     global _worker_catalog
     catalog = load_catalog(catalog_path)
     _worker_catalog = catalog.with_overrides(overrides) if overrides else catalog
@@ -65,7 +67,17 @@ def can_fork() -> bool:
 class FactsSource:
     """Turns file contents into facts through the cache, in worker processes where worth it."""
 
-    def __init__(self, catalog: Catalog, names: frozenset[str], cache: FactsCache | None, jobs: int):
+    def __init__(
+        self,
+        catalog: Catalog,
+        names: frozenset[str],
+        cache: FactsCache | None,
+        jobs: int,
+        *,
+        service: ExtractionProcess | None = None,
+    ):
+        """`service`: an extraction process started before the catalog was loaded (see
+        start_extraction); it gets the catalog now."""
         self.catalog = catalog
         self.names = names
         self.cache = cache
@@ -75,6 +87,9 @@ class FactsSource:
         self._service: ExtractionProcess | None = None
         global _worker_catalog
         _worker_catalog = catalog  # forked workers inherit it
+        if service is not None:
+            service.give_catalog(catalog)
+            self._service = service
 
     def facts_for(
         self, items: Iterable[tuple[str, bytes]], *, cut_bodies: bool = True, stream: bool = False
@@ -101,7 +116,7 @@ class FactsSource:
                 continue
             args = (content, path, self.names, cut_bodies)
             if start_service and self._service is None and can_fork():
-                self._service = ExtractionProcess(self.jobs)
+                self._service = ExtractionProcess(self.jobs).give_catalog(self.catalog)
             if self._service is not None:  # it has libcst: every file goes there
                 self._service.submit(args)
                 sent.append(args)
@@ -128,7 +143,7 @@ class FactsSource:
         one): its libcst import then overlaps discovery and the pre-filter. Unused, it
         is stopped without waiting."""
         if self.jobs > 1 and self._service is None and can_fork():
-            self._service = ExtractionProcess(self.jobs)
+            self._service = ExtractionProcess(self.jobs).give_catalog(self.catalog)
 
     def stop_unused(self) -> None:
         """Stop the extraction process if it was started early and has had no file."""
@@ -159,6 +174,15 @@ class FactsSource:
         if self._service is not None:
             self._service.close(wait=exc_type is not None)  # after Ctrl-C, nothing is left running
             self._service = None
+
+
+def start_extraction(jobs: int) -> ExtractionProcess | None:
+    """An extraction process for a run that will parse (a cold one), started as early
+    as possible: before the catalog is loaded, before most of opusguard is imported.
+    Its libcst import then overlaps the main process's start. FactsSource takes it
+    over (`service=`); a small tree stops it unused."""
+    jobs = jobs or os.cpu_count() or 1
+    return ExtractionProcess(jobs) if jobs > 1 and can_fork() else None
 
 
 # Parsed once by the extraction process before it forks its workers, so that they
@@ -225,6 +249,12 @@ class ExtractionProcess:
         # close() must not leave the process waiting for a stop that never comes.
         atexit.register(self.close, wait=False)
 
+    def give_catalog(self, catalog: Catalog) -> ExtractionProcess:
+        """The catalog files are checked against (policy overrides included); sent
+        before any file. It may have been forked before the catalog was loaded."""
+        self._tasks.put(catalog)
+        return self
+
     def submit(self, args: tuple[bytes, str, frozenset[str], bool]) -> None:
         self._tasks.put(args)
         self._pending += 1
@@ -286,8 +316,9 @@ def _serve(tasks, results, jobs: int) -> None:
     except OSError:
         pass
     parent = os.getppid()
-    _extract((_WARM_UP, "<warm-up>", frozenset({"route"}), True))  # imports libcst, before the workers are forked
+    import opusguard.extract  # noqa: F401  (the long part: while the main process is still starting)
 
+    global _worker_catalog
     pending = []
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork")) as pool:
         try:
@@ -299,7 +330,10 @@ def _serve(tasks, results, jobs: int) -> None:
                         pool.shutdown(cancel_futures=True)
                         return
                     continue
-                if isinstance(task, str):
+                if not isinstance(task, (str, tuple)):  # the catalog, before any file
+                    _worker_catalog = task
+                    _extract((_WARM_UP, "<warm-up>", frozenset({"route"}), True))  # before the workers are forked
+                elif isinstance(task, str):
                     if task == _STOP:  # files still queued are the leftovers of a Ctrl-C
                         pool.shutdown(cancel_futures=True)
                         return

@@ -18,6 +18,7 @@ from conftest import run_cli
 from opusguard import workers
 from opusguard.catalog import load_catalog
 from opusguard.extract import extract_facts
+from opusguard.facts import FileFacts
 
 pytestmark = pytest.mark.skipif(not workers.can_fork(), reason="the extraction process needs fork")
 
@@ -96,7 +97,7 @@ def test_closing_an_unused_one_does_not_wait_for_its_import():
 def _die(args):
     if args[1] == "a.py":  # (not the sample it parses first)
         os._exit(3)
-    return workers.FileFacts(path=args[1])
+    return FileFacts(path=args[1])
 
 
 def test_a_dead_worker_is_an_error_not_a_hang(monkeypatch):
@@ -174,7 +175,7 @@ def test_a_cold_run_of_a_large_tree_gives_the_same_findings_as_a_serial_one(tree
 def _stuck(args):
     if args[1] == "a.py":
         time.sleep(120)
-    return workers.FileFacts(path=args[1])
+    return FileFacts(path=args[1])
 
 
 def test_a_stuck_worker_is_ended_with_its_process(monkeypatch):
@@ -213,3 +214,33 @@ def test_an_error_that_skips_close_does_not_hang_the_exit():
     )
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert run.returncode == 7, run.stderr
+
+
+def test_an_error_after_an_early_start_ends_the_run_at_once(tree):
+    # `check` starts the extraction process before it loads the policy; a broken
+    # policy then ends the run (exit 2) without waiting for that process.
+    files = {f"app/plain{i}.py": f"X{i} = {i}\n" for i in range(250)}
+    files["opusguard.yaml"] = "version: 1\ntasks: [\n"
+    root = tree(files)
+    started = time.perf_counter()
+    run = run_cli("check", "--no-cache", ".", cwd=root)
+    assert run.returncode == 2, run.stderr
+    assert "opusguard.yaml" in run.stderr
+    assert time.perf_counter() - started < 10
+
+
+def test_the_cli_starts_it_early_only_for_a_cold_run(tmp_path):
+    from opusguard.cli import _early_extraction
+    from opusguard.config import load_settings
+
+    settings = load_settings(tmp_path, None, {})
+    cold = _early_extraction(settings, 2, False, None, None)  # no cache folder yet: cold
+    assert cold is not None
+    cold.close()
+    (tmp_path / ".opusguard_cache").mkdir()
+    assert _early_extraction(settings, 2, False, None, None) is None  # perhaps warm: the engine decides
+    assert _early_extraction(settings, 1, True, None, None) is None  # -j 1
+    assert _early_extraction(settings, 2, True, "x.py", None) is None  # --stdin-filename
+    service = _early_extraction(settings, 2, True, None, None)  # --no-cache
+    assert service is not None
+    service.close()
