@@ -36,21 +36,25 @@ class FactsCache:
 
     def get(self, content: bytes, variant: str = "") -> FileFacts | None:
         """`variant` names how the facts were made (e.g. "whole" file, not cut)."""
-        try:
-            data = self._path(self._key(content, variant)).read_bytes()
-        except OSError:
-            return None
-        if not data.startswith(_FORMAT):
-            return None
-        try:
-            facts = pickle.loads(data[len(_FORMAT):])
-        except Exception:  # truncated or corrupt entry: rebuilt by the caller
-            return None
+        facts = self.read(self._path(self._key(content, variant)))
         return facts if isinstance(facts, FileFacts) else None
 
     def put(self, content: bytes, facts: FileFacts, variant: str = "") -> None:
         target = self._path(self._key(content, variant))
         self.write(target, replace(facts, path=""))
+
+    def read(self, target: Path) -> object | None:
+        """What `write` put at `target`; None when it is missing, truncated or corrupt."""
+        try:
+            data = target.read_bytes()
+        except OSError:
+            return None
+        if not data.startswith(_FORMAT):
+            return None
+        try:
+            return pickle.loads(data[len(_FORMAT):])
+        except Exception:  # truncated or corrupt entry: rebuilt by the caller
+            return None
 
     def write(self, target: Path, value: object) -> None:
         """Pickle `value` to `target` through a temp file renamed into place."""
