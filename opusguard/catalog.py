@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
-import yaml
+from opusguard.parsed_cache import ParsedCache, file_stamp
 
 TIERS = ("opus", "sonnet", "haiku", "other")
 # The short aliases the Claude Agent SDK and Claude Code accept for `model=`.
@@ -341,8 +342,32 @@ def _load_cached(path: str) -> Catalog:
     return _load(Path(path))
 
 
-def load_catalog(path: str | Path | None = None) -> Catalog:
-    return _load_cached(str(Path(path) if path else shipped_catalog_path()))
+def load_catalog(path: str | Path | None = None, *, cache_dir: Path | None = None) -> Catalog:
+    """The catalog at `path` (default: the shipped one).
+
+    With `cache_dir` (the facts cache folder), a catalog built by an earlier run
+    is reused while its file is unchanged, and PyYAML is not imported.
+    """
+    source = str(Path(path) if path else shipped_catalog_path())
+    if cache_dir is not None:
+        return _load_through_cache(Path(source), cache_dir)
+    return _load_cached(source)
+
+
+def _load_through_cache(path: Path, cache_dir: Path) -> Catalog:
+    cache = ParsedCache(cache_dir)
+    identity = ("catalog", str(path), os.path.abspath(path))
+    cached = cache.get(identity)
+    if isinstance(cached, Catalog):
+        return cached
+    try:
+        # This module's own file too: the pickled classes are defined here.
+        stamps = [file_stamp(path), file_stamp(__file__)]
+    except OSError:
+        return _load(path)  # not cached; a missing catalog gets its CatalogError from the parse
+    catalog = _load(path)  # not _load_cached: its copy may predate an edit of the file
+    cache.put(identity, stamps, catalog)
+    return catalog
 
 
 def _line(node) -> int:
@@ -350,6 +375,8 @@ def _line(node) -> int:
 
 
 def _load(path: Path) -> Catalog:
+    import yaml  # here, not at the top: a warm run loads a cached catalog without it
+
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
