@@ -1,20 +1,21 @@
 """Task policies: load and validate the policy YAML, with file:line:col errors.
 
 Positions come from the YAML node tree (yaml.compose), so every error points at
-the key or value that is wrong. Only safe loading is used.
+the key or value that is wrong. Only safe loading is used. PyYAML is imported by
+the functions that parse (a warm run with a cached policy never does).
 """
 
 from __future__ import annotations
 
-import difflib
+import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
-import yaml
-
+from opusguard import catalog as catalog_module
 from opusguard.catalog import TIERS, Catalog, CatalogEntry, entry_from_mapping, load_catalog
+from opusguard.parsed_cache import ParsedCache, Stamp, file_stamp
 
 TOP_LEVEL_KEYS = ("version", "router", "tiers", "tasks", "include", "models")
 TASK_KEYS = ("tier", "description", "justification", "owner", "review_by", "evidence", "model")
@@ -102,11 +103,45 @@ def _default_tiers(catalog: Catalog) -> dict[str, str]:
     return tiers
 
 
-def load_policy(path: str | Path, catalog: Catalog | None = None) -> Policy:
+def load_policy(path: str | Path, catalog: Catalog | None = None, *, cache_dir: Path | None = None) -> Policy:
+    """The policy at `path`, with its includes, checked against `catalog`.
+
+    With `cache_dir` (the facts cache folder), a policy built by an earlier run is
+    reused while none of its files changed, and PyYAML is not imported.
+    """
     catalog = catalog or load_catalog()
+    if cache_dir is not None:
+        return _load_through_cache(path, catalog, cache_dir)
+    return _parse(path, catalog)[0]
+
+
+def _parse(path: str | Path, catalog: Catalog) -> tuple[Policy, _PolicyLoader]:
     loader = _PolicyLoader(catalog)
     loader.load_file(Path(path), chain=())
-    return loader.finish(str(path))
+    return loader.finish(str(path)), loader
+
+
+def _load_through_cache(path: str | Path, catalog: Catalog, cache_dir: Path) -> Policy:
+    cache = ParsedCache(cache_dir)
+    # The policy is checked against the catalog (tiers, pins, default tiers), so
+    # another catalog is another entry.
+    identity = ("policy", str(path), os.path.abspath(path), catalog.source_path or "", catalog.digest())
+    cached = cache.get(identity)
+    if isinstance(cached, tuple) and len(cached) == 2 and isinstance(cached[0], Policy):
+        policy, overrides = cached
+        policy.catalog = catalog.with_overrides(overrides)  # as finish() makes it
+        return policy
+    try:
+        # The modules' own files too: the pickled classes are defined there.
+        code_stamps = [file_stamp(__file__), file_stamp(catalog_module.__file__)]
+    except OSError:
+        code_stamps = None
+    policy, loader = _parse(path, catalog)
+    if code_stamps is not None:
+        # Stored without its catalog (the caller has it) but with the policy's own models.
+        stored = (replace(policy, catalog=None), tuple(loader.overrides))
+        cache.put(identity, [*loader.stamps, *code_stamps], stored)
+    return policy
 
 
 # --- loading -------------------------------------------------------------------------
@@ -117,6 +152,8 @@ def _pos(node) -> tuple[int, int]:
 
 
 def _suggest(word: str, allowed) -> str:
+    import difflib  # only an error message needs it
+
     close = difflib.get_close_matches(word, list(allowed), n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else f" (allowed: {', '.join(allowed)})"
 
@@ -131,17 +168,21 @@ class _PolicyLoader:
         self.overrides: list[CatalogEntry] = []
         self.positions: dict[tuple[str, ...], tuple[int, int]] = {}
         self.pending_pins: list[tuple[Task, str, int, int]] = []
+        self.stamps: list[Stamp] = []  # every file read, for the parsed-object cache
 
     def error(self, path: Path, node, message: str) -> PolicyError:
         line, column = _pos(node) if node is not None else (1, 1)
         return PolicyError(str(path), line, column, message)
 
     def load_file(self, path: Path, chain: tuple[Path, ...]) -> None:
+        import yaml
+
         resolved = path.resolve()
         if resolved in chain:
             cycle = " -> ".join(str(p) for p in (*chain, resolved))
             raise PolicyError(str(path), 1, 1, f"include cycle: {cycle}")
         try:
+            self.stamps.append(file_stamp(path))  # before reading: see file_stamp
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise PolicyError(str(path), 1, 1, f"cannot read policy: {exc.strerror or exc}") from None
@@ -185,6 +226,8 @@ class _PolicyLoader:
             self._tasks(path, entries["tasks"][1])
 
     def _mapping(self, path: Path, node, allowed) -> dict[str, tuple]:
+        import yaml
+
         if not isinstance(node, yaml.MappingNode):
             raise self.error(path, node, "expected a mapping")
         out: dict[str, tuple] = {}
@@ -198,6 +241,8 @@ class _PolicyLoader:
         return out
 
     def _scalar(self, path: Path, node, what: str) -> str:
+        import yaml
+
         if not isinstance(node, yaml.ScalarNode):
             raise self.error(path, node, f"{what} must be a single value")
         return node.value
@@ -251,6 +296,8 @@ class _PolicyLoader:
             raise self.error(path, node, f"review_by {value!r} is not a date (YYYY-MM-DD)") from None
 
     def _models(self, path: Path, node) -> None:
+        import yaml
+
         if not isinstance(node, yaml.SequenceNode):
             raise self.error(path, node, "models is a list of catalog entries (id, tier, price)")
         for item in node.value:
