@@ -19,8 +19,6 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 TIER_ORDER = ("haiku", "sonnet", "opus")
 
 
@@ -57,6 +55,8 @@ def load_evidence(path: str | Path) -> Evidence:
         raise EvidenceError(f"{path}:1: cannot read evidence: {getattr(exc, 'strerror', None) or exc}") from None
     if path.suffix.lower() == ".csv":
         return _from_csv(path, text)
+    import yaml  # here, not at the top: rules import this module on every run
+
     try:
         data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
     except json.JSONDecodeError as exc:
