@@ -79,12 +79,14 @@ def display_path(path: str | Path, cwd: Path) -> str:
             return path.as_posix()
 
 
-def load_run_policy(settings: Settings, catalog: Catalog, cwd: Path) -> Policy:
-    """The policy named by --policy / config, else the nearest opusguard.yaml, else empty."""
+def load_run_policy(settings: Settings, catalog: Catalog, cwd: Path, cache_dir: Path | None = None) -> Policy:
+    """The policy named by --policy / config, else the nearest opusguard.yaml, else empty.
+
+    With `cache_dir`, a policy built by an earlier run is reused while its files are unchanged."""
     path = settings.policy or discover_policy(settings.root)
     if path is None:
         return empty_policy(catalog)
-    return load_policy(path, catalog)
+    return load_policy(path, catalog, cache_dir=cache_dir)
 
 
 def router_names(policy: Policy) -> frozenset[str]:
@@ -116,8 +118,8 @@ class RunOptions:
 
 def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
     started = time.perf_counter()
-    catalog = load_catalog()
-    policy = load_run_policy(settings, catalog, cwd)
+    catalog = load_catalog(cache_dir=settings.root / ".opusguard_cache" if options.use_cache else None)
+    policy = load_run_policy(settings, catalog, cwd, settings.root / ".opusguard_cache" if options.use_cache else None)
     catalog = policy.catalog
     names = router_names(policy)
     jobs = options.jobs or os.cpu_count() or 1
