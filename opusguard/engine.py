@@ -167,6 +167,7 @@ def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
             facts = source.facts_for(
                 _prefilter(files, cwd, warnings, options.progress, verdicts, candidates, others, large, unreadable),
                 stream=stream,
+                on_result=_EarlySecondPass(others, catalog, source).see,
             )
         for rel, error in unreadable.items():
             facts[rel] = FileFacts(path=rel, parse_error=error, parse_error_line=1)
@@ -312,6 +313,36 @@ def _read(path: str) -> tuple[bytes, os.stat_result]:
         return b"".join(chunks) if len(chunks) != 1 else chunks[0], stat
     finally:
         os.close(fd)
+
+
+class _EarlySecondPass:
+    """Sends second-pass files to be parsed while first-pass facts are still arriving.
+
+    A file that reads a name one first-pass file binds to a model is in the second
+    pass whatever the other files bind (more names only add files), so it can be
+    parsed in the meantime. The second pass still chooses its files itself; this
+    only moves work earlier (workers.FactsSource.prefetch)."""
+
+    def __init__(self, others: list[_SecondPassFile], catalog: Catalog, source: FactsSource):
+        self.others = others
+        self.catalog = catalog
+        self.source = source
+        self.names: set[tuple[str, str]] = set()
+        self.sent: set[str] = set()
+
+    def see(self, facts: FileFacts) -> None:
+        new = _names_holding_models([facts], self.catalog) - self.names
+        if not new:
+            return
+        self.names |= new
+        names = frozenset(new)
+        found = [
+            (rel, content)
+            for rel, _key, _size, _mtime_ns, _verdict, content in self.others  # (plain tuples, for speed)
+            if content is not None and rel not in self.sent and prefilter.reads_names(content, names)
+        ]
+        self.sent.update(rel for rel, _ in found)
+        self.source.prefetch(found)
 
 
 def _second_pass(

@@ -21,7 +21,7 @@ import atexit
 import os
 import signal
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # (imported lazily: `check` forks the extraction process before importing much)
@@ -85,6 +85,7 @@ class FactsSource:
         self.parsed = 0
         self._pool: "ProcessPoolExecutor | None" = None
         self._service: ExtractionProcess | None = None
+        self._prefetched: dict[tuple[str, bool], tuple[bytes, int]] = {}  # (path, cut) -> (content, ticket)
         global _worker_catalog
         _worker_catalog = catalog  # forked workers inherit it
         if service is not None:
@@ -92,34 +93,44 @@ class FactsSource:
             self._service = service
 
     def facts_for(
-        self, items: Iterable[tuple[str, bytes]], *, cut_bodies: bool = True, stream: bool = False
+        self,
+        items: Iterable[tuple[str, bytes]],
+        *,
+        cut_bodies: bool = True,
+        stream: bool = False,
+        on_result: Callable[[FileFacts], None] | None = None,
     ) -> dict[str, FileFacts]:
         """Facts of each (path, content), in the order given.
 
         `cut_bodies=False` parses whole files (see slicing.py). With `stream`, a file
         goes to a worker as soon as `items` yields it, so the workers parse while the
-        caller is still reading and pre-filtering the rest of the tree."""
+        caller is still reading and pre-filtering the rest of the tree. Where files go
+        to the extraction process, `on_result` sees each file's facts as they arrive
+        (and may `prefetch` more files)."""
         variant = "" if cut_bodies else "whole"
         # Started at the first file to parse: a warm run may have none.
         start_service = stream and self.jobs > 1 and self._service is None and self._pool is None
         out: dict[str, FileFacts] = {}
         order: list[str] = []
         todo: list[tuple[bytes, str, frozenset[str], bool]] = []
-        sent: list[tuple[bytes, str, frozenset[str], bool]] = []
+        sent: dict[int, tuple[bytes, str, frozenset[str], bool]] = {}  # by ticket
         futures = []
         for path, content in items:
             order.append(path)
+            args = (content, path, self.names, cut_bodies)
+            prefetched = self._prefetched.pop((path, cut_bodies), None)
+            if prefetched is not None and prefetched[0] is content:
+                sent[prefetched[1]] = args
+                continue
             cached = self.cache.get(content, variant) if self.cache else None
             if cached is not None:
                 cached.path = path
                 out[path] = cached
                 continue
-            args = (content, path, self.names, cut_bodies)
             if start_service and self._service is None and can_fork():
                 self._service = ExtractionProcess(self.jobs).give_catalog(self.catalog)
             if self._service is not None:  # it has libcst: every file goes there
-                self._service.submit(args)
-                sent.append(args)
+                sent[self._service.submit(args)] = args
             elif stream and self.jobs > 1:
                 futures.append((args, self._workers().submit(_extract, args)))
             else:
@@ -130,13 +141,27 @@ class FactsSource:
             todo = []
         results = [(args, _extract(args)) for args in todo] + [(args, future.result()) for args, future in futures]
         if sent:
-            results += zip(sent, self._service.results())
+            for ticket, facts in self._service.arrivals(sent):
+                results.append((sent[ticket], facts))
+                if on_result is not None:
+                    on_result(facts)
         self.parsed += len(results)
         for (content, path, _, _), facts in results:
             if self.cache is not None and facts.parse_error is None:
                 self.cache.put(content, facts, variant)
             out[path] = facts
         return {path: out[path] for path in order}
+
+    def prefetch(self, items: Iterable[tuple[str, bytes]]) -> None:
+        """Send files the caller will ask for next to the extraction process now, so
+        that they are parsed while it waits for others. A later `facts_for` of the
+        same (path, content) takes their facts. Without the process, nothing."""
+        if self._service is None:
+            return
+        for path, content in items:
+            if (path, True) in self._prefetched or (self.cache and self.cache.get(content, "") is not None):
+                continue
+            self._prefetched[(path, True)] = (content, self._service.submit((content, path, self.names, True)))
 
     def start_early(self) -> None:
         """Start the extraction process now, for a run that will parse files (a cold
@@ -212,14 +237,14 @@ class Kind(Base, metaclass=Meta):
             del x[0], self.model[1:2]
 '''
 
-# Markers on the task queue: the end of a batch (send its results), the end of the run.
-_END_OF_BATCH = "end of batch"
+# The end of the run, on the task queue.
 _STOP = "stop"
 
 
 class ExtractionProcess:
     """A forked process that imports libcst and parses, with `jobs` workers, the
-    files submitted to it; `results()` ends a batch and returns its facts in order."""
+    files submitted to it. Each submission gets a ticket; its facts come back as
+    soon as they are ready (`arrivals`, `results`)."""
 
     # How long close() waits for a file being parsed when the run stops early, before
     # ending the process and its workers.
@@ -242,7 +267,9 @@ class ExtractionProcess:
         except OSError:
             pass  # it has already done it (or already ended)
         results_end.close()
-        self._pending = 0
+        self._submitted = 0
+        self._arrived: dict[int, FileFacts] = {}  # by ticket, not yet taken
+        self._taken: set[int] = set()
         self.used = False
         self._closed = False
         # Before multiprocessing joins its children at exit: an error that skips
@@ -255,26 +282,40 @@ class ExtractionProcess:
         self._tasks.put(catalog)
         return self
 
-    def submit(self, args: tuple[bytes, str, frozenset[str], bool]) -> None:
+    def submit(self, args: tuple[bytes, str, frozenset[str], bool]) -> int:
+        """Send a file to parse; returns its ticket."""
         self._tasks.put(args)
-        self._pending += 1
         self.used = True
+        self._submitted += 1
+        return self._submitted - 1  # it numbers the files in the order they come, too
 
     def results(self) -> list[FileFacts]:
+        """The facts of every file submitted and not yet taken, in submission order."""
+        tickets = [ticket for ticket in range(self._submitted) if ticket not in self._taken]
+        arrived = dict(self.arrivals(tickets))
+        return [arrived[ticket] for ticket in tickets]
+
+    def arrivals(self, tickets: Iterable[int]) -> Iterator[tuple[int, FileFacts]]:
+        """(ticket, facts) of these files, as they arrive."""
+        remaining = set(tickets)
+        while remaining:
+            for ticket in [ticket for ticket in remaining if ticket in self._arrived]:
+                remaining.discard(ticket)
+                self._taken.add(ticket)
+                yield ticket, self._arrived.pop(ticket)
+            if remaining:
+                self._receive()
+
+    def _receive(self) -> None:
         from multiprocessing.connection import wait
 
-        self._tasks.put(_END_OF_BATCH)
-        out: list[FileFacts] = []
-        for _ in range(self._pending):
-            # Its workers hold the pipe too: wait on the process as well, or its death would go unseen.
-            if self._results not in wait([self._results, self._process.sentinel]):
-                raise RuntimeError(f"the extraction process ended unexpectedly (exit code {self._process.exitcode})")
-            result = self._results.recv()
-            if isinstance(result, BaseException):
-                raise result
-            out.append(result)
-        self._pending = 0
-        return out
+        # Its workers hold the pipe too: wait on the process as well, or its death would go unseen.
+        if self._results not in wait([self._results, self._process.sentinel]):
+            raise RuntimeError(f"the extraction process ended unexpectedly (exit code {self._process.exitcode})")
+        ticket, result = self._results.recv()
+        if isinstance(result, BaseException):
+            raise result
+        self._arrived[ticket] = result
 
     def close(self, *, wait: bool = True) -> None:
         """Stop it. With `wait`, wait until it has (it joins its workers); without,
@@ -306,8 +347,10 @@ class ExtractionProcess:
 
 def _serve(tasks, results, jobs: int) -> None:
     """The extraction process: tasks in, facts out, until told to stop or the main process is gone."""
+    import functools
     import multiprocessing
     import queue
+    import threading
     from concurrent.futures import ProcessPoolExecutor
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle; it stops this one
@@ -319,7 +362,20 @@ def _serve(tasks, results, jobs: int) -> None:
     import opusguard.extract  # noqa: F401  (the long part: while the main process is still starting)
 
     global _worker_catalog
-    pending = []
+    sending = threading.Lock()  # results are sent from the pool's thread as they are ready
+    submitted = 0
+
+    def send(ticket: int, future) -> None:
+        try:
+            result = future.result()
+        except BaseException as exc:  # a worker died (or it was cancelled): the main process raises it
+            result = exc
+        with sending:
+            try:
+                results.send((ticket, result))
+            except OSError:
+                pass  # the main process stopped reading (Ctrl-C): nobody to tell
+
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork")) as pool:
         try:
             while True:
@@ -330,21 +386,15 @@ def _serve(tasks, results, jobs: int) -> None:
                         pool.shutdown(cancel_futures=True)
                         return
                     continue
-                if not isinstance(task, (str, tuple)):  # the catalog, before any file
+                if isinstance(task, tuple):
+                    future = pool.submit(_extract, task)
+                    future.add_done_callback(functools.partial(send, submitted))
+                    submitted += 1
+                elif task == _STOP:  # files still queued are the leftovers of a Ctrl-C
+                    pool.shutdown(cancel_futures=True)
+                    return
+                else:  # the catalog, before any file
                     _worker_catalog = task
                     _extract((_WARM_UP, "<warm-up>", frozenset({"route"}), True))  # before the workers are forked
-                elif isinstance(task, str):
-                    if task == _STOP:  # files still queued are the leftovers of a Ctrl-C
-                        pool.shutdown(cancel_futures=True)
-                        return
-                    for future in pending:  # _END_OF_BATCH
-                        try:
-                            result = future.result()
-                        except Exception as exc:  # a worker died: the main process raises it
-                            result = exc
-                        results.send(result)
-                    pending = []
-                else:
-                    pending.append(pool.submit(_extract, task))
         except (BrokenPipeError, ConnectionError, EOFError):
             pool.shutdown(cancel_futures=True)  # the main process stopped reading: an interrupted run

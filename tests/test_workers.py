@@ -3,6 +3,7 @@ libcst and parses what the main process sends it, with its own worker pool."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -244,3 +245,41 @@ def test_the_cli_starts_it_early_only_for_a_cold_run(tmp_path):
     service = _early_extraction(settings, 2, True, None, None)  # --no-cache
     assert service is not None
     service.close()
+
+
+def test_prefetched_files_are_not_parsed_twice():
+    source = workers.FactsSource(load_catalog(), NAMES, None, jobs=2)
+    files = sources(6)
+    with source:
+        source.start_early()
+        first = source.facts_for(files[:3], stream=True)
+        source.prefetch(files[3:])
+        submitted = source._service._submitted
+        later = source.facts_for(files[3:])
+        assert source._service._submitted == submitted  # taken from the prefetch
+    assert list(first) + list(later) == [path for path, _ in files]
+    assert all(facts.calls for facts in later.values())
+
+
+def test_second_pass_files_are_parsed_while_the_first_pass_arrives(tree, monkeypatch):
+    from opusguard import engine
+    from opusguard.config import load_settings
+
+    files = {f"app/plain{i}.py": f"def f{i}(x):\n    return x * {i}\n" for i in range(250)}
+    files["app/config.py"] = 'OPUS = "claude-opus-4-1"\n'
+    for i in range(4):  # no SDK name, no model id: found by the second pass
+        files[f"app/use{i}.py"] = f"from app.config import OPUS\nllm(model=OPUS)  # {i}\n"
+    root = tree(files)
+    prefetched = []
+    original = workers.FactsSource.prefetch
+    monkeypatch.setattr(workers.FactsSource, "prefetch", lambda self, items: (prefetched.extend(p for p, _ in items), original(self, items)))
+
+    def findings(jobs):
+        settings = load_settings(root)
+        options = engine.RunOptions(paths=["."], jobs=jobs, use_cache=False)
+        return [dataclasses.asdict(f) for f in engine.check(settings, options, cwd=root).findings]
+
+    parallel = findings(2)
+    assert sorted(prefetched) == [f"app/use{i}.py" for i in range(4)]
+    assert parallel == findings(1)
+    assert sum(1 for f in parallel if f["path"].startswith("app/use")) == 4
