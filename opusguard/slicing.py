@@ -4,7 +4,7 @@ libcst parses, positions and visits a few thousand lines a second, and a file
 that passes the pre-filter is usually a large module with one model call in it.
 Facts come from module and class level code (bindings, imports, class
 attributes) and from the functions that mention a model, a model-taking call, an
-SDK name, the router or an annotation. Every other function, decorators and
+SDK name, a call of the router or an annotation. Every other function, decorators and
 signature included, becomes ``def name(): ...``: its name is all it adds (facts
 record which names are functions). `line_map` takes each line of the cut text
 back to the file's own line, so the facts are the ones the whole file gives
@@ -14,13 +14,18 @@ in a cut body (``self.engine = ...`` binds a class attribute). Their names are
 kept in `cut_attributes`, and the resolver asks for the whole file's facts when
 it needs one of them.
 
-A second stage does the same for simple statements at module and class level
-(assignments, docstrings, bare expressions) that hold no trigger: a big
-``LANG_INFO = {...}`` or ``__all__ = [...]`` becomes ``...``. CPython's own
-parser finds them (it is C, a small part of libcst's cost). The names they bind
-are kept in `cut_names` (module level) and `cut_attributes` (class level), and
-the resolver asks for the whole file when it looks one up. An alias
-(``Alias = Base``) is never cut: subclass lookups read aliases of every file.
+A second stage removes, at module and class level, the simple statements
+(assignments, docstrings, bare expressions) that hold no trigger (a big
+``LANG_INFO = {...}`` or ``__all__ = [...]``), the stubs the first stage left,
+and the blank and comment lines between statements; a class body left empty
+keeps one ``...``. CPython's own parser finds them (it is C, a small part of
+libcst's cost). The names the statements bind are kept in `cut_names` (module
+level) and `cut_attributes` (class level), and the resolver asks for the whole
+file when it looks one up; a removed stub's qualified name is kept in
+`cut_functions`, and extract.py records it as the stub would have been (a
+function without parameters; only names defined once, so that no order is
+lost). An alias (``Alias = Base``) is never cut: subclass lookups read aliases
+of every file.
 
 Never wrong in silence: a function ends at the next statement indented no
 deeper than its ``def`` (after its signature), found after skipping string
