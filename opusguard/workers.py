@@ -4,12 +4,14 @@ On a large tree the main process reads and pre-filters every file while workers
 parse the few that may matter. libcst takes 0.09 s to import, a fifth of a cold
 check of a million lines; the workers need it and the main process does not. So,
 where processes can be forked, a large tree's parsing goes to an *extraction
-process*, forked before libcst is imported: it imports libcst while the main
-process is still reading, then runs the worker pool, whose workers are forked
-from it and so start with libcst loaded. The main process sends it files as the
-pre-filter finds them and never imports libcst itself. (multiprocessing's
-forkserver preloads modules the same way, but it starts a new interpreter and
-the first task waits until it has imported everything: slower here.)
+process*, forked before libcst is imported (for a cold check, as soon as the
+CLI has read its options): it imports libcst while the main process is still
+starting and reading, then runs the worker pool, whose workers are forked from
+it and so start with libcst loaded. The main process sends it files as the
+pre-filter finds them, gets each file's facts back as soon as they are ready,
+and never imports libcst itself. (multiprocessing's forkserver preloads modules
+the same way, but it starts a new interpreter and the first task waits until it
+has imported everything: slower here.)
 
 Elsewhere (small trees, `-j 1`, platforms without fork), files are parsed in
 the main process, or by a pool forked from it for a large batch.
