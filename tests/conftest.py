@@ -12,6 +12,20 @@ REPO = Path(__file__).resolve().parent.parent
 # The console script installed next to the interpreter running the tests.
 OPUSGUARD = Path(sys.executable).with_name("opusguard")
 
+OPUS = "claude-opus-4-1-20250805"
+# A small app: model constants in one module, read by SDK calls in another.
+SAMPLE_APP = {
+    "app/__init__.py": "",
+    "app/config.py": f'OPUS = "{OPUS}"\nFAST = "claude-haiku-4-5-20251001"\n',
+    "app/bot.py": (
+        "import anthropic\n"
+        "from app.config import OPUS, FAST\n"
+        "client = anthropic.Anthropic()\n"
+        "client.messages.create(model=OPUS, max_tokens=5, messages=[])\n"
+        "client.messages.create(model=FAST, max_tokens=5, messages=[])\n"
+    ),
+}
+
 
 def run_cli(*args: str, cwd: Path, stdin: str | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
     full_env = {**os.environ, "NO_COLOR": "1", **(env or {})}

@@ -9,20 +9,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from conftest import REPO, run_cli, run_json
+from conftest import OPUS, REPO, SAMPLE_APP, run_cli, run_json
 
-OPUS = "claude-opus-4-1-20250805"
-APP = {
-    "app/__init__.py": "",
-    "app/config.py": f'OPUS = "{OPUS}"\nFAST = "claude-haiku-4-5-20251001"\n',
-    "app/bot.py": (
-        "import anthropic\n"
-        "from app.config import OPUS, FAST\n"
-        "client = anthropic.Anthropic()\n"
-        "client.messages.create(model=OPUS, max_tokens=5, messages=[])\n"
-        "client.messages.create(model=FAST, max_tokens=5, messages=[])\n"
-    ),
-}
+APP = SAMPLE_APP
 
 
 def test_clean_tree_exits_zero(tree):

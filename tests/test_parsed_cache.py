@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from conftest import run_cli
+from conftest import SAMPLE_APP, run_cli
 from opusguard import catalog as catalog_module
 from opusguard import policy as policy_module
 from opusguard.cache import _FORMAT
@@ -217,16 +217,8 @@ def test_policy_errors_are_never_cached(policy_file, cache_dir):
 
 
 APP = {
-    "app/__init__.py": "",
-    "app/config.py": f'OPUS = "{OPUS}"\nFAST = "claude-haiku-4-5-20251001"\n',
-    "app/bot.py": (
-        "import anthropic\n"
-        "from app.config import OPUS, FAST\n"
-        "client = anthropic.Anthropic()\n"
-        "client.messages.create(model=OPUS, max_tokens=5, messages=[])\n"
-        "client.messages.create(model=FAST, max_tokens=5, messages=[])\n"
-        "client.messages.create(model=route('support'), max_tokens=5, messages=[])\n"
-    ),
+    **SAMPLE_APP,
+    "app/bot.py": SAMPLE_APP["app/bot.py"] + "client.messages.create(model=route('support'), max_tokens=5, messages=[])\n",
 }
 
 
