@@ -246,7 +246,7 @@ _STOP = "stop"
 class ExtractionProcess:
     """A forked process that imports libcst and parses, with `jobs` workers, the
     files submitted to it. Each submission gets a ticket; its facts come back as
-    soon as they are ready (`arrivals`, `results`)."""
+    soon as they are ready (`arrivals`)."""
 
     # How long close() waits for a file being parsed when the run stops early, before
     # ending the process and its workers.
@@ -290,12 +290,6 @@ class ExtractionProcess:
         self.used = True
         self._submitted += 1
         return self._submitted - 1  # it numbers the files in the order they come, too
-
-    def results(self) -> list[FileFacts]:
-        """The facts of every file submitted and not yet taken, in submission order."""
-        tickets = [ticket for ticket in range(self._submitted) if ticket not in self._taken]
-        arrived = dict(self.arrivals(tickets))
-        return [arrived[ticket] for ticket in tickets]
 
     def arrivals(self, tickets: Iterable[int]) -> Iterator[tuple[int, FileFacts]]:
         """(ticket, facts) of these files, as they arrive."""

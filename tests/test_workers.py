@@ -77,9 +77,8 @@ def test_results_come_back_in_order_and_equal_in_process_facts():
 
 def test_closing_stops_it_and_its_workers():
     service = workers.ExtractionProcess(jobs=2)
-    for args in sources(4):
-        service.submit((args[1], args[0], NAMES, True))
-    assert len(service.results()) == 4
+    tickets = [service.submit((content, path, NAMES, True)) for path, content in sources(4)]
+    assert sorted(ticket for ticket, _ in service.arrivals(tickets)) == tickets
     pid = service._process.pid
     assert len(children_of(pid)) == 2  # its worker pool
     service.close()
@@ -106,9 +105,9 @@ def test_a_dead_worker_is_an_error_not_a_hang(monkeypatch):
     monkeypatch.setattr(workers, "_extract", _die)
     service = workers.ExtractionProcess(jobs=2)
     try:
-        service.submit((b"x = 1\n", "a.py", NAMES, True))
+        ticket = service.submit((b"x = 1\n", "a.py", NAMES, True))
         with pytest.raises(BrokenProcessPool):
-            service.results()
+            list(service.arrivals([ticket]))
     finally:
         service.close()
 
@@ -123,8 +122,7 @@ def test_it_ends_when_the_main_process_is_killed(tmp_path):
         from opusguard.catalog import load_catalog
         workers._worker_catalog = load_catalog()
         service = workers.ExtractionProcess(jobs=2)
-        service.submit((b"x = 1\\n", "a.py", frozenset({"route"}), True))
-        service.results()
+        list(service.arrivals([service.submit((b"x = 1\\n", "a.py", frozenset({"route"}), True))]))
         print(service._process.pid, *sorted(
             int(e) for e in os.listdir("/proc") if e.isdigit() and _ppid(e) == service._process.pid
         ), flush=True)
@@ -208,8 +206,7 @@ def test_an_error_that_skips_close_does_not_hang_the_exit():
         from opusguard.catalog import load_catalog
         workers._worker_catalog = load_catalog()
         service = workers.ExtractionProcess(jobs=2)
-        service.submit((b"x = 1\\n", "a.py", frozenset({"route"}), True))
-        service.results()
+        list(service.arrivals([service.submit((b"x = 1\\n", "a.py", frozenset({"route"}), True))]))
         raise SystemExit(7)  # never closed: the exit handlers stop it
         """
     )
