@@ -6,6 +6,7 @@ import atexit
 import functools
 import os
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -150,15 +151,23 @@ def _progress_bar():
         if total < 2000:
             return
         if "progress" not in state:
-            progress = Progress(transient=True, console=_stderr_console())
+            # Redrawn from here, not by rich's refresh thread: the run may fork its
+            # extraction process while the bar is up, and a fork with another thread
+            # running can deadlock the child (Python 3.12 warns of it).
+            progress = Progress(transient=True, console=_stderr_console(), auto_refresh=False)
             progress.start()
             # Interrupted (Ctrl-C) or failed before the end: still clear the bar and show the cursor again.
             atexit.register(progress.stop)
             state["progress"] = progress
             state["task"] = progress.add_task("reading", total=total)
-        state["progress"].update(state["task"], completed=done)
+            state["drawn"] = time.monotonic()
+        progress = state["progress"]
+        progress.update(state["task"], completed=done)
         if done >= total:
-            state["progress"].stop()
+            progress.stop()
+        elif time.monotonic() - state["drawn"] >= 0.1:  # about as often as rich's own thread would
+            progress.refresh()
+            state["drawn"] = time.monotonic()
 
     return update
 

@@ -279,3 +279,31 @@ def test_ctrl_c_during_the_bar_gives_the_cursor_back(tmp_path):
     assert "reading" in run.stderr_text and HIDE_CURSOR in run.stderr, run.stderr
     assert run.stderr.rfind(SHOW_CURSOR) > run.stderr.rfind(HIDE_CURSOR), f"cursor left hidden: {run.stderr[-300:]!r}"
     assert "checked" not in run.stdout_text
+
+
+def test_the_bar_runs_no_thread_of_its_own(monkeypatch):
+    # The extraction process may be forked while the bar is up (a partly warm run: the
+    # first file to parse comes late); forking beside another thread can deadlock the
+    # child, and Python 3.12 warns of it. The bar is redrawn from the caller instead.
+    import io
+    import threading
+
+    from opusguard import cli
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    update = cli._progress_bar()
+    assert update is not None
+    before = threading.active_count()
+    update(0, 5000)
+    assert threading.active_count() == before
+    time.sleep(0.15)
+    update(256, 5000)  # redrawn: a tenth of a second has passed
+    update(5000, 5000)
+    assert threading.active_count() == before
+    drawn = sys.stderr.getvalue()
+    assert "reading" in drawn and "5%" in drawn and "100%" in drawn
