@@ -47,7 +47,7 @@ SHAPES = [
 ]
 
 
-@pytest.mark.parametrize(("source", "line"), [pytest.param(s, l, id=i) for i, s, l in SHAPES])
+@pytest.mark.parametrize(("source", "line"), [pytest.param(source, line, id=name) for name, source, line in SHAPES])
 def test_sdk_shape_is_a_model_call(tmp_path, source, line):
     result = check_tree(tmp_path, {"app.py": source}, select={"OG102"})
     assert [(f.rule, f.line) for f in result.findings] == [("OG102", line)]
