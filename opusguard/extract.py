@@ -73,26 +73,26 @@ def extract_facts(
     # Function bodies that cannot add a fact are cut first (slicing.py): most of a
     # large module, at a fraction of the parse. Cut text that does not parse falls
     # back to the whole file, whose errors are the ones to report.
-    module = None
     sliced = None
     if cut_bodies:
         sliced = slicing.cut_irrelevant_bodies(source, lambda text: prefilter.function_may_matter(text, router_names))
-    if sliced is not None:
-        try:
-            module = cst.parse_module(sliced.text)
-        except Exception:
-            sliced = None
-    if module is None:
-        parsed = _parse_whole(source, path)
-        if isinstance(parsed, FileFacts):
-            return parsed
-        module = parsed
+    text = sliced.text if sliced is not None else source
     try:
-        collector = _Collector(path, is_model_id, router_names, Positions(module), sliced)
-        walk(module, collector)
+        facts = _facts_in_pieces(text, path, is_model_id, router_names, sliced) if len(text) > PIECE_BYTES else None
+        if facts is None and sliced is not None:
+            try:
+                module = cst.parse_module(sliced.text)
+            except Exception:
+                sliced = None
+            else:
+                facts = _facts_of(module, path, is_model_id, router_names, sliced)
+        if facts is None:
+            module = _parse_whole(source, path)
+            if isinstance(module, FileFacts):
+                return module
+            facts = _facts_of(module, path, is_model_id, router_names, None)
     except RecursionError:
         return FileFacts(path=path, parse_error="too deeply nested to analyse", parse_error_line=1)
-    facts = collector.facts
     if sliced is not None:
         facts.cut_attributes = sliced.cut_attributes
         facts.cut_names = sliced.cut_names
@@ -100,8 +100,63 @@ def extract_facts(
             facts.functions[qualname] = ()
     if b"opusguard:" in source:
         facts.annotations = parse_annotations(source)
-    _keep_lines(facts, source.decode(module.encoding, "replace").lstrip("\ufeff") if sliced else module.code)
+    _keep_lines(facts, _decode(source))
     return facts
+
+
+def _facts_of(
+    module: cst.Module, path: str, is_model_id, router_names: frozenset[str], sliced: slicing.SlicedSource | None
+) -> FileFacts:
+    collector = _Collector(path, is_model_id, router_names, sliced)
+    collector.read(module, first_line=1)
+    return collector.facts
+
+
+# A libcst tree takes about 400 bytes of memory per byte of source: parsing the
+# 950 KB kept of one pydantic-ai test module took 370 MB. Longer text is parsed a
+# run of whole top-level statements at a time, each tree freed before the next;
+# the facts are the same (tests/test_extract_pieces.py).
+PIECE_BYTES = 128 * 1024
+
+
+def _facts_in_pieces(
+    text: bytes, path: str, is_model_id, router_names: frozenset[str], sliced: slicing.SlicedSource | None
+) -> FileFacts | None:
+    """Facts of `text` parsed in pieces; None where it is not split (see _pieces_of) or a
+    piece does not parse (the caller parses it whole, and reports its errors)."""
+    pieces = _pieces_of(text, PIECE_BYTES)
+    if pieces is None:
+        return None
+    collector = _Collector(path, is_model_id, router_names, sliced)
+    for first_line, piece in pieces:
+        try:
+            module = cst.parse_module(piece)
+        except Exception:
+            return None
+        collector.read(module, first_line=first_line)
+        del module  # (before the next piece is parsed)
+    return collector.facts
+
+
+def _pieces_of(text: bytes, piece_bytes: int) -> list[tuple[int, bytes]] | None:
+    """slicing.pieces, for text in UTF-8 only: a piece after the first would lose the
+    encoding the first lines declare."""
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(text).readline)
+    except SyntaxError:
+        return None
+    if encoding not in ("utf-8", "utf-8-sig"):
+        return None
+    return slicing.pieces(text, piece_bytes)
+
+
+def _decode(source: bytes) -> str:
+    """The source as libcst reads it (its declared encoding; UTF-8 by default)."""
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(source).readline)
+    except (SyntaxError, LookupError):
+        encoding = "utf-8"
+    return source.decode(encoding, "replace").lstrip("\ufeff")
 
 
 def _parse_whole(source: bytes, path: str) -> cst.Module | FileFacts:
@@ -262,11 +317,11 @@ class _Collector(cst.CSTVisitor):
         path: str,
         is_model_id: Callable[[str], bool],
         router_names: frozenset[str],
-        positions: Positions,
         sliced: slicing.SlicedSource | None = None,
     ):
         super().__init__()
-        self.positions = positions
+        self.positions: Positions | None = None
+        self.line_offset = 0  # of the piece being read: its line 1 is line 1 + line_offset of the text
         self.sliced = sliced
         self.facts = FileFacts(path=path)
         self.is_model_id = is_model_id
@@ -276,10 +331,21 @@ class _Collector(cst.CSTVisitor):
         self.context: list[str] = []
         self.loop_depth = 0
 
+    def read(self, module: cst.Module, *, first_line: int) -> None:
+        """Collect the facts of `module`, the text from line `first_line` on (the whole
+        text, or the next piece of it: see slicing.pieces)."""
+        self.positions = Positions(module)
+        self.line_offset = first_line - 1
+        self.docstrings.clear()  # (node ids: only those of the tree being read mean anything)
+        walk(module, self)
+        self.positions = None
+
     # -- helpers --
 
     def span(self, node: cst.CSTNode) -> Span:
         start_line, start_column, end_line, end_column = self.positions.range(node)
+        start_line += self.line_offset
+        end_line += self.line_offset
         if self.sliced is not None:  # positions in the cut text -> lines of the file
             start_line, end_line = self.sliced.line_map[start_line - 1], self.sliced.line_map[end_line - 1]
         return (start_line, start_column + 1, end_line, end_column + 1)
@@ -438,7 +504,8 @@ class _Collector(cst.CSTVisitor):
     # -- scopes --
 
     def visit_Module(self, node: cst.Module) -> None:
-        self._mark_docstring(node)
+        if self.line_offset == 0:  # (a later piece's first statement is no docstring)
+            self._mark_docstring(node)
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
         self._mark_docstring(node.body)

@@ -470,3 +470,63 @@ def _bound_names(statement: ast.stmt, name_of: Callable[[ast.AST], str]) -> list
         else:
             return None
     return names
+
+
+# --- pieces of a long text -------------------------------------------------------------
+
+# A line that may start a top-level statement: at column 0, not blank, a comment,
+# a closing bracket or a decorator (a piece starts at the decorator, see below),
+# nor the rest of a compound statement.
+_COLUMN_0_STATEMENT = re.compile(rb"^(?![\s#@)\]}]|(?:else|elif|except|finally)\b)", re.M)
+_DECORATOR_LINE = re.compile(rb"[ \t]*@")
+
+
+def pieces(text: bytes, piece_bytes: int) -> list[tuple[int, bytes]] | None:
+    """(first line, text) of runs of whole top-level statements, each of at least
+    `piece_bytes` but the last; None if the text is not split (shorter, or an
+    unterminated string).
+
+    Found on the text, not by a parser (CPython's own tree of a huge module costs
+    what the split saves): a piece starts on a line at column 0, outside strings,
+    not continuing the line before, with its decorators. A line inside an open
+    bracket at column 0 would end a piece early; that piece then does not parse,
+    and the caller parses the whole text."""
+    if len(text) <= piece_bytes:
+        return None
+    regions = _multiline_string_regions(text)
+    if regions is None:
+        return None
+    starts, ends = regions
+    bounds = [0]
+    search_from = piece_bytes
+    while True:
+        match = _COLUMN_0_STATEMENT.search(text, search_from)
+        if match is None or match.start() >= len(text):  # (`^` matches at the very end too)
+            break
+        at = match.start()
+        search_from = at + 1
+        if _inside(at, starts, ends) or _continues_previous_line(text, at):
+            continue
+        at = _with_decorators(text, at)
+        if at - bounds[-1] >= piece_bytes:
+            bounds.append(at)
+            search_from = at + piece_bytes
+    if len(bounds) == 1:
+        return None
+    bounds.append(len(text))
+    first_line = 1
+    out = []
+    for start, end in zip(bounds, bounds[1:]):
+        out.append((first_line, text[start:end]))
+        first_line += text.count(b"\n", start, end)
+    return out
+
+
+def _with_decorators(text: bytes, line_start: int) -> int:
+    """Where the statement starting at `line_start` begins, its decorators included."""
+    while line_start > 0:
+        previous = text.rfind(b"\n", 0, line_start - 1) + 1
+        if not _DECORATOR_LINE.match(text, previous):
+            break
+        line_start = previous
+    return line_start

@@ -1,0 +1,153 @@
+"""Long text is parsed a run of top-level statements at a time (extract.PIECE_BYTES),
+so that one libcst tree of a huge module never has to fit in memory; the facts are
+the ones a single parse gives."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+from opusguard import extract
+from opusguard.catalog import load_catalog
+
+CATALOG = load_catalog()
+OPUS = "claude-opus-4-1-20250805"
+
+
+def is_model_id(text: str) -> bool:
+    return CATALOG.recognize(text) is not None
+
+
+def facts(source: bytes, *, cut_bodies: bool = True):
+    return extract.extract_facts(source, "m.py", is_model_id=is_model_id, cut_bodies=cut_bodies)
+
+
+def in_pieces(monkeypatch, source: bytes, *, piece_bytes: int, cut_bodies: bool = True):
+    monkeypatch.setattr(extract, "PIECE_BYTES", piece_bytes)
+    try:
+        return facts(source, cut_bodies=cut_bodies)
+    finally:
+        monkeypatch.undo()
+
+
+# A module whose facts cross every kind of boundary a piece can have.
+MODULE = f'''"""Module docstring: {OPUS} here is no literal."""
+from __future__ import annotations
+import anthropic
+from app.config import FAST
+
+SMART = "{OPUS}"
+x = 1; y = "{OPUS}"
+
+
+class Kind:
+    """Class docstring."""
+    model = SMART
+
+    @property
+    def pick(self, model=SMART):
+        return anthropic.Anthropic().messages.create(model=model, max_tokens=1, messages=[])
+
+
+# a comment between statements
+
+@decorator(model=FAST)
+def ask(q, model=FAST):
+    client = anthropic.Anthropic()
+    return client.messages.create(model=model, messages=[{{"role": "user", "content": q}}])
+
+
+"""A string statement after the first: not a docstring, {OPUS} is a literal."""
+ALIAS = Kind
+'''.encode()
+
+
+@pytest.mark.parametrize("cut_bodies", [True, False])
+@pytest.mark.parametrize("piece_bytes", [1, 40, 200, 700])
+def test_facts_are_the_same_in_pieces(monkeypatch, piece_bytes, cut_bodies):
+    whole = facts(MODULE, cut_bodies=cut_bodies)
+    assert whole.calls and whole.literals and whole.imports and whole.classes
+    assert in_pieces(monkeypatch, MODULE, piece_bytes=piece_bytes, cut_bodies=cut_bodies) == whole
+
+
+def test_facts_are_the_same_in_pieces_on_real_code(monkeypatch):
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    files = sorted(stdlib.glob("*.py"), key=lambda path: path.stat().st_size, reverse=True)[:40]
+    files += sorted(Path(__file__).resolve().parent.parent.joinpath("examples").rglob("*.py"))
+    split = 0
+    for path in files:
+        source = path.read_bytes()
+        split += extract._pieces_of(source, 4096) is not None
+        for cut_bodies in (True, False):
+            whole = facts(source, cut_bodies=cut_bodies)
+            assert in_pieces(monkeypatch, source, piece_bytes=4096, cut_bodies=cut_bodies) == whole, path
+    assert split > 30
+
+
+def test_pieces_start_where_statements_do(monkeypatch):
+    source = b"a = 1; b = 2\n@deco\n@deco2\ndef f():\n    return 1\nclass C:\n    x = (\n1)\nz = 3\n"
+    pieces = extract._pieces_of(source, 1)
+    assert b"".join(text for _, text in pieces) == source
+    assert [first for first, _ in pieces] == [1, 2, 6, 8, 9]
+    assert pieces[0][1] == b"a = 1; b = 2\n"  # one line, two statements: one piece
+    assert pieces[1][1].startswith(b"@deco\n@deco2\ndef f():")  # decorators go with their function
+    # `1)` at column 0 inside a bracket looks like a statement: that piece does not
+    # parse, and the text is parsed whole instead.
+    assert in_pieces(monkeypatch, source, piece_bytes=1) == facts(source)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "# -*- coding: latin-1 -*-\nx = 1\ny = 2\n".encode("latin-1"),  # a later piece would lose the encoding
+        b"x = (\n",  # CPython cannot parse it: parsed whole, and its error reported
+        b"x = 1\n",  # one statement: nothing to split
+    ],
+)
+def test_text_that_is_not_split(source):
+    assert extract._pieces_of(source, 1) is None
+
+
+def test_a_byte_order_mark_stays_with_the_first_piece(monkeypatch):
+    source = b"\xef\xbb\xbf" + MODULE
+    assert in_pieces(monkeypatch, source, piece_bytes=100) == facts(source)
+
+
+PEAK_MEMORY = """
+import re, sys
+from opusguard import extract
+from opusguard.catalog import load_catalog
+
+catalog = load_catalog()
+body = "".join(
+    f"def test_{i}():\\n    agent = Agent('claude-opus-4-1-20250805', model_settings={{'max_tokens': {i}}})\\n"
+    f"    assert agent.run_sync('q{i}').output == {{'n': {i}, 'items': [1, 2, 3]}}\\n\\n"
+    for i in range(3000)
+)
+source = ("from pydantic_ai import Agent\\n\\n" + body).encode()
+extract.PIECE_BYTES = int(sys.argv[1]) or extract.PIECE_BYTES
+facts = extract.extract_facts(source, "m.py", is_model_id=lambda text: catalog.recognize(text) is not None)
+# VmHWM, not ru_maxrss: Linux carries the parent's peak into ru_maxrss across exec.
+with open("/proc/self/status") as status:
+    peak_kib = int(re.search(r"VmHWM:\\s*(\\d+)", status.read())[1])
+print(len(source), len(facts.calls), peak_kib)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="peak memory is read from /proc")
+def test_a_huge_module_is_parsed_in_far_less_memory():
+    # A test module of half a megabyte whose every function is kept (as in pydantic-ai).
+    # libcst's tree lives mostly outside Python's allocator: peak RSS, in a process each.
+    def run(piece_bytes: int) -> tuple[int, int, int]:
+        out = subprocess.run([sys.executable, "-c", PEAK_MEMORY, str(piece_bytes)], capture_output=True, text=True, check=True)
+        size, calls, peak_kib = map(int, out.stdout.split())
+        return size, calls, peak_kib
+
+    size, calls, in_pieces_peak = run(0)
+    _, whole_calls, whole_peak = run(10**9)
+    assert size > 4 * extract.PIECE_BYTES and calls == whole_calls == 3000
+    assert in_pieces_peak < 0.5 * whole_peak, (in_pieces_peak, whole_peak)
