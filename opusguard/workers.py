@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import atexit
 import os
-import signal
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
@@ -335,6 +334,8 @@ class ExtractionProcess:
             self._process.join()
 
     def _kill(self) -> None:
+        import signal
+
         try:
             os.killpg(self._process.pid, signal.SIGKILL)
         except OSError:
@@ -346,6 +347,7 @@ def _serve(tasks, results, jobs: int) -> None:
     import functools
     import multiprocessing
     import queue
+    import signal
     import threading
     from concurrent.futures import ProcessPoolExecutor
 

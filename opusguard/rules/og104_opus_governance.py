@@ -3,7 +3,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from opusguard.evidence import EvidenceError, load_evidence
 from opusguard.findings import Finding
 from opusguard.policy import Policy, Task
 from opusguard.project import Project
@@ -103,6 +102,8 @@ def governance_problems(task: Task, policy: Policy, project: Project) -> list[st
     if task.review_by is not None and task.review_by < project.today:
         problems.append(f"was due for review on {task.review_by}")
     if task.evidence:
+        from opusguard.evidence import EvidenceError, load_evidence  # (only a policy with evidence needs it)
+
         evidence_path = Path(task.source).parent / task.evidence
         try:
             evidence = load_evidence(evidence_path)

@@ -3,7 +3,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from opusguard.evidence import EvidenceError, load_evidence
 from opusguard.findings import Finding
 from opusguard.project import Project
 from opusguard.rule import Example, Rule
@@ -58,6 +57,8 @@ class TierBelowBar(Rule):
         for task in project.policy.tasks.values():
             if task.tier not in ("haiku", "sonnet") or not task.evidence:
                 continue
+            from opusguard.evidence import EvidenceError, load_evidence  # (only a policy with evidence needs it)
+
             try:
                 evidence = load_evidence(Path(task.source).parent / task.evidence)
             except EvidenceError:

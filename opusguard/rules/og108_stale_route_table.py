@@ -44,11 +44,11 @@ class StaleRouteTable(Rule):
     )
 
     def check(self, project: Project) -> Iterator[Finding]:
-        from opusguard.scaffold import policy_digest, route_table_path, table_digest
-
         policy = project.policy
         if not policy.router or not policy.path:
             return
+        from opusguard.scaffold import policy_digest, route_table_path, table_digest
+
         table = route_table_path(policy)
         found = table_digest(table)
         if found == policy_digest(policy):
