@@ -101,7 +101,7 @@ def _early_extraction(settings, jobs, no_cache, stdin_filename, changed_since):
     imports libcst while this one is still importing the rest (workers.py)."""
     if stdin_filename or changed_since or jobs == 1:
         return None
-    if not no_cache and (settings.root / ".opusguard_cache").is_dir():
+    if not no_cache and settings.cache_dir.is_dir():
         return None  # perhaps warm: the engine decides once it has read the verdict index
     from opusguard.workers import start_extraction
 

@@ -21,10 +21,11 @@ def _toml():
     return tomllib
 
 DEFAULT_INCLUDE = ["*.py", "*.pyi"]
+CACHE_DIR_NAME = ".opusguard_cache"
 DEFAULT_EXCLUDE = [
     ".git", ".hg", ".svn", ".venv", "venv", ".env", "env", "node_modules", "build", "dist",
     "__pycache__", "site-packages", ".tox", ".nox", ".mypy_cache", ".ruff_cache",
-    ".pytest_cache", ".opusguard_cache", ".eggs", "*.egg-info",
+    ".pytest_cache", CACHE_DIR_NAME, ".eggs", "*.egg-info",
 ]
 KEYS = (
     "policy", "include", "exclude", "extend-exclude", "select", "extend-select", "ignore",
@@ -50,6 +51,11 @@ class Settings:
     per_file_ignores: dict[str, list[str]] = field(default_factory=dict)
     baseline: Path | None = None
     _per_file_specs: list = field(default_factory=list, repr=False)
+
+    @property
+    def cache_dir(self) -> Path:
+        """Where facts, verdicts and parsed policies are kept between runs."""
+        return self.root / CACHE_DIR_NAME
 
 
 def find_config(start: Path) -> Path | None:

@@ -118,14 +118,15 @@ class RunOptions:
 
 def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
     started = time.perf_counter()
-    catalog = load_catalog(cache_dir=settings.root / ".opusguard_cache" if options.use_cache else None)
-    policy = load_run_policy(settings, catalog, cwd, settings.root / ".opusguard_cache" if options.use_cache else None)
+    cache_dir = settings.cache_dir if options.use_cache else None
+    catalog = load_catalog(cache_dir=cache_dir)
+    policy = load_run_policy(settings, catalog, cwd, cache_dir)
     catalog = policy.catalog
     names = router_names(policy)
     jobs = options.jobs or os.cpu_count() or 1
     cache = verdicts = None
     if options.use_cache:
-        cache = FactsCache(settings.root / ".opusguard_cache", cache_salt(catalog, names))
+        cache = FactsCache(settings.cache_dir, cache_salt(catalog, names))
         if options.remember_verdicts:
             verdicts = VerdictIndex(cache)
             verdicts.load()
@@ -136,7 +137,7 @@ def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
     # The worker pool is closed on the way out, Ctrl-C included.
     with FactsSource(catalog, names, cache, jobs, service=options.extraction) as source:
         if options.stdin is None and options.explicit_files is None and (cache is None or verdicts is None or not verdicts.entries):
-            source.start_early()  # a cold run of a tree: it will parse
+            source.start_service()  # a cold run of a tree: it will parse
         warnings: list[str] = []
         large: list[tuple[str, bytes]] = []
         unreadable: dict[str, str] = {}
@@ -260,7 +261,7 @@ def _prefilter(
                     continue
                 rel = display_path(path, cwd)
                 if known is not None and known.startswith(prefilter.SECOND_PASS):
-                    others.append((rel, key, stat.st_size, stat.st_mtime_ns, known, None))
+                    others.append(_SecondPassFile(rel, key, stat.st_size, stat.st_mtime_ns, known, None))
                     continue
             else:
                 known = looked_up = None
@@ -292,7 +293,7 @@ def _prefilter(
         elif verdict == prefilter.SECOND_PASS:
             kept = content if kept_bytes + len(content) <= SECOND_PASS_MEMORY else None
             kept_bytes += len(kept or b"")
-            others.append((rel, key, stat.st_size, stat.st_mtime_ns, verdict, kept))
+            others.append(_SecondPassFile(rel, key, stat.st_size, stat.st_mtime_ns, verdict, kept))
         if verdicts is not None and len(content) == stat.st_size:
             verdicts.put(key, stat.st_size, stat.st_mtime_ns, verdict)
     if progress is not None:
@@ -337,9 +338,9 @@ class _EarlySecondPass:
         self.names |= new
         names = frozenset(new)
         found = [
-            (rel, content)
-            for rel, _key, _size, _mtime_ns, _verdict, content in self.others  # (plain tuples, for speed)
-            if content is not None and rel not in self.sent and prefilter.reads_names(content, names)
+            (other.rel, other.content)
+            for other in self.others
+            if other.content is not None and other.rel not in self.sent and prefilter.reads_names(other.content, names)
         ]
         self.sent.update(rel for rel, _ in found)
         self.source.prefetch(found)

@@ -87,7 +87,7 @@ def _share_cache(head: Settings, base: Settings, options: engine.RunOptions) -> 
     """Point the exported tree's cache at the working tree's (keys are content hashes)."""
     if not options.use_cache:
         return
-    source, target = head.root / ".opusguard_cache", base.root / ".opusguard_cache"
+    source, target = head.cache_dir, base.cache_dir
     if target.exists() or not source.is_dir():
         return
     try:

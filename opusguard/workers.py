@@ -110,7 +110,7 @@ class FactsSource:
         (and may `prefetch` more files)."""
         variant = "" if cut_bodies else "whole"
         # Started at the first file to parse: a warm run may have none.
-        start_service = stream and self.jobs > 1 and self._service is None and self._pool is None
+        start_at_first_file = stream and self.jobs > 1 and self._service is None and self._pool is None
         out: dict[str, FileFacts] = {}
         order: list[str] = []
         todo: list[tuple[bytes, str, frozenset[str], bool]] = []
@@ -128,8 +128,8 @@ class FactsSource:
                 cached.path = path
                 out[path] = cached
                 continue
-            if start_service and self._service is None and can_fork():
-                self._service = ExtractionProcess(self.jobs).give_catalog(self.catalog)
+            if start_at_first_file:
+                self.start_service()
             if self._service is not None:  # it has libcst: every file goes there
                 sent[self._service.submit(args)] = args
             elif stream and self.jobs > 1:
@@ -164,15 +164,16 @@ class FactsSource:
                 continue
             self._prefetched[(path, True)] = (content, self._service.submit((content, path, self.names, True)))
 
-    def start_early(self) -> None:
-        """Start the extraction process now, for a run that will parse files (a cold
-        one): its libcst import then overlaps discovery and the pre-filter. Unused, it
-        is stopped without waiting."""
+    def start_service(self) -> None:
+        """Start the extraction process now (where processes can fork and it is not
+        running yet): at the first file to parse, or before the walk of a run that
+        will parse files (a cold one), so that its libcst import overlaps discovery
+        and the pre-filter. Unused, it is stopped without waiting."""
         if self.jobs > 1 and self._service is None and can_fork():
             self._service = ExtractionProcess(self.jobs).give_catalog(self.catalog)
 
     def stop_unused(self) -> None:
-        """Stop the extraction process if it was started early and has had no file."""
+        """Stop the extraction process if it was started and has had no file."""
         if self._service is not None and not self._service.used:
             self._service.close()
             self._service = None

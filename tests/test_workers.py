@@ -150,7 +150,7 @@ def test_it_ends_when_the_main_process_is_killed(tmp_path):
 def test_started_early_and_stopped_unused():
     source = workers.FactsSource(load_catalog(), NAMES, None, jobs=2)
     with source:
-        source.start_early()
+        source.start_service()
         service = source._service
         assert service is not None
         source.stop_unused()  # a small tree after all: parsed in this process
@@ -248,7 +248,7 @@ def test_prefetched_files_are_not_parsed_twice():
     source = workers.FactsSource(load_catalog(), NAMES, None, jobs=2)
     files = sources(6)
     with source:
-        source.start_early()
+        source.start_service()
         first = source.facts_for(files[:3], stream=True)
         source.prefetch(files[3:])
         submitted = source._service._submitted
