@@ -11,7 +11,7 @@ import hashlib
 import json
 import os
 from collections import Counter
-from dataclasses import dataclass
+from msgspec import Struct
 from pathlib import Path
 
 from opusguard.findings import Finding
@@ -21,8 +21,7 @@ class BaselineError(Exception):
     """One line: 'path: what is wrong'."""
 
 
-@dataclass(frozen=True)
-class BaselineEntry:
+class BaselineEntry(Struct, frozen=True):
     fingerprint: str
     rule: str
     path: str

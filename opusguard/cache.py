@@ -13,13 +13,14 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
-from dataclasses import replace
 from pathlib import Path
+
+from msgspec.structs import replace
 
 from opusguard.facts import FileFacts
 
-# Bumped whenever extraction changes what facts hold, so older entries miss.
-_FORMAT = b"OGF4"
+# Bumped whenever facts change what they hold or how they pickle, so older entries miss.
+_FORMAT = b"OGF5"
 
 
 class FactsCache:

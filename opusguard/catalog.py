@@ -13,7 +13,8 @@ import hashlib
 import os
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from msgspec import Struct
+from msgspec.structs import replace
 from datetime import date
 from pathlib import Path
 
@@ -28,8 +29,7 @@ class CatalogError(Exception):
     """A malformed catalog; str() is 'path:line: what is wrong'."""
 
 
-@dataclass(frozen=True)
-class Price:
+class Price(Struct, frozen=True):
     """USD per million tokens."""
 
     input: float
@@ -40,8 +40,7 @@ class Price:
     batch_output: float
 
 
-@dataclass(frozen=True)
-class CatalogEntry:
+class CatalogEntry(Struct, frozen=True):
     id: str
     tier: str
     family: str
@@ -56,8 +55,7 @@ class CatalogEntry:
     vertex: str | None = None
 
 
-@dataclass(frozen=True)
-class ModelRef:
+class ModelRef(Struct, frozen=True):
     written: str  # exactly as written in code
     model_id: str  # Anthropic API form, provider prefix/suffix stripped
     tier: str
@@ -119,8 +117,7 @@ _LEGACY = re.compile(r"claude-(?:(?P<v>[12](?:\.\d)?)|instant(?:-v?1(?:\.\d)?)?|
 
 
 
-@dataclass(frozen=True)
-class _Parsed:
+class _Parsed(Struct, frozen=True):
     model_id: str
     tier: str
     family: str

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from msgspec import Struct, field
 from pathlib import Path
 
 
@@ -37,8 +37,7 @@ class ConfigError(Exception):
     """str() is 'path:line: what is wrong'."""
 
 
-@dataclass
-class Settings:
+class Settings(Struct):
     root: Path
     config_path: Path | None = None
     policy: Path | None = None
@@ -50,7 +49,7 @@ class Settings:
     ignore: list[str] = field(default_factory=list)
     per_file_ignores: dict[str, list[str]] = field(default_factory=dict)
     baseline: Path | None = None
-    _per_file_specs: list = field(default_factory=list, repr=False)
+    _per_file_specs: list = field(default_factory=list)
 
     @property
     def cache_dir(self) -> Path:

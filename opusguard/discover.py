@@ -21,7 +21,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterator, MutableMapping, Sequence
-from dataclasses import dataclass
+from msgspec import Struct
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,8 +42,7 @@ _SETTLED_NS = 2_000_000_000
 _ABSENT, _PRESENT = -1, -2
 
 
-@dataclass
-class Listing:
+class Listing(Struct):
     """A walk's result and what it depended on: (path, mtime_ns, size, entries).
 
     For a folder walked: its time, size -1, and for a folder changed just before

@@ -11,7 +11,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from msgspec import Struct, field
 from datetime import date
 from pathlib import Path
 from typing import NamedTuple
@@ -53,8 +53,7 @@ class _SecondPassFile(NamedTuple):
 SECOND_PASS_MEMORY = 64 * 1024 * 1024
 
 
-@dataclass
-class Analysis:
+class Analysis(Struct):
     project: Project
     summary: RunSummary
     # Source bytes of the files that were parsed, by relative path (for fix/report).
@@ -100,8 +99,7 @@ def cache_salt(catalog: Catalog, names: frozenset[str]) -> str:
 # --- the pipeline --------------------------------------------------------------------
 
 
-@dataclass
-class RunOptions:
+class RunOptions(Struct):
     paths: Sequence[str]
     jobs: int = 0  # 0: all cores
     use_cache: bool = True
@@ -395,13 +393,13 @@ def value_mentions_model(value, catalog: Catalog) -> bool:
 
 
 def _children(value) -> Iterable:
-    for name in getattr(value, "__dataclass_fields__", ()):
+    for name in getattr(value, "__struct_fields__", ()):
         child = getattr(value, name)
         if isinstance(child, tuple):
             for item in child:
                 # DictV items are (key, value) pairs
                 yield item[1] if isinstance(item, tuple) else item
-        elif child is not None and hasattr(child, "__dataclass_fields__"):
+        elif child is not None and hasattr(child, "__struct_fields__"):
             yield child
 
 
@@ -441,8 +439,7 @@ def _count_models(project: Project, summary: RunSummary) -> None:
 # --- rules and suppressions ----------------------------------------------------------
 
 
-@dataclass
-class CheckResult:
+class CheckResult(Struct):
     findings: list[Finding]
     summary: RunSummary
     analysis: Analysis

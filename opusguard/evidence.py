@@ -16,7 +16,7 @@ CSV (one row per tier; `bar` on every row or as a row of its own):
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from msgspec import Struct, field
 from pathlib import Path
 
 TIER_ORDER = ("haiku", "sonnet", "opus")
@@ -26,8 +26,7 @@ class EvidenceError(Exception):
     """str() is 'path:line: what is wrong'."""
 
 
-@dataclass
-class Evidence:
+class Evidence(Struct):
     path: str
     bar: float
     scores: dict[str, float]

@@ -16,7 +16,7 @@ import io
 import re
 import tokenize
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from msgspec import Struct, field
 
 import libcst as cst
 
@@ -273,8 +273,7 @@ def _next_code_line(lines: list[str], comment_line: int) -> int:
 # --- the collector -------------------------------------------------------------------
 
 
-@dataclass
-class _Scope:
+class _Scope(Struct):
     kind: str  # "module" | "class" | "function"
     qualname: str
     locals: dict[str, Value] = field(default_factory=dict)

@@ -8,7 +8,7 @@ hash and computed in parallel.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from msgspec import Struct, field
 
 # (line, column, end_line, end_column), 1-based, as the contract reports them.
 Span = tuple[int, int, int, int]
@@ -17,60 +17,52 @@ Span = tuple[int, int, int, int]
 # --- Values: a static expression the resolver can evaluate ------------------------
 
 
-@dataclass(frozen=True)
-class Str:
+class Str(Struct, frozen=True):
     """A string literal (implicitly concatenated pieces already joined)."""
 
     text: str
     span: Span
 
 
-@dataclass(frozen=True)
-class Num:
+class Num(Struct, frozen=True):
     value: float | int
 
 
-@dataclass(frozen=True)
-class Name:
+class Name(Struct, frozen=True):
     """A bare name, looked up in the module's bindings and imports."""
 
     id: str
 
 
-@dataclass(frozen=True)
-class Attr:
+class Attr(Struct, frozen=True):
     """``base.attr``: a module attribute, class attribute or enum member."""
 
     base: "Value"
     attr: str
 
 
-@dataclass(frozen=True)
-class SelfAttr:
+class SelfAttr(Struct, frozen=True):
     """``self.attr`` / ``cls.attr`` inside a method of class ``cls_name`` (in this module)."""
 
     cls_name: str
     attr: str
 
 
-@dataclass(frozen=True)
-class Subscript:
+class Subscript(Struct, frozen=True):
     """``base[key]`` with a constant key."""
 
     base: "Value"
     key: str | int
 
 
-@dataclass(frozen=True)
-class Env:
+class Env(Struct, frozen=True):
     """``os.getenv("VAR", default)`` and friends; default is None when absent."""
 
     var: str
     default: "Value | None"
 
 
-@dataclass(frozen=True)
-class Param:
+class Param(Struct, frozen=True):
     """A function parameter; default is None when the parameter has none."""
 
     function: str  # qualified name inside the module, e.g. "Agent.run"
@@ -78,42 +70,36 @@ class Param:
     default: "Value | None"
 
 
-@dataclass(frozen=True)
-class Concat:
+class Concat(Struct, frozen=True):
     """An f-string or ``+`` concatenation; parts are Values (Str for fixed text)."""
 
     parts: tuple["Value", ...]
 
 
-@dataclass(frozen=True)
-class DictV:
+class DictV(Struct, frozen=True):
     items: tuple[tuple[str, "Value"], ...]
 
 
-@dataclass(frozen=True)
-class SeqV:
+class SeqV(Struct, frozen=True):
     """A list/tuple/set literal, or the arguments of ``Literal[...]``."""
 
     items: tuple["Value", ...]
 
 
-@dataclass(frozen=True)
-class OneOf:
+class OneOf(Struct, frozen=True):
     """A value that is one of several (``a if c else b``, ``x or y``)."""
 
     options: tuple["Value", ...]
 
 
-@dataclass(frozen=True)
-class CallV:
+class CallV(Struct, frozen=True):
     """``func(args...)`` whose result the resolver may understand (an Enum lookup)."""
 
     func: "Value"
     args: tuple["Value", ...]
 
 
-@dataclass(frozen=True)
-class Unknown:
+class Unknown(Struct, frozen=True):
     """Not knowable statically; ``origin`` says where the value comes from, for OG106."""
 
     origin: str
@@ -125,8 +111,7 @@ Value = Str | Num | Name | Attr | SelfAttr | Subscript | Env | Param | Concat | 
 # --- What a file contains ---------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ImportFact:
+class ImportFact(Struct, frozen=True):
     """``import a.b as c`` -> local="c", module="a.b", name=None, level=0.
     ``from ..x import Y as Z`` -> local="Z", module="x", name="Y", level=2."""
 
@@ -137,8 +122,7 @@ class ImportFact:
     span: Span
 
 
-@dataclass
-class ClassFacts:
+class ClassFacts(Struct):
     name: str  # qualified inside the module ("Outer.Inner")
     bases: tuple[Value, ...]
     attrs: dict[str, Value]
@@ -146,8 +130,7 @@ class ClassFacts:
     span: Span  # of the class name (where it is defined)
 
 
-@dataclass
-class ModelArg:
+class ModelArg(Struct):
     """One argument of a call that carries (or may carry) a model."""
 
     key: str  # "model", "model_name", "modelId", "fallback_model", "0" for positional ...
@@ -157,8 +140,7 @@ class ModelArg:
     accepts_short_alias: bool = False
 
 
-@dataclass
-class CallFact:
+class CallFact(Struct):
     span: Span  # the whole call expression
     callee: str  # as written, dotted: "client.messages.create", "ChatAnthropic"
     callee_value: Value  # Name/Attr chain, for resolving imports to a qualified name
@@ -171,8 +153,7 @@ class CallFact:
     signals: dict[str, object] = field(default_factory=dict)
 
 
-@dataclass
-class LiteralFact:
+class LiteralFact(Struct):
     """A string literal in code (not a comment or docstring) that names a Claude model."""
 
     text: str
@@ -181,8 +162,7 @@ class LiteralFact:
     context: str = ""
 
 
-@dataclass
-class Annotation:
+class Annotation(Struct):
     """``# opusguard: task=NAME`` / ``# opusguard: ignore[...]`` that applies to one line."""
 
     task: str | None = None
@@ -190,8 +170,7 @@ class Annotation:
     comment_line: int = 0  # where the comment is written (for unused-ignore reports)
 
 
-@dataclass
-class FileFacts:
+class FileFacts(Struct):
     path: str  # as discovered (relative, '/')
     parse_error: str | None = None  # "line 3: invalid syntax" -> OG000
     parse_error_line: int = 1

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from msgspec import Struct, field
 
 
-@dataclass(frozen=True)
-class Location:
+class Location(Struct, frozen=True):
     """A place in a file. Lines and columns are 1-based; path is relative, with '/'."""
 
     path: str
@@ -14,8 +13,7 @@ class Location:
     column: int = 1
 
 
-@dataclass
-class Finding:
+class Finding(Struct):
     rule: str  # "OG102"
     name: str  # "unjustified-opus"
     path: str  # relative to the current directory, '/'-separated
@@ -59,8 +57,7 @@ class Finding:
 TIERS = ("opus", "sonnet", "haiku", "other")
 
 
-@dataclass
-class RunSummary:
+class RunSummary(Struct):
     """Counts that the JSON summary and --statistics print."""
 
     files_scanned: int = 0

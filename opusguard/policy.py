@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field, replace
+from msgspec import Struct, field
+from msgspec.structs import replace
 from datetime import date
 from pathlib import Path
 
@@ -33,8 +34,7 @@ class PolicyError(Exception):
         self.path, self.line, self.column, self.message = path, line, column, message
 
 
-@dataclass
-class Task:
+class Task(Struct):
     name: str
     tier: str
     description: str | None = None
@@ -48,8 +48,7 @@ class Task:
     column: int = 1
 
 
-@dataclass
-class Policy:
+class Policy(Struct):
     path: str | None
     version: int = 1
     router: str | None = None

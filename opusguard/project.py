@@ -6,7 +6,7 @@ catalog. Nothing here parses code.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from msgspec import Struct, field
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,8 +18,7 @@ if TYPE_CHECKING:
     from opusguard.policy import Policy
 
 
-@dataclass
-class ResolvedModel:
+class ResolvedModel(Struct):
     """One model a call may send, and where its literal is written."""
 
     ref: "ModelRef"
@@ -29,8 +28,7 @@ class ResolvedModel:
     via: tuple[str, ...] = ()
 
 
-@dataclass
-class ResolvedCall:
+class ResolvedCall(Struct):
     path: str
     call: CallFact
     models: list[ResolvedModel] = field(default_factory=list)
@@ -57,16 +55,14 @@ class ResolvedCall:
         return self.call.span[0]
 
 
-@dataclass
-class ResolvedLiteral:
+class ResolvedLiteral(Struct):
     path: str
     literal: LiteralFact
     ref: "ModelRef"
     in_router_module: bool = False
 
 
-@dataclass
-class Project:
+class Project(Struct):
     files: dict[str, FileFacts]
     calls: list[ResolvedCall]
     literals: list[ResolvedLiteral]

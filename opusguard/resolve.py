@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from msgspec.structs import replace
+from msgspec import Struct
 from datetime import date
 
 from opusguard.facts import (
@@ -42,8 +43,7 @@ MAX_DEPTH = 24
 # --- results of evaluation -----------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Lit:
+class Lit(Struct, frozen=True):
     text: str
     path: str
     span: Span
@@ -51,32 +51,27 @@ class Lit:
     partial: bool = False  # only a fixed prefix is known (f"claude-opus-4-{x}")
 
 
-@dataclass(frozen=True)
-class Unres:
+class Unres(Struct, frozen=True):
     origin: str
 
 
-@dataclass(frozen=True)
-class ModRef:
+class ModRef(Struct, frozen=True):
     name: str  # dotted module name
     path: str | None  # its file when it is in the tree
 
 
-@dataclass(frozen=True)
-class ClsRef:
+class ClsRef(Struct, frozen=True):
     path: str
     qualname: str
 
 
-@dataclass(frozen=True)
-class Container:
+class Container(Struct, frozen=True):
     value: DictV | SeqV
     path: str
     via: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class Routed:
+class Routed(Struct, frozen=True):
     """The value is `route("task")`: the policy decides the model."""
 
     task: str
@@ -89,7 +84,7 @@ def _with_via(results: list[Result], step: str) -> list[Result]:
     out: list[Result] = []
     for r in results:
         if isinstance(r, (Lit, Container)):
-            out.append(type(r)(**{**r.__dict__, "via": (step, *r.via)}))
+            out.append(replace(r, via=(step, *r.via)))
         else:
             out.append(r)
     return out

@@ -8,15 +8,14 @@ tests (tests/test_rule_examples.py runs every one) and the examples the docs sho
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from msgspec import Struct, field
 from typing import ClassVar
 
 from opusguard.findings import Finding
 from opusguard.project import Project
 
 
-@dataclass(frozen=True)
-class Example:
+class Example(Struct, frozen=True):
     """A small project and the rule's expected findings in it.
 
     ``files`` maps relative paths to source; ``policy`` is policy YAML (or None for

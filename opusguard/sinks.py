@@ -6,11 +6,10 @@ ends with `messages.create`), which is cheap and does not need the SDK installed
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from msgspec import Struct
 
 
-@dataclass(frozen=True)
-class Sink:
+class Sink(Struct, frozen=True):
     name: str  # shown in reports: "anthropic messages.create"
     suffix: tuple[str, ...]  # trailing callee segments
     keywords: tuple[str, ...] = ("model",)

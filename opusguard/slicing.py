@@ -42,7 +42,7 @@ import bisect
 import re
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from msgspec import Struct
 
 # A string opener or a comment; strings are then skipped whole.
 _QUOTE_OR_COMMENT = re.compile(rb"[\"'#]")
@@ -64,8 +64,7 @@ _BLANK_OR_COMMENT_LINES = re.compile(rb"(?:[ \t]*(?:#[^\n]*)?\r?\n)*")
 _ASSIGNED_ATTRIBUTE = re.compile(rb"\.(" + _NAME + rb")[ \t]*(?:[,:]|\+?=(?!=))")
 
 
-@dataclass(frozen=True)
-class SlicedSource:
+class SlicedSource(Struct, frozen=True):
     text: bytes
     # line_map[i] is the file's line number of line i + 1 of `text`. No node
     # that facts record a span of can enclose a function body (a class records

@@ -6,6 +6,7 @@ from datetime import date
 from pathlib import Path
 
 from hypothesis import HealthCheck, Phase, settings
+from msgspec import Struct
 
 from opusguard import engine
 from opusguard.config import load_settings
@@ -36,6 +37,17 @@ def check_tree(root: Path, files: dict[str, str], *, policy: str | None = None, 
     every, _ = engine.default_codes()
     codes = set(select) if select else every
     return engine.check(load_settings(root), run_options(paths), cwd=root, select_codes=codes)
+
+
+def as_data(value):
+    """A record as plain dicts, all the way down (msgspec's own asdict is one level)."""
+    if isinstance(value, Struct):
+        return {name: as_data(getattr(value, name)) for name in value.__struct_fields__}
+    if isinstance(value, (list, tuple)):
+        return type(value)(as_data(item) for item in value)
+    if isinstance(value, dict):
+        return {key: as_data(item) for key, item in value.items()}
+    return value
 
 
 def rules_at(result, path: str) -> set[tuple[str, int]]:

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 
+import msgspec
 import pytest
 
 from conftest import SAMPLE_APP, run_cli
@@ -80,7 +81,7 @@ def same_catalog(a, b) -> bool:
 
 
 def policy_fields(policy) -> dict:
-    fields = dict(vars(policy))
+    fields = msgspec.structs.asdict(policy)
     fields.pop("catalog")
     return fields
 

@@ -10,14 +10,13 @@ with slicing turned off.
 from __future__ import annotations
 
 import random
-from dataclasses import asdict
 from pathlib import Path
 
 import click
 import libcst
 import pytest
 
-from helpers import check_tree
+from helpers import as_data, check_tree
 from opusguard import extract, prefilter, slicing
 from opusguard.catalog import load_catalog
 
@@ -41,7 +40,7 @@ def comparable(file_facts, *, cut_attributes=frozenset(), cut_names=frozenset(),
     """Facts as a dict, less what a cut function may hide (its parameters, and in
     its body imports, nested functions and classes, and the attributes it assigns)
     and the names and class attributes bound by cut statements."""
-    data = asdict(file_facts)
+    data = as_data(file_facts)
     data.pop("cut_attributes")
     data.pop("cut_names")
     data["bindings"] = {k: v for k, v in data["bindings"].items() if k not in cut_names}
@@ -147,7 +146,7 @@ def test_a_bracket_below_the_body_indent_falls_back_to_the_whole_file():
     assert sliced is not None
     with pytest.raises(Exception):
         libcst.parse_module(sliced.text)
-    assert asdict(facts(source, cut_bodies=True)) == asdict(facts(source, cut_bodies=False))
+    assert as_data(facts(source, cut_bodies=True)) == as_data(facts(source, cut_bodies=False))
 
 
 @pytest.mark.parametrize("source", ["def f(:\n    pass\n", "s = '''never closed\ndef f():\n    pass\n", "import os\n"])
@@ -401,9 +400,9 @@ def test_statements_without_a_trigger_are_not_visited_and_facts_do_not_change(mo
     rng = random.Random(7)
     sources = [_inject(path.read_bytes(), rng) for path in sorted(Path(click.__file__).parent.glob("*.py"))]
     sources += [path.read_bytes() for path in sorted(Path(__file__).parent.parent.glob("examples/support_desk/**/*.py"))]
-    pruned = [asdict(facts(source, cut_bodies=False)) for source in sources]
+    pruned = [as_data(facts(source, cut_bodies=False)) for source in sources]
     monkeypatch.setattr(prefilter, "text_may_matter", lambda text, names=frozenset(): True)
-    visited = [asdict(facts(source, cut_bodies=False)) for source in sources]
+    visited = [as_data(facts(source, cut_bodies=False)) for source in sources]
     assert pruned == visited
     assert sum(len(f["calls"]) for f in visited) > 10
 

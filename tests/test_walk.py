@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import sysconfig
-from dataclasses import asdict
 from pathlib import Path
 
 import click
 import libcst
 import pytest
 
+from helpers import as_data
 from opusguard import extract
 from opusguard.catalog import load_catalog
 from opusguard.walk import walk
@@ -76,7 +76,7 @@ def test_facts_are_the_same_as_with_libcst_visit(monkeypatch):
 
     def all_facts():
         return [
-            asdict(extract.extract_facts(s, "m.py", is_model_id=lambda t: CATALOG.recognize(t) is not None, cut_bodies=False))
+            as_data(extract.extract_facts(s, "m.py", is_model_id=lambda t: CATALOG.recognize(t) is not None, cut_bodies=False))
             for s in sources
         ]
 

@@ -3,7 +3,6 @@ libcst and parses what the main process sends it, with its own worker pool."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import subprocess
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import run_cli
+from helpers import as_data
 from opusguard import workers
 from opusguard.catalog import load_catalog
 from opusguard.extract import extract_facts
@@ -274,7 +274,7 @@ def test_second_pass_files_are_parsed_while_the_first_pass_arrives(tree, monkeyp
     def findings(jobs):
         settings = load_settings(root)
         options = engine.RunOptions(paths=["."], jobs=jobs, use_cache=False)
-        return [dataclasses.asdict(f) for f in engine.check(settings, options, cwd=root).findings]
+        return [as_data(f) for f in engine.check(settings, options, cwd=root).findings]
 
     parallel = findings(2)
     assert sorted(prefetched) == [f"app/use{i}.py" for i in range(4)]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from msgspec import Struct
 from typing import TextIO
 
 from opusguard.findings import Finding, RunSummary
@@ -11,8 +11,7 @@ from opusguard.findings import Finding, RunSummary
 DOCS_URL = "https://github.com/opusguard/opusguard/blob/main/docs/rules/{code}.md"
 
 
-@dataclass(frozen=True)
-class RuleMeta:
+class RuleMeta(Struct, frozen=True):
     code: str
     name: str
     summary: str
