@@ -62,14 +62,23 @@ def find_config(start: Path) -> Path | None:
     start = start.resolve()
     for directory in (start, *start.parents):
         candidate = directory / "pyproject.toml"
-        if candidate.is_file():
-            tomllib = _toml()
-            try:
-                data = tomllib.loads(candidate.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-                return candidate  # report the error when loading it
-            if "opusguard" in data.get("tool", {}):
-                return candidate
+        try:
+            text = candidate.read_text(encoding="utf-8")
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            continue
+        except (OSError, UnicodeDecodeError):
+            return candidate  # report the error when loading it
+        # Any spelling of the table names the tool; most pyproject.toml files don't,
+        # and they are not parsed (tomllib costs more to import than the check reads).
+        if "opusguard" not in text:
+            continue
+        tomllib = _toml()
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError:
+            return candidate
+        if "opusguard" in data.get("tool", {}):
+            return candidate
     return None
 
 

@@ -97,6 +97,19 @@ def test_config_discovered_from_a_subfolder(tree):
 
 
 @pytest.mark.parametrize(
+    "inner",
+    [
+        '[project]\nname = "app"\ndependencies = ["opusguard>=0.1"]\n',  # names the tool, has no table
+        '[project\nname = "broken"\n',  # not ours to judge: it never mentions opusguard
+    ],
+)
+def test_config_walks_past_a_pyproject_without_an_opusguard_table(tree, inner):
+    root = tree({**APP, "pyproject.toml": '[tool.opusguard]\nselect = ["OG102"]\n', "app/pyproject.toml": inner})
+    code, doc = run_json(".", cwd=root / "app")
+    assert code == 1 and {f["rule"] for f in doc["findings"]} == {"OG102"}
+
+
+@pytest.mark.parametrize(
     ("pyproject", "expected"),
     [
         ('[tool.opusguard]\nselcet = ["OG1"]\n', "pyproject.toml:2: unknown key 'selcet' (did you mean 'select'?)"),
