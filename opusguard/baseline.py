@@ -11,8 +11,9 @@ import hashlib
 import json
 import os
 from collections import Counter
-from msgspec import Struct
 from pathlib import Path
+
+from msgspec import Struct
 
 from opusguard.findings import Finding
 

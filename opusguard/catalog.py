@@ -13,10 +13,11 @@ import hashlib
 import os
 import re
 from collections.abc import Iterable
-from msgspec import Struct
-from msgspec.structs import replace
 from datetime import date
 from pathlib import Path
+
+from msgspec import Struct
+from msgspec.structs import replace
 
 from opusguard.parsed_cache import ParsedCache, file_stamp
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Iterable
-from msgspec import Struct, field
 from pathlib import Path
+
+from msgspec import Struct, field
 
 
 def _toml():

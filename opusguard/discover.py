@@ -21,9 +21,10 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterator, MutableMapping, Sequence
-from msgspec import Struct
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from msgspec import Struct
 
 from opusguard.config import Settings
 

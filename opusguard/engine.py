@@ -11,10 +11,11 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from msgspec import Struct, field
 from datetime import date
 from pathlib import Path
 from typing import NamedTuple
+
+from msgspec import Struct, field
 
 from opusguard import __version__, prefilter
 from opusguard.cache import FactsCache, VerdictIndex

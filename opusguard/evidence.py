@@ -16,8 +16,9 @@ CSV (one row per tier; `bar` on every row or as a row of its own):
 from __future__ import annotations
 
 import json
-from msgspec import Struct, field
 from pathlib import Path
+
+from msgspec import Struct, field
 
 TIER_ORDER = ("haiku", "sonnet", "opus")
 

@@ -16,9 +16,9 @@ import io
 import re
 import tokenize
 from collections.abc import Callable
-from msgspec import Struct, field
 
 import libcst as cst
+from msgspec import Struct, field
 
 from opusguard import prefilter, sinks, slicing
 from opusguard.facts import (

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import os
 import re
-from msgspec import Struct, field
-from msgspec.structs import replace
 from datetime import date
 from pathlib import Path
+
+from msgspec import Struct, field
+from msgspec.structs import replace
 
 from opusguard import catalog as catalog_module
 from opusguard.catalog import TIERS, Catalog, CatalogEntry, entry_from_mapping, load_catalog

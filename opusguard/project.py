@@ -6,10 +6,11 @@ catalog. Nothing here parses code.
 
 from __future__ import annotations
 
-from msgspec import Struct, field
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from msgspec import Struct, field
 
 from opusguard.facts import CallFact, FileFacts, LiteralFact, Span
 

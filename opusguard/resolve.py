@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from msgspec.structs import replace
-from msgspec import Struct
 from datetime import date
+
+from msgspec import Struct
+from msgspec.structs import replace
 
 from opusguard.facts import (
     Attr,

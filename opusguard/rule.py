@@ -8,8 +8,9 @@ tests (tests/test_rule_examples.py runs every one) and the examples the docs sho
 from __future__ import annotations
 
 from collections.abc import Iterator
-from msgspec import Struct, field
 from typing import ClassVar
+
+from msgspec import Struct, field
 
 from opusguard.findings import Finding
 from opusguard.project import Project

@@ -42,6 +42,7 @@ import bisect
 import re
 import warnings
 from collections.abc import Callable
+
 from msgspec import Struct
 
 # A string opener or a comment; strings are then skipped whole.

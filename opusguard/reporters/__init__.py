@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from msgspec import Struct
 from typing import TextIO
+
+from msgspec import Struct
 
 from opusguard.findings import Finding, RunSummary
 
