@@ -99,6 +99,10 @@ def terminal_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def _take_ctrl_c() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_opusguard(
     *args: str,
     cwd: Path,
@@ -127,7 +131,10 @@ def run_opusguard(
         stdout = slaves.get("stdout", subprocess.PIPE)
         stderr = stdout if one_terminal else slaves.get("stderr", subprocess.PIPE)
         proc = subprocess.Popen(
-            [str(OPUSGUARD), *args], cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr
+            [str(OPUSGUARD), *args], cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
+            # A shell starts a background job with Ctrl-C ignored, and the child would
+            # inherit that: the tool gets Ctrl-C as a person's terminal sends it.
+            preexec_fn=_take_ctrl_c if interrupt_when is not None else None,
         )
         if one_terminal:
             del streams["stderr"]
