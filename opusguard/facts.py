@@ -4,6 +4,11 @@ A file is parsed once (extract.py) and reduced to a FileFacts. Facts never refer
 other files; names are left symbolic (a ``Value`` tree) and resolved later by the
 cross-file join (resolve.py). That split is what lets facts be cached by content
 hash and computed in parallel.
+
+Records here, and in every module `check` imports, are msgspec Structs rather
+than dataclasses: a dataclass compiles its methods when its class is made, which
+cost a warm run a fifth of its time (benchmarks/README.md). Modules only the
+`report` and `fix` commands import keep dataclasses.
 """
 
 from __future__ import annotations
