@@ -5,6 +5,7 @@ Command-line options override the file. Paths in the file are relative to it.
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
 from collections.abc import Iterable
@@ -20,6 +21,14 @@ def _toml():
     else:  # pragma: no cover
         import tomli as tomllib
     return tomllib
+
+
+@functools.lru_cache(maxsize=8)
+def _parse_toml(text: str) -> dict:
+    """tomllib.loads, once per text: the config search and the load both read the
+    chosen file (callers only read the result)."""
+    return _toml().loads(text)
+
 
 DEFAULT_INCLUDE = ["*.py", "*.pyi"]
 CACHE_DIR_NAME = ".opusguard_cache"
@@ -73,10 +82,9 @@ def find_config(start: Path) -> Path | None:
         # and they are not parsed (tomllib costs more to import than the check reads).
         if "opusguard" not in text:
             continue
-        tomllib = _toml()
         try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError:
+            data = _parse_toml(text)
+        except _toml().TOMLDecodeError:
             return candidate
         if "opusguard" in data.get("tool", {}):
             return candidate
@@ -93,10 +101,9 @@ def _read_table(path: Path) -> tuple[dict, str]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}:1: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
-    tomllib = _toml()
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+        data = _parse_toml(text)
+    except _toml().TOMLDecodeError as exc:
         line = getattr(exc, "lineno", None) or _toml_error_line(str(exc))
         raise ConfigError(f"{path}:{line}: invalid TOML: {str(exc).split(' (at')[0]}") from None
     if path.name == "pyproject.toml":
