@@ -252,17 +252,8 @@ def check(paths, policy, config_file, select, extend_select, ignore, jobs, no_ca
         sys.exit(EXIT_FINDINGS)
 
 
-def _register_optional_commands() -> None:
-    """Commands that live in their own modules (policy, init)."""
-    from opusguard.policy_cli import init_command, policy_group
-
-    main.add_command(policy_group, "policy")
-    main.add_command(init_command, "init")
-
-
-
-
 def _register_subcommands() -> None:
+    """Commands that live in their own modules (policy, init)."""
     from opusguard.policy_cli import init_command, policy_group
 
     main.add_command(policy_group)

@@ -363,12 +363,6 @@ class _Collector(cst.CSTVisitor):
         scope = self.function_scope()
         return scope.qualname if scope else None
 
-    def class_scope(self) -> _Scope | None:
-        for scope in reversed(self.scopes):
-            if scope.kind == "class":
-                return scope
-        return None
-
     def _mark_docstring(self, body: cst.BaseSuite | cst.Module) -> None:
         statements = body.body if isinstance(body, (cst.Module, cst.IndentedBlock)) else ()
         if not statements:
