@@ -1,6 +1,6 @@
 """A content-addressed cache of per-file facts.
 
-Key: sha256(salt + file bytes), where the salt carries the tool version, the
+Key: BLAKE2b(salt + file bytes) (digest.py), where the salt carries the tool version, the
 catalog digest and the router names, so any change that could change facts
 misses the cache. An entry is a pickle of FileFacts with its path blanked (the
 same content at two paths shares one entry). Writes go to a temp file in the
@@ -10,13 +10,13 @@ entry; an entry that fails to load is ignored and rewritten.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
 from pathlib import Path
 
 from msgspec.structs import replace
 
+from opusguard.digest import hexdigest
 from opusguard.facts import FileFacts
 
 # Bumped whenever facts change what they hold or how they pickle, so older entries miss.
@@ -30,7 +30,7 @@ class FactsCache:
         self._ready = False
 
     def _key(self, content: bytes, variant: str) -> str:
-        return hashlib.sha256(self.salt + b"\0" + variant.encode() + b"\0" + content).hexdigest()
+        return hexdigest(self.salt + b"\0" + variant.encode() + b"\0" + content)
 
     def _path(self, key: str) -> Path:
         return self.directory / key[:2] / key[2:]
@@ -102,9 +102,11 @@ class VerdictIndex:
 
     def __init__(self, cache: FactsCache):
         self.cache = cache
-        self.path = cache.directory / f"verdicts-{hashlib.sha256(cache.salt).hexdigest()[:16]}"
-        # path -> (size, mtime_ns, verdict); for second-pass files, the verdict is
-        # suffixed with the digest of the names looked for and whether one was found.
+        self.path = cache.directory / f"verdicts-{hexdigest(cache.salt, 16)}"
+        # path -> (size, mtime_ns, verdict), a verdict that holds while the file's size
+        # and mtime are those; for second-pass files, the verdict is suffixed with the
+        # digest of the names looked for and whether one was found. (Read directly by
+        # the engine's pre-filter loop, where a method call per file would show.)
         self.entries: dict[str, tuple[int, int, str]] = {}
         self.listings: dict = {}  # discovery's key -> discover.Listing
         self._loaded_listings: dict = {}
@@ -119,10 +121,6 @@ class VerdictIndex:
         self.entries = entries if isinstance(entries, dict) else {}
         self.listings = listings if isinstance(listings, dict) else {}
         self._loaded_listings = dict(self.listings)
-
-    def get(self, path: str, size: int, mtime_ns: int) -> str | None:
-        entry = self.entries.get(path)
-        return entry[2] if entry is not None and entry[0] == size and entry[1] == mtime_ns else None
 
     def put(self, path: str, size: int, mtime_ns: int, verdict: str) -> None:
         if self.entries.get(path) != (size, mtime_ns, verdict):

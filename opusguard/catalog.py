@@ -9,7 +9,6 @@ naming scheme, so a model released tomorrow is recognised today.
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 import re
 from collections.abc import Iterable
@@ -19,6 +18,7 @@ from pathlib import Path
 from msgspec import Struct
 from msgspec.structs import replace
 
+from opusguard.digest import hexdigest
 from opusguard.parsed_cache import ParsedCache, file_stamp
 
 TIERS = ("opus", "sonnet", "haiku", "other")
@@ -222,7 +222,7 @@ class Catalog:
 
     def digest(self) -> str:
         overrides = repr(sorted(self.override_entries, key=lambda e: e.id))
-        return hashlib.sha256((self._source_digest + overrides).encode()).hexdigest()[:16]
+        return hexdigest((self._source_digest + overrides).encode(), 16)
 
     # -- recognition --
 
@@ -403,7 +403,7 @@ def _load(path: Path) -> Catalog:
         entries,
         as_of=data.get("as_of"),
         source_path=str(path),
-        source_digest=hashlib.sha256(text.encode()).hexdigest(),
+        source_digest=hexdigest(text.encode()),
         families=families,
     )
 

@@ -15,12 +15,12 @@ or not a cache is used.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
 from opusguard import __version__
+from opusguard.digest import hexdigest
 
 Stamp = tuple[str, int, int]  # absolute path, size, st_mtime_ns
 
@@ -53,7 +53,7 @@ class ParsedCache:
         self.store = FactsCache(directory, key_salt="")
 
     def _path(self, identity: tuple[str, ...]) -> Path:
-        digest = hashlib.sha256(repr((__version__, identity)).encode()).hexdigest()[:16]
+        digest = hexdigest(repr((__version__, identity)).encode(), 16)
         return self.store.directory / f"parsed-{identity[0]}-{digest}"
 
     def get(self, identity: tuple[str, ...]) -> object | None:
