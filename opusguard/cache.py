@@ -1,8 +1,8 @@
 """A content-addressed cache of per-file facts.
 
-Key: BLAKE2b(salt + file bytes) (digest.py), where the salt carries the tool version, the
-catalog digest and the router names, so any change that could change facts
-misses the cache. An entry is a pickle of FileFacts with its path blanked (the
+Key: BLAKE2b(salt + file bytes) (digest.py), where the salt carries the tool
+version, the catalog digest and the router names, so any change that could
+change facts misses the cache. An entry is a pickle of FileFacts with its path blanked (the
 same content at two paths shares one entry). Writes go to a temp file in the
 same folder and are renamed into place, so two runs at once never see half an
 entry; an entry that fails to load is ignored and rewritten.

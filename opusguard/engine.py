@@ -237,14 +237,15 @@ def _prefilter(
 ) -> Iterator[tuple[str, bytes]]:
     """Yield the files to parse now (also kept in `candidates`), as they are read.
 
-    `files` are absolute paths, as discovery gives them. Files that may matter in the second pass go to `others` (their bytes too, up to
-    SECOND_PASS_MEMORY), oversized files to `large`, files that cannot be read to
-    `unreadable` (OG000). A file whose size and mtime match the verdict index is
-    not read unless it is to be parsed.
+    `files` are absolute paths, as discovery gives them. Files that may matter in
+    the second pass go to `others` (their bytes too, up to SECOND_PASS_MEMORY),
+    oversized files to `large`, files that cannot be read to `unreadable` (OG000).
+    A file whose size and mtime match the verdict index is not read unless it is
+    to be parsed.
     """
     kept_bytes = 0
-    # On a warm run this loop is mostly a stat and a lookup per file: names are bound
-    # here, not looked up per file (a tenth of a warm run on a large tree).
+    # On a warm run this loop is a stat and a lookup per file, a sixth of the run on a
+    # large tree: the names it uses are bound once here, not looked up per file.
     skip, stat_of, known_verdicts = prefilter.SKIP, os.stat, verdicts.entries if verdicts is not None else {}
     for index, key in enumerate(files):
         if progress is not None and index % 256 == 0:
