@@ -19,7 +19,7 @@ def test_clean_tree_exits_zero(tree):
     result = run_cli("check", ".", cwd=root)
     assert result.returncode == 0
     assert "no findings" in result.stdout
-    assert "checked 1 files in" in result.stdout
+    assert "checked 1 file in" in result.stdout
 
 
 def test_findings_exit_one_and_exit_zero_overrides(tree):

@@ -183,7 +183,7 @@ def run_opusguard(
 
 
 def assert_summary(run: Run, files: int) -> None:
-    assert re.search(rf"^checked {files:,} files in \d+\.\d s: ", run.stdout_text, re.MULTILINE), run.stdout_text
+    assert re.search(rf"^checked {files:,} files in \d+\.\d+ s: ", run.stdout_text, re.MULTILINE), run.stdout_text
 
 
 def assert_quiet(run: Run) -> None:

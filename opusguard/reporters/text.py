@@ -2,25 +2,35 @@
 
 Rich styling in a terminal; plain text (no ANSI codes, grep-friendly) when piped,
 with --no-color, or when NO_COLOR is set.
+
+The output is built as lines of styled spans and written either straight to the
+stream or through rich. Plain output is what pre-commit and CI read, and it does
+not import rich: that import was a fifth of a warm check. Columns are padded
+here rather than laid out by rich's Table, so both paths print the same text.
 """
 
 from __future__ import annotations
 
 import os
 from collections import Counter
-from itertools import groupby
-from typing import TextIO
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, TextIO
 
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+from opusguard.findings import TIERS, Finding, RunSummary
 
-from opusguard.findings import Finding, RunSummary
+if TYPE_CHECKING:
+    from rich.console import Console
+
+# A span is text and the rich style to show it in ("" for none); a line is spans.
+Span = tuple[str, str]
+Line = list[Span]
 
 
 def _console(out: TextIO, color: bool | None) -> Console:
+    from rich.console import Console
+
     if color is None:
-        color = out.isatty() and not os.environ.get("NO_COLOR")
+        color = use_color(out)
     return Console(
         file=out,
         force_terminal=bool(color),
@@ -29,6 +39,10 @@ def _console(out: TextIO, color: bool | None) -> Console:
         soft_wrap=True,
         width=None if color else 10_000,
     )
+
+
+def use_color(out: TextIO) -> bool:
+    return out.isatty() and not os.environ.get("NO_COLOR")
 
 
 def _caret(finding: Finding) -> str:
@@ -41,53 +55,124 @@ def _caret(finding: Finding) -> str:
     return " " * start + "^" * (end - start)
 
 
-def render_text(findings: list[Finding], summary: RunSummary, out: TextIO, *, color: bool | None, statistics: bool) -> None:
-    console = _console(out, color)
-    for path, group in groupby(findings, key=lambda f: f.path):
-        for f in group:
-            head = Text()
-            head.append(f"{f.path}:{f.line}:{f.column}: ", style="bold")
-            head.append(f.rule, style="bold red" if f.severity == "error" else "bold yellow")
-            head.append(f" {f.message}")
-            console.print(head)
-            if f.source_line:
-                number = f"{f.line:>5} | "
-                console.print(Text(number, style="blue") + Text(f.source_line.replace("\t", " ")))
-                console.print(Text(" " * (len(number) - 2) + "| ", style="blue") + Text(_caret(f), style="red"))
-        console.print()
-    if statistics:
-        _print_statistics(console, findings, summary)
-    by_rule = Counter(f.rule for f in findings)
+def finding_lines(f: Finding) -> list[Line]:
+    """The finding's head line and, when its source is known, the line with a caret under it."""
+    lines: list[Line] = [
+        [
+            (f"{f.path}:{f.line}:{f.column}: ", "bold"),
+            (f.rule, "bold red" if f.severity == "error" else "bold yellow"),
+            (f" {f.message}", ""),
+        ]
+    ]
+    if f.source_line:
+        number = f"{f.line:>5} | "
+        lines.append([(number, "blue"), (f.source_line.replace("\t", " "), "")])
+        lines.append([(" " * (len(number) - 2) + "| ", "blue"), (_caret(f), "red")])
+    return lines
+
+
+def table_lines(
+    header: Sequence[str], rows: Iterable[Sequence[str]], *, right: Sequence[int] = (), title: str = ""
+) -> list[Line]:
+    """Columns padded to their widest cell, two spaces apart, no trailing spaces.
+
+    Columns whose index is in `right` are right-aligned (counts)."""
+    rows = [list(row) for row in rows]
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
+
+    def cells(row: Sequence[str]) -> str:
+        padded = [
+            cell.rjust(width) if index in right else cell.ljust(width)
+            for index, (cell, width) in enumerate(zip(row, widths))
+        ]
+        return "  ".join(padded).rstrip()
+
+    lines: list[Line] = [[(title, "bold")]] if title else []
+    lines.append([(cells(header), "bold")])
+    lines.extend([(cells(row), "")] for row in rows)
+    return lines
+
+
+def summary_lines(findings: list[Finding], summary: RunSummary) -> list[Line]:
+    lines: list[Line] = []
     if findings:
-        table = Table(title=None, show_edge=False, box=None if not console.is_terminal else None)
-        table.add_column("rule")
-        table.add_column("findings", justify="right")
-        for rule, count in sorted(by_rule.items()):
-            name = next(f.name for f in findings if f.rule == rule)
-            table.add_row(f"{rule} {name}", str(count))
-        console.print(table)
+        names = {f.rule: f.name for f in findings}
+        counts = Counter(f.rule for f in findings)
+        rows = [(f"{rule} {names[rule]}", str(count)) for rule, count in sorted(counts.items())]
+        lines += table_lines(("rule", "findings"), rows, right=(1,))
     calls = summary.model_calls
-    console.print(
-        "model calls: "
-        + ", ".join(f"{tier} {calls.get(tier, 0)}" for tier in ("opus", "sonnet", "haiku", "other", "unresolved"))
-    )
+    lines.append([("model calls: " + ", ".join(f"{tier} {calls.get(tier, 0)}" for tier in (*TIERS, "unresolved")), "")])
     noun = "finding" if len(findings) == 1 else "findings"
     verdict = f"{len(findings)} {noun}" if findings else "no findings"
-    console.print(f"checked {summary.files_scanned:,} files in {summary.elapsed_seconds:.1f} s: {verdict}")
+    files = "file" if summary.files_scanned == 1 else "files"
+    took = seconds(summary.elapsed_seconds)
+    lines.append([(f"checked {summary.files_scanned:,} {files} in {took}: {verdict}", "")])
+    return lines
 
 
-def _print_statistics(console: Console, findings: list[Finding], summary: RunSummary) -> None:
+def seconds(elapsed: float) -> str:
+    # A cached check takes milliseconds; "0.0 s" would say it took nothing.
+    if elapsed >= 1:
+        return f"{elapsed:.1f} s"
+    return f"{elapsed:.2f} s" if elapsed >= 0.01 else f"{elapsed:.3f} s"
+
+
+def statistics_lines(findings: list[Finding], summary: RunSummary) -> list[Line]:
     rules = Counter((f.rule, f.name) for f in findings)
-    table = Table("count", "rule", "name", show_edge=False, box=None, title="findings by rule")
-    for (rule, name), count in sorted(rules.items(), key=lambda kv: (-kv[1], kv[0])):
-        table.add_row(str(count), rule, name)
-    console.print(table)
-    tiers = Table("tier", "model calls", show_edge=False, box=None, title="model calls by tier")
-    for tier, count in summary.model_calls.items():
-        tiers.add_row(tier, str(count))
-    console.print(tiers)
-    models = Table("count", "model", show_edge=False, box=None, title="model ids written in code")
-    for model, count in sorted(summary.models.items(), key=lambda kv: (-kv[1], kv[0])):
-        models.add_row(str(count), model)
-    console.print(models)
-    console.print()
+    by_rule = sorted(rules.items(), key=lambda kv: (-kv[1], kv[0]))
+    models = sorted(summary.models.items(), key=lambda kv: (-kv[1], kv[0]))
+    return [
+        *table_lines(
+            ("count", "rule", "name"),
+            [(str(n), rule, name) for (rule, name), n in by_rule],
+            right=(0,),
+            title="findings by rule",
+        ),
+        [],
+        *table_lines(
+            ("tier", "model calls"),
+            [(tier, str(n)) for tier, n in summary.model_calls.items()],
+            right=(1,),
+            title="model calls by tier",
+        ),
+        [],
+        *table_lines(
+            ("count", "model"),
+            [(str(n), model) for model, n in models],
+            right=(0,),
+            title="model ids written in code",
+        ),
+        [],
+    ]
+
+
+def text_lines(findings: list[Finding], summary: RunSummary, *, statistics: bool) -> list[Line]:
+    lines: list[Line] = []
+    path = None
+    for f in findings:
+        if path is not None and f.path != path:
+            lines.append([])
+        path = f.path
+        lines += finding_lines(f)
+    if findings:
+        lines.append([])
+    if statistics:
+        lines += statistics_lines(findings, summary)
+    lines += summary_lines(findings, summary)
+    return lines
+
+
+def render_text(
+    findings: list[Finding], summary: RunSummary, out: TextIO, *, color: bool | None, statistics: bool
+) -> None:
+    lines = text_lines(findings, summary, statistics=statistics)
+    if color is None:
+        color = use_color(out)
+    if not color:
+        out.write("".join("".join(text for text, _ in line) + "\n" for line in lines))
+        return
+    from rich.text import Text
+
+    console = _console(out, color)
+    for line in lines:
+        console.print(Text.assemble(*line))
