@@ -6,12 +6,20 @@ change facts misses the cache. An entry is a pickle of FileFacts with its path b
 same content at two paths shares one entry). Writes go to a temp file in the
 same folder and are renamed into place, so two runs at once never see half an
 entry; an entry that fails to load is ignored and rewritten.
+
+Content-addressed entries are never overwritten, so every edited version of a
+file that can matter would leave one behind. A run that wrote entries prunes
+the folder, at most once a day: it removes entries not used for STALE_AFTER_DAYS
+(an entry read after a day unused has its time refreshed) and temp files a
+killed run left. Pruning alongside a run that still wants an entry only costs
+that run a rebuild.
 """
 
 from __future__ import annotations
 
 import os
 import pickle
+import time
 from pathlib import Path
 
 from msgspec.structs import replace
@@ -22,12 +30,23 @@ from opusguard.facts import FileFacts
 # Bumped whenever facts change what they hold or how they pickle, so older entries miss.
 _FORMAT = b"OGF5"
 
+STALE_AFTER_DAYS = 30
+_DAY_S = 86_400
+# Marks the last pruning; its time is all that matters.
+_PRUNED_MARKER = "last-pruned"
+
+
+# Files of the cache folder itself, never pruned.
+_KEPT = frozenset({".gitignore", "CACHEDIR.TAG", _PRUNED_MARKER})
+
 
 class FactsCache:
     def __init__(self, directory: Path, key_salt: str):
         self.directory = directory
         self.salt = key_salt.encode()
         self._ready = False
+        self.wrote = False  # whether this run wrote an entry (then it may prune)
+        self._now = time.time()
 
     def _key(self, content: bytes, variant: str) -> str:
         return hexdigest(self.salt + b"\0" + variant.encode() + b"\0" + content)
@@ -47,7 +66,10 @@ class FactsCache:
     def read(self, target: Path) -> object | None:
         """What `write` put at `target`; None when it is missing, truncated or corrupt."""
         try:
-            data = target.read_bytes()
+            with open(target, "rb") as handle:
+                data = handle.read()
+                if self._now - os.fstat(handle.fileno()).st_mtime > _DAY_S:
+                    self._mark_used(target)
         except OSError:
             return None
         if not data.startswith(_FORMAT):
@@ -56,6 +78,14 @@ class FactsCache:
             return pickle.loads(data[len(_FORMAT):])
         except Exception:  # truncated or corrupt entry: rebuilt by the caller
             return None
+
+    @staticmethod
+    def _mark_used(target: Path) -> None:
+        """An entry read after a day unused gets the time now, so pruning keeps it."""
+        try:
+            os.utime(target)
+        except OSError:
+            pass  # a read-only folder is never pruned either
 
     def write(self, target: Path, value: object) -> None:
         """Pickle `value` to `target` through a temp file renamed into place."""
@@ -70,11 +100,46 @@ class FactsCache:
                 with os.fdopen(fd, "wb") as handle:
                     handle.write(payload)
                 os.replace(tmp, target)
+                self.wrote = True
             except BaseException:
                 os.unlink(tmp)
                 raise
         except OSError:
             pass  # a read-only or full disk costs speed, never the run
+
+    def prune(self) -> None:
+        """Remove entries unused for STALE_AFTER_DAYS, and temp files over a day old;
+        at most once a day (see the module's docstring)."""
+        marker = self.directory / _PRUNED_MARKER
+        try:
+            if self._now - marker.stat().st_mtime < _DAY_S:
+                return
+        except OSError:
+            pass  # never pruned
+        try:
+            marker.touch()
+        except OSError:
+            return  # a read-only folder: nothing to remove either
+        stale_before = self._now - STALE_AFTER_DAYS * _DAY_S
+        top = os.fspath(self.directory)
+        folders = [top]
+        for folder in folders:  # the top folder, then its folders of entries ("3f/")
+            try:
+                with os.scandir(folder) as listed:
+                    entries = list(listed)
+            except OSError:
+                continue  # removed meanwhile
+            for entry in entries:
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        if folder == top and len(entry.name) == 2:
+                            folders.append(entry.path)
+                    elif entry.name not in _KEPT:
+                        mtime = entry.stat(follow_symlinks=False).st_mtime
+                        if mtime < stale_before or (entry.name.startswith(".tmp-") and self._now - mtime > _DAY_S):
+                            os.unlink(entry.path)
+                except OSError:
+                    pass  # gone already (another run pruned it)
 
     def prepare(self) -> None:
         """Make the folder (with its .gitignore and CACHEDIR.TAG); raises OSError."""
@@ -114,9 +179,8 @@ class VerdictIndex:
 
     def load(self) -> None:
         try:
-            data = self.path.read_bytes()
-            entries, listings = pickle.loads(data[len(_FORMAT):]) if data.startswith(_FORMAT) else ({}, {})
-        except Exception:  # missing, truncated, corrupt or older: start again
+            entries, listings = self.cache.read(self.path) or ({}, {})
+        except Exception:  # of another shape: start again
             entries, listings = {}, {}
         self.entries = entries if isinstance(entries, dict) else {}
         self.listings = listings if isinstance(listings, dict) else {}

@@ -217,6 +217,8 @@ def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
         )
     if verdicts is not None:
         verdicts.save()
+    if cache is not None and cache.wrote:  # (a run that only read never prunes)
+        cache.prune()
     project.cwd = cwd
     summary.files_parsed = source.parsed
     _count_models(project, summary)

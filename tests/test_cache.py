@@ -1,0 +1,89 @@
+"""The facts cache: entries, their reuse, and pruning what is no longer used."""
+
+import os
+import time
+
+from opusguard.cache import _DAY_S, STALE_AFTER_DAYS, FactsCache
+from opusguard.facts import FileFacts
+
+from tests.test_cli import APP, cached_check
+
+OLD = time.time() - (STALE_AFTER_DAYS + 1) * _DAY_S
+
+
+def age(path, when=OLD):
+    os.utime(path, (when, when))
+
+
+def entries(directory):
+    return sorted(p.relative_to(directory).as_posix() for p in directory.rglob("*") if p.is_file())
+
+
+def test_an_entry_round_trips_and_another_content_misses(tmp_path):
+    cache = FactsCache(tmp_path / "c", "salt")
+    cache.put(b"x = 1\n", FileFacts(path="a.py"))
+    assert cache.get(b"x = 1\n") == FileFacts(path="")  # the path is the caller's
+    assert cache.get(b"x = 2\n") is None
+    assert cache.get(b"x = 1\n", "whole") is None
+    assert FactsCache(tmp_path / "c", "other salt").get(b"x = 1\n") is None
+
+
+def test_pruning_removes_what_went_unused_and_keeps_the_rest(tmp_path):
+    directory = tmp_path / "c"
+    cache = FactsCache(directory, "salt")
+    for text in (b"old", b"used", b"new"):
+        cache.put(text, FileFacts(path=""))
+    old, used = (cache._path(cache._key(text, "")) for text in (b"old", b"used"))
+    age(old)
+    age(used)
+    leftover = directory / ".tmp-killed-run"  # a temp file a killed run left
+    leftover.write_bytes(b"half")
+    age(leftover, time.time() - 2 * _DAY_S)
+    young_temp = old.parent / ".tmp-writing-now"
+    young_temp.write_bytes(b"")
+
+    later = FactsCache(directory, "salt")
+    assert later.get(b"used") is not None  # reading it marks it used
+    later.prune()
+    kept = entries(directory)
+    assert old.relative_to(directory).as_posix() not in kept
+    assert used.relative_to(directory).as_posix() in kept
+    assert cache._path(cache._key(b"new", "")).relative_to(directory).as_posix() in kept
+    assert ".tmp-killed-run" not in kept and young_temp.relative_to(directory).as_posix() in kept
+    assert {".gitignore", "CACHEDIR.TAG", "last-pruned"} <= set(kept)
+
+
+def test_pruning_runs_at_most_once_a_day(tmp_path):
+    directory = tmp_path / "c"
+    cache = FactsCache(directory, "salt")
+    cache.put(b"a", FileFacts(path=""))
+    cache.prune()
+    entry = cache._path(cache._key(b"a", ""))
+    age(entry)
+    FactsCache(directory, "salt").prune()
+    assert entry.exists()  # pruned less than a day ago
+    age(directory / "last-pruned", time.time() - 2 * _DAY_S)
+    FactsCache(directory, "salt").prune()
+    assert not entry.exists()
+
+
+def test_a_check_that_writes_prunes_and_one_that_only_reads_does_not(tree):
+    root = tree(APP)
+    first = cached_check(cwd=root)
+    cache_dir = root / ".opusguard_cache"
+    before = entries(cache_dir)
+    for path in cache_dir.rglob("*"):
+        if path.is_file():
+            age(path)
+    cached_check(cwd=root)  # reads only (and marks what it read as used)
+    assert entries(cache_dir) == before
+
+    (root / "app" / "orphan.py").write_text("x = 1\n")
+    stale = cache_dir / "ab" / "cdef"  # an entry for an old version of some file
+    stale.parent.mkdir(exist_ok=True)
+    stale.write_bytes(b"OGF5")
+    age(stale)
+    (cache_dir / "last-pruned").unlink(missing_ok=True)
+    assert cached_check(cwd=root)["findings"] == first["findings"]  # writes the new file's verdict
+    assert not stale.exists()
+    assert set(before) <= set(entries(cache_dir))  # everything the runs use is still there
