@@ -58,7 +58,8 @@ def run(rounds: int) -> dict:
     corpus = HERE / "corpus"
     subprocess.run([str(bins / "python"), str(HERE / "make_corpus.py"), "--dest", str(corpus)], check=True)
     cache = corpus / ".opusguard_cache"
-    opusguard = [str(bins / "opusguard"), "check", "--exit-zero", "--format", "json"]
+    # The default text output, piped, as pre-commit and CI run it.
+    opusguard = [str(bins / "opusguard"), "check", "--exit-zero"]
     injected = sorted(p.relative_to(corpus).as_posix() for p in corpus.rglob("*.py") if b"injected by benchmarks" in p.read_bytes())
     changed = injected[:5] + sorted(p.relative_to(corpus).as_posix() for p in (corpus / "django" / "utils").glob("*.py"))[:5]
 
@@ -120,7 +121,7 @@ def main() -> None:
     print(f"corpus: {report['corpus']['files']:,} files, {report['corpus']['lines']:,} lines; "
           f"{report['machine']['cores']} cores, Python {report['machine']['python']}; median of {report['rounds']}")
     for name, seconds in report["median_seconds"].items():
-        print(f"  {name:<36} {seconds:8.2f} s   peak {report['peak_rss_mib'][name]:7.1f} MiB")
+        print(f"  {name:<36} {seconds:8.3f} s   peak {report['peak_rss_mib'][name]:7.1f} MiB")
     for name, ratio in report["ratios"].items():
         print(f"  {name:<36} {ratio:8.2f} x")
 
