@@ -34,8 +34,6 @@ STALE_AFTER_DAYS = 30
 _DAY_S = 86_400
 # Marks the last pruning; its time is all that matters.
 _PRUNED_MARKER = "last-pruned"
-
-
 # Files of the cache folder itself, never pruned.
 _KEPT = frozenset({".gitignore", "CACHEDIR.TAG", _PRUNED_MARKER})
 

@@ -78,7 +78,7 @@ def table_lines(
 
     Columns whose index is in `right` are right-aligned (counts)."""
     rows = [list(row) for row in rows]
-    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows)]
 
     def cells(row: Sequence[str]) -> str:
         padded = [
