@@ -271,7 +271,6 @@ class ExtractionProcess:
         results_end.close()
         self._submitted = 0
         self._arrived: dict[int, FileFacts] = {}  # by ticket, not yet taken
-        self._taken: set[int] = set()
         self.used = False
         self._closed = False
         # Before multiprocessing joins its children at exit: an error that skips
@@ -297,7 +296,6 @@ class ExtractionProcess:
         while remaining:
             for ticket in [ticket for ticket in remaining if ticket in self._arrived]:
                 remaining.discard(ticket)
-                self._taken.add(ticket)
                 yield ticket, self._arrived.pop(ticket)
             if remaining:
                 self._receive()
