@@ -1,11 +1,15 @@
 """Side-by-side benchmark: opusguard (cold, warm, 10 changed files) vs ruff and grep.
 
-    python3 benchmarks/run.py [--rounds 3]
+    python3 benchmarks/run.py [--rounds 9]
 
 From a fresh clone this makes benchmarks/.venv with opusguard (from the clone)
 and a pinned ruff, builds the corpus if missing, then times every command on
 the same tree in one run and prints medians, ratios and peak memory. Results go
-to benchmarks/results/<date>.json.
+to benchmarks/results/<date>T<time>.json, every round's times included.
+
+A round times each command once, so the commands of a round run within seconds
+of each other. Besides the ratio of medians, the script gives each ratio's range
+over the rounds: how far one round's ratio strays when the machine drifts.
 """
 
 from __future__ import annotations
@@ -92,14 +96,18 @@ def run(rounds: int) -> dict:
     lines = sum(p.read_bytes().count(b"\n") for p in corpus.rglob("*.py"))
     part_lines = sum(p.read_bytes().count(b"\n") for folder in PART for p in (corpus / folder).rglob("*.py"))
     med = {name: statistics.median(r["wall"]) for name, r in results.items()}
-    ratios = {
-        "cold / ruff": med["opusguard cold"] / med["ruff --no-cache --select E902"],
-        "cold / grep": med["opusguard cold"] / med["grep -rIl claude"],
-        "warm / cold": med["opusguard warm"] / med["opusguard cold"],
-        # 1.0 is linear: seconds per line on the whole tree over seconds per line on part of it
-        "growth (whole / part, per line)": (med["opusguard cold"] / lines)
-        / (med["opusguard cold, part of the tree"] / part_lines),
-    }
+
+    def ratios_of(walls: dict[str, float]) -> dict[str, float]:
+        return {
+            "cold / ruff": walls["opusguard cold"] / walls["ruff --no-cache --select E902"],
+            "cold / grep": walls["opusguard cold"] / walls["grep -rIl claude"],
+            "warm / cold": walls["opusguard warm"] / walls["opusguard cold"],
+            # 1.0 is linear: seconds per line on the whole tree over seconds per line on part of it
+            "growth (whole / part, per line)": (walls["opusguard cold"] / lines)
+            / (walls["opusguard cold, part of the tree"] / part_lines),
+        }
+
+    per_round = [ratios_of({name: r["wall"][i] for name, r in results.items()}) for i in range(rounds)]
     return {
         "date": datetime.date.today().isoformat(),
         "machine": {"cores": os.cpu_count(), "cpu": platform.processor() or platform.machine(), "python": platform.python_version()},
@@ -107,23 +115,27 @@ def run(rounds: int) -> dict:
         "rounds": rounds,
         "median_seconds": med,
         "peak_rss_mib": {name: max(r["rss_kib"]) / 1024 for name, r in results.items()},
-        "ratios": ratios,
+        "ratios": ratios_of(med),
+        "ratio_range_over_rounds": {name: [min(r[name] for r in per_round), max(r[name] for r in per_round)] for name in per_round[0]},
+        "seconds_per_round": {name: r["wall"] for name, r in results.items()},
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=9)
     report = run(parser.parse_args().rounds)
     out = HERE / "results"
     out.mkdir(exist_ok=True)
-    (out / f"{report['date']}.json").write_text(json.dumps(report, indent=2))
+    # One file per run: several runs a day are kept side by side.
+    (out / f"{datetime.datetime.now():%Y-%m-%dT%H%M%S}.json").write_text(json.dumps(report, indent=2))
     print(f"corpus: {report['corpus']['files']:,} files, {report['corpus']['lines']:,} lines; "
           f"{report['machine']['cores']} cores, Python {report['machine']['python']}; median of {report['rounds']}")
     for name, seconds in report["median_seconds"].items():
         print(f"  {name:<36} {seconds:8.3f} s   peak {report['peak_rss_mib'][name]:7.1f} MiB")
     for name, ratio in report["ratios"].items():
-        print(f"  {name:<36} {ratio:8.2f} x")
+        low, high = report["ratio_range_over_rounds"][name]
+        print(f"  {name:<36} {ratio:8.3f} x   rounds {low:.3f}-{high:.3f} x")
 
 
 if __name__ == "__main__":
