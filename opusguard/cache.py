@@ -46,19 +46,24 @@ class FactsCache:
         self.wrote = False  # whether this run wrote an entry (then it may prune)
         self._now = time.time()
 
-    def _key(self, content: bytes, variant: str) -> str:
+    def key(self, content: bytes, variant: str = "") -> str:
+        """The name of the entry for the facts of `content`. `variant` names how
+        the facts were made (e.g. "whole" file, not cut)."""
         return hexdigest(self.salt + b"\0" + variant.encode() + b"\0" + content)
 
     def _path(self, key: str) -> Path:
         return self.directory / key[:2] / key[2:]
 
     def get(self, content: bytes, variant: str = "") -> FileFacts | None:
-        """`variant` names how the facts were made (e.g. "whole" file, not cut)."""
-        facts = self.read(self._path(self._key(content, variant)))
+        return self.get_by_key(self.key(content, variant))
+
+    def get_by_key(self, key: str) -> FileFacts | None:
+        """The facts stored under `key` (see `key`), their path blank; None if missing."""
+        facts = self.read(self._path(key))
         return facts if isinstance(facts, FileFacts) else None
 
     def put(self, content: bytes, facts: FileFacts, variant: str = "") -> None:
-        target = self._path(self._key(content, variant))
+        target = self._path(self.key(content, variant))
         self.write(target, replace(facts, path=""))
 
     def read(self, target: Path) -> object | None:

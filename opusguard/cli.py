@@ -282,6 +282,7 @@ def fix(paths, policy, config_file, select, extend_select, ignore, jobs, no_cach
         fail("fix does not read stdin; name the files to rewrite")
     settings = _settings(config_file, policy, select, extend_select, ignore, None, paths)
     options = _run_options(paths, jobs, no_cache, None, changed_since, show_progress=False)
+    options.read_candidates = True  # it rewrites them
     analysis = engine.analyze(settings, options, cwd=Path.cwd())
     engine.print_warnings(analysis.warnings)
     policy_path = Path(analysis.project.policy.path) if analysis.project.policy.path else settings.root / POLICY_FILE_NAMES[0]

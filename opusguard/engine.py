@@ -35,6 +35,10 @@ from opusguard.workers import ExtractionProcess, FactsSource, is_model_id
 MAX_PARSE_BYTES = 1024 * 1024
 # From this many files to read, candidates go to workers while the rest is read.
 MIN_FILES_TO_STREAM = 200
+# The verdict index keeps a parsed file's verdict as this prefix and the facts
+# cache key of its bytes (FactsCache.key), so that while its size and mtime hold,
+# a later run takes its facts without reading and hashing it.
+_PARSED = f"{prefilter.PARSE}:"
 
 
 
@@ -113,6 +117,9 @@ class RunOptions(Struct):
     remember_verdicts: bool = True
     # An extraction process the CLI started before loading much (workers.start_extraction).
     extraction: ExtractionProcess | None = None
+    # Read every file to parse, even one whose facts the verdict index can name:
+    # `fix` rewrites those bytes, so they must be the ones its facts came from.
+    read_candidates: bool = False
 
 
 def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
@@ -165,7 +172,10 @@ def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
             if not stream:
                 source.stop_unused()  # a small tree: parsing here is quicker than starting workers
             facts = source.facts_for(
-                _prefilter(files, cwd, warnings, options.progress, verdicts, candidates, others, large, unreadable),
+                _prefilter(
+                    files, cwd, warnings, options.progress, verdicts, candidates, others, large, unreadable,
+                    reuse_facts=not options.read_candidates,
+                ),
                 stream=stream,
                 on_result=_EarlySecondPass(others, catalog, source).see,
             )
@@ -236,14 +246,17 @@ def _prefilter(
     others: list[_SecondPassFile],
     large: list[tuple[str, bytes]],
     unreadable: dict[str, str],
-) -> Iterator[tuple[str, bytes]]:
+    *,
+    reuse_facts: bool = True,
+) -> Iterator[tuple[str, bytes | FileFacts]]:
     """Yield the files to parse now (also kept in `candidates`), as they are read.
 
     `files` are absolute paths, as discovery gives them. Files that may matter in
     the second pass go to `others` (their bytes too, up to SECOND_PASS_MEMORY),
     oversized files to `large`, files that cannot be read to `unreadable` (OG000).
-    A file whose size and mtime match the verdict index is not read unless it is
-    to be parsed.
+    A file whose size and mtime match the verdict index is not read: one that
+    cannot matter is skipped, and one that was parsed is yielded with its cached
+    facts in place of its bytes (with `reuse_facts`, and while the entry is there).
     """
     kept_bytes = 0
     # On a warm run this loop is a stat and a lookup per file, a sixth of the run on a
@@ -265,6 +278,12 @@ def _prefilter(
                 if known is not None and known.startswith(prefilter.SECOND_PASS):
                     others.append(_SecondPassFile(rel, key, stat.st_size, stat.st_mtime_ns, known, None))
                     continue
+                if known is not None and known.startswith(_PARSED):
+                    facts = verdicts.cache.get_by_key(known[len(_PARSED):]) if reuse_facts else None
+                    if facts is not None:
+                        yield rel, facts
+                        continue
+                    known = prefilter.PARSE  # its facts are gone (pruned, corrupt): read and parse it
             else:
                 known = looked_up = None
             content, stat = _read(key)
@@ -297,6 +316,8 @@ def _prefilter(
             kept_bytes += len(kept or b"")
             others.append(_SecondPassFile(rel, key, stat.st_size, stat.st_mtime_ns, verdict, kept))
         if verdicts is not None and len(content) == stat.st_size:
+            if verdict == prefilter.PARSE:  # the facts it is about to get will be under this key
+                verdict = _PARSED + verdicts.cache.key(content)
             verdicts.put(key, stat.st_size, stat.st_mtime_ns, verdict)
     if progress is not None:
         progress(len(files), len(files))

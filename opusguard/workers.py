@@ -95,13 +95,14 @@ class FactsSource:
 
     def facts_for(
         self,
-        items: Iterable[tuple[str, bytes]],
+        items: Iterable[tuple[str, bytes | FileFacts]],
         *,
         cut_bodies: bool = True,
         stream: bool = False,
         on_result: Callable[[FileFacts], None] | None = None,
     ) -> dict[str, FileFacts]:
-        """Facts of each (path, content), in the order given.
+        """Facts of each (path, content), in the order given. In place of its content,
+        a file may come with the facts the caller already took from the cache.
 
         `cut_bodies=False` parses whole files (see slicing.py). With `stream`, a file
         goes to a worker as soon as `items` yields it, so the workers parse while the
@@ -118,6 +119,10 @@ class FactsSource:
         futures = []
         for path, content in items:
             order.append(path)
+            if not isinstance(content, bytes):  # its cached facts (engine._prefilter)
+                content.path = path
+                out[path] = content
+                continue
             args = (content, path, self.names, cut_bodies)
             prefetched = self._prefetched.pop((path, cut_bodies), None)
             if prefetched is not None and prefetched[0] is content:

@@ -2,10 +2,14 @@
 
 import os
 import time
+from pathlib import Path
 
+from opusguard import engine
 from opusguard.cache import _DAY_S, STALE_AFTER_DAYS, FactsCache
+from opusguard.config import load_settings
 from opusguard.facts import FileFacts
 
+from tests.helpers import TODAY
 from tests.test_cli import APP, cached_check
 
 OLD = time.time() - (STALE_AFTER_DAYS + 1) * _DAY_S
@@ -33,7 +37,7 @@ def test_pruning_removes_what_went_unused_and_keeps_the_rest(tmp_path):
     cache = FactsCache(directory, "salt")
     for text in (b"old", b"used", b"new"):
         cache.put(text, FileFacts(path=""))
-    old, used = (cache._path(cache._key(text, "")) for text in (b"old", b"used"))
+    old, used = (cache._path(cache.key(text, "")) for text in (b"old", b"used"))
     age(old)
     age(used)
     leftover = directory / ".tmp-killed-run"  # a temp file a killed run left
@@ -48,7 +52,7 @@ def test_pruning_removes_what_went_unused_and_keeps_the_rest(tmp_path):
     kept = entries(directory)
     assert old.relative_to(directory).as_posix() not in kept
     assert used.relative_to(directory).as_posix() in kept
-    assert cache._path(cache._key(b"new", "")).relative_to(directory).as_posix() in kept
+    assert cache._path(cache.key(b"new", "")).relative_to(directory).as_posix() in kept
     assert ".tmp-killed-run" not in kept and young_temp.relative_to(directory).as_posix() in kept
     assert {".gitignore", "CACHEDIR.TAG", "last-pruned"} <= set(kept)
 
@@ -58,7 +62,7 @@ def test_pruning_runs_at_most_once_a_day(tmp_path):
     cache = FactsCache(directory, "salt")
     cache.put(b"a", FileFacts(path=""))
     cache.prune()
-    entry = cache._path(cache._key(b"a", ""))
+    entry = cache._path(cache.key(b"a", ""))
     age(entry)
     FactsCache(directory, "salt").prune()
     assert entry.exists()  # pruned less than a day ago
@@ -87,3 +91,37 @@ def test_a_check_that_writes_prunes_and_one_that_only_reads_does_not(tree):
     assert cached_check(cwd=root)["findings"] == first["findings"]  # writes the new file's verdict
     assert not stale.exists()
     assert set(before) <= set(entries(cache_dir))  # everything the runs use is still there
+
+
+def analyze_cached(root, **options):
+    """engine.analyze with the cache on, in this process (so that reads can be counted)."""
+    return engine.analyze(load_settings(root), engine.RunOptions(paths=["."], jobs=1, today=TODAY, **options), cwd=root)
+
+
+def test_a_warm_run_takes_an_unchanged_parsed_files_facts_without_reading_it(tree, monkeypatch):
+    root = tree(APP)
+    cold = analyze_cached(root)
+    parsed = set(cold.sources)
+    assert parsed and cold.summary.files_parsed >= len(parsed)
+    read = []
+    real_read = engine._read
+    monkeypatch.setattr(engine, "_read", lambda path: read.append(Path(path).relative_to(root).as_posix()) or real_read(path))
+
+    warm = analyze_cached(root)
+    assert parsed.isdisjoint(read) and warm.sources == {}
+    assert warm.summary.files_parsed == 0
+    assert warm.project.files == cold.project.files
+
+    # `fix` rewrites what it parsed: it reads every such file, and its facts still come from the cache.
+    for_fix = analyze_cached(root, read_candidates=True)
+    assert for_fix.sources == cold.sources and for_fix.summary.files_parsed == 0
+    assert for_fix.project.files == cold.project.files
+
+    # Facts gone from the cache (pruned, corrupt): the file is read and parsed again.
+    for entry in (root / ".opusguard_cache").glob("??/*"):
+        entry.write_bytes(b"garbage")
+    read.clear()
+    again = analyze_cached(root)
+    assert parsed <= set(read) and set(again.sources) == parsed
+    assert again.summary.files_parsed >= len(parsed)
+    assert again.project.files == cold.project.files

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -170,3 +171,23 @@ def test_files_changed_on_disk_after_analysis_are_left_alone(tmp_path, monkeypat
     monkeypatch.chdir(tmp_path)
     assert write_fix(fix, tmp_path) == ["a.py"]
     assert (tmp_path / "a.py").read_text() == "# edited meanwhile\n"
+
+
+def test_fix_rewrites_the_bytes_on_disk_even_where_the_cache_remembers_an_older_version(tmp_path):
+    """The verdict index lets `check` take an unchanged file's facts unread; `fix` must not:
+    an edit that keeps a file's size and mtime would leave it rewriting old positions."""
+    root = write_tree(tmp_path, APP)
+    (root / "app" / "routing.py").write_text("from .routing_table import TASK_MODELS\ndef route(task):\n    return TASK_MODELS[task]\n")
+    assert run_cli("check", ".", cwd=root).returncode == 1  # fills the cache
+    bot = root / "app" / "bot.py"
+    stat = bot.stat()
+    moved = bot.read_text().replace("Anthropic()\n\n\n", "Anthropic()\n\n", 1).replace("def run_all", "\ndef run_all")
+    assert len(moved) == stat.st_size and moved != bot.read_text()
+    bot.write_text(moved)
+    os.utime(bot, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    before = sent_models(root)
+    result = run_cli("fix", "--codemod", ".", cwd=root)
+    assert result.returncode == 0, result.stderr
+    assert "4 call site(s) routed" in result.stderr
+    assert 'model=route("classify")' in bot.read_text()
+    assert sent_models(root) == before
