@@ -190,9 +190,9 @@ def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
         model_names = _names_holding_models(facts.values(), catalog)
         parsed_sources = dict(candidates)
         if model_names and others:
-            second = _second_pass(others, model_names, verdicts)
+            second = _second_pass(others, model_names, verdicts, reuse_facts=not options.read_candidates)
             facts.update(source.facts_for(second))
-            parsed_sources.update(second)
+            parsed_sources.update((rel, content) for rel, content in second if isinstance(content, bytes))
 
         # 3. join across files; files outside the scanned set are loaded on demand.
         roots = _import_roots(settings, cwd)
@@ -370,15 +370,26 @@ class _EarlySecondPass:
 
 
 def _second_pass(
-    others: Iterable[_SecondPassFile], names: frozenset[tuple[str, str]], verdicts: VerdictIndex | None
-) -> list[tuple[str, bytes]]:
+    others: Iterable[_SecondPassFile],
+    names: frozenset[tuple[str, str]],
+    verdicts: VerdictIndex | None,
+    *,
+    reuse_facts: bool = True,
+) -> list[tuple[str, bytes | FileFacts]]:
     """Files that read one of `names` (bound to models elsewhere), read again; a file
-    the verdict index has already answered for the same names is not read."""
+    the verdict index has already answered for the same names is not read: it is
+    left out, or comes with its cached facts in place of its bytes (as in _prefilter)."""
     digest = hexdigest(repr(sorted(names)).encode(), 16)
-    found = []
+    answered_no, answered_yes = f"{prefilter.SECOND_PASS}:{digest}:no", f"{prefilter.SECOND_PASS}:{digest}:yes:"
+    found: list[tuple[str, bytes | FileFacts]] = []
     for rel, key, size, mtime_ns, verdict, content in others:
-        if verdict == f"{prefilter.SECOND_PASS}:{digest}:no":
+        if verdict == answered_no:
             continue
+        if reuse_facts and verdicts is not None and verdict.startswith(answered_yes):
+            facts = verdicts.cache.get_by_key(verdict[len(answered_yes):])
+            if facts is not None:
+                found.append((rel, facts))
+                continue
         if content is None:
             try:
                 content, _ = _read(key)
@@ -388,7 +399,9 @@ def _second_pass(
         if uses:
             found.append((rel, content))
         if verdicts is not None and len(content) == size:
-            verdicts.put(key, size, mtime_ns, f"{prefilter.SECOND_PASS}:{digest}:{'yes' if uses else 'no'}")
+            # A yes keeps the key its facts will be under (see _PARSED).
+            answer = answered_yes + verdicts.cache.key(content) if uses else answered_no
+            verdicts.put(key, size, mtime_ns, answer)
     return found
 
 
