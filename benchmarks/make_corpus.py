@@ -48,8 +48,13 @@ SNIPPETS = [
 ]
 
 
+# The top of the monorepo: a project of its own, as opusguard finds its root
+# (without it, the root would be the checkout of opusguard the corpus sits in).
+PYPROJECT = '[project]\nname = "acme-monorepo"\nversion = "0"\n'
+
+
 def manifest() -> dict:
-    return {"packages": PACKAGES, "seed": SEED, "injected": INJECTED_FILES, "snippets": hashlib.sha256("".join(SNIPPETS + [CONFIG]).encode()).hexdigest()}
+    return {"packages": PACKAGES, "seed": SEED, "injected": INJECTED_FILES, "snippets": hashlib.sha256("".join(SNIPPETS + [CONFIG, PYPROJECT]).encode()).hexdigest()}
 
 
 def build(dest: Path) -> None:
@@ -73,6 +78,7 @@ def build(dest: Path) -> None:
                         target = dest / name
                         target.parent.mkdir(parents=True, exist_ok=True)
                         target.write_bytes(archive.read(name))
+    (dest / "pyproject.toml").write_text(PYPROJECT)
     package = dest / "acme_ai"
     package.mkdir()
     (package / "__init__.py").write_text("")

@@ -6,6 +6,7 @@ Command-line options override the file. Paths in the file are relative to it.
 from __future__ import annotations
 
 import functools
+import os
 import re
 import sys
 from collections.abc import Iterable
@@ -32,6 +33,10 @@ def _parse_toml(text: str) -> dict:
 
 DEFAULT_INCLUDE = ["*.py", "*.pyi"]
 CACHE_DIR_NAME = ".opusguard_cache"
+POLICY_FILE_NAMES = ("opusguard.yaml", ".opusguard.yaml", "opusguard.yml")
+# What marks a project's top folder when no config file does (as black finds a
+# project's root): version control, a pyproject.toml, or a policy file.
+PROJECT_MARKERS = (".git", ".hg", "pyproject.toml", *POLICY_FILE_NAMES)
 DEFAULT_EXCLUDE = [
     ".git", ".hg", ".svn", ".venv", "venv", ".env", "env", "node_modules", "build", "dist",
     "__pycache__", "site-packages", ".tox", ".nox", ".mypy_cache", ".ruff_cache",
@@ -65,6 +70,21 @@ class Settings(Struct):
     def cache_dir(self) -> Path:
         """Where facts, verdicts and parsed policies are kept between runs."""
         return self.root / CACHE_DIR_NAME
+
+
+def find_project_root(start: Path) -> Path:
+    """The nearest folder at or above `start` that holds a PROJECT_MARKERS entry;
+    `start` itself if none does.
+
+    Without a config file this is the root: where the cache is kept and where the
+    policy is looked for from. A check of a few files (as pre-commit passes them)
+    then shares the root, and the cache, of a check of the whole tree, instead of
+    keeping a cache in the folder of whichever file came first."""
+    start = start.resolve()
+    for directory in (start, *start.parents):
+        if any(os.path.exists(os.path.join(directory, marker)) for marker in PROJECT_MARKERS):
+            return directory
+    return start
 
 
 def find_config(start: Path) -> Path | None:
@@ -132,7 +152,7 @@ def load_settings(cwd: Path, config_file: Path | None = None, overrides: dict | 
     path = config_file if config_file is not None else find_config(cwd)
     if path is not None and not path.is_file():
         raise ConfigError(f"{path}:1: no such config file")
-    settings = Settings(root=(path.parent if path else cwd).resolve(), config_path=path)
+    settings = Settings(root=path.parent.resolve() if path else find_project_root(cwd), config_path=path)
     if path is not None:
         table, text = _read_table(path)
         _apply_table(settings, table, path, text)

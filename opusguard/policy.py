@@ -17,11 +17,11 @@ from msgspec.structs import replace
 
 from opusguard import catalog as catalog_module
 from opusguard.catalog import TIERS, Catalog, CatalogEntry, entry_from_mapping, load_catalog
+from opusguard.config import POLICY_FILE_NAMES
 from opusguard.parsed_cache import ParsedCache, Stamp, file_stamp
 
 TOP_LEVEL_KEYS = ("version", "router", "tiers", "tasks", "include", "models")
 TASK_KEYS = ("tier", "description", "justification", "owner", "review_by", "evidence", "model")
-POLICY_FILE_NAMES = ("opusguard.yaml", ".opusguard.yaml", "opusguard.yml")
 _DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
 _ROUTER = re.compile(rf"^{_DOTTED}:[A-Za-z_][A-Za-z0-9_]*$")
 _TASK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")

@@ -109,6 +109,30 @@ def test_config_walks_past_a_pyproject_without_an_opusguard_table(tree, inner):
     assert code == 1 and {f["rule"] for f in doc["findings"]} == {"OG102"}
 
 
+def test_without_a_config_file_the_root_is_the_nearest_project_folder(tmp_path):
+    from opusguard.config import load_settings
+
+    billing = tmp_path / "repo" / "services" / "billing"
+    (billing / "deep").mkdir(parents=True)
+    assert load_settings(billing).root == billing.resolve()  # no marker above: the folder checked
+    (tmp_path / "repo" / ".git").mkdir()
+    assert load_settings(billing / "deep").root == (tmp_path / "repo").resolve()
+    (tmp_path / "repo" / "services" / "opusguard.yaml").write_text("version: 1\n")  # a nearer policy
+    assert load_settings(billing / "deep").root == (tmp_path / "repo" / "services").resolve()
+    (billing / "pyproject.toml").write_text('[project]\nname = "billing"\n')  # a nearer project
+    assert load_settings(billing / "deep").root == billing.resolve()
+
+
+def test_a_check_of_a_few_files_shares_the_cache_of_the_whole_tree(tree):
+    """As pre-commit passes them: the cache is not kept in the first file's folder."""
+    root = tree(APP)
+    __import__("subprocess").run(["git", "init", "-q"], cwd=root, check=True)
+    whole = cached_check(cwd=root)
+    few = run_cli("check", "--format", "json", "app/bot.py", "app/config.py", cwd=root)
+    assert json.loads(few.stdout)["findings"] == whole["findings"]
+    assert [cache.relative_to(root) for cache in root.rglob(".opusguard_cache")] == [Path(".opusguard_cache")]
+
+
 @pytest.mark.parametrize(
     ("pyproject", "expected"),
     [
