@@ -58,34 +58,44 @@ def walk(module: cst.CSTNode, visitor: cst.CSTVisitor) -> None:
     _Walker(visitor).visit(module)
 
 
+# A plan for a field value that is a sequence: its items that are nodes are visited.
+_SEQUENCE = object()
+
+
 class _Walker:
     # A class, not nested functions: a recursive closure is a reference cycle, and
     # would keep each file's whole tree alive until the cyclic collector ran.
     def __init__(self, visitor: cst.CSTVisitor):
         self.visitor = visitor
-        # node type -> (visit handler, leave handler, fields to descend into) or None: skip it
-        self.plans: dict[type, tuple | None] = {}
+        # type of a field's value -> what to do with it: for a node, (visit handler,
+        # leave handler, fields to descend into); _SEQUENCE; None: skip it (a token
+        # node nobody handles, or not a node). Looked up by type, because
+        # isinstance(value, cst.CSTNode) goes through ABCMeta on every field.
+        self.plans: dict[type, tuple | object | None] = {}
 
-    def plan_for(self, node: cst.CSTNode) -> tuple | None:
-        node_type = type(node)
-        name = node_type.__name__
-        # CSTVisitor defines every visit_X / leave_X as a no-op: only overrides count.
-        visit = leave = None
-        if getattr(type(self.visitor), f"visit_{name}", None) is not getattr(cst.CSTVisitor, f"visit_{name}", None):
-            visit = getattr(self.visitor, f"visit_{name}")
-        if getattr(type(self.visitor), f"leave_{name}", None) is not getattr(cst.CSTVisitor, f"leave_{name}", None):
-            leave = getattr(self.visitor, f"leave_{name}")
-        if node_type.__module__ in _TOKEN_MODULES and visit is None and leave is None:
-            plan = None
+    def plan_for(self, value: object) -> tuple | object | None:
+        value_type = type(value)
+        if isinstance(value, cst.CSTNode):
+            name = value_type.__name__
+            # CSTVisitor defines every visit_X / leave_X as a no-op: only overrides count.
+            visit = leave = None
+            if getattr(type(self.visitor), f"visit_{name}", None) is not getattr(cst.CSTVisitor, f"visit_{name}", None):
+                visit = getattr(self.visitor, f"visit_{name}")
+            if getattr(type(self.visitor), f"leave_{name}", None) is not getattr(cst.CSTVisitor, f"leave_{name}", None):
+                leave = getattr(self.visitor, f"leave_{name}")
+            if value_type.__module__ in _TOKEN_MODULES and visit is None and leave is None:
+                plan = None
+            else:
+                fields = _fields(value)
+                plan = (visit, leave, fields if value_type in _FIELDS else None)  # None: ask per node
         else:
-            fields = _fields(node)
-            plan = (visit, leave, fields if node_type in _FIELDS else None)  # None: ask per node
-        self.plans[node_type] = plan
+            plan = _SEQUENCE if isinstance(value, (tuple, list)) else None
+        self.plans[value_type] = plan
         return plan
 
     def visit(self, node: cst.CSTNode) -> None:
         plan = self.plans[type(node)] if type(node) in self.plans else self.plan_for(node)
-        if plan is not None:
+        if type(plan) is tuple:
             self.visit_planned(node, plan)
 
     def visit_planned(self, node: cst.CSTNode, plan: tuple) -> None:
@@ -94,15 +104,15 @@ class _Walker:
         if visit is None or visit(node) is not False:
             for field in fields or _fields(node):
                 value = getattr(node, field)
-                if isinstance(value, cst.CSTNode):
-                    child_plan = plans[type(value)] if type(value) in plans else self.plan_for(value)
-                    if child_plan is not None:
-                        self.visit_planned(value, child_plan)
-                elif isinstance(value, (tuple, list)):
-                    for item in value:
-                        if isinstance(item, cst.CSTNode):
-                            child_plan = plans[type(item)] if type(item) in plans else self.plan_for(item)
-                            if child_plan is not None:
-                                self.visit_planned(item, child_plan)
+                child_plan = plans[type(value)] if type(value) in plans else self.plan_for(value)
+                if child_plan is None:
+                    continue
+                if child_plan is not _SEQUENCE:
+                    self.visit_planned(value, child_plan)
+                    continue
+                for item in value:
+                    item_plan = plans[type(item)] if type(item) in plans else self.plan_for(item)
+                    if type(item_plan) is tuple:  # a node (a sequence in a sequence is not descended)
+                        self.visit_planned(item, item_plan)
         if leave is not None:
             leave(node)
