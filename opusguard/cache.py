@@ -31,6 +31,12 @@ from opusguard.facts import FileFacts
 _FORMAT = b"OGF5"
 
 STALE_AFTER_DAYS = 30
+# A change this close to a run may not show in a coarse clock's times (1 s on
+# some file systems, a scheduler tick on Linux): a second write in the same tick,
+# of the same size, leaves size and mtime as they were. So a file changed this
+# recently gets no verdict (the next run reads it again, as git re-reads "racily
+# clean" files), and discovery lists such a folder again (discover.py).
+SETTLED_NS = 2_000_000_000
 _DAY_S = 86_400
 # Marks the last pruning; its time is all that matters.
 _PRUNED_MARKER = "last-pruned"
@@ -179,6 +185,7 @@ class VerdictIndex:
         self.listings: dict = {}  # discovery's key -> discover.Listing
         self._loaded_listings: dict = {}
         self.changed = False
+        self._settled_before_ns = time.time_ns() - SETTLED_NS
 
     def load(self) -> None:
         try:
@@ -190,6 +197,10 @@ class VerdictIndex:
         self._loaded_listings = dict(self.listings)
 
     def put(self, path: str, size: int, mtime_ns: int, verdict: str) -> None:
+        """Keep `verdict` while the file's size and mtime hold (not for a file changed
+        within SETTLED_NS: see there)."""
+        if mtime_ns >= self._settled_before_ns:
+            return
         if self.entries.get(path) != (size, mtime_ns, verdict):
             self.entries[path] = (size, mtime_ns, verdict)
             self.changed = True

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from msgspec import Struct
 
+from opusguard.cache import SETTLED_NS  # a folder changed that recently is listed again
 from opusguard.config import Settings
 
 if TYPE_CHECKING:
@@ -36,9 +37,6 @@ class DiscoveryError(Exception):
     """A path named on the command line does not exist."""
 
 
-# A change this close to a walk may not show in a coarse clock's times; a folder
-# that recent is listed again, and a recent ignore file means the walk is not kept.
-_SETTLED_NS = 2_000_000_000
 # What a walk depended on, beside exact times: the path was not there, or was there.
 _ABSENT, _PRESENT = -1, -2
 
@@ -57,7 +55,7 @@ class Listing(Struct):
     @classmethod
     def kept(cls, files: list[str], depends_on: list, taken_ns: int) -> "Listing | None":
         """The walk as kept for the next run; None if an ignore file changed just before it."""
-        settled = taken_ns - _SETTLED_NS
+        settled = taken_ns - SETTLED_NS
         kept_depends: list[tuple[str, int, int, frozenset | None]] = []
         for path, mtime_ns, size, entries in depends_on:
             if entries is None and mtime_ns >= settled:

@@ -5,10 +5,11 @@ import time
 from pathlib import Path
 
 from opusguard import engine
-from opusguard.cache import _DAY_S, STALE_AFTER_DAYS, FactsCache
+from opusguard.cache import _DAY_S, SETTLED_NS, STALE_AFTER_DAYS, FactsCache, VerdictIndex
 from opusguard.config import load_settings
 from opusguard.facts import FileFacts
 
+from conftest import settle
 from tests.helpers import TODAY
 from tests.test_cli import APP, cached_check
 
@@ -100,7 +101,7 @@ def analyze_cached(root, **options):
 
 def test_a_warm_run_takes_an_unchanged_parsed_files_facts_without_reading_it(tree, monkeypatch):
     # app/uses.py has no Claude word: the second pass finds that it reads a model name.
-    root = tree({**APP, "app/uses.py": "from app.config import OPUS\nllm(model=OPUS)\n", "app/plain.py": "x = 1\n"})
+    root = settle(tree({**APP, "app/uses.py": "from app.config import OPUS\nllm(model=OPUS)\n", "app/plain.py": "x = 1\n"}))
     cold = analyze_cached(root)
     parsed = set(cold.sources) | {"app/uses.py"}  # (sources: the first pass's files)
     assert "app/bot.py" in parsed and cold.summary.files_parsed >= len(parsed)
@@ -128,3 +129,12 @@ def test_a_warm_run_takes_an_unchanged_parsed_files_facts_without_reading_it(tre
     assert parsed <= set(read) and set(again.sources) == parsed - {"app/uses.py"}
     assert again.summary.files_parsed >= len(parsed)
     assert again.project.files == cold.project.files
+
+
+def test_a_file_changed_within_the_settling_time_gets_no_verdict(tmp_path):
+    index = VerdictIndex(FactsCache(tmp_path / "c", "salt"))
+    just_now, settled = time.time_ns(), time.time_ns() - SETTLED_NS - 10**9
+    index.put("/a.py", 10, just_now, "skip")
+    assert index.entries == {} and not index.changed
+    index.put("/a.py", 10, settled, "skip")
+    assert index.entries == {"/a.py": (10, settled, "skip")} and index.changed

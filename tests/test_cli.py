@@ -284,6 +284,19 @@ def test_warm_runs_see_every_change_to_files_they_skipped(tree):
     assert cached_check("--select", "OG102", cwd=root)["summary"]["findings"] == 1
 
 
+def test_a_change_in_the_same_clock_tick_as_the_last_run_is_seen(tree):
+    """A coarse file clock (1 s on some file systems) can give a second write, of the
+    same size, the mtime of the first: a file changed that recently is not trusted."""
+    root = tree(APP)
+    bot = root / "app" / "bot.py"
+    assert cached_check("--select", "OG102", cwd=root)["summary"]["findings"] == 1
+    stat = bot.stat()
+    bot.write_text(bot.read_text().replace("model=OPUS,", "model=FAST,"))  # same size
+    os.utime(bot, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # the same tick
+    assert bot.stat().st_size == stat.st_size
+    assert cached_check("--select", "OG102", cwd=root)["summary"]["findings"] == 0
+
+
 def test_the_second_pass_sees_a_name_that_now_holds_a_model(tree):
     root = tree({
         "app/__init__.py": "",
