@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import random
 import shutil
 import subprocess
@@ -51,6 +52,7 @@ SNIPPETS = [
 # The top of the monorepo: a project of its own, as opusguard finds its root
 # (without it, the root would be the checkout of opusguard the corpus sits in).
 PYPROJECT = '[project]\nname = "acme-monorepo"\nversion = "0"\n'
+CORPUS_TIME = 1_795_478_400  # 2026-11-24 00:00 UTC: every file's mtime
 
 
 def manifest() -> dict:
@@ -88,6 +90,11 @@ def build(dest: Path) -> None:
     for index, path in enumerate(rng.sample(files, INJECTED_FILES)):
         with path.open("a", encoding="utf-8") as handle:
             handle.write("\n\n# --- injected by benchmarks/make_corpus.py ---\n" + SNIPPETS[index % len(SNIPPETS)])
+    # Dated in the past, as a checkout's files are: opusguard keeps no verdict for a
+    # file changed within the last two seconds, so a corpus just written would make
+    # the first warm run a cold one.
+    for path in dest.rglob("*"):
+        os.utime(path, (CORPUS_TIME, CORPUS_TIME))
     stamp.write_text(json.dumps(manifest(), indent=2))
     lines = sum(p.read_bytes().count(b"\n") for p in dest.rglob("*.py"))
     print(f"{dest}: {sum(1 for _ in dest.rglob('*.py'))} files, {lines:,} lines, {INJECTED_FILES} with Claude usage")
