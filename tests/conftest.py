@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -56,8 +57,6 @@ def settle(root: Path) -> Path:
     """Date every file under `root` a minute back. A run keeps no verdict for a file
     changed within cache.SETTLED_NS (a coarse clock could hide a second change), so
     tests of what a warm run skips start from files written a while ago."""
-    import time
-
     past = time.time() - 60
     for path in root.rglob("*"):
         if path.is_file():
