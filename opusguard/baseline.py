@@ -2,7 +2,8 @@
 
 An entry's fingerprint is the rule, the path, the model and the normalised code
 of the offending line, never its number, so unrelated edits that move lines do
-not turn old findings into new ones. Identical fingerprints are counted.
+not turn old findings into new ones; in a notebook, the cell's number too (a line
+is only known inside its cell). Identical fingerprints are counted.
 """
 
 from __future__ import annotations
@@ -29,11 +30,15 @@ class BaselineEntry(Struct, frozen=True):
     model: str | None
     line_hint: int
     count: int = 1
+    cell: int | None = None
 
 
 def fingerprint(finding: Finding) -> str:
     code = " ".join(finding.source_line.split())
-    material = "\0".join((finding.rule, finding.path, finding.model or "", code))
+    parts = (finding.rule, finding.path, finding.model or "", code)
+    if finding.cell is not None:
+        parts += (f"cell {finding.cell}",)
+    material = "\0".join(parts)
     return hashlib.sha256(material.encode()).hexdigest()[:20]
 
 
@@ -52,8 +57,9 @@ def write_baseline(path: Path, findings: list[Finding]) -> None:
             "model": first[key].model,
             "line_hint": first[key].line,
             "count": counts[key],
+            **({"cell": first[key].cell} if first[key].cell is not None else {}),
         }
-        for key in sorted(counts, key=lambda k: (first[k].path, first[k].line, first[k].rule, k))
+        for key in sorted(counts, key=lambda k: (first[k].path, first[k].cell or 0, first[k].line, first[k].rule, k))
     ]
     text = json.dumps({"version": 1, "tool": "opusguard", "entries": entries}, indent=2) + "\n"
     write_atomic(path, text)
@@ -114,6 +120,7 @@ def load_baseline(path: Path) -> Baseline:
                     model=item.get("model"),
                     line_hint=int(item.get("line_hint", 0)),
                     count=int(item.get("count", 1)),
+                    cell=int(item["cell"]) if item.get("cell") is not None else None,
                 )
             )
         except (KeyError, TypeError, ValueError):

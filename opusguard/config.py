@@ -31,7 +31,7 @@ def _parse_toml(text: str) -> dict:
     return _toml().loads(text)
 
 
-DEFAULT_INCLUDE = ["*.py", "*.pyi"]
+DEFAULT_INCLUDE = ["*.py", "*.pyi", "*.ipynb"]
 CACHE_DIR_NAME = ".opusguard_cache"
 POLICY_FILE_NAMES = ("opusguard.yaml", ".opusguard.yaml", "opusguard.yml")
 # What marks a project's top folder when no config file does (as black finds a

@@ -24,6 +24,7 @@ from opusguard.digest import hexdigest
 from opusguard.discover import discover_file_names
 from opusguard.facts import FileFacts, Str
 from opusguard.findings import Finding, RunSummary
+from opusguard.notebook import is_notebook, place_findings
 from opusguard.policy import Policy, discover_policy, empty_policy, load_policy
 from opusguard.project import Project
 from opusguard.resolve import build_project
@@ -300,7 +301,7 @@ def _prefilter(
                 verdicts.put(key, stat.st_size, stat.st_mtime_ns, verdict)
             continue
         rel = rel or display_path(key, cwd)
-        if len(content) > MAX_PARSE_BYTES:
+        if len(content) > MAX_PARSE_BYTES and not is_notebook(rel):  # (a notebook's outputs are not parsed)
             if verdict == prefilter.PARSE:
                 large.append((rel, content))
                 warnings.append(
@@ -491,6 +492,7 @@ def run_rules(analysis: Analysis, settings: Settings, *, select_codes: set[str])
         if rule_class.code in select_codes:
             findings.extend(rule_class().check(project))
     kept, unused = _apply_suppressions(findings, project, settings)
+    place_findings([*kept, *unused], project.files)
     kept.sort(key=Finding.sort_key)
     return CheckResult(findings=kept, summary=analysis.summary, analysis=analysis, unused_ignores=unused)
 

@@ -20,7 +20,7 @@ from collections.abc import Callable
 import libcst as cst
 from msgspec import Struct, field
 
-from opusguard import prefilter, sinks, slicing
+from opusguard import notebook, prefilter, sinks, slicing
 from opusguard.facts import (
     Annotation,
     Attr,
@@ -69,7 +69,12 @@ def extract_facts(
     """Parse `source` once and reduce it to facts. Never raises.
 
     With `cut_bodies`, function bodies that cannot add a call or literal are not
-    parsed (slicing.py); without it, the whole file is."""
+    parsed (slicing.py); without it, the whole file is. A notebook's code cells
+    are read as one module (notebook.py)."""
+    if notebook.is_notebook(path):
+        return notebook.notebook_facts(
+            source, path, lambda code: extract_facts(code, path + ".py", is_model_id=is_model_id, router_names=router_names, cut_bodies=cut_bodies)
+        )
     # Function bodies that cannot add a fact are cut first (slicing.py): most of a
     # large module, at a fraction of the parse. Cut text that does not parse falls
     # back to the whole file, whose errors are the ones to report.

@@ -80,3 +80,11 @@ class Project(Struct):
         from opusguard.engine import display_path
 
         return display_path(Path(path), self.cwd)
+
+    def where(self, path: str, line: int) -> str:
+        """`path:line` for a message, `nb.ipynb:cell 3:2` in a notebook."""
+        from opusguard.notebook import location, place
+
+        facts = self.files.get(path)
+        cell, line = place(facts.cells if facts is not None else (), line)
+        return location(path, cell, line)

@@ -22,6 +22,7 @@ import yaml
 
 from opusguard.catalog import TIERS, Catalog, CatalogError, ModelRef, Price, entry_from_mapping, shipped_catalog_path
 from opusguard.codemod import derive_task_name, plan_rewrites
+from opusguard.notebook import location, place
 from opusguard.policy import Policy
 from opusguard.project import Project, ResolvedCall
 from opusguard.usage import Traffic, Usage
@@ -169,6 +170,7 @@ class ModelUse:
     literal_column: int
     via: tuple[str, ...] = ()
     ref: ModelRef | None = field(default=None, compare=False, repr=False)
+    literal_cell: int | None = None  # in a notebook: literal_line is inside this cell
 
 
 @dataclass
@@ -188,10 +190,11 @@ class Site:
     covered: bool  # a task named in the code (annotation or route) is declared in the policy
     unresolved: list[str]
     signals: dict
+    cell: int | None = None  # in a notebook: line is inside this cell
 
     @property
     def where(self) -> str:
-        return f"{self.path}:{self.line}"
+        return location(self.path, self.cell, self.line)
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -208,9 +211,9 @@ def build_inventory(project: Project) -> list[Site]:
         if not (call.is_router_call or call.models or (call.is_claude and call.unresolved)):
             continue
         models = [
-            ModelUse(m.ref.written, m.ref.model_id, m.ref.tier, m.literal_path, m.literal_span[0], m.literal_span[1],
-                     m.via, m.ref)
+            ModelUse(m.ref.written, m.ref.model_id, m.ref.tier, m.literal_path, line, m.literal_span[1], m.via, m.ref, cell)
             for m in call.models
+            for cell, line in [_place(project, m.literal_path, m.literal_span[0])]
         ]
         unresolved = list(dict.fromkeys(call.unresolved))
         if call.annotated_task:
@@ -229,9 +232,11 @@ def build_inventory(project: Project) -> list[Site]:
                 models = [routed]
         tiers = {m.tier for m in models}
         tier = next((t for t in TIER_ORDER if t in tiers), None)
+        cell, line = _place(project, call.path, call.line)
         sites.append(Site(
             path=call.path,
-            line=call.line,
+            line=line,
+            cell=cell,
             column=call.call.span[1],
             callee=call.call.callee,
             function=call.call.function,
@@ -244,8 +249,14 @@ def build_inventory(project: Project) -> list[Site]:
             unresolved=unresolved,
             signals=dict(call.call.signals),
         ))
-    sites.sort(key=lambda s: (s.path, s.line, s.column))
+    sites.sort(key=lambda s: (s.path, s.cell or 0, s.line, s.column))
     return sites
+
+
+def _place(project: Project, path: str, line: int) -> tuple[int | None, int]:
+    """(cell, line inside it) in a notebook; (None, line) elsewhere."""
+    facts = project.files.get(path)
+    return place(facts.cells if facts is not None else (), line)
 
 
 def _routed_model(call: ResolvedCall, project: Project) -> ModelUse | None:

@@ -24,6 +24,7 @@ def site_json(cost: SiteCost) -> dict:
         "path": site.path,
         "line": site.line,
         "column": site.column,
+        **({"cell": site.cell} if site.cell is not None else {}),
         "callee": site.callee,
         "function": site.function,
         "sdk": site.sink,
@@ -36,7 +37,10 @@ def site_json(cost: SiteCost) -> dict:
                 "written": m.written,
                 "model_id": m.model_id,
                 "tier": m.tier,
-                "literal": {"path": m.literal_path, "line": m.literal_line, "column": m.literal_column} if m.literal_path else None,
+                "literal": {
+                    "path": m.literal_path, "line": m.literal_line, "column": m.literal_column,
+                    **({"cell": m.literal_cell} if m.literal_cell is not None else {}),
+                } if m.literal_path else None,
                 "via": list(m.via),
             }
             for m in site.models

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, TextIO
 
 from opusguard.findings import TIERS, Finding, RunSummary
+from opusguard.notebook import location
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -59,7 +60,7 @@ def finding_lines(f: Finding) -> list[Line]:
     """The finding's head line and, when its source is known, the line with a caret under it."""
     lines: list[Line] = [
         [
-            (f"{f.path}:{f.line}:{f.column}: ", "bold"),
+            (f"{location(f.path, f.cell, f.line, f.column)}: ", "bold"),
             (f.rule, "bold red" if f.severity == "error" else "bold yellow"),
             (f" {f.message}", ""),
         ]

@@ -110,7 +110,7 @@ class UnjustifiedOpus(Rule):
             yield self.finding(
                 call.path,
                 call.call.span,
-                f"call sends {what}{_origin(call, first)} and {reason}",
+                f"call sends {what}{_origin(call, first, project)} and {reason}",
                 model=first.ref.written,
                 tier="opus",
                 task=call.annotated_task,
@@ -135,8 +135,8 @@ def _why_not_covered(call: ResolvedCall, project: Project) -> str | None:
     return None
 
 
-def _origin(call: ResolvedCall, model: ResolvedModel) -> str:
+def _origin(call: ResolvedCall, model: ResolvedModel, project: Project) -> str:
     if model.literal_path == call.path and model.literal_span[0] == call.call.span[0]:
         return ""
     chain = " via " + " -> ".join(model.via) if model.via else ""
-    return f" (written at {model.literal_path}:{model.literal_span[0]}{chain})"
+    return f" (written at {project.where(model.literal_path, model.literal_span[0])}{chain})"
