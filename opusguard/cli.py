@@ -306,7 +306,7 @@ def fix(paths, policy, config_file, select, extend_select, ignore, jobs, no_cach
     for task in plan.new_tasks.values():
         by_tier[task.tier] = by_tier.get(task.tier, 0) + 1
     for item in plan.needs_person:
-        click.echo(f"{item.path}:{item.line}: needs a person: {item.reason}", err=True)
+        click.echo(f"{analysis.project.where(item.path, item.line)}: needs a person: {item.reason}", err=True)
     for path in result.skipped:
         click.echo(f"opusguard: warning: {path}: left untouched", err=True)
     tiers = ", ".join(f"{n} {t}" for t, n in sorted(by_tier.items())) or "none"

@@ -25,6 +25,7 @@ from libcst.codemod import CodemodContext
 from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 from libcst.metadata import MetadataWrapper, PositionProvider
 
+from opusguard import notebook
 from opusguard.baseline import write_atomic
 from opusguard.facts import Attr, Name, Span, Str, Subscript
 from opusguard.project import Project, ResolvedCall
@@ -110,7 +111,7 @@ def plan_rewrites(project: Project, *, task_names: dict[str, str] | None = None)
                     plan.needs_person.append(NeedsPerson(call.path, call.line, reason))
                     break
                 plan_defined.add(key)
-                _add_task(plan, policy, taken, task, model, f"{model.literal_path}:{model.literal_span[0]}")
+                _add_task(plan, policy, taken, task, model, project.where(model.literal_path, model.literal_span[0]))
                 plan.rewrites.append(Rewrite(model.literal_path, model.literal_span, task))
             continue
         if reason is not None:
@@ -131,7 +132,7 @@ def plan_rewrites(project: Project, *, task_names: dict[str, str] | None = None)
                 derived[key] = _unique(key[0], taken)
             task = derived[key]
         if task not in policy.tasks and task not in plan.new_tasks:
-            _add_task(plan, policy, taken, task, model, f"{call.path}:{call.line}")
+            _add_task(plan, policy, taken, task, model, project.where(call.path, call.line))
         elif task in policy.tasks and policy.model_for(task) != written:
             plan.needs_person.append(NeedsPerson(
                 call.path, call.line,
@@ -390,10 +391,16 @@ def compute_fix(project: Project, sources: dict[str, bytes], *, policy_path: Pat
         before = sources.get(path)
         if before is None:
             before = (cwd / path).read_bytes()
+        def rewrite(source: bytes, rewrites=rewrites, path=path) -> bytes:
+            return rewrite_source(source, rewrites, router, in_router_module=is_router_file(path, router.split(":")[0]))
+
         try:
-            after = rewrite_source(before, rewrites, router, in_router_module=is_router_file(path, router.split(":")[0]))
+            after = notebook.rewrite_code(before, rewrite) if notebook.is_notebook(path) else rewrite(before)
         except (cst.ParserSyntaxError, ValueError, RecursionError):  # libcst refuses some odd files
             skipped.append(path)
+            continue
+        if isinstance(after, str):  # a notebook's cells could not take the rewrite: why
+            plan.needs_person += [NeedsPerson(path, r.span[0], f"not rewritten: {after}") for r in rewrites]
             continue
         if after != before:
             changed[path] = (before, after)
@@ -416,7 +423,7 @@ def _remove_unused(project, plan, changed, sources, cwd: Path, tree: list[Path])
     # First drop imports of those constants that the rewrite left unused.
     names = set().union(*candidates.values())
     for path, (before, after) in list(changed.items()):
-        facts = project.files.get(path)
+        facts = project.files.get(path) if not notebook.is_notebook(path) else None
         imports = [imp for imp in facts.imports if imp.name in names and imp.local == imp.name] if facts else []
         if not imports:
             continue
@@ -430,6 +437,8 @@ def _remove_unused(project, plan, changed, sources, cwd: Path, tree: list[Path])
         rel = path.resolve().relative_to(cwd.resolve()).as_posix() if path.is_absolute() else path.as_posix()
         texts[rel] = changed[rel][1] if rel in changed else path.read_bytes()
     for def_path, names in candidates.items():
+        if notebook.is_notebook(def_path):  # (its constants stay: a later cell may still print them)
+            continue
         unused = set()
         for name in names:
             pattern = re.compile(rb"\b" + re.escape(name.encode()) + rb"\b")
@@ -463,7 +472,7 @@ def write_fix(result: FixResult, cwd: Path) -> list[str]:
         if target.read_bytes() != before:
             stale.append(path)
             continue
-        cst.parse_module(after)  # never write something that does not parse
+        cst.parse_module(notebook.code_text(after).text if notebook.is_notebook(path) else after)  # never write what does not parse
         _write_bytes_atomic(target, after)
     if result.policy_after != result.policy_before:
         write_atomic(result.policy_path, result.policy_after)

@@ -273,7 +273,7 @@ def split_rewrite(code: CodeText, sources: Sequence[str], new_text: str) -> list
     changed: set[int] = set()
     offsets = [0] * len(code.pieces)  # lines added so far, per cell
     matcher = difflib.SequenceMatcher(a=old_lines, b=new_lines, autojunk=False)
-    for tag, a0, a1, b0, b1 in matcher.get_opcodes():
+    for tag, a0, a1, b0, b1 in _line_by_line(matcher.get_opcodes(), owner):
         if tag == "equal":
             continue
         cells = {owner[i] for i in range(a0, a1)}
@@ -296,6 +296,16 @@ def split_rewrite(code: CodeText, sources: Sequence[str], new_text: str) -> list
             source = source[:-1]
         edits.append(CellEdit(code.cells[index][1], source))
     return edits
+
+
+def _line_by_line(opcodes, owner: list[int]):
+    """The opcodes, a replacement of as many lines as it replaces that spans cells
+    (edits in adjacent cells' last and first lines) split into one per line."""
+    for tag, a0, a1, b0, b1 in opcodes:
+        if tag == "replace" and a1 - a0 == b1 - b0 and len({owner[i] for i in range(a0, a1)}) > 1:
+            yield from (("replace", a0 + i, a0 + i + 1, b0 + i, b0 + i + 1) for i in range(a1 - a0))
+        else:
+            yield tag, a0, a1, b0, b1
 
 
 def rewrite_code(content: bytes, rewrite: Callable[[bytes], bytes]) -> bytes | str:
