@@ -147,12 +147,13 @@ def mask_ipython(source: str) -> str:
         start = 1
     else:
         start = 0
-    depth, quote, joined, escape_goes_on = 0, None, False, False
+    depth, quote, joined, escape_goes_on, indent = 0, None, False, False, ""
     for index in range(start, len(lines)):
         line = lines[index]
         if escape_goes_on or (depth == 0 and quote is None and not joined and _is_escape(line)):
+            if not escape_goes_on:  # (a continued line keeps the indentation of the first)
+                indent = line[: len(line) - len(line.lstrip())]
             escape_goes_on = line.rstrip("\r").endswith("\\")
-            indent = line[: len(line) - len(line.lstrip())]
             lines[index] = indent + _MASK + ("\r" if line.endswith("\r") else "")
             continue
         depth, quote, joined = _scan(line, depth, quote)
