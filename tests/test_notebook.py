@@ -230,7 +230,11 @@ def test_a_finding_in_a_notebook_has_the_contract_s_keys_and_a_cell(project):
 
 
 def test_sarif_github_and_baseline_name_the_cell(project):
+    import jsonschema
+
     sarif = json.loads(run_cli("check", "--no-cache", "--format", "sarif", cwd=project).stdout)
+    schema = json.loads((REPO / "tests" / "data" / "sarif-schema-2.1.0.json").read_text())
+    jsonschema.Draft4Validator(schema).validate(sarif)
     results = [r for r in sarif["runs"][0]["results"] if r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "demo.ipynb"]
     call = next(r for r in results if r["properties"]["cell"] == 4)
     assert call["locations"][0]["properties"] == {"cell": 4}
