@@ -87,13 +87,16 @@ def read_cells(content: bytes) -> list[Cell]:
 
 
 def _is_python(metadata) -> bool:
+    """Whether the kernel runs Python: no language named, or any of the names it gives
+    says Python (a Coconut kernel's editor mode is Python, and its code is Python)."""
     if not isinstance(metadata, dict):
         return True
-    for key, field in (("language_info", "name"), ("kernelspec", "language")):
-        section = metadata.get(key)
-        if isinstance(section, dict) and isinstance(section.get(field), str) and section[field]:
-            return section[field].lower() == "python"
-    return True
+    info = metadata.get("language_info") if isinstance(metadata.get("language_info"), dict) else {}
+    kernel = metadata.get("kernelspec") if isinstance(metadata.get("kernelspec"), dict) else {}
+    mode = info.get("codemirror_mode")
+    names = [info.get("name"), info.get("mimetype"), mode.get("name") if isinstance(mode, dict) else mode, kernel.get("language")]
+    names = [name.lower() for name in names if isinstance(name, str) and name]
+    return not names or any("python" in name for name in names)
 
 
 def code_text(content: bytes) -> CodeText:
