@@ -345,3 +345,15 @@ def test_the_pre_commit_hooks_take_notebooks():
     hooks = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())
     tags = identify.identify.tags_from_filename("analysis.ipynb")
     assert all(set(hook["types_or"]) & tags for hook in hooks)
+
+
+def test_annotations_in_code_cells_apply_to_their_lines(tmp_path):
+    from helpers import check_tree
+
+    content = notebook_bytes([
+        code([f'A = "{OPUS}"  # opusguard: ignore[OG101]\n']),
+        code(["# opusguard: ignore[OG105]\n", f'B = "{HAIKU}"\n']),  # nothing to ignore there
+    ])
+    result = check_tree(tmp_path, {"nb.ipynb": content.decode()}, select=["OG101"])
+    assert [(f.rule, f.cell, f.line) for f in result.findings] == [("OG101", 2, 2)]
+    assert [(f.rule, f.cell, f.line) for f in result.unused_ignores] == [("OG100", 2, 1)]
