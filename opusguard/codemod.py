@@ -391,6 +391,7 @@ def compute_fix(project: Project, sources: dict[str, bytes], *, policy_path: Pat
         before = sources.get(path)
         if before is None:
             before = (cwd / path).read_bytes()
+
         def rewrite(source: bytes, rewrites=rewrites, path=path) -> bytes:
             return rewrite_source(source, rewrites, router, in_router_module=is_router_file(path, router.split(":")[0]))
 
