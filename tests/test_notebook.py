@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import OPUS, REPO, run_cli, run_json
+from conftest import OPUS, REPO, run_cli, run_json, settle
 from opusguard import notebook
 from opusguard.extract import extract_facts
 
@@ -278,11 +278,15 @@ def test_a_notebook_without_a_fact_is_not_parsed(project):
     assert data["summary"]["files_scanned"] == 3 and data["summary"]["files_parsed"] == 2
 
 
-def test_a_cached_run_gives_the_same_cells(project):
+def test_a_cached_run_gives_the_same_cells_and_parses_nothing(project):
+    # A notebook with a cell that does not parse is cached too (its other cells have facts).
+    (project / "other.ipynb").write_bytes(notebook_bytes([code(["x = (\n"]), code([f'M = "{OPUS}"\n'])]))
+    settle(project)
     first = run_cli("check", "--format", "json", cwd=project)
     second = run_cli("check", "--format", "json", cwd=project)
     assert json.loads(first.stdout)["findings"] == json.loads(second.stdout)["findings"]
-    assert {f.get("cell") for f in json.loads(second.stdout)["findings"]} == {None, 1, 4, 5}
+    assert {f.get("cell") for f in json.loads(second.stdout)["findings"]} == {None, 1, 2, 4, 5}
+    assert json.loads(second.stdout)["summary"]["files_parsed"] == 0
 
 
 def test_changed_since_takes_a_changed_notebook(project):
