@@ -30,6 +30,8 @@ PYTHON_CELL_MAGICS = frozenset({"capture", "debug", "prun", "pypy", "python", "p
 _MASK = "pass"
 # `x = !ls`, `files = %sx ls`: an IPython escape on the right of an assignment.
 _ASSIGNED_ESCAPE = re.compile(r"^[\w.\[\], ]+=\s*[%!]")
+# `obj?`, `obj.attr??`, `np.*load*?`: help (a line such as `q = """Why?` is not).
+_HELP = re.compile(r"^[\w.*]+\?\??$")
 
 
 def is_notebook(path: str) -> bool:
@@ -169,9 +171,7 @@ def _is_escape(line: str) -> bool:
         return False
     if text[0] in "%!?":
         return True
-    if text.endswith("?"):  # `obj?`, `obj??`: help
-        return True
-    return _ASSIGNED_ESCAPE.match(text) is not None
+    return _HELP.match(text) is not None or _ASSIGNED_ESCAPE.match(text) is not None
 
 
 def _scan(line: str, depth: int, quote: str | None) -> tuple[int, str | None, bool]:

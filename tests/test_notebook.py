@@ -80,7 +80,8 @@ def test_a_cell_without_a_final_newline_still_ends_its_lines():
     [
         ("%pip install anthropic\nx = 1", "pass\nx = 1"),
         ("!ls -la\nfiles = !ls\nout = %sx ls", "pass\npass\npass"),
-        ("len?\nlen??\n?len", "pass\npass\npass"),
+        ("len?\nlen??\n?len\nnp.load?", "pass\npass\npass\npass"),
+        ('q = """Why?\n"""\nprint("ok?")', 'q = """Why?\n"""\nprint("ok?")'),  # not help
         ("if x:\n    !echo hi\n    y = 1", "if x:\n    pass\n    y = 1"),
         ("!pip install a \\\n    b \\\n    c\nx = 1", "pass\npass\npass\nx = 1"),  # continued lines too
         ("%%bash\necho claude\nls", "\n\n"),  # a cell in another language: no code
