@@ -34,7 +34,8 @@ def render_page(rule: type[Rule]) -> str:
         for path, text in example.files.items():
             if not text.strip():
                 continue
-            lines += [f"`{path}`:", "", "```python", text.rstrip(), "```", ""]
+            fence = "```json" if path.endswith(".ipynb") else "```python"
+            lines += [f"`{path}`:", "", fence, text.rstrip(), "```", ""]
     return "\n".join(lines).rstrip() + "\n"
 
 

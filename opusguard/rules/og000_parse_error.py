@@ -11,6 +11,9 @@ class ParseError(Rule):
     """## What it does
     Reports a file that cannot be read or parsed as Python: a syntax error, bytes
     that do not decode in the file's encoding, a null byte, an unreadable file.
+    A Jupyter notebook that is not valid JSON is reported at the JSON's line; a
+    notebook code cell with a syntax error is reported in that cell, and the
+    notebook's other cells are still checked.
 
     ## Why is this bad?
     opusguard cannot see the models a file it cannot parse sends, so a file that
@@ -34,6 +37,21 @@ class ParseError(Rule):
             title="a syntax error",
             files={"app/broken.py": 'MODEL = "claude-opus-4-1-20250805"\ndef broken(:\n    pass\n'},
             expect=(("app/broken.py", 2),),
+        ),
+        Example(
+            title="a notebook that is not valid JSON",
+            files={"nb/analysis.ipynb": '{"cells": [\n  {"cell_type": "code", "source": ["MODEL = \\"claude-opus-4-1-20250805\\""]}\n  {"cell_type": "markdown", "source": []}\n]}\n'},
+            expect=(("nb/analysis.ipynb", 3),),
+        ),
+        Example(
+            title="a notebook cell with a syntax error (reported at line 1 of cell 2)",
+            files={"nb/analysis.ipynb": (
+                '{"cells": [\n'
+                '  {"cell_type": "code", "source": ["MODEL = \\"claude-opus-4-1-20250805\\"\\n"]},\n'
+                '  {"cell_type": "code", "source": ["def broken(:\\n", "    pass\\n"]}\n'
+                '], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}\n'
+            )},
+            expect=(("nb/analysis.ipynb", 1),),
         ),
         Example(title="valid code", files={"app/ok.py": "x = 1\n"}),
     )
