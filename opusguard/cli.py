@@ -331,7 +331,8 @@ def _fix_summary(result, analysis, settings, show_diff: bool) -> None:
     if result.created:
         verb = "would create" if show_diff else "created"
         passed = f" ({'; '.join(result.router_passed)})" if result.router_passed else ""
-        click.echo(f"{verb} {', '.join(_plain(p) for p in result.created)}: the layout of `opusguard init`, "
+        layout = "the layout of `opusguard init`, " if result.policy_before == "" and result.policy_after else ""
+        click.echo(f"{verb} {', '.join(_plain(p) for p in result.created)}: {layout}"
                    f"router {result.router}{passed}", err=True)
     tiers = ", ".join(f"{n} {t}" for t, n in sorted(by_tier.items())) or "none"
     verb = "would change" if show_diff else "changed"

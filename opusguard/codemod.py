@@ -453,6 +453,9 @@ class FixResult:
         out = []
         for write in self.writes():
             before = write.before.decode("utf-8", "replace") if write.before is not None else ""
+            if write.before is None and not write.after:  # a new empty file (a package's __init__.py)
+                out += ["--- /dev/null\n", f"+++ b/{write.shown}\n"]
+                continue
             out += difflib.unified_diff(
                 before.splitlines(keepends=True),
                 write.after.decode("utf-8", "replace").splitlines(keepends=True),
@@ -461,11 +464,20 @@ class FixResult:
         return "".join(out)
 
 
+def _router_name_problem(router: str) -> str | None:
+    import keyword
+
+    for name in (*router.split(":")[0].split("."), router.split(":")[1]):
+        if keyword.iskeyword(name):
+            return f"'{name}' is a Python keyword"
+    return None
+
+
 def _shown(path: Path, cwd: Path) -> str:
     return Path(os.path.relpath(path, cwd)).as_posix()
 
 
-def _write_target(path: Path, root: Path) -> tuple[Path, str | None]:
+def _write_target(path: Path, root: Path, *, must_exist: bool = True) -> tuple[Path, str | None]:
     """The file to write for `path`, or why it is left for a person. A symlink is
     followed to its target when that is a file inside the project (`root`)."""
     target = path
@@ -477,7 +489,7 @@ def _write_target(path: Path, root: Path) -> tuple[Path, str | None]:
             return path, "it is a symlink to a file outside the project"
         target = real
     reason = why_not_replaceable(target)
-    if reason is None and not target.exists():
+    if reason is None and must_exist and not target.exists():
         reason = "it no longer exists"
     return target, reason
 
@@ -495,8 +507,15 @@ def compute_fix(project: Project, sources: dict[str, bytes], *, policy_path: Pat
     from opusguard.scaffold import choose_router, starter_policy_text
 
     root = root or cwd
+    if project.policy.router:
+        problem = _router_name_problem(project.policy.router)
+        if problem is not None:
+            raise FixError(f"{project.policy.path}: router {project.policy.router}: {problem}; nothing was written")
     policy_exists = os.path.lexists(policy_path)
-    policy_before = policy_path.read_text(encoding="utf-8") if policy_exists else ""
+    try:
+        policy_before = policy_path.read_text(encoding="utf-8") if policy_exists else ""
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FixError(f"{policy_path}: cannot read the policy: {getattr(exc, 'strerror', None) or exc}") from None
     router, passed, reserved = project.policy.router, [], frozenset()
     if router is None:
         router, passed = choose_router(policy_path.parent)
@@ -554,14 +573,14 @@ def compute_fix(project: Project, sources: dict[str, bytes], *, policy_path: Pat
                        targets=targets, router=router, router_passed=passed,
                        removed={where for where in removed if where[0] in changed})
     if changed:
-        result.support = _support_writes(result, base_text, new_tasks, policy_exists, cwd)
-        if result.support and result.support[0].target == policy_path:
+        result.support = _support_writes(result, base_text, new_tasks, policy_exists, cwd, root)
+        if result.support and result.support[0].shown == _shown(policy_path, cwd):
             result.policy_after = result.support[0].after.decode("utf-8")
     return result
 
 
 def _support_writes(result: FixResult, base_text: str, new_tasks: list[NewTask], policy_exists: bool,
-                    cwd: Path) -> list[FileWrite]:
+                    cwd: Path, root: Path) -> list[FileWrite]:
     """The policy (with the new tasks), the routing table and, when missing, the router
     module and its packages' __init__.py: checked, in the order they are written."""
     from opusguard.scaffold import (render_route_table, render_router_module, route_table_path, router_path,
@@ -576,10 +595,10 @@ def _support_writes(result: FixResult, base_text: str, new_tasks: list[NewTask],
         raise FixError(f"{path}: task '{missing[0]}' would be called but not declared; nothing was written")
     writes = []
     if after_text != result.policy_before or not policy_exists:
-        reason = why_not_replaceable(path)
+        target, reason = _write_target(path, root, must_exist=False)
         if reason is not None:
             raise FixError(f"{path}: not written: {reason}; nothing was written")
-        writes.append(FileWrite(_shown(path, cwd), path, result.policy_before.encode("utf-8") if policy_exists else None,
+        writes.append(FileWrite(_shown(path, cwd), target, result.policy_before.encode("utf-8") if policy_exists else None,
                                 after_text.encode("utf-8")))
     module_file = router_path(policy)
     if not module_file.exists():
@@ -603,7 +622,7 @@ def _support_writes(result: FixResult, base_text: str, new_tasks: list[NewTask],
     if table_before != table_text:
         # The table right after the policy: until the code calls a task, a stale
         # table is harmless (OG108 says so), and the code is written last.
-        writes.insert(1 if writes and writes[0].target == path else 0,
+        writes.insert(1 if writes and writes[0].shown == _shown(path, cwd) else 0,
                       FileWrite(_shown(table, cwd), table, table_before, table_text))
     for write in writes:
         if write.before is None and os.path.lexists(write.target):
@@ -758,6 +777,8 @@ def leftover_findings(findings, result: FixResult, project: Project) -> dict[str
         where = (finding.path, finding.line)
         if (where in fixed or where in result.removed) and finding.rule in ("OG101", "OG102", "OG105", "OG106"):
             continue
+        if finding.rule == "OG108" and any(w.shown.endswith("_table.py") for w in result.support):
+            continue  # the fix writes the table afresh
         if finding.path in left_alone:
             kind = "left-alone"
         elif where in person_sites or where in sent_by_person:
