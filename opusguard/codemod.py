@@ -307,6 +307,10 @@ def append_tasks(policy_text: str, tasks: list[NewTask]) -> str:
             lines[-1] += newline
         return "".join(lines) + "tasks:" + newline + _emit(entries, 2, newline)
     key, value = tasks_node
+    if isinstance(value, yaml.MappingNode) and value.value and value.flow_style:
+        line = value.start_mark.line + 1
+        raise FixError(f"line {line}: `tasks:` is written in flow style ({{...}}); write it as a block mapping "
+                       "or add the tasks by hand; nothing was written")
     if isinstance(value, yaml.MappingNode) and value.value:
         indent = value.value[0][0].start_mark.column
         # Insert after the last line of the mapping's last entry.
@@ -343,8 +347,14 @@ def checked_policy_text(path: Path, before: str, after: str, tasks: list[NewTask
         old_data = yaml.safe_load(before) or {}
         new_data = yaml.safe_load(after) or {}
         policy = load_policy_text(path, after)
-    except (yaml.YAMLError, PolicyError) as exc:
-        raise FixError(f"{path}: the policy with the new tasks would not be valid ({exc}); nothing was written") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise FixError(f"{path}: the policy with the new tasks would not be valid YAML ({where}{problem}); "
+                       "nothing was written") from None
+    except PolicyError as exc:
+        raise FixError(f"{path}: the policy with the new tasks would not be valid ({exc.message}); nothing was written") from None
     old_tasks = dict(old_data.get("tasks") or {})
     new_tasks = dict(new_data.get("tasks") or {})
     expected = {**old_tasks, **{t.name: task_entry(t) for t in tasks}}
@@ -587,7 +597,10 @@ def _support_writes(result: FixResult, base_text: str, new_tasks: list[NewTask],
                                     router_problem, table_problem)
 
     path = result.policy_path
-    after_text = append_tasks(base_text, new_tasks)
+    try:
+        after_text = append_tasks(base_text, new_tasks)
+    except FixError as exc:
+        raise FixError(f"{path}: {exc}") from None
     policy = checked_policy_text(path, base_text, after_text, new_tasks)
     used = {r.task for r in result.plan.rewrites if r.path in result.changed}
     missing = sorted(used - set(policy.tasks))

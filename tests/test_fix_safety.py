@@ -319,3 +319,13 @@ def test_what_is_left_after_fix_is_counted_by_kind_with_what_to_do(tmp_path):
     assert "  2 model ids no call sends (model catalogues, price tables" in result.stderr
     assert "`# opusguard: ignore[OG101]` and a reason (or per-file-ignores), or move it into policies/" in result.stderr
     assert "  1 Opus tasks without governance: add justification, owner and review_by" in result.stderr
+
+
+def test_a_flow_style_tasks_mapping_stops_the_fix_with_one_line(tmp_path):
+    policy = "version: 1\nrouter: app.routing:route\ntasks: {triage: {tier: haiku}}\n"
+    write_tree(tmp_path, {"a.py": call(), "opusguard.yaml": policy})
+    result = run_cli("fix", "--codemod", ".", cwd=tmp_path)
+    assert result.returncode == 2 and len(result.stderr.splitlines()) == 1, result.stderr
+    assert "opusguard.yaml: line 3: `tasks:` is written in flow style" in result.stderr
+    assert (tmp_path / "opusguard.yaml").read_text() == policy and (tmp_path / "a.py").read_text() == call()
+    assert not (tmp_path / "app").exists()
