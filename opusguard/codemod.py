@@ -757,9 +757,9 @@ LEFT_KINDS = {
     "OG101": "model ids sent by calls fix does not rewrite: route them by hand (model=route(\"TASK\"))",
     "OG102": "Opus calls not routed: route them, or give their task a justification",
     "OG103": "undeclared tasks: declare each in the policy",
-    "OG104": "Opus tasks without governance: add justification, owner and review_by (with evidence), "
-             "or move the task to sonnet or haiku",
-    "OG105": "retired models: move the task (or the call) to a current model",
+    "OG104": "on Opus tasks without a justification or owner (OG104): add justification, owner and "
+             "review_by (with evidence), or move the task to sonnet or haiku",
+    "OG105": "retired or deprecated models (also where a task pins one): move the task (or the call) to a current model",
     "OG106": "models known only at run time: annotate the call with `# opusguard: task=NAME`",
     "OG109": "model ids in config files: move the choice into the policy, or `# opusguard: ignore[OG109]` "
              "with a reason (recorded responses, fixtures)",
@@ -803,9 +803,13 @@ def leftover_findings(findings, result: FixResult, project: Project) -> dict[str
         else:
             kind = finding.rule
         counts[kind] = counts.get(kind, 0) + 1
-    # Each Opus task the fix declares waits for a person's justification (OG104).
     used = {r.task for r in result.plan.rewrites if r.path in written}
-    opus = sum(1 for name, task in result.plan.new_tasks.items() if task.tier == "opus" and name in used)
-    if opus:
-        counts["OG104"] = counts.get("OG104", 0) + opus
+    for name, task in result.plan.new_tasks.items():
+        if name not in used:
+            continue
+        if task.tier == "opus":  # declared with no justification and no owner: two OG104 findings
+            counts["OG104"] = counts.get("OG104", 0) + 2
+        ref = project.catalog.recognize(task.sent) if task.model else None
+        if ref is not None and project.catalog.lifecycle(ref, project.today) is not None:
+            counts["OG105"] = counts.get("OG105", 0) + 1  # the pinned id, now in the routing table
     return counts

@@ -315,10 +315,12 @@ def test_what_is_left_after_fix_is_counted_by_kind_with_what_to_do(tmp_path):
     })
     result = run_cli("fix", "--codemod", ".", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "left after the fix: 3 finding(s)" in result.stderr
+    assert "left after the fix: 4 finding(s)" in result.stderr
     assert "  2 model ids no call sends (model catalogues, price tables" in result.stderr
     assert "`# opusguard: ignore[OG101]` and a reason (or per-file-ignores), or move it into policies/" in result.stderr
-    assert "  1 Opus tasks without governance: add justification, owner and review_by" in result.stderr
+    assert "  2 on Opus tasks without a justification or owner (OG104): add justification, owner and review_by" in result.stderr
+    check = run_cli("check", "--statistics", ".", cwd=tmp_path)
+    assert "checked 5 files" in check.stdout and ": 4 findings" in check.stdout, check.stdout  # as announced
 
 
 def test_a_flow_style_tasks_mapping_stops_the_fix_with_one_line(tmp_path):
