@@ -278,6 +278,7 @@ def fix(paths, policy, config_file, select, extend_select, ignore, jobs, no_cach
     """Move call sites that hard-code a Claude model onto route("TASK"), keeping every request's model."""
     from opusguard import engine
     from opusguard.codemod import FixError, FixWriteError, compute_fix, write_fix
+    from opusguard.config import find_project_root
     from opusguard.scaffold import ScaffoldError
     from opusguard.policy import POLICY_FILE_NAMES
 
@@ -299,7 +300,7 @@ def fix(paths, policy, config_file, select, extend_select, ignore, jobs, no_cach
         tree = list(discover_files(list(paths) or ["."], settings, cwd=Path.cwd()))
     try:
         result = compute_fix(analysis.project, analysis.sources, policy_path=policy_path, cwd=Path.cwd(),
-                             task_names=names, remove_unused_in=tree, root=settings.root)
+                             task_names=names, remove_unused_in=tree, root=find_project_root(Path.cwd()))
     except (FixError, ScaffoldError) as exc:
         fail(str(exc))
     if show_diff:

@@ -487,16 +487,28 @@ def _shown(path: Path, cwd: Path) -> str:
     return Path(os.path.relpath(path, cwd)).as_posix()
 
 
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        path.resolve().relative_to(root.resolve())
+    except ValueError:
+        return False
+    return True
+
+
 def _write_target(path: Path, root: Path, *, must_exist: bool = True) -> tuple[Path, str | None]:
     """The file to write for `path`, or why it is left for a person. A symlink is
     followed to its target when that is a file inside the project (`root`)."""
     target = path
-    if path.is_symlink():
-        real = path.resolve()
-        try:
-            real.relative_to(root.resolve())
-        except ValueError:
+    real = path.resolve()
+    try:
+        real.relative_to(root.resolve())
+    except ValueError:
+        if path.is_symlink():
             return path, "it is a symlink to a file outside the project"
+        if path.parent.resolve() != Path(os.path.normpath(path.absolute().parent)):
+            return path, "it lies outside the project, through a symlinked folder"
+        real = path  # a file named outside the project on purpose (--policy FILE)
+    if path.is_symlink():
         target = real
     reason = why_not_replaceable(target)
     if reason is None and must_exist and not target.exists():
@@ -640,6 +652,9 @@ def _support_writes(result: FixResult, base_text: str, new_tasks: list[NewTask],
     for write in writes:
         if write.before is None and os.path.lexists(write.target):
             raise FixError(f"{write.target}: already exists; nothing was written")
+        if write.before is None and not _inside(write.target, root):
+            raise FixError(f"{write.shown}: would be created outside the project ({root}); run fix from the "
+                           "project's top, or create the policy there with `opusguard init`; nothing was written")
     return writes
 
 
