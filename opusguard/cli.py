@@ -279,8 +279,8 @@ def fix(paths, policy, config_file, select, extend_select, ignore, jobs, no_cach
     from opusguard import engine
     from opusguard.codemod import FixError, FixWriteError, compute_fix, write_fix
     from opusguard.config import find_project_root
-    from opusguard.scaffold import ScaffoldError
     from opusguard.policy import POLICY_FILE_NAMES
+    from opusguard.scaffold import ScaffoldError
 
     if stdin_filename:
         fail("fix does not read stdin; name the files to rewrite")
@@ -322,9 +322,11 @@ def _fix_summary(result, analysis, settings, show_diff: bool) -> None:
     from opusguard.config import selected_rules
 
     plan = result.plan
+    used = {r.task for r in plan.rewrites if r.path in result.changed}
     by_tier: dict[str, int] = {}
     for task in plan.new_tasks.values():
-        by_tier[task.tier] = by_tier.get(task.tier, 0) + 1
+        if task.name in used:
+            by_tier[task.tier] = by_tier.get(task.tier, 0) + 1
     for item in plan.needs_person:
         click.echo(f"{_plain(item.path)}:{item.line}: needs a person: {_plain(item.reason)}", err=True)
     for path in result.skipped:
