@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections import Counter
 from pathlib import Path
 
 from msgspec import Struct
 
+from opusguard.atomic import write_atomic
 from opusguard.findings import Finding
 
 
@@ -63,22 +63,6 @@ def write_baseline(path: Path, findings: list[Finding]) -> None:
     ]
     text = json.dumps({"version": 1, "tool": "opusguard", "entries": entries}, indent=2) + "\n"
     write_atomic(path, text)
-
-
-def write_atomic(path: Path, text: str) -> None:
-    import tempfile  # only runs that write pay for it
-
-    path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 class Baseline:

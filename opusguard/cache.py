@@ -24,6 +24,7 @@ from pathlib import Path
 
 from msgspec.structs import replace
 
+from opusguard.atomic import write_atomic
 from opusguard.digest import hexdigest
 from opusguard.facts import FileFacts
 
@@ -42,6 +43,11 @@ _DAY_S = 86_400
 _PRUNED_MARKER = "last-pruned"
 # Files of the cache folder itself, never pruned.
 _KEPT = frozenset({".gitignore", "CACHEDIR.TAG", _PRUNED_MARKER})
+
+
+def _is_temp(name: str) -> bool:
+    """A temp file of atomic.write_atomic (or of an older version) that a killed run left."""
+    return name.startswith(".tmp-") or (name.startswith(".") and name.endswith(".tmp"))
 
 
 class FactsCache:
@@ -98,21 +104,12 @@ class FactsCache:
 
     def write(self, target: Path, value: object) -> None:
         """Pickle `value` to `target` through a temp file renamed into place."""
-        import tempfile  # only runs that write pay for it
-
         try:
             self.prepare()
             target.parent.mkdir(exist_ok=True)
             payload = _FORMAT + pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-            try:
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(payload)
-                os.replace(tmp, target)
-                self.wrote = True
-            except BaseException:
-                os.unlink(tmp)
-                raise
+            write_atomic(target, payload)
+            self.wrote = True
         except OSError:
             pass  # a read-only or full disk costs speed, never the run
 
@@ -145,7 +142,7 @@ class FactsCache:
                             folders.append(entry.path)
                     elif entry.name not in _KEPT:
                         mtime = entry.stat(follow_symlinks=False).st_mtime
-                        if mtime < stale_before or (entry.name.startswith(".tmp-") and self._now - mtime > _DAY_S):
+                        if mtime < stale_before or (_is_temp(entry.name) and self._now - mtime > _DAY_S):
                             os.unlink(entry.path)
                 except OSError:
                     pass  # gone already (another run pruned it)

@@ -18,6 +18,7 @@ EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
 
 def _user_errors() -> tuple[type[Exception], ...]:
+    from opusguard.atomic import UnsafeTargetError
     from opusguard.baseline import BaselineError
     from opusguard.catalog import CatalogError
     from opusguard.config import ConfigError
@@ -26,7 +27,8 @@ def _user_errors() -> tuple[type[Exception], ...]:
     from opusguard.policy import PolicyError
     from opusguard.usage import UsageError
 
-    return (BaselineError, CatalogError, ConfigError, DiscoveryError, GitError, PolicyError, UsageError)
+    return (BaselineError, CatalogError, ConfigError, DiscoveryError, GitError, PolicyError, UsageError,
+            UnsafeTargetError)
 
 
 def fail(message: str) -> None:
@@ -275,8 +277,10 @@ def fix(paths, policy, config_file, select, extend_select, ignore, jobs, no_cach
         changed_since, codemod, show_diff, task_name, task_map, remove_unused):
     """Move call sites that hard-code a Claude model onto route("TASK"), keeping every request's model."""
     from opusguard import engine
-    from opusguard.codemod import compute_fix, write_fix
+    from opusguard.codemod import FixError, FixWriteError, compute_fix, write_fix
+    from opusguard.config import find_project_root
     from opusguard.policy import POLICY_FILE_NAMES
+    from opusguard.scaffold import ScaffoldError
 
     if stdin_filename:
         fail("fix does not read stdin; name the files to rewrite")
@@ -294,21 +298,45 @@ def fix(paths, policy, config_file, select, extend_select, ignore, jobs, no_cach
         from opusguard.discover import discover_files
 
         tree = list(discover_files(list(paths) or ["."], settings, cwd=Path.cwd()))
-    result = compute_fix(analysis.project, analysis.sources, policy_path=policy_path, cwd=Path.cwd(),
-                         task_names=names, remove_unused_in=tree)
+    try:
+        result = compute_fix(analysis.project, analysis.sources, policy_path=policy_path, cwd=Path.cwd(),
+                             task_names=names, remove_unused_in=tree, root=find_project_root(Path.cwd()))
+    except (FixError, ScaffoldError) as exc:
+        fail(str(exc))
     if show_diff:
         click.echo(result.diff(), nl=False)
     else:
-        for path in write_fix(result, Path.cwd()):
+        try:
+            stale = write_fix(result, Path.cwd())
+        except FixWriteError as exc:
+            fail(str(exc))
+        for path in stale:
             click.echo(f"opusguard: warning: {path}: changed on disk since it was read; left alone", err=True)
+    _fix_summary(result, analysis, settings, show_diff)
+
+
+def _fix_summary(result, analysis, settings, show_diff: bool) -> None:
+    """What the fix did, and every finding it leaves, by kind, with what to do."""
+    from opusguard import engine
+    from opusguard.codemod import LEFT_KINDS, leftover_findings
+    from opusguard.config import selected_rules
+
     plan = result.plan
+    used = {r.task for r in plan.rewrites if r.path in result.changed}
     by_tier: dict[str, int] = {}
     for task in plan.new_tasks.values():
-        by_tier[task.tier] = by_tier.get(task.tier, 0) + 1
+        if task.name in used:
+            by_tier[task.tier] = by_tier.get(task.tier, 0) + 1
     for item in plan.needs_person:
-        click.echo(f"{analysis.project.where(item.path, item.line)}: needs a person: {item.reason}", err=True)
+        click.echo(f"{_plain(analysis.project.where(item.path, item.line))}: needs a person: {_plain(item.reason)}", err=True)
     for path in result.skipped:
-        click.echo(f"opusguard: warning: {path}: left untouched", err=True)
+        click.echo(f"opusguard: warning: {_plain(path)}: left untouched", err=True)
+    if result.created:
+        verb = "would create" if show_diff else "created"
+        passed = f" ({'; '.join(result.router_passed)})" if result.router_passed else ""
+        layout = "the layout of `opusguard init`, " if result.policy_before == "" and result.policy_after else ""
+        click.echo(f"{verb} {', '.join(_plain(p) for p in result.created)}: {layout}"
+                   f"router {result.router}{passed}", err=True)
     tiers = ", ".join(f"{n} {t}" for t, n in sorted(by_tier.items())) or "none"
     verb = "would change" if show_diff else "changed"
     opus_tasks = {name for name, task in plan.new_tasks.items() if task.tier == "opus"}
@@ -319,6 +347,20 @@ def fix(paths, policy, config_file, select, extend_select, ignore, jobs, no_cach
         f"{len(plan.needs_person)} site(s) need a person",
         err=True,
     )
+    every, defaults = engine.default_codes()
+    findings = engine.run_rules(analysis, settings, select_codes=selected_rules(settings, every, defaults)).findings
+    left = leftover_findings(findings, result, analysis.project)
+    if left:
+        total = sum(left.values())
+        click.echo(f"{'would be ' if show_diff else ''}left after the fix: {total} finding(s)", err=True)
+        for kind, count in sorted(left.items(), key=lambda item: -item[1]):
+            advice = LEFT_KINDS.get(kind, f"`opusguard rule {kind}` says what to do")
+            click.echo(f"  {count} {advice}", err=True)
+
+
+def _plain(text: str) -> str:
+    """A name from the scanned tree, safe to print: control characters escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 @main.command("report")
