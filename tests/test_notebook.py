@@ -318,7 +318,7 @@ def test_fix_rewrites_code_cells_and_leaves_every_other_byte(tmp_path):
     after = (tmp_path / "nb.ipynb").read_bytes()
     document = json.loads(after)
     # The import goes after the imports at the top of the module: the first code cell.
-    assert document["cells"][1]["source"][:4] == ["import anthropic\n", "from opusguard_router import route\n", "\n", "%matplotlib inline\n"]
+    assert document["cells"][1]["source"][:4] == ["import anthropic\n", "from app.routing import route\n", "\n", "%matplotlib inline\n"]
     assert document["cells"][2]["source"] == 'resp = client.messages.create(model=route("nb"), max_tokens=5, messages=[])\nprint(resp)'
     before_lines, after_lines = lines(RICH.decode()), lines(after.decode())
     added = [line for line in after_lines if line not in before_lines]
@@ -340,7 +340,7 @@ def test_fix_lists_a_cell_it_cannot_rewrite_for_a_person(tmp_path):
     # Routing at the call of cell 2 needs an import in cell 1's place at the top: it is carried
     # into cell 2 (the first statement it precedes), never a reason to fail.
     assert "needs a person" not in result.stderr
-    assert "+    \"from opusguard_router import route\\n\"," in result.stdout
+    assert "+    \"from app.routing import route\\n\"," in result.stdout
 
 
 def test_the_pre_commit_hooks_take_notebooks():
