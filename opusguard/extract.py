@@ -553,7 +553,13 @@ class _Collector(cst.CSTVisitor):
     leave_If = _leave_branch
     visit_Try = _enter_branch
     leave_Try = _leave_branch
-    visit_With = _enter_branch
+    def visit_With(self, node: cst.With) -> None:
+        # `with open("config.yaml") as f`: f is the file opened (the resolver reads config files).
+        for item in node.items:
+            if item.asname is not None and isinstance(item.asname.name, cst.Name):
+                self._bind(item.asname.name, self.value(item.item))
+        self._enter_branch(node)
+
     leave_With = _leave_branch
     visit_Match = _enter_branch
     leave_Match = _leave_branch
