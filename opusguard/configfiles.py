@@ -7,9 +7,9 @@ them, `report` shows them as an inventory, and the resolver follows a call's
 model into them (`os.getenv("X")` with no default to `X=...` in a committed
 `.env`; `yaml.safe_load(open("config.yaml"))["model"]` to that file's value).
 
-Config files are untrusted input and only ever parsed: YAML is composed into
-nodes with the safe loader (no object is constructed, no tag is honoured, and
-an anchor used many times is visited once, so an alias bomb costs what its
+Config files are untrusted input and only ever parsed: YAML is read as the safe
+parser's events (no node or object is built, no tag is honoured, and an alias
+is a reference that is never walked again, so an alias bomb costs what its
 text costs); nothing is executed. A file is parsed only if its bytes mention
 `claude` (a value that is not a Claude id is of no use here) and is not over
 MAX_CONFIG_BYTES. A file that mentions one but cannot be parsed gets a one-line
@@ -173,51 +173,77 @@ _ENV_LINE = re.compile(r"^\s*(?:export\s+)?(?P<name>[A-Za-z_][A-Za-z0-9_.]*)\s*=
 
 
 def _yaml_values(text: str, is_model_id) -> Iterator[ConfigValue]:
+    """From the parser's events: no node is built, no tag resolved to an object, and
+    an alias is a reference, never walked again (an alias bomb costs its text)."""
     import yaml
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    found: list[tuple[int, tuple[Key, ...], str, Span]] = []
+    # Each open collection: [keys of it (None: under a complex key), is a mapping, key or index, expecting a key]
+    stack: list[list] = []
+    document = 0
     try:
-        # Composed, never constructed: nodes only, no Python object made from a tag.
-        documents = list(yaml.compose_all(text, Loader=loader))
+        for event in yaml.parse(text, Loader=loader):
+            kind = type(event)
+            if kind is yaml.DocumentEndEvent:
+                document += 1
+            elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
+                is_mapping = kind is yaml.MappingStartEvent
+                stack.append([_yaml_path(stack), is_mapping, None if is_mapping else 0, is_mapping])
+            elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+                stack.pop()
+                _yaml_advance(stack, None)
+            elif kind is yaml.ScalarEvent:
+                if stack and stack[-1][1] and stack[-1][3]:
+                    _yaml_advance(stack, _yaml_key(event))
+                    continue
+                keys = _yaml_path(stack)
+                if (
+                    keys is not None
+                    and len(stack) <= MAX_DEPTH
+                    and event.tag in (None, "!", "tag:yaml.org,2002:str")
+                    and _model_like(event.value, is_model_id)
+                ):
+                    start, end = event.start_mark, event.end_mark
+                    found.append((document, keys, event.value, (start.line + 1, start.column + 1, end.line + 1, end.column + 1)))
+                _yaml_advance(stack, None)
+            elif kind is yaml.AliasEvent:
+                _yaml_advance(stack, None)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         raise _ConfigError(f"invalid YAML: {exc.problem or exc.context}", (mark.line + 1) if mark else 1) from None
-    except (yaml.YAMLError, RecursionError) as exc:
+    except yaml.YAMLError as exc:
         raise _ConfigError(f"invalid YAML: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", 1) from None
-    seen: set[int] = set()  # an anchored node is walked once however often it is aliased
-    for index, document in enumerate(documents):
-        prefix: tuple[Key, ...] = (index,) if len(documents) > 1 else ()
-        stack = [(document, prefix)]
-        while stack:
-            node, keys = stack.pop()
-            if node is None or id(node) in seen or len(keys) > MAX_DEPTH:
-                continue
-            seen.add(id(node))
-            if isinstance(node, yaml.MappingNode):
-                for key_node, value_node in reversed(node.value):
-                    key = _yaml_key(key_node)
-                    if key is not None:
-                        stack.append((value_node, (*keys, key)))
-            elif isinstance(node, yaml.SequenceNode):
-                for position in range(len(node.value) - 1, -1, -1):
-                    stack.append((node.value[position], (*keys, position)))
-            elif isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:str":
-                if _model_like(node.value, is_model_id):
-                    start, end = node.start_mark, node.end_mark
-                    yield ConfigValue(keys, node.value, (start.line + 1, start.column + 1, end.line + 1, end.column + 1))
+    several = document > 1
+    for index, keys, value, span in found:
+        yield ConfigValue((index, *keys) if several else keys, value, span)
 
 
-def _yaml_key(node) -> Key | None:
-    import yaml
+def _yaml_path(stack: list[list]) -> tuple[Key, ...] | None:
+    """The keys of the value about to come; None under a key that is not a scalar."""
+    if not stack:
+        return ()
+    keys, _, key, _ = stack[-1]
+    return None if keys is None or key is None else (*keys, key)
 
-    if not isinstance(node, yaml.ScalarNode):
-        return None
-    if node.tag == "tag:yaml.org,2002:int":
-        try:
-            return int(node.value)
-        except ValueError:
-            return node.value
-    return node.value
+
+def _yaml_advance(stack: list[list], key: Key | None) -> None:
+    """A key or value of the innermost collection is done; `key` is the key just read."""
+    if not stack:
+        return
+    top = stack[-1]
+    if not top[1]:
+        top[2] += 1
+    elif top[3]:  # that was the key (None for an alias or a collection used as a key)
+        top[2], top[3] = key, False
+    else:
+        top[2], top[3] = None, True
+
+
+def _yaml_key(event) -> Key | None:
+    if event.implicit[0] and re.fullmatch(r"[-+]?[0-9]+", event.value):
+        return int(event.value)  # a plain integer key is an int, as safe_load makes it
+    return event.value
 
 
 def _json_values(text: str, is_model_id) -> Iterator[ConfigValue]:
@@ -234,12 +260,10 @@ def _json_values(text: str, is_model_id) -> Iterator[ConfigValue]:
     starts = _line_starts(text)
     # Each open container: [keys of the container, is an object, current key or index, expecting a key].
     stack: list[list] = []
-    position, length = 0, len(text)
-    while position < length:
-        char = text[position]
-        if char in " \t\r\n":
-            position += 1
-            continue
+    position = 0
+    search = _JSON_STRUCTURE.search
+    while (match := search(text, position)) is not None:
+        char, position = match.group(), match.start()
         if char in "{[":
             stack.append([_json_path(stack), char == "{", 0 if char == "[" else None, char == "{"])
         elif char in "}]":
@@ -252,7 +276,7 @@ def _json_values(text: str, is_model_id) -> Iterator[ConfigValue]:
                 top[2], top[3] = None, True
             else:
                 top[2] += 1
-        elif char == '"':
+        else:  # a string
             value, end = json.decoder.scanstring(text, position + 1)
             if stack and stack[-1][1] and stack[-1][3]:
                 stack[-1][2] = value  # a key
@@ -260,14 +284,10 @@ def _json_values(text: str, is_model_id) -> Iterator[ConfigValue]:
                 yield ConfigValue(_json_path(stack), value, (*_line_col(starts, position), *_line_col(starts, end)))
             position = end
             continue
-        else:  # a number, true, false or null
-            match = _JSON_SCALAR.match(text, position)
-            position = match.end() if match else position + 1
-            continue
         position += 1
 
 
-_JSON_SCALAR = re.compile(r"[^\s,\]}]+")
+_JSON_STRUCTURE = re.compile(r'[{}\[\],:"]')
 
 
 def _json_path(stack: list[list]) -> tuple[Key, ...]:

@@ -59,7 +59,15 @@ def test_yaml_positions_keys_and_lists():
     ]
 
 
-def test_yaml_is_composed_never_constructed():
+def test_yaml_documents_int_keys_and_complex_keys():
+    text = f"a: 1\n---\n2024: {SONNET}\n? [x, y]\n: {OPUS}\nlist:\n  - {{m: {HAIKU}}}\n"
+    assert values(text, "c.yaml") == [
+        ((1, 2024), SONNET, (3, 7, 3, 7 + len(SONNET))),
+        ((1, "list", 0, "m"), HAIKU, (7, 9, 7, 9 + len(HAIKU))),
+    ]
+
+
+def test_yaml_is_parsed_never_constructed():
     # A Python tag would run code with an unsafe loader; here it is a scalar with a tag, not a str.
     text = f"a: !!python/object/apply:os.system ['echo pwned']\nb: {SONNET}\n"
     assert values(text, "c.yaml") == [(("b",), SONNET, (2, 4, 2, 4 + len(SONNET)))]
