@@ -404,6 +404,9 @@ _PARSERS = {"env": _env_values, "yaml": _yaml_values, "json": _json_values, "tom
 
 # --- the run's config files: discovered, cached, and read on demand -------------------
 
+# Verdicts kept in the verdict index (cache.VerdictIndex) for a config file.
+_NO_MODEL, _TOO_LARGE, _CONFIG = "config-none", "config-large", "config:"
+
 
 class ConfigFiles:
     """The committed config files of a run, by shown path, and the resolver's view of them.
@@ -413,12 +416,14 @@ class ConfigFiles:
     did not discover, neither excluded nor .gitignore'd)."""
 
     def __init__(self, cwd: Path, root: Path, is_model_id: Callable[[str], bool], cache=None, *,
-                 excludes: tuple[list[str], list[str]] = ([], []), skip: frozenset[str] = frozenset()):
+                 excludes: tuple[list[str], list[str]] = ([], []), skip: frozenset[str] = frozenset(),
+                 verdicts=None):
         self.cwd = cwd
         self.root = root
         self.is_model_id = is_model_id
         self.cache = cache
         self.excludes = excludes  # (exclude, extend-exclude), as discovery applies them
+        self.verdicts = verdicts  # cache.VerdictIndex of the run, or None
         self.skip = skip  # absolute paths never read as config: the policy, the baseline, the catalog
         self.files: dict[str, ConfigFacts] = {}  # discovered and parsed, by shown path: the inventory
         self.warnings: list[str] = []
@@ -442,33 +447,70 @@ class ConfigFiles:
 
     def add_content(self, rel: str, content: bytes) -> None:
         """A config file given on stdin (--stdin-filename)."""
-        self.files[rel] = self._parse(content, rel)
+        kind = config_kind(os.path.basename(rel)) or "env"
+        facts = self._parse(content, rel, kind)
+        if facts is not None:
+            facts.kind = facts.kind or kind
+            self.files[rel] = facts
 
     def _load(self, absolute: str) -> ConfigFacts | None:
+        """A file's facts; a file unchanged since a run gave it a verdict (verdict index:
+        size and mtime) is not read again: no `claude` in it, or its facts' cache key."""
         if os.path.abspath(absolute) in self.skip:
             return None
         rel = _shown(absolute, self.cwd)
+        kind = config_kind(os.path.basename(absolute)) or "env"
+        entry = self.verdicts.entries.get(absolute) if self.verdicts is not None else None
         try:
+            stat = os.stat(absolute)
+            if entry is not None and entry[:2] == (stat.st_size, stat.st_mtime_ns):
+                known = self._known(entry[2], rel, kind)
+                if known is not None:
+                    return known or None
             with open(absolute, "rb") as handle:
                 content = handle.read(MAX_CONFIG_BYTES + 1)
         except OSError:
             return None
-        return self._parse(content, rel)
+        facts = self._parse(content, rel, kind)
+        if self.verdicts is not None and len(content) == stat.st_size:
+            verdict = _NO_MODEL if facts is not None and facts.kind == "" else (
+                _TOO_LARGE if facts is None else _CONFIG + self.cache.key(content, "config"))
+            self.verdicts.put(absolute, stat.st_size, stat.st_mtime_ns, verdict)
+        if facts is not None and facts.kind == "":
+            facts.kind = kind
+        return facts
 
-    def _parse(self, content: bytes, rel: str) -> ConfigFacts | None:
+    def _known(self, verdict: str, rel: str, kind: str) -> ConfigFacts | bool | None:
+        """The facts a verdict names (False: too large); None if they must be read again."""
+        if verdict == _NO_MODEL:
+            return ConfigFacts(path=rel, kind=kind)
+        if verdict == _TOO_LARGE:
+            self.too_large.append(rel)
+            return False
+        if verdict.startswith(_CONFIG):
+            facts = self.cache.read(self.cache._path(verdict[len(_CONFIG):]))
+            if isinstance(facts, ConfigFacts):
+                return self._loaded(facts, rel)
+        return None
+
+    def _parse(self, content: bytes, rel: str, kind: str | None = None) -> ConfigFacts | None:
+        """Facts of `content` (kind "" when it mentions no Claude model); None if too large."""
         if b"claude" not in content:
-            return ConfigFacts(path=rel, kind=config_kind(os.path.basename(rel)) or "env")
+            return ConfigFacts(path=rel, kind="")
         if len(content) > MAX_CONFIG_BYTES:
             self.too_large.append(rel)
             return None
         key = self.cache.key(content, "config") if self.cache is not None else None
         facts = self.cache.read(self.cache._path(key)) if key is not None else None
         if not isinstance(facts, ConfigFacts):
-            facts = parse_config(content, rel, self.is_model_id)
+            facts = parse_config(content, rel, self.is_model_id, kind)
             if key is not None:
                 from msgspec.structs import replace
 
                 self.cache.write(self.cache._path(key), replace(facts, path=""))
+        return self._loaded(facts, rel)
+
+    def _loaded(self, facts: ConfigFacts, rel: str) -> ConfigFacts:
         facts.path = rel
         if facts.error is not None:
             self.warnings.append(f"{rel}:{facts.error_line}: {facts.error}; its models are not read")

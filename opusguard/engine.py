@@ -148,7 +148,7 @@ def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
         large: list[tuple[str, bytes]] = []
         unreadable: dict[str, str] = {}
         summary = RunSummary()
-        configs = _config_files(settings, policy, catalog, cwd, cache)
+        configs = _config_files(settings, policy, catalog, cwd, cache, verdicts)
 
         # 1. discover and pre-filter: read each file once; most never get parsed.
         candidates: list[tuple[str, bytes]] = []
@@ -243,14 +243,14 @@ def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
     return Analysis(project=project, summary=summary, sources=dict(candidates), warnings=warnings)
 
 
-def _config_files(settings: Settings, policy: Policy, catalog: Catalog, cwd: Path, cache) -> configfiles.ConfigFiles:
+def _config_files(settings: Settings, policy: Policy, catalog: Catalog, cwd: Path, cache, verdicts) -> configfiles.ConfigFiles:
     """The run's config files: never the policy, its evidence, the baseline or the catalog."""
     skip = [policy.path, settings.baseline, catalog.source_path]
     skip += [Path(task.source or policy.path or ".").parent / task.evidence for task in policy.tasks.values() if task.evidence]
     return configfiles.ConfigFiles(
         cwd, settings.root, lambda text: catalog.recognize(text) is not None, cache,
         excludes=(settings.exclude, settings.extend_exclude),
-        skip=frozenset(os.path.abspath(path) for path in skip if path),
+        skip=frozenset(os.path.abspath(path) for path in skip if path), verdicts=verdicts,
     )
 
 

@@ -336,6 +336,27 @@ def test_config_facts_come_from_the_cache(tmp_path, monkeypatch):
     assert rules_lines(third) == {("OG109", "config.yaml", 1)}
 
 
+def test_warm_run_does_not_read_unchanged_config_files(tmp_path, monkeypatch):
+    import os
+
+    write_tree(tmp_path, {
+        "config.yaml": f"model: {OPUS}\n",
+        "data.json": '{"no": "model here"}\n',
+        "app.py": app('yaml.safe_load(open("config.yaml"))["model"]'),
+    })
+    for path in tmp_path.rglob("*"):
+        os.utime(path, (1_700_000_000, 1_700_000_000))  # settled: verdicts are kept
+    settings = load_settings(tmp_path)
+    first = engine.check(settings, _options(["."], use_cache=True), cwd=tmp_path, select_codes={"OG102", "OG109"})
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("an unchanged config file was read")
+
+    monkeypatch.setattr(configfiles, "open", no_reading, raising=False)
+    second = engine.check(settings, _options(["."], use_cache=True), cwd=tmp_path, select_codes={"OG102", "OG109"})
+    assert rules_lines(first) == rules_lines(second) == {("OG102", "app.py", 5), ("OG109", "config.yaml", 1)}
+
+
 def test_stdin_config_file(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     settings = load_settings(tmp_path)
