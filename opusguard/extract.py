@@ -553,6 +553,7 @@ class _Collector(cst.CSTVisitor):
     leave_If = _leave_branch
     visit_Try = _enter_branch
     leave_Try = _leave_branch
+
     def visit_With(self, node: cst.With) -> None:
         # `with open("config.yaml") as f`: f is the file opened (the resolver reads config files).
         for item in node.items:
