@@ -439,7 +439,7 @@ class ConfigFiles:
         for name in files:
             if is_config_path(name):
                 facts = self._load(name)
-                if facts is not None:
+                if facts is not None and (facts.values or facts.error):  # (the others name no model)
                     self.files[facts.path] = facts
             else:
                 code.append(name)
@@ -458,15 +458,17 @@ class ConfigFiles:
         size and mtime) is not read again: no `claude` in it, or its facts' cache key."""
         if os.path.abspath(absolute) in self.skip:
             return None
-        rel = _shown(absolute, self.cwd)
         kind = config_kind(os.path.basename(absolute)) or "env"
         entry = self.verdicts.entries.get(absolute) if self.verdicts is not None else None
         try:
             stat = os.stat(absolute)
             if entry is not None and entry[:2] == (stat.st_size, stat.st_mtime_ns):
-                known = self._known(entry[2], rel, kind)
+                if entry[2] == _NO_MODEL:  # most config files, on a warm run: not even a path to show
+                    return ConfigFacts(path="", kind=kind)
+                known = self._known(entry[2], _shown(absolute, self.cwd), kind)
                 if known is not None:
                     return known or None
+            rel = _shown(absolute, self.cwd)
             with open(absolute, "rb") as handle:
                 content = handle.read(MAX_CONFIG_BYTES + 1)
         except OSError:
@@ -482,8 +484,6 @@ class ConfigFiles:
 
     def _known(self, verdict: str, rel: str, kind: str) -> ConfigFacts | bool | None:
         """The facts a verdict names (False: too large); None if they must be read again."""
-        if verdict == _NO_MODEL:
-            return ConfigFacts(path=rel, kind=kind)
         if verdict == _TOO_LARGE:
             self.too_large.append(rel)
             return False
