@@ -58,7 +58,7 @@ LOADERS = frozenset({
 })
 # What opens a file given its path: open(PATH), Path(PATH) (then .open() / .read_text()).
 OPENERS = frozenset({"open", "io.open", "builtins.open", "codecs.open", "pathlib.Path", "pathlib.PurePath"})
-FILE_METHODS = frozenset({"open", "read_text", "read_bytes", "read"})
+FILE_METHODS = frozenset({"open", "read_text", "read_bytes", "read", "resolve", "absolute", "expanduser"})
 
 Key = str | int
 

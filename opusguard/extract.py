@@ -442,6 +442,10 @@ class _Collector(cst.CSTVisitor):
             return self.value(node.right)
         if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Add):
             return Concat((self.value(node.left), self.value(node.right)))
+        if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Divide) and (
+            _string_value(node.right) is not None
+        ):  # `folder / "config.yaml"`: a path, which Path.joinpath names (the resolver reads config files)
+            return CallV(Attr(self.value(node.left), "joinpath"), (self.value(node.right),))
         if isinstance(node, cst.NamedExpr):
             return self.value(node.value)
         return Unknown(f"expression {self.code(node)}")

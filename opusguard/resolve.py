@@ -390,6 +390,8 @@ class Resolver:
         if isinstance(value, Num):
             return []
         if isinstance(value, Name):
+            if value.id == "__file__":  # the code file itself: paths beside it (configfiles.py)
+                return [FileRef(os.path.basename(path), path, beside_code=True)]
             return _with_via(self.lookup_name(path, value.id), value.id)
         if isinstance(value, Attr):
             return self._eval_attr(value, path)
@@ -435,6 +437,8 @@ class Resolver:
             elif isinstance(base, Lit):
                 if value.attr == "value":  # Enum member .value
                     out.append(base)
+            elif isinstance(base, FileRef) and value.attr == "parent":
+                out.append(_parent(base))
             elif isinstance(base, Unres):
                 out.append(Unres(f"{base.origin}.{value.attr}"))
         return out
@@ -498,22 +502,26 @@ class Resolver:
         from opusguard.configfiles import FILE_METHODS, LOADERS, OPENERS
 
         func = value.func
-        if isinstance(func, Attr) and func.attr in FILE_METHODS:
+        if isinstance(func, Attr) and func.attr in FILE_METHODS:  # Path(...).open(), .resolve(), f.read() ...
             files = [r for r in self.eval(func.base, path) if isinstance(r, FileRef)]
             return files or None
+        if isinstance(func, Attr) and func.attr == "joinpath":  # also `a / "b"` (extract.py)
+            return self._joined(self.eval(func.base, path), value.args, path)
         name = self._qualified_callee(func, path)
         if name in OPENERS and value.args:
-            beside_code = _is_file_dir_join(value.args[0])
-            written = value.args[0].args[1] if beside_code else value.args[0]
             opened: list[Result] = []
-            for result in self.eval(written, path):
+            for result in self.eval(value.args[0], path):
                 if isinstance(result, Lit) and not result.partial:
-                    opened.append(FileRef(result.text, path, beside_code))
+                    opened.append(FileRef(result.text, path))
                 elif isinstance(result, FileRef):
                     opened.append(result)
             return opened or None
-        if name == "os.path.join" and _is_file_dir_join(value):
-            return [FileRef(r.text, path, True) for r in self.eval(value.args[1], path) if isinstance(r, Lit)] or None
+        if name in ("os.path.abspath", "os.path.realpath", "os.path.normpath") and value.args:
+            return [r for r in self.eval(value.args[0], path) if isinstance(r, FileRef)] or None
+        if name == "os.path.dirname" and value.args:
+            return [_parent(r) for r in self.eval(value.args[0], path) if isinstance(r, FileRef)] or None
+        if name == "os.path.join" and value.args:
+            return self._joined(self.eval(value.args[0], path), value.args[1:], path)
         if name not in LOADERS or not value.args or self.configs is None:
             return None
         out: list[Result] = []
@@ -528,6 +536,23 @@ class Resolver:
                     out.append(ConfigRef(facts.path, missing=f"line {facts.error_line}: {facts.error}"))
                 else:
                     out.append(ConfigRef(facts.path))
+        return out or None
+
+    def _joined(self, bases: list[Result], parts: tuple[Value, ...], path: str) -> list[Result] | None:
+        """A file path joined from one that is known and literal parts."""
+        out: list[Result] = []
+        for base in bases:
+            if isinstance(base, Lit) and not base.partial:
+                base = FileRef(base.text, path)
+            if not isinstance(base, FileRef):
+                continue
+            texts = [base.written]
+            for part in parts:
+                lits = [r for r in self.eval(part, path) if isinstance(r, Lit) and not r.partial]
+                if len(lits) != 1:
+                    return None
+                texts.append(lits[0].text)
+            out.append(FileRef(os.path.join(*texts), base.near, base.beside_code))
         return out or None
 
     def _qualified_callee(self, func: Value, path: str) -> str | None:
@@ -633,18 +658,12 @@ class Resolver:
         return None
 
 
-def _is_file_dir_join(value: Value) -> bool:
-    """`os.path.join(os.path.dirname(__file__), "x.yaml")` (`abspath`/`realpath` of
-    `__file__` too): a path beside the code."""
-    if not (isinstance(value, CallV) and _dotted_value(value.func) in ("os.path.join", "path.join") and len(value.args) == 2):
-        return False
-    folder = value.args[0]
-    if not (isinstance(folder, CallV) and _dotted_value(folder.func) in ("os.path.dirname", "path.dirname", "dirname")):
-        return False
-    inner = folder.args[0] if len(folder.args) == 1 else None
-    if isinstance(inner, CallV) and _dotted_value(inner.func).rsplit(".", 1)[-1] in ("abspath", "realpath") and len(inner.args) == 1:
-        inner = inner.args[0]
-    return inner == Name("__file__")
+def _parent(ref: FileRef) -> FileRef:
+    """`.parent` / os.path.dirname() of a known path."""
+    written = ref.written.rstrip("/")
+    if written in ("", ".") or os.path.basename(written) == "..":
+        return FileRef(os.path.join(written or ".", ".."), ref.near, ref.beside_code)
+    return FileRef(os.path.dirname(written) or ".", ref.near, ref.beside_code)
 
 
 def _container_item(container: DictV | SeqV, key: str | int) -> Value | None:

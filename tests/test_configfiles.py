@@ -238,12 +238,35 @@ LOADED = {
         ('CFG = tomllib.load(Path("conf/app.toml").open("rb"))\n', 'CFG["llm"]["model"]', ("conf/app.toml", 2)),
         ('P = os.path.join(os.path.dirname(os.path.abspath(__file__)), "conf/app.toml")\n'
          'with open(P, "rb") as f:\n    CFG = tomllib.load(f)\n', 'CFG["llm"]["model"]', ("conf/app.toml", 2)),
+ 
+        ('CFG = yaml.safe_load((Path(__file__).resolve().parent / "config.yaml").read_text())\n',
+         'CFG["agent"]["model"]', ("config.yaml", 2)),
+        ('HERE = Path(__file__).parent\nCFG = json.load(open(HERE / "settings.json"))\n', 'CFG["llm"]["model"]',
+         ("settings.json", 1)),
+        ('CFG = tomllib.load(open(os.path.join("conf", "app.toml"), "rb"))\n', 'CFG["llm"]["model"]', ("conf/app.toml", 2)),
     ],
 )
 def test_loaded_config_file_resolves(tmp_path, head, model, related):
     result = check_tree(tmp_path, {**LOADED, "app.py": app(model, head=head)}, select={"OG102", "OG106"})
     assert [r for rel in opus_related(result).values() for r in rel] == [related]
     assert unresolved(result) == {}
+
+
+def test_paths_beside_the_code_are_relative_to_its_folder(tmp_path):
+    code = app('CFG["model"]', head='CFG = yaml.safe_load(open(Path(__file__).parent.parent / "conf" / "agent.yaml"))\n')
+    result = check_tree(tmp_path, {
+        "conf/agent.yaml": f"model: {OPUS}\n",
+        "pkg/conf/agent.yaml": f"model: {HAIKU}\n",  # beside the code, but the code looks one folder up
+        "pkg/app.py": code,
+    }, select={"OG102", "OG106"})
+    assert [r for rel in opus_related(result).values() for r in rel] == [("conf/agent.yaml", 1)]
+    assert result.summary.model_calls["haiku"] == 0
+
+
+def test_division_that_is_not_a_path_is_left_alone(tmp_path):
+    analysis = analyze_tree(tmp_path, {"app.py": app("MODELS[1]", head=f'MODELS = ["{OPUS}", "{HAIKU}"]\nHALF = 10 / 2\n')})
+    (call,) = analysis.project.calls
+    assert [m.ref.model_id for m in call.models] == [HAIKU]
 
 
 def test_loaded_config_inside_a_function_and_a_list_index(tmp_path):
