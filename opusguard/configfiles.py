@@ -131,12 +131,18 @@ def parse_config(content: bytes, path: str, is_model_id: Callable[[str], bool], 
     except _ConfigError as exc:
         facts.error, facts.error_line = str(exc), exc.line
         return facts
+    except (RecursionError, ValueError, IndexError) as exc:  # nested too deeply, or a parser's own surprise
+        facts.error = f"cannot be read as {kind.upper()}: {type(exc).__name__}"
+        return facts
     lines = text.splitlines()
     for value in found:
         facts.values.append(value)
         line = value.span[0]
         if 0 < line <= len(lines):
-            facts.lines[line] = lines[line - 1][:MAX_LINE_CHARS]
+            # (shown in a terminal: control characters are written as escapes)
+            facts.lines[line] = "".join(
+                c if c.isprintable() or c == "\t" else repr(c)[1:-1] for c in lines[line - 1][:MAX_LINE_CHARS]
+            )
     return facts
 
 

@@ -121,6 +121,11 @@ def test_malformed_file_is_one_error_with_its_line(name, text, message, line):
     assert facts.values == [] and facts.error.startswith(message) and facts.error_line == line
 
 
+def test_source_lines_keep_no_control_characters():
+    facts = parse_config(f"M={OPUS} #\x1b[2J\x07\n".encode(), ".env", is_model_id)
+    assert facts.lines == {1: f"M={OPUS} #\\x1b[2J\\x07"}
+
+
 def test_not_utf8():
     facts = parse_config(b"a: 1\nb: \xff claude\n", "x.yaml", is_model_id)
     assert facts.error.startswith("not UTF-8") and facts.error_line == 2
