@@ -45,7 +45,7 @@ def _language(path: str) -> str:
         return "sh"
     suffix = name.rsplit(".", 1)[-1] if "." in name else ""
     return {"py": "python", "pyi": "python", "yaml": "yaml", "yml": "yaml", "toml": "toml", "json": "json",
-            "ini": "ini"}.get(suffix, "text")
+            "ini": "ini", "ipynb": "json"}.get(suffix, "text")
 
 
 def write_pages(directory: Path) -> list[Path]:
