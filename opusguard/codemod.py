@@ -28,6 +28,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 
 from opusguard import notebook
 from opusguard.atomic import UnsafeTargetError, why_not_replaceable, write_atomic
+from opusguard.configfiles import is_config_path
 from opusguard.facts import Attr, Name, Span, Str, Subscript
 from opusguard.project import Project, ResolvedCall
 from opusguard.sinks import MODEL_KEYWORDS
@@ -162,6 +163,7 @@ def _definitions_rewritable(call: ResolvedCall) -> bool:
         not call.unresolved
         and bool(call.models)
         and all(not m.ref.partial and m.ref.provider != "alias" and "concatenation" not in m.via for m in call.models)
+        and not any(is_config_path(m.literal_path) for m in call.models)  # (a config file is not code to rewrite)
     )
 
 
@@ -194,6 +196,8 @@ def _why_not_rewritable(call: ResolvedCall) -> str | None:
     if len({(m.ref.written) for m in call.models}) > 1:
         return "it may send several models: " + ", ".join(sorted({m.ref.written for m in call.models}))
     model = call.models[0]
+    if is_config_path(model.literal_path):
+        return f"its model is read from {model.literal_path}:{model.literal_span[0]}; route the call, or change the value there"
     if model.ref.partial:
         return f"its model is built at run time from '{model.ref.written}…'"
     if "concatenation" in model.via:

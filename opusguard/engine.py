@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 from msgspec import Struct, field
 
-from opusguard import __version__, prefilter
+from opusguard import __version__, configfiles, prefilter
 from opusguard.cache import FactsCache, VerdictIndex
 from opusguard.catalog import Catalog, load_catalog
 from opusguard.config import Settings, code_matches, ignored_for_path, selected_rules
@@ -149,25 +149,30 @@ def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
         large: list[tuple[str, bytes]] = []
         unreadable: dict[str, str] = {}
         summary = RunSummary()
+        configs = _config_files(settings, policy, catalog, cwd, cache, verdicts)
 
         # 1. discover and pre-filter: read each file once; most never get parsed.
         candidates: list[tuple[str, bytes]] = []
         others: list[_SecondPassFile] = []
         if options.stdin is not None:
             stdin_name, stdin_bytes = options.stdin
-            candidates.append((display_path(Path(stdin_name), cwd), stdin_bytes))
             summary.files_scanned = 1
+            if configfiles.is_config_path(stdin_name):
+                configs.add_content(display_path(Path(stdin_name), cwd), stdin_bytes)
+            else:
+                candidates.append((display_path(Path(stdin_name), cwd), stdin_bytes))
             facts = source.facts_for(candidates)
         else:
             files = (
                 [os.path.join(cwd, path) for path in options.explicit_files]
                 if options.explicit_files is not None
                 else discover_file_names(
-                    options.paths or ["."], settings, cwd=cwd, warn=warnings.append,
+                    options.paths or ["."], configfiles.with_config_globs(settings), cwd=cwd, warn=warnings.append,
                     listings=verdicts.listings if verdicts is not None else None,
                 )
             )
             summary.files_scanned = len(files)
+            files = configs.take_config_files(files)
             # Large trees: parse each candidate in a worker while the rest is still read.
             stream = len(files) >= MIN_FILES_TO_STREAM
             if not stream:
@@ -224,8 +229,10 @@ def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
             return source.facts_for([(rel, content)], cut_bodies=False)[rel]
 
         project = build_project(
-            facts, policy=policy, catalog=catalog, today=options.today, find_module=find_module, whole_file=whole_file
+            facts, policy=policy, catalog=catalog, today=options.today, find_module=find_module, whole_file=whole_file,
+            configs=configs,
         )
+        warnings.extend(configs.finish())
     if verdicts is not None:
         verdicts.save()
     if cache is not None and cache.wrote:  # (a run that only read never prunes)
@@ -235,6 +242,17 @@ def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
     _count_models(project, summary)
     summary.elapsed_seconds = time.perf_counter() - started
     return Analysis(project=project, summary=summary, sources=dict(candidates), warnings=warnings)
+
+
+def _config_files(settings: Settings, policy: Policy, catalog: Catalog, cwd: Path, cache, verdicts) -> configfiles.ConfigFiles:
+    """The run's config files: never the policy, its evidence, the baseline or the catalog."""
+    skip = [policy.path, settings.baseline, catalog.source_path]
+    skip += [Path(task.source or policy.path or ".").parent / task.evidence for task in policy.tasks.values() if task.evidence]
+    return configfiles.ConfigFiles(
+        cwd, settings.root, lambda text: catalog.recognize(text) is not None, cache,
+        excludes=(settings.exclude, settings.extend_exclude),
+        skip=frozenset(os.path.abspath(path) for path in skip if path), verdicts=verdicts,
+    )
 
 
 def _prefilter(

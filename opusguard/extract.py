@@ -447,6 +447,10 @@ class _Collector(cst.CSTVisitor):
             return self.value(node.right)
         if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Add):
             return Concat((self.value(node.left), self.value(node.right)))
+        if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Divide) and (
+            _string_value(node.right) is not None
+        ):  # `folder / "config.yaml"`: a path, which Path.joinpath names (the resolver reads config files)
+            return CallV(Attr(self.value(node.left), "joinpath"), (self.value(node.right),))
         if isinstance(node, cst.NamedExpr):
             return self.value(node.value)
         return Unknown(f"expression {self.code(node)}")
@@ -558,7 +562,14 @@ class _Collector(cst.CSTVisitor):
     leave_If = _leave_branch
     visit_Try = _enter_branch
     leave_Try = _leave_branch
-    visit_With = _enter_branch
+
+    def visit_With(self, node: cst.With) -> None:
+        # `with open("config.yaml") as f`: f is the file opened (the resolver reads config files).
+        for item in node.items:
+            if item.asname is not None and isinstance(item.asname.name, cst.Name):
+                self._bind(item.asname.name, self.value(item.item))
+        self._enter_branch(node)
+
     leave_With = _leave_branch
     visit_Match = _enter_branch
     leave_Match = _leave_branch

@@ -16,6 +16,7 @@ from opusguard.facts import CallFact, FileFacts, LiteralFact, Span
 
 if TYPE_CHECKING:
     from opusguard.catalog import Catalog, ModelRef
+    from opusguard.configfiles import ConfigFacts
     from opusguard.policy import Policy
 
 
@@ -74,6 +75,8 @@ class Project(Struct):
     modules: dict[str, str] = field(default_factory=dict)
     # Paths in findings are relative to this folder (the engine sets it).
     cwd: Path = field(default_factory=Path.cwd)
+    # Discovered config files that name Claude models, by path (configfiles.py): OG109, the report.
+    configs: dict[str, "ConfigFacts"] = field(default_factory=dict)
 
     def display_path(self, path: str | Path) -> str:
         """A path outside the scanned files (the policy, evidence) as findings show it."""

@@ -336,6 +336,36 @@ class Group:
     unresolved: int = 0
 
 
+@dataclass(frozen=True)
+class ConfiguredModel:
+    """A Claude model written in a config file, and the call sites that read it."""
+
+    path: str
+    line: int
+    column: int
+    keys: str  # "['agent']['model']"
+    model: str
+    tier: str
+    read_by: tuple[str, ...] = ()  # "app/bot.py:12" of the calls resolved to it (priced there)
+
+
+def configured_models(project: Project) -> list[ConfiguredModel]:
+    from opusguard.configfiles import keys_text
+
+    readers: dict[tuple, list[str]] = {}
+    for call in project.calls:
+        for model in call.models:
+            readers.setdefault((model.literal_path, model.literal_span), []).append(f"{call.path}:{call.line}")
+    out = []
+    for path, facts in project.configs.items():
+        for value in facts.values:
+            ref = project.catalog.recognize(value.text)
+            if ref is not None:
+                out.append(ConfiguredModel(path, value.span[0], value.span[1], keys_text(value.keys), value.text, ref.tier,
+                                           tuple(readers.get((path, value.span), ()))))
+    return out
+
+
 @dataclass
 class Report:
     period: str
@@ -348,6 +378,8 @@ class Report:
     top_opus: list[SiteCost]
     warnings: list[str] = field(default_factory=list)
     usage_source: str | None = None
+    # Models named in committed config files (configfiles.py): listed, not priced as call sites.
+    configured: list[ConfiguredModel] = field(default_factory=list)
 
     @property
     def sites(self) -> list[Site]:

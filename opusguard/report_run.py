@@ -20,6 +20,7 @@ from opusguard.report import (
     CostDiff,
     Report,
     build_inventory,
+    configured_models,
     diff_reports,
     load_assumptions,
     price_book,
@@ -49,6 +50,7 @@ def make_report(settings: Settings, options: engine.RunOptions, inputs: ReportIn
     usage = load_usage(inputs.usage_file) if inputs.usage_file else None
     analysis = engine.analyze(settings, options, cwd=cwd)
     report = _price(analysis, inputs, usage)(build_inventory(analysis.project))
+    report.configured = configured_models(analysis.project)
     return report, analysis
 
 

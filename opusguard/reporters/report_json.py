@@ -113,6 +113,11 @@ def report_document(report: Report) -> dict:
             }
             for a in report.advice
         ],
+        "configured": [
+            {"path": c.path, "line": c.line, "column": c.column, "keys": c.keys, "model": c.model, "tier": c.tier,
+             "read_by": list(c.read_by)}
+            for c in report.configured
+        ],
         "warnings": report.warnings,
     }
 

@@ -20,6 +20,7 @@ _RULE_MODULES = (
     ("og106_unresolved_model", "UnresolvedModel"),
     ("og107_tier_below_bar", "TierBelowBar"),
     ("og108_stale_route_table", "StaleRouteTable"),
+    ("og109_configured_model", "ConfiguredModel"),
 )
 
 
