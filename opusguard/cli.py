@@ -47,10 +47,12 @@ def handle_user_errors(func):
     return wrapper
 
 
-def _codes(value: str | None) -> list[str] | None:
+def _codes(value: str | None, option: str) -> list[str] | None:
     if value is None:
         return None
-    return [code.strip().upper() for code in value.split(",") if code.strip()]
+    from opusguard.config import parse_selectors
+
+    return parse_selectors([code for code in value.split(",") if code.strip()], option)
 
 
 def common_options(func):
@@ -77,9 +79,9 @@ def _settings(config_file, policy, select, extend_select, ignore, baseline=None,
 
     overrides = {
         "policy": policy,
-        "select": _codes(select),
-        "extend_select": _codes(extend_select),
-        "ignore": _codes(ignore),
+        "select": _codes(select, "--select"),
+        "extend_select": _codes(extend_select, "--extend-select"),
+        "ignore": _codes(ignore, "--ignore"),
         "baseline": baseline,
     }
     overrides = {key: value for key, value in overrides.items() if value is not None}
