@@ -218,6 +218,7 @@ def check(paths, policy, config_file, select, extend_select, ignore, jobs, no_ca
     options.extraction = extraction
     result = engine.check(settings, options, cwd=Path.cwd())
     engine.print_warnings(result.analysis.warnings)
+    nothing_checked = _say_what_was_missing(result.analysis, paths)
     findings = result.findings
     if report_unused_ignores:
         findings = sorted(findings + result.unused_ignores, key=lambda f: f.sort_key())
@@ -250,8 +251,28 @@ def check(paths, policy, config_file, select, extend_select, ignore, jobs, no_ca
         rules=rule_metadata(),
         tool_version=__version__,
     )
+    if nothing_checked:
+        sys.exit(EXIT_ERROR)
     if findings and not exit_zero:
         sys.exit(EXIT_FINDINGS)
+
+
+def _say_what_was_missing(analysis, paths, *, policy_note: bool = True) -> bool:
+    """Notes on stderr for the state the user is in; True when no file was checked."""
+    if policy_note and analysis.project.policy.path is None:
+        click.echo(
+            "opusguard: note: no policy file (opusguard.yaml) here or above: no task is declared, "
+            "so no Opus call is justified; `opusguard init` writes a starter policy and a router",
+            err=True,
+        )
+    if analysis.summary.nothing_found:
+        click.echo(
+            f"opusguard: warning: no Python file to check in {', '.join(paths) or '.'} "
+            "(a wrong path, or every file excluded by include, exclude, extend-exclude or .gitignore)",
+            err=True,
+        )
+        return True
+    return False
 
 
 def _register_subcommands() -> None:
@@ -287,6 +308,10 @@ def fix(paths, policy, config_file, select, extend_select, ignore, jobs, no_cach
     options.read_candidates = True  # it rewrites them
     analysis = engine.analyze(settings, options, cwd=Path.cwd())
     engine.print_warnings(analysis.warnings)
+    if _say_what_was_missing(analysis, paths):
+        sys.exit(EXIT_ERROR)
+    for path, why in analysis.summary.skipped.items():
+        click.echo(f"opusguard: warning: {path}: not considered ({why}): its call sites are not rewritten", err=True)
     policy_path = Path(analysis.project.policy.path) if analysis.project.policy.path else settings.root / POLICY_FILE_NAMES[0]
     names = _task_map(task_map)
     if task_name:
@@ -318,7 +343,8 @@ def fix(paths, policy, config_file, select, extend_select, ignore, jobs, no_cach
     click.echo(
         f"{verb} {len(result.changed)} file(s): {len([r for r in plan.rewrites if r.path in result.changed])} call site(s) routed; "
         f"tasks added: {tiers}; {opus_sites} Opus site(s) now wait for a decision (OG104: justify or move down); "
-        f"{len(plan.needs_person)} site(s) need a person",
+        f"{len(plan.needs_person)} site(s) need a person"
+        + (f"; {len(analysis.summary.skipped)} file(s) not considered" if analysis.summary.skipped else ""),
         err=True,
     )
 
@@ -357,14 +383,20 @@ def report(paths, policy, config_file, select, extend_select, ignore, jobs, no_c
         result, analysis = make_report(settings, options, inputs, cwd=Path.cwd())
         engine.print_warnings([*analysis.warnings, *result.warnings])
         render = functools.partial(render_report, fmt, result, group_by=group_by, link_base=link_base, color=color)
+    nothing_checked = _say_what_was_missing(analysis, paths, policy_note=False)  # the report says it
     if output is None:
         render(out=sys.stdout)
-        return
-    try:
-        with open(output, "w", encoding="utf-8") as out:
-            render(out=out)
-    except OSError as exc:
-        fail(f"{output}: cannot write: {exc.strerror or exc}")
+    else:
+        try:
+            with open(output, "w", encoding="utf-8") as out:
+                render(out=out)
+        except OSError as exc:
+            fail(f"{output}: cannot write: {exc.strerror or exc}")
+        sites = len(diff.changes) if diff_ref else len(result.costs)
+        what = "changed call site(s)" if diff_ref else "call site(s)"
+        click.echo(f"opusguard: wrote the {fmt} report to {output} ({sites} {what})", err=True)
+    if nothing_checked:
+        sys.exit(EXIT_ERROR)
 
 
 def _task_map(path):

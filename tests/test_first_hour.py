@@ -69,3 +69,119 @@ def test_per_file_ignores_with_a_known_code_still_works(tmp_path):
     result = run_cli("check", "--no-cache", ".", cwd=tmp_path)
     assert result.returncode == 1
     assert "app/bot.py:4:1: OG102" in result.stdout and "app/config.py:1:1: OG101" not in result.stdout
+
+
+# --- nothing silent: skipped files, nothing to check ------------------------------------
+
+BROKEN = {
+    **SAMPLE_APP,
+    # Sends Opus, but does not parse: its call cannot be followed.
+    "app/broken.py": f'import anthropic\nanthropic.Anthropic().messages.create(model="{OPUS}")\ndef f(:\n',
+}
+
+
+def test_check_names_the_files_it_could_not_parse(tmp_path):
+    write_tree(tmp_path, BROKEN)
+    result = run_cli("check", "--no-cache", ".", cwd=tmp_path)
+    last = result.stdout.splitlines()[-1]
+    assert last.startswith("checked 4 files in ")
+    assert last.endswith(": 4 findings; 1 file skipped, calls in them not followed: app/broken.py (parse error at line 3)")
+    doc = run_cli("check", "--no-cache", "--format", "json", ".", cwd=tmp_path)
+    import json
+
+    assert json.loads(doc.stdout)["summary"]["skipped_files"] == [{"path": "app/broken.py", "reason": "parse error at line 3"}]
+
+
+def test_report_says_which_files_may_hide_call_sites(tmp_path):
+    import json
+
+    write_tree(tmp_path, BROKEN)
+    note = "1 file not read whole, so call sites in it may be missing: app/broken.py (parse error at line 3)"
+    for fmt in ("text", "markdown", "html"):
+        result = run_cli("report", "--no-cache", "--format", fmt, ".", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert note in result.stdout, fmt
+    doc = json.loads(run_cli("report", "--no-cache", "--format", "json", ".", cwd=tmp_path).stdout)
+    assert note in doc["assumptions"]
+    assert doc["summary"]["skipped_files"] == [{"path": "app/broken.py", "reason": "parse error at line 3"}]
+
+
+def test_fix_says_which_files_it_could_not_consider(tmp_path):
+    write_tree(tmp_path, BROKEN)
+    result = run_cli("fix", "--codemod", "--diff", "--no-cache", ".", cwd=tmp_path)
+    assert "opusguard: warning: app/broken.py: not considered (parse error at line 3): its call sites are not rewritten" in result.stderr
+    assert result.stderr.rstrip().endswith("; 1 file(s) not considered")
+
+
+@pytest.mark.parametrize("command", [("check",), ("report",), ("fix", "--codemod", "--diff")])
+def test_nothing_to_check_is_a_warning_and_exit_2(tmp_path, command):
+    write_tree(tmp_path, {**SAMPLE_APP, "docs/readme.txt": "no Python here\n",
+                          "pyproject.toml": '[tool.opusguard]\nextend-exclude = ["app"]\n'})
+    for path in ("docs", "."):  # (a folder named explicitly is checked even if excluded)
+        result = run_cli(*command, "--no-cache", path, cwd=tmp_path)
+        assert result.returncode == 2, (path, result.stdout, result.stderr)
+        assert f"opusguard: warning: no Python file to check in {path} (a wrong path, or every file excluded" in result.stderr
+
+
+def test_changed_since_with_no_change_is_not_an_error(tmp_path):
+    import subprocess
+
+    write_tree(tmp_path, {**SAMPLE_APP, "opusguard.yaml": "version: 1\ntasks: {}\n"})
+    for args in (["init", "-q"], ["add", "."], ["-c", "user.name=a", "-c", "user.email=a@b", "commit", "-qm", "base"]):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True)
+    result = run_cli("check", "--no-cache", "--changed-since", "HEAD", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "no Python file" not in result.stderr
+
+
+# --- messages for the state a user is in --------------------------------------------------
+
+ANNOTATED = {
+    "app/__init__.py": "",
+    "app/review.py": (
+        "import anthropic\nclient = anthropic.Anthropic()\n# opusguard: task=contract-review\n"
+        f'client.messages.create(model="{OPUS}", max_tokens=5, messages=[])\n'
+    ),
+}
+
+
+def test_no_policy_says_opusguard_init(tmp_path):
+    write_tree(tmp_path, ANNOTATED)
+    result = run_cli("check", "--no-cache", ".", cwd=tmp_path)
+    assert "opusguard: note: no policy file (opusguard.yaml) here or above" in result.stderr
+    assert "`opusguard init` writes a starter policy" in result.stderr
+    assert ("OG103 task 'contract-review' (annotation) is not declared; there is no policy file: "
+            "`opusguard init` writes opusguard.yaml, then declare the task under tasks:") in result.stdout
+    assert "its task 'contract-review' is not declared (OG103 reports it too); there is no policy file" in result.stdout
+
+
+def test_undeclared_task_names_the_file_that_should_declare_it(tmp_path):
+    write_tree(tmp_path, {**ANNOTATED, "config/opusguard.yaml": "version: 1\ntasks:\n  contract-reviews:\n    tier: haiku\n"})
+    result = run_cli("check", "--no-cache", "--policy", "config/opusguard.yaml", ".", cwd=tmp_path)
+    assert ("OG103 task 'contract-review' (annotation) is not declared (did you mean 'contract-reviews'?); "
+            "declare it under tasks: in config/opusguard.yaml, with its tier") in result.stdout
+    assert "no policy file" not in result.stderr
+
+
+def test_report_without_a_policy_claims_no_saving(tmp_path):
+    import json
+
+    write_tree(tmp_path, SAMPLE_APP)
+    text = run_cli("report", "--no-cache", ".", cwd=tmp_path).stdout
+    assert "saving" not in text.splitlines()[-1]
+    assert text.splitlines()[-1].endswith("no policy file, so nothing to compare against (`opusguard init` writes one) (ASSUMED traffic)")
+    doc = json.loads(run_cli("report", "--no-cache", "--format", "json", ".", cwd=tmp_path).stdout)
+    assert doc["summary"]["policy_file"] is None
+    assert doc["summary"]["saving"] is None and doc["summary"]["saving_percent"] is None
+    write_tree(tmp_path, {"opusguard.yaml": "version: 1\ntasks: {}\n"})
+    doc = json.loads(run_cli("report", "--no-cache", "--format", "json", ".", cwd=tmp_path).stdout)
+    assert doc["summary"]["policy_file"] == "opusguard.yaml" and doc["summary"]["saving"] > 0
+
+
+def test_report_to_a_file_says_what_it_wrote(tmp_path):
+    write_tree(tmp_path, SAMPLE_APP)
+    result = run_cli("report", "--no-cache", "--format", "html", "-o", "cost.html", ".", cwd=tmp_path)
+    assert result.returncode == 0
+    assert result.stdout == ""
+    assert result.stderr.strip() == "opusguard: wrote the html report to cost.html (2 call site(s))"
+    assert (tmp_path / "cost.html").read_text().startswith("<!DOCTYPE html>")

@@ -106,8 +106,18 @@ def summary_lines(findings: list[Finding], summary: RunSummary) -> list[Line]:
     verdict = f"{len(findings)} {noun}" if findings else "no findings"
     files = "file" if summary.files_scanned == 1 else "files"
     took = seconds(summary.elapsed_seconds)
-    lines.append([(f"checked {summary.files_scanned:,} {files} in {took}: {verdict}", "")])
+    scope = f" (the whole project, as {', '.join(summary.policy_files_named)} may change any finding)" if summary.policy_files_named else ""
+    lines.append([(f"checked {summary.files_scanned:,} {files}{scope} in {took}: {verdict}{skipped_note(summary.skipped)}", "")])
     return lines
+
+
+def skipped_note(skipped: dict[str, str]) -> str:
+    """'; N files skipped ...': the files whose calls were not followed, each named."""
+    if not skipped:
+        return ""
+    noun = "file" if len(skipped) == 1 else "files"
+    named = ", ".join(f"{path} ({why})" for path, why in skipped.items())
+    return f"; {len(skipped)} {noun} skipped, calls in them not followed: {named}"
 
 
 def seconds(elapsed: float) -> str:
