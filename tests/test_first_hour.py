@@ -185,3 +185,23 @@ def test_report_to_a_file_says_what_it_wrote(tmp_path):
     assert result.stdout == ""
     assert result.stderr.strip() == "opusguard: wrote the html report to cost.html (2 call site(s))"
     assert (tmp_path / "cost.html").read_text().startswith("<!DOCTYPE html>")
+
+
+# --- policy validate runs OG104's governance checks ----------------------------------------
+
+
+def test_policy_validate_reports_what_check_reports_as_og104(tmp_path):
+    import json
+
+    policy = "version: 1\ntasks:\n  classify:\n    tier: haiku\n  summarize:\n    tier: opus\n    owner: support\n"
+    write_tree(tmp_path, {"opusguard.yaml": policy, "app/a.py": "x = 1\n"})
+    validate = run_cli("policy", "validate", cwd=tmp_path)
+    assert validate.returncode == 1, validate.stdout + validate.stderr
+    check = json.loads(run_cli("check", "--no-cache", "--format", "json", ".", cwd=tmp_path).stdout)
+    og104 = [f"{f['path']}:{f['line']}:{f['column']}: OG104 {f['message']}" for f in check["findings"] if f["rule"] == "OG104"]
+    assert og104 == ["opusguard.yaml:5:3: OG104 Opus task 'summarize' has no justification"]
+    assert validate.stdout.splitlines()[:-1] == og104
+    assert "well-formed, but 1 governance problem (OG104" in validate.stdout.splitlines()[-1]
+    write_tree(tmp_path, {"opusguard.yaml": policy.replace("    owner: support\n", "    owner: support\n    justification: Sonnet missed 9 of 120\n")})
+    valid = run_cli("policy", "validate", cwd=tmp_path)
+    assert valid.returncode == 0 and "valid (2 tasks" in valid.stdout
