@@ -306,6 +306,7 @@ def fix(paths, policy, config_file, select, extend_select, ignore, jobs, no_cach
     settings = _settings(config_file, policy, select, extend_select, ignore, None, paths)
     options = _run_options(paths, jobs, no_cache, None, changed_since, show_progress=False)
     options.read_candidates = True  # it rewrites them
+    options.widen_for_policy_files = False
     analysis = engine.analyze(settings, options, cwd=Path.cwd())
     engine.print_warnings(analysis.warnings)
     if _say_what_was_missing(analysis, paths):

@@ -120,6 +120,10 @@ class RunOptions(Struct):
     # Read every file to parse, even one whose facts the verdict index can name:
     # `fix` rewrites those bytes, so they must be the ones its facts came from.
     read_candidates: bool = False
+    # A named file of the policy (as pre-commit passes a changed policy or evidence
+    # file) widens the run to the whole project: a policy change can change any
+    # call's finding. `fix` does not widen: it rewrites only what it is given.
+    widen_for_policy_files: bool = True
 
 
 def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
@@ -160,9 +164,11 @@ def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
         else:
             paths = options.paths or ["."]
             if options.explicit_files is None:
-                paths, summary.policy_files_named = _split_named_files(paths, settings, policy, cwd, warnings)
-                if summary.policy_files_named:
-                    paths = [os.fspath(settings.root)]  # a policy change can change any call's finding
+                paths, named = _split_named_files(paths, settings, policy, cwd, warnings)
+                if named and options.widen_for_policy_files:
+                    paths, summary.policy_files_named = [os.fspath(settings.root)], named
+                for path in named if not options.widen_for_policy_files else ():
+                    warnings.append(f"{path}: not Python (a policy or config file); not rewritten")
             files = (
                 [os.path.join(cwd, path) for path in options.explicit_files]
                 if options.explicit_files is not None
