@@ -85,7 +85,7 @@ def test_check_names_the_files_it_could_not_parse(tmp_path):
     result = run_cli("check", "--no-cache", ".", cwd=tmp_path)
     last = result.stdout.splitlines()[-1]
     assert last.startswith("checked 4 files in ")
-    assert last.endswith(": 4 findings; 1 file skipped, calls in them not followed: app/broken.py (parse error at line 3)")
+    assert last.endswith(": 4 findings; 1 file skipped, calls in it not followed: app/broken.py (parse error at line 3)")
     doc = run_cli("check", "--no-cache", "--format", "json", ".", cwd=tmp_path)
     import json
 
@@ -205,3 +205,57 @@ def test_policy_validate_reports_what_check_reports_as_og104(tmp_path):
     write_tree(tmp_path, {"opusguard.yaml": policy.replace("    owner: support\n", "    owner: support\n    justification: Sonnet missed 9 of 120\n")})
     valid = run_cli("policy", "validate", cwd=tmp_path)
     assert valid.returncode == 0 and "valid (2 tasks" in valid.stdout
+
+
+# --- docs/json.md is the whole schema ---------------------------------------------------------
+
+
+def test_docs_json_md_shows_and_describes_every_field_of_the_output(tmp_path):
+    import json
+    import re
+
+    from conftest import REPO
+
+    page = (REPO / "docs" / "json.md").read_text(encoding="utf-8")
+    example = json.loads(re.search(r"```json\n(.*?)```", page, re.DOTALL).group(1).replace('"..."', '"x"'))
+    write_tree(tmp_path, BROKEN)
+    doc = json.loads(run_cli("check", "--no-cache", "--format", "json", ".", cwd=tmp_path).stdout)
+    assert set(example) == set(doc)
+    assert set(example["summary"]) == set(doc["summary"])
+    assert set(example["summary"]["model_calls"]) == set(doc["summary"]["model_calls"])
+    assert set(example["summary"]["skipped_files"][0]) == set(doc["summary"]["skipped_files"][0])
+    finding = next(f for f in doc["findings"] if f["related"])
+    assert set(example["findings"][0]) == set(finding)
+    assert set(example["findings"][0]["related"][0]) == set(finding["related"][0])
+    described = set(re.findall(r"^\| `([a-z_]+)`(?:, `([a-z_]+)`)? \|", page, re.MULTILINE))
+    described = {name for pair in described for name in pair if name}
+    assert described >= set(doc) | set(doc["summary"]) | set(finding)
+
+
+# --- a named policy file checks the whole project (what the pre-commit hook passes) -------
+
+
+def test_naming_the_policy_or_its_evidence_checks_the_whole_project(tmp_path):
+    policy = ("version: 1\ntasks:\n  contract-review:\n    tier: opus\n    owner: legal\n"
+              "    evidence: evals/review.yaml\n")
+    write_tree(tmp_path, {**ANNOTATED, "opusguard.yaml": policy, "ci.yml": "on: push\n",
+                          "evals/review.yaml": "bar: 0.9\nscores: {sonnet: 0.8, opus: 0.95}\n"})
+    for named in ("opusguard.yaml", "evals/review.yaml"):
+        result = run_cli("check", "--no-cache", named, cwd=tmp_path)
+        assert result.returncode == 1, result.stderr
+        assert "opusguard.yaml:3:3: OG104 Opus task 'contract-review' has no justification" in result.stdout
+        assert "app/review.py:4:1: OG102" in result.stdout  # the call naming the task, found by the walk
+        assert f"checked 2 files (the whole project, as {named} may change any finding) in " in result.stdout
+    other = run_cli("check", "--no-cache", "ci.yml", cwd=tmp_path)
+    assert other.returncode == 1  # OG104 is about the policy, whatever the files
+    assert "opusguard: warning: ci.yml: not a Python file nor a file of the policy; not checked" in other.stderr
+    assert "checked 0 files in " in other.stdout and "OG102" not in other.stdout
+    fix = run_cli("fix", "--codemod", "--diff", "--no-cache", "opusguard.yaml", cwd=tmp_path)
+    assert "opusguard: warning: opusguard.yaml: not Python (a policy or config file); not rewritten" in fix.stderr
+    assert fix.stdout == ""
+
+
+def test_a_named_script_without_a_suffix_is_still_checked_as_python(tmp_path):
+    write_tree(tmp_path, {"bin/tool": f'MODEL = "{OPUS}"\n'})
+    result = run_cli("check", "--no-cache", "bin/tool", cwd=tmp_path)
+    assert result.returncode == 1 and "bin/tool:1:9: OG101" in result.stdout

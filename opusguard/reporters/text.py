@@ -115,9 +115,9 @@ def skipped_note(skipped: dict[str, str]) -> str:
     """'; N files skipped ...': the files whose calls were not followed, each named."""
     if not skipped:
         return ""
-    noun = "file" if len(skipped) == 1 else "files"
+    noun, them = ("file", "it") if len(skipped) == 1 else ("files", "them")
     named = ", ".join(f"{path} ({why})" for path, why in skipped.items())
-    return f"; {len(skipped)} {noun} skipped, calls in them not followed: {named}"
+    return f"; {len(skipped)} {noun} skipped, calls in {them} not followed: {named}"
 
 
 def seconds(elapsed: float) -> str:
