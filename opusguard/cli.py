@@ -218,7 +218,6 @@ def check(paths, policy, config_file, select, extend_select, ignore, jobs, no_ca
     options.extraction = extraction
     result = engine.check(settings, options, cwd=Path.cwd())
     engine.print_warnings(result.analysis.warnings)
-    nothing_checked = _say_what_was_missing(result.analysis, paths)
     findings = result.findings
     if report_unused_ignores:
         findings = sorted(findings + result.unused_ignores, key=lambda f: f.sort_key())
@@ -251,7 +250,8 @@ def check(paths, policy, config_file, select, extend_select, ignore, jobs, no_ca
         rules=rule_metadata(),
         tool_version=__version__,
     )
-    if nothing_checked:
+    # (after the output, so that an error above stays the only line on stderr)
+    if _say_what_was_missing(result.analysis, paths, policy_note=fmt == "text"):
         sys.exit(EXIT_ERROR)
     if findings and not exit_zero:
         sys.exit(EXIT_FINDINGS)
@@ -309,8 +309,6 @@ def fix(paths, policy, config_file, select, extend_select, ignore, jobs, no_cach
     options.widen_for_policy_files = False
     analysis = engine.analyze(settings, options, cwd=Path.cwd())
     engine.print_warnings(analysis.warnings)
-    if _say_what_was_missing(analysis, paths):
-        sys.exit(EXIT_ERROR)
     for path, why in analysis.summary.skipped.items():
         click.echo(f"opusguard: warning: {path}: not considered ({why}): its call sites are not rewritten", err=True)
     policy_path = Path(analysis.project.policy.path) if analysis.project.policy.path else settings.root / POLICY_FILE_NAMES[0]
@@ -348,6 +346,8 @@ def fix(paths, policy, config_file, select, extend_select, ignore, jobs, no_cach
         + (f"; {len(analysis.summary.skipped)} file(s) not considered" if analysis.summary.skipped else ""),
         err=True,
     )
+    if _say_what_was_missing(analysis, paths, policy_note=False):  # (fix writes the policy it needs)
+        sys.exit(EXIT_ERROR)
 
 
 @main.command("report")
@@ -384,7 +384,6 @@ def report(paths, policy, config_file, select, extend_select, ignore, jobs, no_c
         result, analysis = make_report(settings, options, inputs, cwd=Path.cwd())
         engine.print_warnings([*analysis.warnings, *result.warnings])
         render = functools.partial(render_report, fmt, result, group_by=group_by, link_base=link_base, color=color)
-    nothing_checked = _say_what_was_missing(analysis, paths, policy_note=False)  # the report says it
     if output is None:
         render(out=sys.stdout)
     else:
@@ -396,7 +395,7 @@ def report(paths, policy, config_file, select, extend_select, ignore, jobs, no_c
         sites = len(diff.changes) if diff_ref else len(result.costs)
         what = "changed call site(s)" if diff_ref else "call site(s)"
         click.echo(f"opusguard: wrote the {fmt} report to {output} ({sites} {what})", err=True)
-    if nothing_checked:
+    if _say_what_was_missing(analysis, paths, policy_note=False):  # (the report says it has no policy)
         sys.exit(EXIT_ERROR)
 
 

@@ -259,13 +259,16 @@ def _split_named_files(
     from opusguard.discover import _name_matcher
 
     is_python = _name_matcher(settings.include)
-    governing = _policy_files(settings, policy, cwd)
+    governing: set[str] | None = None  # (made only when a named file needs it)
     kept, named = [], []
     for path in paths:
         full = os.path.join(cwd, path)
         if not os.path.isfile(full) or is_python(os.path.basename(full)):
             kept.append(path)
-        elif os.path.realpath(full) in governing or os.path.basename(full) in _CONFIG_NAMES:
+            continue
+        if governing is None:
+            governing = _policy_files(settings, policy, cwd)
+        if os.path.realpath(full) in governing or os.path.basename(full) in _CONFIG_NAMES:
             named.append(display_path(full, cwd))
         elif full.endswith(_DATA_SUFFIXES):
             warnings.append(f"{display_path(full, cwd)}: not a Python file nor a file of the policy; not checked")
