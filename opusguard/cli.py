@@ -250,21 +250,14 @@ def check(paths, policy, config_file, select, extend_select, ignore, jobs, no_ca
         rules=rule_metadata(),
         tool_version=__version__,
     )
-    # (after the output, so that an error above stays the only line on stderr)
-    if _say_what_was_missing(result.analysis, paths, policy_note=fmt == "text"):
+    if _say_what_was_missing(result.analysis, paths):
         sys.exit(EXIT_ERROR)
     if findings and not exit_zero:
         sys.exit(EXIT_FINDINGS)
 
 
-def _say_what_was_missing(analysis, paths, *, policy_note: bool = True) -> bool:
-    """Notes on stderr for the state the user is in; True when no file was checked."""
-    if policy_note and analysis.project.policy.path is None:
-        click.echo(
-            "opusguard: note: no policy file (opusguard.yaml) here or above: no task is declared, "
-            "so no Opus call is justified; `opusguard init` writes a starter policy and a router",
-            err=True,
-        )
+def _say_what_was_missing(analysis, paths) -> bool:
+    """A warning, after the output, when no file was checked (then True: exit 2)."""
     if analysis.summary.nothing_found:
         click.echo(
             f"opusguard: warning: no Python file to check in {', '.join(paths) or '.'} "
@@ -346,7 +339,7 @@ def fix(paths, policy, config_file, select, extend_select, ignore, jobs, no_cach
         + (f"; {len(analysis.summary.skipped)} file(s) not considered" if analysis.summary.skipped else ""),
         err=True,
     )
-    if _say_what_was_missing(analysis, paths, policy_note=False):  # (fix writes the policy it needs)
+    if _say_what_was_missing(analysis, paths):
         sys.exit(EXIT_ERROR)
 
 
@@ -395,7 +388,7 @@ def report(paths, policy, config_file, select, extend_select, ignore, jobs, no_c
         sites = len(diff.changes) if diff_ref else len(result.costs)
         what = "changed call site(s)" if diff_ref else "call site(s)"
         click.echo(f"opusguard: wrote the {fmt} report to {output} ({sites} {what})", err=True)
-    if _say_what_was_missing(analysis, paths, policy_note=False):  # (the report says it has no policy)
+    if _say_what_was_missing(analysis, paths):
         sys.exit(EXIT_ERROR)
 
 

@@ -244,6 +244,7 @@ def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
     project.cwd = cwd
     summary.files_parsed = source.parsed
     summary.skipped = _skipped(facts, large)
+    summary.no_policy = policy.path is None
     _count_models(project, summary)
     summary.elapsed_seconds = time.perf_counter() - started
     return Analysis(project=project, summary=summary, sources=dict(candidates), warnings=warnings)

@@ -76,3 +76,5 @@ class RunSummary(Struct):
     policy_files_named: list[str] = field(default_factory=list)
     # A walk of the paths given found no file to check (wrong path, all excluded).
     nothing_found: bool = False
+    # No policy file was found or named: no task is declared.
+    no_policy: bool = False

@@ -100,6 +100,11 @@ def summary_lines(findings: list[Finding], summary: RunSummary) -> list[Line]:
         counts = Counter(f.rule for f in findings)
         rows = [(f"{rule} {names[rule]}", str(count)) for rule, count in sorted(counts.items())]
         lines += table_lines(("rule", "findings"), rows, right=(1,))
+    if summary.no_policy:
+        lines.append([(
+            "no policy file (opusguard.yaml) here or above: no task is declared, so no Opus call is justified; "
+            "`opusguard init` writes a starter policy and a router", "yellow",
+        )])
     calls = summary.model_calls
     lines.append([("model calls: " + ", ".join(f"{tier} {calls.get(tier, 0)}" for tier in (*TIERS, "unresolved")), "")])
     noun = "finding" if len(findings) == 1 else "findings"
