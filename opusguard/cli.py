@@ -49,10 +49,12 @@ def handle_user_errors(func):
     return wrapper
 
 
-def _codes(value: str | None) -> list[str] | None:
+def _codes(value: str | None, option: str) -> list[str] | None:
     if value is None:
         return None
-    return [code.strip().upper() for code in value.split(",") if code.strip()]
+    from opusguard.config import parse_selectors
+
+    return parse_selectors([code for code in value.split(",") if code.strip()], option)
 
 
 def common_options(func):
@@ -79,9 +81,9 @@ def _settings(config_file, policy, select, extend_select, ignore, baseline=None,
 
     overrides = {
         "policy": policy,
-        "select": _codes(select),
-        "extend_select": _codes(extend_select),
-        "ignore": _codes(ignore),
+        "select": _codes(select, "--select"),
+        "extend_select": _codes(extend_select, "--extend-select"),
+        "ignore": _codes(ignore, "--ignore"),
         "baseline": baseline,
     }
     overrides = {key: value for key, value in overrides.items() if value is not None}
@@ -250,8 +252,22 @@ def check(paths, policy, config_file, select, extend_select, ignore, jobs, no_ca
         rules=rule_metadata(),
         tool_version=__version__,
     )
+    if _say_what_was_missing(result.analysis, paths):
+        sys.exit(EXIT_ERROR)
     if findings and not exit_zero:
         sys.exit(EXIT_FINDINGS)
+
+
+def _say_what_was_missing(analysis, paths) -> bool:
+    """A warning, after the output, when no file was checked (then True: exit 2)."""
+    if analysis.summary.nothing_found:
+        click.echo(
+            f"opusguard: warning: no Python file to check in {', '.join(paths) or '.'} "
+            "(a wrong path, or every file excluded by include, exclude, extend-exclude or .gitignore)",
+            err=True,
+        )
+        return True
+    return False
 
 
 def _register_subcommands() -> None:
@@ -287,8 +303,11 @@ def fix(paths, policy, config_file, select, extend_select, ignore, jobs, no_cach
     settings = _settings(config_file, policy, select, extend_select, ignore, None, paths)
     options = _run_options(paths, jobs, no_cache, None, changed_since, show_progress=False)
     options.read_candidates = True  # it rewrites them
+    options.widen_for_policy_files = False
     analysis = engine.analyze(settings, options, cwd=Path.cwd())
     engine.print_warnings(analysis.warnings)
+    for path, why in analysis.summary.skipped.items():
+        click.echo(f"opusguard: warning: {path}: not considered ({why}): its call sites are not rewritten", err=True)
     policy_path = Path(analysis.project.policy.path) if analysis.project.policy.path else settings.root / POLICY_FILE_NAMES[0]
     names = _task_map(task_map)
     if task_name:
@@ -313,6 +332,8 @@ def fix(paths, policy, config_file, select, extend_select, ignore, jobs, no_cach
         for path in stale:
             click.echo(f"opusguard: warning: {path}: changed on disk since it was read; left alone", err=True)
     _fix_summary(result, analysis, settings, show_diff)
+    if _say_what_was_missing(analysis, paths):
+        sys.exit(EXIT_ERROR)
 
 
 def _fix_summary(result, analysis, settings, show_diff: bool) -> None:
@@ -344,7 +365,8 @@ def _fix_summary(result, analysis, settings, show_diff: bool) -> None:
     click.echo(
         f"{verb} {len(result.changed)} file(s): {len([r for r in plan.rewrites if r.path in result.changed])} call site(s) routed; "
         f"tasks added: {tiers}; {opus_sites} Opus site(s) now wait for a decision (OG104: justify or move down); "
-        f"{len(plan.needs_person)} site(s) need a person",
+        f"{len(plan.needs_person)} site(s) need a person"
+        + (f"; {len(analysis.summary.skipped)} file(s) not considered" if analysis.summary.skipped else ""),
         err=True,
     )
     every, defaults = engine.default_codes()
@@ -399,12 +421,17 @@ def report(paths, policy, config_file, select, extend_select, ignore, jobs, no_c
         render = functools.partial(render_report, fmt, result, group_by=group_by, link_base=link_base, color=color)
     if output is None:
         render(out=sys.stdout)
-        return
-    try:
-        with open(output, "w", encoding="utf-8") as out:
-            render(out=out)
-    except OSError as exc:
-        fail(f"{output}: cannot write: {exc.strerror or exc}")
+    else:
+        try:
+            with open(output, "w", encoding="utf-8") as out:
+                render(out=out)
+        except OSError as exc:
+            fail(f"{output}: cannot write: {exc.strerror or exc}")
+        sites = len(diff.changes) if diff_ref else len(result.costs)
+        what = "changed call site(s)" if diff_ref else "call site(s)"
+        click.echo(f"opusguard: wrote the {fmt} report to {output} ({sites} {what})", err=True)
+    if _say_what_was_missing(analysis, paths):
+        sys.exit(EXIT_ERROR)
 
 
 def _task_map(path):

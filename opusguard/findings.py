@@ -74,3 +74,13 @@ class RunSummary(Struct):
     # model id -> number of literals written in code
     models: dict[str, int] = field(default_factory=dict)
     elapsed_seconds: float = 0.0
+    # Files whose calls were not followed (path -> why: parse error, unreadable,
+    # too big): call sites in them may be missing from every output.
+    skipped: dict[str, str] = field(default_factory=dict)
+    # Files of the policy named on the command line (as pre-commit passes a changed
+    # policy or evidence file): the whole project was checked against it.
+    policy_files_named: list[str] = field(default_factory=list)
+    # A walk of the paths given found no file to check (wrong path, all excluded).
+    nothing_found: bool = False
+    # No policy file was found or named: no task is declared.
+    no_policy: bool = False

@@ -52,6 +52,20 @@ def validate_command(policy_file):
         click.echo(f"opusguard: error: {problem}", err=True)
     if problems:
         sys.exit(2)
+    # The governance `opusguard check` reports as OG104, from the same code.
+    from opusguard.engine import display_path
+    from opusguard.rules.og104_opus_governance import governance_findings
+
+    governance = [
+        f"{display_path(task.source, Path.cwd())}:{task.line}:{task.column}: OG104 {message}"
+        for task, message in governance_findings(policy, date.today())
+    ]
+    for line in governance:
+        click.echo(line)
+    if governance:
+        noun = "problem" if len(governance) == 1 else "problems"
+        click.echo(f"{policy.path}: well-formed, but {len(governance)} governance {noun} (OG104, as `opusguard check` reports)")
+        sys.exit(1)
     click.echo(f"{policy.path}: valid ({len(policy.tasks)} tasks, router {policy.router or 'not set'})")
 
 

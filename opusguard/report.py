@@ -380,6 +380,11 @@ class Report:
     usage_source: str | None = None
     # Models named in committed config files (configfiles.py): listed, not priced as call sites.
     configured: list[ConfiguredModel] = field(default_factory=list)
+    # The policy file the "under the policy" figures follow; None: there is none,
+    # and no saving is claimed.
+    policy_file: str | None = None
+    # Files whose calls were not followed (path -> why): their sites may be missing.
+    skipped: dict[str, str] = field(default_factory=dict)
 
     @property
     def sites(self) -> list[Site]:
@@ -491,6 +496,7 @@ def price_report(
         advice=[],
         top_opus=top,
         usage_source=usage.path if usage else None,
+        policy_file=policy.path,
     )
     report.advice = advise(costs, assumptions, policy, prices)
     if usage is not None:

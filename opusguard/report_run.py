@@ -51,6 +51,19 @@ def make_report(settings: Settings, options: engine.RunOptions, inputs: ReportIn
     analysis = engine.analyze(settings, options, cwd=cwd)
     report = _price(analysis, inputs, usage)(build_inventory(analysis.project))
     report.configured = configured_models(analysis.project)
+    report.skipped = dict(analysis.summary.skipped)
+    if report.policy_file is not None:
+        report.policy_file = engine.display_path(report.policy_file, cwd)
+    if report.skipped:
+        noun = "file" if len(report.skipped) == 1 else "files"
+        named = ", ".join(f"{path} ({why})" for path, why in report.skipped.items())
+        them = "it" if len(report.skipped) == 1 else "them"
+        report.assumptions.append(f"{len(report.skipped)} {noun} not read whole, so call sites in {them} may be missing: {named}")
+    if report.policy_file is None:
+        report.assumptions.append(
+            "no policy file (opusguard.yaml): nothing to compare against, so no saving is claimed; "
+            "`opusguard init` writes one"
+        )
     return report, analysis
 
 

@@ -95,7 +95,8 @@ def test_json_schema_keys(app_json):
     site = app_json["sites"][0]
     assert set(site) == {"path", "line", "column", "callee", "function", "sdk", "tier", "task", "task_source", "covered",
                          "models", "unresolved", "signals", "traffic", "traffic_source", "today", "policy"}
-    assert set(app_json["summary"]) == {"sites", "by_tier", "today", "policy", "saving", "saving_percent", "unpriced_sites"}
+    assert set(app_json["summary"]) == {"sites", "by_tier", "today", "policy", "saving", "saving_percent", "unpriced_sites",
+                                        "policy_file", "skipped_files"}
     totals = sum(g["today"] for g in app_json["groups"]["task"])
     assert totals == pytest.approx(app_json["summary"]["today"])
 

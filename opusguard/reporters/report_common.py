@@ -68,6 +68,11 @@ def headline(report: Report) -> str:
 
 
 def saving_line(report: Report) -> str:
+    if report.policy_file is None:
+        return (
+            f"today {money(report.today)} per {report.period}; no policy file, so nothing to compare against "
+            "(`opusguard init` writes one)"
+        )
     return (
         f"today {money(report.today)} per {report.period}; under the policy {money(report.policy)}; "
         f"saving {money(report.saving)} ({report.saving_percent:.0f}%)"

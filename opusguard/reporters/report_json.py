@@ -79,9 +79,11 @@ def report_document(report: Report) -> dict:
             "by_tier": report.counts(),
             "today": _usd(report.today),
             "policy": _usd(report.policy),
-            "saving": _usd(report.saving),
-            "saving_percent": round(report.saving_percent, 2),
+            "saving": _usd(report.saving) if report.policy_file else None,
+            "saving_percent": round(report.saving_percent, 2) if report.policy_file else None,
             "unpriced_sites": sum(1 for c in report.costs if c.today is not None and c.today.cost is None),
+            "policy_file": report.policy_file,
+            "skipped_files": [{"path": path, "reason": why} for path, why in report.skipped.items()],
         },
         "spend_by_tier": {
             tier: {"today": _usd(today), "policy": _usd(policy)} for tier, (today, policy) in spend_by_tier(report).items()

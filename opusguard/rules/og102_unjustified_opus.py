@@ -5,6 +5,7 @@ from collections.abc import Iterator
 from opusguard.findings import Finding, Location
 from opusguard.project import Project, ResolvedCall, ResolvedModel
 from opusguard.rule import Example, Rule
+from opusguard.rules.og103_unknown_task import declare_hint
 
 _POLICY = """\
 version: 1
@@ -127,7 +128,7 @@ def _why_not_covered(call: ResolvedCall, project: Project) -> str | None:
         return 'no justified Opus task covers it; route it (route("TASK")) or name its task (# opusguard: task=NAME)'
     task = project.policy.tasks.get(task_name)
     if task is None:
-        return f"its task '{task_name}' is not declared in the policy"
+        return f"its task '{task_name}' is not declared (OG103 reports it too); {declare_hint(project)}"
     if task.tier != "opus":
         return f"its task '{task_name}' is {task.tier}-tier in the policy"
     if not (task.justification or "").strip():
