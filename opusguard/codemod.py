@@ -778,6 +778,7 @@ def write_fix(result: FixResult, cwd: Path) -> list[str]:
 
 # Each kind of finding a fix leaves, and what a person does about it.
 LEFT_KINDS = {
+    "OG000": "files that could not be read or parsed (named above): fix them, then run fix again",
     "person": "in calls listed above as needing a person: route each by hand (model=route(\"TASK\")), "
               "or annotate the call with `# opusguard: task=NAME` once its model is one literal",
     "left-alone": "in files fix left alone (reason above): remove the reason and run fix again",
