@@ -270,12 +270,14 @@ _register_subcommands()
 @click.option("--task", "task_name", help="Name every new task this (a single call site, usually).")
 @click.option("--task-map", type=click.Path(dir_okay=False, path_type=Path), help="YAML/JSON mapping 'path:line' to a task name.")
 @click.option("--remove-unused", is_flag=True, help="Remove model constants that nothing in the scanned tree uses after the rewrite.")
+@click.option("--include-tests", is_flag=True, help="Rewrite test code too (the `tests` globs; left alone by default).")
 @handle_user_errors
 def fix(paths, policy, config_file, select, extend_select, ignore, jobs, no_cache, stdin_filename,
-        changed_since, codemod, show_diff, task_name, task_map, remove_unused):
+        changed_since, codemod, show_diff, task_name, task_map, remove_unused, include_tests):
     """Move call sites that hard-code a Claude model onto route("TASK"), keeping every request's model."""
     from opusguard import engine
     from opusguard.codemod import compute_fix, write_fix
+    from opusguard.config import test_matcher
     from opusguard.policy import POLICY_FILE_NAMES
 
     if stdin_filename:
@@ -295,7 +297,8 @@ def fix(paths, policy, config_file, select, extend_select, ignore, jobs, no_cach
 
         tree = list(discover_files(list(paths) or ["."], settings, cwd=Path.cwd()))
     result = compute_fix(analysis.project, analysis.sources, policy_path=policy_path, cwd=Path.cwd(),
-                         task_names=names, remove_unused_in=tree)
+                         task_names=names, remove_unused_in=tree,
+                         exclude=None if include_tests else test_matcher(settings, Path.cwd()))
     if show_diff:
         click.echo(result.diff(), nl=False)
     else:
@@ -319,6 +322,9 @@ def fix(paths, policy, config_file, select, extend_select, ignore, jobs, no_cach
         f"{len(plan.needs_person)} site(s) need a person",
         err=True,
     )
+    if plan.left_tests:
+        click.echo(f"left {len(plan.left_tests)} test file(s) alone (the `tests` globs); --include-tests rewrites them too",
+                   err=True)
 
 
 @main.command("report")

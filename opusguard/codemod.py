@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,6 +61,7 @@ class Plan:
     rewrites: list[Rewrite] = field(default_factory=list)
     needs_person: list[NeedsPerson] = field(default_factory=list)
     new_tasks: dict[str, NewTask] = field(default_factory=dict)
+    left_tests: set[str] = field(default_factory=set)  # test files not rewritten (no --include-tests)
 
 
 # --- task names ----------------------------------------------------------------------
@@ -85,8 +87,10 @@ def _unique(name: str, taken: set[str]) -> str:
 # --- planning ------------------------------------------------------------------------
 
 
-def plan_rewrites(project: Project, *, task_names: dict[str, str] | None = None) -> Plan:
-    """What to rewrite, from the joined facts. `task_names` maps 'path:line' to a task."""
+def plan_rewrites(project: Project, *, task_names: dict[str, str] | None = None,
+                  exclude: Callable[[str], bool] | None = None) -> Plan:
+    """What to rewrite, from the joined facts. `task_names` maps 'path:line' to a task.
+    `exclude(path)`: files left alone (test code), neither rewritten nor a source of tasks."""
     plan = Plan()
     policy = project.policy
     taken = set(policy.tasks)
@@ -97,6 +101,9 @@ def plan_rewrites(project: Project, *, task_names: dict[str, str] | None = None)
     for call in project.calls:
         if call.is_router_call or not call.models:
             continue
+        if exclude is not None and exclude(call.path):
+            plan.left_tests.add(call.path)
+            continue
         reason = _why_not_rewritable(call)
         if reason is not None and _definitions_rewritable(call):
             # Callers, env vars or subclasses may override the value: keep that
@@ -104,6 +111,9 @@ def plan_rewrites(project: Project, *, task_names: dict[str, str] | None = None)
             for model in call.models:
                 key = (model.literal_path, model.literal_span)
                 if key in plan_defined:
+                    continue
+                if exclude is not None and exclude(model.literal_path):
+                    plan.left_tests.add(model.literal_path)
                     continue
                 task = _definition_task(call, model, policy, taken, derived)
                 if task is None:
@@ -368,12 +378,13 @@ class FixResult:
 
 
 def compute_fix(project: Project, sources: dict[str, bytes], *, policy_path: Path, cwd: Path,
-                task_names: dict[str, str] | None = None, remove_unused_in: list[Path] | None = None) -> FixResult:
+                task_names: dict[str, str] | None = None, remove_unused_in: list[Path] | None = None,
+                exclude: Callable[[str], bool] | None = None) -> FixResult:
     """The rewrite, computed in memory. `remove_unused_in`: every file of the scanned tree,
-    searched for other uses before a constant is removed (--remove-unused)."""
+    searched for other uses before a constant is removed (--remove-unused). `exclude`: as plan_rewrites."""
     from opusguard.resolve import is_router_file
 
-    plan = plan_rewrites(project, task_names=task_names)
+    plan = plan_rewrites(project, task_names=task_names, exclude=exclude)
     router = project.policy.router or DEFAULT_ROUTER
     by_file: dict[str, list[Rewrite]] = {}
     for rewrite in plan.rewrites:
