@@ -116,7 +116,7 @@ def find_config(start: Path) -> Path | None:
 
 
 def _line_of(text: str, key: str) -> int:
-    match = re.search(rf'^\s*"?{re.escape(key)}"?\s*=', text, re.MULTILINE)
+    match = re.search(rf'^[ \t]*"?{re.escape(key)}"?[ \t]*=', text, re.MULTILINE)
     return text.count("\n", 0, match.start()) + 1 if match else 1
 
 

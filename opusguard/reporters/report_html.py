@@ -4,7 +4,7 @@ The chart is an inline SVG of spend by tier and by task, today against the
 policy; `spend_chart_svg` is also what docs/report-example.svg is exported from.
 Every piece of text from the code or the policy is escaped. The page fits a
 phone as well as a desktop: tables scroll inside their own box, the chart
-scales down, long names are cut (uniquely, the whole name in a tooltip).
+scales down (then scrolls in its box), long names are cut (uniquely, the whole name in a tooltip).
 """
 
 from __future__ import annotations
@@ -34,11 +34,11 @@ MIN_BAR = 2.0  # px: a non-zero value is never drawn as nothing
 
 STYLE = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem; color: #1d1d1f;
-       overflow-wrap: anywhere; }
+       overflow-wrap: break-word; }
 @media (max-width: 600px) { body { margin: 1rem; } }
 h1 { font-size: 1.4rem; } h2 { font-size: 1.1rem; margin-top: 2rem; }
 .scroll { overflow-x: auto; max-width: 100%; }
-figure { margin: 1rem 0; } figure svg { max-width: 100%; height: auto; }
+figure { margin: 1rem 0; } figure svg { max-width: 100%; min-width: 600px; height: auto; }
 .scroll table { overflow-wrap: normal; }
 .note { background: #fff6dd; border-left: 4px solid #d9a400; padding: .4rem .8rem; margin: .3rem 0; }
 .saving { font-size: 1.1rem; font-weight: 600; }
@@ -174,7 +174,7 @@ def render_report_html(report: Report, out: TextIO, *, group_by: str, link_base:
         *_notes(report),
         f'<p class="saving">{escape(saving_line(report))}{" (assumed traffic)" if report.assumed else ""}</p>',
         f'<p id="tests-line">{escape(tests_line(report))}</p>',
-        '<figure id="chart">',
+        '<figure id="chart" class="scroll">',
         spend_chart_svg(report),
         "</figure>",
         f"<h2>Call sites by {escape(group_by)}</h2>",
