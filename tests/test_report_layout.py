@@ -256,7 +256,7 @@ def test_html_report_never_overflows_a_desktop_or_a_phone(tree, tmp_path):
 
 
 def write_screenshots() -> None:
-    """docs/report-1280.png and docs/report-390.png: the example app's html report."""
+    """docs/report-1280.png and docs/report-390.png: the example app's html report (`pngquant` them after)."""
     with tempfile.TemporaryDirectory() as tmp:
         page = _html(APP, Path(tmp) / "report.html")
         shots = {width: REPO / "docs" / f"report-{width}.png" for width in WIDTHS}

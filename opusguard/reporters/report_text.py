@@ -54,6 +54,28 @@ def _console(out: TextIO, color: bool | None) -> Console:
                    width=report_width(out), soft_wrap=False)
 
 
+class _PlainLines:
+    """A text stream for plain output that drops the spaces rich pads lines with."""
+
+    def __init__(self, out: TextIO):
+        self.out, self.pending = out, ""
+
+    def write(self, text: str) -> int:
+        *lines, self.pending = (self.pending + text).split("\n")
+        for line in lines:
+            self.out.write(line.rstrip() + "\n")
+        return len(text)
+
+    def flush(self) -> None:
+        self.out.flush()
+
+    def isatty(self) -> bool:
+        return self.out.isatty()
+
+    def fileno(self) -> int:
+        return self.out.fileno()
+
+
 def _assumptions(console, report: Report) -> None:
     for line in report.assumptions:
         style = "bold yellow" if line.startswith("ASSUMED") else "dim"
@@ -61,7 +83,7 @@ def _assumptions(console, report: Report) -> None:
 
 
 def render_report_text(report: Report, out: TextIO, *, group_by: str, color: bool | None) -> None:
-    console = _console(out, color)
+    console = _console(out if color or (color is None and use_color(out)) else _PlainLines(out), color)
     console.print(Text(f"opusguard report: {headline(report)}", style="bold"))
     _assumptions(console, report)
     console.print()
@@ -138,7 +160,7 @@ def render_report_text(report: Report, out: TextIO, *, group_by: str, color: boo
 
 
 def render_diff_text(diff: CostDiff, out: TextIO, *, color: bool | None) -> None:
-    console = _console(out, color)
+    console = _console(out if color or (color is None and use_color(out)) else _PlainLines(out), color)
     head = diff.head
     console.print(Text(f"opusguard report --diff {diff.ref}: call sites and cost per {head.period}, "
                        f"{diff.ref} -> working tree", style="bold"))
