@@ -277,7 +277,7 @@ def fix(paths, policy, config_file, select, extend_select, ignore, jobs, no_cach
     """Move call sites that hard-code a Claude model onto route("TASK"), keeping every request's model."""
     from opusguard import engine
     from opusguard.codemod import compute_fix, write_fix
-    from opusguard.config import test_matcher
+    from opusguard.config import match_tests
     from opusguard.policy import POLICY_FILE_NAMES
 
     if stdin_filename:
@@ -298,7 +298,7 @@ def fix(paths, policy, config_file, select, extend_select, ignore, jobs, no_cach
         tree = list(discover_files(list(paths) or ["."], settings, cwd=Path.cwd()))
     result = compute_fix(analysis.project, analysis.sources, policy_path=policy_path, cwd=Path.cwd(),
                          task_names=names, remove_unused_in=tree,
-                         exclude=None if include_tests else test_matcher(settings, Path.cwd()))
+                         exclude=None if include_tests else match_tests(settings, Path.cwd()))
     if show_diff:
         click.echo(result.diff(), nl=False)
     else:

@@ -213,7 +213,7 @@ def selected_rules(settings: Settings, all_codes: Iterable[str], default_codes: 
     return {c for c in chosen if not code_matches(c, settings.ignore)}
 
 
-def test_matcher(settings: Settings, cwd: Path) -> Callable[[str], bool]:
+def match_tests(settings: Settings, cwd: Path) -> Callable[[str], bool]:
     """Whether a path as findings show it (relative to cwd) is test code: one of the
     `tests` globs matches it relative to the project root (or as given, outside it)."""
     import pathspec

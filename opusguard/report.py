@@ -204,7 +204,7 @@ class Site:
 
 def build_inventory(project: Project, is_test: Callable[[str], bool] | None = None) -> list[Site]:
     """Every call that sends a Claude model, a routed task, or a model it cannot know.
-    `is_test(path)` marks the sites in test code (config.test_matcher)."""
+    `is_test(path)` marks the sites in test code (config.match_tests)."""
     is_test = is_test or (lambda path: False)
     derived = _codemod_task_names(project, is_test)
     policy = project.policy
