@@ -28,7 +28,7 @@ from opusguard.digest import hexdigest
 from opusguard.facts import FileFacts
 
 # Bumped whenever facts change what they hold or how they pickle, so older entries miss.
-_FORMAT = b"OGF5"
+_FORMAT = b"OGF6"
 
 STALE_AFTER_DAYS = 30
 # A change this close to a run may not show in a coarse clock's times (1 s on

@@ -81,10 +81,15 @@ class HardcodedModel(Rule):
                 continue
             ref = lit.ref
             where = f" ({lit.literal.context})" if lit.literal.context else ""
+            what = (
+                f"a Claude model built from '{lit.literal.text}…' ({ref.tier} tier, version unknown)"
+                if ref.partial
+                else f"Claude model '{lit.literal.text}' ({ref.tier} tier)"
+            )
             yield self.finding(
                 lit.path,
                 lit.literal.span,
-                f"Claude model '{lit.literal.text}' ({ref.tier} tier) is hard-coded{where}; "
+                f"{what[0].upper()}{what[1:]} is hard-coded{where}; "
                 "send it through the policy's router instead",
                 model=lit.literal.text,
                 tier=ref.tier,
