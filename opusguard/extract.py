@@ -50,8 +50,10 @@ from opusguard.facts import (
 from opusguard.positions import Positions
 from opusguard.walk import walk
 
-# A name that may hold a model, passed to a helper: `ask(MODEL)`, `ask(args.model)`.
-_MODEL_LIKE_NAME = re.compile(r"model|claude|opus|sonnet|haiku", re.I)
+# A name that may hold a model, passed to a helper: `ask(MODEL)`, `ask(args.model)`,
+# `ask(model)` (a parameter: the caller is a helper too). Only words that make a
+# function worth parsing (prefilter.function_may_matter), so a cut body hides none.
+_MODEL_LIKE_NAME = re.compile(r"model|claude", re.I)
 _ENUM_BASE = re.compile(r"(?:^|\.)\w*Enum$|(?:^|\.)(?:Flag|IntFlag)$")
 _ANNOTATION = re.compile(r"#\s*opusguard:\s*(?P<body>.*)$")
 _TASK = re.compile(r"task\s*=\s*(?P<task>[A-Za-z0-9_.\-]+)")
@@ -700,7 +702,7 @@ class _Collector(cst.CSTVisitor):
         if id(node) in self.docstrings:
             return
         text = _string_value(node)
-        if text is None or ("claude" not in text and "claude" not in text.lower()):
+        if text is None or ("laude" not in text and "LAUDE" not in text):  # claude, Claude, CLAUDE
             return
         context = self.context[-1] if self.context else ""
         if self.is_model_id(text):
@@ -833,16 +835,16 @@ class _Collector(cst.CSTVisitor):
             if arg.star:
                 continue
             expr = arg.value
-            text = _string_value(expr)
-            if text is not None:
-                lowered = text.lower()
-                if lowered not in SHORT_ALIASES and not ("claude" in lowered and self.is_model_id(text)):
+            if isinstance(expr, cst.SimpleString):
+                raw = expr.raw_value  # (evaluating every string argument costs more than this test)
+                if raw.lower() not in SHORT_ALIASES and "laude" not in raw and "LAUDE" not in raw:
+                    continue
+                text = _string_value(expr)
+                if text is None or (text.lower() not in SHORT_ALIASES and not self.is_model_id(text)):
                     continue
             elif isinstance(expr, (cst.Name, cst.Attribute)):
                 if not _MODEL_LIKE_NAME.search(dotted(expr)):
-                    local = self.lookup_local(expr.value) if isinstance(expr, cst.Name) else None
-                    if not isinstance(local, Param):
-                        continue
+                    continue
             else:
                 continue
             span = self.span(expr)

@@ -679,7 +679,8 @@ def prompt_texts(resolver: Resolver, prompts, path: str) -> list[tuple[str, str,
     for part, value in prompts:
         role = "user" if part == "messages" else part
         _render_prompt(resolver, value, path, role, part == "messages", out, "", 0)
-    return out
+    # An f-string's text is as written: its escapes are still backslashes.
+    return [(role, where, text.replace("\\n", "\n").replace("\\t", " ")) for role, where, text in out]
 
 
 def _render_prompt(resolver, value, path, role, is_messages, out, name, depth) -> None:
@@ -880,31 +881,48 @@ def _params_in(value: Value) -> list[Param]:
 
 
 def _callee_function(resolver: Resolver, callee: Value, path: str) -> tuple[str, str, bool] | None:
-    """(file, qualified name, called as a bound method) of the function a call calls."""
+    """(file, qualified name, called as a bound method) of the function a call calls.
+
+    Read from imports alone: evaluating the callee (`agent.run`) could parse whole
+    files (cut names) or load modules outside the tree, for every call of a common name."""
     facts = resolver.files.get(path)
     if facts is None:
-        return None
-    if isinstance(callee, Name):
-        if callee.id in facts.functions:
-            return path, callee.id, False
-        for imp in reversed(facts.imports):
-            if imp.local == callee.id and imp.name is not None and imp.name != "*":
-                target, _ = resolver.import_target(imp.module, imp.level, path)
-                target_facts = resolver.files.get(target) if target else None
-                if target_facts is not None and imp.name in target_facts.functions:
-                    return target, imp.name, False
-                return None
         return None
     if isinstance(callee, SelfAttr):
         qualname = f"{callee.cls_name}.{callee.attr}"
         return (path, qualname, True) if qualname in facts.functions else None
-    if isinstance(callee, Attr) and isinstance(callee.base, (Name, Attr)):
-        for base in resolver.eval(callee.base, path):
-            if isinstance(base, ModRef) and base.path is not None:
-                target_facts = resolver.files.get(base.path)
-                if target_facts is not None and callee.attr in target_facts.functions:
-                    return base.path, callee.attr, False
+    if isinstance(callee, Name):
+        if callee.id in facts.functions:
+            return path, callee.id, False
+        for imp in reversed(facts.imports):
+            if imp.local == callee.id and imp.name not in (None, "*"):
+                target = _module_in_tree(resolver, imp.module, imp.level, path)
+                if target is not None and imp.name in resolver.files[target].functions:
+                    return target, imp.name, False
+                return None
+        return None
+    if isinstance(callee, Attr) and isinstance(callee.base, Name):
+        for imp in reversed(facts.imports):
+            if imp.local != callee.base.id or imp.name == "*":
+                continue
+            if imp.name is None:  # import a.b as c; import a
+                module = imp.local if imp.local == imp.module.split(".")[0] else imp.module
+            else:  # from pkg import module
+                module = f"{imp.module}.{imp.name}" if imp.module else imp.name
+            target = _module_in_tree(resolver, module, imp.level, path)
+            if target is not None and callee.attr in resolver.files[target].functions:
+                return target, callee.attr, False
+            return None
     return None
+
+
+def _module_in_tree(resolver: Resolver, module: str, level: int, importer: str) -> str | None:
+    """The file of a module among those already read (nothing is loaded for this)."""
+    if level:
+        return resolver.relative_module_path(module, level, importer)
+    if module not in resolver.index:
+        return None
+    return resolver.module_path(module, importer)
 
 
 def _dotted_value(value: Value) -> str:

@@ -123,3 +123,23 @@ def test_the_report_reads_the_user_message_and_templates_and_quotes_them(tmp_pat
     assert "Reply with exactly one label" in reasons["app/main.py:7"]  # the evidence, not the template's start
     assert "the user message asks for JSON" in reasons["app/main.py:9"]
     assert "app/main.py:12" not in reasons  # an assistant turn is not the prompt
+
+
+def test_the_prefilter_keeps_ids_in_capitals_and_bare_aliases():
+    from opusguard import prefilter
+
+    for source in (b'MODEL = "CLAUDE-SONNET-4-5".lower()\n', b"opts = make_options('opus')\n", b'x = pick("Haiku")\n'):
+        assert prefilter.classify(source) == prefilter.PARSE, source
+        assert prefilter.function_may_matter(b"def f():\n    " + source), source
+    assert prefilter.classify(b"codec_opus = 1\n") == prefilter.SKIP
+
+
+def test_a_bare_alias_outside_a_helper_is_no_model(tmp_path):
+    files = {"a.py": (
+        "def pick(name):\n"
+        "    return name\n"
+        'pick("opus")\n'
+        'audio(codec="opus")\n'
+    )}
+    result = check_tree(tmp_path, files)
+    assert result.findings == []
