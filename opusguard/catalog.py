@@ -90,6 +90,8 @@ _PREFIXES = (
 _VERTEX_PATH = re.compile(r"(?:projects/[^/\s]+/locations/[^/\s]+/)?publishers/anthropic/models/")
 _BEDROCK_PREFIX = re.compile(r"(?:(?:us|eu|apac|global|us-gov|jp|au|ca|ap|sa|me|af)\.)?anthropic\.")
 _BEDROCK_SUFFIX = re.compile(r"-v\d+(?::\d+)?(?::\d+k)?$")
+# Bedrock's context-window variants: anthropic.claude-v2:1:200k, ...-v1:0:200k.
+_CONTEXT_WINDOW = re.compile(r"(?<=:\d):\d+k$")
 _VERTEX_DATE = re.compile(r"(?:-v\d)?@(\d{8})$")
 _OPENROUTER_DOTTED = re.compile(r"(?<=\d)\.(?=\d)")
 
@@ -154,7 +156,7 @@ def _unwrap(text: str) -> tuple[str, str]:
         text, provider = text[match.end():], "vertex"
     match = _BEDROCK_PREFIX.match(text)
     if match:
-        text = text[match.end():]
+        text = _CONTEXT_WINDOW.sub("", text[match.end():])
         provider = "bedrock" if provider in ("anthropic", "bedrock") else provider
     return text, provider
 
@@ -232,6 +234,12 @@ class Catalog:
         exact = self.entries.get(text)
         if exact is not None:  # includes a policy's private ids, whatever their spelling
             return ModelRef(text, exact.id, exact.tier, exact.family, "anthropic", exact)
+        lowered = text.lower()
+        if lowered != text:
+            # An id written in capitals ("CLAUDE-SONNET-4-5", lowered before use) is
+            # an id; the API's spelling is lowercase, so that is the one recognised.
+            ref = self.recognize(lowered) if "claude" in lowered else None
+            return replace(ref, written=text) if ref is not None else None
         if "claude" not in text or len(text) > 200:
             return None
         core, provider = _unwrap(text)
@@ -257,6 +265,10 @@ class Catalog:
 
     def recognize_prefix(self, prefix: str) -> ModelRef | None:
         """The tier told by the fixed leading part of an f-string or concatenation."""
+        lowered = prefix.lower()
+        if lowered != prefix:
+            ref = self.recognize_prefix(lowered) if "claude" in lowered else None
+            return replace(ref, written=prefix) if ref is not None else None
         if "claude" not in prefix:
             return None
         full = self.recognize(prefix)

@@ -21,6 +21,7 @@ import libcst as cst
 from msgspec import Struct, field
 
 from opusguard import notebook, prefilter, sinks, slicing
+from opusguard.catalog import SHORT_ALIASES
 from opusguard.facts import (
     Annotation,
     Attr,
@@ -49,6 +50,10 @@ from opusguard.facts import (
 from opusguard.positions import Positions
 from opusguard.walk import walk
 
+# A name that may hold a model, passed to a helper: `ask(MODEL)`, `ask(args.model)`,
+# `ask(model)` (a parameter: the caller is a helper too). Only words that make a
+# function worth parsing (prefilter.function_may_matter), so a cut body hides none.
+_MODEL_LIKE_NAME = re.compile(r"model|claude", re.I)
 _ENUM_BASE = re.compile(r"(?:^|\.)\w*Enum$|(?:^|\.)(?:Flag|IntFlag)$")
 _ANNOTATION = re.compile(r"#\s*opusguard:\s*(?P<body>.*)$")
 _TASK = re.compile(r"task\s*=\s*(?P<task>[A-Za-z0-9_.\-]+)")
@@ -706,15 +711,51 @@ class _Collector(cst.CSTVisitor):
     def visit_FormattedString(self, node: cst.FormattedString) -> None:
         if all(isinstance(part, cst.FormattedStringText) for part in node.parts):
             self._literal(node)
+        elif id(node) not in self.docstrings:
+            self._built_literal(node)
 
     def _literal(self, node: cst.BaseExpression) -> None:
         if id(node) in self.docstrings:
             return
         text = _string_value(node)
-        if text is None or "claude" not in text or not self.is_model_id(text):
+        if text is None or ("laude" not in text and "LAUDE" not in text):  # claude, Claude, CLAUDE
             return
         context = self.context[-1] if self.context else ""
-        self.facts.literals.append(LiteralFact(text, self.span(node), context))
+        if self.is_model_id(text):
+            self.facts.literals.append(LiteralFact(text, self.span(node), context))
+            return
+        # A catalogue: several ids in one string, one a line or comma-separated,
+        # later split into a list. Each id is a literal at its own place.
+        found = catalogue_ids(text, self.is_model_id)
+        if found:
+            raw, cursor = self.positions.text(node), 0
+            for model_id in found:
+                at = raw.find(model_id, cursor)
+                span = self._span_inside(node, raw, at, len(model_id)) if at >= 0 else self.span(node)
+                cursor = at + len(model_id) if at >= 0 else cursor
+                self.facts.literals.append(LiteralFact(model_id, span, context or "a list of models in one string"))
+
+    def _built_literal(self, node: cst.FormattedString) -> None:
+        """f"claude-opus-4-{VERSION}": a literal once its names are resolved (resolve.py)."""
+        texts = [part.value for part in node.parts if isinstance(part, cst.FormattedStringText)]
+        if not any("claude" in text.lower() for text in texts) or any(c.isspace() for text in texts for c in text):
+            return  # (prose with a model in it is a message, not a model)
+        context = self.context[-1] if self.context else ""
+        self.facts.literals.append(LiteralFact(self.code(node), self.span(node), context, value=self.value(node)))
+
+    def _span_inside(self, node: cst.CSTNode, raw: str, offset: int, length: int) -> Span:
+        """The span of `length` characters at `offset` of the node's code `raw`."""
+        line, column, _, _ = self.positions.range(node)
+        newlines = raw.count("\n", 0, offset)
+        if newlines:
+            line += newlines
+            column = offset - raw.rfind("\n", 0, offset) - 1
+        else:
+            column += offset
+        line += self.line_offset
+        if self.sliced is not None:
+            line = self.sliced.line_map[line - 1]
+        return (line, column + 1, line, column + 1 + length)
 
     # -- calls --
 
@@ -767,6 +808,8 @@ class _Collector(cst.CSTVisitor):
             text = _string_value(positional[0].value)
             if text is not None:
                 first_arg = Str(text, self.span(positional[0].value))
+        if sink is None and last not in sinks.PASS_THROUGH:
+            model_args.extend(self._forwarded_args(node, positional, {ma.span for ma in model_args}))
         if not model_args and first_arg is None and sink is None:
             return
         if last in sinks.PASS_THROUGH and first_arg is None and sink is None and not any(
@@ -784,8 +827,48 @@ class _Collector(cst.CSTVisitor):
                 first_arg=first_arg,
                 function=self.function_qualname(),
                 signals=self._signals(node),
+                prompts=self._prompts(node) if sink is not None or model_args else [],
             )
         )
+
+    def _prompts(self, node: cst.Call) -> list[tuple[str, Value]]:
+        """What the call says to the model, for the report to read once names are resolved."""
+        out: list[tuple[str, Value]] = []
+        for arg in node.args:
+            key = arg.keyword.value if arg.keyword is not None else None
+            if key in _PROMPT_KEYWORDS:
+                value = self.value(arg.value)
+                if not isinstance(value, Unknown):
+                    out.append((_PROMPT_KEYWORDS[key], value))
+        return out
+
+    def _forwarded_args(self, node: cst.Call, positional: list[cst.Arg], taken: set[Span]) -> list[ModelArg]:
+        """Arguments a helper may pass on to a model-taking call (`make_options("opus")`,
+        `ask(model)`), kept under "~" keys: the resolver reads them only when the
+        callee passes that parameter to a model (resolve.py)."""
+        out: list[ModelArg] = []
+        for arg in node.args:
+            if arg.star:
+                continue
+            expr = arg.value
+            if isinstance(expr, cst.SimpleString):
+                raw = expr.raw_value  # (evaluating every string argument costs more than this test)
+                if raw.lower() not in SHORT_ALIASES and "laude" not in raw and "LAUDE" not in raw:
+                    continue
+                text = _string_value(expr)
+                if text is None or (text.lower() not in SHORT_ALIASES and not self.is_model_id(text)):
+                    continue
+            elif isinstance(expr, (cst.Name, cst.Attribute)):
+                if not _MODEL_LIKE_NAME.search(dotted(expr)):
+                    continue
+            else:
+                continue
+            span = self.span(expr)
+            if span in taken:
+                continue
+            key = arg.keyword.value if arg.keyword is not None else str(next(i for i, a in enumerate(positional) if a is arg))
+            out.append(ModelArg("~" + key, self.value(expr), span))
+        return out
 
     def _kwargs_models(self, arg: cst.Arg, out: list[ModelArg]) -> None:
         """`create(**params)`: the model key of a dict built in this function, else unknown."""
@@ -878,6 +961,12 @@ def _system_text(node: cst.BaseExpression) -> str | None:
     return None
 
 
+# Keyword arguments that carry the prompt, and what part of it each is.
+_PROMPT_KEYWORDS = {
+    "system": "system", "system_prompt": "system", "instructions": "system",
+    "messages": "messages", "prompt": "user", "user_prompt": "user", "input": "user",
+}
+
 # Keyword arguments that hold generation settings as a dict literal.
 _SETTINGS_KEYWORDS = ("inferenceConfig", "inference_config", "model_settings", "model_kwargs", "generation_config")
 
@@ -923,6 +1012,28 @@ def _system_message(node: cst.BaseExpression) -> str | None:
     return None
 
 
+# A catalogue of models in one string: every item looks like a model id (no
+# spaces, no quotes or brackets; a digit or a hyphen in it), so prose, JSON and
+# command lines are not catalogues.
+_CATALOGUE_ITEM = re.compile(r"[^\s,]+")
+_ID_LIKE = re.compile(r"[A-Za-z0-9~][\w.:/@~+-]*\Z")
+_CATALOGUE_SEPARATORS = re.compile(r"[\s,]")
+
+
+def catalogue_ids(text: str, is_model_id: Callable[[str], bool]) -> list[str]:
+    """The Claude ids of a string that lists model ids ("claude-a\nclaude-b", "a, b"),
+    in order; empty for anything else."""
+    if not _CATALOGUE_SEPARATORS.search(text):
+        return []
+    items = _CATALOGUE_ITEM.findall(text)
+    if len(items) < 2 or len(items) > 2000:
+        return []
+    for item in items:
+        if not _ID_LIKE.match(item) or not any(c.isdigit() or c == "-" for c in item):
+            return []
+    return [item for item in items if "claude" in item.lower() and is_model_id(item)]
+
+
 def extract_literals_only(source: bytes, path: str, *, is_model_id: Callable[[str], bool]) -> FileFacts:
     """Model literals of a file too large for libcst, read with CPython's own parser.
 
@@ -947,11 +1058,25 @@ def extract_literals_only(source: bytes, path: str, *, is_model_id: Callable[[st
             isinstance(node, ast.Constant)
             and isinstance(node.value, str)
             and id(node) not in docstrings
-            and "claude" in node.value
-            and is_model_id(node.value)
+            and "claude" in node.value.lower()
         ):
             span = (node.lineno, node.col_offset + 1, node.end_lineno or node.lineno, (node.end_col_offset or 0) + 1)
-            facts.literals.append(LiteralFact(node.value, span, "large file: literal only"))
-            if 0 < node.lineno <= len(lines):
-                facts.lines[node.lineno] = lines[node.lineno - 1].rstrip()
+            if is_model_id(node.value):
+                found = [(node.value, span)]
+            else:
+                found = [(model_id, _span_in_lines(lines, span, model_id)) for model_id in catalogue_ids(node.value, is_model_id)]
+            for model_id, where in found:
+                facts.literals.append(LiteralFact(model_id, where, "large file: literal only"))
+                if 0 < where[0] <= len(lines):
+                    facts.lines[where[0]] = lines[where[0] - 1].rstrip()
     return facts
+
+
+def _span_in_lines(lines: list[str], span: Span, text: str) -> Span:
+    """Where `text` is first written inside `span` (ast columns are UTF-8 bytes: searched
+    by line, not by offset); the whole span when it is not found."""
+    for number in range(span[0], min(span[2], len(lines)) + 1):
+        column = lines[number - 1].find(text)
+        if column >= 0:
+            return (number, column + 1, number, column + 1 + len(text))
+    return span

@@ -156,6 +156,9 @@ class CallFact(Struct):
     function: str | None  # enclosing function qualname, for task names
     # Static signals for the report: max_tokens, temperature, system prompt excerpt, in_loop ...
     signals: dict[str, object] = field(default_factory=dict)
+    # The prompt as values the resolver can read (("system", v), ("messages", v),
+    # ("prompt", v)): templates in f-strings, `.format` and module constants.
+    prompts: list[tuple[str, Value]] = field(default_factory=list)
 
 
 class LiteralFact(Struct):
@@ -165,6 +168,9 @@ class LiteralFact(Struct):
     span: Span
     # Where it sits, for OG101's message: "assignment to OPUS_MODEL", "argument model=" ...
     context: str = ""
+    # An f-string with a Claude id's fixed part (f"claude-opus-4-{VERSION}"): the
+    # resolver evaluates it; `text` is then the f-string as written.
+    value: Value | None = None
 
 
 class Annotation(Struct):

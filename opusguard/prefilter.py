@@ -23,6 +23,9 @@ PARSE, SECOND_PASS, SKIP = "parse", "second", "skip"
 # word took 0.29 s of CPU, a regex alternation 0.36 s, this 0.07 s, most of it
 # lowercasing. Every spelling the recogniser accepts contains "claude".
 _PARSE_WORDS = (b"claude", b"opusguard:", b"route(")
+# The Claude Agent SDK's bare aliases at the end of a string ("opus"), which a
+# helper may pass on to the SDK (`make_options("opus")`): the file is parsed.
+_ALIAS_WORDS = (b'opus"', b"opus'", b'sonnet"', b"sonnet'", b'haiku"', b"haiku'")
 # A Claude SDK call whose model is not written in the file (OG106) needs an SDK
 # name and a model-taking call; the Agent SDK's AgentDefinition takes bare "opus".
 # ("anthropi", not "anthropic": a word ending as another begins could hide it, see
@@ -42,7 +45,7 @@ _AGENT_DEFINITION = b"agentdefinition"
 # lowered bytes finds every place it may be, and the file's own bytes there decide.
 # (A `b"odel" in content` of its own took 40% of classifying: "o" is common.)
 _MODEL_WORD = b"odel"
-WORDS = (*_PARSE_WORDS, *_SDK_WORDS, _AGENT_DEFINITION, *_MODEL_CALL_WORDS, _MODEL_WORD)
+WORDS = (*_PARSE_WORDS, *_ALIAS_WORDS, *_SDK_WORDS, _AGENT_DEFINITION, *_MODEL_CALL_WORDS, _MODEL_WORD)
 _MODEL_WORD_INDEX = WORDS.index(_MODEL_WORD)
 # Leftmost-first is the kind of search that uses the SIMD prefilter; it reports
 # non-overlapping matches, which is every occurrence because no word overlaps
@@ -58,7 +61,7 @@ def classify(content: bytes) -> str:
     if not matches:
         return SKIP
     found = {WORDS[index] for index, _start, _end in matches}
-    if any(word in found for word in _PARSE_WORDS):
+    if any(word in found for word in _PARSE_WORDS) or any(word in found for word in _ALIAS_WORDS):
         return PARSE
     if any(word in found for word in _SDK_WORDS) and _MODEL_CALL.search(content) is not None:
         return PARSE
@@ -132,7 +135,7 @@ def _import_of(name: bytes) -> re.Pattern[bytes]:
 # word, then "(": a variable or parameter called `route` adds nothing). Found with
 # multi-pattern searches, not a regex alternation: a tenth of the time on the kept
 # functions.
-_ANY_CASE_WORDS = (b"claude", b"odel")
+_ANY_CASE_WORDS = (b"claude", b"odel", *_ALIAS_WORDS)
 # What may stand between a called name and its "(": spaces, newlines (in brackets),
 # backslash continuations, comments.
 _CALL_OPEN_TEXT = re.compile(r"(?:\s|\\|#[^\n]*)*\(")

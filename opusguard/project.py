@@ -47,6 +47,9 @@ class ResolvedCall(Struct):
     # Tasks of `route("task")` values reaching the call from where they are defined
     # (a routed env default, parameter default or class attribute); route_task is the first.
     routed_tasks: list[str] = field(default_factory=list)
+    # The prompt's text where it is known statically: (part, where it is written, text),
+    # part "system" or "user"; where: "system prompt", "user message", "template NAME".
+    prompts: list[tuple[str, str, str]] = field(default_factory=list)
 
     @property
     def task(self) -> str | None:

@@ -252,7 +252,7 @@ def build_inventory(project: Project, is_test: Callable[[str], bool] | None = No
             task_source=source,
             covered=source in ("annotation", "route") and task in policy.tasks,
             unresolved=unresolved,
-            signals=dict(call.call.signals),
+            signals=_with_prompts(dict(call.call.signals), call.prompts),
             test=is_test(call.path),
         ))
     sites.sort(key=lambda s: (s.path, s.cell or 0, s.line, s.column))
@@ -263,6 +263,21 @@ def _place(project: Project, path: str, line: int) -> tuple[int | None, int]:
     """(cell, line inside it) in a notebook; (None, line) elsewhere."""
     facts = project.files.get(path)
     return place(facts.cells if facts is not None else (), line)
+
+
+def _with_prompts(signals: dict, prompts: list[tuple[str, str, str]]) -> dict:
+    """The call's signals plus the prompt text resolved from templates and constants:
+    `system` when the call's own literal did not give it, `prompt` (the user message)
+    and `prompt_where` (where each is written, for the report's reasons)."""
+    where = {}
+    for part, written, text in prompts:
+        key = "system" if part == "system" else "prompt"
+        if key not in signals:
+            signals[key] = text[:300]
+            where[key] = written
+    if where:
+        signals["prompt_where"] = where
+    return signals
 
 
 def _routed_model(call: ResolvedCall, project: Project) -> ModelUse | None:
@@ -635,6 +650,28 @@ _ROUTINE_NAME = re.compile(
 _STRUCTURED = ("response_format", "output_type", "response_model", "output_format", "tool_choice")
 
 
+# What a prompt asks for: (pattern, points, what, whether the answer is small); the first that matches counts.
+_ASKS = (
+    (_YES_NO, 2, "yes/no", True),
+    (_LABEL, 2, "a label", True),
+    (_JSON, 2, "JSON or extracted fields", False),
+    (_ROUTING, 2, "a routing decision", False),
+    (_FORMAT, 1, "formatting", False),
+)
+
+
+def _evidence(text: str, match: re.Match) -> str:
+    """About 60 characters of `text` showing where it matched: from its start when the
+    match is near it, else from a little before the match."""
+    text = " ".join(text.split())
+    start = text.find(match.group(0))
+    if start < 40:
+        return text if len(text) <= 60 else text[:57] + "…"
+    begin = max(0, start - 15)
+    excerpt = text[begin:begin + 57]
+    return "…" + excerpt + ("…" if begin + 57 < len(text) else "")
+
+
 def routine_signals(site: Site, assumptions: Assumptions) -> tuple[int, list[str], list[str], str]:
     """(score, reasons, reasons against, suggested tier) from what the code says about the call."""
     signals = site.signals
@@ -657,23 +694,24 @@ def routine_signals(site: Site, assumptions: Assumptions) -> tuple[int, list[str
             add(-1, f"max_tokens={max_tokens}: long output")
     if signals.get("temperature") == 0:
         add(1, "temperature=0: one right answer is expected")
-    system = str(signals.get("system") or "")
-    if system:
-        excerpt = system if len(system) <= 60 else system[:57] + "…"
-        if _YES_NO.search(system):
-            add(2, f"the prompt asks for yes/no ({excerpt!r})")
-            small_output = True
-        elif _LABEL.search(system):
-            add(2, f"the prompt asks for a label ({excerpt!r})")
-            small_output = True
-        elif _JSON.search(system):
-            add(2, f"the prompt asks for JSON or extracted fields ({excerpt!r})")
-        elif _ROUTING.search(system):
-            add(2, f"the prompt asks for a routing decision ({excerpt!r})")
-        elif _FORMAT.search(system):
-            add(1, f"the prompt asks for formatting ({excerpt!r})")
-        if _CHOICES.search(system):
+    # The system prompt, then the user message (literals, templates, constants):
+    # the first that asks for routine output is the evidence, quoted where it asks.
+    where = signals.get("prompt_where") or {}
+    asked = choices = False
+    for key in ("system", "prompt"):
+        text = str(signals.get(key) or "")
+        if not text:
+            continue
+        what = "the prompt" if key not in where else f"the {where[key]}"
+        for pattern, points, asks, small in _ASKS:
+            match = pattern.search(text) if not asked else None
+            if match:
+                add(points, f"{what} asks for {asks} ({_evidence(text, match)!r})")
+                small_output = small_output or small
+                asked = True
+        if not choices and _CHOICES.search(text):
             add(1, "a fixed set of output choices")
+            choices = True
     structured = [key for key in _STRUCTURED if signals.get(key)]
     if structured:
         add(1, f"structured output ({', '.join(structured)})")

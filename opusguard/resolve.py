@@ -613,6 +613,10 @@ class Resolver:
     def _eval_call(self, value: CallV, path: str) -> list[Result]:
         if value.args and isinstance(value.args[0], Str) and self.is_router_callee(value.func, path):
             return [Routed(value.args[0].text)]
+        if isinstance(value.func, Attr) and value.func.attr in _CASE_AND_SPACE and not value.args:
+            # "CLAUDE-SONNET-4-5".lower(): the literal, as the call makes it.
+            change = _CASE_AND_SPACE[value.func.attr]
+            return [replace(r, text=change(r.text)) if isinstance(r, Lit) else r for r in self.eval(value.func.base, path)]
         from_config = self._config_call(value, path)
         if from_config is not None:
             return from_config
@@ -666,6 +670,9 @@ def _parent(ref: FileRef) -> FileRef:
     return FileRef(os.path.dirname(written) or ".", ref.near, ref.beside_code)
 
 
+_CASE_AND_SPACE = {"lower": str.lower, "casefold": str.casefold, "strip": str.strip}
+
+
 def _container_item(container: DictV | SeqV, key: str | int) -> Value | None:
     if isinstance(container, DictV):
         for item_key, item in reversed(container.items):
@@ -708,7 +715,13 @@ def build_project(
     for path, facts in files.items():
         in_router = is_router_file(path, router_module)
         for literal in facts.literals:
+            if literal.value is not None:
+                literal = _built_literal(resolver, literal, path)
+                if literal is None:
+                    continue
             ref = catalog.recognize(literal.text)
+            if ref is None and literal.value is not None:
+                ref = catalog.recognize_prefix(literal.text)
             if ref is not None:
                 literals.append(ResolvedLiteral(path, literal, ref, in_router))
         def is_router(callee: str, callee_value: Value) -> bool:
@@ -740,6 +753,8 @@ def build_project(
                 resolved.is_claude = True
             seen: set[tuple[str, str, Span]] = set()
             for arg in call.model_args:
+                if arg.key.startswith("~"):
+                    continue  # an argument a helper may pass on (see _through_helpers)
                 if arg.span in routed_args:
                     resolved.is_router_call = True
                     resolved.route_task = routed_args[arg.span]
@@ -777,8 +792,11 @@ def build_project(
                 resolved.is_claude = True
             if not resolved.is_claude:
                 resolved.unresolved = []
+            elif call.prompts:
+                resolved.prompts = prompt_texts(resolver, call.prompts, path)
             if resolved.models or resolved.is_claude or resolved.is_router_call or resolved.annotated_task:
                 calls.append(resolved)
+    calls.extend(_through_helpers(resolver, files, calls, catalog, alias_literals, router_module))
     literals.extend(alias_literals.values())
     literals.sort(key=lambda lit: (lit.path, lit.literal.span))
     modules = {}
@@ -796,6 +814,265 @@ def build_project(
         modules=modules,
         configs=configs.inventory() if configs is not None else {},
     )
+
+
+# --- the prompt a call sends, as far as it is written in code ---------------------------
+
+PROMPT_CHARS = 600  # of each part: enough for the report's signals and an excerpt
+
+
+def prompt_texts(resolver: Resolver, prompts, path: str) -> list[tuple[str, str, str]]:
+    """(part, where, text) of the system prompt and user messages a call sends: string
+    literals, f-strings and `.format` templates (placeholders as "{…}"), through local
+    and module constants in any file. An assistant turn is not the prompt."""
+    out: list[tuple[str, str, str]] = []
+    for part, value in prompts:
+        role = "user" if part == "messages" else part
+        _render_prompt(resolver, value, path, role, part == "messages", out, "", 0)
+    # An f-string's text is as written: its escapes are still backslashes.
+    return [(role, where, text.replace("\\n", "\n").replace("\\t", " ")) for role, where, text in out]
+
+
+def _render_prompt(resolver, value, path, role, is_messages, out, name, depth) -> None:
+    if depth > 8 or len(out) > 8:
+        return
+    if isinstance(value, SeqV):
+        for item in value.items:
+            _render_prompt(resolver, item, path, role, is_messages, out, name, depth + 1)
+        return
+    if isinstance(value, DictV):
+        fields = dict(value.items)
+        if "role" in fields:
+            said = _one_text(resolver, fields["role"], path)
+            if said in ("system", "developer"):
+                role = "system"
+            elif said != "user":
+                return  # an assistant turn, a tool result
+        for key in ("content", "text"):
+            if key in fields:
+                _render_prompt(resolver, fields[key], path, role, False, out, name, depth + 1)
+        return
+    if isinstance(value, OneOf):
+        for option in value.options:
+            _render_prompt(resolver, option, path, role, is_messages, out, name, depth + 1)
+        return
+    text = _template_text(resolver, value, path, 0)
+    if text is not None:
+        if text.strip():
+            base = value
+            while isinstance(base, CallV) and isinstance(base.func, Attr) and base.func.attr in _TEMPLATE_METHODS:
+                base = base.func.base
+            name = _dotted_value(base) if isinstance(base, (Name, Attr)) else name
+            where = f"template {name}" if name else ("system prompt" if role == "system" else "user message")
+            out.append((role, where, text[:PROMPT_CHARS]))
+        return
+    if isinstance(value, (Name, Attr, Subscript, SelfAttr, Param, Env)):
+        label = _dotted_value(value) if isinstance(value, (Name, Attr)) else name
+        for result in resolver.eval(value, path):
+            if isinstance(result, Container):
+                _render_prompt(resolver, result.value, result.path, role, is_messages, out, name, depth + 1)
+            elif isinstance(result, Lit) and not result.partial and result.text.strip():
+                where = f"template {label}" if label and label != "?" else ("system prompt" if role == "system" else "user message")
+                out.append((role, where, result.text[:PROMPT_CHARS]))
+
+
+def _template_text(resolver, value, path, depth) -> str | None:
+    """A template's text, "{…}" where a part is not known; None when it is no template."""
+    if depth > 6:
+        return None
+    if isinstance(value, Str):
+        return value.text
+    if isinstance(value, Concat):
+        texts = []
+        for part in value.parts:
+            text = _template_text(resolver, part, path, depth + 1)
+            if text is None:
+                text = _one_text(resolver, part, path)
+            texts.append(text if text is not None else "{…}")
+        return "".join(texts) if any(t != "{…}" for t in texts) else None
+    if isinstance(value, CallV) and isinstance(value.func, Attr) and value.func.attr in _TEMPLATE_METHODS:
+        base = value.func.base
+        text = _template_text(resolver, base, path, depth + 1)
+        return text if text is not None else _one_text(resolver, base, path)
+    return None
+
+
+_TEMPLATE_METHODS = frozenset({"format", "format_map", "strip", "replace", "substitute", "safe_substitute"})
+
+
+def _one_text(resolver, value, path) -> str | None:
+    """The one string a value resolves to, else None."""
+    if isinstance(value, Str):
+        return value.text
+    results = resolver.eval(value, path)
+    if len(results) == 1 and isinstance(results[0], Lit) and not results[0].partial:
+        return results[0].text
+    return None
+
+
+def _built_literal(resolver: Resolver, literal, path: str):
+    """An f-string's literal as the id it builds (f"claude-opus-4-{VERSION}" with
+    VERSION = "1" is claude-opus-4-1), or its fixed start when the rest is unknown
+    (then `value` stays set: the version is unknown); None when it builds no one id."""
+    results = resolver.eval(literal.value, path)
+    if len(results) != 1 or not isinstance(results[0], Lit):
+        return None
+    result = results[0]
+    if result.partial:
+        return replace(literal, text=result.text)
+    via = " via " + " -> ".join(step for step in result.via if step != "concatenation") if len(result.via) > 1 else ""
+    context = f"built by {literal.text}{via}"
+    return replace(literal, text=result.text, context=context, value=None)
+
+
+# --- helpers that pass a model on ----------------------------------------------------
+
+
+class _Forward(Struct, frozen=True):
+    """What a helper's parameter reaches: a model-taking call of this kind."""
+
+    claude_only: bool
+    short_alias: bool
+
+
+def _through_helpers(resolver: Resolver, files, calls: list[ResolvedCall], catalog, alias_literals, router_module) -> list[ResolvedCall]:
+    """Call sites of helpers whose parameter reaches a model-taking call, as calls.
+
+    `def make_options(model): return ClaudeAgentOptions(model=model)` makes each
+    `make_options("opus")` a call that sends "opus", wherever it is; a call site
+    that passes its own parameter on makes its function a helper too (any depth;
+    each helper parameter is followed once). Returns the new calls; models found
+    at call sites already listed are added to them."""
+    pending: list[tuple[tuple[str, str, str], _Forward]] = []
+    seen: set[tuple[str, str, str]] = set()
+
+    def add_helper(key: tuple[str, str, str], forward: _Forward) -> None:
+        if key not in seen:
+            seen.add(key)
+            pending.append((key, forward))
+
+    for path, facts in files.items():
+        for call in facts.calls:
+            forward = _Forward(call.sink in CLAUDE_ONLY_SINKS, False)
+            for arg in call.model_args:
+                if arg.key.startswith("~"):
+                    continue
+                for param in _params_in(arg.value):
+                    add_helper((path, param.function, param.name), replace(forward, short_alias=arg.accepts_short_alias))
+    if not pending:
+        return []
+    by_name: dict[str, list[tuple[str, object]]] = {}
+    for path, facts in list(resolver.files.items()):
+        for call in facts.calls:
+            if call.model_args:
+                by_name.setdefault(call.callee.rsplit(".", 1)[-1], []).append((path, call))
+    existing = {(c.path, c.call.span): c for c in calls}
+    new: dict[tuple[str, Span], ResolvedCall] = {}
+    while pending:
+        (helper_path, qualname, param_name), forward = pending.pop()
+        helper_facts = resolver.files.get(helper_path)
+        params = helper_facts.functions.get(qualname, ()) if helper_facts else ()
+        if param_name not in params:
+            continue
+        for path, call in by_name.get(qualname.rsplit(".", 1)[-1], ()):
+            target = _callee_function(resolver, call.callee_value, path)
+            if target is None or target[:2] != (helper_path, qualname):
+                continue
+            position = str(params.index(param_name) - (1 if target[2] else 0))
+            arg = next((a for a in call.model_args if a.key.lstrip("~") == param_name), None) or next(
+                (a for a in call.model_args if a.key.lstrip("~") == position), None
+            )
+            if arg is None:
+                continue
+            values = []
+            for option in arg.value.options if isinstance(arg.value, OneOf) else (arg.value,):
+                if isinstance(option, Param):
+                    add_helper((path, option.function, option.name), forward)
+                    if option.default is not None:
+                        values.append(option)
+                else:
+                    values.append(option)
+            if not values:
+                continue  # a hop: its own callers are the call sites
+            resolved = existing.get((path, call.span)) or new.get((path, call.span))
+            if resolved is None:
+                resolved = ResolvedCall(path=path, call=call)
+                annotation = resolver.files[path].annotations.get(call.span[0]) if path in resolver.files else None
+                if annotation is not None:
+                    resolved.annotated_task = annotation.task
+                new[(path, call.span)] = resolved
+            step = f"{qualname}({param_name}=)"
+            known = {(m.ref.model_id, m.literal_path, m.literal_span) for m in resolved.models}
+            for value in values:
+                for result in resolver.eval(value, path):
+                    if isinstance(result, Lit):
+                        ref = catalog.recognize_prefix(result.text) if result.partial else catalog.recognize(result.text)
+                        if ref is None and forward.short_alias and not result.partial:
+                            ref = catalog.recognize_short_alias(result.text)
+                            if ref is not None:
+                                _add_alias_literal(alias_literals, result, ref, files, router_module)
+                        if ref is not None and (ref.model_id, result.path, result.span) not in known:
+                            known.add((ref.model_id, result.path, result.span))
+                            resolved.models.append(ResolvedModel(ref, result.path, result.span, (step, *result.via)))
+                    elif isinstance(result, Unres) and forward.claude_only:
+                        resolved.unresolved.append(f"{result.origin}, passed to {qualname}()")
+            if resolved.models or forward.claude_only:
+                resolved.is_claude = True
+    return [c for c in new.values() if c.models or (c.is_claude and c.unresolved)]
+
+
+def _params_in(value: Value) -> list[Param]:
+    """The parameters a model argument may come from (`model`, `model or DEFAULT`)."""
+    if isinstance(value, Param):
+        return [value]
+    if isinstance(value, OneOf):
+        return [p for option in value.options for p in _params_in(option)]
+    return []
+
+
+def _callee_function(resolver: Resolver, callee: Value, path: str) -> tuple[str, str, bool] | None:
+    """(file, qualified name, called as a bound method) of the function a call calls.
+
+    Read from imports alone: evaluating the callee (`agent.run`) could parse whole
+    files (cut names) or load modules outside the tree, for every call of a common name."""
+    facts = resolver.files.get(path)
+    if facts is None:
+        return None
+    if isinstance(callee, SelfAttr):
+        qualname = f"{callee.cls_name}.{callee.attr}"
+        return (path, qualname, True) if qualname in facts.functions else None
+    if isinstance(callee, Name):
+        if callee.id in facts.functions:
+            return path, callee.id, False
+        for imp in reversed(facts.imports):
+            if imp.local == callee.id and imp.name not in (None, "*"):
+                target = _module_in_tree(resolver, imp.module, imp.level, path)
+                if target is not None and imp.name in resolver.files[target].functions:
+                    return target, imp.name, False
+                return None
+        return None
+    if isinstance(callee, Attr) and isinstance(callee.base, Name):
+        for imp in reversed(facts.imports):
+            if imp.local != callee.base.id or imp.name == "*":
+                continue
+            if imp.name is None:  # import a.b as c; import a
+                module = imp.local if imp.local == imp.module.split(".")[0] else imp.module
+            else:  # from pkg import module
+                module = f"{imp.module}.{imp.name}" if imp.module else imp.name
+            target = _module_in_tree(resolver, module, imp.level, path)
+            if target is not None and callee.attr in resolver.files[target].functions:
+                return target, callee.attr, False
+            return None
+    return None
+
+
+def _module_in_tree(resolver: Resolver, module: str, level: int, importer: str) -> str | None:
+    """The file of a module among those already read (nothing is loaded for this)."""
+    if level:
+        return resolver.relative_module_path(module, level, importer)
+    if module not in resolver.index:
+        return None
+    return resolver.module_path(module, importer)
 
 
 def _dotted_value(value: Value) -> str:

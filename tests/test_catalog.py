@@ -74,6 +74,16 @@ SPELLINGS = {
     "claude-fable-5": ("other", "claude-fable-5", "claude-fable-5"),
     "claude-opus-4-6": ("opus", "claude-opus-4-6", "claude-opus-4-6"),
     "us.anthropic.claude-opus-4-6-v1:0": ("opus", "claude-opus-4-6", "claude-opus-4-6"),
+    # Bedrock's context-window variants, and its versioned Claude 2.0
+    "anthropic.claude-v2:0:18k": ("other", "claude-2.0", "claude-2.0"),
+    "anthropic.claude-v2:1:200k": ("other", "claude-2.1", "claude-2.1"),
+    "anthropic.claude-3-haiku-20240307-v1:0:200k": ("haiku", "claude-3-haiku-20240307", "claude-3-haiku-20240307"),
+    "anthropic.claude-v2:0": ("other", "claude-2.0", "claude-2.0"),
+    "bedrock/anthropic.claude-v2:1:200k": ("other", "claude-2.1", "claude-2.1"),
+    # written in capitals, lowered before use
+    "CLAUDE-SONNET-4-5": ("sonnet", "claude-sonnet-4-5", "claude-sonnet-4-5-20250929"),
+    "Claude-Opus-4-1-20250805": ("opus", "claude-opus-4-1-20250805", "claude-opus-4-1-20250805"),
+    "ANTHROPIC.CLAUDE-3-HAIKU-20240307-V1:0": ("haiku", "claude-3-haiku-20240307", "claude-3-haiku-20240307"),
 }
 
 LOOK_ALIKES = [
@@ -83,6 +93,7 @@ LOOK_ALIKES = [
     "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc123", "gpt-4o", "",
     "https://example.com/claude-opus-4-1", "claude-sonet-4-5", "claude:sonnet-5", "anthropic-claude-v1",
     "narnia.anthropic.claude-sonnet-4-5-20250929-v1:0", "bedrock_claude",
+    "CLAUDE_SONNET_4_5", "Claude Opus 4.1", "Claude-Code", "CLAUDE-OPUS-4-1.md", "anthropic.claude-v2:1:2k0",
 ]
 
 
@@ -102,7 +113,7 @@ def test_look_alikes_are_rejected(text):
 @pytest.mark.parametrize(
     ("prefix", "tier"),
     [("claude-opus-4-", "opus"), ("us.anthropic.claude-3-haiku", "haiku"), ("claude-3-5-sonnet-", "sonnet"),
-     ("anthropic/claude-sonnet-4-", "sonnet"), ("claude-", None), ("gpt-", None)],
+     ("anthropic/claude-sonnet-4-", "sonnet"), ("claude-", None), ("gpt-", None), ("CLAUDE-OPUS-4-", "opus")],
 )
 def test_prefix_of_an_fstring(prefix, tier):
     ref = CATALOG.recognize_prefix(prefix)

@@ -80,6 +80,8 @@ def _classify_word_by_word(content: bytes) -> str:
     lowered = content.lower()
     if any(word in lowered for word in (b"claude", b"opusguard:", b"route(")):
         return prefilter.PARSE
+    if any(f"{alias}{quote}".encode() in lowered for alias in ("opus", "sonnet", "haiku") for quote in "'\""):
+        return prefilter.PARSE
     if any(word in lowered for word in (b"anthropi", b"bedrock")) and prefilter._MODEL_CALL.search(content):
         return prefilter.PARSE
     if b"agentdefinition" in lowered:
@@ -131,6 +133,7 @@ def _trigger_regex(router_names: frozenset[str]) -> str:
     routers = {name.split(".")[-1] for name in router_names}
     return (
         r"[cC][lL][aA][uU][dD][eE]|opusguard:|[oO][dD][eE][lL]"
+        r"|(?i:opus|sonnet|haiku)['\"]"
         r"|\b(?:" + "|".join(re.escape(n) for n in sorted(names)) + r")\b"
         # the router counts only where it is called
         r"|\b(?:" + "|".join(re.escape(n) for n in sorted(routers)) + r")\b(?:\s|\\|#[^\n]*)*\("
@@ -144,6 +147,7 @@ TRIGGER_CASES = [
     "ñmessages", "messagesñ", "_messages", "messages_", "1messages", "(messages)",
     "route = 1", "self.route", "x.route (1)", "(route\n  ('t'))", "route  # why\n('t')", "route\\\n('t')",
     "def route(task):", "routes(1)", "ask = route", "x.ask(", "ask [1]",
+    "make_options('opus')", 'build("SONNET")', "x = 'haiku'", "opus = 1", "sonnets('a')",
 ]
 
 

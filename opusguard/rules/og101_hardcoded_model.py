@@ -73,6 +73,51 @@ class HardcodedModel(Rule):
                 "app/notes.py": '"""We moved off claude-opus-4-1 last year."""\n# claude-3-opus-20240229 was retired\n',
             },
         ),
+        Example(
+            title="a catalogue of ids in one string, split into a list: each id where it is written; prose is not a catalogue",
+            files={
+                "app/models.py": (
+                    'ANTHROPIC_MODELS = """\n'
+                    "claude-3-5-haiku-20241022\n"
+                    "claude-opus-4-20250514\n"
+                    '""".split()\n'
+                    'SUPPORTED = "gpt-4o, claude-sonnet-4-5-20250929"\n'
+                    'NOTE = "claude-opus-4-1 replaced claude-3-opus-20240229 in May"\n'
+                ),
+            },
+            expect=(("app/models.py", 2), ("app/models.py", 3), ("app/models.py", 5)),
+        ),
+        Example(
+            title="Bedrock's context-window variants",
+            files={
+                "app/bedrock.py": (
+                    'LEGACY = "anthropic.claude-v2:1:200k"\n'
+                    'SHORT = "anthropic.claude-v2:0:18k"\n'
+                    'HAIKU = "anthropic.claude-3-haiku-20240307-v1:0:200k"\n'
+                ),
+            },
+            expect=(("app/bedrock.py", 1), ("app/bedrock.py", 2), ("app/bedrock.py", 3)),
+        ),
+        Example(
+            title="an id written in capitals and lowered before use",
+            files={"app/a.py": 'MODEL = "CLAUDE-SONNET-4-5".lower()\n'},
+            expect=(("app/a.py", 1),),
+        ),
+        Example(
+            title="an f-string built from a module constant is the id it builds; with an unknown part, its family",
+            files={
+                "app/__init__.py": "",
+                "app/version.py": 'VERSION = "1"\n',
+                "app/a.py": (
+                    "import os\n"
+                    "from app.version import VERSION\n"
+                    'PINNED = f"claude-opus-4-{VERSION}"\n'
+                    'LATEST = f"claude-sonnet-4-{os.environ[\'MINOR\']}"\n'
+                    'MESSAGE = f"now on claude-opus-4-{VERSION}"\n'
+                ),
+            },
+            expect=(("app/a.py", 3), ("app/a.py", 4)),
+        ),
     )
 
     def check(self, project: Project) -> Iterator[Finding]:
@@ -81,10 +126,15 @@ class HardcodedModel(Rule):
                 continue
             ref = lit.ref
             where = f" ({lit.literal.context})" if lit.literal.context else ""
+            what = (
+                f"a Claude model built from '{lit.literal.text}…' ({ref.tier} tier, version unknown)"
+                if ref.partial
+                else f"Claude model '{lit.literal.text}' ({ref.tier} tier)"
+            )
             yield self.finding(
                 lit.path,
                 lit.literal.span,
-                f"Claude model '{lit.literal.text}' ({ref.tier} tier) is hard-coded{where}; "
+                f"{what[0].upper()}{what[1:]} is hard-coded{where}; "
                 "send it through the policy's router instead",
                 model=lit.literal.text,
                 tier=ref.tier,

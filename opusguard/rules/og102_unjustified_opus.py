@@ -93,6 +93,38 @@ class UnjustifiedOpus(Rule):
             title="Sonnet needs no justification",
             files={"app/a.py": 'llm(model="claude-sonnet-4-5-20250929")\n'},
         ),
+        Example(
+            title="an SDK alias passed through helpers: each call site that chooses Opus",
+            files={
+                "app/__init__.py": "",
+                "app/options.py": (
+                    "from claude_agent_sdk import ClaudeAgentOptions\n"
+                    "def make_options(model):\n"
+                    "    return ClaudeAgentOptions(model=model)\n"
+                    "def for_task(task, model):\n"
+                    "    return make_options(model)\n"
+                ),
+                "app/run.py": (
+                    "from app.options import for_task, make_options\n"
+                    'fixer = make_options("opus")\n'
+                    'reader = make_options("haiku")\n'
+                    'reviewer = for_task("review", "opus")\n'
+                ),
+            },
+            expect=(("app/run.py", 2), ("app/run.py", 4)),
+        ),
+        Example(
+            title="an f-string built from a module constant",
+            files={
+                "app/a.py": (
+                    "import anthropic\n"
+                    'VERSION = "1"\n'
+                    'PINNED = f"claude-opus-4-{VERSION}"\n'
+                    "anthropic.Anthropic().messages.create(model=PINNED, max_tokens=5, messages=[])\n"
+                ),
+            },
+            expect=(("app/a.py", 4),),
+        ),
     )
 
     def check(self, project: Project) -> Iterator[Finding]:

@@ -59,6 +59,20 @@ class UnresolvedModel(Rule):
                 )
             },
         ),
+        Example(
+            title="a helper's parameter, and the call site that passes it a model known only at run time",
+            files={
+                "app/a.py": (
+                    "import anthropic\n"
+                    "def ask(model, text):\n"
+                    "    return anthropic.Anthropic().messages.create(model=model, max_tokens=5, messages=[])\n"
+                    "def main(args):\n"
+                    "    ask(args.model, 'hi')\n"
+                    "    ask('claude-haiku-4-5', 'hi')\n"
+                )
+            },
+            expect=(("app/a.py", 3), ("app/a.py", 5)),
+        ),
     )
 
     def check(self, project: Project) -> Iterator[Finding]:
