@@ -34,7 +34,8 @@ class BaselineEntry(Struct, frozen=True):
 def fingerprint(finding: Finding) -> str:
     code = " ".join(finding.source_line.split())
     material = "\0".join((finding.rule, finding.path, finding.model or "", code))
-    return hashlib.sha256(material.encode()).hexdigest()[:20]
+    # surrogatepass: a non-UTF-8 file name (surrogateescape) still has one stable fingerprint
+    return hashlib.sha256(material.encode("utf-8", "surrogatepass")).hexdigest()[:20]
 
 
 def write_baseline(path: Path, findings: list[Finding]) -> None:
@@ -55,8 +56,13 @@ def write_baseline(path: Path, findings: list[Finding]) -> None:
         }
         for key in sorted(counts, key=lambda k: (first[k].path, first[k].line, first[k].rule, k))
     ]
-    text = json.dumps({"version": 1, "tool": "opusguard", "entries": entries}, indent=2) + "\n"
-    write_atomic(path, text)
+    from opusguard.sanitize import json_safe
+
+    text = json.dumps(json_safe({"version": 1, "tool": "opusguard", "entries": entries}), indent=2) + "\n"
+    try:
+        write_atomic(path, text)
+    except OSError as exc:
+        raise BaselineError(f"{path}: cannot write baseline: {exc.strerror or exc}") from None
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -99,8 +105,10 @@ def load_baseline(path: Path) -> Baseline:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
         raise BaselineError(f"{path}: cannot read baseline: {exc.strerror or exc}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BaselineError(f"{path}: not a baseline file: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise BaselineError(f"{path}:{exc.lineno}: not a baseline file: invalid JSON: {exc.msg}") from None
+    except UnicodeDecodeError as exc:
+        raise BaselineError(f"{path}:1: not a baseline file: not UTF-8 ({exc.reason})") from None
     if not isinstance(data, dict) or data.get("version") != 1 or not isinstance(data.get("entries"), list):
         raise BaselineError(f"{path}: not an opusguard baseline (expected version 1 with 'entries')")
     entries = []

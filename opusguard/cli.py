@@ -30,8 +30,16 @@ def _user_errors() -> tuple[type[Exception], ...]:
 
 
 def fail(message: str) -> None:
-    click.echo(f"opusguard: error: {message}", err=True)
+    from opusguard.sanitize import printable
+
+    click.echo(f"opusguard: error: {printable(message)}", err=True)
     sys.exit(EXIT_ERROR)
+
+
+def warn(message: str) -> None:
+    from opusguard.sanitize import printable
+
+    click.echo(f"opusguard: warning: {printable(message)}", err=True)
 
 
 def handle_user_errors(func):
@@ -178,7 +186,32 @@ def _stderr_console():
     return Console(stderr=True)
 
 
+class _OneLineUsageError(click.ClickException):
+    """A usage error (a bad option value, a folder where a file goes) as one line, exit 2."""
+
+    exit_code = EXIT_ERROR
+
+    def show(self, file=None) -> None:
+        fail_line = f"opusguard: error: {self.format_message()}"
+        from opusguard.sanitize import printable
+
+        click.echo(printable(fail_line), err=True)
+
+
+def _one_line(error: click.UsageError) -> click.ClickException:
+    if type(error).__name__ == "NoArgsIsHelpError":  # `opusguard policy`: the help is the answer
+        return error
+    where = f" (see `{error.ctx.command_path} --help`)" if error.ctx is not None else ""
+    return _OneLineUsageError(error.format_message() + where)
+
+
 class _Commands(click.Group):
+    def make_context(self, *args, **kwargs) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.UsageError as error:
+            raise _one_line(error) from None
+
     def invoke(self, ctx: click.Context):
         # Ctrl-C exits 130, as shells expect: click's 1 would read as "findings".
         try:
@@ -186,6 +219,8 @@ class _Commands(click.Group):
         except KeyboardInterrupt:
             click.echo("\nAborted!", err=True)
             sys.exit(130)
+        except click.UsageError as error:  # a subcommand's options are parsed in here
+            raise _one_line(error) from None
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
@@ -207,6 +242,7 @@ def main() -> None:
 def check(paths, policy, config_file, select, extend_select, ignore, jobs, no_cache, stdin_filename,
           changed_since, fmt, baseline, write_baseline, exit_zero, statistics, report_unused_ignores, no_color):
     """Lint PATHS (default: .) for hard-coded Claude models and unjustified Opus."""
+    _check_stdin_filename(stdin_filename)
     settings = _settings(config_file, policy, select, extend_select, ignore, baseline, paths)
     extraction = _early_extraction(settings, jobs, no_cache, stdin_filename, changed_since)
     from opusguard import engine
@@ -224,18 +260,17 @@ def check(paths, policy, config_file, select, extend_select, ignore, jobs, no_ca
         from opusguard.baseline import write_baseline as save_baseline
 
         save_baseline(write_baseline, findings)
-        click.echo(f"opusguard: wrote {len(findings)} finding(s) to {write_baseline}", err=True)
+        from opusguard.sanitize import printable
+
+        click.echo(f"opusguard: wrote {len(findings)} finding(s) to {printable(write_baseline)}", err=True)
         return
     if settings.baseline:
         from opusguard.baseline import load_baseline
 
         new, _known, stale = load_baseline(settings.baseline).split(findings)
         for entry in stale:
-            click.echo(
-                f"opusguard: warning: {settings.baseline}: stale entry {entry.rule} in {entry.path} "
-                "(fixed; rewrite the baseline with --write-baseline)",
-                err=True,
-            )
+            warn(f"{settings.baseline}: stale entry {entry.rule} in {entry.path} "
+                 "(fixed; rewrite the baseline with --write-baseline)")
         findings = new
 
     render(
@@ -277,6 +312,7 @@ def fix(paths, policy, config_file, select, extend_select, ignore, jobs, no_cach
     from opusguard import engine
     from opusguard.codemod import compute_fix, write_fix
     from opusguard.policy import POLICY_FILE_NAMES
+    from opusguard.sanitize import printable
 
     if stdin_filename:
         fail("fix does not read stdin; name the files to rewrite")
@@ -288,6 +324,10 @@ def fix(paths, policy, config_file, select, extend_select, ignore, jobs, no_cach
     policy_path = Path(analysis.project.policy.path) if analysis.project.policy.path else settings.root / POLICY_FILE_NAMES[0]
     names = _task_map(task_map)
     if task_name:
+        from opusguard.policy import _TASK_NAME
+
+        if not _TASK_NAME.match(task_name):
+            fail(f"--task {task_name!r}: a task name is letters, digits, '-', '_' or '.'")
         names.update({f"{c.path}:{c.line}": task_name for c in analysis.project.calls})
     tree = None
     if remove_unused:
@@ -297,18 +337,23 @@ def fix(paths, policy, config_file, select, extend_select, ignore, jobs, no_cach
     result = compute_fix(analysis.project, analysis.sources, policy_path=policy_path, cwd=Path.cwd(),
                          task_names=names, remove_unused_in=tree)
     if show_diff:
-        click.echo(result.diff(), nl=False)
+        text = result.diff()
+        if sys.stdout.isatty():  # piped, the patch stays exact (`| git apply`); on a terminal, nothing acts
+            from opusguard.sanitize import printable_lines
+
+            text = printable_lines(text)
+        click.echo(text, nl=False)
     else:
         for path in write_fix(result, Path.cwd()):
-            click.echo(f"opusguard: warning: {path}: changed on disk since it was read; left alone", err=True)
+            warn(f"{path}: changed on disk since it was read; left alone")
     plan = result.plan
     by_tier: dict[str, int] = {}
     for task in plan.new_tasks.values():
         by_tier[task.tier] = by_tier.get(task.tier, 0) + 1
     for item in plan.needs_person:
-        click.echo(f"{item.path}:{item.line}: needs a person: {item.reason}", err=True)
+        click.echo(printable(f"{item.path}:{item.line}: needs a person: {item.reason}"), err=True)
     for path in result.skipped:
-        click.echo(f"opusguard: warning: {path}: left untouched", err=True)
+        warn(f"{path}: left untouched")
     tiers = ", ".join(f"{n} {t}" for t, n in sorted(by_tier.items())) or "none"
     verb = "would change" if show_diff else "changed"
     opus_tasks = {name for name, task in plan.new_tasks.items() if task.tier == "opus"}
@@ -339,6 +384,12 @@ def report(paths, policy, config_file, select, extend_select, ignore, jobs, no_c
     from opusguard.report_run import ReportInputs, make_diff, make_report
     from opusguard.reporters.report_render import render_diff, render_report
 
+    _check_stdin_filename(stdin_filename)
+    if link_base:
+        from urllib.parse import urlsplit
+
+        if urlsplit(link_base).scheme.lower() not in ("", "http", "https"):
+            fail(f"--link-base {link_base!r}: links go to an http(s) URL or a relative path")
     if diff_ref and (stdin_filename or changed_since):
         fail("--diff compares whole trees; it does not combine with --stdin-filename or --changed-since")
     settings = _settings(config_file, policy, select, extend_select, ignore, None, paths)
@@ -365,17 +416,34 @@ def report(paths, policy, config_file, select, extend_select, ignore, jobs, no_c
         fail(f"{output}: cannot write: {exc.strerror or exc}")
 
 
+def _check_stdin_filename(name: str | None) -> None:
+    if name is not None and not name.strip():
+        fail("--stdin-filename needs the name of the file the source on stdin stands for")
+
+
 def _task_map(path):
     if path is None:
         return {}
     import yaml
 
+    from opusguard.policy import _TASK_NAME
+
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        fail(f"{path}:1: cannot read task map: {exc}")
+        text = Path(path).read_text(encoding="utf-8")
+        data = yaml.safe_load(text)
+    except OSError as exc:
+        fail(f"{path}:1: cannot read task map: {exc.strerror or exc}")
+    except UnicodeDecodeError as exc:
+        fail(f"{path}:1: task map is not UTF-8 ({exc.reason})")
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        fail(f"{path}:{mark.line + 1 if mark else 1}: invalid YAML: {getattr(exc, 'problem', None) or 'cannot parse'}")
     if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
         fail(f"{path}:1: a task map maps 'path:line' to a task name")
+    for name in data.values():
+        if not _TASK_NAME.match(name):
+            line = next((n for n, text_line in enumerate(text.splitlines(), 1) if name in text_line), 1)
+            fail(f"{path}:{line}: task name {name!r} must be letters, digits, '-', '_' or '.'")
     return dict(data)
 
 

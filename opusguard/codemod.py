@@ -28,6 +28,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 from opusguard.baseline import write_atomic
 from opusguard.facts import Attr, Name, Span, Str, Subscript
 from opusguard.project import Project, ResolvedCall
+from opusguard.sanitize import printable
 from opusguard.sinks import MODEL_KEYWORDS
 
 DEFAULT_ROUTER = "opusguard_router:route"
@@ -356,7 +357,8 @@ class FixResult:
             out += difflib.unified_diff(
                 before.decode("utf-8", "replace").splitlines(keepends=True),
                 after.decode("utf-8", "replace").splitlines(keepends=True),
-                f"a/{path}", f"b/{path}",
+                # a file name is shown escaped (a line break in it would forge diff lines)
+                f"a/{printable(path)}", f"b/{printable(path)}",
             )
         if self.policy_before != self.policy_after:
             name = self.policy_path.name

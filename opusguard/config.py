@@ -201,6 +201,17 @@ def code_matches(code: str, selectors: Iterable[str]) -> bool:
     return any(sel == "ALL" or code.startswith(sel) for sel in selectors)
 
 
+def check_selectors(settings: Settings, known_codes: Iterable[str]) -> None:
+    """A code or prefix in select/extend-select/ignore that names no rule is an error
+    (like ruff's): a typo must not turn a rule off, or every rule, without a word."""
+    known = set(known_codes)
+    for option, selectors in (("select", settings.select or []), ("extend-select", settings.extend_select),
+                              ("ignore", settings.ignore)):
+        for selector in selectors:
+            if selector != "ALL" and not any(code.startswith(selector) for code in known):
+                raise ConfigError(f"{option}: unknown rule code or prefix {selector!r} (`opusguard rule --all` lists them)")
+
+
 def selected_rules(settings: Settings, all_codes: Iterable[str], default_codes: Iterable[str]) -> set[str]:
     """select / extend-select / ignore, with ruff's prefix matching ("OG1" is OG1xx)."""
     all_codes = set(all_codes)

@@ -19,7 +19,7 @@ from msgspec import Struct, field
 from opusguard import __version__, prefilter
 from opusguard.cache import FactsCache, VerdictIndex
 from opusguard.catalog import Catalog, load_catalog
-from opusguard.config import Settings, code_matches, ignored_for_path, selected_rules
+from opusguard.config import Settings, check_selectors, code_matches, ignored_for_path, selected_rules
 from opusguard.digest import hexdigest
 from opusguard.discover import discover_file_names
 from opusguard.facts import FileFacts, Str
@@ -540,13 +540,16 @@ def _apply_suppressions(
 
 
 def check(settings: Settings, options: RunOptions, *, cwd: Path, select_codes: set[str] | None = None) -> CheckResult:
-    analysis = analyze(settings, options, cwd=cwd)
     if select_codes is None:
         every, defaults = default_codes()
+        check_selectors(settings, every | {"OG000", "OG100"})
         select_codes = selected_rules(settings, every, defaults)
+    analysis = analyze(settings, options, cwd=cwd)
     return run_rules(analysis, settings, select_codes=select_codes)
 
 
 def print_warnings(warnings: Iterable[str]) -> None:
+    from opusguard.sanitize import printable
+
     for warning in warnings:
-        print(f"opusguard: warning: {warning}", file=sys.stderr)
+        print(f"opusguard: warning: {printable(warning)}", file=sys.stderr)

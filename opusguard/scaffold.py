@@ -79,9 +79,16 @@ def table_digest(path: Path) -> str | None:
 
 def write_route_table(policy: Policy, path: Path | None = None) -> Path:
     target = path or route_table_path(policy)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(target, render_route_table(policy))
+    _write(target, render_route_table(policy))
     return target
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, text)
+    except OSError as exc:
+        raise ScaffoldError(f"{path}: cannot write: {exc.strerror or exc}") from None
 
 
 def render_router_module(router_module: str, function: str, policy_name: str) -> str:
@@ -117,8 +124,7 @@ def {function}(task: str) -> str:
 def write_new(path: Path, text: str, force: bool) -> Path:
     if path.exists() and not force:
         raise ScaffoldError(f"{path}: already exists (use --force to overwrite)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, text)
+    _write(path, text)
     return path
 
 

@@ -20,6 +20,7 @@ from opusguard.reporters.report_common import (
     task_label,
 )
 from opusguard.reporters.text import _console
+from opusguard.sanitize import rich_text as _t
 
 TIER_STYLE = {"opus": "bold red", "sonnet": "yellow", "haiku": "green", "other": "dim", None: "magenta"}
 
@@ -27,12 +28,12 @@ TIER_STYLE = {"opus": "bold red", "sonnet": "yellow", "haiku": "green", "other":
 def _assumptions(console, report: Report) -> None:
     for line in report.assumptions:
         style = "bold yellow" if line.startswith("ASSUMED") else "dim"
-        console.print(Text(f"note: {line}", style=style))
+        console.print(_t(f"note: {line}", style=style))
 
 
 def render_report_text(report: Report, out: TextIO, *, group_by: str, color: bool | None) -> None:
     console = _console(out, color)
-    console.print(Text(f"opusguard report: {headline(report)}", style="bold"))
+    console.print(_t(f"opusguard report: {headline(report)}", style="bold"))
     _assumptions(console, report)
     console.print()
 
@@ -45,16 +46,16 @@ def render_report_text(report: Report, out: TextIO, *, group_by: str, color: boo
     for cost in report.costs:
         by_group.setdefault(group_key(cost.site, group_by), []).append(cost)
     for key, group in groups.items():
-        inventory.add_row(Text(f"{group_by} {key}", style="bold"), "", "", "", "", "", money(group.today), money(group.policy))
+        inventory.add_row(_t(f"{group_by} {key}", style="bold"), "", "", "", "", "", money(group.today), money(group.policy))
         for cost in by_group[key]:
             site = cost.site
             inventory.add_row(
-                f"  {site.where}",
-                sends(site),
-                Text(site.tier or "unresolved", style=TIER_STYLE.get(site.tier, "")),
-                task_label(site),
-                policy_state(site),
-                literal_at(site),
+                _t(f"  {site.where}"),
+                _t(sends(site)),
+                _t(site.tier or "unresolved", style=TIER_STYLE.get(site.tier, "")),
+                _t(task_label(site)),
+                _t(policy_state(site)),
+                _t(literal_at(site)),
                 cost_cell(cost, "today"),
                 cost_cell(cost, "policy") + (f" ({cost.policy.tier})" if cost.policy and cost.policy.tier != site.tier else ""),
             )
@@ -73,7 +74,7 @@ def render_report_text(report: Report, out: TextIO, *, group_by: str, color: boo
         top = Table("#", "site", "task", "model", f"per {report.period}", title="top Opus call sites by spend",
                     title_justify="left", show_edge=False)
         for rank, cost in enumerate(report.top_opus, start=1):
-            top.add_row(str(rank), cost.site.where, task_label(cost.site), cost.today.model, money(cost.today.cost))
+            top.add_row(str(rank), _t(cost.site.where), _t(task_label(cost.site)), _t(cost.today.model), money(cost.today.cost))
         console.print(top)
         console.print()
 
@@ -83,28 +84,28 @@ def render_report_text(report: Report, out: TextIO, *, group_by: str, color: boo
     for rank, advice in enumerate(report.advice, start=1):
         site, today = advice.cost.site, advice.cost.today
         console.print(
-            Text(f"{rank:>3}. {site.where}", style="bold")
-            + Text(f"  score {advice.score}; {money(today.cost if today else None)} today, "
+            _t(f"{rank:>3}. {site.where}", style="bold")
+            + _t(f"  score {advice.score}; {money(today.cost if today else None)} today, "
                    f"{money(advice.suggested_cost)} on {advice.suggested_tier}")
         )
         for reason in advice.reasons:
-            console.print(f"       + {reason}")
+            console.print(_t(f"       + {reason}"))
         for reason in advice.against:
-            console.print(Text(f"       - {reason}", style="dim"))
+            console.print(_t(f"       - {reason}", style="dim"))
     console.print()
     unresolved = [c.site for c in report.costs if c.site.tier is None]
     if unresolved:
         console.print(Text(f"{len(unresolved)} site(s) with a model known only at run time (not priced):", style="bold"))
         for site in unresolved:
-            console.print(f"  {site.where}: {'; '.join(site.unresolved)}")
+            console.print(_t(f"  {site.where}: {'; '.join(site.unresolved)}"))
         console.print()
-    console.print(Text(saving_line(report) + (" (ASSUMED traffic)" if report.assumed else ""), style="bold"))
+    console.print(_t(saving_line(report) + (" (ASSUMED traffic)" if report.assumed else ""), style="bold"))
 
 
 def render_diff_text(diff: CostDiff, out: TextIO, *, color: bool | None) -> None:
     console = _console(out, color)
     head = diff.head
-    console.print(Text(f"opusguard report --diff {diff.ref}: call sites and cost per {head.period}, "
+    console.print(_t(f"opusguard report --diff {diff.ref}: call sites and cost per {head.period}, "
                        f"{diff.ref} -> working tree", style="bold"))
     _assumptions(console, head)
     table = Table("change", "site", "before", "after", f"per {head.period}", show_edge=False)
@@ -112,12 +113,12 @@ def render_diff_text(diff: CostDiff, out: TextIO, *, color: bool | None) -> None
         where = (change.head or change.base).site.where
         before = f"{change.base.site.tier or 'unresolved'} {change.base.today.model if change.base.today else ''}".strip() if change.base else "-"
         after = f"{change.head.site.tier or 'unresolved'} {change.head.today.model if change.head.today else ''}".strip() if change.head else "-"
-        table.add_row(change.kind, where, before, after, signed_money(change.delta))
+        table.add_row(change.kind, _t(where), _t(before), _t(after), signed_money(change.delta))
     if diff.changes:
         console.print(table)
     else:
         console.print("no call site added, removed or moved to another tier")
-    console.print(Text(
+    console.print(_t(
         f"spend today {money(diff.base.today)} -> {money(head.today)} ({signed_money(diff.delta)} per {head.period}); "
         f"under the policy {money(diff.base.policy)} -> {money(head.policy)} ({signed_money(diff.policy_delta)})"
         + (" (ASSUMED traffic)" if head.assumed else ""),
