@@ -15,6 +15,7 @@ SDK's bare aliases) are left alone and listed as needing a person.
 from __future__ import annotations
 
 import difflib
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -256,6 +257,19 @@ def rewrite_source(source: bytes, rewrites: list[Rewrite], router: str, *, in_ro
 # --- the policy text -----------------------------------------------------------------
 
 
+def _yaml_scalar(text: str) -> str:
+    """`text` as a YAML value on one line: plain if it reads back as itself, else quoted.
+
+    It holds a file name, which may carry ': ', ' #', quotes or control characters."""
+    text = printable(text)
+    try:
+        if yaml.safe_load(f"k: {text}") == {"k": text}:
+            return text
+    except yaml.YAMLError:
+        pass
+    return json.dumps(text, ensure_ascii=False)  # a JSON string is a YAML double-quoted scalar
+
+
 def append_tasks(policy_text: str, tasks: list[NewTask]) -> str:
     """Add tasks to the policy's `tasks:` mapping, keeping every existing line as it is."""
     if not tasks:
@@ -268,7 +282,7 @@ def append_tasks(policy_text: str, tasks: list[NewTask]) -> str:
         block.append(f"    tier: {task.tier}{newline}")
         if task.model:
             block.append(f"    model: {task.model}{newline}")
-        block.append(f"    description: Added by opusguard fix from {task.source}.{newline}")
+        block.append(f"    description: {_yaml_scalar(f'Added by opusguard fix from {task.source}.')}{newline}")
     root = yaml.compose(policy_text, Loader=yaml.SafeLoader) if policy_text.strip() else None
     tasks_node = None
     if isinstance(root, yaml.MappingNode):
