@@ -448,3 +448,18 @@ def test_fix_writes_a_policy_that_still_loads_whatever_the_file_names(hostile_tr
     assert validated.returncode == 0, validated.stderr
     policy = (hostile_tree / "opusguard.yaml").read_text(encoding="utf-8")
     assert "\x1b" not in policy and '"Added by opusguard fix from x: y #z.py:4."' in policy
+
+
+def test_changed_since_takes_non_utf8_names_and_never_passes_an_option_to_git(tmp_path):
+    app = APP["app.py"]
+    _files(tmp_path, {"app.py": app})
+    git = ["git", "-c", "user.email=a@b", "-c", "user.name=t"]
+    subprocess.run([*git, "init", "-q", "."], cwd=tmp_path, check=True)
+    subprocess.run([*git, "add", "."], cwd=tmp_path, check=True)
+    subprocess.run([*git, "commit", "-qm", "i"], cwd=tmp_path, check=True)
+    (tmp_path / os.fsdecode(b"bad\xff.py")).write_text(app, encoding="utf-8")
+    out = _assert_clean(_run("check", "--no-cache", "--changed-since", "HEAD", cwd=tmp_path))
+    assert "bad\\xff.py:2:1: OG102" in out
+    refused = run_cli("check", "--changed-since=--output=leak", ".", cwd=tmp_path)
+    assert refused.returncode == 2 and refused.stderr == "opusguard: error: '--output=leak' is not a git ref\n"
+    assert not (tmp_path / "leak").exists()
