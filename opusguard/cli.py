@@ -192,10 +192,9 @@ class _OneLineUsageError(click.ClickException):
     exit_code = EXIT_ERROR
 
     def show(self, file=None) -> None:
-        fail_line = f"opusguard: error: {self.format_message()}"
         from opusguard.sanitize import printable
 
-        click.echo(printable(fail_line), err=True)
+        click.echo(f"opusguard: error: {printable(self.format_message())}", err=True)
 
 
 def _one_line(error: click.UsageError) -> click.ClickException:
@@ -311,11 +310,13 @@ def fix(paths, policy, config_file, select, extend_select, ignore, jobs, no_cach
     """Move call sites that hard-code a Claude model onto route("TASK"), keeping every request's model."""
     from opusguard import engine
     from opusguard.codemod import compute_fix, write_fix
-    from opusguard.policy import POLICY_FILE_NAMES
+    from opusguard.policy import POLICY_FILE_NAMES, _TASK_NAME
     from opusguard.sanitize import printable
 
     if stdin_filename:
         fail("fix does not read stdin; name the files to rewrite")
+    if task_name is not None and not _TASK_NAME.match(task_name):  # it is written into code and the policy
+        fail(f"--task {task_name!r}: a task name is letters, digits, '-', '_' or '.'")
     settings = _settings(config_file, policy, select, extend_select, ignore, None, paths)
     options = _run_options(paths, jobs, no_cache, None, changed_since, show_progress=False)
     options.read_candidates = True  # it rewrites them
@@ -324,10 +325,6 @@ def fix(paths, policy, config_file, select, extend_select, ignore, jobs, no_cach
     policy_path = Path(analysis.project.policy.path) if analysis.project.policy.path else settings.root / POLICY_FILE_NAMES[0]
     names = _task_map(task_map)
     if task_name:
-        from opusguard.policy import _TASK_NAME
-
-        if not _TASK_NAME.match(task_name):
-            fail(f"--task {task_name!r}: a task name is letters, digits, '-', '_' or '.'")
         names.update({f"{c.path}:{c.line}": task_name for c in analysis.project.calls})
     tree = None
     if remove_unused:
