@@ -189,6 +189,8 @@ class _PolicyLoader:
             cycle = " -> ".join(str(p) for p in (*chain, resolved))
             raise PolicyError(str(path), 1, 1, f"include cycle: {cycle}")
         try:
+            if not stat.S_ISREG(path.stat().st_mode):  # a folder, or a device that never ends (/dev/zero)
+                raise PolicyError(str(path), 1, 1, "cannot read policy: not a regular file")
             self.stamps.append(file_stamp(path))  # before reading: see file_stamp
             text = path.read_text(encoding="utf-8")
         except OSError as exc:

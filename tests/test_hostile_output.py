@@ -351,6 +351,8 @@ ERRORS = [
      ["check", "--policy", "p.yaml", "app.py"], f"p.yaml:3:5: models: '{OPUS}' is opus-tier in the model catalog, not haiku"),
     ("opus-alias-declared-haiku", {"p.yaml": "version: 1\nmodels:\n  - {id: acme, tier: haiku, aliases: [claude-opus-4-1]}\n"},
      ["check", "--policy", "p.yaml", "app.py"], "'claude-opus-4-1' is opus-tier"),
+    ("include-of-a-device", {"p.yaml": "version: 1\ninclude: [/dev/zero]\n"},
+     ["check", "--policy", "p.yaml", "app.py"], "/dev/zero:1:1: cannot read policy: not a regular file"),
     ("folder-named-opusguard-yaml", {"opusguard.yaml/": ""}, ["check", "."], "opusguard.yaml:1:1: is not a file"),
     ("folder-named-opusguard-yaml-fix", {"opusguard.yaml/": ""}, ["fix", "--codemod", "."], "opusguard.yaml:1:1: is not a file"),
     ("folder-as-policy", {"d/": ""}, ["check", "--policy", "d", "."], "Invalid value for '--policy'"),
