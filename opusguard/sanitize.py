@@ -19,8 +19,8 @@ Plain text output does not import rich: only `rich_text` does.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import TYPE_CHECKING
-from urllib.parse import quote
 
 if TYPE_CHECKING:
     from rich.text import Text
@@ -28,8 +28,14 @@ if TYPE_CHECKING:
 # C0 and C1 controls and DEL; the bidi embeddings, overrides and isolates (the
 # "Trojan Source" characters), line/paragraph separators, the BOM; surrogates (a
 # non-UTF-8 file name decoded with surrogateescape, or a lone one in a literal).
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff\ud800-\udfff]")
-_SURROGATE = re.compile("[\ud800-\udfff]")
+UNSAFE_CHARACTERS = "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff\ud800-\udfff]"
+SURROGATES = "[\ud800-\udfff]"
+
+
+@lru_cache(maxsize=None)
+def _pattern(characters: str) -> re.Pattern:
+    # Compiled on first need: nearly every run prints only printable ASCII.
+    return re.compile(characters)
 
 
 def _escaped(match: re.Match) -> str:
@@ -44,7 +50,7 @@ def printable(text: object) -> str:
     text = str(text)
     if text.isascii() and text.isprintable():  # the common case, without the regex
         return text
-    return _UNSAFE.sub(_escaped, text)
+    return _pattern(UNSAFE_CHARACTERS).sub(_escaped, text)
 
 
 def printable_lines(text: str) -> str:
@@ -58,7 +64,7 @@ def valid_unicode(text: str) -> str:
     """`text` encodable as UTF-8: a surrogate (a byte of a non-UTF-8 file name) becomes `\\xNN`."""
     if text.isascii():
         return text
-    return _SURROGATE.sub(_escaped, text)
+    return _pattern(SURROGATES).sub(_escaped, text)
 
 
 def json_safe(value):
@@ -91,6 +97,8 @@ def uri_path(path: str) -> str:
 
     `:`, `?`, `#` and `%` are encoded too, so `javascript:alert(1).py` stays a file
     name and no scheme can start the reference; a non-UTF-8 name keeps its bytes."""
+    from urllib.parse import quote
+
     try:
         raw = path.encode("utf-8", "surrogateescape")
     except UnicodeEncodeError:  # a lone surrogate that is no file-name byte
