@@ -278,34 +278,53 @@ def test_report_json_and_a_baseline_of_a_non_utf8_file_name(hostile_tree):
     _assert_clean(_run("check", "--no-cache", "--baseline", "baseline.json", ".", cwd=hostile_tree), codes=(0,))
 
 
-def test_a_diff_on_a_terminal_escapes_the_code_and_piped_stays_exact(hostile_tree):
-    piped = _run("fix", "--codemod", "--diff", "--no-cache", "app.py", cwd=hostile_tree)
-    assert piped.returncode == 0 and b' X = "\x1b[2J"' not in piped.stdout  # an unchanged line is context only
-    # On a terminal (a pty), the same context line shows the escape as text.
-    if not hasattr(os, "openpty"):
-        pytest.skip("no pty")
-    import pty  # noqa: F401  (POSIX)
-
+def _run_on_terminal(*args: str, cwd: Path) -> tuple[int, str]:
+    """The console script with stdout on a pseudo-terminal (colour on, as a user sees it)."""
     master, slave = os.openpty()
     try:
-        env = {**os.environ, "NO_COLOR": "1"}
-        proc = subprocess.run([str(OPUSGUARD), "fix", "--codemod", "--diff", "--no-cache", "app.py"],
-                              cwd=hostile_tree, stdout=slave, stderr=subprocess.PIPE, env=env, timeout=120)
+        env = {**os.environ, "TERM": "xterm-256color"}
+        for name in ("NO_COLOR", "CI"):
+            env.pop(name, None)
+        proc = subprocess.run([str(OPUSGUARD), *args], cwd=cwd, stdout=slave, stderr=subprocess.PIPE, env=env,
+                              timeout=120)
         os.close(slave)
         chunks = []
         while True:
             try:
                 chunk = os.read(master, 65536)
-            except OSError:
+            except OSError:  # the other end is closed: all read
                 break
             if not chunk:
                 break
             chunks.append(chunk)
     finally:
         os.close(master)
-    assert proc.returncode == 0
-    shown = b"".join(chunks).decode("utf-8")
-    assert "\x1b" not in shown and "route(" in shown
+    assert b"Traceback" not in proc.stderr
+    return proc.returncode, b"".join(chunks).decode("utf-8")
+
+
+needs_pty = pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
+
+
+@needs_pty
+def test_a_diff_on_a_terminal_escapes_the_code_and_piped_stays_exact(hostile_tree):
+    piped = _run("fix", "--codemod", "--diff", "--no-cache", "app.py", cwd=hostile_tree)
+    assert piped.returncode == 0 and b"--- a/app.py" in piped.stdout
+    code, shown = _run_on_terminal("fix", "--codemod", "--diff", "--no-cache", ".", cwd=hostile_tree)
+    assert code == 0 and "route(" in shown
+    assert "\x1b" not in shown and "--- a/e\\x1b[2Jvil.py" in shown
+
+
+@needs_pty
+@pytest.mark.parametrize("args", [("check", "--no-cache", "--select", "OG1"), ("report", "--no-cache")],
+                         ids=["check", "report"])
+def test_colour_on_a_terminal_carries_no_escape_from_the_data(hostile_tree, args):
+    code, shown = _run_on_terminal(*args, ".", cwd=hostile_tree)
+    assert code in (0, 1)
+    assert "\x1b[" in shown  # colour is on: rich's own codes
+    assert "\x1b]" not in shown and "\x1b[2J" not in shown and "\x07" not in shown  # no title, hyperlink, clear
+    plain = SGR.sub("", shown)
+    assert "e\\x1b[2Jvil.py" in plain and "[link=file:x]a.py" in plain
 
 
 def test_policy_show_prints_owner_markup_as_text(tmp_path):
