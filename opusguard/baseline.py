@@ -39,7 +39,8 @@ def fingerprint(finding: Finding) -> str:
     if finding.cell is not None:
         parts += (f"cell {finding.cell}",)
     material = "\0".join(parts)
-    return hashlib.sha256(material.encode()).hexdigest()[:20]
+    # surrogatepass: a non-UTF-8 file name (surrogateescape) still has one stable fingerprint
+    return hashlib.sha256(material.encode("utf-8", "surrogatepass")).hexdigest()[:20]
 
 
 def write_baseline(path: Path, findings: list[Finding]) -> None:
@@ -61,8 +62,13 @@ def write_baseline(path: Path, findings: list[Finding]) -> None:
         }
         for key in sorted(counts, key=lambda k: (first[k].path, first[k].cell or 0, first[k].line, first[k].rule, k))
     ]
-    text = json.dumps({"version": 1, "tool": "opusguard", "entries": entries}, indent=2) + "\n"
-    write_atomic(path, text)
+    from opusguard.sanitize import json_safe
+
+    text = json.dumps(json_safe({"version": 1, "tool": "opusguard", "entries": entries}), indent=2) + "\n"
+    try:
+        write_atomic(path, text)
+    except OSError as exc:
+        raise BaselineError(f"{path}: cannot write baseline: {exc.strerror or exc}") from None
 
 
 class Baseline:
@@ -89,8 +95,10 @@ def load_baseline(path: Path) -> Baseline:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
         raise BaselineError(f"{path}: cannot read baseline: {exc.strerror or exc}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BaselineError(f"{path}: not a baseline file: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise BaselineError(f"{path}:{exc.lineno}: not a baseline file: invalid JSON: {exc.msg}") from None
+    except UnicodeDecodeError as exc:
+        raise BaselineError(f"{path}:1: not a baseline file: not UTF-8 ({exc.reason})") from None
     if not isinstance(data, dict) or data.get("version") != 1 or not isinstance(data.get("entries"), list):
         raise BaselineError(f"{path}: not an opusguard baseline (expected version 1 with 'entries')")
     entries = []

@@ -9,6 +9,7 @@ naming scheme, so a model released tomorrow is recognised today.
 from __future__ import annotations
 
 import functools
+import math
 import os
 import re
 from collections.abc import Iterable
@@ -439,17 +440,20 @@ def entry_from_mapping(item: dict, defaults: dict | None = None) -> CatalogEntry
         raw = item["price"]
         try:
             inp, out = float(raw["input"]), float(raw["output"])
-        except (KeyError, TypeError, ValueError):
+            batch = float(defaults.get("batch", 0.5))
+            price = Price(
+                input=inp,
+                output=out,
+                cache_write=float(raw.get("cache_write", inp * float(defaults.get("cache_write", 1.25)))),
+                cache_read=float(raw.get("cache_read", inp * float(defaults.get("cache_read", 0.1)))),
+                batch_input=float(raw.get("batch_input", inp * batch)),
+                batch_output=float(raw.get("batch_output", out * batch)),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError):
             raise ValueError(f"model {model_id}: price needs numeric 'input' and 'output'") from None
-        batch = float(defaults.get("batch", 0.5))
-        price = Price(
-            input=inp,
-            output=out,
-            cache_write=float(raw.get("cache_write", inp * float(defaults.get("cache_write", 1.25)))),
-            cache_read=float(raw.get("cache_read", inp * float(defaults.get("cache_read", 0.1)))),
-            batch_input=float(raw.get("batch_input", inp * batch)),
-            batch_output=float(raw.get("batch_output", out * batch)),
-        )
+        if not all(0 <= value < math.inf for value in (price.input, price.output, price.cache_write,
+                                                        price.cache_read, price.batch_input, price.batch_output)):
+            raise ValueError(f"model {model_id}: a price is a finite number of 0 or more (USD per million tokens)")
     for key in ("released", "deprecated", "retired"):
         if item.get(key) is not None and not isinstance(item[key], date):
             raise ValueError(f"model {model_id}: {key} must be a date (YYYY-MM-DD)")

@@ -32,8 +32,16 @@ def _user_errors() -> tuple[type[Exception], ...]:
 
 
 def fail(message: str) -> None:
-    click.echo(f"opusguard: error: {message}", err=True)
+    from opusguard.sanitize import printable
+
+    click.echo(f"opusguard: error: {printable(message)}", err=True)
     sys.exit(EXIT_ERROR)
+
+
+def warn(message: str) -> None:
+    from opusguard.sanitize import printable
+
+    click.echo(f"opusguard: warning: {printable(message)}", err=True)
 
 
 def handle_user_errors(func):
@@ -182,7 +190,31 @@ def _stderr_console():
     return Console(stderr=True)
 
 
+class _OneLineUsageError(click.ClickException):
+    """A usage error (a bad option value, a folder where a file goes) as one line, exit 2."""
+
+    exit_code = EXIT_ERROR
+
+    def show(self, file=None) -> None:
+        from opusguard.sanitize import printable
+
+        click.echo(f"opusguard: error: {printable(self.format_message())}", err=True)
+
+
+def _one_line(error: click.UsageError) -> click.ClickException:
+    if type(error).__name__ == "NoArgsIsHelpError":  # `opusguard policy`: the help is the answer
+        return error
+    where = f" (see `{error.ctx.command_path} --help`)" if error.ctx is not None else ""
+    return _OneLineUsageError(error.format_message() + where)
+
+
 class _Commands(click.Group):
+    def make_context(self, *args, **kwargs) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.UsageError as error:
+            raise _one_line(error) from None
+
     def invoke(self, ctx: click.Context):
         # Ctrl-C exits 130, as shells expect: click's 1 would read as "findings".
         try:
@@ -190,6 +222,8 @@ class _Commands(click.Group):
         except KeyboardInterrupt:
             click.echo("\nAborted!", err=True)
             sys.exit(130)
+        except click.UsageError as error:  # a subcommand's options are parsed in here
+            raise _one_line(error) from None
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
@@ -211,6 +245,7 @@ def main() -> None:
 def check(paths, policy, config_file, select, extend_select, ignore, jobs, no_cache, stdin_filename,
           changed_since, fmt, baseline, write_baseline, exit_zero, statistics, report_unused_ignores, no_color):
     """Lint PATHS (default: .) for hard-coded Claude models and unjustified Opus."""
+    _check_stdin_filename(stdin_filename)
     settings = _settings(config_file, policy, select, extend_select, ignore, baseline, paths)
     extraction = _early_extraction(settings, jobs, no_cache, stdin_filename, changed_since)
     from opusguard import engine
@@ -228,18 +263,17 @@ def check(paths, policy, config_file, select, extend_select, ignore, jobs, no_ca
         from opusguard.baseline import write_baseline as save_baseline
 
         save_baseline(write_baseline, findings)
-        click.echo(f"opusguard: wrote {len(findings)} finding(s) to {write_baseline}", err=True)
+        from opusguard.sanitize import printable
+
+        click.echo(f"opusguard: wrote {len(findings)} finding(s) to {printable(write_baseline)}", err=True)
         return
     if settings.baseline:
         from opusguard.baseline import load_baseline
 
         new, _known, stale = load_baseline(settings.baseline).split(findings)
         for entry in stale:
-            click.echo(
-                f"opusguard: warning: {settings.baseline}: stale entry {entry.rule} in {entry.path} "
-                "(fixed; rewrite the baseline with --write-baseline)",
-                err=True,
-            )
+            warn(f"{settings.baseline}: stale entry {entry.rule} in {entry.path} "
+                 "(fixed; rewrite the baseline with --write-baseline)")
         findings = new
 
     render(
@@ -296,11 +330,14 @@ def fix(paths, policy, config_file, select, extend_select, ignore, jobs, no_cach
     from opusguard import engine
     from opusguard.codemod import FixError, FixWriteError, compute_fix, write_fix
     from opusguard.config import find_project_root, match_tests
-    from opusguard.policy import POLICY_FILE_NAMES
+    from opusguard.policy import POLICY_FILE_NAMES, _TASK_NAME
+    from opusguard.sanitize import printable
     from opusguard.scaffold import ScaffoldError
 
     if stdin_filename:
         fail("fix does not read stdin; name the files to rewrite")
+    if task_name is not None and not _TASK_NAME.match(task_name):  # it is written into code and the policy
+        fail(f"--task {task_name!r}: a task name is letters, digits, '-', '_' or '.'")
     settings = _settings(config_file, policy, select, extend_select, ignore, None, paths)
     options = _run_options(paths, jobs, no_cache, None, changed_since, show_progress=False)
     options.read_candidates = True  # it rewrites them
@@ -325,14 +362,19 @@ def fix(paths, policy, config_file, select, extend_select, ignore, jobs, no_cach
     except (FixError, ScaffoldError) as exc:
         fail(str(exc))
     if show_diff:
-        click.echo(result.diff(), nl=False)
+        text = result.diff()
+        if sys.stdout.isatty():  # piped, the patch stays exact (`| git apply`); on a terminal, nothing acts
+            from opusguard.sanitize import printable_lines
+
+            text = printable_lines(text)
+        click.echo(text, nl=False)
     else:
         try:
             stale = write_fix(result, Path.cwd())
         except FixWriteError as exc:
             fail(str(exc))
         for path in stale:
-            click.echo(f"opusguard: warning: {path}: changed on disk since it was read; left alone", err=True)
+            warn(f"{path}: changed on disk since it was read; left alone")
     _fix_summary(result, analysis, settings, show_diff)
     if _say_what_was_missing(analysis, paths):
         sys.exit(EXIT_ERROR)
@@ -351,14 +393,14 @@ def _fix_summary(result, analysis, settings, show_diff: bool) -> None:
         if task.name in used:
             by_tier[task.tier] = by_tier.get(task.tier, 0) + 1
     for item in plan.needs_person:
-        click.echo(f"{_plain(analysis.project.where(item.path, item.line))}: needs a person: {_plain(item.reason)}", err=True)
+        click.echo(printable(f"{analysis.project.where(item.path, item.line)}: needs a person: {item.reason}"), err=True)
     for path in result.skipped:
-        click.echo(f"opusguard: warning: {_plain(path)}: left untouched", err=True)
+        warn(f"{path}: left untouched")
     if result.created:
         verb = "would create" if show_diff else "created"
         passed = f" ({'; '.join(result.router_passed)})" if result.router_passed else ""
         layout = "the layout of `opusguard init`, " if result.policy_before == "" and result.policy_after else ""
-        click.echo(f"{verb} {', '.join(_plain(p) for p in result.created)}: {layout}"
+        click.echo(f"{verb} {', '.join(printable(p) for p in result.created)}: {layout}"
                    f"router {result.router}{passed}", err=True)
     tiers = ", ".join(f"{n} {t}" for t, n in sorted(by_tier.items())) or "none"
     verb = "would change" if show_diff else "changed"
@@ -385,11 +427,6 @@ def _fix_summary(result, analysis, settings, show_diff: bool) -> None:
             click.echo(f"  {count} {advice}", err=True)
 
 
-def _plain(text: str) -> str:
-    """A name from the scanned tree, safe to print: control characters escaped."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-
-
 @main.command("report")
 @common_options
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown", "html"]), default="text", show_default=True)
@@ -408,6 +445,12 @@ def report(paths, policy, config_file, select, extend_select, ignore, jobs, no_c
     from opusguard.report_run import ReportInputs, make_diff, make_report
     from opusguard.reporters.report_render import render_diff, render_report
 
+    _check_stdin_filename(stdin_filename)
+    if link_base:
+        from urllib.parse import urlsplit
+
+        if urlsplit(link_base).scheme.lower() not in ("", "http", "https"):
+            fail(f"--link-base {link_base!r}: links go to an http(s) URL or a relative path")
     if diff_ref and (stdin_filename or changed_since):
         fail("--diff compares whole trees; it does not combine with --stdin-filename or --changed-since")
     settings = _settings(config_file, policy, select, extend_select, ignore, None, paths)
@@ -439,17 +482,34 @@ def report(paths, policy, config_file, select, extend_select, ignore, jobs, no_c
         sys.exit(EXIT_ERROR)
 
 
+def _check_stdin_filename(name: str | None) -> None:
+    if name is not None and not name.strip():
+        fail("--stdin-filename needs the name of the file the source on stdin stands for")
+
+
 def _task_map(path):
     if path is None:
         return {}
     import yaml
 
+    from opusguard.policy import _TASK_NAME
+
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        fail(f"{path}:1: cannot read task map: {exc}")
+        text = Path(path).read_text(encoding="utf-8")
+        data = yaml.safe_load(text)
+    except OSError as exc:
+        fail(f"{path}:1: cannot read task map: {exc.strerror or exc}")
+    except UnicodeDecodeError as exc:
+        fail(f"{path}:1: task map is not UTF-8 ({exc.reason})")
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        fail(f"{path}:{mark.line + 1 if mark else 1}: invalid YAML: {getattr(exc, 'problem', None) or 'cannot parse'}")
     if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
         fail(f"{path}:1: a task map maps 'path:line' to a task name")
+    for name in data.values():
+        if not _TASK_NAME.match(name):
+            line = next((n for n, text_line in enumerate(text.splitlines(), 1) if name in text_line), 1)
+            fail(f"{path}:{line}: task name {name!r} must be letters, digits, '-', '_' or '.'")
     return dict(data)
 
 

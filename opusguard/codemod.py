@@ -32,6 +32,7 @@ from opusguard.atomic import UnsafeTargetError, why_not_replaceable, write_atomi
 from opusguard.configfiles import is_config_path
 from opusguard.facts import Attr, Name, Span, Str, Subscript
 from opusguard.project import Project, ResolvedCall
+from opusguard.sanitize import printable
 from opusguard.sinks import MODEL_KEYWORDS
 
 DEFAULT_ROUTER = "opusguard_router:route"
@@ -484,7 +485,8 @@ class FixResult:
             out += difflib.unified_diff(
                 before.splitlines(keepends=True),
                 write.after.decode("utf-8", "replace").splitlines(keepends=True),
-                "/dev/null" if write.before is None else f"a/{write.shown}", f"b/{write.shown}",
+                # a file name is shown escaped (a line break in it would forge diff lines)
+                "/dev/null" if write.before is None else f"a/{printable(write.shown)}", f"b/{printable(write.shown)}",
             )
         return "".join(out)
 

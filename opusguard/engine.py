@@ -628,13 +628,15 @@ def _apply_suppressions(
 
 
 def check(settings: Settings, options: RunOptions, *, cwd: Path, select_codes: set[str] | None = None) -> CheckResult:
-    analysis = analyze(settings, options, cwd=cwd)
     if select_codes is None:
         every, defaults = default_codes()
         select_codes = selected_rules(settings, every, defaults)
+    analysis = analyze(settings, options, cwd=cwd)
     return run_rules(analysis, settings, select_codes=select_codes)
 
 
 def print_warnings(warnings: Iterable[str]) -> None:
+    from opusguard.sanitize import printable
+
     for warning in warnings:
-        print(f"opusguard: warning: {warning}", file=sys.stderr)
+        print(f"opusguard: warning: {printable(warning)}", file=sys.stderr)

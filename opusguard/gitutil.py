@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -21,9 +22,14 @@ def _git(args: list[str], cwd: Path) -> bytes:
     return result.stdout
 
 
+def _check_ref(ref: str) -> None:
+    if not ref or ref.startswith("-"):  # never an option to git
+        raise GitError(f"{ref!r} is not a git ref")
+
+
 def git_root(cwd: Path) -> Path | None:
     try:
-        return Path(_git(["rev-parse", "--show-toplevel"], cwd).decode().strip())
+        return Path(os.fsdecode(_git(["rev-parse", "--show-toplevel"], cwd).strip()))
     except GitError:
         return None
 
@@ -35,11 +41,12 @@ def changed_files(ref: str, cwd: Path) -> list[Path]:
     root = git_root(cwd)
     if root is None:
         raise GitError(f"{cwd}: not a git repository (needed by --changed-since)")
+    _check_ref(ref)
     _git(["rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], root)
     names = set(_git(["diff", "--name-only", "-z", ref, "--"], root).split(b"\0"))
     names |= set(_git(["ls-files", "--others", "--exclude-standard", "-z"], root).split(b"\0"))
     out = []
-    for name in sorted(n.decode() for n in names if n):
+    for name in sorted(os.fsdecode(n) for n in names if n):  # a non-UTF-8 name is still a file
         path = root / name
         if (path.suffix in (".py", ".pyi", ".ipynb") or is_config_path(name)) and path.is_file():
             out.append(path)
@@ -58,6 +65,7 @@ def export_tree(ref: str, cwd: Path, dest: Path) -> Path:
     root = git_root(cwd)
     if root is None:
         raise GitError(f"{cwd}: not a git repository (needed by --diff)")
+    _check_ref(ref)
     _git(["rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], root)
     archive = _git(["archive", "--format=tar", ref], root)
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:

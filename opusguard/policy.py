@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from datetime import date
 from pathlib import Path
 
@@ -84,8 +85,14 @@ def discover_policy(start: Path) -> Path | None:
     for directory in (start, *start.parents):
         for name in POLICY_FILE_NAMES:
             candidate = directory / name
-            if candidate.is_file():
+            try:
+                mode = candidate.stat().st_mode
+            except OSError:
+                continue
+            if stat.S_ISREG(mode):
                 return candidate
+            # a folder of that name is no policy, and no reason to run without one
+            raise PolicyError(str(candidate), 1, 1, "is not a file (the policy is a YAML file)")
     return None
 
 
@@ -191,6 +198,8 @@ class _PolicyLoader:
             raise PolicyError(str(path), 1, 1, f"include cycle: {cycle}")
         try:
             if text is None:
+                if not stat.S_ISREG(path.stat().st_mode):  # a folder, or a device that never ends (/dev/zero)
+                    raise PolicyError(str(path), 1, 1, "cannot read policy: not a regular file")
                 self.stamps.append(file_stamp(path))  # before reading: see file_stamp
                 text = path.read_text(encoding="utf-8")
         except OSError as exc:
@@ -241,6 +250,8 @@ class _PolicyLoader:
             raise self.error(path, node, "expected a mapping")
         out: dict[str, tuple] = {}
         for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise self.error(path, key_node, "a key must be a plain word, not a list or a mapping")
             key = key_node.value
             if allowed is not None and key not in allowed:
                 raise self.error(path, key_node, f"unknown key '{key}'{_suggest(key, allowed)}")
@@ -310,11 +321,28 @@ class _PolicyLoader:
         if not isinstance(node, yaml.SequenceNode):
             raise self.error(path, node, "models is a list of catalog entries (id, tier, price)")
         for item in node.value:
-            data = yaml.safe_load(yaml.serialize(item))
             try:
-                self.overrides.append(entry_from_mapping(data))
-            except ValueError as exc:
+                data = yaml.safe_load(yaml.serialize(item))
+                entry = entry_from_mapping(data)
+            except yaml.YAMLError as exc:
+                problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+                raise self.error(path, item, f"invalid model entry: {problem}") from None
+            except (ValueError, TypeError) as exc:
                 raise self.error(path, item, str(exc)) from None
+            self._check_tier(path, item, entry)
+            self.overrides.append(entry)
+
+    def _check_tier(self, path: Path, node, entry: CatalogEntry) -> None:
+        """A `models:` entry adds models; it never moves a shipped id (or its aliases) to
+        another tier, which would silence OG102 for an Opus id declared haiku."""
+        for name in (entry.id, *entry.aliases):
+            ref = self.catalog.recognize(str(name))
+            if ref is not None and ref.tier != "other" and ref.tier != entry.tier:
+                raise self.error(
+                    path, node,
+                    f"models: '{name}' is {ref.tier}-tier in the model catalog, not {entry.tier} "
+                    "(a policy adds models; it cannot move one to another tier)",
+                )
 
     def finish(self, display_path: str) -> Policy:
         catalog = self.catalog.with_overrides(self.overrides)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import date
 from pathlib import Path
@@ -10,17 +11,19 @@ import click
 
 
 def _fail(message: str) -> None:
-    click.echo(f"opusguard: error: {message}", err=True)
+    from opusguard.sanitize import printable
+
+    click.echo(f"opusguard: error: {printable(message)}", err=True)
     sys.exit(2)
 
 
 def _load(policy_file: Path | None):
     from opusguard.policy import PolicyError, discover_policy, load_policy
 
-    path = policy_file or discover_policy(Path.cwd())
-    if path is None:
-        _fail("no policy file found (opusguard.yaml); create one with `opusguard init`")
     try:
+        path = policy_file or discover_policy(Path.cwd())
+        if path is None:
+            _fail("no policy file found (opusguard.yaml); create one with `opusguard init`")
         return load_policy(path)
     except PolicyError as exc:
         _fail(str(exc))
@@ -39,6 +42,7 @@ def policy_group() -> None:
 def validate_command(policy_file):
     """Check a policy file; exit 2 with file:line:col on the first error."""
     from opusguard.evidence import EvidenceError, load_evidence
+    from opusguard.sanitize import printable
 
     policy = _load(policy_file)
     problems = []
@@ -49,7 +53,7 @@ def validate_command(policy_file):
             except EvidenceError as exc:
                 problems.append(f"{task.source}:{task.line}:{task.column}: task '{task.name}': {exc}")
     for problem in problems:
-        click.echo(f"opusguard: error: {problem}", err=True)
+        click.echo(f"opusguard: error: {printable(problem)}", err=True)
     if problems:
         sys.exit(2)
     # The governance `opusguard check` reports as OG104, from the same code.
@@ -61,12 +65,12 @@ def validate_command(policy_file):
         for task, message in governance_findings(policy, date.today())
     ]
     for line in governance:
-        click.echo(line)
+        click.echo(printable(line))
     if governance:
         noun = "problem" if len(governance) == 1 else "problems"
-        click.echo(f"{policy.path}: well-formed, but {len(governance)} governance {noun} (OG104, as `opusguard check` reports)")
+        click.echo(f"{printable(policy.path)}: well-formed, but {len(governance)} governance {noun} (OG104, as `opusguard check` reports)")
         sys.exit(1)
-    click.echo(f"{policy.path}: valid ({len(policy.tasks)} tasks, router {policy.router or 'not set'})")
+    click.echo(f"{printable(policy.path)}: valid ({len(policy.tasks)} tasks, router {policy.router or 'not set'})")
 
 
 @policy_group.command("show")
@@ -77,10 +81,11 @@ def show_command(policy_file):
     from rich.table import Table
 
     from opusguard.evidence import EvidenceError, load_evidence
+    from opusguard.sanitize import rich_text
 
     policy = _load(policy_file)
     today = date.today()
-    table = Table(title=f"{policy.path}  (router {policy.router or 'not set'})")
+    table = Table(title=rich_text(f"{policy.path}  (router {policy.router or 'not set'})"))
     for column in ("task", "tier", "model", "owner", "review by", "evidence", "$/Mtok in/out"):
         table.add_column(column)
     for task in sorted(policy.tasks.values(), key=lambda t: (("opus", "sonnet", "haiku", "other").index(t.tier), t.name)):
@@ -97,8 +102,9 @@ def show_command(policy_file):
         review = str(task.review_by or "")
         if task.review_by and task.review_by < today:
             review += " (overdue)"
-        table.add_row(task.name, task.tier, model, task.owner or "", review, verdict,
-                      f"{price.input:g} / {price.output:g}" if price else "")
+        cells = (task.name, task.tier, model, task.owner or "", review, verdict,
+                 f"{price.input:g} / {price.output:g}" if price else "")
+        table.add_row(*(rich_text(cell) for cell in cells))
     Console(no_color=not sys.stdout.isatty(), width=None if sys.stdout.isatty() else 200).print(table)
 
 
@@ -106,6 +112,7 @@ def show_command(policy_file):
 @policy_option
 def sync_command(policy_file):
     """Regenerate the routing table from the policy."""
+    from opusguard.sanitize import printable
     from opusguard.scaffold import ScaffoldError, write_route_table
 
     policy = _load(policy_file)
@@ -115,7 +122,7 @@ def sync_command(policy_file):
         path = write_route_table(policy)
     except (ScaffoldError, OSError) as exc:
         _fail(str(exc))
-    click.echo(f"wrote {path}")
+    click.echo(f"wrote {printable(path)}")
 
 
 @click.command("init")
@@ -125,6 +132,7 @@ def sync_command(policy_file):
 def init_command(policy_path, router, force):
     """Write a starter policy, a dependency-free router and its routing table."""
     from opusguard.policy import _ROUTER
+    from opusguard.sanitize import printable
     from opusguard.scaffold import ScaffoldError, scaffold_project
 
     if router is not None and not _ROUTER.match(router):
@@ -138,6 +146,6 @@ def init_command(policy_path, router, force):
     if passed:
         click.echo(f"router: {router} ({'; '.join(passed)}; choose another with --router MODULE:FUNCTION)")
     for path in written:
-        click.echo(f"wrote {path.relative_to(Path.cwd()) if path.is_absolute() else path}")
+        click.echo(f"wrote {printable(os.path.relpath(path) if path.is_absolute() else path)}")
     function = router.split(":")[1]
     click.echo(f"next: declare your tasks in the policy, route calls with {function}(\"task\"), run `opusguard check`")

@@ -137,6 +137,8 @@ def _load_prices(path: Path) -> dict:
         data = yaml.safe_load(text)
     except OSError as exc:
         raise CatalogError(f"{path}:1: cannot read prices: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise CatalogError(f"{path}:1: prices file is not UTF-8 ({exc.reason})") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise CatalogError(f"{path}:{mark.line + 1 if mark else 1}: invalid YAML: {getattr(exc, 'problem', exc)}") from None

@@ -176,9 +176,16 @@ def write_route_table(policy: Policy, path: Path | None = None) -> Path:
     problem = table_problem(target)
     if problem is not None:
         raise ScaffoldError(problem)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(target, render_route_table(policy))
+    _write(target, render_route_table(policy))
     return target
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, text)
+    except OSError as exc:
+        raise ScaffoldError(f"{path}: cannot write: {exc.strerror or exc}") from None
 
 
 def render_router_module(router_module: str, function: str, policy_name: str) -> str:
@@ -217,8 +224,7 @@ def write_new(path: Path, text: str, force: bool) -> Path:
     reason = why_not_replaceable(path) if path.parent.is_dir() else None
     if reason is not None:
         raise ScaffoldError(f"{path}: not written: {reason}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, text)
+    _write(path, text)
     return path
 
 

@@ -176,7 +176,7 @@ def _json_records(text: str, path: Path) -> tuple[list[tuple[int, dict]], str | 
         if unknown or not isinstance(document.get("usage"), list):
             raise UsageError(f"{path}:1: a JSON usage file is a list of rows or {{\"period\": ..., \"usage\": [rows]}}")
         period = document.get("period")
-        if period is not None and not isinstance(period, str):
+        if period is not None and not (isinstance(period, str) and period.isalpha() and period.isascii()):
             raise UsageError(f"{path}:1: period must be a word (day, week, month)")
         rows = document["usage"]
         start = _array_start(text, "usage")
@@ -300,7 +300,9 @@ def _row(record, where: str, ignored: set[str]) -> tuple[UsageRow, str | None]:
             "or input_tokens and output_tokens summed from the API's usage"
         )
     period = present.get("period")
-    return UsageRow(key, site is not None, traffic, where), (str(period).strip() if period else None)
+    if period and not (isinstance(period, str) and period.strip().isalpha() and period.strip().isascii()):
+        raise UsageError(f"{where}: period must be a word (day, week, month), not {period!r}")
+    return UsageRow(key, site is not None, traffic, where), (period.strip() if period else None)
 
 
 def _number(value, name: str, where: str) -> float:

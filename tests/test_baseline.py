@@ -71,7 +71,7 @@ def test_corrupt_baseline_is_a_one_line_error(tree, text):
     root = tree({"a.py": "x = 1\n", "baseline.json": text})
     result = run_cli("check", "--baseline", "baseline.json", ".", cwd=root)
     assert result.returncode == 2
-    assert result.stderr.startswith("opusguard: error: baseline.json: ") and result.stderr.count("\n") == 1
+    assert result.stderr.startswith("opusguard: error: baseline.json:") and result.stderr.count("\n") == 1
     with pytest.raises(BaselineError):
         load_baseline(root / "baseline.json")
 

@@ -5,14 +5,8 @@ from __future__ import annotations
 from typing import TextIO
 
 from opusguard.findings import Finding
-
-
-def _escape_data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def _escape_property(text: str) -> str:
-    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+from opusguard.sanitize import github_data as _escape_data
+from opusguard.sanitize import github_property as _escape_property
 
 
 def github_line(finding: Finding) -> str:

@@ -7,6 +7,7 @@ from collections import Counter
 from typing import TextIO
 
 from opusguard.findings import Finding, RunSummary
+from opusguard.sanitize import json_safe
 
 
 def json_document(findings: list[Finding], summary: RunSummary) -> dict:
@@ -26,4 +27,4 @@ def json_document(findings: list[Finding], summary: RunSummary) -> dict:
 
 
 def render_json(findings: list[Finding], summary: RunSummary, out: TextIO) -> None:
-    out.write(json.dumps(json_document(findings, summary), indent=2) + "\n")
+    out.write(json.dumps(json_safe(json_document(findings, summary)), indent=2) + "\n")

@@ -2,7 +2,8 @@
 
 The chart is an inline SVG of spend by tier and by task, today against the
 policy; `spend_chart_svg` is also what docs/report-example.svg is exported from.
-Every piece of text from the code or the policy is escaped. The page fits a
+Every piece of text from the code or the policy is escaped (opusguard.sanitize);
+links to files are relative paths, percent-encoded, after the user's --link-base. The page fits a
 phone as well as a desktop: tables scroll inside their own box, the chart
 scales down (then scrolls in its box), long names are cut (uniquely, the whole name in a tooltip).
 """
@@ -10,7 +11,6 @@ scales down (then scrolls in its box), long names are cut (uniquely, the whole n
 from __future__ import annotations
 
 from collections.abc import Sequence
-from html import escape
 from typing import TextIO
 
 from opusguard.report import CostDiff, Report, group_costs, group_key, spend_by_tier
@@ -26,6 +26,8 @@ from opusguard.reporters.report_common import (
     task_label,
     tests_line,
 )
+from opusguard.sanitize import html_href
+from opusguard.sanitize import html_text as escape
 
 TODAY_COLOR, POLICY_COLOR = "#b4442f", "#3f7f5f"
 MAX_TASK_ROWS = 10
@@ -58,8 +60,7 @@ def _tier_span(tier: str | None) -> str:
 
 
 def _link(path: str, line: int, link_base: str) -> str:
-    href = f"{link_base}{path}#L{line}"
-    return f'<a href="{escape(href, quote=True)}">{escape(path)}:{line}</a>'
+    return f'<a href="{html_href(path, line, link_base)}">{escape(path)}:{line}</a>'
 
 
 def short_labels(labels: Sequence[str], limit: int = LABEL_CHARS) -> list[str]:
@@ -110,7 +111,7 @@ def spend_chart_svg(report: Report, *, width: int = 760) -> str:
     title = f"Spend per {report.period} by tier and by task: today vs under the policy (USD)"
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
-        f'role="img" aria-label="{escape(title, quote=True)}" font-family="system-ui, sans-serif" font-size="12">',
+        f'role="img" aria-label="{escape(title)}" font-family="system-ui, sans-serif" font-size="12">',
         f"<title>{escape(title)}</title>",
         '<rect width="100%" height="100%" fill="#ffffff"/>',
         f'<text x="10" y="18" font-size="14" font-weight="600">{escape(title)}</text>',
@@ -199,7 +200,7 @@ def render_report_html(report: Report, out: TextIO, *, group_by: str, link_base:
                 for m in site.models if m.literal_path
             ) or escape(literal_at(site))
             body.append(
-                f'<tr class="site" data-tier="{escape(site.tier or "unresolved", quote=True)}">'
+                f'<tr class="site" data-tier="{escape(site.tier or "unresolved")}">'
                 f"<td>{_link(site.path, site.line, link_base)}</td><td><code>{escape(sends(site))}</code></td>"
                 f"<td>{_tier_span(site.tier)}</td><td>{escape(task_label(site))}</td>"
                 f"<td>{escape(policy_state(site))}</td><td>{literals}</td>"

@@ -6,6 +6,7 @@ import json
 from typing import TextIO
 
 from opusguard.report import GROUP_BY, CostDiff, Priced, Report, SiteCost, group_costs, spend_by_tier
+from opusguard.sanitize import json_safe
 
 
 def _usd(value: float | None) -> float | None:
@@ -191,8 +192,8 @@ def diff_document(diff: CostDiff) -> dict:
 
 
 def render_report_json(report: Report, out: TextIO) -> None:
-    out.write(json.dumps(report_document(report), indent=2) + "\n")
+    out.write(json.dumps(json_safe(report_document(report)), indent=2) + "\n")
 
 
 def render_diff_json(diff: CostDiff, out: TextIO) -> None:
-    out.write(json.dumps(diff_document(diff), indent=2) + "\n")
+    out.write(json.dumps(json_safe(diff_document(diff)), indent=2) + "\n")

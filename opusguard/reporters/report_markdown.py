@@ -17,14 +17,9 @@ from opusguard.reporters.report_common import (
     task_label,
     tests_line,
 )
+from opusguard.sanitize import markdown_cell as cell
 
 
-def cell(text: object) -> str:
-    """Table-cell text: pipes escaped, no line breaks, markup characters kept literal."""
-    value = str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
-    for char in "`*_<>[]":
-        value = value.replace(char, "\\" + char)
-    return value
 
 
 def _table(head: list[str], rows: list[list[object]], right: set[int] = frozenset()) -> list[str]:

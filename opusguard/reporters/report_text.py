@@ -28,6 +28,7 @@ from opusguard.reporters.report_common import (
     tests_line,
 )
 from opusguard.reporters.text import use_color
+from opusguard.sanitize import rich_text as _t
 
 PIPED_WIDTH = 100
 
@@ -79,12 +80,12 @@ class _PlainLines:
 def _assumptions(console, report: Report) -> None:
     for line in report.assumptions:
         style = "bold yellow" if line.startswith("ASSUMED") else "dim"
-        console.print(Text(f"note: {line}", style=style))
+        console.print(_t(f"note: {line}", style=style))
 
 
 def render_report_text(report: Report, out: TextIO, *, group_by: str, color: bool | None) -> None:
     console = _console(out if color or (color is None and use_color(out)) else _PlainLines(out), color)
-    console.print(Text(f"opusguard report: {headline(report)}", style="bold"))
+    console.print(_t(f"opusguard report: {headline(report)}", style="bold"))
     _assumptions(console, report)
     console.print()
 
@@ -98,13 +99,13 @@ def render_report_text(report: Report, out: TextIO, *, group_by: str, color: boo
     for cost in report.costs:
         by_group.setdefault(group_key(cost.site, group_by), []).append(cost)
     for key, group in groups.items():
-        inventory.add_row(Text(f"{group_by} {key}", style="bold"), money(group.today), money(group.policy))
+        inventory.add_row(_t(f"{group_by} {key}", style="bold"), money(group.today), money(group.policy))
         for cost in by_group[key]:
             site = cost.site
             literal = literal_at(site)
-            head = (Text(f"{site.where}  ") + Text(site.tier or "unresolved", style=TIER_STYLE.get(site.tier, ""))
-                    + Text(f", {task_label(site)}, {policy_state(site)}"))
-            detail = Text(sends(site) + (f" ({literal})" if literal else ""), style="dim")
+            head = (_t(f"{site.where}  ") + _t(site.tier or "unresolved", style=TIER_STYLE.get(site.tier, ""))
+                    + _t(f", {task_label(site)}, {policy_state(site)}"))
+            detail = _t(sends(site) + (f" ({literal})" if literal else ""), style="dim")
             cell = Group(Padding(head, (0, 0, 0, 2)), Padding(detail, (0, 0, 0, 4)))
             inventory.add_row(
                 cell,
@@ -130,7 +131,7 @@ def render_report_text(report: Report, out: TextIO, *, group_by: str, color: boo
         top.add_column("model", overflow="fold")
         top.add_column(f"per {report.period}", justify="right", no_wrap=True)
         for rank, cost in enumerate(report.top_opus, start=1):
-            top.add_row(str(rank), cost.site.where, task_label(cost.site), cost.today.model, money(cost.today.cost))
+            top.add_row(str(rank), _t(cost.site.where), _t(task_label(cost.site)), _t(cost.today.model), money(cost.today.cost))
         console.print(top)
         console.print()
 
@@ -140,24 +141,24 @@ def render_report_text(report: Report, out: TextIO, *, group_by: str, color: boo
     for rank, advice in enumerate(report.advice, start=1):
         site, today = advice.cost.site, advice.cost.today
         console.print(
-            Text(f"{rank:>3}. {site.where}", style="bold")
-            + Text(f"  score {advice.score}; {money(today.cost if today else None)} today, "
+            _t(f"{rank:>3}. {site.where}", style="bold")
+            + _t(f"  score {advice.score}; {money(today.cost if today else None)} today, "
                    f"{money(advice.suggested_cost)} on {advice.suggested_tier}")
         )
         for reason in advice.reasons:
-            console.print(f"       + {reason}")
+            console.print(_t(f"       + {reason}"))
         for reason in advice.against:
-            console.print(Text(f"       - {reason}", style="dim"))
+            console.print(_t(f"       - {reason}", style="dim"))
     console.print()
     unresolved = [c.site for c in report.costs if c.site.tier is None]
     if unresolved:
         console.print(Text(f"{len(unresolved)} site(s) with a model known only at run time (not priced):", style="bold"))
         for site in unresolved:
-            console.print(f"  {site.where}: {'; '.join(site.unresolved)}")
+            console.print(_t(f"  {site.where}: {'; '.join(site.unresolved)}"))
         console.print()
     _configured(console, report)
-    console.print(tests_line(report))
-    console.print(Text(saving_line(report) + (" (ASSUMED traffic)" if report.assumed else ""), style="bold"))
+    console.print(_t(tests_line(report)))
+    console.print(_t(saving_line(report) + (" (ASSUMED traffic)" if report.assumed else ""), style="bold"))
 
 
 def _configured(console, report: Report) -> None:
@@ -169,14 +170,14 @@ def _configured(console, report: Report) -> None:
                        "(not call sites; priced only where a call reads them):", style="bold"))
     for item in report.configured:
         read = f"  read by {', '.join(item.read_by)}" if item.read_by else ""
-        console.print(Text(f"  {item.path}:{item.line}  {item.model} ({item.tier})  {item.keys}{read}"))
+        console.print(_t(f"  {item.path}:{item.line}  {item.model} ({item.tier})  {item.keys}{read}"))
     console.print()
 
 
 def render_diff_text(diff: CostDiff, out: TextIO, *, color: bool | None) -> None:
     console = _console(out if color or (color is None and use_color(out)) else _PlainLines(out), color)
     head = diff.head
-    console.print(Text(f"opusguard report --diff {diff.ref}: call sites and cost per {head.period}, "
+    console.print(_t(f"opusguard report --diff {diff.ref}: call sites and cost per {head.period}, "
                        f"{diff.ref} -> working tree", style="bold"))
     _assumptions(console, head)
     table = Table("change", "site", "before", "after", f"per {head.period}", show_edge=False)
@@ -184,12 +185,12 @@ def render_diff_text(diff: CostDiff, out: TextIO, *, color: bool | None) -> None
         where = (change.head or change.base).site.where
         before = f"{change.base.site.tier or 'unresolved'} {change.base.today.model if change.base.today else ''}".strip() if change.base else "-"
         after = f"{change.head.site.tier or 'unresolved'} {change.head.today.model if change.head.today else ''}".strip() if change.head else "-"
-        table.add_row(change.kind, where, before, after, signed_money(change.delta))
+        table.add_row(change.kind, _t(where), _t(before), _t(after), signed_money(change.delta))
     if diff.changes:
         console.print(table)
     else:
         console.print("no call site added, removed or moved to another tier")
-    console.print(Text(
+    console.print(_t(
         f"spend today {money(diff.base.today)} -> {money(head.today)} ({signed_money(diff.delta)} per {head.period}); "
         f"under the policy {money(diff.base.policy)} -> {money(head.policy)} ({signed_money(diff.policy_delta)})"
         + (" (ASSUMED traffic)" if head.assumed else ""),

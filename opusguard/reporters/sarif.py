@@ -8,6 +8,7 @@ from typing import TextIO
 
 from opusguard.baseline import fingerprint
 from opusguard.findings import Finding
+from opusguard.sanitize import json_safe, uri_path
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 
@@ -22,7 +23,7 @@ def _location(
         region["endColumn"] = end_column
     location = {
         "physicalLocation": {
-            "artifactLocation": {"uri": path, "uriBaseId": "%SRCROOT%"},
+            "artifactLocation": {"uri": uri_path(path), "uriBaseId": "%SRCROOT%"},
             "region": region,
         }
     }
@@ -86,4 +87,4 @@ def sarif_document(findings: list[Finding], rules: Mapping, tool_version: str) -
 
 def render_sarif(findings: list[Finding], out: TextIO, rules: Mapping, tool_version: str) -> None:
     document = sarif_document(findings, rules, tool_version)
-    out.write(json.dumps(document, indent=2) + "\n")
+    out.write(json.dumps(json_safe(document), indent=2) + "\n")

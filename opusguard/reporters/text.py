@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from opusguard.findings import TIERS, Finding, RunSummary
 from opusguard.notebook import location
+from opusguard.sanitize import printable
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -46,29 +47,33 @@ def use_color(out: TextIO) -> bool:
     return out.isatty() and not os.environ.get("NO_COLOR")
 
 
-def _caret(finding: Finding) -> str:
-    line = finding.source_line
-    if not line:
-        return ""
+def _source_and_caret(finding: Finding) -> tuple[str, str]:
+    """The finding's source line (printable) and a caret line under its span.
+
+    The caret is measured on the printable text, so an escaped control character
+    before the span (shown as four characters) does not shift it."""
+    line = finding.source_line.replace("\t", " ")
     start = max(finding.column - 1, 0)
     end = finding.end_column - 1 if finding.end_line == finding.line and finding.end_column else len(line)
     end = max(min(end, len(line)), start + 1)
-    return " " * start + "^" * (end - start)
+    before, span = printable(line[:start]), printable(line[start:end])
+    return printable(line), " " * len(before) + "^" * max(len(span), 1)
 
 
 def finding_lines(f: Finding) -> list[Line]:
     """The finding's head line and, when its source is known, the line with a caret under it."""
     lines: list[Line] = [
         [
-            (f"{location(f.path, f.cell, f.line, f.column)}: ", "bold"),
+            (f"{printable(location(f.path, f.cell, f.line, f.column))}: ", "bold"),
             (f.rule, "bold red" if f.severity == "error" else "bold yellow"),
-            (f" {f.message}", ""),
+            (f" {printable(f.message)}", ""),
         ]
     ]
     if f.source_line:
         number = f"{f.line:>5} | "
-        lines.append([(number, "blue"), (f.source_line.replace("\t", " "), "")])
-        lines.append([(" " * (len(number) - 2) + "| ", "blue"), (_caret(f), "red")])
+        source, caret = _source_and_caret(f)
+        lines.append([(number, "blue"), (source, "")])
+        lines.append([(" " * (len(number) - 2) + "| ", "blue"), (caret, "red")])
     return lines
 
 
@@ -78,7 +83,7 @@ def table_lines(
     """Columns padded to their widest cell, two spaces apart, no trailing spaces.
 
     Columns whose index is in `right` are right-aligned (counts)."""
-    rows = [list(row) for row in rows]
+    rows = [[printable(cell) for cell in row] for row in rows]
     widths = [max(len(cell) for cell in column) for column in zip(header, *rows)]
 
     def cells(row: Sequence[str]) -> str:
