@@ -331,7 +331,6 @@ def fix(paths, policy, config_file, select, extend_select, ignore, jobs, no_cach
     from opusguard.codemod import FixError, FixWriteError, compute_fix, write_fix
     from opusguard.config import find_project_root, match_tests
     from opusguard.policy import POLICY_FILE_NAMES, _TASK_NAME
-    from opusguard.sanitize import printable
     from opusguard.scaffold import ScaffoldError
 
     if stdin_filename:
@@ -385,6 +384,7 @@ def _fix_summary(result, analysis, settings, show_diff: bool) -> None:
     from opusguard import engine
     from opusguard.codemod import LEFT_KINDS, leftover_findings
     from opusguard.config import selected_rules
+    from opusguard.sanitize import printable
 
     plan = result.plan
     used = {r.task for r in plan.rewrites if r.path in result.changed}

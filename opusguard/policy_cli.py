@@ -120,8 +120,10 @@ def sync_command(policy_file):
         _fail(f"{policy.path}: the policy has no router (router: MODULE:FUNCTION)")
     try:
         path = write_route_table(policy)
-    except (ScaffoldError, OSError) as exc:
+    except ScaffoldError as exc:
         _fail(str(exc))
+    except OSError as exc:
+        _fail(f"{exc.filename or policy.path}: cannot write: {exc.strerror or exc}")
     click.echo(f"wrote {printable(path)}")
 
 

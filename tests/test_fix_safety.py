@@ -65,8 +65,8 @@ def test_a_file_name_with_colon_space_keeps_the_policy_valid(tmp_path):
 def test_a_task_name_the_policy_refuses_stops_the_fix_before_any_write(tmp_path):
     write_tree(tmp_path, {"a.py": call(), "opusguard.yaml": POLICY})
     result = run_cli("fix", "--codemod", "--task", "x: y", ".", cwd=tmp_path)
-    assert result.returncode == 2
-    assert "nothing was written" in result.stderr
+    assert result.returncode == 2 and len(result.stderr.splitlines()) == 1
+    assert "--task 'x: y': a task name is letters, digits" in result.stderr
     assert (tmp_path / "a.py").read_text() == call() and (tmp_path / "opusguard.yaml").read_text() == POLICY
 
 

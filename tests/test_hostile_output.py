@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -466,9 +467,11 @@ def test_fix_writes_a_policy_that_still_loads_whatever_the_file_names(hostile_tr
     (hostile_tree / "x: y #z.py").write_text(HOSTILE_APP, encoding="utf-8")
     _assert_clean(_run("fix", "--codemod", "--no-cache", ".", cwd=hostile_tree), codes=(0,))
     validated = run_cli("policy", "validate", cwd=hostile_tree)
-    assert validated.returncode == 0, validated.stderr
+    # Well-formed (its new Opus tasks wait for a justification: OG104, exit 1).
+    assert validated.returncode in (0, 1) and "opusguard.yaml: well-formed" in validated.stdout + validated.stderr
     policy = (hostile_tree / "opusguard.yaml").read_text(encoding="utf-8")
-    assert "\x1b" not in policy and '"Added by opusguard fix from x: y #z.py:4."' in policy
+    descriptions = [task["description"] for task in yaml.safe_load(policy)["tasks"].values() if "description" in task]
+    assert "\x1b" not in policy and "Added by opusguard fix from x: y #z.py:4." in descriptions
 
 
 def test_changed_since_takes_non_utf8_names_and_never_passes_an_option_to_git(tmp_path):

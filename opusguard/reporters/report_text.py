@@ -41,7 +41,7 @@ def report_width(out: TextIO) -> int:
     if columns.isdigit() and int(columns) >= 40:
         return int(columns)
     try:
-        if out.isatty():
+        if out.isatty() and os.get_terminal_size(out.fileno()).columns >= 40:  # (a new pty says 0)
             return os.get_terminal_size(out.fileno()).columns
     except (AttributeError, OSError, ValueError):
         pass
