@@ -120,19 +120,21 @@ class RunOptions(Struct):
     # Read every file to parse, even one whose facts the verdict index can name:
     # `fix` rewrites those bytes, so they must be the ones its facts came from.
     read_candidates: bool = False
+    # The cache folder, in place of the project's (report --diff's export of REF shares the working tree's).
+    cache_dir: Path | None = None
 
 
 def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
     started = time.perf_counter()
-    cache_dir = settings.cache_dir if options.use_cache else None
+    cache_dir = (options.cache_dir or settings.cache_dir) if options.use_cache else None
     catalog = load_catalog(cache_dir=cache_dir)
     policy = load_run_policy(settings, catalog, cwd, cache_dir)
     catalog = policy.catalog
     names = router_names(policy)
     jobs = options.jobs or os.cpu_count() or 1
     cache = verdicts = None
-    if options.use_cache:
-        cache = FactsCache(settings.cache_dir, cache_salt(catalog, names))
+    if cache_dir is not None:
+        cache = FactsCache(cache_dir, cache_salt(catalog, names))
         if options.remember_verdicts:
             verdicts = VerdictIndex(cache)
             verdicts.load()
