@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 from msgspec import Struct, field
 
-from opusguard import __version__, prefilter
+from opusguard import __version__, limits, prefilter
 from opusguard.cache import FactsCache, VerdictIndex
 from opusguard.catalog import Catalog, load_catalog
 from opusguard.config import Settings, code_matches, ignored_for_path, selected_rules
@@ -31,7 +31,8 @@ from opusguard.rules import all_rules
 from opusguard.workers import ExtractionProcess, FactsSource, is_model_id
 
 # Files larger than this are not parsed (generated code, vendored bundles: libcst
-# takes seconds per MiB); a warning names them so the gap is visible.
+# takes seconds per MiB); a warning names them so the gap is visible. Files over
+# limits.MAX_SOURCE_BYTES are not analysed at all (OG000).
 MAX_PARSE_BYTES = 1024 * 1024
 # From this many files to read, candidates go to workers while the rest is read.
 MIN_FILES_TO_STREAM = 200
@@ -186,7 +187,13 @@ def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
         for rel, content in large:
             from opusguard.extract import extract_literals_only
 
-            facts[rel] = extract_literals_only(content, rel, is_model_id=is_model_id)
+            found = cache.get(content, "literals") if cache is not None else None
+            if found is None:
+                found = extract_literals_only(content, rel, is_model_id=is_model_id)
+                if cache is not None and found.parse_error is None:
+                    cache.put(content, found, "literals")
+            found.path = rel
+            facts[rel] = found
 
         # 2. second pass: files that read names which hold models in the first-pass files.
         model_names = _names_holding_models(facts.values(), catalog)
@@ -212,6 +219,8 @@ def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
                     content = path.read_bytes()
                 except OSError:
                     return None
+                if len(content) > MAX_PARSE_BYTES:
+                    return None  # (its names stay unresolved, as for a module not found)
                 lazily_loaded[rel] = source.facts_for([(rel, content)])[rel]
             return lazily_loaded[rel]
 
@@ -303,7 +312,11 @@ def _prefilter(
             continue
         rel = rel or display_path(key, cwd)
         if len(content) > MAX_PARSE_BYTES:
-            if verdict == prefilter.PARSE:
+            if verdict == prefilter.PARSE and len(content) > limits.MAX_SOURCE_BYTES:
+                unreadable[rel] = (
+                    f"{len(content) // 1048576} MiB is over the {limits.MAX_SOURCE_BYTES // 1048576} MiB limit: not analysed"
+                )
+            elif verdict == prefilter.PARSE:
                 large.append((rel, content))
                 warnings.append(
                     f"{rel}:1: {len(content) // 1024} KiB is over the {MAX_PARSE_BYTES // 1048576} MiB limit: "
