@@ -349,9 +349,11 @@ class FactsCache:
 
     def prepare(self) -> None:
         """Make the folder (with its .gitignore and CACHEDIR.TAG); raises OSError,
-        also when the folder is a symlink."""
+        also when there is no key or the folder is a symlink."""
         if self._ready:
             return
+        if not self._is_usable():
+            raise OSError(f"{self.directory} is not used (no key, or a symlink)")
         self.directory.mkdir(parents=True, exist_ok=True)
         if not stat_module.S_ISDIR(os.lstat(self.directory).st_mode):
             self._usable = False
