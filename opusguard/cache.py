@@ -192,6 +192,8 @@ class FactsCache:
 
     def get_by_key(self, key: str) -> FileFacts | None:
         """The facts stored under `key` (see `key`), their path blank; None if missing."""
+        if len(key) != 64 or not key.isalnum():  # (a key names a file in the folder, nothing else)
+            return None
         facts = self.read(self._name(key), FileFacts)
         return facts if isinstance(facts, FileFacts) else None
 
