@@ -2,19 +2,20 @@
 
 An entry's fingerprint is the rule, the path, the model and the normalised code
 of the offending line, never its number, so unrelated edits that move lines do
-not turn old findings into new ones. Identical fingerprints are counted.
+not turn old findings into new ones; in a notebook, the cell's number too (a line
+is only known inside its cell). Identical fingerprints are counted.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections import Counter
 from pathlib import Path
 
 from msgspec import Struct
 
+from opusguard.atomic import write_atomic
 from opusguard.findings import Finding
 
 
@@ -29,11 +30,15 @@ class BaselineEntry(Struct, frozen=True):
     model: str | None
     line_hint: int
     count: int = 1
+    cell: int | None = None
 
 
 def fingerprint(finding: Finding) -> str:
     code = " ".join(finding.source_line.split())
-    material = "\0".join((finding.rule, finding.path, finding.model or "", code))
+    parts = (finding.rule, finding.path, finding.model or "", code)
+    if finding.cell is not None:
+        parts += (f"cell {finding.cell}",)
+    material = "\0".join(parts)
     return hashlib.sha256(material.encode()).hexdigest()[:20]
 
 
@@ -52,27 +57,12 @@ def write_baseline(path: Path, findings: list[Finding]) -> None:
             "model": first[key].model,
             "line_hint": first[key].line,
             "count": counts[key],
+            **({"cell": first[key].cell} if first[key].cell is not None else {}),
         }
-        for key in sorted(counts, key=lambda k: (first[k].path, first[k].line, first[k].rule, k))
+        for key in sorted(counts, key=lambda k: (first[k].path, first[k].cell or 0, first[k].line, first[k].rule, k))
     ]
     text = json.dumps({"version": 1, "tool": "opusguard", "entries": entries}, indent=2) + "\n"
     write_atomic(path, text)
-
-
-def write_atomic(path: Path, text: str) -> None:
-    import tempfile  # only runs that write pay for it
-
-    path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 class Baseline:
@@ -114,6 +104,7 @@ def load_baseline(path: Path) -> Baseline:
                     model=item.get("model"),
                     line_hint=int(item.get("line_hint", 0)),
                     count=int(item.get("count", 1)),
+                    cell=int(item["cell"]) if item.get("cell") is not None else None,
                 )
             )
         except (KeyError, TypeError, ValueError):

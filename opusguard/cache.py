@@ -37,6 +37,7 @@ from pathlib import Path
 import msgspec
 from msgspec.structs import replace
 
+from opusguard.atomic import write_atomic
 from opusguard.digest import blake2b, hexdigest
 from opusguard.facts import FileFacts
 
@@ -163,6 +164,11 @@ def _make_secret(folder: Path) -> bytes | None:
     return _read_secret(folder / SECRET_FILE)
 
 
+def _is_temp(name: str) -> bool:
+    """A temp file of atomic.write_atomic (or of an older version) that a killed run left."""
+    return name.startswith(".tmp-") or (name.startswith(".") and name.endswith(".tmp"))
+
+
 class FactsCache:
     def __init__(self, directory: Path, key_salt: str, *, secret: bytes | None = None):
         """`secret`: the key of the entries' tags (default: cache_secret()); without one
@@ -271,11 +277,11 @@ class FactsCache:
             pass  # a read-only folder is never pruned either
 
     def write(self, name: str, value: object) -> None:
-        """Store `value` (records of plain types) as `name`, through a temp file created
-        exclusively beside it and renamed into place."""
+        """Store `value` (records of plain types) as `name`, through atomic.write_atomic
+        (a temp file created exclusively beside it, renamed into place; never over a
+        symlink), in a folder of entries that is not a symlink."""
         if not self._is_usable():
             return
-        temp = None
         try:
             self.prepare()
             folder = name.rpartition("/")[0]
@@ -287,27 +293,10 @@ class FactsCache:
                 if not self._folder_is_real(name):
                     return
             payload = _encoder.encode(value)
-            data = _FORMAT + self._tag(name, payload) + payload
-            target = self.directory / name
-            temp = target.with_name(f".tmp-{os.getpid()}-{os.urandom(6).hex()}")
-            fd = os.open(temp, _CREATE_FLAGS, 0o666)
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
-            finally:
-                os.close(fd)
-            os.replace(temp, target)  # (a symlink at the target is replaced, never followed)
-            temp = None
+            write_atomic(self.directory / name, _FORMAT + self._tag(name, payload) + payload)
             self.wrote = True
         except OSError:
             pass  # a read-only or full disk costs speed, never the run
-        finally:
-            if temp is not None:
-                try:
-                    os.unlink(temp)
-                except OSError:
-                    pass
 
     def prune(self) -> None:
         """Remove entries unused for STALE_AFTER_DAYS, and temp files over a day old;
@@ -344,7 +333,7 @@ class FactsCache:
                             folders.append(entry.path)
                     elif entry.name not in _KEPT:
                         mtime = entry.stat(follow_symlinks=False).st_mtime
-                        if mtime < stale_before or (entry.name.startswith(".tmp-") and self._now - mtime > _DAY_S):
+                        if mtime < stale_before or (_is_temp(entry.name) and self._now - mtime > _DAY_S):
                             os.unlink(entry.path)  # (a symlink is removed, never followed)
                 except OSError:
                     pass  # gone already (another run pruned it)

@@ -18,6 +18,7 @@ EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
 
 def _user_errors() -> tuple[type[Exception], ...]:
+    from opusguard.atomic import UnsafeTargetError
     from opusguard.baseline import BaselineError
     from opusguard.catalog import CatalogError
     from opusguard.config import ConfigError
@@ -26,7 +27,8 @@ def _user_errors() -> tuple[type[Exception], ...]:
     from opusguard.policy import PolicyError
     from opusguard.usage import UsageError
 
-    return (BaselineError, CatalogError, ConfigError, DiscoveryError, GitError, PolicyError, UsageError)
+    return (BaselineError, CatalogError, ConfigError, DiscoveryError, GitError, PolicyError, UsageError,
+            UnsafeTargetError)
 
 
 def fail(message: str) -> None:
@@ -47,10 +49,12 @@ def handle_user_errors(func):
     return wrapper
 
 
-def _codes(value: str | None) -> list[str] | None:
+def _codes(value: str | None, option: str) -> list[str] | None:
     if value is None:
         return None
-    return [code.strip().upper() for code in value.split(",") if code.strip()]
+    from opusguard.config import parse_selectors
+
+    return parse_selectors([code for code in value.split(",") if code.strip()], option)
 
 
 def common_options(func):
@@ -77,9 +81,9 @@ def _settings(config_file, policy, select, extend_select, ignore, baseline=None,
 
     overrides = {
         "policy": policy,
-        "select": _codes(select),
-        "extend_select": _codes(extend_select),
-        "ignore": _codes(ignore),
+        "select": _codes(select, "--select"),
+        "extend_select": _codes(extend_select, "--extend-select"),
+        "ignore": _codes(ignore, "--ignore"),
         "baseline": baseline,
     }
     overrides = {key: value for key, value in overrides.items() if value is not None}
@@ -248,8 +252,22 @@ def check(paths, policy, config_file, select, extend_select, ignore, jobs, no_ca
         rules=rule_metadata(),
         tool_version=__version__,
     )
+    if _say_what_was_missing(result.analysis, paths):
+        sys.exit(EXIT_ERROR)
     if findings and not exit_zero:
         sys.exit(EXIT_FINDINGS)
+
+
+def _say_what_was_missing(analysis, paths) -> bool:
+    """A warning, after the output, when no file was checked (then True: exit 2)."""
+    if analysis.summary.nothing_found:
+        click.echo(
+            f"opusguard: warning: no Python file to check in {', '.join(paths) or '.'} "
+            "(a wrong path, or every file excluded by include, exclude, extend-exclude or .gitignore)",
+            err=True,
+        )
+        return True
+    return False
 
 
 def _register_subcommands() -> None:
@@ -275,16 +293,21 @@ def fix(paths, policy, config_file, select, extend_select, ignore, jobs, no_cach
         changed_since, codemod, show_diff, task_name, task_map, remove_unused):
     """Move call sites that hard-code a Claude model onto route("TASK"), keeping every request's model."""
     from opusguard import engine
-    from opusguard.codemod import compute_fix, write_fix
+    from opusguard.codemod import FixError, FixWriteError, compute_fix, write_fix
+    from opusguard.config import find_project_root
     from opusguard.policy import POLICY_FILE_NAMES
+    from opusguard.scaffold import ScaffoldError
 
     if stdin_filename:
         fail("fix does not read stdin; name the files to rewrite")
     settings = _settings(config_file, policy, select, extend_select, ignore, None, paths)
     options = _run_options(paths, jobs, no_cache, None, changed_since, show_progress=False)
     options.read_candidates = True  # it rewrites them
+    options.widen_for_policy_files = False
     analysis = engine.analyze(settings, options, cwd=Path.cwd())
     engine.print_warnings(analysis.warnings)
+    for path, why in analysis.summary.skipped.items():
+        click.echo(f"opusguard: warning: {path}: not considered ({why}): its call sites are not rewritten", err=True)
     policy_path = Path(analysis.project.policy.path) if analysis.project.policy.path else settings.root / POLICY_FILE_NAMES[0]
     names = _task_map(task_map)
     if task_name:
@@ -294,21 +317,47 @@ def fix(paths, policy, config_file, select, extend_select, ignore, jobs, no_cach
         from opusguard.discover import discover_files
 
         tree = list(discover_files(list(paths) or ["."], settings, cwd=Path.cwd()))
-    result = compute_fix(analysis.project, analysis.sources, policy_path=policy_path, cwd=Path.cwd(),
-                         task_names=names, remove_unused_in=tree)
+    try:
+        result = compute_fix(analysis.project, analysis.sources, policy_path=policy_path, cwd=Path.cwd(),
+                             task_names=names, remove_unused_in=tree, root=find_project_root(Path.cwd()))
+    except (FixError, ScaffoldError) as exc:
+        fail(str(exc))
     if show_diff:
         click.echo(result.diff(), nl=False)
     else:
-        for path in write_fix(result, Path.cwd()):
+        try:
+            stale = write_fix(result, Path.cwd())
+        except FixWriteError as exc:
+            fail(str(exc))
+        for path in stale:
             click.echo(f"opusguard: warning: {path}: changed on disk since it was read; left alone", err=True)
+    _fix_summary(result, analysis, settings, show_diff)
+    if _say_what_was_missing(analysis, paths):
+        sys.exit(EXIT_ERROR)
+
+
+def _fix_summary(result, analysis, settings, show_diff: bool) -> None:
+    """What the fix did, and every finding it leaves, by kind, with what to do."""
+    from opusguard import engine
+    from opusguard.codemod import LEFT_KINDS, leftover_findings
+    from opusguard.config import selected_rules
+
     plan = result.plan
+    used = {r.task for r in plan.rewrites if r.path in result.changed}
     by_tier: dict[str, int] = {}
     for task in plan.new_tasks.values():
-        by_tier[task.tier] = by_tier.get(task.tier, 0) + 1
+        if task.name in used:
+            by_tier[task.tier] = by_tier.get(task.tier, 0) + 1
     for item in plan.needs_person:
-        click.echo(f"{item.path}:{item.line}: needs a person: {item.reason}", err=True)
+        click.echo(f"{_plain(analysis.project.where(item.path, item.line))}: needs a person: {_plain(item.reason)}", err=True)
     for path in result.skipped:
-        click.echo(f"opusguard: warning: {path}: left untouched", err=True)
+        click.echo(f"opusguard: warning: {_plain(path)}: left untouched", err=True)
+    if result.created:
+        verb = "would create" if show_diff else "created"
+        passed = f" ({'; '.join(result.router_passed)})" if result.router_passed else ""
+        layout = "the layout of `opusguard init`, " if result.policy_before == "" and result.policy_after else ""
+        click.echo(f"{verb} {', '.join(_plain(p) for p in result.created)}: {layout}"
+                   f"router {result.router}{passed}", err=True)
     tiers = ", ".join(f"{n} {t}" for t, n in sorted(by_tier.items())) or "none"
     verb = "would change" if show_diff else "changed"
     opus_tasks = {name for name, task in plan.new_tasks.items() if task.tier == "opus"}
@@ -316,9 +365,24 @@ def fix(paths, policy, config_file, select, extend_select, ignore, jobs, no_cach
     click.echo(
         f"{verb} {len(result.changed)} file(s): {len([r for r in plan.rewrites if r.path in result.changed])} call site(s) routed; "
         f"tasks added: {tiers}; {opus_sites} Opus site(s) now wait for a decision (OG104: justify or move down); "
-        f"{len(plan.needs_person)} site(s) need a person",
+        f"{len(plan.needs_person)} site(s) need a person"
+        + (f"; {len(analysis.summary.skipped)} file(s) not considered" if analysis.summary.skipped else ""),
         err=True,
     )
+    every, defaults = engine.default_codes()
+    findings = engine.run_rules(analysis, settings, select_codes=selected_rules(settings, every, defaults)).findings
+    left = leftover_findings(findings, result, analysis.project)
+    if left:
+        total = sum(left.values())
+        click.echo(f"{'would be ' if show_diff else ''}left after the fix: {total} finding(s)", err=True)
+        for kind, count in sorted(left.items(), key=lambda item: -item[1]):
+            advice = LEFT_KINDS.get(kind, f"`opusguard rule {kind}` says what to do")
+            click.echo(f"  {count} {advice}", err=True)
+
+
+def _plain(text: str) -> str:
+    """A name from the scanned tree, safe to print: control characters escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 @main.command("report")
@@ -357,12 +421,17 @@ def report(paths, policy, config_file, select, extend_select, ignore, jobs, no_c
         render = functools.partial(render_report, fmt, result, group_by=group_by, link_base=link_base, color=color)
     if output is None:
         render(out=sys.stdout)
-        return
-    try:
-        with open(output, "w", encoding="utf-8") as out:
-            render(out=out)
-    except OSError as exc:
-        fail(f"{output}: cannot write: {exc.strerror or exc}")
+    else:
+        try:
+            with open(output, "w", encoding="utf-8") as out:
+                render(out=out)
+        except OSError as exc:
+            fail(f"{output}: cannot write: {exc.strerror or exc}")
+        sites = len(diff.changes) if diff_ref else len(result.costs)
+        what = "changed call site(s)" if diff_ref else "call site(s)"
+        click.echo(f"opusguard: wrote the {fmt} report to {output} ({sites} {what})", err=True)
+    if _say_what_was_missing(analysis, paths):
+        sys.exit(EXIT_ERROR)
 
 
 def _task_map(path):

@@ -15,6 +15,7 @@ SDK's bare aliases) are left alone and listed as needing a person.
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,9 @@ from libcst.codemod import CodemodContext
 from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from opusguard.baseline import write_atomic
+from opusguard import notebook
+from opusguard.atomic import UnsafeTargetError, why_not_replaceable, write_atomic
+from opusguard.configfiles import is_config_path
 from opusguard.facts import Attr, Name, Span, Str, Subscript
 from opusguard.project import Project, ResolvedCall
 from opusguard.sinks import MODEL_KEYWORDS
@@ -53,6 +56,7 @@ class NewTask:
     tier: str
     model: str | None  # pinned id when it differs from the tier's model
     source: str  # path:line of the call it came from
+    sent: str = ""  # the id the call sent: what route(name) must return
 
 
 @dataclass
@@ -85,11 +89,13 @@ def _unique(name: str, taken: set[str]) -> str:
 # --- planning ------------------------------------------------------------------------
 
 
-def plan_rewrites(project: Project, *, task_names: dict[str, str] | None = None) -> Plan:
-    """What to rewrite, from the joined facts. `task_names` maps 'path:line' to a task."""
+def plan_rewrites(project: Project, *, task_names: dict[str, str] | None = None,
+                  reserved: set[str] | frozenset[str] = frozenset()) -> Plan:
+    """What to rewrite, from the joined facts. `task_names` maps 'path:line' to a task;
+    `reserved`: names a derived task may not take (tasks of a policy about to be created)."""
     plan = Plan()
     policy = project.policy
-    taken = set(policy.tasks)
+    taken = set(policy.tasks) | set(reserved)
     task_names = task_names or {}
     # Calls in the same function sending the same id share one derived task.
     derived: dict[tuple[str, str], str] = {}
@@ -110,7 +116,7 @@ def plan_rewrites(project: Project, *, task_names: dict[str, str] | None = None)
                     plan.needs_person.append(NeedsPerson(call.path, call.line, reason))
                     break
                 plan_defined.add(key)
-                _add_task(plan, policy, taken, task, model, f"{model.literal_path}:{model.literal_span[0]}")
+                _add_task(plan, policy, taken, task, model, project.where(model.literal_path, model.literal_span[0]))
                 plan.rewrites.append(Rewrite(model.literal_path, model.literal_span, task))
             continue
         if reason is not None:
@@ -131,7 +137,7 @@ def plan_rewrites(project: Project, *, task_names: dict[str, str] | None = None)
                 derived[key] = _unique(key[0], taken)
             task = derived[key]
         if task not in policy.tasks and task not in plan.new_tasks:
-            _add_task(plan, policy, taken, task, model, f"{call.path}:{call.line}")
+            _add_task(plan, policy, taken, task, model, project.where(call.path, call.line))
         elif task in policy.tasks and policy.model_for(task) != written:
             plan.needs_person.append(NeedsPerson(
                 call.path, call.line,
@@ -147,7 +153,7 @@ def _add_task(plan: Plan, policy, taken: set[str], task: str, model, source: str
         return
     written = model.ref.written
     pin = None if policy.tiers.get(model.ref.tier) == written else written
-    plan.new_tasks[task] = NewTask(task, model.ref.tier, pin, source)
+    plan.new_tasks[task] = NewTask(task, model.ref.tier, pin, source, written)
     taken.add(task)
 
 
@@ -157,6 +163,7 @@ def _definitions_rewritable(call: ResolvedCall) -> bool:
         not call.unresolved
         and bool(call.models)
         and all(not m.ref.partial and m.ref.provider != "alias" and "concatenation" not in m.via for m in call.models)
+        and not any(is_config_path(m.literal_path) for m in call.models)  # (a config file is not code to rewrite)
     )
 
 
@@ -189,6 +196,8 @@ def _why_not_rewritable(call: ResolvedCall) -> str | None:
     if len({(m.ref.written) for m in call.models}) > 1:
         return "it may send several models: " + ", ".join(sorted({m.ref.written for m in call.models}))
     model = call.models[0]
+    if is_config_path(model.literal_path):
+        return f"its model is read from {model.literal_path}:{model.literal_span[0]}; route the call, or change the value there"
     if model.ref.partial:
         return f"its model is built at run time from '{model.ref.written}…'"
     if "concatenation" in model.via:
@@ -249,49 +258,126 @@ def rewrite_source(source: bytes, rewrites: list[Rewrite], router: str, *, in_ro
         context = CodemodContext()
         AddImportsVisitor.add_needed_import(context, module_name, function)
         new_module = AddImportsVisitor(context).transform_module(new_module)
-    return new_module.bytes
+    out = new_module.bytes
+    if source.endswith(b"\r") and not out.endswith(b"\r"):
+        out += b"\r"  # libcst drops a file's last newline when it is a lone CR (old Mac endings)
+    return out
 
 
 # --- the policy text -----------------------------------------------------------------
 
 
+class FixError(Exception):
+    """The fix cannot be done as planned; nothing was written. str() names the file."""
+
+
+def _newline_of(text: str) -> str:
+    first = re.search(r"\r\n|\r|\n", text)
+    return first.group(0) if first else "\n"
+
+
+def _emit(data: dict, indent: int, newline: str) -> str:
+    """YAML for `data` from PyYAML's emitter (never by hand: names and paths may hold
+    any character), each line indented by `indent` spaces."""
+    text = yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=False, width=1 << 20)
+    return "".join(" " * indent + line + newline for line in text.splitlines())
+
+
+def task_entry(task: NewTask) -> dict:
+    entry = {"tier": task.tier}
+    if task.model:
+        entry["model"] = task.model
+    entry["description"] = f"Added by opusguard fix from {task.source}."
+    return entry
+
+
 def append_tasks(policy_text: str, tasks: list[NewTask]) -> str:
-    """Add tasks to the policy's `tasks:` mapping, keeping every existing line as it is."""
+    """Add tasks to the policy's `tasks:` mapping, keeping every existing line as it is.
+
+    The new entries are written by the YAML emitter; `checked_policy_text` then reads
+    the result back before anything is written."""
     if not tasks:
         return policy_text
     lines = policy_text.splitlines(keepends=True)
-    newline = "\r\n" if lines and lines[0].endswith("\r\n") else "\n"
-    block = []
-    for task in tasks:
-        block.append(f"  {task.name}:{newline}")
-        block.append(f"    tier: {task.tier}{newline}")
-        if task.model:
-            block.append(f"    model: {task.model}{newline}")
-        block.append(f"    description: Added by opusguard fix from {task.source}.{newline}")
+    newline = _newline_of(policy_text)
     root = yaml.compose(policy_text, Loader=yaml.SafeLoader) if policy_text.strip() else None
     tasks_node = None
     if isinstance(root, yaml.MappingNode):
         for key, value in root.value:
             if key.value == "tasks":
                 tasks_node = (key, value)
+    entries = {task.name: task_entry(task) for task in tasks}
     if tasks_node is None:
-        if lines and not lines[-1].endswith(("\n", "\r\n")):
+        if lines and not lines[-1].endswith(("\n", "\r")):
             lines[-1] += newline
-        return "".join(lines) + f"tasks:{newline}" + "".join(block)
+        return "".join(lines) + "tasks:" + newline + _emit(entries, 2, newline)
     key, value = tasks_node
+    if isinstance(value, yaml.MappingNode) and value.value and value.flow_style:
+        line = value.start_mark.line + 1
+        raise FixError(f"line {line}: `tasks:` is written in flow style ({{...}}); write it as a block mapping "
+                       "or add the tasks by hand; nothing was written")
     if isinstance(value, yaml.MappingNode) and value.value:
+        indent = value.value[0][0].start_mark.column
         # Insert after the last line of the mapping's last entry.
         insert_at = value.value[-1][1].end_mark.line
         if value.value[-1][1].end_mark.column != 0:
             insert_at += 1
     else:
+        indent = 2
         insert_at = key.end_mark.line + 1
-        lines[key.end_mark.line] = re.sub(r"tasks:\s*(\{\}|null|~)?\s*(\r?\n)?$", "tasks:" + newline, lines[key.end_mark.line])
+        lines[key.end_mark.line] = re.sub(r"tasks:\s*(\{\}|null|~)?\s*(\r\n|\r|\n)?$", lambda _: "tasks:" + newline,
+                                          lines[key.end_mark.line])
     if insert_at > len(lines):
         insert_at = len(lines)
-    if insert_at and not lines[insert_at - 1].endswith(("\n", "\r\n")):
+    if insert_at and not lines[insert_at - 1].endswith(("\n", "\r")):
         lines[insert_at - 1] += newline
-    return "".join(lines[:insert_at] + block + lines[insert_at:])
+    return "".join(lines[:insert_at]) + _emit(entries, indent, newline) + "".join(lines[insert_at:])
+
+
+def add_router_key(policy_text: str, router: str) -> str:
+    """`router: MODULE:FUNCTION` added at the end of a policy that names none."""
+    newline = _newline_of(policy_text)
+    if policy_text and not policy_text.endswith(("\n", "\r")):
+        policy_text += newline
+    return policy_text + _emit({"router": router}, 0, newline)
+
+
+def checked_policy_text(path: Path, before: str, after: str, tasks: list[NewTask]):
+    """The policy `after` would be, or FixError: it must load and validate, keep every
+    key and task of `before` as it was, and add exactly `tasks`, each sending the id
+    its call sent."""
+    from opusguard.policy import PolicyError, load_policy_text
+
+    try:
+        old_data = yaml.safe_load(before) or {}
+        new_data = yaml.safe_load(after) or {}
+        policy = load_policy_text(path, after)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise FixError(f"{path}: the policy with the new tasks would not be valid YAML ({where}{problem}); "
+                       "nothing was written") from None
+    except PolicyError as exc:
+        raise FixError(f"{path}: the policy with the new tasks would not be valid ({exc.message}); nothing was written") from None
+    old_tasks = dict(old_data.get("tasks") or {})
+    new_tasks = dict(new_data.get("tasks") or {})
+    expected = {**old_tasks, **{t.name: task_entry(t) for t in tasks}}
+    rest_old = {k: v for k, v in old_data.items() if k not in ("tasks", "router")}
+    rest_new = {k: v for k, v in new_data.items() if k not in ("tasks", "router")}
+    clash = [t.name for t in tasks if t.name in old_tasks]
+    problem = None
+    if clash:
+        problem = f"task '{clash[0]}' is already declared"
+    elif new_tasks != expected or rest_new != rest_old or (old_data.get("router") not in (None, new_data.get("router"))):
+        problem = "the new tasks could not be added without changing what is there"
+    else:
+        wrong = [t.name for t in tasks if policy.model_for(t.name) != t.sent]
+        if wrong:
+            problem = f"task '{wrong[0]}' would not send {next(t.sent for t in tasks if t.name == wrong[0])}"
+    if problem:
+        raise FixError(f"{path}: {problem}; add the tasks by hand or use another policy; nothing was written")
+    return policy
 
 
 # --- the whole run -------------------------------------------------------------------
@@ -342,6 +428,14 @@ def unused_constants(plan: Plan, project: Project) -> dict[str, set[str]]:
 
 
 @dataclass
+class FileWrite:
+    shown: str  # the path as the user sees it: relative, with '/'
+    target: Path  # the file written: for a symlink, the file inside the project it points at
+    before: bytes | None  # None: a new file
+    after: bytes
+
+
+@dataclass
 class FixResult:
     changed: dict[str, tuple[bytes, bytes]]  # path -> (before, after)
     policy_path: Path
@@ -349,37 +443,122 @@ class FixResult:
     policy_after: str
     plan: Plan
     skipped: list[str] = field(default_factory=list)
+    # Files the fix would rewrite but leaves for a person: path -> why.
+    refused: dict[str, str] = field(default_factory=dict)
+    # The policy, routing table and router files to write, in that order (first).
+    support: list[FileWrite] = field(default_factory=list)
+    targets: dict[str, Path] = field(default_factory=dict)  # changed path -> file written
+    router: str = DEFAULT_ROUTER
+    router_passed: list[str] = field(default_factory=list)  # names passed over for the router
+    written: list[str] = field(default_factory=list)  # filled by write_fix
+    written_stale: list[str] = field(default_factory=list)  # sources left alone: changed since read
+    removed: set[tuple[str, int]] = field(default_factory=set)  # (path, line) of constants removed
+
+    def writes(self) -> list[FileWrite]:
+        """Every file to write, in the order written: policy, table, router, then code."""
+        code = [FileWrite(path, self.targets.get(path, Path(path)), before, after)
+                for path, (before, after) in sorted(self.changed.items())]
+        return [*self.support, *code]
+
+    @property
+    def created(self) -> list[str]:
+        return [w.shown for w in self.support if w.before is None]
 
     def diff(self) -> str:
         out = []
-        for path, (before, after) in sorted(self.changed.items()):
+        for write in self.writes():
+            before = write.before.decode("utf-8", "replace") if write.before is not None else ""
+            if write.before is None and not write.after:  # a new empty file (a package's __init__.py)
+                out += ["--- /dev/null\n", f"+++ b/{write.shown}\n"]
+                continue
             out += difflib.unified_diff(
-                before.decode("utf-8", "replace").splitlines(keepends=True),
-                after.decode("utf-8", "replace").splitlines(keepends=True),
-                f"a/{path}", f"b/{path}",
-            )
-        if self.policy_before != self.policy_after:
-            name = self.policy_path.name
-            out += difflib.unified_diff(
-                self.policy_before.splitlines(keepends=True), self.policy_after.splitlines(keepends=True),
-                f"a/{name}", f"b/{name}",
+                before.splitlines(keepends=True),
+                write.after.decode("utf-8", "replace").splitlines(keepends=True),
+                "/dev/null" if write.before is None else f"a/{write.shown}", f"b/{write.shown}",
             )
         return "".join(out)
 
 
-def compute_fix(project: Project, sources: dict[str, bytes], *, policy_path: Path, cwd: Path,
-                task_names: dict[str, str] | None = None, remove_unused_in: list[Path] | None = None) -> FixResult:
-    """The rewrite, computed in memory. `remove_unused_in`: every file of the scanned tree,
-    searched for other uses before a constant is removed (--remove-unused)."""
-    from opusguard.resolve import is_router_file
+def _router_name_problem(router: str) -> str | None:
+    import keyword
 
-    plan = plan_rewrites(project, task_names=task_names)
-    router = project.policy.router or DEFAULT_ROUTER
+    for name in (*router.split(":")[0].split("."), router.split(":")[1]):
+        if keyword.iskeyword(name):
+            return f"'{name}' is a Python keyword"
+    return None
+
+
+def _shown(path: Path, cwd: Path) -> str:
+    return Path(os.path.relpath(path, cwd)).as_posix()
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        path.resolve().relative_to(root.resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def _write_target(path: Path, root: Path, *, must_exist: bool = True) -> tuple[Path, str | None]:
+    """The file to write for `path`, or why it is left for a person. A symlink is
+    followed to its target when that is a file inside the project (`root`)."""
+    target = path
+    real = path.resolve()
+    try:
+        real.relative_to(root.resolve())
+    except ValueError:
+        if path.is_symlink():
+            return path, "it is a symlink to a file outside the project"
+        if path.parent.resolve() != Path(os.path.normpath(path.absolute().parent)):
+            return path, "it lies outside the project, through a symlinked folder"
+        real = path  # a file named outside the project on purpose (--policy FILE)
+    if path.is_symlink():
+        target = real
+    reason = why_not_replaceable(target)
+    if reason is None and must_exist and not target.exists():
+        reason = "it no longer exists"
+    return target, reason
+
+
+def compute_fix(project: Project, sources: dict[str, bytes], *, policy_path: Path, cwd: Path,
+                task_names: dict[str, str] | None = None, remove_unused_in: list[Path] | None = None,
+                root: Path | None = None) -> FixResult:
+    """The whole fix, computed in memory and checked: every file to write, in order.
+
+    `remove_unused_in`: every file of the scanned tree, searched for other uses
+    before a constant is removed (--remove-unused). `root`: the project's top; a
+    symlink is followed only to a file below it (default: `cwd`).
+    Raises FixError when the fix cannot be done safely; then nothing is written."""
+    from opusguard.resolve import is_router_file
+    from opusguard.scaffold import choose_router, starter_policy_text
+
+    root = root or cwd
+    if project.policy.router:
+        problem = _router_name_problem(project.policy.router)
+        if problem is not None:
+            raise FixError(f"{project.policy.path}: router {project.policy.router}: {problem}; nothing was written")
+    policy_exists = os.path.lexists(policy_path)
+    try:
+        policy_before = policy_path.read_text(encoding="utf-8") if policy_exists else ""
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FixError(f"{policy_path}: cannot read the policy: {getattr(exc, 'strerror', None) or exc}") from None
+    router, passed, reserved = project.policy.router, [], frozenset()
+    if router is None:
+        router, passed = choose_router(policy_path.parent)
+    if not policy_exists:
+        base_text = starter_policy_text(router)
+        reserved = frozenset((yaml.safe_load(base_text) or {}).get("tasks") or {})
+    elif project.policy.router is None:
+        base_text = add_router_key(policy_before, router)
+    else:
+        base_text = policy_before
+    plan = plan_rewrites(project, task_names=task_names, reserved=reserved)
     by_file: dict[str, list[Rewrite]] = {}
     for rewrite in plan.rewrites:
         by_file.setdefault(rewrite.path, []).append(rewrite)
     changed: dict[str, tuple[bytes, bytes]] = {}
-    skipped = []
+    skipped, refused, targets = [], {}, {}
     function = router.split(":")[1]
     for path, rewrites in sorted(by_file.items()):
         facts = project.files.get(path)
@@ -387,36 +566,125 @@ def compute_fix(project: Project, sources: dict[str, bytes], *, policy_path: Pat
             skipped.append(path)
             plan.needs_person += [NeedsPerson(path, r.span[0], f"the name '{function}' means something else in this module") for r in rewrites]
             continue
+        target, reason = _write_target(cwd / path, root)
+        if reason is None and target in targets.values():
+            reason = "another name of a file already rewritten"
+        if reason is not None:
+            refused[path] = reason
+            plan.needs_person += [NeedsPerson(path, r.span[0], f"the file is left alone: {reason}") for r in rewrites]
+            continue
         before = sources.get(path)
         if before is None:
-            before = (cwd / path).read_bytes()
+            before = target.read_bytes()
+
+        def rewrite(source: bytes, rewrites=rewrites, path=path) -> bytes:
+            return rewrite_source(source, rewrites, router, in_router_module=is_router_file(path, router.split(":")[0]))
+
         try:
-            after = rewrite_source(before, rewrites, router, in_router_module=is_router_file(path, router.split(":")[0]))
+            after = notebook.rewrite_code(before, rewrite) if notebook.is_notebook(path) else rewrite(before)
         except (cst.ParserSyntaxError, ValueError, RecursionError):  # libcst refuses some odd files
             skipped.append(path)
             continue
+        if isinstance(after, str):  # a notebook's cells could not take the rewrite: why
+            plan.needs_person += [NeedsPerson(path, r.span[0], f"not rewritten: {after}") for r in rewrites]
+            continue
         if after != before:
             changed[path] = (before, after)
+            targets[path] = target
+    removed: set[tuple[str, int]] = set()
     if remove_unused_in is not None:
-        _remove_unused(project, plan, changed, sources, cwd, remove_unused_in)
-    policy_before = policy_path.read_text(encoding="utf-8") if policy_path.exists() else ""
-    if not policy_before:
-        policy_before_text = f"version: 1\nrouter: {router}\n"
-    else:
-        policy_before_text = policy_before
+        removed = _remove_unused(project, plan, changed, sources, cwd, remove_unused_in)
+        for path in [p for p in changed if p not in targets]:  # a definition's file
+            target, reason = _write_target(cwd / path, root)
+            if reason is None and target not in targets.values():
+                targets[path] = target
+            else:
+                del changed[path]  # only a removal: keeping the constant is harmless
+    for path, (_, after) in changed.items():
+        # never write something that does not parse
+        cst.parse_module(notebook.code_text(after).text if notebook.is_notebook(path) else after)
     new_tasks = [t for t in plan.new_tasks.values() if any(r.task == t.name for r in plan.rewrites if r.path in changed)]
-    policy_after = append_tasks(policy_before_text, new_tasks) if new_tasks else policy_before
-    return FixResult(changed, policy_path, policy_before, policy_after, plan, skipped)
+    result = FixResult(changed, policy_path, policy_before, policy_before, plan, skipped, refused,
+                       targets=targets, router=router, router_passed=passed,
+                       removed={where for where in removed if where[0] in changed})
+    if changed:
+        result.support = _support_writes(result, base_text, new_tasks, policy_exists, cwd, root)
+        if result.support and result.support[0].shown == _shown(policy_path, cwd):
+            result.policy_after = result.support[0].after.decode("utf-8")
+    return result
 
 
-def _remove_unused(project, plan, changed, sources, cwd: Path, tree: list[Path]) -> None:
+def _support_writes(result: FixResult, base_text: str, new_tasks: list[NewTask], policy_exists: bool,
+                    cwd: Path, root: Path) -> list[FileWrite]:
+    """The policy (with the new tasks), the routing table and, when missing, the router
+    module and its packages' __init__.py: checked, in the order they are written."""
+    from opusguard.scaffold import (render_route_table, render_router_module, route_table_path, router_path,
+                                    router_problem, table_problem)
+
+    path = result.policy_path
+    try:
+        after_text = append_tasks(base_text, new_tasks)
+    except FixError as exc:
+        raise FixError(f"{path}: {exc}") from None
+    policy = checked_policy_text(path, base_text, after_text, new_tasks)
+    used = {r.task for r in result.plan.rewrites if r.path in result.changed}
+    missing = sorted(used - set(policy.tasks))
+    if missing:
+        raise FixError(f"{path}: task '{missing[0]}' would be called but not declared; nothing was written")
+    writes = []
+    if after_text != result.policy_before or not policy_exists:
+        target, reason = _write_target(path, root, must_exist=False)
+        if reason is not None:
+            raise FixError(f"{path}: not written: {reason}; nothing was written")
+        writes.append(FileWrite(_shown(path, cwd), target, result.policy_before.encode("utf-8") if policy_exists else None,
+                                after_text.encode("utf-8")))
+    module_file = router_path(policy)
+    if not module_file.exists():
+        base = policy_dir_of(path)
+        problem = router_problem(result.router, base)
+        if problem is not None:
+            raise FixError(f"{path}: router {result.router}: {problem}; name another router in the policy; nothing was written")
+        parts = policy.router_module.split(".")
+        for depth in range(1, len(parts)):
+            init = base.joinpath(*parts[:depth], "__init__.py")
+            if not init.exists():
+                writes.append(FileWrite(_shown(init, cwd), init, None, b""))
+        text = render_router_module(policy.router_module, policy.router_function, path.name)
+        writes.append(FileWrite(_shown(module_file, cwd), module_file, None, text.encode("utf-8")))
+    table = route_table_path(policy)
+    problem = table_problem(table)
+    if problem is not None:
+        raise FixError(f"{problem}; nothing was written")
+    table_text = render_route_table(policy).encode("utf-8")
+    table_before = table.read_bytes() if table.exists() else None
+    if table_before != table_text:
+        # The table right after the policy: until the code calls a task, a stale
+        # table is harmless (OG108 says so), and the code is written last.
+        writes.insert(1 if writes and writes[0].shown == _shown(path, cwd) else 0,
+                      FileWrite(_shown(table, cwd), table, table_before, table_text))
+    for write in writes:
+        if write.before is None and os.path.lexists(write.target):
+            raise FixError(f"{write.target}: already exists; nothing was written")
+        if write.before is None and not _inside(write.target, root):
+            raise FixError(f"{write.shown}: would be created outside the project ({root}); run fix from the "
+                           "project's top, or create the policy there with `opusguard init`; nothing was written")
+    return writes
+
+
+def policy_dir_of(policy_path: Path) -> Path:
+    return policy_path.resolve().parent
+
+
+def _remove_unused(project, plan, changed, sources, cwd: Path, tree: list[Path]) -> set[tuple[str, int]]:
+    """Remove the unused constants; returns (path, line) of each removed."""
+    removed: set[tuple[str, int]] = set()
     candidates = unused_constants(plan, project)
     if not candidates:
-        return
+        return removed
     # First drop imports of those constants that the rewrite left unused.
     names = set().union(*candidates.values())
     for path, (before, after) in list(changed.items()):
-        facts = project.files.get(path)
+        facts = project.files.get(path) if not notebook.is_notebook(path) else None
         imports = [imp for imp in facts.imports if imp.name in names and imp.local == imp.name] if facts else []
         if not imports:
             continue
@@ -430,6 +698,8 @@ def _remove_unused(project, plan, changed, sources, cwd: Path, tree: list[Path])
         rel = path.resolve().relative_to(cwd.resolve()).as_posix() if path.is_absolute() else path.as_posix()
         texts[rel] = changed[rel][1] if rel in changed else path.read_bytes()
     for def_path, names in candidates.items():
+        if notebook.is_notebook(def_path):  # (its constants stay: a later cell may still print them)
+            continue
         unused = set()
         for name in names:
             pattern = re.compile(rb"\b" + re.escape(name.encode()) + rb"\b")
@@ -443,6 +713,9 @@ def _remove_unused(project, plan, changed, sources, cwd: Path, tree: list[Path])
         after = cst.parse_module(current).visit(_RemoveAssignments(unused)).bytes
         if after != before:
             changed[def_path] = (before, after)
+            facts = project.files.get(def_path)
+            removed |= {(def_path, facts.bindings[name].span[0]) for name in unused if facts and name in facts.bindings}
+    return removed
 
 
 def _binds_other(facts, name: str, router_module: str) -> bool:
@@ -452,37 +725,121 @@ def _binds_other(facts, name: str, router_module: str) -> bool:
     return any(imp.local == name and not (imp.module == router_module and imp.name == name) for imp in facts.imports)
 
 
-def write_fix(result: FixResult, cwd: Path) -> list[str]:
-    """Write every changed file atomically, only if it is still what was analysed."""
-    from opusguard.policy import load_policy
-    from opusguard.scaffold import ensure_router
+class FixWriteError(Exception):
+    """Writing stopped part-way: str() says where, what was written and what was not."""
 
+    def __init__(self, message: str, written: list[str], not_written: list[str]):
+        done = ", ".join(written) or "none"
+        left = ", ".join(not_written) or "none"
+        super().__init__(f"{message}; written: {done}; not written: {left}")
+        self.written, self.not_written = written, not_written
+
+
+def write_fix(result: FixResult, cwd: Path) -> list[str]:
+    """Write the fix: the policy and routing table first, then the router, then the
+    code, each file atomically, and only a source whose bytes on disk are still the
+    ones analysed. Returns those left alone because they changed (stale).
+
+    A task declared that no code calls yet is harmless; code calling an undeclared
+    task is not: so a run stopped at any point leaves every task the code calls
+    declared. On an error, FixWriteError names the files written and those not."""
     stale = []
-    for path, (before, after) in result.changed.items():
-        target = cwd / path
-        if target.read_bytes() != before:
-            stale.append(path)
-            continue
-        cst.parse_module(after)  # never write something that does not parse
-        _write_bytes_atomic(target, after)
-    if result.policy_after != result.policy_before:
-        write_atomic(result.policy_path, result.policy_after)
-    if result.changed or result.policy_after != result.policy_before:
-        ensure_router(load_policy(result.policy_path))
+    writes = list(result.support)
+    for write in result.writes():
+        try:
+            current = write.target.read_bytes() if os.path.lexists(write.target) else None
+        except OSError:
+            current = b""  # unreadable: not what was analysed
+        if current == write.before:
+            if write not in writes:
+                writes.append(write)
+        elif write in result.support:  # the policy or table changed meanwhile: plan again
+            raise FixWriteError(f"{write.shown}: changed on disk since it was read; run fix again", [],
+                                [w.shown for w in result.writes()])
+        else:
+            stale.append(write.shown)
+    for write in writes:
+        reason = why_not_replaceable(write.target)
+        if reason is not None:
+            raise FixWriteError(f"{write.shown}: not written: {reason}", [], [w.shown for w in writes])
+    for index, write in enumerate(writes):
+        try:
+            write.target.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(write.target, write.after)
+        except (OSError, KeyboardInterrupt) as exc:
+            message = str(exc) if isinstance(exc, UnsafeTargetError) else f"{write.shown}: {getattr(exc, 'strerror', None) or exc or 'interrupted'}"
+            raise FixWriteError(message, result.written, [w.shown for w in writes[index:]]) from None
+        result.written.append(write.shown)
+    result.written_stale = [path for path in stale if path in result.changed]
     return stale
 
 
-def _write_bytes_atomic(path: Path, data: bytes) -> None:
-    import os
-    import tempfile
+# --- what is left after the fix ------------------------------------------------------
 
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, path.stat().st_mode & 0o7777)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+# Each kind of finding a fix leaves, and what a person does about it.
+LEFT_KINDS = {
+    "person": "in calls listed above as needing a person: route each by hand (model=route(\"TASK\")), "
+              "or annotate the call with `# opusguard: task=NAME` once its model is one literal",
+    "left-alone": "in files fix left alone (reason above): remove the reason and run fix again",
+    "unused-constant": "constants no call sends any more: `opusguard fix --codemod --remove-unused` removes them",
+    "data": "model ids no call sends (model catalogues, price tables, lists of supported models): keep each "
+            "as data with `# opusguard: ignore[OG101]` and a reason (or per-file-ignores), or move it into policies/",
+    "OG101": "model ids sent by calls fix does not rewrite: route them by hand (model=route(\"TASK\"))",
+    "OG102": "Opus calls not routed: route them, or give their task a justification",
+    "OG103": "undeclared tasks: declare each in the policy",
+    "OG104": "on Opus tasks without a justification or owner (OG104): add justification, owner and "
+             "review_by (with evidence), or move the task to sonnet or haiku",
+    "OG105": "retired or deprecated models (also where a task pins one): move the task (or the call) to a current model",
+    "OG106": "models known only at run time: annotate the call with `# opusguard: task=NAME`",
+    "OG109": "model ids in config files: move the choice into the policy, or `# opusguard: ignore[OG109]` "
+             "with a reason (recorded responses, fixtures)",
+}
+
+
+def leftover_findings(findings, result: FixResult, project: Project) -> dict[str, int]:
+    """The findings a fix leaves (of `findings`, found before it), counted by kind
+    (a key of LEFT_KINDS, else the rule's code)."""
+    written = set(result.changed) - set(result.written_stale)
+    rewritten = {(r.path, r.span) for r in result.plan.rewrites if r.path in written}
+    fixed = {(path, span[0]) for path, span in rewritten}
+    sent, sent_by_person = set(), set()
+    person_sites = {(p.path, p.line) for p in result.plan.needs_person}
+    for call in project.calls:
+        spans = {(m.literal_path, m.literal_span) for m in call.models}
+        if any((call.path, a.span) in rewritten for a in call.call.model_args) or (spans and spans <= rewritten):
+            fixed.add((call.path, call.line))
+        for path, span in spans:
+            sent.add((path, span[0]))
+            if (call.path, call.line) in person_sites:
+                sent_by_person.add((path, span[0]))
+    constants = {(path, span[0]) for path, span in ((m.literal_path, m.literal_span) for c in project.calls
+                 for m in c.models if any((c.path, a.span) in rewritten for a in c.call.model_args))}
+    left_alone = set(result.refused) | set(result.skipped) | set(result.written_stale)
+    counts: dict[str, int] = {}
+    for finding in findings:
+        where = (finding.path, finding.line)
+        if (where in fixed or where in result.removed) and finding.rule in ("OG101", "OG102", "OG105", "OG106"):
+            continue
+        if finding.rule == "OG108" and any(w.shown.endswith("_table.py") for w in result.support):
+            continue  # the fix writes the table afresh
+        if finding.path in left_alone:
+            kind = "left-alone"
+        elif where in person_sites or where in sent_by_person:
+            kind = "person"
+        elif finding.rule == "OG101" and where in constants:
+            kind = "unused-constant"
+        elif finding.rule == "OG101" and where not in sent:
+            kind = "data"
+        else:
+            kind = finding.rule
+        counts[kind] = counts.get(kind, 0) + 1
+    used = {r.task for r in result.plan.rewrites if r.path in written}
+    for name, task in result.plan.new_tasks.items():
+        if name not in used:
+            continue
+        if task.tier == "opus":  # declared with no justification and no owner: two OG104 findings
+            counts["OG104"] = counts.get("OG104", 0) + 2
+        ref = project.catalog.recognize(task.sent) if task.model else None
+        if ref is not None and project.catalog.lifecycle(ref, project.today) is not None:
+            counts["OG105"] = counts.get("OG105", 0) + 1  # the pinned id, now in the routing table
+    return counts

@@ -31,7 +31,7 @@ def _parse_toml(text: str) -> dict:
     return _toml().loads(text)
 
 
-DEFAULT_INCLUDE = ["*.py", "*.pyi"]
+DEFAULT_INCLUDE = ["*.py", "*.pyi", "*.ipynb"]
 CACHE_DIR_NAME = ".opusguard_cache"
 POLICY_FILE_NAMES = ("opusguard.yaml", ".opusguard.yaml", "opusguard.yml")
 # What marks a project's top folder when no config file does (as black finds a
@@ -180,13 +180,46 @@ def _apply_table(settings: Settings, table: dict, path: Path, text: str) -> None
             if not isinstance(value, dict):
                 raise ConfigError(f"{path}:{_line_of(text, key)}: 'per-file-ignores' maps globs to lists of codes")
             settings.per_file_ignores = {
-                glob: [c.upper() for c in _string_list(path, text, glob, codes)] for glob, codes in value.items()
+                glob: parse_selectors(_string_list(path, text, glob, codes), f"{path}:{_line_of(text, glob)}")
+                for glob, codes in value.items()
             }
         else:
             values = _string_list(path, text, key, value)
             if key in ("select", "extend-select", "ignore"):
-                values = [v.upper() for v in values]
+                values = parse_selectors(values, f"{path}:{_line_of(text, key)}: '{key}'")
             setattr(settings, key.replace("-", "_"), values)
+
+
+def parse_selectors(values: Iterable[str], where: str) -> list[str]:
+    """Rule selectors (codes, prefixes such as "OG1", or ALL), upper-cased; a value
+    that selects no rule is a ConfigError naming `where`, as ruff refuses one.
+
+    Rule names (`hardcoded-model`) are not selectors, as in ruff: the error names the code."""
+    from opusguard.rules import rule_names
+
+    names = rule_names()
+    out = []
+    for raw in values:
+        value = raw.strip().upper()
+        if value == "ALL" or (value.startswith("OG") and any(code.startswith(value) for code in names)):
+            out.append(value)
+            continue
+        raise ConfigError(f"{where}: unknown rule code or prefix '{raw.strip()}'{_selector_hint(raw.strip(), names)}")
+    return out
+
+
+def _selector_hint(raw: str, names: dict[str, str]) -> str:
+    import difflib  # only for the message
+
+    by_name = {name: code for code, name in names.items()}
+    if raw.lower() in by_name:
+        return f" (did you mean '{by_name[raw.lower()]}'? rules are selected by code; '{raw.lower()}' is its name)"
+    close = difflib.get_close_matches(raw.upper(), list(names), n=1) or [
+        by_name[name] for name in difflib.get_close_matches(raw.lower(), list(by_name), n=1)
+    ]
+    if close:
+        return f" (did you mean '{close[0]}'?)"
+    return f" (codes: {', '.join(names)}; `opusguard rule --all` lists them)"
 
 
 def _compile_per_file(per_file: dict[str, list[str]]):

@@ -28,6 +28,7 @@ from msgspec import Struct
 
 from opusguard.cache import SETTLED_NS  # a folder changed that recently is listed again
 from opusguard.config import Settings
+from opusguard.configfiles import file_excludes
 
 if TYPE_CHECKING:
     import pathspec
@@ -265,6 +266,8 @@ def _walk(root: Path, settings: Settings, excludes, specs, seen: set[tuple[int, 
     visited_dirs: set[tuple[int, int]] = set()
     stack: list[tuple[str, list]] = [(os.fspath(root), specs)]
     excluded = _name_or_path_matcher(excludes)
+    # (The default excludes' `.env` is a virtualenv folder: a `.env` file is a config file.)
+    excluded_file = _name_or_path_matcher([*file_excludes(settings.exclude), *settings.extend_exclude])
     included = _name_matcher(settings.include)
     root_prefix = os.fspath(settings.root) + os.sep
     while stack:
@@ -311,7 +314,7 @@ def _walk(root: Path, settings: Settings, excludes, specs, seen: set[tuple[int, 
                     continue
                 stack.append((path_text, dir_specs))
             elif is_file:
-                if excluded(name, rel):
+                if excluded_file(name, rel):
                     continue
                 if dir_specs and _ignored(real_directory / name, False, dir_specs):
                     continue

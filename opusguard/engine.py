@@ -16,14 +16,15 @@ from typing import NamedTuple
 
 from msgspec import Struct, field
 
-from opusguard import __version__, limits, prefilter
+from opusguard import __version__, configfiles, limits, prefilter
 from opusguard.cache import FactsCache, VerdictIndex
 from opusguard.catalog import Catalog, load_catalog
-from opusguard.config import Settings, code_matches, ignored_for_path, selected_rules
+from opusguard.config import POLICY_FILE_NAMES, Settings, code_matches, ignored_for_path, selected_rules
 from opusguard.digest import hexdigest
 from opusguard.discover import discover_file_names
 from opusguard.facts import FileFacts, Str
 from opusguard.findings import Finding, RunSummary
+from opusguard.notebook import is_notebook, place_findings
 from opusguard.policy import Policy, discover_policy, empty_policy, load_policy
 from opusguard.project import Project
 from opusguard.resolve import build_project
@@ -123,6 +124,10 @@ class RunOptions(Struct):
     read_candidates: bool = False
     # The cache folder, in place of the project's (report --diff's export of REF shares the working tree's).
     cache_dir: Path | None = None
+    # A named file of the policy (as pre-commit passes a changed policy or evidence
+    # file) widens the run to the whole project: a policy change can change any
+    # call's finding. `fix` does not widen: it rewrites only what it is given.
+    widen_for_policy_files: bool = True
 
 
 def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
@@ -151,25 +156,38 @@ def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
         large: list[tuple[str, bytes]] = []
         unreadable: dict[str, str] = {}
         summary = RunSummary()
+        configs = _config_files(settings, policy, catalog, cwd, cache, verdicts)
 
         # 1. discover and pre-filter: read each file once; most never get parsed.
         candidates: list[tuple[str, bytes]] = []
         others: list[_SecondPassFile] = []
         if options.stdin is not None:
             stdin_name, stdin_bytes = options.stdin
-            candidates.append((display_path(Path(stdin_name), cwd), stdin_bytes))
             summary.files_scanned = 1
+            if configfiles.is_config_path(stdin_name):
+                configs.add_content(display_path(Path(stdin_name), cwd), stdin_bytes)
+            else:
+                candidates.append((display_path(Path(stdin_name), cwd), stdin_bytes))
             facts = source.facts_for(candidates)
         else:
+            paths = options.paths or ["."]
+            if options.explicit_files is None:
+                paths, named = _split_named_files(paths, settings, policy, cwd, warnings)
+                if named and options.widen_for_policy_files:
+                    paths, summary.policy_files_named = [os.fspath(settings.root)], named
+                for path in named if not options.widen_for_policy_files else ():
+                    warnings.append(f"{path}: not Python (a policy or config file); not rewritten")
             files = (
                 [os.path.join(cwd, path) for path in options.explicit_files]
                 if options.explicit_files is not None
                 else discover_file_names(
-                    options.paths or ["."], settings, cwd=cwd, warn=warnings.append,
+                    paths, configfiles.with_config_globs(settings), cwd=cwd, warn=warnings.append,
                     listings=verdicts.listings if verdicts is not None else None,
-                )
+                ) if paths else []
             )
             summary.files_scanned = len(files)
+            files = configs.take_config_files(files)
+            summary.nothing_found = not files and bool(paths) and options.explicit_files is None
             # Large trees: parse each candidate in a worker while the rest is still read.
             stream = len(files) >= MIN_FILES_TO_STREAM
             if not stream:
@@ -234,17 +252,81 @@ def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
             return source.facts_for([(rel, content)], cut_bodies=False)[rel]
 
         project = build_project(
-            facts, policy=policy, catalog=catalog, today=options.today, find_module=find_module, whole_file=whole_file
+            facts, policy=policy, catalog=catalog, today=options.today, find_module=find_module, whole_file=whole_file,
+            configs=configs,
         )
+        warnings.extend(configs.finish())
     if verdicts is not None:
         verdicts.save()
     if cache is not None and cache.wrote:  # (a run that only read never prunes)
         cache.prune()
     project.cwd = cwd
     summary.files_parsed = source.parsed
+    summary.skipped = _skipped(facts, large)
+    summary.no_policy = policy.path is None
     _count_models(project, summary)
     summary.elapsed_seconds = time.perf_counter() - started
     return Analysis(project=project, summary=summary, sources=dict(candidates), warnings=warnings)
+
+
+def _config_files(settings: Settings, policy: Policy, catalog: Catalog, cwd: Path, cache, verdicts) -> configfiles.ConfigFiles:
+    """The run's config files: never the policy, its evidence, the baseline or the catalog."""
+    skip = [policy.path, settings.baseline, catalog.source_path]
+    skip += [Path(task.source or policy.path or ".").parent / task.evidence for task in policy.tasks.values() if task.evidence]
+    return configfiles.ConfigFiles(
+        cwd, settings.root, lambda text: catalog.recognize(text) is not None, cache,
+        excludes=(settings.exclude, settings.extend_exclude),
+        skip=frozenset(os.path.abspath(path) for path in skip if path), verdicts=verdicts,
+    )
+
+
+def _split_named_files(
+    paths: Sequence[str], settings: Settings, policy: Policy, cwd: Path, warnings: list[str]
+) -> tuple[list[str], list[str]]:
+    """The paths to walk, and the named files that are the policy's (as pre-commit
+    passes a changed policy, evidence or config file). Any other named data file
+    (YAML, TOML, JSON, INI, .env) is read as a config file, and any other named
+    file is checked as Python, whatever its name (a script)."""
+    from opusguard.discover import _name_matcher
+
+    is_python = _name_matcher(settings.include)
+    governing: set[str] | None = None  # (made only when a named file needs it)
+    kept, named = [], []
+    for path in paths:
+        full = os.path.join(cwd, path)
+        if not os.path.isfile(full) or is_python(os.path.basename(full)):
+            kept.append(path)
+            continue
+        if governing is None:
+            governing = _policy_files(settings, policy, cwd)
+        if os.path.realpath(full) in governing or os.path.basename(full) in _CONFIG_NAMES:
+            named.append(display_path(full, cwd))
+        else:  # a config file (read for model ids, OG109) or a script checked as Python
+            kept.append(path)
+    return kept, named
+
+_CONFIG_NAMES = frozenset({"pyproject.toml", "opusguard.toml", *POLICY_FILE_NAMES})
+
+
+def _policy_files(settings: Settings, policy: Policy, cwd: Path) -> set[str]:
+    """Real paths of the files a check reads beside the code: the policy and its
+    includes, the evidence its tasks point at, the config file and the catalog."""
+    files = [policy.path, settings.config_path, policy.catalog.source_path if policy.catalog else None]
+    for task in policy.tasks.values():
+        files.append(task.source or None)
+        if task.evidence:
+            files.append(os.path.join(os.path.dirname(task.source), task.evidence))
+    return {os.path.realpath(os.path.join(cwd, file)) for file in files if file}
+
+
+def _skipped(facts: dict[str, FileFacts], large: list[tuple[str, bytes]]) -> dict[str, str]:
+    """The files whose calls were not followed, and why, sorted by path."""
+    out = {rel: f"over the {MAX_PARSE_BYTES // 1048576} MiB limit" for rel, _ in large}
+    for rel, file_facts in facts.items():
+        if file_facts.parse_error is not None:
+            error = file_facts.parse_error
+            out[rel] = error if error.startswith("cannot read") else f"parse error at line {file_facts.parse_error_line}"
+    return dict(sorted(out.items()))
 
 
 def _prefilter(
@@ -311,7 +393,7 @@ def _prefilter(
                 verdicts.put(key, stat.st_size, stat.st_mtime_ns, verdict)
             continue
         rel = rel or display_path(key, cwd)
-        if len(content) > MAX_PARSE_BYTES:
+        if len(content) > MAX_PARSE_BYTES and not is_notebook(rel):  # (a notebook's outputs are not parsed)
             if verdict == prefilter.PARSE and len(content) > limits.MAX_SOURCE_BYTES:
                 unreadable[rel] = (
                     f"{len(content) // 1048576} MiB is over the {limits.MAX_SOURCE_BYTES // 1048576} MiB limit: not analysed"
@@ -506,6 +588,7 @@ def run_rules(analysis: Analysis, settings: Settings, *, select_codes: set[str])
         if rule_class.code in select_codes:
             findings.extend(rule_class().check(project))
     kept, unused = _apply_suppressions(findings, project, settings)
+    place_findings([*kept, *unused], project.files)
     kept.sort(key=Finding.sort_key)
     return CheckResult(findings=kept, summary=analysis.summary, analysis=analysis, unused_ignores=unused)
 

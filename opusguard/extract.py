@@ -20,7 +20,7 @@ from collections.abc import Callable
 import libcst as cst
 from msgspec import Struct, field
 
-from opusguard import limits, prefilter, sinks, slicing
+from opusguard import limits, notebook, prefilter, sinks, slicing
 from opusguard.facts import (
     Annotation,
     Attr,
@@ -69,7 +69,12 @@ def extract_facts(
     """Parse `source` once and reduce it to facts. Never raises.
 
     With `cut_bodies`, function bodies that cannot add a call or literal are not
-    parsed (slicing.py); without it, the whole file is."""
+    parsed (slicing.py); without it, the whole file is. A notebook's code cells
+    are read as one module (notebook.py)."""
+    if notebook.is_notebook(path):
+        return notebook.notebook_facts(
+            source, path, lambda code: extract_facts(code, path + ".py", is_model_id=is_model_id, router_names=router_names, cut_bodies=cut_bodies)
+        )
     # Function bodies that cannot add a fact are cut first (slicing.py): most of a
     # large module, at a fraction of the parse. Cut text that does not parse falls
     # back to the whole file, whose errors are the ones to report.
@@ -451,6 +456,10 @@ class _Collector(cst.CSTVisitor):
             return self.value(node.right)
         if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Add):
             return Concat((self.value(node.left), self.value(node.right)))
+        if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Divide) and (
+            _string_value(node.right) is not None
+        ):  # `folder / "config.yaml"`: a path, which Path.joinpath names (the resolver reads config files)
+            return CallV(Attr(self.value(node.left), "joinpath"), (self.value(node.right),))
         if isinstance(node, cst.NamedExpr):
             return self.value(node.value)
         return Unknown(f"expression {self.code(node)}")
@@ -562,7 +571,14 @@ class _Collector(cst.CSTVisitor):
     leave_If = _leave_branch
     visit_Try = _enter_branch
     leave_Try = _leave_branch
-    visit_With = _enter_branch
+
+    def visit_With(self, node: cst.With) -> None:
+        # `with open("config.yaml") as f`: f is the file opened (the resolver reads config files).
+        for item in node.items:
+            if item.asname is not None and isinstance(item.asname.name, cst.Name):
+                self._bind(item.asname.name, self.value(item.item))
+        self._enter_branch(node)
+
     leave_With = _leave_branch
     visit_Match = _enter_branch
     leave_Match = _leave_branch

@@ -193,3 +193,6 @@ class FileFacts(Struct):
     # facts before it reads one of them.
     cut_attributes: frozenset[str] = frozenset()
     cut_names: frozenset[str] = frozenset()
+    # A notebook's facts are in the lines of its joined code cells: (first line,
+    # cell number) of each code cell maps them back (notebook.py). Empty for Python.
+    cells: list[tuple[int, int]] = field(default_factory=list)

@@ -11,6 +11,7 @@ class Location(Struct, frozen=True):
     path: str
     line: int
     column: int = 1
+    cell: int | None = None  # in a notebook: the cell (1-based, every cell counted); line is inside it
 
 
 class Finding(Struct):
@@ -30,12 +31,13 @@ class Finding(Struct):
     # The source line the finding points at, for text output and baseline fingerprints.
     source_line: str = ""
     fix_available: bool = False
+    cell: int | None = None  # in a notebook: the cell (1-based, every cell counted); lines are inside it
 
     def sort_key(self) -> tuple:
-        return (self.path, self.line, self.column, self.rule)
+        return (self.path, self.cell or 0, self.line, self.column, self.rule)
 
     def to_json(self) -> dict:
-        return {
+        data = {
             "rule": self.rule,
             "name": self.name,
             "severity": self.severity,
@@ -49,9 +51,13 @@ class Finding(Struct):
             "tier": self.tier,
             "task": self.task,
             "related": [
-                {"path": r.path, "line": r.line, "column": r.column} for r in self.related
+                {"path": r.path, "line": r.line, "column": r.column, **({"cell": r.cell} if r.cell is not None else {})}
+                for r in self.related
             ],
         }
+        if self.cell is not None:  # (only in a notebook: Python findings keep their shape)
+            data["cell"] = self.cell
+        return data
 
 
 TIERS = ("opus", "sonnet", "haiku", "other")
@@ -68,3 +74,13 @@ class RunSummary(Struct):
     # model id -> number of literals written in code
     models: dict[str, int] = field(default_factory=dict)
     elapsed_seconds: float = 0.0
+    # Files whose calls were not followed (path -> why: parse error, unreadable,
+    # too big): call sites in them may be missing from every output.
+    skipped: dict[str, str] = field(default_factory=dict)
+    # Files of the policy named on the command line (as pre-commit passes a changed
+    # policy or evidence file): the whole project was checked against it.
+    policy_files_named: list[str] = field(default_factory=list)
+    # A walk of the paths given found no file to check (wrong path, all excluded).
+    nothing_found: bool = False
+    # No policy file was found or named: no task is declared.
+    no_policy: bool = False

@@ -29,7 +29,9 @@ def git_root(cwd: Path) -> Path | None:
 
 
 def changed_files(ref: str, cwd: Path) -> list[Path]:
-    """Python files changed against REF: committed since, staged, unstaged and untracked."""
+    """Python files, notebooks and config files changed against REF: committed since, staged, unstaged and untracked."""
+    from opusguard.configfiles import is_config_path
+
     root = git_root(cwd)
     if root is None:
         raise GitError(f"{cwd}: not a git repository (needed by --changed-since)")
@@ -39,7 +41,7 @@ def changed_files(ref: str, cwd: Path) -> list[Path]:
     out = []
     for name in sorted(n.decode() for n in names if n):
         path = root / name
-        if path.suffix in (".py", ".pyi") and path.is_file():
+        if (path.suffix in (".py", ".pyi", ".ipynb") or is_config_path(name)) and path.is_file():
             out.append(path)
     return out
 

@@ -127,6 +127,14 @@ def load_policy(path: str | Path, catalog: Catalog | None = None, *, cache_dir: 
     return _parse(path, catalog)[0]
 
 
+def load_policy_text(path: str | Path, text: str, catalog: Catalog | None = None) -> Policy:
+    """The policy `path` would be if it held `text` (its includes read from disk):
+    how a policy is checked before it is written."""
+    loader = _PolicyLoader(catalog or load_catalog())
+    loader.load_file(Path(path), chain=(), text=text)
+    return loader.finish(str(path))
+
+
 def _parse(path: str | Path, catalog: Catalog) -> tuple[Policy, _PolicyLoader]:
     loader = _PolicyLoader(catalog)
     loader.load_file(Path(path), chain=())
@@ -192,7 +200,7 @@ class _PolicyLoader:
         line, column = _pos(node) if node is not None else (1, 1)
         return PolicyError(str(path), line, column, message)
 
-    def load_file(self, path: Path, chain: tuple[Path, ...]) -> None:
+    def load_file(self, path: Path, chain: tuple[Path, ...], text: str | None = None) -> None:
         import yaml
 
         resolved = path.resolve()
@@ -200,8 +208,9 @@ class _PolicyLoader:
             cycle = " -> ".join(str(p) for p in (*chain, resolved))
             raise PolicyError(str(path), 1, 1, f"include cycle: {cycle}")
         try:
-            self.stamps.append(file_stamp(path))  # before reading: see file_stamp
-            text = path.read_text(encoding="utf-8")
+            if text is None:
+                self.stamps.append(file_stamp(path))  # before reading: see file_stamp
+                text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise PolicyError(str(path), 1, 1, f"cannot read policy: {exc.strerror or exc}") from None
         except UnicodeDecodeError as exc:

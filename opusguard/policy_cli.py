@@ -52,6 +52,20 @@ def validate_command(policy_file):
         click.echo(f"opusguard: error: {problem}", err=True)
     if problems:
         sys.exit(2)
+    # The governance `opusguard check` reports as OG104, from the same code.
+    from opusguard.engine import display_path
+    from opusguard.rules.og104_opus_governance import governance_findings
+
+    governance = [
+        f"{display_path(task.source, Path.cwd())}:{task.line}:{task.column}: OG104 {message}"
+        for task, message in governance_findings(policy, date.today())
+    ]
+    for line in governance:
+        click.echo(line)
+    if governance:
+        noun = "problem" if len(governance) == 1 else "problems"
+        click.echo(f"{policy.path}: well-formed, but {len(governance)} governance {noun} (OG104, as `opusguard check` reports)")
+        sys.exit(1)
     click.echo(f"{policy.path}: valid ({len(policy.tasks)} tasks, router {policy.router or 'not set'})")
 
 
@@ -92,30 +106,38 @@ def show_command(policy_file):
 @policy_option
 def sync_command(policy_file):
     """Regenerate the routing table from the policy."""
-    from opusguard.scaffold import write_route_table
+    from opusguard.scaffold import ScaffoldError, write_route_table
 
     policy = _load(policy_file)
     if not policy.router:
         _fail(f"{policy.path}: the policy has no router (router: MODULE:FUNCTION)")
-    path = write_route_table(policy)
+    try:
+        path = write_route_table(policy)
+    except (ScaffoldError, OSError) as exc:
+        _fail(str(exc))
     click.echo(f"wrote {path}")
 
 
 @click.command("init")
 @click.option("--policy-path", default="opusguard.yaml", show_default=True, help="Where to write the policy.")
-@click.option("--router", default="app.routing:route", show_default=True, help="MODULE:FUNCTION of the router to create.")
+@click.option("--router", default=None, help="MODULE:FUNCTION of the router to create [default: app.routing:route, or the first free of model_routing:route, opusguard_routing:route].")
 @click.option("--force", is_flag=True, help="Overwrite existing files.")
 def init_command(policy_path, router, force):
     """Write a starter policy, a dependency-free router and its routing table."""
     from opusguard.policy import _ROUTER
     from opusguard.scaffold import ScaffoldError, scaffold_project
 
-    if not _ROUTER.match(router):
+    if router is not None and not _ROUTER.match(router):
         _fail(f"--router {router!r} is not MODULE:FUNCTION (e.g. app.routing:route)")
     try:
-        written = scaffold_project(Path.cwd(), policy_name=policy_path, router=router, force=force)
+        written, router, passed = scaffold_project(Path.cwd(), policy_name=policy_path, router=router, force=force)
     except ScaffoldError as exc:
         _fail(str(exc))
+    except OSError as exc:
+        _fail(f"{exc.filename or policy_path}: not written: {exc.strerror or exc}")
+    if passed:
+        click.echo(f"router: {router} ({'; '.join(passed)}; choose another with --router MODULE:FUNCTION)")
     for path in written:
         click.echo(f"wrote {path.relative_to(Path.cwd()) if path.is_absolute() else path}")
-    click.echo("next: declare your tasks in the policy, route calls with route(\"task\"), run `opusguard check`")
+    function = router.split(":")[1]
+    click.echo(f"next: declare your tasks in the policy, route calls with {function}(\"task\"), run `opusguard check`")

@@ -16,6 +16,7 @@ from opusguard.facts import CallFact, FileFacts, LiteralFact, Span
 
 if TYPE_CHECKING:
     from opusguard.catalog import Catalog, ModelRef
+    from opusguard.configfiles import ConfigFacts
     from opusguard.policy import Policy
 
 
@@ -74,9 +75,19 @@ class Project(Struct):
     modules: dict[str, str] = field(default_factory=dict)
     # Paths in findings are relative to this folder (the engine sets it).
     cwd: Path = field(default_factory=Path.cwd)
+    # Discovered config files that name Claude models, by path (configfiles.py): OG109, the report.
+    configs: dict[str, "ConfigFacts"] = field(default_factory=dict)
 
     def display_path(self, path: str | Path) -> str:
         """A path outside the scanned files (the policy, evidence) as findings show it."""
         from opusguard.engine import display_path
 
         return display_path(Path(path), self.cwd)
+
+    def where(self, path: str, line: int) -> str:
+        """`path:line` for a message, `nb.ipynb:cell 3:2` in a notebook."""
+        from opusguard.notebook import location, place
+
+        facts = self.files.get(path)
+        cell, line = place(facts.cells if facts is not None else (), line)
+        return location(path, cell, line)

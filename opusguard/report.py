@@ -22,6 +22,7 @@ import yaml
 
 from opusguard.catalog import TIERS, Catalog, CatalogError, ModelRef, Price, entry_from_mapping, shipped_catalog_path
 from opusguard.codemod import derive_task_name, plan_rewrites
+from opusguard.notebook import location, place
 from opusguard.policy import Policy
 from opusguard.project import Project, ResolvedCall
 from opusguard.usage import Traffic, Usage
@@ -169,6 +170,7 @@ class ModelUse:
     literal_column: int
     via: tuple[str, ...] = ()
     ref: ModelRef | None = field(default=None, compare=False, repr=False)
+    literal_cell: int | None = None  # in a notebook: literal_line is inside this cell
 
 
 @dataclass
@@ -188,10 +190,11 @@ class Site:
     covered: bool  # a task named in the code (annotation or route) is declared in the policy
     unresolved: list[str]
     signals: dict
+    cell: int | None = None  # in a notebook: line is inside this cell
 
     @property
     def where(self) -> str:
-        return f"{self.path}:{self.line}"
+        return location(self.path, self.cell, self.line)
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -208,9 +211,9 @@ def build_inventory(project: Project) -> list[Site]:
         if not (call.is_router_call or call.models or (call.is_claude and call.unresolved)):
             continue
         models = [
-            ModelUse(m.ref.written, m.ref.model_id, m.ref.tier, m.literal_path, m.literal_span[0], m.literal_span[1],
-                     m.via, m.ref)
+            ModelUse(m.ref.written, m.ref.model_id, m.ref.tier, m.literal_path, line, m.literal_span[1], m.via, m.ref, cell)
             for m in call.models
+            for cell, line in [_place(project, m.literal_path, m.literal_span[0])]
         ]
         unresolved = list(dict.fromkeys(call.unresolved))
         if call.annotated_task:
@@ -229,9 +232,11 @@ def build_inventory(project: Project) -> list[Site]:
                 models = [routed]
         tiers = {m.tier for m in models}
         tier = next((t for t in TIER_ORDER if t in tiers), None)
+        cell, line = _place(project, call.path, call.line)
         sites.append(Site(
             path=call.path,
-            line=call.line,
+            line=line,
+            cell=cell,
             column=call.call.span[1],
             callee=call.call.callee,
             function=call.call.function,
@@ -244,8 +249,14 @@ def build_inventory(project: Project) -> list[Site]:
             unresolved=unresolved,
             signals=dict(call.call.signals),
         ))
-    sites.sort(key=lambda s: (s.path, s.line, s.column))
+    sites.sort(key=lambda s: (s.path, s.cell or 0, s.line, s.column))
     return sites
+
+
+def _place(project: Project, path: str, line: int) -> tuple[int | None, int]:
+    """(cell, line inside it) in a notebook; (None, line) elsewhere."""
+    facts = project.files.get(path)
+    return place(facts.cells if facts is not None else (), line)
 
 
 def _routed_model(call: ResolvedCall, project: Project) -> ModelUse | None:
@@ -325,6 +336,36 @@ class Group:
     unresolved: int = 0
 
 
+@dataclass(frozen=True)
+class ConfiguredModel:
+    """A Claude model written in a config file, and the call sites that read it."""
+
+    path: str
+    line: int
+    column: int
+    keys: str  # "['agent']['model']"
+    model: str
+    tier: str
+    read_by: tuple[str, ...] = ()  # "app/bot.py:12" of the calls resolved to it (priced there)
+
+
+def configured_models(project: Project) -> list[ConfiguredModel]:
+    from opusguard.configfiles import keys_text
+
+    readers: dict[tuple, list[str]] = {}
+    for call in project.calls:
+        for model in call.models:
+            readers.setdefault((model.literal_path, model.literal_span), []).append(f"{call.path}:{call.line}")
+    out = []
+    for path, facts in project.configs.items():
+        for value in facts.values:
+            ref = project.catalog.recognize(value.text)
+            if ref is not None:
+                out.append(ConfiguredModel(path, value.span[0], value.span[1], keys_text(value.keys), value.text, ref.tier,
+                                           tuple(readers.get((path, value.span), ()))))
+    return out
+
+
 @dataclass
 class Report:
     period: str
@@ -337,6 +378,13 @@ class Report:
     top_opus: list[SiteCost]
     warnings: list[str] = field(default_factory=list)
     usage_source: str | None = None
+    # Models named in committed config files (configfiles.py): listed, not priced as call sites.
+    configured: list[ConfiguredModel] = field(default_factory=list)
+    # The policy file the "under the policy" figures follow; None: there is none,
+    # and no saving is claimed.
+    policy_file: str | None = None
+    # Files whose calls were not followed (path -> why): their sites may be missing.
+    skipped: dict[str, str] = field(default_factory=dict)
 
     @property
     def sites(self) -> list[Site]:
@@ -448,6 +496,7 @@ def price_report(
         advice=[],
         top_opus=top,
         usage_source=usage.path if usage else None,
+        policy_file=policy.path,
     )
     report.advice = advise(costs, assumptions, policy, prices)
     if usage is not None:

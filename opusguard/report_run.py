@@ -20,6 +20,7 @@ from opusguard.report import (
     CostDiff,
     Report,
     build_inventory,
+    configured_models,
     diff_reports,
     load_assumptions,
     price_book,
@@ -49,6 +50,20 @@ def make_report(settings: Settings, options: engine.RunOptions, inputs: ReportIn
     usage = load_usage(inputs.usage_file) if inputs.usage_file else None
     analysis = engine.analyze(settings, options, cwd=cwd)
     report = _price(analysis, inputs, usage)(build_inventory(analysis.project))
+    report.configured = configured_models(analysis.project)
+    report.skipped = dict(analysis.summary.skipped)
+    if report.policy_file is not None:
+        report.policy_file = engine.display_path(report.policy_file, cwd)
+    if report.skipped:
+        noun = "file" if len(report.skipped) == 1 else "files"
+        named = ", ".join(f"{path} ({why})" for path, why in report.skipped.items())
+        them = "it" if len(report.skipped) == 1 else "them"
+        report.assumptions.append(f"{len(report.skipped)} {noun} not read whole, so call sites in {them} may be missing: {named}")
+    if report.policy_file is None:
+        report.assumptions.append(
+            "no policy file (opusguard.yaml): nothing to compare against, so no saving is claimed; "
+            "`opusguard init` writes one"
+        )
     return report, analysis
 
 

@@ -78,13 +78,30 @@ class Routed(Struct, frozen=True):
     task: str
 
 
-Result = Lit | Unres | ModRef | ClsRef | Container | Routed
+class FileRef(Struct, frozen=True):
+    """A file opened by a literal path (`open("config.yaml")`, `Path("c.toml")`)."""
+
+    written: str  # the path as written in code
+    near: str  # the code file it is written in
+    beside_code: bool = False  # built from __file__: relative to the code's folder only
+
+
+class ConfigRef(Struct, frozen=True):
+    """What a loader read from a committed config file, at `keys` (configfiles.py)."""
+
+    path: str
+    keys: tuple[str | int, ...] = ()
+    via: tuple[str, ...] = ()
+    missing: str = ""  # why there is nothing to read ("no committed file there"): unresolved
+
+
+Result = Lit | Unres | ModRef | ClsRef | Container | Routed | FileRef | ConfigRef
 
 
 def _with_via(results: list[Result], step: str) -> list[Result]:
     out: list[Result] = []
     for r in results:
-        if isinstance(r, (Lit, Container)):
+        if isinstance(r, (Lit, Container, ConfigRef)):
             out.append(replace(r, via=(step, *r.via)))
         else:
             out.append(r)
@@ -130,8 +147,9 @@ def _shared_prefix(a: str, b: str) -> int:
 class Resolver:
     def __init__(self, files: dict[str, FileFacts], catalog, find_module: Callable[[str], FileFacts | None] | None,
                  router: tuple[str | None, str] = (None, "route"),
-                 whole_file: Callable[[str], FileFacts | None] | None = None):
+                 whole_file: Callable[[str], FileFacts | None] | None = None, configs=None):
         self.router_module, self.router_function = router
+        self.configs = configs  # configfiles.ConfigFiles: committed .env / YAML / TOML / JSON files
         self.whole_file = whole_file
         self.files = dict(files)
         self.catalog = catalog
@@ -386,6 +404,8 @@ class Resolver:
         if isinstance(value, Num):
             return []
         if isinstance(value, Name):
+            if value.id == "__file__":  # the code file itself: paths beside it (configfiles.py)
+                return [FileRef(os.path.basename(path), path, beside_code=True)]
             return _with_via(self.lookup_name(path, value.id), value.id)
         if isinstance(value, Attr):
             return self._eval_attr(value, path)
@@ -399,7 +419,7 @@ class Resolver:
             return self._eval_subscript(value, path)
         if isinstance(value, Env):
             if value.default is None:
-                return [Unres(f"env var {value.var}")]
+                return self._env_from_config(value.var, path)
             return _with_via(self.eval(value.default, path), f"env {value.var} (default)")
         if isinstance(value, Param):
             if value.default is None:
@@ -431,6 +451,8 @@ class Resolver:
             elif isinstance(base, Lit):
                 if value.attr == "value":  # Enum member .value
                     out.append(base)
+            elif isinstance(base, FileRef) and value.attr == "parent":
+                out.append(_parent(base))
             elif isinstance(base, Unres):
                 out.append(Unres(f"{base.origin}.{value.attr}"))
         return out
@@ -459,9 +481,117 @@ class Resolver:
                 found = self.class_attr(base.path, base.qualname, value.key)
                 if found is not None:
                     out.extend(found)
+            elif isinstance(base, ConfigRef):
+                out.append(self._config_item(base, value.key))
             elif isinstance(base, Unres):
                 out.append(Unres(f"{base.origin}[{value.key!r}]"))
         return out
+
+    # -- config files (configfiles.py) --
+
+    def _env_from_config(self, var: str, path: str) -> list[Result]:
+        """An env var with no default: the value the nearest committed .env file gives it."""
+        found = self.configs.env_values(path, var) if self.configs is not None else []
+        if not found:
+            return [Unres(f"env var {var}")]
+        return [Lit(value.text, facts.path, value.span, (f"env {var}",)) for facts, value in found]
+
+    def _config_item(self, ref: ConfigRef, key: str | int) -> Result:
+        from opusguard.configfiles import keys_text, lookup
+
+        keys = (*ref.keys, key)
+        if ref.missing:
+            return ConfigRef(ref.path, keys, ref.via, ref.missing)
+        facts = self.configs.read_shown(ref.path)
+        found = lookup(facts, keys) if facts is not None else False
+        if found is True:
+            return ConfigRef(ref.path, keys, ref.via)
+        if found is False:
+            return Unres(f"config key {keys_text(keys)} of {ref.path} (no Claude model there)")
+        return Lit(found.text, ref.path, found.span, (*ref.via, keys_text(keys)))
+
+    def _config_call(self, value: CallV, path: str) -> list[Result] | None:
+        """`open(PATH)`, `Path(PATH)`, `.open()` / `.read_text()` on those, and a loader
+        (yaml.safe_load, json.load, tomllib.load ...) given one; None for other calls."""
+        from opusguard.configfiles import FILE_METHODS, LOADERS, OPENERS
+
+        func = value.func
+        if isinstance(func, Attr) and func.attr in FILE_METHODS:  # Path(...).open(), .resolve(), f.read() ...
+            files = [r for r in self.eval(func.base, path) if isinstance(r, FileRef)]
+            return files or None
+        if isinstance(func, Attr) and func.attr == "joinpath":  # also `a / "b"` (extract.py)
+            return self._joined(self.eval(func.base, path), value.args, path)
+        name = self._qualified_callee(func, path)
+        if name in OPENERS and value.args:
+            opened: list[Result] = []
+            for result in self.eval(value.args[0], path):
+                if isinstance(result, Lit) and not result.partial:
+                    opened.append(FileRef(result.text, path))
+                elif isinstance(result, FileRef):
+                    opened.append(result)
+            return opened or None
+        if name in ("os.path.abspath", "os.path.realpath", "os.path.normpath") and value.args:
+            return [r for r in self.eval(value.args[0], path) if isinstance(r, FileRef)] or None
+        if name == "os.path.dirname" and value.args:
+            return [_parent(r) for r in self.eval(value.args[0], path) if isinstance(r, FileRef)] or None
+        if name == "os.path.join" and value.args:
+            return self._joined(self.eval(value.args[0], path), value.args[1:], path)
+        if name not in LOADERS or not value.args or self.configs is None:
+            return None
+        out: list[Result] = []
+        for opened in self.eval(value.args[0], path):
+            if not isinstance(opened, FileRef):
+                continue
+            found = self.configs.named_file(opened.near, opened.written, beside_code=opened.beside_code)
+            if not found:
+                out.append(ConfigRef(opened.written, missing="no committed config file there"))
+            for facts in found:
+                if facts.error is not None:
+                    out.append(ConfigRef(facts.path, missing=f"line {facts.error_line}: {facts.error}"))
+                else:
+                    out.append(ConfigRef(facts.path))
+        return out or None
+
+    def _joined(self, bases: list[Result], parts: tuple[Value, ...], path: str) -> list[Result] | None:
+        """A file path joined from one that is known and literal parts."""
+        out: list[Result] = []
+        for base in bases:
+            if isinstance(base, Lit) and not base.partial:
+                base = FileRef(base.text, path)
+            if not isinstance(base, FileRef):
+                continue
+            texts = [base.written]
+            for part in parts:
+                lits = [r for r in self.eval(part, path) if isinstance(r, Lit) and not r.partial]
+                if len(lits) != 1:
+                    return None
+                texts.append(lits[0].text)
+            out.append(FileRef(os.path.join(*texts), base.near, base.beside_code))
+        return out or None
+
+    def _qualified_callee(self, func: Value, path: str) -> str | None:
+        """`open`, `yaml.safe_load`, `json.load` ... as imported in the file (a name
+        bound or defined in it is not the builtin)."""
+        facts = self.files.get(path)
+        if facts is None:
+            return None
+        if isinstance(func, Name):
+            for imp in reversed(facts.imports):
+                if imp.local == func.id:
+                    return f"{imp.module}.{imp.name}" if imp.name and not imp.level else None
+            if func.id in facts.bindings or func.id in facts.functions or func.id in facts.classes:
+                return None
+            return func.id
+        if isinstance(func, Attr) and isinstance(func.base, Name):
+            for imp in reversed(facts.imports):
+                if imp.local == func.base.id and imp.name is None:
+                    module = imp.local if imp.local == imp.module.split(".")[0] else imp.module
+                    return f"{module}.{func.attr}"
+            return f"{func.base.id}.{func.attr}" if func.base.id == "os" else None
+        if isinstance(func, Attr) and isinstance(func.base, Attr):
+            inner = self._qualified_callee(func.base, path)
+            return f"{inner}.{func.attr}" if inner else None
+        return None
 
     def _eval_concat(self, value: Concat, path: str) -> list[Result]:
         texts: list[str] = []
@@ -497,6 +627,9 @@ class Resolver:
     def _eval_call(self, value: CallV, path: str) -> list[Result]:
         if value.args and isinstance(value.args[0], Str) and self.is_router_callee(value.func, path):
             return [Routed(value.args[0].text)]
+        from_config = self._config_call(value, path)
+        if from_config is not None:
+            return from_config
         out: list[Result] = []
         for func in self.eval(value.func, path):
             if isinstance(func, ClsRef) and value.args:
@@ -539,6 +672,14 @@ class Resolver:
         return None
 
 
+def _parent(ref: FileRef) -> FileRef:
+    """`.parent` / os.path.dirname() of a known path."""
+    written = ref.written.rstrip("/")
+    if written in ("", ".") or os.path.basename(written) == "..":
+        return FileRef(os.path.join(written or ".", ".."), ref.near, ref.beside_code)
+    return FileRef(os.path.dirname(written) or ".", ref.near, ref.beside_code)
+
+
 def _container_item(container: DictV | SeqV, key: str | int) -> Value | None:
     if isinstance(container, DictV):
         for item_key, item in reversed(container.items):
@@ -569,10 +710,12 @@ def build_project(
     today: date,
     find_module: Callable[[str], FileFacts | None] | None = None,
     whole_file: Callable[[str], FileFacts | None] | None = None,
+    configs=None,
 ) -> Project:
+    """`configs`: the run's committed config files (configfiles.ConfigFiles), or None."""
     router_module = policy.router_module
     router_function = policy.router_function or "route"
-    resolver = Resolver(files, catalog, find_module, (router_module, router_function), whole_file)
+    resolver = Resolver(files, catalog, find_module, (router_module, router_function), whole_file, configs)
     calls: list[ResolvedCall] = []
     literals: list[ResolvedLiteral] = []
     alias_literals: dict[tuple[str, Span], ResolvedLiteral] = {}
@@ -635,6 +778,12 @@ def build_project(
                         resolved.unresolved.append(result.origin)
                     elif isinstance(result, Routed):  # a default routed where it is defined
                         resolved.routed_tasks.append(result.task)
+                    elif isinstance(result, ConfigRef):  # nothing to read, or a whole table
+                        keys = "".join(f"[{k!r}]" for k in result.keys)
+                        resolved.unresolved.append(
+                            f"config key {keys} of {result.path}: {result.missing}" if result.missing
+                            else f"config table {result.path}{keys}"
+                        )
             if resolved.routed_tasks and not resolved.models and not resolved.is_router_call:
                 resolved.is_router_call = True
                 resolved.route_task = resolved.routed_tasks[0]
@@ -659,6 +808,7 @@ def build_project(
         catalog=catalog,
         today=today,
         modules=modules,
+        configs=configs.inventory() if configs is not None else {},
     )
 
 

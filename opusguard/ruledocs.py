@@ -34,8 +34,18 @@ def render_page(rule: type[Rule]) -> str:
         for path, text in example.files.items():
             if not text.strip():
                 continue
-            lines += [f"`{path}`:", "", "```python", text.rstrip(), "```", ""]
+            lines += [f"`{path}`:", "", f"```{_language(path)}", text.rstrip(), "```", ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _language(path: str) -> str:
+    """The code fence's language for an example file (config files are examples too)."""
+    name = path.rsplit("/", 1)[-1]
+    if name == ".env" or name.startswith(".env."):
+        return "sh"
+    suffix = name.rsplit(".", 1)[-1] if "." in name else ""
+    return {"py": "python", "pyi": "python", "yaml": "yaml", "yml": "yaml", "toml": "toml", "json": "json",
+            "ini": "ini", "ipynb": "json"}.get(suffix, "text")
 
 
 def write_pages(directory: Path) -> list[Path]:

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import keyword
+import os
 import re
+import sys
 from pathlib import Path
 
-from opusguard.baseline import write_atomic
+from opusguard.atomic import why_not_replaceable, write_atomic
 from opusguard.catalog import shipped_catalog_path
 from opusguard.policy import Policy
 
@@ -31,15 +34,79 @@ def policy_dir(policy: Policy) -> Path:
     return Path(policy.path).parent if policy.path else Path.cwd()
 
 
+# The router is created where the first of these is free (`init` without --router,
+# `fix` without a policy): `app.routing` unless that would shadow or overwrite something.
+ROUTER_CHOICES = ("app.routing:route", "model_routing:route", "opusguard_routing:route")
+# Folders that end the search for a router module upwards: the project's top.
+_TOP_MARKERS = (".git", ".hg", "pyproject.toml", "setup.py", "setup.cfg")
+
+
+def _search_bases(start: Path) -> list[Path]:
+    """`start` and its parents up to the project's top (a folder with a repository or
+    packaging marker, or the current folder); only `start` if neither is above it."""
+    cwd = Path.cwd().resolve()
+    bases = []
+    for base in (start, *start.parents):
+        bases.append(base)
+        if base == cwd or any((base / marker).exists() for marker in _TOP_MARKERS):
+            return bases
+    return [start]
+
+
 def router_path(policy: Policy) -> Path:
     """The router module's file: looked up from the policy's folder upwards (a policy
-    may live in a config/ folder below the package root); the policy's folder if none."""
+    may live in a config/ folder below the package root), never above the project's
+    top; the policy's folder if none."""
     relative = Path(*policy.router_module.split(".")).with_suffix(".py")
     start = policy_dir(policy).resolve()
-    for base in (start, *start.parents):
+    for base in _search_bases(start):
         if (base / relative).is_file():
             return base / relative
     return start / relative
+
+
+def router_problem(router: str, root: Path) -> str | None:
+    """Why the router `router` (MODULE:FUNCTION) cannot be created under `root`:
+    not Python names, or it would shadow a module. None when it can."""
+    module, _, function = router.partition(":")
+    parts = module.split(".")
+    for name in (*parts, function):
+        if not name.isidentifier():
+            return f"'{name}' is not a Python name"
+        if keyword.iskeyword(name):
+            return f"'{name}' is a Python keyword"
+    table = parts[-1] + "_table"
+    for top in {parts[0], table} if len(parts) == 1 else {parts[0]}:
+        if top in sys.stdlib_module_names:
+            return f"a module '{top}' would shadow the standard library's"
+    folder = root
+    for index, part in enumerate(parts):
+        last = index == len(parts) - 1
+        names = (part, table) if last else (part,)
+        for name in names:
+            shown = os.path.relpath(folder / name, Path.cwd())
+            if last and (folder / name).is_dir():
+                return f"{shown}/ is a package: a module {shown}.py beside it would never be imported"
+            if not last and (folder / f"{name}.py").is_file():
+                return f"{shown}.py exists: a package {shown}/ beside it would shadow it"
+        folder = folder / part
+    return None
+
+
+def choose_router(root: Path) -> tuple[str, list[str]]:
+    """The first of ROUTER_CHOICES that is free under `root`, and why each before it was not."""
+    passed = []
+    for router in ROUTER_CHOICES:
+        module_file = root.joinpath(*router.split(":")[0].split(".")).with_suffix(".py")
+        problem = router_problem(router, root)
+        if problem is None and module_file.exists():
+            problem = f"{os.path.relpath(module_file, Path.cwd())} already exists"
+        if problem is None:
+            return router, passed
+        passed.append(f"not {router}: {problem}")
+    raise ScaffoldError(
+        f"{root}: no free name for the router ({'; '.join(passed)}); choose one with --router MODULE:FUNCTION"
+    )
 
 
 def route_table_path(policy: Policy) -> Path:
@@ -57,8 +124,26 @@ def policy_digest(policy: Policy) -> str:
     return hashlib.sha256(material.encode()).hexdigest()[:16]
 
 
+def _safe_name(name: str) -> str:
+    """A file name as it may appear in generated code: in a comment, a docstring, an f-string."""
+    return re.sub(r"[^\w.\-/ ]", "_", name)
+
+
+_GENERATED = re.compile(r"# Generated from .* by `opusguard policy sync`")
+
+
+def is_generated_table(path: Path) -> bool:
+    """Whether the file at `path` is a routing table opusguard wrote (so it may replace it)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            first = handle.readline()
+    except (OSError, UnicodeDecodeError):
+        return False
+    return bool(_GENERATED.match(first))
+
+
 def render_route_table(policy: Policy) -> str:
-    policy_name = Path(policy.path).name if policy.path else "the policy"
+    policy_name = _safe_name(Path(policy.path).name) if policy.path else "the policy"
     lines = [
         f"# Generated from {policy_name} by `opusguard policy sync`; edit the policy, not this file.",
         f'POLICY_DIGEST = "{policy_digest(policy)}"',
@@ -77,8 +162,20 @@ def table_digest(path: Path) -> str | None:
     return match.group(1) if match else None
 
 
+def table_problem(path: Path) -> str | None:
+    """Why the routing table at `path` may not be (re)written, or None."""
+    if path.exists() and not path.is_symlink() and path.is_file() and not is_generated_table(path):
+        return (f"{path}: not written: it was not generated by opusguard (no '# Generated from' header); "
+                "move it away or name another router in the policy")
+    reason = why_not_replaceable(path)
+    return f"{path}: not written: {reason}" if reason else None
+
+
 def write_route_table(policy: Policy, path: Path | None = None) -> Path:
     target = path or route_table_path(policy)
+    problem = table_problem(target)
+    if problem is not None:
+        raise ScaffoldError(problem)
     target.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(target, render_route_table(policy))
     return target
@@ -115,8 +212,11 @@ def {function}(task: str) -> str:
 
 
 def write_new(path: Path, text: str, force: bool) -> Path:
-    if path.exists() and not force:
+    if os.path.lexists(path) and not force:
         raise ScaffoldError(f"{path}: already exists (use --force to overwrite)")
+    reason = why_not_replaceable(path) if path.parent.is_dir() else None
+    if reason is not None:
+        raise ScaffoldError(f"{path}: not written: {reason}")
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, text)
     return path
@@ -127,7 +227,7 @@ def ensure_router(policy: Policy, force: bool = False, module_file: Path | None 
     written = []
     module_file = module_file or router_path(policy)
     if force or not module_file.exists():
-        policy_name = Path(policy.path).name if policy.path else "opusguard.yaml"
+        policy_name = _safe_name(Path(policy.path).name) if policy.path else "opusguard.yaml"
         written.append(write_new(module_file, render_router_module(policy.router_module, policy.router_function, policy_name), force=True))
         if "." in policy.router_module:
             package_init = module_file.parent / "__init__.py"
@@ -137,22 +237,49 @@ def ensure_router(policy: Policy, force: bool = False, module_file: Path | None 
     return written
 
 
-def scaffold_project(root: Path, *, policy_name: str = "opusguard.yaml", router: str = "app.routing:route", force: bool = False) -> list[Path]:
-    """Write a starter policy, a router module and its table into `root`."""
+def starter_policy_text(router: str) -> str:
+    """The policy `init` writes: the shipped starter with `router` and no Opus task."""
+    import yaml
+
+    starter = starter_policy_path().read_text(encoding="utf-8")
+    line = yaml.safe_dump({"router": router}, default_flow_style=False).strip()
+    text = re.sub(r"^router: .*$", lambda _: line, starter, count=1, flags=re.MULTILINE)
+    return _comment_out_opus_block(text)
+
+
+def scaffold_project(root: Path, *, policy_name: str = "opusguard.yaml", router: str | None = None,
+                     force: bool = False) -> tuple[list[Path], str, list[str]]:
+    """Write a starter policy, a router module and its table into `root`.
+
+    Without `router`, the first free name of ROUTER_CHOICES. Returns the files
+    written, the router, and why the names before it were passed over."""
     from opusguard.policy import load_policy
 
+    passed: list[str] = []
+    if router is None:
+        router, passed = choose_router(root)
+    else:
+        problem = router_problem(router, root)
+        if problem is not None:
+            raise ScaffoldError(f"--router {router}: {problem}; choose another with --router MODULE:FUNCTION")
     policy_file = root / policy_name
-    starter = starter_policy_path().read_text(encoding="utf-8")
-    text = re.sub(r"^router: .*$", f"router: {router}", starter, count=1, flags=re.MULTILINE)
-    text = _comment_out_opus_block(text)
+    text = starter_policy_text(router)
     module_file = root.joinpath(*router.split(":")[0].split(".")).with_suffix(".py")
-    if not force:
-        for path in (policy_file, module_file):
-            if path.exists():
-                raise ScaffoldError(f"{path}: already exists (use --force to overwrite)")
+    table_file = module_file.with_name(f"{module_file.stem}_table.py")
+    targets = [policy_file, module_file, table_file]
+    for path in targets:
+        if os.path.lexists(path) and not force:
+            raise ScaffoldError(f"{path}: already exists (use --force to overwrite)")
+        reason = why_not_replaceable(path) if path.parent.is_dir() else None
+        if reason is not None:
+            raise ScaffoldError(f"{path}: not written: {reason}")
+    if force:
+        problem = table_problem(table_file)
+        if problem is not None:
+            raise ScaffoldError(problem)
     written = [write_new(policy_file, text, force)]
     written += ensure_router(load_policy(policy_file), force=force, module_file=module_file)
-    return written
+    return written, router, passed
 
 
 def _comment_out_opus_block(text: str) -> str:

@@ -179,7 +179,8 @@ class FactsSource:
                     on_result(facts)
         self.parsed += len(results)
         for (content, path, _, _), facts in results:
-            if self.cache is not None and facts.parse_error is None:
+            # (A notebook with a cell that does not parse keeps its other cells' facts: kept too.)
+            if self.cache is not None and (facts.parse_error is None or facts.cells):
                 self.cache.put(content, facts, variant)
             out[path] = facts
         return {path: out[path] for path in order}

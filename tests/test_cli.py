@@ -33,7 +33,8 @@ def test_json_output_follows_the_contract(tree):
     code, doc = run_json(".", cwd=root)
     assert code == 1
     assert set(doc) == {"version", "findings", "summary"}
-    assert set(doc["summary"]) == {"files_scanned", "files_parsed", "findings", "by_rule", "model_calls"}
+    assert set(doc["summary"]) == {"files_scanned", "files_parsed", "findings", "by_rule", "model_calls", "skipped_files"}
+    assert doc["summary"]["skipped_files"] == []
     assert set(doc["summary"]["model_calls"]) == {"opus", "sonnet", "haiku", "other", "unresolved"}
     og102 = next(f for f in doc["findings"] if f["rule"] == "OG102")
     assert set(og102) == {"rule", "name", "severity", "path", "line", "column", "end_line", "end_column",

@@ -37,10 +37,75 @@ def repo_rev():
     return git("rev-parse", "HEAD", cwd=REPO).strip()
 
 
-def test_commit_with_unjustified_opus_is_blocked_then_accepted(tmp_path, repo_rev):
+@pytest.fixture(scope="module")
+def pre_commit_home(tmp_path_factory):
+    """One pre-commit home for the tests that use it: the hook's environment is built once."""
+    return tmp_path_factory.mktemp("pre-commit-home")
+
+
+def commit(project, env, message):
+    return subprocess.run(["git", "commit", "-m", message], cwd=project, env=env, capture_output=True, text=True)
+
+
+def test_a_commit_of_only_the_policy_or_its_evidence_runs_the_check(tmp_path, repo_rev, pre_commit_home):
     project = tmp_path / "project"
     project.mkdir()
-    env = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home"), "NO_COLOR": "1"}
+    env = {**os.environ, "PRE_COMMIT_HOME": str(pre_commit_home), "NO_COLOR": "1"}
+    env.pop("CI", None)
+    git("init", "-q", "-b", "main", cwd=project)
+    git("config", "user.email", "dev@example.com", cwd=project)
+    git("config", "user.name", "Dev", cwd=project)
+    (project / ".pre-commit-config.yaml").write_text(
+        f"repos:\n  - repo: {REPO}\n    rev: {repo_rev}\n    hooks:\n      - id: opusguard\n"
+    )
+    (project / "opusguard.yaml").write_text(POLICY + "    evidence: evals/review.yaml\n")
+    (project / "evals").mkdir()
+    evidence = "bar: 0.95\nscores: {haiku: 0.7, sonnet: 0.9, opus: 0.97}\n"
+    (project / "evals" / "review.yaml").write_text(evidence)
+    (project / "app").mkdir()
+    (project / "app" / "review.py").write_text(
+        "import anthropic\nclient = anthropic.Anthropic()\n# opusguard: task=contract-review\n"
+        f'client.messages.create(model="{OPUS}", max_tokens=4000, messages=[])  # opusguard: ignore[OG101]\n'
+    )
+    git("add", ".", cwd=project)
+    git("commit", "-q", "--no-verify", "-m", "base", cwd=project)
+    subprocess.run([str(PRE_COMMIT), "install"], cwd=project, env=env, check=True, capture_output=True)
+
+    # The Opus task loses its justification: the policy alone is staged.
+    (project / "opusguard.yaml").write_text((project / "opusguard.yaml").read_text().replace(
+        "    justification: Sonnet missed 9 of 120 clause conflicts in the eval; Opus missed 1.\n", ""))
+    git("add", "opusguard.yaml", cwd=project)
+    blocked = commit(project, env, "drop the justification")
+    assert blocked.returncode != 0, blocked.stdout + blocked.stderr
+    output = blocked.stdout + blocked.stderr
+    assert "opusguard.yaml:3:3: OG104 Opus task 'contract-review' has no justification" in output
+    # the whole project is checked against it: the call that named the task fails too
+    assert "app/review.py:4:1: OG102" in output and "checked 1 file (the whole project" in output
+    git("checkout", "opusguard.yaml", cwd=project)
+    git("reset", "-q", cwd=project)
+
+    # The evidence alone changes: Sonnet now clears the bar.
+    (project / "evals" / "review.yaml").write_text(evidence.replace("sonnet: 0.9", "sonnet: 0.96"))
+    git("add", "evals/review.yaml", cwd=project)
+    blocked = commit(project, env, "new eval run")
+    assert blocked.returncode != 0
+    assert "OG104 Opus task 'contract-review' has evidence that sonnet clears the bar" in blocked.stdout + blocked.stderr
+    (project / "evals" / "review.yaml").write_text(evidence.replace("opus: 0.97", "opus: 0.98"))
+    git("add", "evals/review.yaml", cwd=project)
+    accepted = commit(project, env, "new eval run")
+    assert accepted.returncode == 0, accepted.stdout + accepted.stderr
+
+    # Any other YAML file is passed over: the hook does not block it.
+    (project / "ci.yml").write_text("on: push\n")
+    git("add", "ci.yml", cwd=project)
+    other = commit(project, env, "ci")
+    assert other.returncode == 0, other.stdout + other.stderr
+
+
+def test_commit_with_unjustified_opus_is_blocked_then_accepted(tmp_path, repo_rev, pre_commit_home):
+    project = tmp_path / "project"
+    project.mkdir()
+    env = {**os.environ, "PRE_COMMIT_HOME": str(pre_commit_home), "NO_COLOR": "1"}
     env.pop("CI", None)
     git("init", "-q", "-b", "main", cwd=project)
     git("config", "user.email", "dev@example.com", cwd=project)
@@ -82,10 +147,10 @@ def test_commit_with_unjustified_opus_is_blocked_then_accepted(tmp_path, repo_re
     assert "opusguard" in output and "Passed" in output
 
 
-def test_fix_hook_rewrites_the_staged_call(tmp_path, repo_rev):
+def test_fix_hook_rewrites_the_staged_call(tmp_path, repo_rev, pre_commit_home):
     project = tmp_path / "project"
     project.mkdir()
-    env = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home"), "NO_COLOR": "1"}
+    env = {**os.environ, "PRE_COMMIT_HOME": str(pre_commit_home), "NO_COLOR": "1"}
     env.pop("CI", None)
     git("init", "-q", "-b", "main", cwd=project)
     git("config", "user.email", "dev@example.com", cwd=project)

@@ -90,12 +90,13 @@ def test_readme_quick_start_report_from_the_repo_root():
 
 def test_json_schema_keys(app_json):
     assert set(app_json) == {"version", "kind", "currency", "period", "traffic", "usage_file", "assumptions", "prices",
-                             "summary", "spend_by_tier", "groups", "sites", "top_opus", "overprovisioned", "warnings"}
+                             "summary", "spend_by_tier", "groups", "sites", "top_opus", "overprovisioned", "configured", "warnings"}
     assert set(app_json["groups"]) == {"task", "tier", "file"}
     site = app_json["sites"][0]
     assert set(site) == {"path", "line", "column", "callee", "function", "sdk", "tier", "task", "task_source", "covered",
                          "models", "unresolved", "signals", "traffic", "traffic_source", "today", "policy"}
-    assert set(app_json["summary"]) == {"sites", "by_tier", "today", "policy", "saving", "saving_percent", "unpriced_sites"}
+    assert set(app_json["summary"]) == {"sites", "by_tier", "today", "policy", "saving", "saving_percent", "unpriced_sites",
+                                        "policy_file", "skipped_files"}
     totals = sum(g["today"] for g in app_json["groups"]["task"])
     assert totals == pytest.approx(app_json["summary"]["today"])
 

@@ -27,7 +27,9 @@ def github_line(finding: Finding) -> str:
     if finding.end_column is not None and finding.end_line == finding.line:
         props.append(f"endColumn={finding.end_column}")
     props.append(f"title={_escape_property(f'{finding.rule} {finding.name}')}")
-    return f"::{level} {','.join(props)}::{_escape_data(finding.message)}"
+    # In a notebook the line is inside a cell, which the message names.
+    message = finding.message if finding.cell is None else f"cell {finding.cell}: {finding.message}"
+    return f"::{level} {','.join(props)}::{_escape_data(message)}"
 
 
 def render_github(findings: list[Finding], out: TextIO) -> None:

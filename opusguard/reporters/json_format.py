@@ -20,6 +20,7 @@ def json_document(findings: list[Finding], summary: RunSummary) -> dict:
             "findings": len(findings),
             "by_rule": dict(sorted(by_rule.items())),
             "model_calls": dict(summary.model_calls),
+            "skipped_files": [{"path": path, "reason": why} for path, why in summary.skipped.items()],
         },
     }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from opusguard.notebook import location
 from opusguard.report import Report, Site, SiteCost
 
 
@@ -31,7 +32,7 @@ def sends(site: Site) -> str:
 
 def literal_at(site: Site) -> str:
     """file:line of each model literal the site sends (for a routed call, the policy's task)."""
-    places = [f"{m.literal_path}:{m.literal_line}" for m in site.models if m.literal_path]
+    places = [location(m.literal_path, m.literal_cell, m.literal_line) for m in site.models if m.literal_path]
     return ", ".join(dict.fromkeys(places))
 
 
@@ -67,6 +68,11 @@ def headline(report: Report) -> str:
 
 
 def saving_line(report: Report) -> str:
+    if report.policy_file is None:
+        return (
+            f"today {money(report.today)} per {report.period}; no policy file, so nothing to compare against "
+            "(`opusguard init` writes one)"
+        )
     return (
         f"today {money(report.today)} per {report.period}; under the policy {money(report.policy)}; "
         f"saving {money(report.saving)} ({report.saving_percent:.0f}%)"

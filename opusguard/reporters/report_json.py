@@ -24,6 +24,7 @@ def site_json(cost: SiteCost) -> dict:
         "path": site.path,
         "line": site.line,
         "column": site.column,
+        **({"cell": site.cell} if site.cell is not None else {}),
         "callee": site.callee,
         "function": site.function,
         "sdk": site.sink,
@@ -36,7 +37,10 @@ def site_json(cost: SiteCost) -> dict:
                 "written": m.written,
                 "model_id": m.model_id,
                 "tier": m.tier,
-                "literal": {"path": m.literal_path, "line": m.literal_line, "column": m.literal_column} if m.literal_path else None,
+                "literal": {
+                    "path": m.literal_path, "line": m.literal_line, "column": m.literal_column,
+                    **({"cell": m.literal_cell} if m.literal_cell is not None else {}),
+                } if m.literal_path else None,
                 "via": list(m.via),
             }
             for m in site.models
@@ -75,9 +79,11 @@ def report_document(report: Report) -> dict:
             "by_tier": report.counts(),
             "today": _usd(report.today),
             "policy": _usd(report.policy),
-            "saving": _usd(report.saving),
-            "saving_percent": round(report.saving_percent, 2),
+            "saving": _usd(report.saving) if report.policy_file else None,
+            "saving_percent": round(report.saving_percent, 2) if report.policy_file else None,
             "unpriced_sites": sum(1 for c in report.costs if c.today is not None and c.today.cost is None),
+            "policy_file": report.policy_file,
+            "skipped_files": [{"path": path, "reason": why} for path, why in report.skipped.items()],
         },
         "spend_by_tier": {
             tier: {"today": _usd(today), "policy": _usd(policy)} for tier, (today, policy) in spend_by_tier(report).items()
@@ -108,6 +114,11 @@ def report_document(report: Report) -> dict:
                 "on_suggested_tier": _usd(a.suggested_cost),
             }
             for a in report.advice
+        ],
+        "configured": [
+            {"path": c.path, "line": c.line, "column": c.column, "keys": c.keys, "model": c.model, "tier": c.tier,
+             "read_by": list(c.read_by)}
+            for c in report.configured
         ],
         "warnings": report.warnings,
     }

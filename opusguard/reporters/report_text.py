@@ -98,7 +98,21 @@ def render_report_text(report: Report, out: TextIO, *, group_by: str, color: boo
         for site in unresolved:
             console.print(f"  {site.where}: {'; '.join(site.unresolved)}")
         console.print()
+    _configured(console, report)
     console.print(Text(saving_line(report) + (" (ASSUMED traffic)" if report.assumed else ""), style="bold"))
+
+
+def _configured(console, report: Report) -> None:
+    """Models named in config files: an inventory, priced only where a call site reads them."""
+    if not report.configured:
+        return
+    files = len({c.path for c in report.configured})
+    console.print(Text(f"{len(report.configured)} model(s) named in {files} config file(s) "
+                       "(not call sites; priced only where a call reads them):", style="bold"))
+    for item in report.configured:
+        read = f"  read by {', '.join(item.read_by)}" if item.read_by else ""
+        console.print(Text(f"  {item.path}:{item.line}  {item.model} ({item.tier})  {item.keys}{read}"))
+    console.print()
 
 
 def render_diff_text(diff: CostDiff, out: TextIO, *, color: bool | None) -> None:

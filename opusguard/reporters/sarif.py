@@ -12,18 +12,23 @@ from opusguard.findings import Finding
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 
 
-def _location(path: str, line: int, column: int, end_line: int | None = None, end_column: int | None = None) -> dict:
+def _location(
+    path: str, line: int, column: int, end_line: int | None = None, end_column: int | None = None, cell: int | None = None
+) -> dict:
     region = {"startLine": line, "startColumn": column}
     if end_line is not None:
         region["endLine"] = end_line
     if end_column is not None:
         region["endColumn"] = end_column
-    return {
+    location = {
         "physicalLocation": {
             "artifactLocation": {"uri": path, "uriBaseId": "%SRCROOT%"},
             "region": region,
         }
     }
+    if cell is not None:  # a notebook: the region's lines are inside this cell
+        location["properties"] = {"cell": cell}
+    return location
 
 
 def sarif_document(findings: list[Finding], rules: Mapping, tool_version: str) -> dict:
@@ -48,13 +53,15 @@ def sarif_document(findings: list[Finding], rules: Mapping, tool_version: str) -
             "ruleId": f.rule,
             "ruleIndex": index[f.rule],
             "level": "warning" if f.severity == "warning" else "error",
-            "message": {"text": f.message},
-            "locations": [_location(f.path, f.line, f.column, f.end_line, f.end_column)],
+            "message": {"text": f.message if f.cell is None else f"cell {f.cell}: {f.message}"},
+            "locations": [_location(f.path, f.line, f.column, f.end_line, f.end_column, f.cell)],
             "partialFingerprints": {"opusguard/v1": fingerprint(f)},
         }
+        if f.cell is not None:
+            result["properties"] = {"cell": f.cell}
         if f.related:
             result["relatedLocations"] = [
-                {"id": i, **_location(r.path, r.line, r.column), "message": {"text": "model literal"}}
+                {"id": i, **_location(r.path, r.line, r.column, cell=r.cell), "message": {"text": "model literal"}}
                 for i, r in enumerate(f.related)
             ]
         results.append(result)

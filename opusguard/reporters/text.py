@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, TextIO
 
 from opusguard.findings import TIERS, Finding, RunSummary
+from opusguard.notebook import location
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -59,7 +60,7 @@ def finding_lines(f: Finding) -> list[Line]:
     """The finding's head line and, when its source is known, the line with a caret under it."""
     lines: list[Line] = [
         [
-            (f"{f.path}:{f.line}:{f.column}: ", "bold"),
+            (f"{location(f.path, f.cell, f.line, f.column)}: ", "bold"),
             (f.rule, "bold red" if f.severity == "error" else "bold yellow"),
             (f" {f.message}", ""),
         ]
@@ -100,14 +101,29 @@ def summary_lines(findings: list[Finding], summary: RunSummary) -> list[Line]:
         counts = Counter(f.rule for f in findings)
         rows = [(f"{rule} {names[rule]}", str(count)) for rule, count in sorted(counts.items())]
         lines += table_lines(("rule", "findings"), rows, right=(1,))
+    if summary.no_policy:
+        lines.append([(
+            "no policy file (opusguard.yaml) here or above: no task is declared, so no Opus call is justified; "
+            "`opusguard init` writes a starter policy and a router", "yellow",
+        )])
     calls = summary.model_calls
     lines.append([("model calls: " + ", ".join(f"{tier} {calls.get(tier, 0)}" for tier in (*TIERS, "unresolved")), "")])
     noun = "finding" if len(findings) == 1 else "findings"
     verdict = f"{len(findings)} {noun}" if findings else "no findings"
     files = "file" if summary.files_scanned == 1 else "files"
     took = seconds(summary.elapsed_seconds)
-    lines.append([(f"checked {summary.files_scanned:,} {files} in {took}: {verdict}", "")])
+    scope = f" (the whole project, as {', '.join(summary.policy_files_named)} may change any finding)" if summary.policy_files_named else ""
+    lines.append([(f"checked {summary.files_scanned:,} {files}{scope} in {took}: {verdict}{skipped_note(summary.skipped)}", "")])
     return lines
+
+
+def skipped_note(skipped: dict[str, str]) -> str:
+    """'; N files skipped ...': the files whose calls were not followed, each named."""
+    if not skipped:
+        return ""
+    noun, them = ("file", "it") if len(skipped) == 1 else ("files", "them")
+    named = ", ".join(f"{path} ({why})" for path, why in skipped.items())
+    return f"; {len(skipped)} {noun} skipped, calls in {them} not followed: {named}"
 
 
 def seconds(elapsed: float) -> str:

@@ -20,7 +20,22 @@ _RULE_MODULES = (
     ("og106_unresolved_model", "UnresolvedModel"),
     ("og107_tier_below_bar", "TierBelowBar"),
     ("og108_stale_route_table", "StaleRouteTable"),
+    ("og109_configured_model", "ConfiguredModel"),
 )
+
+
+# Codes reported outside the registry: the engine reports unused suppressions.
+ENGINE_CODES = {"OG100": "unused-ignore"}
+
+
+def rule_names() -> dict[str, str]:
+    """Every code a user can select -> its kebab-case name, read from the module
+    names above (`og101_hardcoded_model`), so that checking a --select costs no import."""
+    names = dict(ENGINE_CODES)
+    for module_name, _ in _RULE_MODULES:
+        code, _, name = module_name.partition("_")
+        names[code.upper()] = name.replace("_", "-")
+    return dict(sorted(names.items()))
 
 
 def all_rules() -> list[type[Rule]]:

@@ -15,6 +15,9 @@ class ParseError(Rule):
     stalling the parser, which is then not parsed: an expression nested more
     than 400 levels deep, brackets more than 200 deep, a file over 4 MiB
     (docs/security.md).
+    A Jupyter notebook that is not valid JSON is reported at the JSON's line; a
+    notebook code cell with a syntax error is reported in that cell, and the
+    notebook's other cells are still checked.
 
     ## Why is this bad?
     opusguard cannot see the models a file it cannot parse sends, so a file that
@@ -39,6 +42,21 @@ class ParseError(Rule):
             title="a syntax error",
             files={"app/broken.py": 'MODEL = "claude-opus-4-1-20250805"\ndef broken(:\n    pass\n'},
             expect=(("app/broken.py", 2),),
+        ),
+        Example(
+            title="a notebook that is not valid JSON",
+            files={"nb/analysis.ipynb": '{"cells": [\n  {"cell_type": "code", "source": ["MODEL = \\"claude-opus-4-1-20250805\\""]}\n  {"cell_type": "markdown", "source": []}\n]}\n'},
+            expect=(("nb/analysis.ipynb", 3),),
+        ),
+        Example(
+            title="a notebook cell with a syntax error (reported at line 1 of cell 2)",
+            files={"nb/analysis.ipynb": (
+                '{"cells": [\n'
+                '  {"cell_type": "code", "source": ["MODEL = \\"claude-opus-4-1-20250805\\"\\n"]},\n'
+                '  {"cell_type": "code", "source": ["def broken(:\\n", "    pass\\n"]}\n'
+                '], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}\n'
+            )},
+            expect=(("nb/analysis.ipynb", 1),),
         ),
         Example(title="valid code", files={"app/ok.py": "x = 1\n"}),
     )

@@ -5,6 +5,7 @@ from collections.abc import Iterator
 from opusguard.findings import Finding, Location
 from opusguard.project import Project, ResolvedCall, ResolvedModel
 from opusguard.rule import Example, Rule
+from opusguard.rules.og103_unknown_task import declare_hint
 
 _POLICY = """\
 version: 1
@@ -110,7 +111,7 @@ class UnjustifiedOpus(Rule):
             yield self.finding(
                 call.path,
                 call.call.span,
-                f"call sends {what}{_origin(call, first)} and {reason}",
+                f"call sends {what}{_origin(call, first, project)} and {reason}",
                 model=first.ref.written,
                 tier="opus",
                 task=call.annotated_task,
@@ -127,7 +128,7 @@ def _why_not_covered(call: ResolvedCall, project: Project) -> str | None:
         return 'no justified Opus task covers it; route it (route("TASK")) or name its task (# opusguard: task=NAME)'
     task = project.policy.tasks.get(task_name)
     if task is None:
-        return f"its task '{task_name}' is not declared in the policy"
+        return f"its task '{task_name}' is not declared (OG103 reports it too); {declare_hint(project)}"
     if task.tier != "opus":
         return f"its task '{task_name}' is {task.tier}-tier in the policy"
     if not (task.justification or "").strip():
@@ -135,8 +136,8 @@ def _why_not_covered(call: ResolvedCall, project: Project) -> str | None:
     return None
 
 
-def _origin(call: ResolvedCall, model: ResolvedModel) -> str:
+def _origin(call: ResolvedCall, model: ResolvedModel, project: Project) -> str:
     if model.literal_path == call.path and model.literal_span[0] == call.call.span[0]:
         return ""
     chain = " via " + " -> ".join(model.via) if model.via else ""
-    return f" (written at {model.literal_path}:{model.literal_span[0]}{chain})"
+    return f" (written at {project.where(model.literal_path, model.literal_span[0])}{chain})"

@@ -77,7 +77,7 @@ class UnknownTask(Rule):
                     yield self.finding(
                         call.path,
                         call.call.span,
-                        f"task '{task}' ({how}) is not declared in the policy{_suggest(task, tasks)}",
+                        f"task '{task}' ({how}) is not declared{_suggest(task, tasks)}; {declare_hint(project)}",
                         task=task,
                         facts=project.files.get(call.path),
                     )
@@ -88,3 +88,11 @@ def _suggest(task: str, tasks) -> str:
 
     close = difflib.get_close_matches(task, list(tasks), n=1)
     return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def declare_hint(project: Project) -> str:
+    """Where an undeclared task should be declared: the policy file, or `opusguard init`."""
+    path = project.policy.path
+    if path is None:
+        return "there is no policy file: `opusguard init` writes opusguard.yaml, then declare the task under tasks:"
+    return f"declare it under tasks: in {project.display_path(path)}, with its tier"

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 from opusguard.findings import Finding
@@ -75,31 +76,37 @@ class OpusGovernance(Rule):
     )
 
     def check(self, project: Project) -> Iterator[Finding]:
-        policy = project.policy
-        for task in policy.tasks.values():
-            if task.tier != "opus":
-                continue
-            for problem in governance_problems(task, policy, project):
-                yield self.finding(
-                    project.display_path(task.source),
-                    (task.line, task.column, task.line, task.column + len(task.name)),
-                    f"Opus task '{task.name}' {problem}",
-                    tier="opus",
-                    task=task.name,
-                )
+        for task, message in governance_findings(project.policy, project.today):
+            yield self.finding(
+                project.display_path(task.source),
+                (task.line, task.column, task.line, task.column + len(task.name)),
+                message,
+                tier="opus",
+                task=task.name,
+            )
+
+
+def governance_findings(policy: Policy, today: date) -> Iterator[tuple[Task, str]]:
+    """(task, message) of each governance problem of the policy's Opus tasks: what
+    OG104 reports in a check and `opusguard policy validate` reports alone."""
+    for task in policy.tasks.values():
+        if task.tier != "opus":
+            continue
+        for problem in governance_problems(task, policy, today):
+            yield task, f"Opus task '{task.name}' {problem}"
 
 
 def is_placeholder(text: str | None) -> bool:
     return not text or text.strip().lower().startswith(PLACEHOLDER_PREFIXES)
 
 
-def governance_problems(task: Task, policy: Policy, project: Project) -> list[str]:
+def governance_problems(task: Task, policy: Policy, today: date) -> list[str]:
     problems = []
     if is_placeholder(task.justification):
         problems.append("has no justification" if not task.justification else "has a placeholder justification")
     if is_placeholder(task.owner):
         problems.append("has no owner" if not task.owner else "has a placeholder owner")
-    if task.review_by is not None and task.review_by < project.today:
+    if task.review_by is not None and task.review_by < today:
         problems.append(f"was due for review on {task.review_by}")
     if task.evidence:
         from opusguard.evidence import EvidenceError, load_evidence  # (only a policy with evidence needs it)
