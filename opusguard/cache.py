@@ -198,10 +198,18 @@ class FactsCache:
 
     def get_by_key(self, key: str) -> FileFacts | None:
         """The facts stored under `key` (see `key`), their path blank; None if missing."""
+        facts = self.read_key(key, FileFacts)
+        return facts if isinstance(facts, FileFacts) else None
+
+    def read_key(self, key: str, kind: object) -> object | None:
+        """The record of type `kind` stored under `key` (see `key`); None if missing."""
         if len(key) != 64 or not key.isalnum():  # (a key names a file in the folder, nothing else)
             return None
-        facts = self.read(self._name(key), FileFacts)
-        return facts if isinstance(facts, FileFacts) else None
+        return self.read(self._name(key), kind)
+
+    def write_key(self, key: str, value: object) -> None:
+        """Store `value` (records of plain types) under `key` (see `key`)."""
+        self.write(self._name(key), value)
 
     def put(self, content: bytes, facts: FileFacts, variant: str = "") -> None:
         self.write(self._name(self.key(content, variant)), replace(facts, path=""))
