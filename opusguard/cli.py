@@ -288,13 +288,14 @@ _register_subcommands()
 @click.option("--task", "task_name", help="Name every new task this (a single call site, usually).")
 @click.option("--task-map", type=click.Path(dir_okay=False, path_type=Path), help="YAML/JSON mapping 'path:line' to a task name.")
 @click.option("--remove-unused", is_flag=True, help="Remove model constants that nothing in the scanned tree uses after the rewrite.")
+@click.option("--include-tests", is_flag=True, help="Rewrite test code too (the `tests` globs; left alone by default).")
 @handle_user_errors
 def fix(paths, policy, config_file, select, extend_select, ignore, jobs, no_cache, stdin_filename,
-        changed_since, codemod, show_diff, task_name, task_map, remove_unused):
+        changed_since, codemod, show_diff, task_name, task_map, remove_unused, include_tests):
     """Move call sites that hard-code a Claude model onto route("TASK"), keeping every request's model."""
     from opusguard import engine
     from opusguard.codemod import FixError, FixWriteError, compute_fix, write_fix
-    from opusguard.config import find_project_root
+    from opusguard.config import find_project_root, match_tests
     from opusguard.policy import POLICY_FILE_NAMES
     from opusguard.scaffold import ScaffoldError
 
@@ -319,7 +320,8 @@ def fix(paths, policy, config_file, select, extend_select, ignore, jobs, no_cach
         tree = list(discover_files(list(paths) or ["."], settings, cwd=Path.cwd()))
     try:
         result = compute_fix(analysis.project, analysis.sources, policy_path=policy_path, cwd=Path.cwd(),
-                             task_names=names, remove_unused_in=tree, root=find_project_root(Path.cwd()))
+                             task_names=names, remove_unused_in=tree, root=find_project_root(Path.cwd()),
+                             exclude=None if include_tests else match_tests(settings, Path.cwd()))
     except (FixError, ScaffoldError) as exc:
         fail(str(exc))
     if show_diff:
@@ -369,6 +371,9 @@ def _fix_summary(result, analysis, settings, show_diff: bool) -> None:
         + (f"; {len(analysis.summary.skipped)} file(s) not considered" if analysis.summary.skipped else ""),
         err=True,
     )
+    if plan.left_tests:
+        click.echo(f"left {len(plan.left_tests)} test file(s) alone (the `tests` globs); --include-tests rewrites them too",
+                   err=True)
     every, defaults = engine.default_codes()
     findings = engine.run_rules(analysis, settings, select_codes=selected_rules(settings, every, defaults)).findings
     left = leftover_findings(findings, result, analysis.project)

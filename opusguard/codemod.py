@@ -17,6 +17,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,6 +65,7 @@ class Plan:
     rewrites: list[Rewrite] = field(default_factory=list)
     needs_person: list[NeedsPerson] = field(default_factory=list)
     new_tasks: dict[str, NewTask] = field(default_factory=dict)
+    left_tests: set[str] = field(default_factory=set)  # test files not rewritten (no --include-tests)
 
 
 # --- task names ----------------------------------------------------------------------
@@ -90,9 +92,11 @@ def _unique(name: str, taken: set[str]) -> str:
 
 
 def plan_rewrites(project: Project, *, task_names: dict[str, str] | None = None,
-                  reserved: set[str] | frozenset[str] = frozenset()) -> Plan:
+                  reserved: set[str] | frozenset[str] = frozenset(),
+                  exclude: Callable[[str], bool] | None = None) -> Plan:
     """What to rewrite, from the joined facts. `task_names` maps 'path:line' to a task;
-    `reserved`: names a derived task may not take (tasks of a policy about to be created)."""
+    `reserved`: names a derived task may not take (tasks of a policy about to be created).
+    `exclude(path)`: files left alone (test code), neither rewritten nor a source of tasks."""
     plan = Plan()
     policy = project.policy
     taken = set(policy.tasks) | set(reserved)
@@ -103,6 +107,9 @@ def plan_rewrites(project: Project, *, task_names: dict[str, str] | None = None,
     for call in project.calls:
         if call.is_router_call or not call.models:
             continue
+        if exclude is not None and exclude(call.path):
+            plan.left_tests.add(call.path)
+            continue
         reason = _why_not_rewritable(call)
         if reason is not None and _definitions_rewritable(call):
             # Callers, env vars or subclasses may override the value: keep that
@@ -110,6 +117,9 @@ def plan_rewrites(project: Project, *, task_names: dict[str, str] | None = None,
             for model in call.models:
                 key = (model.literal_path, model.literal_span)
                 if key in plan_defined:
+                    continue
+                if exclude is not None and exclude(model.literal_path):
+                    plan.left_tests.add(model.literal_path)
                     continue
                 task = _definition_task(call, model, policy, taken, derived)
                 if task is None:
@@ -523,12 +533,12 @@ def _write_target(path: Path, root: Path, *, must_exist: bool = True) -> tuple[P
 
 def compute_fix(project: Project, sources: dict[str, bytes], *, policy_path: Path, cwd: Path,
                 task_names: dict[str, str] | None = None, remove_unused_in: list[Path] | None = None,
-                root: Path | None = None) -> FixResult:
+                root: Path | None = None, exclude: Callable[[str], bool] | None = None) -> FixResult:
     """The whole fix, computed in memory and checked: every file to write, in order.
 
     `remove_unused_in`: every file of the scanned tree, searched for other uses
     before a constant is removed (--remove-unused). `root`: the project's top; a
-    symlink is followed only to a file below it (default: `cwd`).
+    symlink is followed only to a file below it (default: `cwd`). `exclude`: as plan_rewrites.
     Raises FixError when the fix cannot be done safely; then nothing is written."""
     from opusguard.resolve import is_router_file
     from opusguard.scaffold import choose_router, starter_policy_text
@@ -553,7 +563,7 @@ def compute_fix(project: Project, sources: dict[str, bytes], *, policy_path: Pat
         base_text = add_router_key(policy_before, router)
     else:
         base_text = policy_before
-    plan = plan_rewrites(project, task_names=task_names, reserved=reserved)
+    plan = plan_rewrites(project, task_names=task_names, reserved=reserved, exclude=exclude)
     by_file: dict[str, list[Rewrite]] = {}
     for rewrite in plan.rewrites:
         by_file.setdefault(rewrite.path, []).append(rewrite)
@@ -778,6 +788,7 @@ def write_fix(result: FixResult, cwd: Path) -> list[str]:
 
 # Each kind of finding a fix leaves, and what a person does about it.
 LEFT_KINDS = {
+    "OG000": "files that could not be read or parsed (named above): fix them, then run fix again",
     "person": "in calls listed above as needing a person: route each by hand (model=route(\"TASK\")), "
               "or annotate the call with `# opusguard: task=NAME` once its model is one literal",
     "left-alone": "in files fix left alone (reason above): remove the reason and run fix again",

@@ -9,7 +9,7 @@ import functools
 import os
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from msgspec import Struct, field
@@ -42,9 +42,12 @@ DEFAULT_EXCLUDE = [
     "__pycache__", "site-packages", ".tox", ".nox", ".mypy_cache", ".ruff_cache",
     ".pytest_cache", CACHE_DIR_NAME, ".eggs", "*.egg-info",
 ]
+# Test code (gitignore-style, from the project root): checked like any code, but
+# `report` prices it apart from production and `fix --codemod` leaves it alone.
+DEFAULT_TESTS = ["tests/", "test_*.py", "*_test.py", "conftest.py"]
 KEYS = (
     "policy", "include", "exclude", "extend-exclude", "select", "extend-select", "ignore",
-    "per-file-ignores", "baseline",
+    "per-file-ignores", "baseline", "tests",
 )
 
 
@@ -64,6 +67,7 @@ class Settings(Struct):
     ignore: list[str] = field(default_factory=list)
     per_file_ignores: dict[str, list[str]] = field(default_factory=dict)
     baseline: Path | None = None
+    tests: list[str] = field(default_factory=lambda: list(DEFAULT_TESTS))
     _per_file_specs: list = field(default_factory=list)
 
     @property
@@ -112,7 +116,7 @@ def find_config(start: Path) -> Path | None:
 
 
 def _line_of(text: str, key: str) -> int:
-    match = re.search(rf'^\s*"?{re.escape(key)}"?\s*=', text, re.MULTILINE)
+    match = re.search(rf'^[ \t]*"?{re.escape(key)}"?[ \t]*=', text, re.MULTILINE)
     return text.count("\n", 0, match.start()) + 1 if match else 1
 
 
@@ -240,6 +244,25 @@ def selected_rules(settings: Settings, all_codes: Iterable[str], default_codes: 
     chosen = {c for c in all_codes if code_matches(c, settings.select)} if settings.select else set(default_codes)
     chosen |= {c for c in all_codes if code_matches(c, settings.extend_select)}
     return {c for c in chosen if not code_matches(c, settings.ignore)}
+
+
+def match_tests(settings: Settings, cwd: Path) -> Callable[[str], bool]:
+    """Whether a path as findings show it (relative to cwd) is test code: one of the
+    `tests` globs matches it relative to the project root (or as given, outside it)."""
+    import pathspec
+
+    spec = pathspec.GitIgnoreSpec.from_lines(settings.tests)
+    root, base = settings.root.resolve(), cwd.resolve()
+
+    @functools.lru_cache(maxsize=None)
+    def is_test(path: str) -> bool:
+        try:
+            rel = (base / path).resolve().relative_to(root).as_posix()
+        except ValueError:
+            rel = path
+        return spec.match_file(rel)
+
+    return is_test
 
 
 def ignored_for_path(settings: Settings, rel_path: str) -> set[str]:

@@ -187,7 +187,12 @@ def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
             )
             summary.files_scanned = len(files)
             files = configs.take_config_files(files)
-            summary.nothing_found = not files and bool(paths) and options.explicit_files is None
+            # Nothing found: no code and no config file naming a model under the folders
+            # walked (a file named explicitly, as pre-commit names them, is always checked).
+            summary.nothing_found = (
+                not files and not configs.files and bool(paths) and options.explicit_files is None
+                and not any(os.path.isfile(os.path.join(cwd, path)) for path in paths)
+            )
             # Large trees: parse each candidate in a worker while the rest is still read.
             stream = len(files) >= MIN_FILES_TO_STREAM
             if not stream:

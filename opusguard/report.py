@@ -5,7 +5,9 @@ into Sites (where a Claude model is sent, which one, for which task);
 `price_report` puts traffic (measured or assumed) and catalog prices on them and
 prices each site twice: as the code is today and as the policy would have it;
 `advise` ranks the Opus sites whose work looks routine; `diff_reports` compares
-two reports (a git ref against the working tree). Renderers live in reporters/.
+two reports (a git ref against the working tree). Sites in test code are priced on
+a line of their own, out of the totals, the ranking and the advice. Renderers live
+in reporters/.
 
 Money is USD per period; tokens are per period unless a name says "mean".
 """
@@ -191,6 +193,7 @@ class Site:
     unresolved: list[str]
     signals: dict
     cell: int | None = None  # in a notebook: line is inside this cell
+    test: bool = False  # in test code (the `tests` globs): priced apart, never advised on
 
     @property
     def where(self) -> str:
@@ -202,9 +205,11 @@ class Site:
         return (self.path, self.function or "", self.callee)
 
 
-def build_inventory(project: Project) -> list[Site]:
-    """Every call that sends a Claude model, a routed task, or a model it cannot know."""
-    derived = _codemod_task_names(project)
+def build_inventory(project: Project, is_test: Callable[[str], bool] | None = None) -> list[Site]:
+    """Every call that sends a Claude model, a routed task, or a model it cannot know.
+    `is_test(path)` marks the sites in test code (config.match_tests)."""
+    is_test = is_test or (lambda path: False)
+    derived = _codemod_task_names(project, is_test)
     policy = project.policy
     sites = []
     for call in project.calls:
@@ -248,6 +253,7 @@ def build_inventory(project: Project) -> list[Site]:
             covered=source in ("annotation", "route") and task in policy.tasks,
             unresolved=unresolved,
             signals=dict(call.call.signals),
+            test=is_test(call.path),
         ))
     sites.sort(key=lambda s: (s.path, s.cell or 0, s.line, s.column))
     return sites
@@ -272,9 +278,9 @@ def _routed_model(call: ResolvedCall, project: Project) -> ModelUse | None:
                     (f"route({call.route_task!r})",), ref)
 
 
-def _codemod_task_names(project: Project) -> dict[tuple[str, tuple], str]:
-    """Task names exactly as `fix --codemod` would give them, by (path, call span)."""
-    plan = plan_rewrites(project)
+def _codemod_task_names(project: Project, is_test: Callable[[str], bool]) -> dict[tuple[str, tuple], str]:
+    """Task names exactly as `fix --codemod` would give them (it leaves test code alone), by (path, call span)."""
+    plan = plan_rewrites(project, exclude=is_test)
     at_call = {(r.path, r.span): r.task for r in plan.rewrites}
     out = {}
     for call in project.calls:
@@ -373,7 +379,7 @@ class Report:
     assumptions: list[str]
     prices_as_of: date | None
     prices_source: str
-    costs: list[SiteCost]
+    costs: list[SiteCost]  # production code's sites: the totals, the ranking and the advice
     advice: list[Advice]
     top_opus: list[SiteCost]
     warnings: list[str] = field(default_factory=list)
@@ -385,6 +391,15 @@ class Report:
     policy_file: str | None = None
     # Files whose calls were not followed (path -> why): their sites may be missing.
     skipped: dict[str, str] = field(default_factory=dict)
+    tests: list[SiteCost] = field(default_factory=list)  # test code's sites: the "tests" line, apart
+
+    @property
+    def tests_today(self) -> float:
+        return sum(c.today.cost for c in self.tests if c.today and c.today.cost is not None)
+
+    @property
+    def tests_policy(self) -> float:
+        return sum(c.policy.cost for c in self.tests if c.policy and c.policy.cost is not None)
 
     @property
     def sites(self) -> list[Site]:
@@ -406,10 +421,10 @@ class Report:
     def saving_percent(self) -> float:
         return 100.0 * self.saving / self.today if self.today else 0.0
 
-    def counts(self) -> dict[str, int]:
+    def counts(self, *, tests: bool = False) -> dict[str, int]:
         out = {t: 0 for t in (*TIERS, "unresolved")}
-        for site in self.sites:
-            out[site.tier or "unresolved"] += 1
+        for cost in self.tests if tests else self.costs:
+            out[cost.site.tier or "unresolved"] += 1
         return out
 
 
@@ -474,14 +489,15 @@ def price_report(
     traffic = _assign_traffic(sites, assumptions, usage)
     if traffic_override:
         traffic.update(traffic_override)
-    costs = []
+    costs, tests = [], []
     for index, site in enumerate(sites):
         flow, source = traffic[index]
+        into = tests if site.test else costs
         if site.tier is None:
-            costs.append(SiteCost(site, flow, source, None, None))
+            into.append(SiteCost(site, flow, source, None, None))
             continue
         today = _price_today(site, flow, prices)
-        costs.append(SiteCost(site, flow, source, today, _price_policy(site, today, flow, policy, prices, assumptions)))
+        into.append(SiteCost(site, flow, source, today, _price_policy(site, today, flow, policy, prices, assumptions)))
     top = sorted(
         (c for c in costs if c.site.tier == "opus" and c.today and c.today.cost),
         key=lambda c: -(c.today.cost or 0.0),
@@ -497,6 +513,7 @@ def price_report(
         top_opus=top,
         usage_source=usage.path if usage else None,
         policy_file=policy.path,
+        tests=tests,
     )
     report.advice = advise(costs, assumptions, policy, prices)
     if usage is not None:
@@ -530,10 +547,11 @@ def _assign_traffic(sites: Sequence[Site], assumptions: Assumptions, usage: Usag
         if match is not None:
             out[index] = (match, "usage (site)")
             taken.add(index)
-    # A task row is shared equally by the task's sites that have no row of their own.
+    # A task row is shared equally by the task's production sites that have no row of
+    # their own: a test that names the task does not take a share of production traffic.
     sharing: dict[str, list[int]] = {}
     for index, site in enumerate(sites):
-        if index not in taken and site.task in by_task:
+        if index not in taken and not site.test and site.task in by_task:
             sharing.setdefault(site.task, []).append(index)
     for task, indexes in sharing.items():
         for index in indexes:
@@ -766,6 +784,10 @@ class CostDiff:
     def policy_delta(self) -> float:
         return self.head.policy - self.base.policy
 
+    @property
+    def tests_delta(self) -> float:
+        return self.head.tests_today - self.base.tests_today
+
 
 def match_sites(base: Sequence[Site], head: Sequence[Site]) -> tuple[dict[int, int], list[int], list[int]]:
     """Pair sites by (file, function, callee), in order: (head index -> base index, added, removed)."""
@@ -787,8 +809,11 @@ def match_sites(base: Sequence[Site], head: Sequence[Site]) -> tuple[dict[int, i
 def diff_reports(ref: str, base_sites: Sequence[Site], head: Report, price: Callable[..., Report]) -> CostDiff:
     """Compare base sites with the head report. `price(sites, overrides)` prices the base
     with the same traffic as the matching head sites, so the delta is the code's alone."""
-    pairs, added, removed = match_sites(base_sites, head.sites)
-    overrides = {base_i: (head.costs[head_i].traffic, head.costs[head_i].traffic_source) for head_i, base_i in pairs.items()}
+    # Production sites are compared (head.costs); test sites only add up to the tests line.
+    production = [index for index, site in enumerate(base_sites) if not site.test]
+    pairs, added, removed = match_sites([base_sites[i] for i in production], head.sites)
+    overrides = {production[base_i]: (head.costs[head_i].traffic, head.costs[head_i].traffic_source)
+                 for head_i, base_i in pairs.items()}
     base = price(base_sites, overrides)
     changes = []
     for index in added:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from opusguard import engine
-from opusguard.config import Settings, load_settings
+from opusguard.config import Settings, load_settings, match_tests
 from opusguard.gitutil import export_tree
 from opusguard.report import (
     CostDiff,
@@ -49,7 +49,7 @@ def _price(analysis: engine.Analysis, inputs: ReportInputs, usage: Usage | None)
 def make_report(settings: Settings, options: engine.RunOptions, inputs: ReportInputs, *, cwd: Path) -> tuple[Report, engine.Analysis]:
     usage = load_usage(inputs.usage_file) if inputs.usage_file else None
     analysis = engine.analyze(settings, options, cwd=cwd)
-    report = _price(analysis, inputs, usage)(build_inventory(analysis.project))
+    report = _price(analysis, inputs, usage)(build_inventory(analysis.project, match_tests(settings, cwd)))
     report.configured = configured_models(analysis.project)
     report.skipped = dict(analysis.summary.skipped)
     if report.policy_file is not None:
@@ -92,7 +92,7 @@ def make_diff(
         base_options = engine.RunOptions(paths=paths, jobs=options.jobs, use_cache=options.use_cache,
                                          today=options.today, remember_verdicts=False, cache_dir=settings.cache_dir)
         base_analysis = engine.analyze(base_settings, base_options, cwd=base_cwd) if paths else analysis
-        base_sites = build_inventory(base_analysis.project) if paths else []
+        base_sites = build_inventory(base_analysis.project, match_tests(base_settings, base_cwd)) if paths else []
         price_base = _price(base_analysis, inputs, usage)
         diff = diff_reports(ref, base_sites, head, price_base)
     return diff, analysis

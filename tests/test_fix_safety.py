@@ -48,7 +48,8 @@ def test_a_file_name_with_newlines_cannot_inject_a_task(tmp_path):
     result = run_cli("fix", "--codemod", ".", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert declared_tasks(tmp_path) == {"triage", "m-evil-tier-opus-justification-yes-owner-me"}
-    assert run_cli("policy", "validate", cwd=tmp_path).returncode == 0
+    # Well-formed; its new Opus task still waits for a justification (OG104, exit 1).
+    assert "opusguard.yaml: well-formed" in run_cli("policy", "validate", cwd=tmp_path).stdout
     task = yaml.safe_load((tmp_path / "opusguard.yaml").read_text())["tasks"]["m-evil-tier-opus-justification-yes-owner-me"]
     assert name in task["description"] and "justification" not in task
 
@@ -56,7 +57,8 @@ def test_a_file_name_with_newlines_cannot_inject_a_task(tmp_path):
 def test_a_file_name_with_colon_space_keeps_the_policy_valid(tmp_path):
     write_tree(tmp_path, {"a: b.py": call(), "opusguard.yaml": POLICY})
     assert run_cli("fix", "--codemod", ".", cwd=tmp_path).returncode == 0
-    assert run_cli("policy", "validate", cwd=tmp_path).returncode == 0
+    # Well-formed; its new Opus task still waits for a justification (OG104, exit 1).
+    assert "opusguard.yaml: well-formed" in run_cli("policy", "validate", cwd=tmp_path).stdout
     assert routed_tasks(tmp_path) <= declared_tasks(tmp_path) and routed_tasks(tmp_path)
 
 
@@ -320,7 +322,7 @@ def test_what_is_left_after_fix_is_counted_by_kind_with_what_to_do(tmp_path):
     assert "`# opusguard: ignore[OG101]` and a reason (or per-file-ignores), or move it into policies/" in result.stderr
     assert "  2 on Opus tasks without a justification or owner (OG104): add justification, owner and review_by" in result.stderr
     check = run_cli("check", "--statistics", ".", cwd=tmp_path)
-    assert "checked 5 files" in check.stdout and ": 4 findings" in check.stdout, check.stdout  # as announced
+    assert "checked 6 files" in check.stdout and ": 4 findings" in check.stdout, check.stdout  # as announced
 
 
 def test_a_flow_style_tasks_mapping_stops_the_fix_with_one_line(tmp_path):

@@ -78,7 +78,8 @@ def test_text_report_says_assumptions_and_exits_zero_with_opus(tmp_path):
 def test_readme_quick_start_report_from_the_repo_root():
     """The README's first command ends with `opusguard report examples/support_desk`."""
     out = report("examples/support_desk", cwd=REPO)
-    assert out.startswith("opusguard report: 14 call sites send Claude models (opus 7, sonnet 2, haiku 2, other 1, unresolved 2)")
+    unwrapped = " ".join(out.split())  # piped, the text wraps at 100 columns
+    assert unwrapped.startswith("opusguard report: 14 call sites send Claude models (opus 7, sonnet 2, haiku 2, other 1, unresolved 2)")
     assert "examples/support_desk/support_desk/classify.py:14  score 9" in out
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     assert ".venv/bin/opusguard report examples/support_desk" in readme
@@ -90,13 +91,14 @@ def test_readme_quick_start_report_from_the_repo_root():
 
 def test_json_schema_keys(app_json):
     assert set(app_json) == {"version", "kind", "currency", "period", "traffic", "usage_file", "assumptions", "prices",
-                             "summary", "spend_by_tier", "groups", "sites", "top_opus", "overprovisioned", "configured", "warnings"}
+                             "summary", "spend_by_tier", "groups", "sites", "test_sites", "top_opus", "overprovisioned",
+                             "configured", "warnings"}
     assert set(app_json["groups"]) == {"task", "tier", "file"}
     site = app_json["sites"][0]
     assert set(site) == {"path", "line", "column", "callee", "function", "sdk", "tier", "task", "task_source", "covered",
                          "models", "unresolved", "signals", "traffic", "traffic_source", "today", "policy"}
     assert set(app_json["summary"]) == {"sites", "by_tier", "today", "policy", "saving", "saving_percent", "unpriced_sites",
-                                        "policy_file", "skipped_files"}
+                                        "policy_file", "skipped_files", "tests"}
     totals = sum(g["today"] for g in app_json["groups"]["task"])
     assert totals == pytest.approx(app_json["summary"]["today"])
 

@@ -61,9 +61,22 @@ def headline(report: Report) -> str:
     counts = report.counts()
     tiers = ", ".join(f"{tier} {n}" for tier, n in counts.items() if n)
     when = report.prices_as_of.isoformat() if report.prices_as_of else "undated"
+    tests = f"; {len(report.tests)} more in test code, priced apart" if report.tests else ""
     return (
-        f"{len(report.costs)} call sites send Claude models ({tiers or 'none'}); "
+        f"{len(report.costs)} call sites send Claude models ({tiers or 'none'}){tests}; "
         f"USD per {report.period}, prices as of {when} ({report.prices_source})"
+    )
+
+
+def tests_line(report: Report) -> str:
+    """The test code's sites, priced apart: never in the totals, the ranking or the advice."""
+    if not report.tests:
+        return "tests: no call site in test code"
+    counts = report.counts(tests=True)
+    tiers = ", ".join(f"{tier} {n}" for tier, n in counts.items() if n)
+    return (
+        f"tests: {len(report.tests)} call site(s) in test code ({tiers}): {money(report.tests_today)} per "
+        f"{report.period} today, {money(report.tests_policy)} under the policy; not in the totals"
     )
 
 

@@ -2,11 +2,14 @@
 
 The chart is an inline SVG of spend by tier and by task, today against the
 policy; `spend_chart_svg` is also what docs/report-example.svg is exported from.
-Every piece of text from the code or the policy is escaped.
+Every piece of text from the code or the policy is escaped. The page fits a
+phone as well as a desktop: tables scroll inside their own box, the chart
+scales down (then scrolls in its box), long names are cut (uniquely, the whole name in a tooltip).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from html import escape
 from typing import TextIO
 
@@ -21,14 +24,22 @@ from opusguard.reporters.report_common import (
     sends,
     signed_money,
     task_label,
+    tests_line,
 )
 
 TODAY_COLOR, POLICY_COLOR = "#b4442f", "#3f7f5f"
 MAX_TASK_ROWS = 10
+LABEL_CHARS = 28
+MIN_BAR = 2.0  # px: a non-zero value is never drawn as nothing
 
 STYLE = """
-body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem; color: #1d1d1f; }
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem; color: #1d1d1f;
+       overflow-wrap: break-word; }
+@media (max-width: 600px) { body { margin: 1rem; } }
 h1 { font-size: 1.4rem; } h2 { font-size: 1.1rem; margin-top: 2rem; }
+.scroll { overflow-x: auto; max-width: 100%; }
+figure { margin: 1rem 0; } figure svg { max-width: 100%; min-width: 600px; height: auto; }
+.scroll table { overflow-wrap: normal; }
 .note { background: #fff6dd; border-left: 4px solid #d9a400; padding: .4rem .8rem; margin: .3rem 0; }
 .saving { font-size: 1.1rem; font-weight: 600; }
 table { border-collapse: collapse; margin: .5rem 0; }
@@ -51,15 +62,47 @@ def _link(path: str, line: int, link_base: str) -> str:
     return f'<a href="{escape(href, quote=True)}">{escape(path)}:{line}</a>'
 
 
+def short_labels(labels: Sequence[str], limit: int = LABEL_CHARS) -> list[str]:
+    """Each label cut to at most `limit` characters, no two alike: a cut keeps the start
+    and, where that is not enough to tell it from the others, as much of the end as it takes."""
+    out = {i: label for i, label in enumerate(labels) if len(label) <= limit}
+    taken = set(out.values())
+    pending = [i for i in range(len(labels)) if i not in out]
+    for tail in range(limit - 1):
+        if not pending:
+            break
+        head = limit - 1 - tail
+        candidates = {i: labels[i][:head] + "…" + (labels[i][-tail:] if tail else "") for i in pending}
+        seen: dict[str, int] = {}
+        for cut in candidates.values():
+            seen[cut] = seen.get(cut, 0) + 1
+        for i, cut in candidates.items():
+            if seen[cut] == 1 and cut not in taken:
+                out[i] = cut
+                taken.add(cut)
+        pending = [i for i in pending if i not in out]
+    for number, i in enumerate(pending, start=1):  # alike at both ends: numbered
+        suffix = f"…#{number}"
+        out[i] = labels[i][: limit - len(suffix)] + suffix
+    return [out[i] for i in range(len(labels))]
+
+
 def spend_chart_svg(report: Report, *, width: int = 760) -> str:
-    """Horizontal bars: each tier, then the costliest tasks; today above, the policy below."""
-    rows: list[tuple[str, str, float, float]] = []  # (section, label, today, policy)
+    """Horizontal bars: each tier, then the costliest tasks (the rest summed on an
+    "N more tasks" row); today above, the policy below. A bar is at least MIN_BAR
+    wide when its value is not zero, and every bar carries its value."""
+    rows: list[tuple[str, str, float, float, bool]] = []  # (section, label, today, policy, priced)
     for tier, (today, policy) in spend_by_tier(report).items():
         if today or policy:
-            rows.append(("tier", tier, today, policy))
-    for group in group_costs(report, "task")[:MAX_TASK_ROWS]:
-        if group.today or group.policy:
-            rows.append(("task", group.key, group.today, group.policy))
+            rows.append(("tier", tier, today, policy, True))
+    groups = group_costs(report, "task")
+    for group in groups[:MAX_TASK_ROWS]:
+        rows.append(("task", group.key, group.today, group.policy, group.unresolved < group.sites))
+    rest = groups[MAX_TASK_ROWS:]
+    if rest:
+        rows.append(("task", f"{len(rest)} more task{'s' if len(rest) > 1 else ''}",
+                     sum(g.today for g in rest), sum(g.policy for g in rest), True))
+    labels = dict(zip(range(len(rows)), short_labels([r[1] for r in rows])))
     label_w, value_w, bar_h, gap, top = 190, 90, 11, 10, 46
     plot_w = width - label_w - value_w - 20
     scale = max([max(r[2], r[3]) for r in rows] + [1e-9])
@@ -78,20 +121,25 @@ def spend_chart_svg(report: Report, *, width: int = 760) -> str:
         parts.append(f'<text x="{width - 10}" y="37" text-anchor="end" fill="#9a6b00">assumed traffic, not measured</text>')
     y = top
     section = None
-    for kind, label, today, policy in rows:
+    for index, (kind, label, today, policy, priced) in enumerate(rows):
         if kind != section:
             section = kind
             y += 18
             parts.append(f'<text x="10" y="{y - 4}" font-weight="600" fill="#555">by {kind}</text>')
-        short = label if len(label) <= 28 else label[:27] + "…"
-        parts.append(f'<text class="label" x="{label_w - 8}" y="{y + bar_h + 4}" text-anchor="end">{escape(short)}</text>')
+        parts.append(
+            f'<text class="label" x="{label_w - 8}" y="{y + bar_h + 4}" text-anchor="end">'
+            f"<title>{escape(label)}</title>{escape(labels[index])}</text>"
+        )
         for offset, value, color, name in ((0, today, TODAY_COLOR, "today"), (bar_h, policy, POLICY_COLOR, "policy")):
-            bar = max(plot_w * value / scale, 0.0)
+            bar = plot_w * value / scale if value > 0 else 0.0
+            bar = max(bar, MIN_BAR) if value > 0 else 0.0
+            shown = money(value) if priced else "not priced"
             parts.append(
                 f'<rect class="bar bar-{name}" x="{label_w}" y="{y + offset}" width="{bar:.1f}" height="{bar_h - 1}" '
-                f'fill="{color}" data-value="{value:.2f}"><title>{escape(label)} {name}: {escape(money(value))}</title></rect>'
+                f'fill="{color}" data-value="{value:.2f}"><title>{escape(label)} {name}: {escape(shown)}</title></rect>'
             )
-            parts.append(f'<text x="{label_w + bar + 4:.1f}" y="{y + offset + bar_h - 2}" font-size="10">{escape(money(value))}</text>')
+            parts.append(f'<text class="value" x="{label_w + bar + 4:.1f}" y="{y + offset + bar_h - 2}" font-size="10">'
+                         f"{escape(shown)}</text>")
         y += 2 * bar_h + gap
     parts.append("</svg>")
     return "\n".join(parts)
@@ -125,10 +173,12 @@ def render_report_html(report: Report, out: TextIO, *, group_by: str, link_base:
         f"<p>{escape(headline(report))}</p>",
         *_notes(report),
         f'<p class="saving">{escape(saving_line(report))}{" (assumed traffic)" if report.assumed else ""}</p>',
-        '<figure id="chart">',
+        f'<p id="tests-line">{escape(tests_line(report))}</p>',
+        '<figure id="chart" class="scroll">',
         spend_chart_svg(report),
         "</figure>",
         f"<h2>Call sites by {escape(group_by)}</h2>",
+        '<div class="scroll">',
         '<table id="sites">',
         "<thead><tr><th>site</th><th>sends</th><th>tier</th><th>task</th><th>policy</th><th>model written at</th>"
         '<th class="num">today</th><th class="num">under the policy</th></tr></thead>',
@@ -155,9 +205,10 @@ def render_report_html(report: Report, out: TextIO, *, group_by: str, link_base:
                 f"<td>{escape(policy_state(site))}</td><td>{literals}</td>"
                 f'<td class="num">{escape(cost_cell(cost, "today"))}</td><td class="num">{escape(cost_cell(cost, "policy"))}</td></tr>'
             )
-    body += ["</tbody>", "</table>"]
+    body += ["</tbody>", "</table>", "</div>"]
+    body += _test_sites(report, link_base)
     if report.top_opus:
-        body += ["<h2>Top Opus call sites by spend</h2>", '<table id="top-opus">',
+        body += ["<h2>Top Opus call sites by spend</h2>", '<div class="scroll">', '<table id="top-opus">',
                  f'<thead><tr><th>#</th><th>site</th><th>task</th><th>model</th><th class="num">per {escape(report.period)}</th></tr></thead><tbody>']
         for rank, cost in enumerate(report.top_opus, start=1):
             body.append(
@@ -165,7 +216,7 @@ def render_report_html(report: Report, out: TextIO, *, group_by: str, link_base:
                 f"<td>{escape(task_label(cost.site))}</td><td><code>{escape(cost.today.model)}</code></td>"
                 f'<td class="num">{escape(money(cost.today.cost))}</td></tr>'
             )
-        body += ["</tbody></table>"]
+        body += ["</tbody></table>", "</div>"]
     body += ["<h2>Opus that is probably over-provisioned</h2>", "<p>Advice, not a rule: it never fails the run.</p>",
              '<ol id="overprovisioned">']
     for advice in report.advice:
@@ -186,6 +237,28 @@ def render_report_html(report: Report, out: TextIO, *, group_by: str, link_base:
     out.write(_page("opusguard report", body))
 
 
+def _test_sites(report: Report, link_base: str) -> list[str]:
+    """Test code's sites, folded away: priced apart, in none of the totals."""
+    if not report.tests:
+        return []
+    body = [
+        "<details>",
+        f"<summary>{len(report.tests)} call site(s) in test code, priced apart (not in the totals)</summary>",
+        '<div class="scroll">',
+        '<table id="test-sites"><thead><tr><th>site</th><th>sends</th><th>tier</th><th>task</th>'
+        '<th class="num">today</th><th class="num">under the policy</th></tr></thead><tbody>',
+    ]
+    for cost in sorted(report.tests, key=lambda c: (-((c.today.cost or 0.0) if c.today else 0.0), c.site.where)):
+        site = cost.site
+        body.append(
+            f"<tr><td>{_link(site.path, site.line, link_base)}</td><td><code>{escape(sends(site))}</code></td>"
+            f"<td>{_tier_span(site.tier)}</td><td>{escape(task_label(site))}</td>"
+            f'<td class="num">{escape(cost_cell(cost, "today"))}</td><td class="num">{escape(cost_cell(cost, "policy"))}</td></tr>'
+        )
+    body += ["</tbody></table>", "</div>", "</details>"]
+    return body
+
+
 def render_diff_html(diff: CostDiff, out: TextIO) -> None:
     head = diff.head
     body = [
@@ -193,7 +266,10 @@ def render_diff_html(diff: CostDiff, out: TextIO) -> None:
         f'<p class="saving">Spend per {escape(head.period)}: {escape(money(diff.base.today))} → {escape(money(head.today))} '
         f"({escape(signed_money(diff.delta))}); under the policy {escape(money(diff.base.policy))} → "
         f"{escape(money(head.policy))} ({escape(signed_money(diff.policy_delta))})</p>",
+        f"<p>Tests (not in the totals): {escape(money(diff.base.tests_today))} → {escape(money(head.tests_today))} "
+        f"({escape(signed_money(diff.tests_delta))})</p>",
         *_notes(head),
+        '<div class="scroll">',
         '<table id="changes"><thead><tr><th>change</th><th>site</th><th>before</th><th>after</th>'
         f'<th class="num">per {escape(head.period)}</th></tr></thead><tbody>',
     ]
@@ -205,6 +281,6 @@ def render_diff_html(diff: CostDiff, out: TextIO) -> None:
             f"<tr><td>{escape(change.kind)}</td><td>{escape(site.where)}</td><td>{escape(before)}</td>"
             f'<td>{escape(after)}</td><td class="num">{escape(signed_money(change.delta))}</td></tr>'
         )
-    body += ["</tbody></table>"]
+    body += ["</tbody></table>", "</div>"]
     out.write(_page(f"opusguard cost change against {diff.ref}", body))
 

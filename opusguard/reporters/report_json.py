@@ -84,6 +84,13 @@ def report_document(report: Report) -> dict:
             "unpriced_sites": sum(1 for c in report.costs if c.today is not None and c.today.cost is None),
             "policy_file": report.policy_file,
             "skipped_files": [{"path": path, "reason": why} for path, why in report.skipped.items()],
+            # Test code's sites, priced apart: in none of the figures above, nor in the lists below.
+            "tests": {
+                "sites": len(report.tests),
+                "by_tier": report.counts(tests=True),
+                "today": _usd(report.tests_today),
+                "policy": _usd(report.tests_policy),
+            },
         },
         "spend_by_tier": {
             tier: {"today": _usd(today), "policy": _usd(policy)} for tier, (today, policy) in spend_by_tier(report).items()
@@ -96,6 +103,7 @@ def report_document(report: Report) -> dict:
             for by in GROUP_BY
         },
         "sites": [site_json(c) for c in report.costs],
+        "test_sites": [site_json(c) for c in report.tests],
         "top_opus": [
             {"path": c.site.path, "line": c.site.line, "task": c.site.task, "model": c.today.model, "today": _usd(c.today.cost)}
             for c in report.top_opus
@@ -162,6 +170,9 @@ def diff_document(diff: CostDiff) -> dict:
             "base_policy": _usd(diff.base.policy),
             "head_policy": _usd(diff.head.policy),
             "policy_delta": _usd(diff.policy_delta),
+            "base_tests_today": _usd(diff.base.tests_today),
+            "head_tests_today": _usd(diff.head.tests_today),
+            "tests_delta": _usd(diff.tests_delta),
         },
         "changes": [
             {

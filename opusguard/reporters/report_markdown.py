@@ -15,6 +15,7 @@ from opusguard.reporters.report_common import (
     sends,
     signed_money,
     task_label,
+    tests_line,
 )
 
 
@@ -39,6 +40,7 @@ def _notes(report: Report) -> list[str]:
 def render_report_markdown(report: Report, out: TextIO, *, group_by: str) -> None:
     lines = ["## opusguard report", "", cell(headline(report)), "", *_notes(report), ""]
     lines.append(f"**{cell(saving_line(report))}**" + (" (assumed traffic)" if report.assumed else ""))
+    lines += ["", cell(tests_line(report))]
     lines += ["", "### Spend by tier", ""]
     lines += _table(["tier", "today", "under the policy"],
                     [[t, money(a), money(b)] for t, (a, b) in spend_by_tier(report).items() if a or b], {1, 2})
@@ -99,4 +101,6 @@ def render_diff_markdown(diff: CostDiff, out: TextIO) -> None:
             after = f"{change.head.site.tier or 'unresolved'} {change.head.today.model if change.head.today else ''}" if change.head else "–"
             rows.append([change.kind, site.where, task_label(site), before.strip(), after.strip(), signed_money(change.delta)])
         lines += _table(["change", "site", "task", "before", "after", f"per {period}"], rows, {5})
+    lines += ["", f"Tests (not in the totals): {money(diff.base.tests_today)} → {money(head.tests_today)} "
+                  f"({signed_money(diff.tests_delta)})."]
     out.write("\n".join(lines) + "\n")

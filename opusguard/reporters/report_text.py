@@ -1,9 +1,16 @@
-"""`report --format text`: rich tables in a terminal, plain text when piped."""
+"""`report --format text`: rich tables in a terminal, plain text when piped.
+
+Either way it fits its medium: the terminal's width, or PIPED_WIDTH columns when
+piped or written to a file ($COLUMNS overrides both); long cells wrap.
+"""
 
 from __future__ import annotations
 
+import os
 from typing import TextIO
 
+from rich.console import Console, Group
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
@@ -18,10 +25,55 @@ from opusguard.reporters.report_common import (
     sends,
     signed_money,
     task_label,
+    tests_line,
 )
-from opusguard.reporters.text import _console
+from opusguard.reporters.text import use_color
+
+PIPED_WIDTH = 100
 
 TIER_STYLE = {"opus": "bold red", "sonnet": "yellow", "haiku": "green", "other": "dim", None: "magenta"}
+
+
+def report_width(out: TextIO) -> int:
+    """$COLUMNS, else the terminal's width, else PIPED_WIDTH."""
+    columns = os.environ.get("COLUMNS", "").strip()
+    if columns.isdigit() and int(columns) >= 40:
+        return int(columns)
+    try:
+        if out.isatty():
+            return os.get_terminal_size(out.fileno()).columns
+    except (AttributeError, OSError, ValueError):
+        pass
+    return PIPED_WIDTH
+
+
+def _console(out: TextIO, color: bool | None) -> Console:
+    if color is None:
+        color = use_color(out)
+    return Console(file=out, force_terminal=bool(color), no_color=not color, highlight=False,
+                   width=report_width(out), soft_wrap=False)
+
+
+class _PlainLines:
+    """A text stream for plain output that drops the spaces rich pads lines with."""
+
+    def __init__(self, out: TextIO):
+        self.out, self.pending = out, ""
+
+    def write(self, text: str) -> int:
+        *lines, self.pending = (self.pending + text).split("\n")
+        for line in lines:
+            self.out.write(line.rstrip() + "\n")
+        return len(text)
+
+    def flush(self) -> None:
+        self.out.flush()
+
+    def isatty(self) -> bool:
+        return self.out.isatty()
+
+    def fileno(self) -> int:
+        return self.out.fileno()
 
 
 def _assumptions(console, report: Report) -> None:
@@ -31,30 +83,31 @@ def _assumptions(console, report: Report) -> None:
 
 
 def render_report_text(report: Report, out: TextIO, *, group_by: str, color: bool | None) -> None:
-    console = _console(out, color)
+    console = _console(out if color or (color is None and use_color(out)) else _PlainLines(out), color)
     console.print(Text(f"opusguard report: {headline(report)}", style="bold"))
     _assumptions(console, report)
     console.print()
 
+    # Three columns, whatever the width: what a site is and sends wraps inside the first.
     inventory = Table(title=f"call sites by {group_by}", title_justify="left", show_edge=False)
-    for name, justify in (("site", "left"), ("sends", "left"), ("tier", "left"), ("task", "left"),
-                          ("policy", "left"), ("model written at", "left"), ("today", "right"), ("under the policy", "right")):
-        inventory.add_column(name, justify=justify)
+    inventory.add_column("site: tier, task, policy / model sent (where it is written)", overflow="fold", ratio=1)
+    inventory.add_column("today", justify="right", no_wrap=True)
+    inventory.add_column("under the policy", justify="right", no_wrap=True)
     groups = {g.key: g for g in group_costs(report, group_by)}
     by_group: dict[str, list] = {}
     for cost in report.costs:
         by_group.setdefault(group_key(cost.site, group_by), []).append(cost)
     for key, group in groups.items():
-        inventory.add_row(Text(f"{group_by} {key}", style="bold"), "", "", "", "", "", money(group.today), money(group.policy))
+        inventory.add_row(Text(f"{group_by} {key}", style="bold"), money(group.today), money(group.policy))
         for cost in by_group[key]:
             site = cost.site
+            literal = literal_at(site)
+            head = (Text(f"{site.where}  ") + Text(site.tier or "unresolved", style=TIER_STYLE.get(site.tier, ""))
+                    + Text(f", {task_label(site)}, {policy_state(site)}"))
+            detail = Text(sends(site) + (f" ({literal})" if literal else ""), style="dim")
+            cell = Group(Padding(head, (0, 0, 0, 2)), Padding(detail, (0, 0, 0, 4)))
             inventory.add_row(
-                f"  {site.where}",
-                sends(site),
-                Text(site.tier or "unresolved", style=TIER_STYLE.get(site.tier, "")),
-                task_label(site),
-                policy_state(site),
-                literal_at(site),
+                cell,
                 cost_cell(cost, "today"),
                 cost_cell(cost, "policy") + (f" ({cost.policy.tier})" if cost.policy and cost.policy.tier != site.tier else ""),
             )
@@ -70,8 +123,12 @@ def render_report_text(report: Report, out: TextIO, *, group_by: str, color: boo
     console.print()
 
     if report.top_opus:
-        top = Table("#", "site", "task", "model", f"per {report.period}", title="top Opus call sites by spend",
-                    title_justify="left", show_edge=False)
+        top = Table(title="top Opus call sites by spend", title_justify="left", show_edge=False)
+        top.add_column("#", no_wrap=True)
+        top.add_column("site", no_wrap=True)
+        top.add_column("task", overflow="fold")
+        top.add_column("model", overflow="fold")
+        top.add_column(f"per {report.period}", justify="right", no_wrap=True)
         for rank, cost in enumerate(report.top_opus, start=1):
             top.add_row(str(rank), cost.site.where, task_label(cost.site), cost.today.model, money(cost.today.cost))
         console.print(top)
@@ -99,6 +156,7 @@ def render_report_text(report: Report, out: TextIO, *, group_by: str, color: boo
             console.print(f"  {site.where}: {'; '.join(site.unresolved)}")
         console.print()
     _configured(console, report)
+    console.print(tests_line(report))
     console.print(Text(saving_line(report) + (" (ASSUMED traffic)" if report.assumed else ""), style="bold"))
 
 
@@ -116,7 +174,7 @@ def _configured(console, report: Report) -> None:
 
 
 def render_diff_text(diff: CostDiff, out: TextIO, *, color: bool | None) -> None:
-    console = _console(out, color)
+    console = _console(out if color or (color is None and use_color(out)) else _PlainLines(out), color)
     head = diff.head
     console.print(Text(f"opusguard report --diff {diff.ref}: call sites and cost per {head.period}, "
                        f"{diff.ref} -> working tree", style="bold"))
@@ -137,3 +195,5 @@ def render_diff_text(diff: CostDiff, out: TextIO, *, color: bool | None) -> None
         + (" (ASSUMED traffic)" if head.assumed else ""),
         style="bold",
     ))
+    console.print(f"tests (not in the totals): {money(diff.base.tests_today)} -> {money(head.tests_today)} "
+                  f"({signed_money(diff.tests_delta)})")
