@@ -193,6 +193,17 @@ def _parse_core(core: str, provider: str, new_scheme: re.Pattern[str], families:
     return None
 
 
+class CatalogData(Struct, frozen=True):
+    """A Catalog as data: what its constructor takes (see Catalog.to_data)."""
+
+    entries: tuple[CatalogEntry, ...]
+    as_of: date | None
+    source_path: str | None
+    source_digest: str
+    override_entries: tuple[CatalogEntry, ...]
+    families: dict[str, str]
+
+
 class Catalog:
     def __init__(
         self,
@@ -222,6 +233,20 @@ class Catalog:
                     self._by_name[provider_id] = entry
         for entry in self.entries.values():
             self._by_name[entry.id] = entry
+
+    def to_data(self) -> CatalogData:
+        """What the catalog is made of, as data (for the parsed-object cache)."""
+        return CatalogData(
+            tuple(self.entries.values()), self.as_of, self.source_path, self._source_digest,
+            tuple(self.override_entries), dict(self.families),
+        )
+
+    @classmethod
+    def from_data(cls, data: CatalogData) -> Catalog:
+        return cls(
+            data.entries, as_of=data.as_of, source_path=data.source_path, source_digest=data.source_digest,
+            override_entries=data.override_entries, families=data.families,
+        )
 
     def digest(self) -> str:
         overrides = repr(sorted(self.override_entries, key=lambda e: e.id))
@@ -368,16 +393,16 @@ def load_catalog(path: str | Path | None = None, *, cache_dir: Path | None = Non
 def _load_through_cache(path: Path, cache_dir: Path) -> Catalog:
     cache = ParsedCache(cache_dir)
     identity = ("catalog", str(path), os.path.abspath(path))
-    cached = cache.get(identity)
-    if isinstance(cached, Catalog):
-        return cached
+    cached = cache.get(identity, CatalogData)
+    if isinstance(cached, CatalogData):
+        return Catalog.from_data(cached)
     try:
-        # This module's own file too: the pickled classes are defined here.
+        # This module's own file too: the stored records are defined here.
         stamps = [file_stamp(path), file_stamp(__file__)]
     except OSError:
         return _load(path)  # not cached; a missing catalog gets its CatalogError from the parse
     catalog = _load(path)  # not _load_cached: its copy may predate an edit of the file
-    cache.put(identity, stamps, catalog)
+    cache.put(identity, stamps, catalog.to_data())
     return catalog
 
 

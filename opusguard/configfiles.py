@@ -494,7 +494,7 @@ class ConfigFiles:
             self.too_large.append(rel)
             return False
         if verdict.startswith(_CONFIG):
-            facts = self.cache.read(self.cache._path(verdict[len(_CONFIG):]))
+            facts = self.cache.read_key(verdict[len(_CONFIG):], ConfigFacts)
             if isinstance(facts, ConfigFacts):
                 return self._loaded(facts, rel)
         return None
@@ -507,13 +507,13 @@ class ConfigFiles:
             self.too_large.append(rel)
             return None
         key = self.cache.key(content, "config") if self.cache is not None else None
-        facts = self.cache.read(self.cache._path(key)) if key is not None else None
+        facts = self.cache.read_key(key, ConfigFacts) if key is not None else None
         if not isinstance(facts, ConfigFacts):
             facts = parse_config(content, rel, self.is_model_id, kind)
             if key is not None:
                 from msgspec.structs import replace
 
-                self.cache.write(self.cache._path(key), replace(facts, path=""))
+                self.cache.write_key(key, replace(facts, path=""))
         return self._loaded(facts, rel)
 
     def _loaded(self, facts: ConfigFacts, rel: str) -> ConfigFacts:

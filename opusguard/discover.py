@@ -42,6 +42,10 @@ class DiscoveryError(Exception):
 _ABSENT, _PRESENT = -1, -2
 
 
+# What a walk is kept under: (cwd, paths, root, include, exclude, extend-exclude).
+ListingKey = tuple[str, tuple[str, ...], str, tuple[str, ...], tuple[str, ...], tuple[str, ...]]
+
+
 class Listing(Struct):
     """A walk's result and what it depended on: (path, mtime_ns, size, entries).
 
@@ -51,7 +55,7 @@ class Listing(Struct):
     _ABSENT or _PRESENT."""
 
     files: list[str]
-    depends_on: list[tuple[str, int, int, frozenset | None]]
+    depends_on: list[tuple[str, int, int, frozenset[tuple[str, bool | None]] | None]]
 
     @classmethod
     def kept(cls, files: list[str], depends_on: list, taken_ns: int) -> "Listing | None":

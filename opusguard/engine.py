@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 from msgspec import Struct, field
 
-from opusguard import __version__, configfiles, prefilter
+from opusguard import __version__, configfiles, limits, prefilter
 from opusguard.cache import FactsCache, VerdictIndex
 from opusguard.catalog import Catalog, load_catalog
 from opusguard.config import POLICY_FILE_NAMES, Settings, code_matches, ignored_for_path, selected_rules
@@ -32,7 +32,8 @@ from opusguard.rules import all_rules
 from opusguard.workers import ExtractionProcess, FactsSource, is_model_id
 
 # Files larger than this are not parsed (generated code, vendored bundles: libcst
-# takes seconds per MiB); a warning names them so the gap is visible.
+# takes seconds per MiB); a warning names them so the gap is visible. Files over
+# limits.MAX_SOURCE_BYTES are not analysed at all (OG000).
 MAX_PARSE_BYTES = 1024 * 1024
 # From this many files to read, candidates go to workers while the rest is read.
 MIN_FILES_TO_STREAM = 200
@@ -121,6 +122,8 @@ class RunOptions(Struct):
     # Read every file to parse, even one whose facts the verdict index can name:
     # `fix` rewrites those bytes, so they must be the ones its facts came from.
     read_candidates: bool = False
+    # The cache folder, in place of the project's (report --diff's export of REF shares the working tree's).
+    cache_dir: Path | None = None
     # A named file of the policy (as pre-commit passes a changed policy or evidence
     # file) widens the run to the whole project: a policy change can change any
     # call's finding. `fix` does not widen: it rewrites only what it is given.
@@ -129,15 +132,15 @@ class RunOptions(Struct):
 
 def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
     started = time.perf_counter()
-    cache_dir = settings.cache_dir if options.use_cache else None
+    cache_dir = (options.cache_dir or settings.cache_dir) if options.use_cache else None
     catalog = load_catalog(cache_dir=cache_dir)
     policy = load_run_policy(settings, catalog, cwd, cache_dir)
     catalog = policy.catalog
     names = router_names(policy)
     jobs = options.jobs or os.cpu_count() or 1
     cache = verdicts = None
-    if options.use_cache:
-        cache = FactsCache(settings.cache_dir, cache_salt(catalog, names))
+    if cache_dir is not None:
+        cache = FactsCache(cache_dir, cache_salt(catalog, names))
         if options.remember_verdicts:
             verdicts = VerdictIndex(cache)
             verdicts.load()
@@ -207,7 +210,13 @@ def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
         for rel, content in large:
             from opusguard.extract import extract_literals_only
 
-            facts[rel] = extract_literals_only(content, rel, is_model_id=is_model_id)
+            found = cache.get(content, "literals") if cache is not None else None
+            if found is None:
+                found = extract_literals_only(content, rel, is_model_id=is_model_id)
+                if cache is not None and found.parse_error is None:
+                    cache.put(content, found, "literals")
+            found.path = rel
+            facts[rel] = found
 
         # 2. second pass: files that read names which hold models in the first-pass files.
         model_names = _names_holding_models(facts.values(), catalog)
@@ -233,6 +242,8 @@ def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
                     content = path.read_bytes()
                 except OSError:
                     return None
+                if len(content) > MAX_PARSE_BYTES:
+                    return None  # (its names stay unresolved, as for a module not found)
                 lazily_loaded[rel] = source.facts_for([(rel, content)])[rel]
             return lazily_loaded[rel]
 
@@ -388,7 +399,11 @@ def _prefilter(
             continue
         rel = rel or display_path(key, cwd)
         if len(content) > MAX_PARSE_BYTES and not is_notebook(rel):  # (a notebook's outputs are not parsed)
-            if verdict == prefilter.PARSE:
+            if verdict == prefilter.PARSE and len(content) > limits.MAX_SOURCE_BYTES:
+                unreadable[rel] = (
+                    f"{len(content) // 1048576} MiB is over the {limits.MAX_SOURCE_BYTES // 1048576} MiB limit: not analysed"
+                )
+            elif verdict == prefilter.PARSE:
                 large.append((rel, content))
                 warnings.append(
                     f"{rel}:1: {len(content) // 1024} KiB is over the {MAX_PARSE_BYTES // 1048576} MiB limit: "

@@ -20,7 +20,7 @@ from collections.abc import Callable
 import libcst as cst
 from msgspec import Struct, field
 
-from opusguard import notebook, prefilter, sinks, slicing
+from opusguard import limits, notebook, prefilter, sinks, slicing
 from opusguard.catalog import SHORT_ALIASES
 from opusguard.facts import (
     Annotation,
@@ -87,6 +87,11 @@ def extract_facts(
     if cut_bodies:
         sliced = slicing.cut_irrelevant_bodies(source, lambda text: prefilter.function_may_matter(text, router_names))
     text = sliced.text if sliced is not None else source
+    # Text that nests too deep for libcst (limits.py) is never given to it.
+    problem = limits.nesting_problem(text)
+    if problem is not None:
+        line, message = problem
+        return FileFacts(path=path, parse_error=message, parse_error_line=sliced.line_map[line - 1] if sliced else line)
     try:
         facts = _facts_in_pieces(text, path, is_model_id, router_names, sliced) if len(text) > PIECE_BYTES else None
         if facts is None and sliced is not None:
@@ -97,6 +102,10 @@ def extract_facts(
             else:
                 facts = _facts_of(module, path, is_model_id, router_names, sliced)
         if facts is None:
+            if text is not source:
+                problem = limits.nesting_problem(source)
+                if problem is not None:
+                    return FileFacts(path=path, parse_error=problem[1], parse_error_line=problem[0])
             module = _parse_whole(source, path)
             if isinstance(module, FileFacts):
                 return module

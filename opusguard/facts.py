@@ -1,4 +1,4 @@
-"""Per-file facts: everything the rules need from one file, as plain picklable data.
+"""Per-file facts: everything the rules need from one file, as plain data.
 
 A file is parsed once (extract.py) and reduced to a FileFacts. Facts never refer to
 other files; names are left symbolic (a ``Value`` tree) and resolved later by the
@@ -20,54 +20,55 @@ Span = tuple[int, int, int, int]
 
 
 # --- Values: a static expression the resolver can evaluate ------------------------
+# Tagged (tag=True): the cache decodes a Value by the name of its record (cache.py).
 
 
-class Str(Struct, frozen=True):
+class Str(Struct, frozen=True, tag=True):
     """A string literal (implicitly concatenated pieces already joined)."""
 
     text: str
     span: Span
 
 
-class Num(Struct, frozen=True):
+class Num(Struct, frozen=True, tag=True):
     value: float | int
 
 
-class Name(Struct, frozen=True):
+class Name(Struct, frozen=True, tag=True):
     """A bare name, looked up in the module's bindings and imports."""
 
     id: str
 
 
-class Attr(Struct, frozen=True):
+class Attr(Struct, frozen=True, tag=True):
     """``base.attr``: a module attribute, class attribute or enum member."""
 
     base: "Value"
     attr: str
 
 
-class SelfAttr(Struct, frozen=True):
+class SelfAttr(Struct, frozen=True, tag=True):
     """``self.attr`` / ``cls.attr`` inside a method of class ``cls_name`` (in this module)."""
 
     cls_name: str
     attr: str
 
 
-class Subscript(Struct, frozen=True):
+class Subscript(Struct, frozen=True, tag=True):
     """``base[key]`` with a constant key."""
 
     base: "Value"
     key: str | int
 
 
-class Env(Struct, frozen=True):
+class Env(Struct, frozen=True, tag=True):
     """``os.getenv("VAR", default)`` and friends; default is None when absent."""
 
     var: str
     default: "Value | None"
 
 
-class Param(Struct, frozen=True):
+class Param(Struct, frozen=True, tag=True):
     """A function parameter; default is None when the parameter has none."""
 
     function: str  # qualified name inside the module, e.g. "Agent.run"
@@ -75,36 +76,36 @@ class Param(Struct, frozen=True):
     default: "Value | None"
 
 
-class Concat(Struct, frozen=True):
+class Concat(Struct, frozen=True, tag=True):
     """An f-string or ``+`` concatenation; parts are Values (Str for fixed text)."""
 
     parts: tuple["Value", ...]
 
 
-class DictV(Struct, frozen=True):
+class DictV(Struct, frozen=True, tag=True):
     items: tuple[tuple[str, "Value"], ...]
 
 
-class SeqV(Struct, frozen=True):
+class SeqV(Struct, frozen=True, tag=True):
     """A list/tuple/set literal, or the arguments of ``Literal[...]``."""
 
     items: tuple["Value", ...]
 
 
-class OneOf(Struct, frozen=True):
+class OneOf(Struct, frozen=True, tag=True):
     """A value that is one of several (``a if c else b``, ``x or y``)."""
 
     options: tuple["Value", ...]
 
 
-class CallV(Struct, frozen=True):
+class CallV(Struct, frozen=True, tag=True):
     """``func(args...)`` whose result the resolver may understand (an Enum lookup)."""
 
     func: "Value"
     args: tuple["Value", ...]
 
 
-class Unknown(Struct, frozen=True):
+class Unknown(Struct, frozen=True, tag=True):
     """Not knowable statically; ``origin`` says where the value comes from, for OG106."""
 
     origin: str

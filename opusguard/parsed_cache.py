@@ -1,12 +1,13 @@
 """Objects built from YAML files (the model catalog, a policy), kept between runs.
 
 Importing PyYAML and parsing policies/models.yaml took a tenth of a warm run. A
-built object is pickled into the facts cache folder together with a stamp
-(absolute path, size, st_mtime_ns) of every file it was built from, and is reused
-while the tool version is the same and every stamp still holds. Entries are
-written and read through FactsCache (temp file renamed into place); one that
-cannot be read, or is not ours, is ignored and rewritten. Only objects that were
-built are stored: a file with an error is parsed again on every run, so its
+built object is stored as data (records of plain types, see Catalog.to_data and
+policy.py) in the facts cache folder together with a stamp (absolute path, size,
+st_mtime_ns) of every file it was built from, and is reused while the tool
+version is the same and every stamp still holds. Entries are written and read
+through FactsCache (tagged, decoded by type, temp file renamed into place); one
+that cannot be read, or is not ours, is ignored and rewritten. Only objects that
+were built are stored: a file with an error is parsed again on every run, so its
 message keeps its file:line.
 
 This module imports nothing heavy: the parsers import it to stamp files whether
@@ -52,20 +53,21 @@ class ParsedCache:
 
         self.store = FactsCache(directory, key_salt="")
 
-    def _path(self, identity: tuple[str, ...]) -> Path:
+    def _name(self, identity: tuple[str, ...]) -> str:
         digest = hexdigest(repr((__version__, identity)).encode(), 16)
-        return self.store.directory / f"parsed-{identity[0]}-{digest}"
+        return f"parsed-{identity[0]}-{digest}"
 
-    def get(self, identity: tuple[str, ...]) -> object | None:
-        """The object stored for `identity`, if all its files are unchanged; else None."""
-        entry = self.store.read(self._path(identity))
-        try:
-            version, stored_identity, stamps, value = entry
-            fresh = version == __version__ and stored_identity == identity and all(map(stamp_holds, stamps))
-        except Exception:  # an entry of another shape (an older format, a foreign file)
+    def get(self, identity: tuple[str, ...], kind: object) -> object | None:
+        """The value stored for `identity`, decoded as `kind` (records of plain types),
+        if all its files are unchanged; else None."""
+        entry = self.store.read(self._name(identity), tuple[str, tuple[str, ...], tuple[Stamp, ...], kind])
+        if entry is None:  # missing, of another shape (an older format), or not ours
             return None
+        version, stored_identity, stamps, value = entry
+        fresh = version == __version__ and stored_identity == identity and all(map(stamp_holds, stamps))
         return value if fresh else None
 
     def put(self, identity: tuple[str, ...], stamps: Sequence[Stamp], value: object) -> None:
-        """Store `value`, built from the files in `stamps` (taken before they were read)."""
-        self.store.write(self._path(identity), (__version__, identity, tuple(stamps), value))
+        """Store `value` (records of plain types), built from the files in `stamps`
+        (taken before they were read)."""
+        self.store.write(self._name(identity), (__version__, identity, tuple(stamps), value))

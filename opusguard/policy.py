@@ -14,7 +14,6 @@ from datetime import date
 from pathlib import Path
 
 from msgspec import Struct, field
-from msgspec.structs import replace
 
 from opusguard import catalog as catalog_module
 from opusguard.catalog import TIERS, Catalog, CatalogEntry, entry_from_mapping, load_catalog
@@ -79,6 +78,19 @@ class Policy(Struct):
         return self.positions.get(tuple(keys), (1, 1))
 
 
+class PolicyData(Struct):
+    """A Policy as data, without its catalog (the caller has it) but with the models
+    the policy declares (for the parsed-object cache)."""
+
+    path: str | None
+    version: int
+    router: str | None
+    tiers: dict[str, str]
+    tasks: dict[str, Task]
+    positions: dict[tuple[str, ...], tuple[int, int]]
+    overrides: tuple[CatalogEntry, ...]
+
+
 def discover_policy(start: Path) -> Path | None:
     """The nearest policy file walking up from `start`."""
     start = start.resolve()
@@ -141,20 +153,26 @@ def _load_through_cache(path: str | Path, catalog: Catalog, cache_dir: Path) -> 
     # The policy is checked against the catalog (tiers, pins, default tiers), so
     # another catalog is another entry.
     identity = ("policy", str(path), os.path.abspath(path), catalog.source_path or "", catalog.digest())
-    cached = cache.get(identity)
-    if isinstance(cached, tuple) and len(cached) == 2 and isinstance(cached[0], Policy):
-        policy, overrides = cached
-        policy.catalog = catalog.with_overrides(overrides)  # as finish() makes it
+    cached = cache.get(identity, PolicyData)
+    if isinstance(cached, PolicyData):
+        policy = Policy(
+            path=cached.path, version=cached.version, router=cached.router, tiers=cached.tiers,
+            tasks=cached.tasks, positions=cached.positions,
+        )
+        policy.catalog = catalog.with_overrides(cached.overrides)  # as finish() makes it
         return policy
     try:
-        # The modules' own files too: the pickled classes are defined there.
+        # The modules' own files too: the stored records are defined there.
         code_stamps = [file_stamp(__file__), file_stamp(catalog_module.__file__)]
     except OSError:
         code_stamps = None
     policy, loader = _parse(path, catalog)
     if code_stamps is not None:
         # Stored without its catalog (the caller has it) but with the policy's own models.
-        stored = (replace(policy, catalog=None), tuple(loader.overrides))
+        stored = PolicyData(
+            policy.path, policy.version, policy.router, policy.tiers, policy.tasks, policy.positions,
+            tuple(loader.overrides),
+        )
         cache.put(identity, [*loader.stamps, *code_stamps], stored)
     return policy
 

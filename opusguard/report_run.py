@@ -86,26 +86,13 @@ def make_diff(
         base_cwd.mkdir(parents=True, exist_ok=True)
         start = base_cwd / os.path.relpath(config_start.resolve(), cwd.resolve())
         base_settings = load_settings(start if start.exists() else base_cwd, config_file, overrides)
-        _share_cache(settings, base_settings, options)
         # A folder the pull request adds does not exist at REF: nothing was there.
         paths = [p for p in options.paths if (base_cwd / p).exists()] if options.paths else ["."]
+        # The working tree's cache serves the export too (keys are content hashes).
         base_options = engine.RunOptions(paths=paths, jobs=options.jobs, use_cache=options.use_cache,
-                                         today=options.today, remember_verdicts=False)
+                                         today=options.today, remember_verdicts=False, cache_dir=settings.cache_dir)
         base_analysis = engine.analyze(base_settings, base_options, cwd=base_cwd) if paths else analysis
         base_sites = build_inventory(base_analysis.project, match_tests(base_settings, base_cwd)) if paths else []
         price_base = _price(base_analysis, inputs, usage)
         diff = diff_reports(ref, base_sites, head, price_base)
     return diff, analysis
-
-
-def _share_cache(head: Settings, base: Settings, options: engine.RunOptions) -> None:
-    """Point the exported tree's cache at the working tree's (keys are content hashes)."""
-    if not options.use_cache:
-        return
-    source, target = head.cache_dir, base.cache_dir
-    if target.exists() or not source.is_dir():
-        return
-    try:
-        target.symlink_to(source.resolve(), target_is_directory=True)
-    except OSError:
-        pass  # no symlinks here: the base is parsed, which is only slower

@@ -160,6 +160,8 @@ class Resolver:
         self._looked_up: set[str] = set()
         self._memo: dict[tuple[str, Value], list[Result]] = {}
         self._stack: set[tuple[str, Value]] = set()
+        # Names being looked up, to stop at a circular re-export (a imports X from b, b from a).
+        self._names_in_progress: set[tuple[str, str]] = set()
         # (path, class) -> its direct subclasses, filled per class name on demand
         self._subclasses: dict[tuple[str, str], list[tuple[str, str]]] = {}
         self._subclasses_named: set[str] = set()
@@ -212,6 +214,18 @@ class Resolver:
     # -- names --
 
     def lookup_name(self, path: str, name: str) -> list[Result]:
+        key = (path, name)
+        if key in self._names_in_progress:
+            return [Unres(f"circular import of {name}")]
+        if len(self._names_in_progress) > MAX_DEPTH:
+            return [Unres("reference chain too long")]
+        self._names_in_progress.add(key)
+        try:
+            return self._lookup_name(path, name)
+        finally:
+            self._names_in_progress.discard(key)
+
+    def _lookup_name(self, path: str, name: str) -> list[Result]:
         facts = self.facts_with_name(path, name)
         if facts is None:
             return [Unres(f"name {name}")]

@@ -58,6 +58,30 @@ def _extract(args: tuple[bytes, str, frozenset[str], bool]) -> FileFacts:
     return extract_facts(source, path, is_model_id=is_model_id, router_names=names, cut_bodies=cut_bodies)
 
 
+# The OG000 message of a file whose parse ended its process (a crash in libcst's native code).
+CRASHED = "the parser crashed on this file: not analysed"
+
+
+def _extract_alone(args: tuple[bytes, str, frozenset[str], bool], catalog: Catalog) -> FileFacts:
+    """`_extract` in a process of its own, for a file whose worker died: if the parser
+    crashes again, only that process is lost, and the file gets an OG000."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    from opusguard.facts import FileFacts
+
+    forked = can_fork()
+    context = multiprocessing.get_context("fork" if forked else "spawn")
+    initargs = (catalog.source_path, catalog.override_entries)
+    with ProcessPoolExecutor(1, mp_context=context, initializer=None if forked else _init_worker,
+                             initargs=() if forked else initargs) as pool:
+        try:
+            return pool.submit(_extract, args).result()
+        except BrokenProcessPool:
+            return FileFacts(path=args[1], parse_error=CRASHED, parse_error_line=1)
+
+
 def can_fork() -> bool:
     import multiprocessing
 
@@ -145,9 +169,11 @@ class FactsSource:
         if self.jobs > 1 and (len(todo) >= MIN_FILES_FOR_WORKERS or (self._pool is not None and len(todo) > 1)):
             futures += [(args, self._workers().submit(_extract, args)) for args in todo]
             todo = []
-        results = [(args, _extract(args)) for args in todo] + [(args, future.result()) for args, future in futures]
+        results = [(args, _extract(args)) for args in todo] + [(args, self._result(args, future)) for args, future in futures]
         if sent:
             for ticket, facts in self._service.arrivals(sent):
+                if isinstance(facts, BaseException):  # its worker died (see _serve)
+                    facts = _extract_alone(sent[ticket], self.catalog)
                 results.append((sent[ticket], facts))
                 if on_result is not None:
                     on_result(facts)
@@ -158,6 +184,19 @@ class FactsSource:
                 self.cache.put(content, facts, variant)
             out[path] = facts
         return {path: out[path] for path in order}
+
+    def _result(self, args: tuple[bytes, str, frozenset[str], bool], future) -> FileFacts:
+        """A worker's facts; where a worker died (which breaks the pool, and fails every
+        file it had), the file is parsed again alone, and the next files get a new pool."""
+        from concurrent.futures.process import BrokenProcessPool
+
+        try:
+            return future.result()
+        except BrokenProcessPool:
+            if self._pool is not None:
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = None
+            return _extract_alone(args, self.catalog)
 
     def prefetch(self, items: Iterable[tuple[str, bytes]]) -> None:
         """Send files the caller will ask for next to the extraction process now, so
@@ -296,8 +335,9 @@ class ExtractionProcess:
         self._submitted += 1
         return self._submitted - 1  # it numbers the files in the order they come, too
 
-    def arrivals(self, tickets: Iterable[int]) -> Iterator[tuple[int, FileFacts]]:
-        """(ticket, facts) of these files, as they arrive."""
+    def arrivals(self, tickets: Iterable[int]) -> Iterator[tuple[int, FileFacts | BaseException]]:
+        """(ticket, facts) of these files, as they arrive; in place of the facts, the
+        exception of a file whose worker died."""
         remaining = set(tickets)
         while remaining:
             for ticket in [ticket for ticket in remaining if ticket in self._arrived]:
@@ -313,9 +353,7 @@ class ExtractionProcess:
         if self._results not in wait([self._results, self._process.sentinel]):
             raise RuntimeError(f"the extraction process ended unexpectedly (exit code {self._process.exitcode})")
         ticket, result = self._results.recv()
-        if isinstance(result, BaseException):
-            raise result
-        self._arrived[ticket] = result
+        self._arrived[ticket] = result  # an exception where the worker died: the caller parses it again
 
     def close(self, *, wait: bool = True) -> None:
         """Stop it. With `wait`, wait until it has (it joins its workers); without,
@@ -371,7 +409,7 @@ def _serve(tasks, results, jobs: int) -> None:
     def send(ticket: int, future) -> None:
         try:
             result = future.result()
-        except BaseException as exc:  # a worker died (or it was cancelled): the main process raises it
+        except BaseException as exc:  # a worker died (or it was cancelled): the main process parses it alone
             result = exc
         with sending:
             try:
@@ -379,25 +417,37 @@ def _serve(tasks, results, jobs: int) -> None:
             except OSError:
                 pass  # the main process stopped reading (Ctrl-C): nobody to tell
 
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork")) as pool:
-        try:
-            while True:
-                try:
-                    task = tasks.get(timeout=1.0)
-                except queue.Empty:
-                    if os.getppid() != parent:  # the main process was killed: nobody to answer
-                        pool.shutdown(cancel_futures=True)
-                        return
-                    continue
-                if isinstance(task, tuple):
-                    future = pool.submit(_extract, task)
-                    future.add_done_callback(functools.partial(send, submitted))
-                    submitted += 1
-                elif task == _STOP:  # files still queued are the leftovers of a Ctrl-C
+    from concurrent.futures.process import BrokenProcessPool
+
+    def new_pool() -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork"))
+
+    pool = new_pool()
+    try:
+        while True:
+            try:
+                task = tasks.get(timeout=1.0)
+            except queue.Empty:
+                if os.getppid() != parent:  # the main process was killed: nobody to answer
                     pool.shutdown(cancel_futures=True)
                     return
-                else:  # the catalog, before any file
-                    _worker_catalog = task
-                    _extract((_WARM_UP, "<warm-up>", frozenset({"route"}), True))  # before the workers are forked
-        except (BrokenPipeError, ConnectionError, EOFError):
-            pool.shutdown(cancel_futures=True)  # the main process stopped reading: an interrupted run
+                continue
+            if isinstance(task, tuple):
+                try:
+                    future = pool.submit(_extract, task)
+                except BrokenProcessPool:  # a worker died (the main process parses its files again)
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    pool = new_pool()
+                    future = pool.submit(_extract, task)
+                future.add_done_callback(functools.partial(send, submitted))
+                submitted += 1
+            elif task == _STOP:  # files still queued are the leftovers of a Ctrl-C
+                pool.shutdown(cancel_futures=True)
+                return
+            else:  # the catalog, before any file
+                _worker_catalog = task
+                _extract((_WARM_UP, "<warm-up>", frozenset({"route"}), True))  # before the workers are forked
+    except (BrokenPipeError, ConnectionError, EOFError):
+        pool.shutdown(cancel_futures=True)  # the main process stopped reading: an interrupted run
+    finally:
+        pool.shutdown()  # (waits for its workers, as leaving a `with` block would)

@@ -321,7 +321,7 @@ def test_a_corrupt_verdict_index_is_ignored(tree):
     first = cached_check(cwd=root)["findings"]
     indexes = list((root / ".opusguard_cache").glob("verdicts-*"))
     assert len(indexes) == 1
-    indexes[0].write_bytes(cache_format() + b"\x80garbage")  # the right header, a broken pickle
+    indexes[0].write_bytes(cache_format() + b"\x80garbage")  # the right header, a broken entry
     assert cached_check(cwd=root)["findings"] == first
     assert cached_check(cwd=root)["findings"] == first
 

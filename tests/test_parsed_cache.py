@@ -134,10 +134,10 @@ def test_a_missing_catalog_is_still_a_catalog_error(tmp_path, cache_dir):
     "content",
     [
         b"",  # truncated to nothing
-        _FORMAT + b"\x80garbage",  # the right header, a broken pickle
+        _FORMAT + b"\x80garbage",  # the right header, a broken entry
         b"not ours at all",
-        _FORMAT + pickle.dumps({"an": "object of another shape"}),
-        _FORMAT + pickle.dumps(("0.0.0-other", ("catalog",), (), "a value")),  # another version's
+        _FORMAT + bytes(32) + msgspec.msgpack.encode({"an": "object of another shape"}),  # a wrong tag
+        b"OGF5" + pickle.dumps(("0.0.0-other", ("catalog",), (), "a value")),  # an older version's pickle
     ],
 )
 def test_a_corrupt_entry_is_ignored_and_replaced(catalog_file, cache_dir, content, monkeypatch):

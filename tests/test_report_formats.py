@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 import json
-import pickle
 import subprocess
 from html.parser import HTMLParser
 
+import msgspec
 import pytest
 
 from conftest import REPO, run_cli, settle
@@ -282,7 +282,11 @@ def test_diff_with_the_cache_leaves_only_the_working_trees_files_in_the_verdict_
         result = run_cli("report", "--diff", "HEAD", "--format", "json", ".", cwd=root)
         assert result.returncode == 0, result.stderr
     (index,) = (root / ".opusguard_cache").glob("verdicts-*")
-    entries, listings = pickle.loads(index.read_bytes()[4:])  # past the format header
+    from opusguard.cache import _FORMAT, _TAG_BYTES
+    from opusguard.discover import Listing, ListingKey
+
+    payload = index.read_bytes()[len(_FORMAT) + _TAG_BYTES:]  # past the format header and the tag
+    entries, listings = msgspec.msgpack.decode(payload, type=tuple[dict[str, tuple[int, int, str]], dict[ListingKey, Listing]])
     assert entries and all(key.startswith(str(root)) for key in entries)
     assert all(cwd.startswith(str(root)) for cwd, *_ in listings)  # walks too
 

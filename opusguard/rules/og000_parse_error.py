@@ -11,6 +11,10 @@ class ParseError(Rule):
     """## What it does
     Reports a file that cannot be read or parsed as Python: a syntax error, bytes
     that do not decode in the file's encoding, a null byte, an unreadable file.
+    Also a file past the limits that keep a hostile file from crashing or
+    stalling the parser, which is then not parsed: an expression nested more
+    than 400 levels deep, brackets more than 200 deep, a file over 4 MiB
+    (docs/security.md).
     A Jupyter notebook that is not valid JSON is reported at the JSON's line; a
     notebook code cell with a syntax error is reported in that cell, and the
     notebook's other cells are still checked.
@@ -27,7 +31,8 @@ class ParseError(Rule):
 
     ## Use instead
     Fix the syntax error, or exclude the file (`extend-exclude` in
-    `[tool.opusguard]`) if it is not Python (a template, a fixture of bad code).
+    `[tool.opusguard]`) if it is not Python (a template, a fixture of bad code)
+    or is generated past the limits.
     """
 
     code = "OG000"

@@ -1,0 +1,137 @@
+"""Limits on the source opusguard parses, checked before libcst sees it.
+
+libcst's native parser crashes the process (a stack overflow: no exception to
+catch) on a few thousand nested brackets, and takes time that grows with the
+square of a chain's length (`a.b.b.b...`, `1+1+1...`, `f()()()...`): a second at
+1,000 links, minutes at 50,000. The tree it builds is also walked recursively
+in Python. So a file whose expressions nest deeper than MAX_NESTING, or whose
+brackets nest deeper than CPython allows (MAX_BRACKETS), is not parsed: it gets
+one OG000 naming the line.
+
+The depth is measured on the bytes, with one regular expression: strings and
+comments are stepped over, brackets counted, and the links of a chain (an
+operator, an attribute, a call or subscript of what came before, an adjacent
+string) counted between the separators that end an operand (`,` `:` `;` `=`,
+the end of a logical line). A link ends the operands of the links that bind
+tighter (in `a.b == 1 or c.d == 2 or ...` only the `or`s add up), so the count
+follows the tree's depth, a little above it (a unary sign counts as a link).
+Real code stays far below the limits (docs/security.md).
+"""
+
+from __future__ import annotations
+
+import re
+
+# CPython's own limit ("too many nested parentheses"): deeper is never valid Python.
+MAX_BRACKETS = 200
+# Brackets and links on the way from a statement to its deepest operand. The
+# deepest real file seen (six public codebases, 2,300 files) reaches 49.
+MAX_NESTING = 400
+# Larger files are not analysed at all (files between engine.MAX_PARSE_BYTES and
+# this have their model literals checked); the largest real one seen is 1 MiB.
+MAX_SOURCE_BYTES = 4 * 1024 * 1024
+
+# Each alternative starts with a byte of its own, so the search skips names and
+# spaces at C speed (no look-behind: it would make every byte a candidate).
+_TOKEN = re.compile(
+    rb'''
+    (?P<string>"""[^"\\]*(?:(?:\\.|"(?!""))[^"\\]*)*(?:"""|\Z)
+              |\'\'\'[^'\\]*(?:(?:\\.|'(?!\'\'))[^'\\]*)*(?:\'\'\'|\Z)
+              |"[^"\\\n]*(?:\\.[^"\\\n]*)*(?:"|$)
+              |'[^'\\\n]*(?:\\.[^'\\\n]*)*(?:'|$))
+    |(?P<comment>\#[^\n]*)
+    |(?P<continuation>\\\r?\n)
+    |(?P<newline>\n)
+    |(?P<open>[(\[{])
+    |(?P<close>[)\]}])
+    |(?P<separator>:=|[,;:]|=(?!=))
+    |(?P<word>(?:or|and|not|in|is|if|else|lambda|await)\b)
+    |(?P<op>\*\*|//|<<|>>|[<>!=]=|->|[-+*/%@&|^~<>.])
+    ''',
+    re.VERBOSE | re.DOTALL | re.MULTILINE,
+)
+# Bytes of names and numbers: a word after one is the end of a longer name ("domain").
+_NAME_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") | frozenset(range(0x80, 0x100))
+# A bracket after one of these calls or subscripts what came before (a link).
+_OPERAND_END = _NAME_BYTES | frozenset(b")]\"'")
+_BLANK = frozenset(b" \t")
+
+# How tightly each link binds (an operand of a looser link holds the tighter ones).
+_ATOM = 6  # attribute, call, subscript, adjacent string
+_ARITHMETIC = 5
+_LEVELS = {
+    b"if": 0, b"else": 0, b"lambda": 0, b"->": 0, b"or": 1, b"and": 2, b"not": 3,
+    b"in": 4, b"is": 4, b"==": 4, b"!=": 4, b"<": 4, b">": 4, b"<=": 4, b">=": 4,
+    b"await": _ARITHMETIC, b".": _ATOM,
+}
+
+
+def nesting_problem(source: bytes) -> tuple[int, str] | None:
+    """(line, message) when `source` nests deeper than the limits; else None."""
+    if len(source) < MAX_NESTING:
+        return None  # too short to nest that deep
+    base = 0  # links and brackets on the way to the current level of brackets
+    chain = [0] * (_ATOM + 1)  # links at this level of brackets, by how tightly they bind
+    total = 0  # sum(chain)
+    stack: list[tuple[int, list[int], int, int]] = []
+    lambdas = 0  # lambdas at this level of brackets whose ":" is still to come
+    after_string = False
+    for match in _TOKEN.finditer(source):
+        kind = match.lastgroup
+        level = -1
+        if kind == "string":
+            if after_string:
+                level = _ATOM
+            after_string = True
+        elif kind == "newline":
+            if not stack:
+                chain, total, after_string, lambdas = [0] * (_ATOM + 1), 0, False, 0
+            continue
+        elif kind == "comment" or kind == "continuation":
+            continue
+        else:
+            after_string = False
+            start = match.start()
+            if kind == "open":
+                before = start - 1
+                while before >= 0 and source[before] in _BLANK:
+                    before -= 1
+                if before >= 0 and source[before] in _OPERAND_END and source[start] != 0x7B:  # not "{"
+                    chain[_ATOM] += 1  # a call or a subscript
+                    total += 1
+                stack.append((base, chain, total, lambdas))
+                base, chain, total, lambdas = base + total + 1, [0] * (_ATOM + 1), 0, 0
+                if len(stack) > MAX_BRACKETS:
+                    return _line(source, start), f"brackets nested more than {MAX_BRACKETS} deep: not analysed"
+                if base > MAX_NESTING:
+                    return _line(source, start), f"expression nested more than {MAX_NESTING} levels deep: not analysed"
+            elif kind == "close":
+                if stack:
+                    base, chain, total, lambdas = stack.pop()
+            elif kind == "separator":
+                if lambdas and match.group() == b":":
+                    lambdas -= 1  # a lambda's body goes on its chain
+                    continue
+                if match.group() == b";":
+                    lambdas = 0
+                chain, total = [0] * (_ATOM + 1), 0
+            elif kind == "word" and start and source[start - 1] in _NAME_BYTES:
+                continue
+            else:  # an operator, or a word that joins operands
+                level = _LEVELS.get(match.group(), _ARITHMETIC)
+                if level == 0 and match.group() == b"lambda":
+                    lambdas += 1
+        if level >= 0:
+            chain[level] += 1
+            total += 1
+            for tighter in range(level + 1, _ATOM + 1):  # the operand just ended holds them
+                total -= chain[tighter]
+                chain[tighter] = 0
+            if base + total > MAX_NESTING:
+                where = _line(source, match.start())
+                return where, f"expression nested more than {MAX_NESTING} levels deep: not analysed"
+    return None
+
+
+def _line(source: bytes, offset: int) -> int:
+    return source.count(b"\n", 0, offset) + 1
