@@ -79,8 +79,8 @@ def test_a_commit_of_only_the_policy_or_its_evidence_runs_the_check(tmp_path, re
     assert blocked.returncode != 0, blocked.stdout + blocked.stderr
     output = blocked.stdout + blocked.stderr
     assert "opusguard.yaml:3:3: OG104 Opus task 'contract-review' has no justification" in output
-    # the whole project is checked against it: the call that named the task fails too
-    assert "app/review.py:4:1: OG102" in output and "checked 1 file (the whole project" in output
+    # the whole project is checked against it (code, policy, evidence and hook config): the call that named the task fails too
+    assert "app/review.py:4:1: OG102" in output and "checked 4 files (the whole project" in output
     git("checkout", "opusguard.yaml", cwd=project)
     git("reset", "-q", cwd=project)
 
