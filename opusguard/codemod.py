@@ -809,6 +809,16 @@ LEFT_KINDS = {
 }
 
 
+def _joined_line(project: Project, finding) -> int:
+    """The finding's line in the file's facts: a notebook's findings are placed in
+    their cell, its facts (and the plan) count lines of the cells' joined code."""
+    facts = project.files.get(finding.path)
+    if finding.cell is None or facts is None:
+        return finding.line
+    start = next((first for first, number in facts.cells if number == finding.cell), None)
+    return finding.line if start is None else start + finding.line - 1
+
+
 def leftover_findings(findings, result: FixResult, project: Project) -> dict[str, int]:
     """The findings a fix leaves (of `findings`, found before it), counted by kind
     (a key of LEFT_KINDS, else the rule's code)."""
@@ -830,7 +840,7 @@ def leftover_findings(findings, result: FixResult, project: Project) -> dict[str
     left_alone = set(result.refused) | set(result.skipped) | set(result.written_stale)
     counts: dict[str, int] = {}
     for finding in findings:
-        where = (finding.path, finding.line)
+        where = (finding.path, _joined_line(project, finding))
         if (where in fixed or where in result.removed) and finding.rule in ("OG101", "OG102", "OG105", "OG106"):
             continue
         if finding.rule == "OG108" and any(w.shown.endswith("_table.py") for w in result.support):

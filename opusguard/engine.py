@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 from msgspec import Struct, field
 
-from opusguard import __version__, configfiles, limits, prefilter
+from opusguard import __version__, configfiles, limits, notebook, prefilter
 from opusguard.cache import FactsCache, VerdictIndex
 from opusguard.catalog import Catalog, load_catalog
 from opusguard.config import POLICY_FILE_NAMES, Settings, code_matches, ignored_for_path, selected_rules
@@ -330,7 +330,13 @@ def _skipped(facts: dict[str, FileFacts], large: list[tuple[str, bytes]]) -> dic
     for rel, file_facts in facts.items():
         if file_facts.parse_error is not None:
             error = file_facts.parse_error
-            out[rel] = error if error.startswith("cannot read") else f"parse error at line {file_facts.parse_error_line}"
+            if error.startswith("cannot read"):
+                out[rel] = error
+            elif file_facts.cells:  # a notebook: the broken cell is left out, the others are read
+                cell, line = notebook.place(file_facts.cells, file_facts.parse_error_line)
+                out[rel] = f"parse error in cell {cell} at line {line}; its other cells are read"
+            else:
+                out[rel] = f"parse error at line {file_facts.parse_error_line}"
     return dict(sorted(out.items()))
 
 

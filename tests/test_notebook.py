@@ -362,3 +362,19 @@ def test_annotations_in_code_cells_apply_to_their_lines(tmp_path):
     result = check_tree(tmp_path, {"nb.ipynb": content.decode()}, select=["OG101"])
     assert [(f.rule, f.cell, f.line) for f in result.findings] == [("OG101", 2, 2)]
     assert [(f.rule, f.cell, f.line) for f in result.unused_ignores] == [("OG100", 2, 1)]
+
+
+def test_what_fix_leaves_in_a_notebook_is_counted_as_a_check_then_finds_it(tmp_path):
+    """The plan counts lines of the joined cells, findings lines inside a cell: both
+    must meet, or the rewritten cells' findings are counted as left."""
+    (tmp_path / "nb.ipynb").write_bytes(notebook_bytes([
+        markdown("# intro"), code('PROMPT = "hi"\n'),
+        code(f'import anthropic\nclient = anthropic.Anthropic()\nclient.messages.create(model="{HAIKU}", max_tokens=5, messages=[])\n'),
+        code(f'CATALOGUE = ["{OPUS}"]\n'),
+    ]))
+    result = run_cli("fix", "--codemod", "--no-cache", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "1 call site(s) routed" in result.stderr
+    left = int(result.stderr.split("left after the fix: ")[1].split(" ")[0])
+    check = run_cli("check", "--no-cache", cwd=tmp_path)
+    assert f": {left} finding" in check.stdout.splitlines()[-1], (result.stderr, check.stdout)

@@ -123,12 +123,12 @@ def summary_lines(findings: list[Finding], summary: RunSummary) -> list[Line]:
 
 
 def skipped_note(skipped: dict[str, str]) -> str:
-    """'; N files skipped ...': the files whose calls were not followed, each named."""
+    """'; N files not read whole ...': the files whose calls may be missed, each named."""
     if not skipped:
         return ""
     noun, them = ("file", "it") if len(skipped) == 1 else ("files", "them")
     named = ", ".join(f"{path} ({why})" for path, why in skipped.items())
-    return f"; {len(skipped)} {noun} skipped, calls in {them} not followed: {named}"
+    return f"; {len(skipped)} {noun} not read whole, calls in {them} may be missed: {named}"
 
 
 def seconds(elapsed: float) -> str:
