@@ -43,11 +43,8 @@ def pre_commit_home(tmp_path_factory):
     return tmp_path_factory.mktemp("pre-commit-home")
 
 
-def commit(project, env, message):
-    return subprocess.run(["git", "commit", "-m", message], cwd=project, env=env, capture_output=True, text=True)
-
-
-def test_a_commit_of_only_the_policy_or_its_evidence_runs_the_check(tmp_path, repo_rev, pre_commit_home):
+def hook_project(tmp_path, repo_rev, pre_commit_home, hook):
+    """A new git repository whose pre-commit config runs `hook` of this checkout; (its path, the env)."""
     project = tmp_path / "project"
     project.mkdir()
     env = {**os.environ, "PRE_COMMIT_HOME": str(pre_commit_home), "NO_COLOR": "1"}
@@ -56,8 +53,17 @@ def test_a_commit_of_only_the_policy_or_its_evidence_runs_the_check(tmp_path, re
     git("config", "user.email", "dev@example.com", cwd=project)
     git("config", "user.name", "Dev", cwd=project)
     (project / ".pre-commit-config.yaml").write_text(
-        f"repos:\n  - repo: {REPO}\n    rev: {repo_rev}\n    hooks:\n      - id: opusguard\n"
+        f"repos:\n  - repo: {REPO}\n    rev: {repo_rev}\n    hooks:\n      - id: {hook}\n"
     )
+    return project, env
+
+
+def commit(project, env, message):
+    return subprocess.run(["git", "commit", "-m", message], cwd=project, env=env, capture_output=True, text=True)
+
+
+def test_a_commit_of_only_the_policy_or_its_evidence_runs_the_check(tmp_path, repo_rev, pre_commit_home):
+    project, env = hook_project(tmp_path, repo_rev, pre_commit_home, "opusguard")
     (project / "opusguard.yaml").write_text(POLICY + "    evidence: evals/review.yaml\n")
     (project / "evals").mkdir()
     evidence = "bar: 0.95\nscores: {haiku: 0.7, sonnet: 0.9, opus: 0.97}\n"
@@ -103,16 +109,7 @@ def test_a_commit_of_only_the_policy_or_its_evidence_runs_the_check(tmp_path, re
 
 
 def test_commit_with_unjustified_opus_is_blocked_then_accepted(tmp_path, repo_rev, pre_commit_home):
-    project = tmp_path / "project"
-    project.mkdir()
-    env = {**os.environ, "PRE_COMMIT_HOME": str(pre_commit_home), "NO_COLOR": "1"}
-    env.pop("CI", None)
-    git("init", "-q", "-b", "main", cwd=project)
-    git("config", "user.email", "dev@example.com", cwd=project)
-    git("config", "user.name", "Dev", cwd=project)
-    (project / ".pre-commit-config.yaml").write_text(
-        f"repos:\n  - repo: {REPO}\n    rev: {repo_rev}\n    hooks:\n      - id: opusguard\n"
-    )
+    project, env = hook_project(tmp_path, repo_rev, pre_commit_home, "opusguard")
     (project / "opusguard.yaml").write_text(POLICY)
     app = project / "app"
     app.mkdir()
@@ -148,16 +145,7 @@ def test_commit_with_unjustified_opus_is_blocked_then_accepted(tmp_path, repo_re
 
 
 def test_fix_hook_rewrites_the_staged_call(tmp_path, repo_rev, pre_commit_home):
-    project = tmp_path / "project"
-    project.mkdir()
-    env = {**os.environ, "PRE_COMMIT_HOME": str(pre_commit_home), "NO_COLOR": "1"}
-    env.pop("CI", None)
-    git("init", "-q", "-b", "main", cwd=project)
-    git("config", "user.email", "dev@example.com", cwd=project)
-    git("config", "user.name", "Dev", cwd=project)
-    (project / ".pre-commit-config.yaml").write_text(
-        f"repos:\n  - repo: {REPO}\n    rev: {repo_rev}\n    hooks:\n      - id: opusguard-fix\n"
-    )
+    project, env = hook_project(tmp_path, repo_rev, pre_commit_home, "opusguard-fix")
     (project / "opusguard.yaml").write_text("version: 1\nrouter: app.routing:route\ntasks: {}\n")
     (project / "app").mkdir()
     (project / "app" / "__init__.py").write_text("")
