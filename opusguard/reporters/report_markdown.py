@@ -19,8 +19,7 @@ from opusguard.reporters.report_common import (
 )
 from opusguard.sanitize import markdown_cell as cell
 
-
-
+FOLD_CONFIGURED = 20  # more models named in config files than this: the table is folded
 
 def _table(head: list[str], rows: list[list[object]], right: set[int] = frozenset()) -> list[str]:
     lines = ["| " + " | ".join(head) + " |", "| " + " | ".join("---:" if i in right else "---" for i in range(len(head))) + " |"]
@@ -71,7 +70,25 @@ def render_report_markdown(report: Report, out: TextIO, *, group_by: str) -> Non
     if unresolved:
         lines += ["", "### Models known only at run time (not priced)", ""]
         lines += [f"- {cell(s.where)}: {cell('; '.join(s.unresolved))}" for s in unresolved]
+    lines += _configured(report)
     out.write("\n".join(lines) + "\n")
+
+
+def _configured(report: Report) -> list[str]:
+    """Models named in config files: an inventory, priced only where a call site reads them.
+    A long one (a catalog of models) is folded, so a PR comment stays readable."""
+    if not report.configured:
+        return []
+    files = len({c.path for c in report.configured})
+    summary = (f"{len(report.configured)} model(s) named in {files} config file(s): not call sites; "
+               "priced only where a call reads them.")
+    table = _table(["written at", "keys", "model", "tier", "read by"],
+                   [[f"{c.path}:{c.line}", c.keys, c.model, c.tier, ", ".join(r.where for r in c.read_by) or "-"]
+                    for c in report.configured])
+    lines = ["", "### Models named in config files", ""]
+    if len(report.configured) <= FOLD_CONFIGURED:
+        return lines + [summary, "", *table]
+    return lines + ["<details>", f"<summary>{cell(summary)}</summary>", "", *table, "", "</details>"]
 
 
 def render_diff_markdown(diff: CostDiff, out: TextIO) -> None:
