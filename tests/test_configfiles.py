@@ -503,7 +503,7 @@ class _Table:
 def test_markdown_report_lists_configured_models_with_their_readers_and_notebook_cells(tmp_path):
     write_tree(tmp_path, REPORTED)
     out = cli("report", "--no-cache", "--format", "markdown", cwd=tmp_path)
-    assert "3 model(s) named in 2 config file(s): not call sites" in out
+    assert "3 model(s) named in 2 config file(s), 2 of them read by a call site; they are not call sites" in out
     rows = markdown_rows(out, "### Models named in config files")
     assert all(len(row) == 5 for row in rows)  # the hostile key's pipe stays inside its cell
     by_place = {row[0]: row for row in rows}
@@ -563,16 +563,21 @@ def test_text_json_and_og109_name_a_notebook_reader_by_cell(tmp_path):
     assert "configured at ['NB'], read by nb.ipynb:cell 4:1:" in checked
 
 
-def test_markdown_folds_a_long_list_of_configured_models(tmp_path):
+def test_markdown_and_html_fold_a_long_list_of_configured_models(tmp_path):
     catalog = "models:\n" + "".join(f'  - "{HAIKU}"\n' for _ in range(21))
     write_tree(tmp_path, {"app.py": app(f'"{HAIKU}"'), "models.yaml": catalog})
     out = cli("report", "--no-cache", "--format", "markdown", cwd=tmp_path)
     section = out.split("### Models named in config files", 1)[1]
-    assert section.lstrip().startswith("<details>\n<summary>21 model(s) named in 1 config file(s)")
+    assert section.lstrip().startswith("<details>\n<summary>21 model(s) named in 1 config file(s), 0 of them read")
     assert len(markdown_rows(out, "### Models named in config files")) == 21
     assert section.rstrip().endswith("</details>")
+    html = cli("report", "--no-cache", "--format", "html", cwd=tmp_path)
+    folded = html.split("<h2>Models named in config files</h2>", 1)[1]
+    assert folded.startswith("\n<details><summary>21 model(s)") and len(_Table(html, "configured").rows) == 21
+    assert folded.index('<table id="configured">') < folded.index("</details>")
     write_tree(tmp_path, {"models.yaml": "models:\n" + "".join(f'  - "{HAIKU}"\n' for _ in range(20))})
     assert "<details>" not in cli("report", "--no-cache", "--format", "markdown", cwd=tmp_path)
+    assert "<details><summary>20" not in cli("report", "--no-cache", "--format", "html", cwd=tmp_path)
 
 
 def test_diff_places_notebook_sites_by_cell_and_follows_a_changed_config_value(tmp_path):

@@ -16,6 +16,8 @@ from typing import TextIO
 from opusguard.notebook import location
 from opusguard.report import CostDiff, Report, group_costs, group_key, spend_by_tier
 from opusguard.reporters.report_common import (
+    FOLD_CONFIGURED,
+    configured_line,
     cost_cell,
     headline,
     literal_at,
@@ -244,14 +246,15 @@ def render_report_html(report: Report, out: TextIO, *, group_by: str, link_base:
 
 
 def _configured(report: Report, link_base: str) -> list[str]:
-    """Models named in config files: an inventory, priced only where a call site reads them."""
+    """Models named in config files: an inventory, priced only where a call site reads them.
+    A long one (a catalog of models) is folded."""
     if not report.configured:
         return []
-    files = len({c.path for c in report.configured})
+    folded = len(report.configured) > FOLD_CONFIGURED
+    summary = escape(configured_line(report)) + "."
     body = [
         "<h2>Models named in config files</h2>",
-        f"<p>{len(report.configured)} model(s) named in {files} config file(s): not call sites; "
-        "priced only where a call reads them.</p>",
+        f"<details><summary>{summary}</summary>" if folded else f"<p>{summary}</p>",
         '<div class="scroll">',
         '<table id="configured"><thead><tr><th>written at</th><th>keys</th><th>model</th><th>tier</th>'
         "<th>read by</th></tr></thead><tbody>",
@@ -263,7 +266,7 @@ def _configured(report: Report, link_base: str) -> list[str]:
             f"<td><code>{escape(item.keys)}</code></td><td><code>{escape(item.model)}</code></td>"
             f"<td>{_tier_span(item.tier)}</td><td>{readers}</td></tr>"
         )
-    body += ["</tbody></table>", "</div>"]
+    body += ["</tbody></table>", "</div>", *(["</details>"] if folded else [])]
     return body
 
 

@@ -6,6 +6,8 @@ from typing import TextIO
 
 from opusguard.report import CostDiff, Report, group_costs, group_key, spend_by_tier
 from opusguard.reporters.report_common import (
+    FOLD_CONFIGURED,
+    configured_line,
     cost_cell,
     headline,
     literal_at,
@@ -19,7 +21,6 @@ from opusguard.reporters.report_common import (
 )
 from opusguard.sanitize import markdown_cell as cell
 
-FOLD_CONFIGURED = 20  # more models named in config files than this: the table is folded
 
 def _table(head: list[str], rows: list[list[object]], right: set[int] = frozenset()) -> list[str]:
     lines = ["| " + " | ".join(head) + " |", "| " + " | ".join("---:" if i in right else "---" for i in range(len(head))) + " |"]
@@ -79,15 +80,13 @@ def _configured(report: Report) -> list[str]:
     A long one (a catalog of models) is folded, so a PR comment stays readable."""
     if not report.configured:
         return []
-    files = len({c.path for c in report.configured})
-    summary = (f"{len(report.configured)} model(s) named in {files} config file(s): not call sites; "
-               "priced only where a call reads them.")
+    summary = configured_line(report) + "."
     table = _table(["written at", "keys", "model", "tier", "read by"],
                    [[f"{c.path}:{c.line}", c.keys, c.model, c.tier, ", ".join(r.where for r in c.read_by) or "-"]
                     for c in report.configured])
     lines = ["", "### Models named in config files", ""]
     if len(report.configured) <= FOLD_CONFIGURED:
-        return lines + [summary, "", *table]
+        return lines + [cell(summary), "", *table]
     return lines + ["<details>", f"<summary>{cell(summary)}</summary>", "", *table, "", "</details>"]
 
 
