@@ -360,6 +360,19 @@ class Group:
 
 
 @dataclass(frozen=True)
+class Reader:
+    """A call site that reads a configured model: in a notebook, `line` is inside `cell`."""
+
+    path: str
+    line: int
+    cell: int | None = None
+
+    @property
+    def where(self) -> str:
+        return location(self.path, self.cell, self.line)
+
+
+@dataclass(frozen=True)
 class ConfiguredModel:
     """A Claude model written in a config file, and the call sites that read it."""
 
@@ -369,16 +382,17 @@ class ConfiguredModel:
     keys: str  # "['agent']['model']"
     model: str
     tier: str
-    read_by: tuple[str, ...] = ()  # "app/bot.py:12" of the calls resolved to it (priced there)
+    read_by: tuple[Reader, ...] = ()  # the calls resolved to it (priced there)
 
 
 def configured_models(project: Project) -> list[ConfiguredModel]:
     from opusguard.configfiles import keys_text
 
-    readers: dict[tuple, list[str]] = {}
+    readers: dict[tuple, dict[Reader, None]] = {}
     for call in project.calls:
         for model in call.models:
-            readers.setdefault((model.literal_path, model.literal_span), []).append(f"{call.path}:{call.line}")
+            cell, line = _place(project, call.path, call.line)
+            readers.setdefault((model.literal_path, model.literal_span), {})[Reader(call.path, line, cell)] = None
     out = []
     for path, facts in project.configs.items():
         for value in facts.values:

@@ -409,3 +409,191 @@ def test_cli_report_lists_configured_models_and_changed_since_sees_config_files(
     assert report.returncode == 0, report.stderr
     assert "1 model(s) named in 1 config file(s)" in report.stdout
     assert f".env.example:1  {OPUS} (opus)  ['M']  read by app.py:5" in report.stdout
+
+
+# --- the report's markdown and html: configured models, notebook places -------------------------
+
+HOSTILE_KEY = "<script>alert(1)</script>|x"
+
+
+def notebook_json(*cells: list[str]) -> str:
+    """A notebook of these code cells, with a markdown cell first (so cell numbers count it)."""
+    import json
+
+    code = [{"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": s} for s in cells]
+    prose = {"cell_type": "markdown", "metadata": {}, "source": ["# notes"]}
+    return json.dumps({"cells": [prose, *code], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}, indent=1)
+
+
+# app.py:5 and nb.ipynb cell 3, line 2 read M; cell 4, line 1 reads NB; the YAML's model is read by nothing.
+REPORTED = {
+    "app.py": app('os.getenv("M")'),
+    "nb.ipynb": notebook_json(
+        ["import os, anthropic\n", "client = anthropic.Anthropic()\n"],
+        ["x = 1\n", 'client.messages.create(model=os.getenv("M"), max_tokens=10, messages=[])\n'],
+        ['client.messages.create(model=os.environ["NB"], max_tokens=10, messages=[])\n',
+         f'client.messages.create(model="{OPUS}", max_tokens=10, messages=[])\n'],
+    ),
+    ".env.example": f"M={OPUS}\nNB={HAIKU}\n",
+    "conf/agent.yaml": f'"{HOSTILE_KEY}":\n  model: "{SONNET}"\n',
+}
+
+
+def cli(*args: str, cwd: Path) -> str:
+    from conftest import run_cli
+
+    result = run_cli(*args, cwd=cwd)
+    assert result.returncode in (0, 1), result.stderr
+    return result.stdout
+
+
+def markdown_rows(text: str, heading: str) -> list[list[str]]:
+    """The cells of the table under `heading`, split at unescaped pipes."""
+    import re
+
+    section = text.split(heading, 1)[1].split("\n### ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ")][2:]  # past the header and the rule
+    return [[c.strip() for c in re.split(r"(?<!\\)\|", row)[1:-1]] for row in rows]
+
+
+class _Table:
+    """The rows of one html table (by id): each cell's text and the hrefs in it, and the
+    class of the box around the table."""
+
+    def __init__(self, html: str, table_id: str):
+        from html.parser import HTMLParser
+
+        rows: list[list[tuple[str, list[str]]]] = []
+        boxes: list[str] = []
+        state = {"in": False, "cell": None, "divs": []}
+
+        class Parser(HTMLParser):
+            def handle_starttag(self, tag, attrs):
+                attrs = dict(attrs)
+                if tag == "div":
+                    state["divs"].append(attrs.get("class") or "")
+                if tag == "table" and attrs.get("id") == table_id:
+                    state["in"] = True
+                    boxes.append(state["divs"][-1] if state["divs"] else "")
+                elif state["in"] and tag == "tr":
+                    rows.append([])
+                elif state["in"] and tag == "td":
+                    state["cell"] = ["", []]
+                elif state["cell"] is not None and tag == "a":
+                    state["cell"][1].append(attrs["href"])
+
+            def handle_endtag(self, tag):
+                if tag == "div" and state["divs"]:
+                    state["divs"].pop()
+                if tag == "table":
+                    state["in"] = False
+                elif tag == "td" and state["cell"] is not None:
+                    rows[-1].append((state["cell"][0], state["cell"][1]))
+                    state["cell"] = None
+
+            def handle_data(self, data):
+                if state["cell"] is not None:
+                    state["cell"][0] += data
+
+        Parser().feed(html)
+        self.rows = [r for r in rows if r]  # the header row has th cells only
+        self.boxes = boxes
+
+
+def test_markdown_report_lists_configured_models_with_their_readers_and_notebook_cells(tmp_path):
+    write_tree(tmp_path, REPORTED)
+    out = cli("report", "--no-cache", "--format", "markdown", cwd=tmp_path)
+    assert "3 model(s) named in 2 config file(s), 2 of them read by a call site; they are not call sites" in out
+    rows = markdown_rows(out, "### Models named in config files")
+    assert all(len(row) == 5 for row in rows)  # the hostile key's pipe stays inside its cell
+    by_place = {row[0]: row for row in rows}
+    assert by_place[".env.example:1"][1:] == ["\\['M'\\]", OPUS, "opus", "app.py:5, nb.ipynb:cell 3:2"]
+    assert by_place[".env.example:2"][1:] == ["\\['NB'\\]", HAIKU, "haiku", "nb.ipynb:cell 4:1"]
+    hostile = by_place["conf/agent.yaml:2"]
+    assert hostile[1] == "\\['\\<script\\>alert(1)\\</script\\>\\|x'\\]\\['model'\\]" and hostile[4] == "-"
+    assert "<script>" not in out
+    # the notebook's sites and the literal written in one are placed by cell
+    sites = {row[0]: row for row in markdown_rows(out, "### Call sites by task") if row[0].startswith(("nb", "app"))}
+    assert set(sites) == {"app.py:5", "nb.ipynb:cell 3:2", "nb.ipynb:cell 4:1", "nb.ipynb:cell 4:2"}
+    assert sites["nb.ipynb:cell 3:2"][5] == ".env.example:1"
+    assert sites["nb.ipynb:cell 4:2"][5] == "nb.ipynb:cell 4:2"
+
+
+def test_html_report_lists_configured_models_linked_and_escaped(tmp_path):
+    write_tree(tmp_path, REPORTED)
+    html = cli("report", "--no-cache", "--format", "html", "--link-base", "https://example.test/blob/abc/", cwd=tmp_path)
+    assert "<script" not in html and "&lt;script&gt;" in html
+    table = _Table(html, "configured")
+    assert table.boxes == ["scroll"]
+    base = "https://example.test/blob/abc/"
+    rows = {cells[0][0]: cells for cells in table.rows}
+    assert set(rows) == {".env.example:1", ".env.example:2", "conf/agent.yaml:2"}
+    written, keys, model, tier, readers = rows[".env.example:1"]
+    assert written == (".env.example:1", [base + ".env.example#L1"])
+    assert (keys[0], model[0], tier[0]) == ("['M']", OPUS, "opus")
+    # a reader in a notebook shows its cell and links to the notebook (no line anchor inside a cell)
+    assert readers == ("app.py:5, nb.ipynb:cell 3:2", [base + "app.py#L5", base + "nb.ipynb"])
+    hostile = rows["conf/agent.yaml:2"]
+    assert hostile[1][0] == f"['{HOSTILE_KEY}']['model']" and hostile[4] == ("-", [])
+    assert hostile[0][1] == [base + "conf/agent.yaml#L2"]
+
+
+def test_html_places_notebook_sites_and_literals_by_cell(tmp_path):
+    write_tree(tmp_path, REPORTED)
+    html = cli("report", "--no-cache", "--format", "html", cwd=tmp_path)
+    sites = {cells[0][0]: cells for cells in _Table(html, "sites").rows if not cells[0][0].startswith("task ")}
+    assert set(sites) == {"app.py:5", "nb.ipynb:cell 3:2", "nb.ipynb:cell 4:1", "nb.ipynb:cell 4:2"}
+    assert sites["nb.ipynb:cell 3:2"][0][1] == ["nb.ipynb"] and sites["app.py:5"][0][1] == ["app.py#L5"]
+    assert sites["nb.ipynb:cell 3:2"][5] == (".env.example:1", [".env.example#L1"])
+    assert sites["nb.ipynb:cell 4:2"][5] == ("nb.ipynb:cell 4:2", ["nb.ipynb"])
+    top = [cells[1][0] for cells in _Table(html, "top-opus").rows]
+    assert "nb.ipynb:cell 3:2" in top and "nb.ipynb:cell 4:2" in top
+
+
+def test_text_json_and_og109_name_a_notebook_reader_by_cell(tmp_path):
+    import json
+
+    write_tree(tmp_path, REPORTED)
+    doc = json.loads(cli("report", "--no-cache", "--format", "json", cwd=tmp_path))
+    read_by = {(c["path"], c["line"]): c["read_by"] for c in doc["configured"]}
+    assert read_by == {(".env.example", 1): ["app.py:5", "nb.ipynb:cell 3:2"], (".env.example", 2): ["nb.ipynb:cell 4:1"],
+                       ("conf/agent.yaml", 2): []}
+    assert f".env.example:2  {HAIKU} (haiku)  ['NB']  read by nb.ipynb:cell 4:1" in cli("report", "--no-cache", cwd=tmp_path)
+    checked = cli("check", "--no-cache", "--select", "OG109", cwd=tmp_path)
+    assert "configured at ['NB'], read by nb.ipynb:cell 4:1:" in checked
+
+
+def test_markdown_and_html_fold_a_long_list_of_configured_models(tmp_path):
+    catalog = "models:\n" + "".join(f'  - "{HAIKU}"\n' for _ in range(21))
+    write_tree(tmp_path, {"app.py": app(f'"{HAIKU}"'), "models.yaml": catalog})
+    out = cli("report", "--no-cache", "--format", "markdown", cwd=tmp_path)
+    section = out.split("### Models named in config files", 1)[1]
+    assert section.lstrip().startswith("<details>\n<summary>21 model(s) named in 1 config file(s), 0 of them read")
+    assert len(markdown_rows(out, "### Models named in config files")) == 21
+    assert section.rstrip().endswith("</details>")
+    html = cli("report", "--no-cache", "--format", "html", cwd=tmp_path)
+    folded = html.split("<h2>Models named in config files</h2>", 1)[1]
+    assert folded.startswith("\n<details><summary>21 model(s)") and len(_Table(html, "configured").rows) == 21
+    assert folded.index('<table id="configured">') < folded.index("</details>")
+    write_tree(tmp_path, {"models.yaml": "models:\n" + "".join(f'  - "{HAIKU}"\n' for _ in range(20))})
+    assert "<details>" not in cli("report", "--no-cache", "--format", "markdown", cwd=tmp_path)
+    assert "<details><summary>20" not in cli("report", "--no-cache", "--format", "html", cwd=tmp_path)
+
+
+def test_diff_places_notebook_sites_by_cell_and_follows_a_changed_config_value(tmp_path):
+    import json
+
+    write_tree(tmp_path, REPORTED)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
+    subprocess.run(["git", "init", "-q", "."], cwd=tmp_path, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=tmp_path, check=True)
+    subprocess.run([*git, "commit", "-qm", "base"], cwd=tmp_path, check=True)
+    (tmp_path / ".env.example").write_text(f"M={HAIKU}\nNB={HAIKU}\n")
+    doc = json.loads(cli("report", "--no-cache", "--diff", "HEAD", "--format", "json", cwd=tmp_path))
+    changed = {(c["head"]["path"], c["head"].get("cell"), c["head"]["line"]): c for c in doc["changes"]}
+    assert set(changed) == {("app.py", None, 5), ("nb.ipynb", 3, 2)}
+    notebook = changed[("nb.ipynb", 3, 2)]
+    assert notebook["kind"] == "tier-changed" and (notebook["base"]["cell"], notebook["base"]["line"]) == (3, 2)
+    assert "cell" not in changed[("app.py", None, 5)]["base"]
+    text = cli("report", "--no-cache", "--diff", "HEAD", "--format", "markdown", cwd=tmp_path)
+    assert "| tier-changed | nb.ipynb:cell 3:2 |" in text

@@ -53,6 +53,8 @@ HOSTILE_APP = (
     + CALL.format('os.getenv("\\x1b]0;title\\x07")')
     + 'X = "\x1b[2J"  # a raw escape in the source\n'
 )
+# A config file whose name and key (YAML escapes: ESC, BEL) the report lists among its configured models.
+HOSTILE_CONFIG = "javascript:cfg<!--|x.yaml"
 HOSTILE_NAMES = ["e\x1b[2Jvil.py", "[link=file:x]a.py", "[bold red]b.py", "javascript:alert(1)<!--.py", "r\u202etxt.py"]
 
 
@@ -206,6 +208,7 @@ def hostile_tree(tmp_path):
     for name in ["app.py", *HOSTILE_NAMES]:
         (tmp_path / name).write_text(HOSTILE_APP, encoding="utf-8")
     (tmp_path / os.fsdecode(b"bad\xff.py")).write_text(HOSTILE_APP, encoding="utf-8")
+    (tmp_path / HOSTILE_CONFIG).write_text(f'"\\e]0;title\\a<script>|[/x]": "{OPUS}"\n', encoding="utf-8")
     return tmp_path
 
 
@@ -243,6 +246,8 @@ def test_human_formats_show_hostile_names_and_strings_escaped(hostile_tree, args
         assert "e\\x1b[2Jvil.py" in out and "bad\\xff.py" in out
     if args[0] == "report" and "--format" not in args:
         assert "[/x]" in out and "[link=file:x]a.py" in out  # shown as written, not read as markup
+    if args[0] == "report":  # the configured model's key, its escapes shown as escapes
+        assert ("\\\\x1b\\]0;title\\\\x07" if "markdown" in args else "\\x1b]0;title\\x07") in out
 
 
 def test_the_html_report_links_only_to_relative_paths(hostile_tree):
@@ -250,6 +255,9 @@ def test_the_html_report_links_only_to_relative_paths(hostile_tree):
     hrefs = [unescape(h) for h in re.findall(r'href="([^"]*)"', html)]
     assert hrefs and all(urlsplit(h).scheme == "" for h in hrefs)
     assert "javascript%3Aalert%281%29%3C%21--.py#L4" in hrefs and "bad%FF.py#L4" in hrefs
+    assert "javascript%3Acfg%3C%21--%7Cx.yaml#L1" in hrefs  # a config file's link, in the configured table
+    configured = html.split('<table id="configured">', 1)[1].split("</table>", 1)[0]
+    assert "&lt;script&gt;|[/x]" in configured and "<script" not in html
     assert "<!--" not in html.split("<body>", 1)[1]
 
 

@@ -30,12 +30,17 @@ HEADER = "import anthropic\nclient = anthropic.Anthropic()\n"
 LONG_DIR = "app/customer_conversation_summaries_for_the_regional_support_centres"
 
 
+ENV_VAR = "SUMMARY_MODEL_FOR_THE_REGIONAL_CENTRE_EMEA_NORTH"
+
+
 def wide_project() -> dict[str, str]:
     """Long paths, twelve long task names alike in their first 40 characters, an
-    expensive call and one that costs almost nothing."""
+    expensive call and one that costs almost nothing; models named in config files
+    under long keys, one read by a call."""
     calls = [
         f"def summarize_customer_conversation_for_the_regional_centre_{region}():\n"
-        f'    return client.messages.create(model="claude-sonnet-4-5-20250929", max_tokens={100 * (i + 1)}, messages=[])\n'
+        f"    return client.messages.create(model={f'os.getenv({ENV_VAR!r})' if i == 0 else repr('claude-sonnet-4-5-20250929')}, "
+        f"max_tokens={100 * (i + 1)}, messages=[])\n"
         for i, region in enumerate(["emea_north", "emea_south", "apac_east", "apac_west", "americas_north",
                                     "americas_south", "africa", "oceania", "nordics", "iberia", "benelux", "dach"])
     ]
@@ -48,7 +53,11 @@ def wide_project() -> dict[str, str]:
     return {
         "pyproject.toml": "[project]\nname = 'wide'\n",
         f"{LONG_DIR}/__init__.py": "",
-        f"{LONG_DIR}/summaries_written_by_a_model_for_every_region_of_the_world.py": HEADER + "".join(calls),
+        f"{LONG_DIR}/summaries_written_by_a_model_for_every_region_of_the_world.py": "import os\n" + HEADER + "".join(calls),
+        ".env.example": f"{ENV_VAR}=claude-sonnet-4-5-20250929\n",
+        f"{LONG_DIR}/deployment_settings_for_every_regional_support_centre.yaml": "".join(
+            f"summaries_for_the_regional_support_centre_{region}:\n  model_used_for_the_nightly_summaries: claude-haiku-4-5-20251001\n"
+            for region in ("emea_north", "emea_south", "apac_east")),
     }
 
 
@@ -247,6 +256,7 @@ def test_html_report_never_overflows_a_desktop_or_a_phone(tree, tmp_path):
     pytest.importorskip("playwright", reason="pip install -e '.[test]' brings it")
     wide = tree(wide_project())
     pages = {"app": _html(APP, tmp_path / "app.html"), "wide": _html(wide, tmp_path / "wide.html")}
+    assert '<table id="configured">' in pages["wide"].read_text(encoding="utf-8")  # measured with the others
     measured = render_pages(pages)
     for (name, width), m in measured.items():
         assert m["scroll"] <= m["client"], f"{name} at {width} px: the page scrolls sideways"

@@ -13,8 +13,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TextIO
 
+from opusguard.notebook import location
 from opusguard.report import CostDiff, Report, group_costs, group_key, spend_by_tier
 from opusguard.reporters.report_common import (
+    FOLD_CONFIGURED,
+    configured_line,
     cost_cell,
     headline,
     literal_at,
@@ -59,8 +62,11 @@ def _tier_span(tier: str | None) -> str:
     return f'<span class="tier-{escape(name)}">{escape(name)}</span>'
 
 
-def _link(path: str, line: int, link_base: str) -> str:
-    return f'<a href="{html_href(path, line, link_base)}">{escape(path)}:{line}</a>'
+def _link(path: str, line: int, link_base: str, cell: int | None = None) -> str:
+    """`path:line` linked to that line; in a notebook `nb.ipynb:cell 3:2`, linked to the
+    notebook (a rendered notebook has no line anchors, and the line is inside the cell)."""
+    href = html_href(path, None if cell is not None else line, link_base)
+    return f'<a href="{href}">{escape(location(path, cell, line))}</a>'
 
 
 def short_labels(labels: Sequence[str], limit: int = LABEL_CHARS) -> list[str]:
@@ -196,12 +202,12 @@ def render_report_html(report: Report, out: TextIO, *, group_by: str, link_base:
         for cost in by_group[group.key]:
             site = cost.site
             literals = ", ".join(
-                _link(m.literal_path, m.literal_line, link_base)
+                _link(m.literal_path, m.literal_line, link_base, m.literal_cell)
                 for m in site.models if m.literal_path
             ) or escape(literal_at(site))
             body.append(
                 f'<tr class="site" data-tier="{escape(site.tier or "unresolved")}">'
-                f"<td>{_link(site.path, site.line, link_base)}</td><td><code>{escape(sends(site))}</code></td>"
+                f"<td>{_link(site.path, site.line, link_base, site.cell)}</td><td><code>{escape(sends(site))}</code></td>"
                 f"<td>{_tier_span(site.tier)}</td><td>{escape(task_label(site))}</td>"
                 f"<td>{escape(policy_state(site))}</td><td>{literals}</td>"
                 f'<td class="num">{escape(cost_cell(cost, "today"))}</td><td class="num">{escape(cost_cell(cost, "policy"))}</td></tr>'
@@ -213,7 +219,7 @@ def render_report_html(report: Report, out: TextIO, *, group_by: str, link_base:
                  f'<thead><tr><th>#</th><th>site</th><th>task</th><th>model</th><th class="num">per {escape(report.period)}</th></tr></thead><tbody>']
         for rank, cost in enumerate(report.top_opus, start=1):
             body.append(
-                f"<tr><td>{rank}</td><td>{_link(cost.site.path, cost.site.line, link_base)}</td>"
+                f"<tr><td>{rank}</td><td>{_link(cost.site.path, cost.site.line, link_base, cost.site.cell)}</td>"
                 f"<td>{escape(task_label(cost.site))}</td><td><code>{escape(cost.today.model)}</code></td>"
                 f'<td class="num">{escape(money(cost.today.cost))}</td></tr>'
             )
@@ -225,7 +231,7 @@ def render_report_html(report: Report, out: TextIO, *, group_by: str, link_base:
         reasons = "".join(f"<li>{escape(r)}</li>" for r in advice.reasons)
         reasons += "".join(f"<li>against: {escape(r)}</li>" for r in advice.against)
         body.append(
-            f"<li>{_link(advice.cost.site.path, advice.cost.site.line, link_base)} score {advice.score}: "
+            f"<li>{_link(advice.cost.site.path, advice.cost.site.line, link_base, advice.cost.site.cell)} score {advice.score}: "
             f"{escape(money(today.cost if today else None))} today, {escape(money(advice.suggested_cost))} on "
             f"{escape(advice.suggested_tier)}<ul>{reasons}</ul></li>"
         )
@@ -233,9 +239,35 @@ def render_report_html(report: Report, out: TextIO, *, group_by: str, link_base:
     unresolved = [c.site for c in report.costs if c.site.tier is None]
     if unresolved:
         body += ["<h2>Models known only at run time (not priced)</h2>", "<ul>"]
-        body += [f"<li>{_link(s.path, s.line, link_base)}: {escape('; '.join(s.unresolved))}</li>" for s in unresolved]
+        body += [f"<li>{_link(s.path, s.line, link_base, s.cell)}: {escape('; '.join(s.unresolved))}</li>" for s in unresolved]
         body.append("</ul>")
+    body += _configured(report, link_base)
     out.write(_page("opusguard report", body))
+
+
+def _configured(report: Report, link_base: str) -> list[str]:
+    """Models named in config files: an inventory, priced only where a call site reads them.
+    A long one (a catalog of models) is folded."""
+    if not report.configured:
+        return []
+    folded = len(report.configured) > FOLD_CONFIGURED
+    summary = escape(configured_line(report)) + "."
+    body = [
+        "<h2>Models named in config files</h2>",
+        f"<details><summary>{summary}</summary>" if folded else f"<p>{summary}</p>",
+        '<div class="scroll">',
+        '<table id="configured"><thead><tr><th>written at</th><th>keys</th><th>model</th><th>tier</th>'
+        "<th>read by</th></tr></thead><tbody>",
+    ]
+    for item in report.configured:
+        readers = ", ".join(_link(r.path, r.line, link_base, r.cell) for r in item.read_by) or "-"
+        body.append(
+            f'<tr data-tier="{escape(item.tier)}"><td>{_link(item.path, item.line, link_base)}</td>'
+            f"<td><code>{escape(item.keys)}</code></td><td><code>{escape(item.model)}</code></td>"
+            f"<td>{_tier_span(item.tier)}</td><td>{readers}</td></tr>"
+        )
+    body += ["</tbody></table>", "</div>", *(["</details>"] if folded else [])]
+    return body
 
 
 def _test_sites(report: Report, link_base: str) -> list[str]:
@@ -252,7 +284,7 @@ def _test_sites(report: Report, link_base: str) -> list[str]:
     for cost in sorted(report.tests, key=lambda c: (-((c.today.cost or 0.0) if c.today else 0.0), c.site.where)):
         site = cost.site
         body.append(
-            f"<tr><td>{_link(site.path, site.line, link_base)}</td><td><code>{escape(sends(site))}</code></td>"
+            f"<tr><td>{_link(site.path, site.line, link_base, site.cell)}</td><td><code>{escape(sends(site))}</code></td>"
             f"<td>{_tier_span(site.tier)}</td><td>{escape(task_label(site))}</td>"
             f'<td class="num">{escape(cost_cell(cost, "today"))}</td><td class="num">{escape(cost_cell(cost, "policy"))}</td></tr>'
         )

@@ -126,7 +126,7 @@ def report_document(report: Report) -> dict:
         ],
         "configured": [
             {"path": c.path, "line": c.line, "column": c.column, "keys": c.keys, "model": c.model, "tier": c.tier,
-             "read_by": list(c.read_by)}
+             "read_by": [r.where for r in c.read_by]}
             for c in report.configured
         ],
         "warnings": report.warnings,
@@ -140,6 +140,7 @@ def _side(cost: SiteCost | None) -> dict | None:
     return {
         "path": cost.site.path,
         "line": cost.site.line,
+        **({"cell": cost.site.cell} if cost.site.cell is not None else {}),
         "tier": cost.site.tier,
         "model": priced.model if priced else None,
         "cost": _usd(priced.cost) if priced else None,

@@ -6,6 +6,8 @@ from typing import TextIO
 
 from opusguard.report import CostDiff, Report, group_costs, group_key, spend_by_tier
 from opusguard.reporters.report_common import (
+    FOLD_CONFIGURED,
+    configured_line,
     cost_cell,
     headline,
     literal_at,
@@ -18,8 +20,6 @@ from opusguard.reporters.report_common import (
     tests_line,
 )
 from opusguard.sanitize import markdown_cell as cell
-
-
 
 
 def _table(head: list[str], rows: list[list[object]], right: set[int] = frozenset()) -> list[str]:
@@ -71,7 +71,23 @@ def render_report_markdown(report: Report, out: TextIO, *, group_by: str) -> Non
     if unresolved:
         lines += ["", "### Models known only at run time (not priced)", ""]
         lines += [f"- {cell(s.where)}: {cell('; '.join(s.unresolved))}" for s in unresolved]
+    lines += _configured(report)
     out.write("\n".join(lines) + "\n")
+
+
+def _configured(report: Report) -> list[str]:
+    """Models named in config files: an inventory, priced only where a call site reads them.
+    A long one (a catalog of models) is folded, so a PR comment stays readable."""
+    if not report.configured:
+        return []
+    summary = configured_line(report) + "."
+    table = _table(["written at", "keys", "model", "tier", "read by"],
+                   [[f"{c.path}:{c.line}", c.keys, c.model, c.tier, ", ".join(r.where for r in c.read_by) or "-"]
+                    for c in report.configured])
+    lines = ["", "### Models named in config files", ""]
+    if len(report.configured) <= FOLD_CONFIGURED:
+        return lines + [cell(summary), "", *table]
+    return lines + ["<details>", f"<summary>{cell(summary)}</summary>", "", *table, "", "</details>"]
 
 
 def render_diff_markdown(diff: CostDiff, out: TextIO) -> None:

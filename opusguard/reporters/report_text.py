@@ -169,7 +169,7 @@ def _configured(console, report: Report) -> None:
     console.print(Text(f"{len(report.configured)} model(s) named in {files} config file(s) "
                        "(not call sites; priced only where a call reads them):", style="bold"))
     for item in report.configured:
-        read = f"  read by {', '.join(item.read_by)}" if item.read_by else ""
+        read = f"  read by {', '.join(r.where for r in item.read_by)}" if item.read_by else ""
         console.print(_t(f"  {item.path}:{item.line}  {item.model} ({item.tier})  {item.keys}{read}"))
     console.print()
 

@@ -4,6 +4,7 @@ from collections.abc import Iterator
 
 from opusguard.configfiles import keys_text
 from opusguard.findings import Finding, Location
+from opusguard.notebook import location, place
 from opusguard.project import Project
 from opusguard.rule import Example, Rule
 
@@ -110,7 +111,7 @@ class ConfiguredModel(Rule):
                 if ref is None:
                     continue
                 read_by = readers.get((path, value.span), [])
-                where = f" by {read_by[0].path}:{read_by[0].line}" if read_by else ""
+                where = f" by {_where(project, read_by[0])}" if read_by else ""
                 yield self.finding(
                     path,
                     value.span,
@@ -122,3 +123,9 @@ class ConfiguredModel(Rule):
                     related=read_by,
                     facts=facts,
                 )
+
+
+def _where(project: Project, at: Location) -> str:
+    """`app.py:12`, or `nb.ipynb:cell 3:2` for a call in a notebook."""
+    facts = project.files.get(at.path)
+    return location(at.path, *place(facts.cells if facts is not None else (), at.line))
