@@ -60,7 +60,7 @@ def read_data_file(path: str | Path, what: str, *, max_bytes: int = MAX_DATA_BYT
         if not stat.S_ISREG(info.st_mode):  # a FIFO, a device (/dev/zero), a socket, a folder
             raise DataFileError(path, 1, f"cannot read {what}: not a regular file")
         if info.st_size > max_bytes:
-            raise DataFileError(path, 1, f"{what} is {_size(info.st_size)}, over the {_size(max_bytes)} limit")
+            raise DataFileError(path, 1, f"{what} is {info.st_size:,} bytes, over the {_size(max_bytes)} limit")
         chunks, total = [], 0
         while True:  # read to the end, but never past the limit (the file may grow)
             chunk = os.read(fd, min(1 << 20, max_bytes + 1 - total))
@@ -81,39 +81,45 @@ def read_data_file(path: str | Path, what: str, *, max_bytes: int = MAX_DATA_BYT
 
 
 def _size(n: int) -> str:
-    return f"{n / (1024 * 1024):g} MiB" if n >= 1024 * 1024 else f"{n:,} bytes"
+    return f"{n // (1024 * 1024)} MiB" if n % (1024 * 1024) == 0 else f"{n:,} bytes"
 
 
 def compose_yaml(text: str, path: str | Path, what: str, *, max_nodes: int = MAX_YAML_NODES):
     """The YAML node tree of `text` (safe loader, bounded); None for an empty document."""
     import yaml
 
-    loader = _bounded_loader_class()(text, max_nodes)
     try:
-        return loader.get_single_node()
+        loader = _bounded_loader_class()(text, max_nodes)  # checks the characters: may raise
+        try:
+            return loader.get_single_node()
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
-        raise _yaml_error(exc, path, what) from None
-    finally:
-        loader.dispose()
+        raise _yaml_error(exc, text, path) from None
 
 
 def load_yaml(text: str, path: str | Path, what: str, *, max_nodes: int = MAX_YAML_NODES):
     """The Python data of `text` (safe loader, bounded), and its root node."""
     import yaml
 
-    loader = _bounded_loader_class()(text, max_nodes)
     try:
-        node = loader.get_single_node()
-        return (loader.construct_document(node) if node is not None else None), node
+        loader = _bounded_loader_class()(text, max_nodes)  # checks the characters: may raise
+        try:
+            node = loader.get_single_node()
+            return (loader.construct_document(node) if node is not None else None), node
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
-        raise _yaml_error(exc, path, what) from None
-    finally:
-        loader.dispose()
+        raise _yaml_error(exc, text, path) from None
 
 
-def _yaml_error(exc, path, what: str) -> DataFileError:
+def _yaml_error(exc, text: str, path) -> DataFileError:
     mark = getattr(exc, "problem_mark", None)
     line, column = (mark.line + 1, mark.column + 1) if mark else (1, None)
+    position = getattr(exc, "position", None)  # a ReaderError: a character YAML does not allow
+    if mark is None and isinstance(position, int):
+        line = text.count("\n", 0, position) + 1
+        column = position - text.rfind("\n", 0, position)
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
     return DataFileError(path, line, f"invalid YAML: {problem}", column)
 
