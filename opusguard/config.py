@@ -160,12 +160,26 @@ def load_settings(cwd: Path, config_file: Path | None = None, overrides: dict | 
     if path is not None:
         table, text = _read_table(path)
         _apply_table(settings, table, path, text)
+        if config_file is None and settings.policy is not None and "policy" not in (overrides or {}):
+            _policy_inside(settings, path, text)
     for key, value in (overrides or {}).items():
         if key == "policy" or key == "baseline":
             value = Path(value)
         setattr(settings, key, value)
     settings._per_file_specs = _compile_per_file(settings.per_file_ignores)
     return settings
+
+
+def _policy_inside(settings: Settings, path: Path, text: str) -> None:
+    """A policy named by a config file found in the tree (not one given with --config)
+    must be inside the project: the tree may be someone else's (docs/security.md)."""
+    real = os.path.realpath(settings.policy)
+    root = os.path.realpath(settings.root)
+    if os.path.commonpath([real, root]) != root:
+        raise ConfigError(
+            f"{path}:{_line_of(text, 'policy')}: 'policy' is outside the project ({real}); "
+            "name it with --policy or --config instead"
+        )
 
 
 def _apply_table(settings: Settings, table: dict, path: Path, text: str) -> None:

@@ -205,6 +205,17 @@ def test_a_policy_named_on_the_command_line_may_sit_outside_the_project(tmp_path
     assert "valid (1 tasks" in result.stdout
 
 
+def test_a_policy_the_trees_config_names_outside_the_project_is_refused(tmp_path):
+    (tmp_path / "outside.yaml").write_text("secret-first-key: 1\n")
+    root = project(tmp_path, {"pyproject.toml": '[tool.opusguard]\npolicy = "../outside.yaml"\n'})
+    result = run("check", "--no-cache", ".", cwd=root)
+    one_error(result, "pyproject.toml:2: 'policy' is outside the project")
+    assert "secret-first-key" not in result.stderr
+    # The same file named by the user is the user's choice.
+    named = run("check", "--no-cache", "--config", "pyproject.toml", ".", cwd=root)
+    assert "outside the project" not in named.stderr and "secret-first-key" in named.stderr
+
+
 # --- sizes --------------------------------------------------------------------------------
 
 
