@@ -50,7 +50,7 @@ def read_data_file(path: str | Path, what: str, *, max_bytes: int = MAX_DATA_BYT
     path = Path(path)
     if roots is not None and outside(path, roots):
         raise DataFileError(path, 1, f"{what} is outside the project ({os.path.realpath(path)}); "
-                                     "name it on the command line or copy it into the project")
+                                     "only files inside the project are read")
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_BINARY", 0))
     except OSError as exc:
