@@ -495,7 +495,7 @@ def _task_map(path):
 
     try:
         text = read_data_file(path, "task map")
-        data, _ = load_yaml(text, path, "task map")
+        data, _ = load_yaml(text, path)
     except DataFileError as exc:
         fail(str(exc))
     if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):

@@ -8,11 +8,14 @@ from __future__ import annotations
 import functools
 import os
 import re
+import stat
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from msgspec import Struct, field
+
+from opusguard.datafile import DataFileError, read_data_file
 
 
 def _toml():
@@ -97,10 +100,13 @@ def find_config(start: Path) -> Path | None:
     for directory in (start, *start.parents):
         candidate = directory / "pyproject.toml"
         try:
-            text = candidate.read_text(encoding="utf-8")
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            if stat.S_ISDIR(os.stat(candidate).st_mode):
+                continue
+        except OSError:  # absent (or a dangling link)
             continue
-        except (OSError, UnicodeDecodeError):
+        try:
+            text = read_data_file(candidate, "config")  # not a FIFO's blocking read
+        except DataFileError:
             return candidate  # report the error when loading it
         # Any spelling of the table names the tool; most pyproject.toml files don't,
         # and they are not parsed (tomllib costs more to import than the check reads).
@@ -122,9 +128,9 @@ def _line_of(text: str, key: str) -> int:
 
 def _read_table(path: Path) -> tuple[dict, str]:
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}:1: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+        text = read_data_file(path, "config")
+    except DataFileError as exc:
+        raise ConfigError(str(exc)) from None
     try:
         data = _parse_toml(text)
     except _toml().TOMLDecodeError as exc:

@@ -84,7 +84,7 @@ def _size(n: int) -> str:
     return f"{n // (1024 * 1024)} MiB" if n % (1024 * 1024) == 0 else f"{n:,} bytes"
 
 
-def compose_yaml(text: str, path: str | Path, what: str, *, max_nodes: int = MAX_YAML_NODES):
+def compose_yaml(text: str, path: str | Path, *, max_nodes: int = MAX_YAML_NODES):
     """The YAML node tree of `text` (safe loader, bounded); None for an empty document."""
     import yaml
 
@@ -98,7 +98,7 @@ def compose_yaml(text: str, path: str | Path, what: str, *, max_nodes: int = MAX
         raise _yaml_error(exc, text, path) from None
 
 
-def load_yaml(text: str, path: str | Path, what: str, *, max_nodes: int = MAX_YAML_NODES):
+def load_yaml(text: str, path: str | Path, *, max_nodes: int = MAX_YAML_NODES):
     """The Python data of `text` (safe loader, bounded), and its root node."""
     import yaml
 

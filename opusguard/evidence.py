@@ -64,7 +64,7 @@ def load_evidence(path: str | Path, *, roots=None) -> Evidence:
         if path.suffix.lower() == ".json":
             data = json.loads(text)
         else:
-            data, _ = load_yaml(text, path, "evidence")
+            data, _ = load_yaml(text, path)
     except DataFileError as exc:
         raise EvidenceError(str(exc)) from None
     except json.JSONDecodeError as exc:

@@ -241,7 +241,7 @@ class _PolicyLoader:
             if text is None:
                 self.stamps.append(file_stamp(path))  # before reading: see file_stamp
                 text = read_data_file(path, "policy")
-            root = compose_yaml(text, path, "policy")
+            root = compose_yaml(text, path)
         except OSError as exc:
             raise PolicyError(str(path), 1, 1, f"cannot read policy: {exc.strerror or exc}") from None
         except DataFileError as exc:

@@ -134,7 +134,7 @@ def _load_prices(path: Path) -> dict:
     from opusguard.datafile import DataFileError, load_yaml, read_data_file
 
     try:
-        data, root = load_yaml(read_data_file(path, "prices file"), path, "prices file")
+        data, root = load_yaml(read_data_file(path, "prices file"), path)
     except DataFileError as exc:
         raise CatalogError(str(exc)) from None
     if not isinstance(data, dict) or not isinstance(data.get("prices"), dict):
