@@ -91,14 +91,16 @@ class Baseline:
 
 
 def load_baseline(path: Path) -> Baseline:
+    from opusguard.datafile import MAX_USAGE_BYTES, DataFileError, read_data_file
+
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise BaselineError(f"{path}: cannot read baseline: {exc.strerror or exc}") from None
+        data = json.loads(read_data_file(path, "baseline", max_bytes=MAX_USAGE_BYTES))
+    except DataFileError as exc:
+        raise BaselineError(str(exc)) from None
     except json.JSONDecodeError as exc:
         raise BaselineError(f"{path}:{exc.lineno}: not a baseline file: invalid JSON: {exc.msg}") from None
-    except UnicodeDecodeError as exc:
-        raise BaselineError(f"{path}:1: not a baseline file: not UTF-8 ({exc.reason})") from None
+    except RecursionError:
+        raise BaselineError(f"{path}:1: not a baseline file: JSON nested too deep") from None
     if not isinstance(data, dict) or data.get("version") != 1 or not isinstance(data.get("entries"), list):
         raise BaselineError(f"{path}: not an opusguard baseline (expected version 1 with 'entries')")
     entries = []

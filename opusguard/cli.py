@@ -490,20 +490,14 @@ def _check_stdin_filename(name: str | None) -> None:
 def _task_map(path):
     if path is None:
         return {}
-    import yaml
-
+    from opusguard.datafile import DataFileError, load_yaml, read_data_file
     from opusguard.policy import _TASK_NAME
 
     try:
-        text = Path(path).read_text(encoding="utf-8")
-        data = yaml.safe_load(text)
-    except OSError as exc:
-        fail(f"{path}:1: cannot read task map: {exc.strerror or exc}")
-    except UnicodeDecodeError as exc:
-        fail(f"{path}:1: task map is not UTF-8 ({exc.reason})")
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        fail(f"{path}:{mark.line + 1 if mark else 1}: invalid YAML: {getattr(exc, 'problem', None) or 'cannot parse'}")
+        text = read_data_file(path, "task map")
+        data, _ = load_yaml(text, path)
+    except DataFileError as exc:
+        fail(str(exc))
     if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
         fail(f"{path}:1: a task map maps 'path:line' to a task name")
     for name in data.values():

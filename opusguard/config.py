@@ -8,11 +8,14 @@ from __future__ import annotations
 import functools
 import os
 import re
+import stat
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from msgspec import Struct, field
+
+from opusguard.datafile import DataFileError, read_data_file
 
 
 def _toml():
@@ -97,10 +100,13 @@ def find_config(start: Path) -> Path | None:
     for directory in (start, *start.parents):
         candidate = directory / "pyproject.toml"
         try:
-            text = candidate.read_text(encoding="utf-8")
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            if stat.S_ISDIR(os.stat(candidate).st_mode):
+                continue
+        except OSError:  # absent (or a dangling link)
             continue
-        except (OSError, UnicodeDecodeError):
+        try:
+            text = read_data_file(candidate, "config")  # not a FIFO's blocking read
+        except DataFileError:
             return candidate  # report the error when loading it
         # Any spelling of the table names the tool; most pyproject.toml files don't,
         # and they are not parsed (tomllib costs more to import than the check reads).
@@ -122,9 +128,9 @@ def _line_of(text: str, key: str) -> int:
 
 def _read_table(path: Path) -> tuple[dict, str]:
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}:1: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+        text = read_data_file(path, "config")
+    except DataFileError as exc:
+        raise ConfigError(str(exc)) from None
     try:
         data = _parse_toml(text)
     except _toml().TOMLDecodeError as exc:
@@ -160,12 +166,26 @@ def load_settings(cwd: Path, config_file: Path | None = None, overrides: dict | 
     if path is not None:
         table, text = _read_table(path)
         _apply_table(settings, table, path, text)
+        if config_file is None and settings.policy is not None and "policy" not in (overrides or {}):
+            _policy_inside(settings, path, text)
     for key, value in (overrides or {}).items():
         if key == "policy" or key == "baseline":
             value = Path(value)
         setattr(settings, key, value)
     settings._per_file_specs = _compile_per_file(settings.per_file_ignores)
     return settings
+
+
+def _policy_inside(settings: Settings, path: Path, text: str) -> None:
+    """A policy named by a config file found in the tree (not one given with --config)
+    must be inside the project: the tree may be someone else's (docs/security.md)."""
+    real = os.path.realpath(settings.policy)
+    root = os.path.realpath(settings.root)
+    if os.path.commonpath([real, root]) != root:
+        raise ConfigError(
+            f"{path}:{_line_of(text, 'policy')}: 'policy' is outside the project ({real}); "
+            "name it with --policy or --config instead"
+        )
 
 
 def _apply_table(settings: Settings, table: dict, path: Path, text: str) -> None:

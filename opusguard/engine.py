@@ -92,7 +92,7 @@ def load_run_policy(settings: Settings, catalog: Catalog, cwd: Path, cache_dir: 
     path = settings.policy or discover_policy(settings.root)
     if path is None:
         return empty_policy(catalog)
-    return load_policy(path, catalog, cache_dir=cache_dir)
+    return load_policy(path, catalog, cache_dir=cache_dir, root=settings.root)
 
 
 def router_names(policy: Policy) -> frozenset[str]:

@@ -47,23 +47,30 @@ class Evidence(Struct):
         return None
 
 
-def load_evidence(path: str | Path) -> Evidence:
+def task_evidence(policy, task) -> Evidence:
+    """The evidence file of `task` (which names one), read from inside the policy's
+    roots: the path is written in the scanned tree, so it must not lead out of it."""
+    return load_evidence(Path(task.source).parent / task.evidence, roots=policy.roots or None)
+
+
+def load_evidence(path: str | Path, *, roots=None) -> Evidence:
+    from opusguard.datafile import DataFileError, load_yaml, read_data_file
+
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise EvidenceError(f"{path}:1: cannot read evidence: {getattr(exc, 'strerror', None) or exc}") from None
-    if path.suffix.lower() == ".csv":
-        return _from_csv(path, text)
-    import yaml  # here, not at the top: rules import this module on every run
-
-    try:
-        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+        text = read_data_file(path, "evidence", roots=roots)
+        if path.suffix.lower() == ".csv":
+            return _from_csv(path, text)
+        if path.suffix.lower() == ".json":
+            data = json.loads(text)
+        else:
+            data, _ = load_yaml(text, path)
+    except DataFileError as exc:
+        raise EvidenceError(str(exc)) from None
     except json.JSONDecodeError as exc:
         raise EvidenceError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise EvidenceError(f"{path}:{mark.line + 1 if mark else 1}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    except RecursionError:
+        raise EvidenceError(f"{path}:1: invalid JSON: nested too deep") from None
     return _from_mapping(path, data)
 
 

@@ -17,7 +17,8 @@ from msgspec import Struct, field
 
 from opusguard import catalog as catalog_module
 from opusguard.catalog import TIERS, Catalog, CatalogEntry, entry_from_mapping, load_catalog
-from opusguard.config import POLICY_FILE_NAMES
+from opusguard.config import POLICY_FILE_NAMES, find_project_root
+from opusguard.datafile import outside
 from opusguard.parsed_cache import ParsedCache, Stamp, file_stamp
 
 TOP_LEVEL_KEYS = ("version", "router", "tiers", "tasks", "include", "models")
@@ -58,6 +59,8 @@ class Policy(Struct):
     catalog: Catalog | None = None
     # key path -> (line, column), for findings that point into the policy
     positions: dict[tuple[str, ...], tuple[int, int]] = field(default_factory=dict)
+    # real paths of the folders its includes and evidence files must be in
+    roots: tuple[str, ...] = ()
 
     @property
     def router_module(self) -> str | None:
@@ -89,6 +92,7 @@ class PolicyData(Struct):
     tasks: dict[str, Task]
     positions: dict[tuple[str, ...], tuple[int, int]]
     overrides: tuple[CatalogEntry, ...]
+    roots: tuple[str, ...] = ()
 
 
 def discover_policy(start: Path) -> Path | None:
@@ -122,42 +126,54 @@ def _default_tiers(catalog: Catalog) -> dict[str, str]:
     return tiers
 
 
-def load_policy(path: str | Path, catalog: Catalog | None = None, *, cache_dir: Path | None = None) -> Policy:
-    """The policy at `path`, with its includes, checked against `catalog`.
+def policy_roots(path: str | Path, root: Path | None = None) -> tuple[str, ...]:
+    """The folders a policy's includes and evidence files must resolve into: the
+    project's root (`root`, else the one holding the current folder) and the
+    policy's own folder (a policy named with --policy may sit elsewhere)."""
+    project = root if root is not None else find_project_root(Path.cwd())
+    return tuple(dict.fromkeys((os.path.realpath(project), os.path.realpath(Path(path).parent))))
+
+
+def load_policy(path: str | Path, catalog: Catalog | None = None, *, cache_dir: Path | None = None,
+                root: Path | None = None) -> Policy:
+    """The policy at `path`, with its includes, checked against `catalog`; includes
+    and evidence must lie inside `policy_roots(path, root)`.
 
     With `cache_dir` (the facts cache folder), a policy built by an earlier run is
     reused while none of its files changed, and PyYAML is not imported.
     """
     catalog = catalog or load_catalog()
+    roots = policy_roots(path, root)
     if cache_dir is not None:
-        return _load_through_cache(path, catalog, cache_dir)
-    return _parse(path, catalog)[0]
+        return _load_through_cache(path, catalog, cache_dir, roots)
+    return _parse(path, catalog, roots)[0]
 
 
-def load_policy_text(path: str | Path, text: str, catalog: Catalog | None = None) -> Policy:
+def load_policy_text(path: str | Path, text: str, catalog: Catalog | None = None, *,
+                     root: Path | None = None) -> Policy:
     """The policy `path` would be if it held `text` (its includes read from disk):
     how a policy is checked before it is written."""
-    loader = _PolicyLoader(catalog or load_catalog())
+    loader = _PolicyLoader(catalog or load_catalog(), policy_roots(path, root))
     loader.load_file(Path(path), chain=(), text=text)
     return loader.finish(str(path))
 
 
-def _parse(path: str | Path, catalog: Catalog) -> tuple[Policy, _PolicyLoader]:
-    loader = _PolicyLoader(catalog)
+def _parse(path: str | Path, catalog: Catalog, roots: tuple[str, ...]) -> tuple[Policy, _PolicyLoader]:
+    loader = _PolicyLoader(catalog, roots)
     loader.load_file(Path(path), chain=())
     return loader.finish(str(path)), loader
 
 
-def _load_through_cache(path: str | Path, catalog: Catalog, cache_dir: Path) -> Policy:
+def _load_through_cache(path: str | Path, catalog: Catalog, cache_dir: Path, roots: tuple[str, ...]) -> Policy:
     cache = ParsedCache(cache_dir)
     # The policy is checked against the catalog (tiers, pins, default tiers), so
-    # another catalog is another entry.
-    identity = ("policy", str(path), os.path.abspath(path), catalog.source_path or "", catalog.digest())
+    # another catalog is another entry; and against its roots (includes inside them).
+    identity = ("policy", str(path), os.path.abspath(path), catalog.source_path or "", catalog.digest(), *roots)
     cached = cache.get(identity, PolicyData)
     if isinstance(cached, PolicyData):
         policy = Policy(
             path=cached.path, version=cached.version, router=cached.router, tiers=cached.tiers,
-            tasks=cached.tasks, positions=cached.positions,
+            tasks=cached.tasks, positions=cached.positions, roots=cached.roots,
         )
         policy.catalog = catalog.with_overrides(cached.overrides)  # as finish() makes it
         return policy
@@ -166,12 +182,12 @@ def _load_through_cache(path: str | Path, catalog: Catalog, cache_dir: Path) -> 
         code_stamps = [file_stamp(__file__), file_stamp(catalog_module.__file__)]
     except OSError:
         code_stamps = None
-    policy, loader = _parse(path, catalog)
+    policy, loader = _parse(path, catalog, roots)
     if code_stamps is not None:
         # Stored without its catalog (the caller has it) but with the policy's own models.
         stored = PolicyData(
             policy.path, policy.version, policy.router, policy.tiers, policy.tasks, policy.positions,
-            tuple(loader.overrides),
+            tuple(loader.overrides), policy.roots,
         )
         cache.put(identity, [*loader.stamps, *code_stamps], stored)
     return policy
@@ -192,7 +208,7 @@ def _suggest(word: str, allowed) -> str:
 
 
 class _PolicyLoader:
-    def __init__(self, catalog: Catalog):
+    def __init__(self, catalog: Catalog, roots: tuple[str, ...] = ()):
         self.catalog = catalog
         self.version = 1
         self.router: str | None = None
@@ -202,6 +218,8 @@ class _PolicyLoader:
         self.positions: dict[tuple[str, ...], tuple[int, int]] = {}
         self.pending_pins: list[tuple[Task, str, int, int]] = []
         self.stamps: list[Stamp] = []  # every file read, for the parsed-object cache
+        self.roots = roots  # real paths of the folders includes and evidence must be in
+        self.loaded: set[Path] = set()
 
     def error(self, path: Path, node, message: str) -> PolicyError:
         line, column = _pos(node) if node is not None else (1, 1)
@@ -210,27 +228,24 @@ class _PolicyLoader:
     def load_file(self, path: Path, chain: tuple[Path, ...], text: str | None = None) -> None:
         import yaml
 
+        from opusguard.datafile import DataFileError, compose_yaml, read_data_file
+
         resolved = path.resolve()
         if resolved in chain:
             cycle = " -> ".join(str(p) for p in (*chain, resolved))
             raise PolicyError(str(path), 1, 1, f"include cycle: {cycle}")
+        if resolved in self.loaded:
+            return  # a diamond of includes: each file is read once
+        self.loaded.add(resolved)
         try:
             if text is None:
-                if not stat.S_ISREG(path.stat().st_mode):  # a folder, or a device that never ends (/dev/zero)
-                    raise PolicyError(str(path), 1, 1, "cannot read policy: not a regular file")
                 self.stamps.append(file_stamp(path))  # before reading: see file_stamp
-                text = path.read_text(encoding="utf-8")
+                text = read_data_file(path, "policy")
+            root = compose_yaml(text, path)
         except OSError as exc:
             raise PolicyError(str(path), 1, 1, f"cannot read policy: {exc.strerror or exc}") from None
-        except UnicodeDecodeError as exc:
-            raise PolicyError(str(path), 1, 1, f"policy is not UTF-8 ({exc.reason})") from None
-        try:
-            root = yaml.compose(text, Loader=yaml.SafeLoader)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-            raise PolicyError(str(path), line, column, f"invalid YAML: {problem}") from None
+        except DataFileError as exc:
+            raise PolicyError(exc.path, exc.line, exc.column, exc.message) from None
         if root is None:
             return
         if not isinstance(root, yaml.MappingNode):
@@ -246,7 +261,15 @@ class _PolicyLoader:
             for item in items:
                 if not isinstance(item, yaml.ScalarNode) or not item.value:
                     raise self.error(path, item, "include takes relative paths of policy files")
-                self.load_file(path.parent / item.value, (*chain, resolved))
+                included = path.parent / item.value
+                if self.roots and outside(included, self.roots):
+                    # named by the policy (the scanned tree), not by the user: it stays in the project
+                    raise self.error(
+                        path, item,
+                        f"include {item.value!r} is outside the project ({os.path.realpath(included)}); "
+                        "an include is a file inside the project",
+                    )
+                self.load_file(included, (*chain, resolved))
         if "models" in entries:
             self._models(path, entries["models"][1])
         if "router" in entries:
@@ -383,4 +406,5 @@ class _PolicyLoader:
             tasks=self.tasks,
             catalog=catalog,
             positions=self.positions,
+            roots=self.roots,
         )

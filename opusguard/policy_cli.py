@@ -41,7 +41,7 @@ def policy_group() -> None:
 @click.argument("policy_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
 def validate_command(policy_file):
     """Check a policy file; exit 2 with file:line:col on the first error."""
-    from opusguard.evidence import EvidenceError, load_evidence
+    from opusguard.evidence import EvidenceError, task_evidence
     from opusguard.sanitize import printable
 
     policy = _load(policy_file)
@@ -49,7 +49,7 @@ def validate_command(policy_file):
     for task in policy.tasks.values():
         if task.evidence:
             try:
-                load_evidence(Path(task.source).parent / task.evidence)
+                task_evidence(policy, task)
             except EvidenceError as exc:
                 problems.append(f"{task.source}:{task.line}:{task.column}: task '{task.name}': {exc}")
     for problem in problems:
@@ -80,7 +80,7 @@ def show_command(policy_file):
     from rich.console import Console
     from rich.table import Table
 
-    from opusguard.evidence import EvidenceError, load_evidence
+    from opusguard.evidence import EvidenceError, task_evidence
     from opusguard.sanitize import rich_text
 
     policy = _load(policy_file)
@@ -94,7 +94,7 @@ def show_command(policy_file):
         verdict = ""
         if task.evidence:
             try:
-                evidence = load_evidence(Path(task.source).parent / task.evidence)
+                evidence = task_evidence(policy, task)
                 passing = evidence.cheapest_passing()
                 verdict = f"{passing} clears {evidence.bar:g}" if passing else f"no tier clears {evidence.bar:g}"
             except EvidenceError:

@@ -131,17 +131,12 @@ def price_book(catalog: Catalog, prices_file: Path | None = None) -> PriceBook:
 
 def _load_prices(path: Path) -> dict:
     """A --prices file: {as_of: DATE, prices: {MODEL_OR_TIER: {input, output, ...}}}."""
+    from opusguard.datafile import DataFileError, load_yaml, read_data_file
+
     try:
-        text = path.read_text(encoding="utf-8")
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except OSError as exc:
-        raise CatalogError(f"{path}:1: cannot read prices: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise CatalogError(f"{path}:1: prices file is not UTF-8 ({exc.reason})") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise CatalogError(f"{path}:{mark.line + 1 if mark else 1}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+        data, root = load_yaml(read_data_file(path, "prices file"), path)
+    except DataFileError as exc:
+        raise CatalogError(str(exc)) from None
     if not isinstance(data, dict) or not isinstance(data.get("prices"), dict):
         raise CatalogError(f"{path}:1: a prices file is a mapping with 'prices: {{MODEL_OR_TIER: {{input: .., output: ..}}}}'")
     nodes = {key.value: (key, value) for key, value in root.value}

@@ -93,13 +93,13 @@ KNOWN_COLUMNS = ("task", "site", "calls", "period", "batch_share", *MEAN_COLUMNS
 
 
 def load_usage(path: str | Path) -> Usage:
+    from opusguard.datafile import MAX_USAGE_BYTES, DataFileError, read_data_file
+
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise UsageError(f"{path}:1: cannot read usage file: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"{path}:1: usage file is not UTF-8 ({exc.reason})") from None
+        text = read_data_file(path, "usage file", max_bytes=MAX_USAGE_BYTES, encoding="utf-8-sig")
+    except DataFileError as exc:
+        raise UsageError(str(exc)) from None
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".ndjson"):
         records, period = _json_lines(text, path), None

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date
-from pathlib import Path
 
 from opusguard.findings import Finding
 from opusguard.policy import Policy, Task
@@ -109,11 +108,10 @@ def governance_problems(task: Task, policy: Policy, today: date) -> list[str]:
     if task.review_by is not None and task.review_by < today:
         problems.append(f"was due for review on {task.review_by}")
     if task.evidence:
-        from opusguard.evidence import EvidenceError, load_evidence  # (only a policy with evidence needs it)
+        from opusguard.evidence import EvidenceError, task_evidence  # (only a policy with evidence needs it)
 
-        evidence_path = Path(task.source).parent / task.evidence
         try:
-            evidence = load_evidence(evidence_path)
+            evidence = task_evidence(policy, task)
         except EvidenceError as exc:
             problems.append(f"has unreadable evidence: {exc}")
         else:

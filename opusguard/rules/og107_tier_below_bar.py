@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 from opusguard.findings import Finding
 from opusguard.project import Project
@@ -57,10 +56,10 @@ class TierBelowBar(Rule):
         for task in project.policy.tasks.values():
             if task.tier not in ("haiku", "sonnet") or not task.evidence:
                 continue
-            from opusguard.evidence import EvidenceError, load_evidence  # (only a policy with evidence needs it)
+            from opusguard.evidence import EvidenceError, task_evidence  # (only a policy with evidence needs it)
 
             try:
-                evidence = load_evidence(Path(task.source).parent / task.evidence)
+                evidence = task_evidence(project.policy, task)
             except EvidenceError:
                 continue  # OG104 reports unreadable evidence for Opus; others are reported by `policy validate`
             if evidence.passes(task.tier) is False:
