@@ -1,9 +1,19 @@
-"""Build the benchmark corpus: real Python from pinned PyPI packages, with Claude usage injected.
+"""Build a benchmark corpus from pinned PyPI wheels.
 
-    python benchmarks/make_corpus.py [--dest benchmarks/corpus]
+    python benchmarks/make_corpus.py [--corpus sparse|dense] [--dest DIR]
 
-Reproducible: pinned package versions, a fixed random seed, and a manifest; a
-corpus already built from the same manifest is left as it is.
+sparse (benchmarks/corpus/sparse): large general-purpose packages with Claude
+usage injected into 40 files chosen with a fixed seed; few files matter.
+dense (benchmarks/corpus/dense): packages built around Claude and other LLM
+APIs, unchanged; many files mention Claude.
+
+Only the wheels' `.py` files are kept. Each corpus gets a `pyproject.toml` of
+its own (the project's root, as in a user's checkout) and an empty git
+repository (`git init`), so that tools that honour .gitignore see a checkout of
+its own, not a folder this repository's .gitignore excludes. Nothing is
+committed: the wheels are fetched by `pip download --no-deps` when the corpus
+is built. Reproducible: pinned versions, a fixed seed, a manifest; a corpus
+already built from the same manifest is left as it is.
 """
 
 from __future__ import annotations
@@ -21,6 +31,14 @@ import zipfile
 from pathlib import Path
 
 PACKAGES = ["Django==5.1.4", "sympy==1.13.3", "networkx==3.4.2", "pandas==2.2.3"]
+# Claude-heavy code: SDK wrappers, agent frameworks, eval harnesses (latest
+# release on PyPI each, as of 2026-12-06).
+DENSE_PACKAGES = [
+    "litellm==1.91.5", "langchain-anthropic==1.7.10", "llama-index-llms-anthropic==0.12.3",
+    "crewai==1.15.30", "agno==3.1.10", "strands-agents==1.62.0", "inspect-ai==0.3.285",
+    "camel-ai==0.2.90", "smolagents==1.26.0", "anthropic-haystack==8.0.1", "mirascope==2.8.2",
+    "openhands-ai==0.9.8", "ag2==1.2.1",
+]
 SEED = 20261124
 INJECTED_FILES = 40
 
@@ -52,34 +70,92 @@ SNIPPETS = [
 # The top of the monorepo: a project of its own, as opusguard finds its root
 # (without it, the root would be the checkout of opusguard the corpus sits in).
 PYPROJECT = '[project]\nname = "acme-monorepo"\nversion = "0"\n'
+DENSE_PYPROJECT = '[project]\nname = "llm-apps"\nversion = "0"\n'
 CORPUS_TIME = 1_795_478_400  # 2026-11-24 00:00 UTC: every file's mtime
 
 
-def manifest() -> dict:
+def manifest(corpus: str = "sparse") -> dict:
+    if corpus == "dense":
+        return {"corpus": "dense", "packages": DENSE_PACKAGES, "pyproject": DENSE_PYPROJECT}
     return {"packages": PACKAGES, "seed": SEED, "injected": INJECTED_FILES, "snippets": hashlib.sha256("".join(SNIPPETS + [CONFIG, PYPROJECT]).encode()).hexdigest()}
 
 
-def build(dest: Path) -> None:
-    stamp = dest / "MANIFEST.json"
-    if stamp.exists() and json.loads(stamp.read_text()) == manifest():
-        print(f"{dest}: already built")
-        return
-    if dest.exists():
-        shutil.rmtree(dest)
-    dest.mkdir(parents=True)
+def unpack_wheels(packages: list[str], dest: Path) -> None:
+    """The `.py` files of the pinned wheels, fetched by pip, at their paths in the wheel."""
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(
             [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary", ":all:",
-             "--python-version", "3.11", "--platform", "manylinux2014_x86_64", "-d", tmp, *PACKAGES],
+             "--python-version", "3.11", "--platform", "manylinux2014_x86_64", "-d", tmp, *packages],
             check=True,
         )
         for wheel in sorted(Path(tmp).glob("*.whl")):
             with zipfile.ZipFile(wheel) as archive:
                 for name in archive.namelist():
-                    if name.endswith(".py") and ".dist-info/" not in name:
-                        target = dest / name
-                        target.parent.mkdir(parents=True, exist_ok=True)
-                        target.write_bytes(archive.read(name))
+                    if not name.endswith(".py") or ".dist-info/" in name:
+                        continue
+                    installed = name
+                    parts = name.split("/")
+                    if parts[0].endswith(".data"):  # pkg.data/purelib/x.py installs as x.py
+                        if len(parts) < 3 or parts[1] not in ("purelib", "platlib"):
+                            continue
+                        installed = "/".join(parts[2:])
+                    target = dest / installed
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(archive.read(name))
+
+
+def stats(dest: Path) -> dict:
+    """Files, lines and files that mention Claude (any case), over the corpus's `.py` files."""
+    files = lines = claude = 0
+    for path in dest.rglob("*.py"):
+        if ".git" in path.relative_to(dest).parts:
+            continue
+        data = path.read_bytes()
+        files += 1
+        lines += data.count(b"\n")
+        claude += b"claude" in data.lower()
+    return {"files": files, "lines": lines, "files_mentioning_claude": claude}
+
+
+def finish(dest: Path, stamp_data: dict) -> None:
+    # Dated in the past, as a checkout's files are: opusguard keeps no verdict for a
+    # file changed within the last two seconds, so a corpus just written would make
+    # the first warm run a cold one.
+    for path in dest.rglob("*"):
+        os.utime(path, (CORPUS_TIME, CORPUS_TIME))
+    # A repository of its own, as a user's checkout is (no commit needed): git's
+    # answer to "is this ignored?" is then about the corpus, not this repository.
+    if shutil.which("git"):
+        subprocess.run(["git", "init", "-q", str(dest)], check=True)
+    (dest / "MANIFEST.json").write_text(json.dumps(stamp_data, indent=2))
+    counts = stats(dest)
+    print(f"{dest}: {counts['files']:,} files, {counts['lines']:,} lines, "
+          f"{counts['files_mentioning_claude']:,} mention Claude")
+
+
+def fresh(dest: Path, stamp_data: dict) -> bool:
+    stamp = dest / "MANIFEST.json"
+    if stamp.exists() and json.loads(stamp.read_text()) == stamp_data:
+        print(f"{dest}: already built")
+        return False
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    return True
+
+
+def build_dense(dest: Path) -> None:
+    if not fresh(dest, manifest("dense")):
+        return
+    unpack_wheels(DENSE_PACKAGES, dest)
+    (dest / "pyproject.toml").write_text(DENSE_PYPROJECT)
+    finish(dest, manifest("dense"))
+
+
+def build(dest: Path) -> None:
+    if not fresh(dest, manifest()):
+        return
+    unpack_wheels(PACKAGES, dest)
     (dest / "pyproject.toml").write_text(PYPROJECT)
     package = dest / "acme_ai"
     package.mkdir()
@@ -90,17 +166,13 @@ def build(dest: Path) -> None:
     for index, path in enumerate(rng.sample(files, INJECTED_FILES)):
         with path.open("a", encoding="utf-8") as handle:
             handle.write("\n\n# --- injected by benchmarks/make_corpus.py ---\n" + SNIPPETS[index % len(SNIPPETS)])
-    # Dated in the past, as a checkout's files are: opusguard keeps no verdict for a
-    # file changed within the last two seconds, so a corpus just written would make
-    # the first warm run a cold one.
-    for path in dest.rglob("*"):
-        os.utime(path, (CORPUS_TIME, CORPUS_TIME))
-    stamp.write_text(json.dumps(manifest(), indent=2))
-    lines = sum(p.read_bytes().count(b"\n") for p in dest.rglob("*.py"))
-    print(f"{dest}: {sum(1 for _ in dest.rglob('*.py'))} files, {lines:,} lines, {INJECTED_FILES} with Claude usage")
+    finish(dest, manifest())
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
-    parser.add_argument("--dest", type=Path, default=Path(__file__).parent / "corpus")
-    build(parser.parse_args().dest)
+    parser.add_argument("--corpus", choices=["sparse", "dense"], default="sparse")
+    parser.add_argument("--dest", type=Path, help="default: benchmarks/corpus/<corpus>")
+    args = parser.parse_args()
+    dest = args.dest or Path(__file__).resolve().parent / "corpus" / args.corpus
+    (build_dense if args.corpus == "dense" else build)(dest)
