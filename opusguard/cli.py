@@ -344,7 +344,7 @@ def fix(paths, policy, config_file, select, extend_select, ignore, jobs, no_cach
     analysis = engine.analyze(settings, options, cwd=Path.cwd())
     engine.print_warnings(analysis.warnings)
     for path, why in analysis.summary.skipped.items():
-        click.echo(f"opusguard: warning: {path}: not considered ({why}): its call sites are not rewritten", err=True)
+        warn(f"{path}: not considered ({why}): its call sites are not rewritten")
     policy_path = Path(analysis.project.policy.path) if analysis.project.policy.path else settings.root / POLICY_FILE_NAMES[0]
     names = _task_map(task_map)
     if task_name:
