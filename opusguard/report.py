@@ -398,6 +398,11 @@ def configured_models(project: Project) -> list[ConfiguredModel]:
     return out
 
 
+def _priced_total(costs: list[SiteCost], side: str) -> float:
+    """The sum of `side` ('today' or 'policy') over the sites that have a price."""
+    return sum(priced.cost for priced in (getattr(c, side) for c in costs) if priced and priced.cost is not None)
+
+
 @dataclass
 class Report:
     period: str
@@ -421,11 +426,11 @@ class Report:
 
     @property
     def tests_today(self) -> float:
-        return sum(c.today.cost for c in self.tests if c.today and c.today.cost is not None)
+        return _priced_total(self.tests, "today")
 
     @property
     def tests_policy(self) -> float:
-        return sum(c.policy.cost for c in self.tests if c.policy and c.policy.cost is not None)
+        return _priced_total(self.tests, "policy")
 
     @property
     def sites(self) -> list[Site]:
@@ -433,11 +438,11 @@ class Report:
 
     @property
     def today(self) -> float:
-        return sum(c.today.cost for c in self.costs if c.today and c.today.cost is not None)
+        return _priced_total(self.costs, "today")
 
     @property
     def policy(self) -> float:
-        return sum(c.policy.cost for c in self.costs if c.policy and c.policy.cost is not None)
+        return _priced_total(self.costs, "policy")
 
     @property
     def saving(self) -> float:
