@@ -20,7 +20,7 @@ from collections.abc import Callable
 import libcst as cst
 from msgspec import Struct, field
 
-from opusguard import limits, notebook, prefilter, sinks, slicing
+from opusguard import limits, notebook, prefilter, selection, sinks, slicing
 from opusguard.catalog import SHORT_ALIASES
 from opusguard.facts import (
     Annotation,
@@ -52,7 +52,7 @@ from opusguard.walk import walk
 
 # A name that may hold a model, passed to a helper: `ask(MODEL)`, `ask(args.model)`,
 # `ask(model)` (a parameter: the caller is a helper too). Only words that make a
-# function worth parsing (prefilter.function_may_matter), so a cut body hides none.
+# statement worth parsing (prefilter.trigger_lines), so a statement left out hides none.
 _MODEL_LIKE_NAME = re.compile(r"model|claude", re.I)
 _ENUM_BASE = re.compile(r"(?:^|\.)\w*Enum$|(?:^|\.)(?:Flag|IntFlag)$")
 _ANNOTATION = re.compile(r"#\s*opusguard:\s*(?P<body>.*)$")
@@ -85,7 +85,7 @@ def extract_facts(
     # back to the whole file, whose errors are the ones to report.
     sliced = None
     if cut_bodies:
-        sliced = slicing.cut_irrelevant_bodies(source, lambda text: prefilter.function_may_matter(text, router_names))
+        sliced = selection.select_statements(source, router_names)
     text = sliced.text if sliced is not None else source
     # Text that nests too deep for libcst (limits.py) is never given to it.
     problem = limits.nesting_problem(text)
@@ -116,7 +116,7 @@ def extract_facts(
         facts.cut_attributes = sliced.cut_attributes
         facts.cut_names = sliced.cut_names
         for qualname in sliced.cut_functions:  # each defined once: the order is not lost
-            facts.functions[qualname] = ()
+            facts.functions.setdefault(qualname, ())
     if b"opusguard:" in source:
         facts.annotations = parse_annotations(source)
     _keep_lines(facts, _decode(source))
@@ -124,7 +124,7 @@ def extract_facts(
 
 
 def _facts_of(
-    module: cst.Module, path: str, is_model_id, router_names: frozenset[str], sliced: slicing.SlicedSource | None
+    module: cst.Module, path: str, is_model_id, router_names: frozenset[str], sliced: selection.SlicedSource | None
 ) -> FileFacts:
     collector = _Collector(path, is_model_id, router_names, sliced)
     collector.read(module, first_line=1)
@@ -139,7 +139,7 @@ PIECE_BYTES = 128 * 1024
 
 
 def _facts_in_pieces(
-    text: bytes, path: str, is_model_id, router_names: frozenset[str], sliced: slicing.SlicedSource | None
+    text: bytes, path: str, is_model_id, router_names: frozenset[str], sliced: selection.SlicedSource | None
 ) -> FileFacts | None:
     """Facts of `text` parsed in pieces; None where it is not split (see _pieces_of) or a
     piece does not parse (the caller parses it whole, and reports its errors)."""
@@ -335,7 +335,7 @@ class _Collector(cst.CSTVisitor):
         path: str,
         is_model_id: Callable[[str], bool],
         router_names: frozenset[str],
-        sliced: slicing.SlicedSource | None = None,
+        sliced: selection.SlicedSource | None = None,
     ):
         super().__init__()
         self.positions: Positions | None = None

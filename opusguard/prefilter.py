@@ -8,6 +8,7 @@ make a model-taking call (`from app.config import OPUS` ... `model=OPUS`).
 
 from __future__ import annotations
 
+import bisect
 import functools
 import re
 from typing import NamedTuple
@@ -235,13 +236,31 @@ def text_may_matter(text: str, router_names: frozenset[str] = frozenset({"route"
 
 
 def function_may_matter(text: bytes, router_names: frozenset[str] = frozenset({"route"})) -> bool:
-    """Whether a function's source could add a call or literal fact (a superset).
+    """Whether source text could add a call or literal fact (a superset): whether it
+    has a trigger line (selection.py keeps the statements on those)."""
+    return bool(trigger_lines(text, router_names))
 
-    Attribute assignments (`self.engine = ...`) are not a reason to keep a body:
-    slicing.py records the names they assign and the resolver asks for the whole
-    file when it needs one of them."""
+
+_NEWLINE = re.compile(rb"\n")
+
+
+def trigger_lines(source: bytes, router_names: frozenset[str] = frozenset({"route"})) -> list[int]:
+    """The lines (1-based, sorted) that hold a trigger: "claude" or "odel" in any
+    case, a bare Agent SDK alias, "opusguard:", an SDK shape's distinctive name as
+    a whole word, or a call of the router. A statement whose lines hold none cannot
+    add a call or literal fact."""
     triggers = _triggers(router_names)
-    if b"opusguard:" in text or triggers.any_case_bytes.find_matches_as_indexes(text.lower()):
-        return True
-    matches = triggers.names_bytes.find_matches_as_indexes(text)
-    return _has_whole_word(text, matches, _WORD_BYTE, triggers.routers, _CALL_OPEN_BYTES)
+    offsets = [match[1] for match in triggers.any_case_bytes.find_matches_as_indexes(source.lower())]
+    at = source.find(b"opusguard:")
+    while at >= 0:
+        offsets.append(at)
+        at = source.find(b"opusguard:", at + 1)
+    end_of_text = len(source)
+    for index, start, end in triggers.names_bytes.find_matches_as_indexes(source):
+        if (start == 0 or not _WORD_BYTE.match(source, start - 1)) and (end == end_of_text or not _WORD_BYTE.match(source, end)):
+            if index not in triggers.routers or _CALL_OPEN_BYTES.match(source, end):
+                offsets.append(start)
+    if not offsets:
+        return []
+    newlines = [match.start() for match in _NEWLINE.finditer(source)]
+    return sorted({bisect.bisect_left(newlines, offset) + 1 for offset in offsets})
