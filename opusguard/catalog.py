@@ -21,10 +21,10 @@ from msgspec.structs import replace
 
 from opusguard.digest import hexdigest
 from opusguard.parsed_cache import ParsedCache, file_stamp
+from opusguard.tiers import NAMED_TIERS, TIERS, Tier
 
-TIERS = ("opus", "sonnet", "haiku", "other")
 # The short aliases the Claude Agent SDK and Claude Code accept for `model=`.
-SHORT_ALIASES = {"opus": "opus", "sonnet": "sonnet", "haiku": "haiku", "opusplan": "opus"}
+SHORT_ALIASES = {**{t.value: t.value for t in NAMED_TIERS}, "opusplan": Tier.OPUS.value}
 
 
 class CatalogError(Exception):
@@ -96,7 +96,7 @@ _CONTEXT_WINDOW = re.compile(r"(?<=:\d):\d+k$")
 _VERTEX_DATE = re.compile(r"(?:-v\d)?@(\d{8})$")
 _OPENROUTER_DOTTED = re.compile(r"(?<=\d)\.(?=\d)")
 
-DEFAULT_FAMILIES = {"opus": "opus", "sonnet": "sonnet", "haiku": "haiku"}
+DEFAULT_FAMILIES = {t.value: t.value for t in NAMED_TIERS}
 
 
 def _new_scheme(families) -> re.Pattern[str]:
@@ -189,7 +189,7 @@ def _parse_core(core: str, provider: str, new_scheme: re.Pattern[str], families:
         model_id = f"{family}-{day}" if day else family + ("-latest" if match["latest"] else "")
         return _Parsed(model_id, tier, family, bool(day))
     if _LEGACY.fullmatch(core):
-        return _Parsed(core, "other", core, False)
+        return _Parsed(core, Tier.OTHER.value, core, False)
     return None
 
 
@@ -283,7 +283,7 @@ class Catalog:
         entry = self.entries.get(parsed.model_id) or self._by_name.get(parsed.model_id)
         if entry is None and not parsed.dated:
             entry = self._by_name.get(parsed.family) if parsed.model_id == parsed.family else None
-        if entry is None and parsed.tier == "other":
+        if entry is None and parsed.tier == Tier.OTHER:
             entry = self._by_name.get("anthropic." + core)  # Bedrock's legacy spellings
             if entry is not None:
                 return ModelRef(text, entry.id, entry.tier, entry.family, provider, entry)
@@ -304,7 +304,7 @@ class Catalog:
         match = self._prefix_tier.match(core)
         if match is None:
             return None
-        tier = self.families[match["new"]] if match["new"] else (match["old"] or "other")
+        tier = self.families[match["new"]] if match["new"] else (match["old"] or Tier.OTHER.value)
         return ModelRef(prefix, core, tier, core.rstrip("-"), provider, None, partial=True)
 
     def recognize_short_alias(self, text: str) -> ModelRef | None:

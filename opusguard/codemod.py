@@ -34,6 +34,7 @@ from opusguard.facts import Attr, Name, Span, Str, Subscript
 from opusguard.project import Project, ResolvedCall
 from opusguard.sanitize import printable
 from opusguard.sinks import MODEL_KEYWORDS
+from opusguard.tiers import Tier
 
 DEFAULT_ROUTER = "opusguard_router:route"
 
@@ -860,7 +861,7 @@ def leftover_findings(findings, result: FixResult, project: Project) -> dict[str
     for name, task in result.plan.new_tasks.items():
         if name not in used:
             continue
-        if task.tier == "opus":  # declared with no justification and no owner: two OG104 findings
+        if task.tier == Tier.OPUS:  # declared with no justification and no owner: two OG104 findings
             counts["OG104"] = counts.get("OG104", 0) + 2
         ref = project.catalog.recognize(task.sent) if task.model else None
         if ref is not None and project.catalog.lifecycle(ref, project.today) is not None:

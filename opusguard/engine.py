@@ -29,6 +29,7 @@ from opusguard.policy import Policy, discover_policy, empty_policy, load_policy
 from opusguard.project import Project
 from opusguard.resolve import build_project
 from opusguard.rules import all_rules
+from opusguard.tiers import TIERS, UNRESOLVED, Tier
 from opusguard.workers import ExtractionProcess, FactsSource, is_model_id
 
 # Files larger than this are not parsed (generated code, vendored bundles: libcst
@@ -573,13 +574,13 @@ def _count_models(project: Project, summary: RunSummary) -> None:
     for call in project.calls:
         if call.is_router_call:
             task = project.policy.tasks.get(call.route_task or "")
-            summary.model_calls[task.tier if task else "unresolved"] += 1
+            summary.model_calls[task.tier if task else UNRESOLVED] += 1
         elif call.models:
             tiers = {m.ref.tier for m in call.models}
-            tier = next(t for t in ("opus", "sonnet", "haiku", "other") if t in tiers or t == "other")
+            tier = next(t for t in TIERS if t in tiers or t == Tier.OTHER)
             summary.model_calls[tier] += 1
         elif call.is_claude and call.unresolved:
-            summary.model_calls["unresolved"] += 1
+            summary.model_calls[UNRESOLVED] += 1
 
 
 # --- rules and suppressions ----------------------------------------------------------

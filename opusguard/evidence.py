@@ -20,7 +20,7 @@ from pathlib import Path
 
 from msgspec import Struct, field
 
-TIER_ORDER = ("haiku", "sonnet", "opus")
+from opusguard.tiers import CHEAPEST_FIRST
 
 
 class EvidenceError(Exception):
@@ -40,7 +40,7 @@ class Evidence(Struct):
         score = self.scores.get(tier)
         return None if score is None else score >= self.bar
 
-    def cheapest_passing(self, order: tuple[str, ...] = TIER_ORDER) -> str | None:
+    def cheapest_passing(self, order: tuple[str, ...] = CHEAPEST_FIRST) -> str | None:
         for tier in order:
             if self.passes(tier):
                 return tier
@@ -89,9 +89,9 @@ def _from_mapping(path: Path, data) -> Evidence:
     scores = data.get("scores")
     if not isinstance(scores, dict) or not scores:
         raise EvidenceError(f"{path}:1: evidence has no 'scores' (per tier: haiku, sonnet, opus)")
-    unknown = [t for t in scores if t not in TIER_ORDER]
+    unknown = [t for t in scores if t not in CHEAPEST_FIRST]
     if unknown:
-        raise EvidenceError(f"{path}:1: unknown tier {unknown[0]!r} in scores (allowed: {', '.join(TIER_ORDER)})")
+        raise EvidenceError(f"{path}:1: unknown tier {unknown[0]!r} in scores (allowed: {', '.join(CHEAPEST_FIRST)})")
     return Evidence(
         path=str(path),
         bar=_number(path, 1, "bar", data["bar"]),
@@ -116,8 +116,8 @@ def _from_csv(path: Path, text: str) -> Evidence:
         if tier == "bar":
             bar = _number(path, line, "bar", row.get("score"))
             continue
-        if tier not in TIER_ORDER:
-            raise EvidenceError(f"{path}:{line}: unknown tier {tier!r} (allowed: {', '.join(TIER_ORDER)}, bar)")
+        if tier not in CHEAPEST_FIRST:
+            raise EvidenceError(f"{path}:{line}: unknown tier {tier!r} (allowed: {', '.join(CHEAPEST_FIRST)}, bar)")
         scores[tier] = _number(path, line, f"score of {tier}", row.get("score"))
         if row.get("bar"):
             bar = _number(path, line, "bar", row["bar"])

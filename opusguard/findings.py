@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from msgspec import Struct, field
 
+from opusguard.tiers import TIERS, UNRESOLVED
+
 
 class Location(Struct, frozen=True):
     """A place in a file. Lines and columns are 1-based; path is relative, with '/'."""
@@ -60,16 +62,13 @@ class Finding(Struct):
         return data
 
 
-TIERS = ("opus", "sonnet", "haiku", "other")
-
-
 class RunSummary(Struct):
     """Counts that the JSON summary and --statistics print."""
 
     files_scanned: int = 0
     files_parsed: int = 0
     model_calls: dict[str, int] = field(
-        default_factory=lambda: {t: 0 for t in (*TIERS, "unresolved")}
+        default_factory=lambda: {t: 0 for t in (*TIERS, UNRESOLVED)}
     )
     # model id -> number of literals written in code
     models: dict[str, int] = field(default_factory=dict)

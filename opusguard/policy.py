@@ -16,10 +16,11 @@ from pathlib import Path
 from msgspec import Struct, field
 
 from opusguard import catalog as catalog_module
-from opusguard.catalog import TIERS, Catalog, CatalogEntry, entry_from_mapping, load_catalog
+from opusguard.catalog import Catalog, CatalogEntry, entry_from_mapping, load_catalog
 from opusguard.config import POLICY_FILE_NAMES, find_project_root
 from opusguard.datafile import outside
 from opusguard.parsed_cache import ParsedCache, Stamp, file_stamp
+from opusguard.tiers import NAMED_TIERS, TIERS, Tier
 
 TOP_LEVEL_KEYS = ("version", "router", "tiers", "tasks", "include", "models")
 TASK_KEYS = ("tier", "description", "justification", "owner", "review_by", "evidence", "model")
@@ -119,7 +120,7 @@ def empty_policy(catalog: Catalog | None = None) -> Policy:
 
 def _default_tiers(catalog: Catalog) -> dict[str, str]:
     tiers = {}
-    for tier in ("opus", "sonnet", "haiku"):
+    for tier in NAMED_TIERS:
         entry = catalog.latest(tier)
         if entry is not None:
             tiers[tier] = entry.id
@@ -378,7 +379,7 @@ class _PolicyLoader:
         another tier, which would silence OG102 for an Opus id declared haiku."""
         for name in (entry.id, *entry.aliases):
             ref = self.catalog.recognize(str(name))
-            if ref is not None and ref.tier != "other" and ref.tier != entry.tier:
+            if ref is not None and ref.tier != Tier.OTHER and ref.tier != entry.tier:
                 raise self.error(
                     path, node,
                     f"models: '{name}' is {ref.tier}-tier in the model catalog, not {entry.tier} "

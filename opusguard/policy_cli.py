@@ -82,13 +82,14 @@ def show_command(policy_file):
 
     from opusguard.evidence import EvidenceError, task_evidence
     from opusguard.sanitize import rich_text
+    from opusguard.tiers import TIERS
 
     policy = _load(policy_file)
     today = date.today()
     table = Table(title=rich_text(f"{policy.path}  (router {policy.router or 'not set'})"))
     for column in ("task", "tier", "model", "owner", "review by", "evidence", "$/Mtok in/out"):
         table.add_column(column)
-    for task in sorted(policy.tasks.values(), key=lambda t: (("opus", "sonnet", "haiku", "other").index(t.tier), t.name)):
+    for task in sorted(policy.tasks.values(), key=lambda t: (TIERS.index(t.tier), t.name)):
         model = policy.model_for(task.name) or ""
         price = policy.catalog.price(model) or policy.catalog.price(task.tier)
         verdict = ""

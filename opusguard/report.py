@@ -22,14 +22,14 @@ from pathlib import Path
 
 import yaml
 
-from opusguard.catalog import TIERS, Catalog, CatalogError, ModelRef, Price, entry_from_mapping, shipped_catalog_path
+from opusguard.catalog import Catalog, CatalogError, ModelRef, Price, entry_from_mapping, shipped_catalog_path
 from opusguard.codemod import derive_task_name, plan_rewrites
 from opusguard.notebook import location, place
 from opusguard.policy import Policy
 from opusguard.project import Project, ResolvedCall
+from opusguard.tiers import NAMED_TIERS, TIERS, UNRESOLVED, Tier
 from opusguard.usage import Traffic, Usage
 
-TIER_ORDER = ("opus", "sonnet", "haiku", "other")
 BATCH_SINK = "anthropic messages.batches.create"
 FREE_SINKS = frozenset({"anthropic messages.count_tokens"})  # token counting is not billed
 AGENT_SINKS = frozenset({
@@ -113,7 +113,7 @@ class PriceBook:
             return ref.entry.price, note
         if ref.tier in self.overrides:
             return self.overrides[ref.tier], f"no list price for {ref.model_id}: priced at the {ref.tier} tier's"
-        if ref.tier in ("opus", "sonnet", "haiku"):
+        if ref.tier in NAMED_TIERS:
             price = self.catalog.price(ref.tier)
             if price is not None:
                 return price, f"no list price for {ref.model_id}: priced at the {ref.tier} tier's"
@@ -144,7 +144,7 @@ def _load_prices(path: Path) -> dict:
     overrides = {}
     for name, raw in data["prices"].items():
         try:
-            entry = entry_from_mapping({"id": str(name), "tier": "other", "price": raw})
+            entry = entry_from_mapping({"id": str(name), "tier": Tier.OTHER.value, "price": raw})
         except ValueError as exc:
             line = price_nodes[name].start_mark.line + 1 if name in price_nodes else 1
             raise CatalogError(f"{path}:{line}: {str(exc).replace('model ', 'price for ', 1)}") from None
@@ -233,7 +233,7 @@ def build_inventory(project: Project, is_test: Callable[[str], bool] | None = No
             else:
                 models = [routed]
         tiers = {m.tier for m in models}
-        tier = next((t for t in TIER_ORDER if t in tiers), None)
+        tier = next((t for t in TIERS if t in tiers), None)
         cell, line = _place(project, call.path, call.line)
         sites.append(Site(
             path=call.path,
@@ -301,7 +301,7 @@ def _codemod_task_names(project: Project, is_test: Callable[[str], bool]) -> dic
                 out[(call.path, call.call.span)] = at_call[(rewrite_path, span)]
                 break
         else:
-            for model in sorted(call.models, key=lambda m: TIER_ORDER.index(m.ref.tier)):
+            for model in sorted(call.models, key=lambda m: TIERS.index(m.ref.tier)):
                 task = at_call.get((model.literal_path, model.literal_span))
                 if task:
                     out[(call.path, call.call.span)] = task
@@ -453,9 +453,9 @@ class Report:
         return 100.0 * self.saving / self.today if self.today else 0.0
 
     def counts(self, *, tests: bool = False) -> dict[str, int]:
-        out = {t: 0 for t in (*TIERS, "unresolved")}
+        out = {t: 0 for t in (*TIERS, UNRESOLVED)}
         for cost in self.tests if tests else self.costs:
-            out[cost.site.tier or "unresolved"] += 1
+            out[cost.site.tier or UNRESOLVED] += 1
         return out
 
 
@@ -530,7 +530,7 @@ def price_report(
         today = _price_today(site, flow, prices)
         into.append(SiteCost(site, flow, source, today, _price_policy(site, today, flow, policy, prices, assumptions)))
     top = sorted(
-        (c for c in costs if c.site.tier == "opus" and c.today and c.today.cost),
+        (c for c in costs if c.site.tier == Tier.OPUS and c.today and c.today.cost),
         key=lambda c: -(c.today.cost or 0.0),
     )[: assumptions.top_opus_sites]
     report = Report(
@@ -636,7 +636,7 @@ def _price_policy(site, today: Priced, flow, policy: Policy, prices: PriceBook, 
     if site.covered:
         model = policy.model_for(site.task)
         note = f"task {site.task}"
-    elif site.tier == "opus":
+    elif site.tier == Tier.OPUS:
         target = assumptions.unjustified_opus_moves_to
         model = policy.tiers.get(target)
         note = f"no declared task: off Opus, onto {target}"
@@ -744,7 +744,11 @@ def routine_signals(site: Site, assumptions: Assumptions) -> tuple[int, list[str
         add(-1, "uses tools: agentic work" if tools is True else f"{tools} tools: agentic work")
     if site.sink in AGENT_SINKS:
         add(-2, "Claude Agent SDK: multi-step agentic work")
-    suggested = "haiku" if small_output or (isinstance(max_tokens, int) and max_tokens <= assumptions.tiny_max_tokens) else "sonnet"
+    suggested = (
+        Tier.HAIKU.value
+        if small_output or (isinstance(max_tokens, int) and max_tokens <= assumptions.tiny_max_tokens)
+        else Tier.SONNET.value
+    )
     return score, reasons, against, suggested
 
 
@@ -752,7 +756,7 @@ def advise(costs: Iterable[SiteCost], assumptions: Assumptions, policy: Policy, 
     """Opus sites whose signals say routine work, best case first. Advice only: never a finding."""
     out = []
     for cost in costs:
-        if cost.site.tier != "opus":
+        if cost.site.tier != Tier.OPUS:
             continue
         score, reasons, against, suggested = routine_signals(cost.site, assumptions)
         if score < assumptions.min_score:
@@ -772,7 +776,7 @@ GROUP_BY = ("task", "tier", "file")
 
 def group_key(site: Site, by: str) -> str:
     if by == "tier":
-        return site.tier or "unresolved"
+        return site.tier or UNRESOLVED
     if by == "file":
         return site.path
     return site.task or "(no task: model unresolved)"
@@ -790,14 +794,14 @@ def group_costs(report: Report, by: str) -> list[Group]:
         group.policy += (cost.policy.cost or 0.0) if cost.policy else 0.0
     ordered = sorted(groups.values(), key=lambda g: (-g.today, g.key))
     if by == "tier":
-        rank = {t: i for i, t in enumerate((*TIER_ORDER, "unresolved"))}
+        rank = {t: i for i, t in enumerate((*TIERS, UNRESOLVED))}
         ordered.sort(key=lambda g: rank.get(g.key, 99))
     return ordered
 
 
 def spend_by_tier(report: Report) -> dict[str, tuple[float, float]]:
     """tier -> (today, under the policy); a site moved by the policy counts in its new tier."""
-    out = {t: [0.0, 0.0] for t in TIER_ORDER}
+    out = {t: [0.0, 0.0] for t in TIERS}
     for cost in report.costs:
         if cost.today and cost.today.cost:
             out[cost.today.tier][0] += cost.today.cost

@@ -31,6 +31,7 @@ from opusguard.reporters.report_common import (
 )
 from opusguard.sanitize import html_href
 from opusguard.sanitize import html_text as escape
+from opusguard.tiers import UNRESOLVED
 
 TODAY_COLOR, POLICY_COLOR = "#b4442f", "#3f7f5f"
 MAX_TASK_ROWS = 10
@@ -58,7 +59,7 @@ code { font-size: .92em; }
 
 
 def _tier_span(tier: str | None) -> str:
-    name = tier or "unresolved"
+    name = tier or UNRESOLVED
     return f'<span class="tier-{escape(name)}">{escape(name)}</span>'
 
 
@@ -206,7 +207,7 @@ def render_report_html(report: Report, out: TextIO, *, group_by: str, link_base:
                 for m in site.models if m.literal_path
             ) or escape(literal_at(site))
             body.append(
-                f'<tr class="site" data-tier="{escape(site.tier or "unresolved")}">'
+                f'<tr class="site" data-tier="{escape(site.tier or UNRESOLVED)}">'
                 f"<td>{_link(site.path, site.line, link_base, site.cell)}</td><td><code>{escape(sends(site))}</code></td>"
                 f"<td>{_tier_span(site.tier)}</td><td>{escape(task_label(site))}</td>"
                 f"<td>{escape(policy_state(site))}</td><td>{literals}</td>"

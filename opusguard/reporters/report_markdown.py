@@ -20,6 +20,7 @@ from opusguard.reporters.report_common import (
     tests_line,
 )
 from opusguard.sanitize import markdown_cell as cell
+from opusguard.tiers import UNRESOLVED
 
 
 def _table(head: list[str], rows: list[list[object]], right: set[int] = frozenset()) -> list[str]:
@@ -48,7 +49,7 @@ def render_report_markdown(report: Report, out: TextIO, *, group_by: str) -> Non
         rows.append([f"{group_by} {group.key}", f"{group.sites} site(s)", "", "", "", "", money(group.today), money(group.policy)])
         for cost in costs_by_group[group.key]:
             site = cost.site
-            rows.append([site.where, sends(site), site.tier or "unresolved", task_label(site), policy_state(site),
+            rows.append([site.where, sends(site), site.tier or UNRESOLVED, task_label(site), policy_state(site),
                          literal_at(site), cost_cell(cost, "today"), cost_cell(cost, "policy")])
     lines += _table(["site", "sends", "tier", "task", "policy", "model written at", "today", "under the policy"], rows, {6, 7})
     if report.top_opus:

@@ -29,10 +29,11 @@ from opusguard.reporters.report_common import (
 )
 from opusguard.reporters.text import use_color
 from opusguard.sanitize import rich_text as _t
+from opusguard.tiers import UNRESOLVED, Tier
 
 PIPED_WIDTH = 100
 
-TIER_STYLE = {"opus": "bold red", "sonnet": "yellow", "haiku": "green", "other": "dim", None: "magenta"}
+TIER_STYLE = {Tier.OPUS: "bold red", Tier.SONNET: "yellow", Tier.HAIKU: "green", Tier.OTHER: "dim", None: "magenta"}
 
 
 def report_width(out: TextIO) -> int:
@@ -103,7 +104,7 @@ def render_report_text(report: Report, out: TextIO, *, group_by: str, color: boo
         for cost in by_group[key]:
             site = cost.site
             literal = literal_at(site)
-            head = (_t(f"{site.where}  ") + _t(site.tier or "unresolved", style=TIER_STYLE.get(site.tier, ""))
+            head = (_t(f"{site.where}  ") + _t(site.tier or UNRESOLVED, style=TIER_STYLE.get(site.tier, ""))
                     + _t(f", {task_label(site)}, {policy_state(site)}"))
             detail = _t(sends(site) + (f" ({literal})" if literal else ""), style="dim")
             cell = Group(Padding(head, (0, 0, 0, 2)), Padding(detail, (0, 0, 0, 4)))

@@ -16,9 +16,10 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, TextIO
 
-from opusguard.findings import TIERS, Finding, RunSummary
+from opusguard.findings import Finding, RunSummary
 from opusguard.notebook import location
 from opusguard.sanitize import printable
+from opusguard.tiers import TIERS, UNRESOLVED
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -112,7 +113,7 @@ def summary_lines(findings: list[Finding], summary: RunSummary) -> list[Line]:
             "`opusguard init` writes a starter policy and a router", "yellow",
         )])
     calls = summary.model_calls
-    lines.append([("model calls: " + ", ".join(f"{tier} {calls.get(tier, 0)}" for tier in (*TIERS, "unresolved")), "")])
+    lines.append([("model calls: " + ", ".join(f"{tier} {calls.get(tier, 0)}" for tier in (*TIERS, UNRESOLVED)), "")])
     noun = "finding" if len(findings) == 1 else "findings"
     verdict = f"{len(findings)} {noun}" if findings else "no findings"
     files = "file" if summary.files_scanned == 1 else "files"
