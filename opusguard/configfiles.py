@@ -40,6 +40,7 @@ from pathlib import Path
 from msgspec import Struct, field
 
 from opusguard.facts import Span
+from opusguard.paths import display_path
 
 # Larger files (recorded API responses, data dumps) are not parsed; one warning says how many.
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
@@ -471,10 +472,10 @@ class ConfigFiles:
             if entry is not None and entry[:2] == (stat.st_size, stat.st_mtime_ns):
                 if entry[2] == _NO_MODEL:  # most config files, on a warm run: not even a path to show
                     return ConfigFacts(path="", kind=kind)
-                known = self._known(entry[2], _shown(absolute, self.cwd), kind)
+                known = self._known(entry[2], display_path(absolute, self.cwd), kind)
                 if known is not None:
                     return known or None
-            rel = _shown(absolute, self.cwd)
+            rel = display_path(absolute, self.cwd)
             with open(absolute, "rb") as handle:
                 content = handle.read(MAX_CONFIG_BYTES + 1)
         except OSError:
@@ -531,7 +532,7 @@ class ConfigFiles:
     def read(self, absolute: str) -> ConfigFacts | None:
         """A file's facts if it is committed, from the discovered ones or read now."""
         absolute = os.path.abspath(absolute)
-        rel = _shown(absolute, self.cwd)
+        rel = display_path(absolute, self.cwd)
         if rel in self.files:
             return self.files[rel]
         if absolute not in self._on_demand:
@@ -634,9 +635,3 @@ def lookup(facts: ConfigFacts, keys: tuple[Key, ...]) -> ConfigValue | bool:
         if value.keys[: len(keys)] == keys:
             below = True
     return below
-
-
-def _shown(absolute: str, cwd: Path) -> str:
-    from opusguard.engine import display_path
-
-    return display_path(absolute, cwd)

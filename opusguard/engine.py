@@ -25,6 +25,7 @@ from opusguard.discover import discover_file_names
 from opusguard.facts import FileFacts, Str
 from opusguard.findings import Finding, RunSummary
 from opusguard.notebook import is_notebook, place_findings
+from opusguard.paths import display_path
 from opusguard.policy import Policy, discover_policy, empty_policy, load_policy
 from opusguard.project import Project
 from opusguard.resolve import build_project
@@ -67,23 +68,6 @@ class Analysis(Struct):
     # Source bytes of the files that were parsed, by relative path (for fix/report).
     sources: dict[str, bytes] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
-
-
-def display_path(path: str | Path, cwd: Path) -> str:
-    """Relative to cwd with '/', as the contract reports paths."""
-    # Fast path for what discovery yields (absolute paths below cwd): no resolve(),
-    # which costs a system call per path component and file.
-    text, base = os.path.normpath(path), os.fspath(cwd)
-    if os.path.isabs(text) and text.startswith(base + os.sep) and os.sep == "/":
-        return text[len(base) + 1 :]
-    path = Path(path)
-    try:
-        return path.resolve().relative_to(cwd.resolve()).as_posix()
-    except ValueError:
-        try:
-            return Path(os.path.relpath(path, cwd)).as_posix()
-        except ValueError:  # another drive on Windows
-            return path.as_posix()
 
 
 def load_run_policy(settings: Settings, catalog: Catalog, cwd: Path, cache_dir: Path | None = None) -> Policy:

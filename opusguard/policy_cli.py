@@ -57,7 +57,7 @@ def validate_command(policy_file):
     if problems:
         sys.exit(2)
     # The governance `opusguard check` reports as OG104, from the same code.
-    from opusguard.engine import display_path
+    from opusguard.paths import display_path
     from opusguard.rules.og104_opus_governance import governance_findings
 
     governance = [

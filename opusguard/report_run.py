@@ -16,6 +16,7 @@ from pathlib import Path
 from opusguard import engine
 from opusguard.config import Settings, load_settings, match_tests
 from opusguard.gitutil import export_tree
+from opusguard.paths import display_path
 from opusguard.report import (
     CostDiff,
     Report,
@@ -53,7 +54,7 @@ def make_report(settings: Settings, options: engine.RunOptions, inputs: ReportIn
     report.configured = configured_models(analysis.project)
     report.skipped = dict(analysis.summary.skipped)
     if report.policy_file is not None:
-        report.policy_file = engine.display_path(report.policy_file, cwd)
+        report.policy_file = display_path(report.policy_file, cwd)
     if report.skipped:
         noun = "file" if len(report.skipped) == 1 else "files"
         named = ", ".join(f"{path} ({why})" for path, why in report.skipped.items())
