@@ -114,6 +114,20 @@ class Unknown(Struct, frozen=True, tag=True):
 Value = Str | Num | Name | Attr | SelfAttr | Subscript | Env | Param | Concat | DictV | SeqV | OneOf | CallV | Unknown
 
 
+def dotted_name(value: Value, unknown: str = "...") -> str:
+    """`a.b.c` for a chain of names and attributes (`self.x` for an attribute of self or
+    cls, a parameter by its name); `unknown` stands for any other part."""
+    if isinstance(value, Name):
+        return value.id
+    if isinstance(value, Param):
+        return value.name
+    if isinstance(value, SelfAttr):
+        return f"self.{value.attr}"
+    if isinstance(value, Attr):
+        return f"{dotted_name(value.base, unknown)}.{value.attr}"
+    return unknown
+
+
 # --- What a file contains ---------------------------------------------------------
 
 
