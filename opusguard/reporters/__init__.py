@@ -1,4 +1,9 @@
-"""Reporters: findings and a run summary -> text, json, sarif or github output."""
+"""Reporters: what the commands print.
+
+`check_*.py` format check's findings and run summary (text, json, sarif, github):
+`render` below picks one. `report_*.py` render the cost report (text, json,
+markdown, html): `report_render.render_report` picks one.
+"""
 
 from __future__ import annotations
 
@@ -45,18 +50,18 @@ def render(
     tool_version: str = "",
 ) -> None:
     if fmt == "json":
-        from opusguard.reporters.json_format import render_json
+        from opusguard.reporters.check_json import render_json
 
         render_json(findings, summary, out)
     elif fmt == "sarif":
-        from opusguard.reporters.sarif import render_sarif
+        from opusguard.reporters.check_sarif import render_sarif
 
         render_sarif(findings, out, rules or {}, tool_version)
     elif fmt == "github":
-        from opusguard.reporters.github import render_github
+        from opusguard.reporters.check_github import render_github
 
         render_github(findings, out)
     else:
-        from opusguard.reporters.text import render_text
+        from opusguard.reporters.check_text import render_text
 
         render_text(findings, summary, out, color=color, statistics=statistics)

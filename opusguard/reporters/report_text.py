@@ -27,7 +27,7 @@ from opusguard.reporters.report_common import (
     task_label,
     tests_line,
 )
-from opusguard.reporters.text import use_color
+from opusguard.reporters.check_text import use_color
 from opusguard.sanitize import rich_text as _t
 from opusguard.tiers import UNRESOLVED, Tier
 

@@ -1,4 +1,4 @@
-"""--format github: workflow commands that annotate a pull request."""
+"""`check --format github`: workflow commands that annotate a pull request."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""--format sarif: SARIF 2.1.0, as GitHub code scanning reads it."""
+"""`check --format sarif`: SARIF 2.1.0, as GitHub code scanning reads it."""
 
 from __future__ import annotations
 

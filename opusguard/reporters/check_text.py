@@ -1,4 +1,4 @@
-"""--format text: findings grouped by file with the offending line, then a summary.
+"""`check --format text`: findings grouped by file with the offending line, then a summary.
 
 Rich styling in a terminal; plain text (no ANSI codes, grep-friendly) when piped,
 with --no-color, or when NO_COLOR is set.
