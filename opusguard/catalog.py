@@ -21,10 +21,18 @@ from msgspec.structs import replace
 
 from opusguard.digest import hexdigest
 from opusguard.parsed_cache import ParsedCache, file_stamp
+from opusguard.strenum import StrEnum
 from opusguard.tiers import NAMED_TIERS, TIERS, Tier
 
 # The short aliases the Claude Agent SDK and Claude Code accept for `model=`.
 SHORT_ALIASES = {**{t.value: t.value for t in NAMED_TIERS}, "opusplan": Tier.OPUS.value}
+
+
+class Lifecycle(StrEnum):
+    """Where a model is in its life, once it is no longer current."""
+
+    DEPRECATED = "deprecated"
+    RETIRED = "retired"
 
 
 class CatalogError(Exception):
@@ -315,14 +323,14 @@ class Catalog:
 
     # -- lookups --
 
-    def lifecycle(self, ref: ModelRef, today: date) -> tuple[str, CatalogEntry] | None:
+    def lifecycle(self, ref: ModelRef, today: date) -> tuple[Lifecycle, CatalogEntry] | None:
         entry = ref.entry
         if entry is None:
             return None
         if entry.retired and today >= entry.retired:
-            return ("retired", entry)
+            return (Lifecycle.RETIRED, entry)
         if entry.deprecated and today >= entry.deprecated:
-            return ("deprecated", entry)
+            return (Lifecycle.DEPRECATED, entry)
         return None
 
     def latest(self, tier: str) -> CatalogEntry | None:

@@ -23,7 +23,7 @@ from opusguard.config import POLICY_FILE_NAMES, Settings, code_matches, ignored_
 from opusguard.digest import hexdigest
 from opusguard.discover import discover_file_names
 from opusguard.facts import FileFacts, Str
-from opusguard.findings import Finding, RunSummary
+from opusguard.findings import Finding, RunSummary, Severity
 from opusguard.notebook import is_notebook, place_findings
 from opusguard.paths import display_path
 from opusguard.policy import Policy, discover_policy, empty_policy, load_policy
@@ -622,7 +622,7 @@ def _apply_suppressions(
                     Finding(
                         rule="OG100",
                         name="unused-ignore",
-                        severity="warning",
+                        severity=Severity.WARNING,
                         path=path,
                         line=comment_line,
                         column=1,

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from msgspec import Struct, field
 
+from opusguard.strenum import StrEnum
 from opusguard.tiers import TIERS, UNRESOLVED
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
 
 
 class Location(Struct, frozen=True):
@@ -25,7 +31,7 @@ class Finding(Struct):
     message: str
     end_line: int | None = None
     end_column: int | None = None
-    severity: str = "error"
+    severity: Severity = Severity.ERROR
     model: str | None = None  # the model id as written
     tier: str | None = None  # opus | sonnet | haiku | other
     task: str | None = None

@@ -27,6 +27,7 @@ from opusguard.codemod import derive_task_name, plan_rewrites
 from opusguard.notebook import location, place
 from opusguard.policy import Policy
 from opusguard.project import Project, ResolvedCall
+from opusguard.strenum import StrEnum
 from opusguard.tiers import NAMED_TIERS, TIERS, UNRESOLVED, Tier
 from opusguard.usage import Traffic, Usage
 
@@ -172,6 +173,14 @@ class ModelUse:
     literal_cell: int | None = None  # in a notebook: literal_line is inside this cell
 
 
+class TaskSource(StrEnum):
+    """Where a call site's task name comes from."""
+
+    ANNOTATION = "annotation"  # a `# opusguard: task=NAME` comment
+    ROUTE = "route"  # the router call's argument
+    DERIVED = "derived"  # made up from the call, as `fix --codemod` would name it
+
+
 @dataclass
 class Site:
     """One place the code sends (or binds) a Claude model."""
@@ -185,7 +194,7 @@ class Site:
     models: list[ModelUse]
     tier: str | None  # what it sends today (the highest tier of several); None: unresolved
     task: str | None
-    task_source: str | None  # annotation | route | derived
+    task_source: TaskSource | None
     covered: bool  # a task named in the code (annotation or route) is declared in the policy
     unresolved: list[str]
     signals: dict
@@ -219,11 +228,11 @@ def build_inventory(project: Project, is_test: Callable[[str], bool] | None = No
         ]
         unresolved = list(dict.fromkeys(call.unresolved))
         if call.annotated_task:
-            task, source = call.annotated_task, "annotation"
+            task, source = call.annotated_task, TaskSource.ANNOTATION
         elif call.is_router_call and call.route_task:
-            task, source = call.route_task, "route"
+            task, source = call.route_task, TaskSource.ROUTE
         elif models:
-            task, source = derived.get((call.path, call.call.span)) or derive_task_name(call), "derived"
+            task, source = derived.get((call.path, call.call.span)) or derive_task_name(call), TaskSource.DERIVED
         else:
             task, source = None, None
         if call.is_router_call and not models:
@@ -247,7 +256,7 @@ def build_inventory(project: Project, is_test: Callable[[str], bool] | None = No
             tier=tier,
             task=task,
             task_source=source,
-            covered=source in ("annotation", "route") and task in policy.tasks,
+            covered=source in (TaskSource.ANNOTATION, TaskSource.ROUTE) and task in policy.tasks,
             unresolved=unresolved,
             signals=_with_prompts(dict(call.call.signals), call.prompts),
             test=is_test(call.path),

@@ -12,7 +12,7 @@ from typing import ClassVar
 
 from msgspec import Struct, field
 
-from opusguard.findings import Finding
+from opusguard.findings import Finding, Severity
 from opusguard.project import Project
 
 
@@ -34,7 +34,7 @@ class Rule:
     code: ClassVar[str]
     name: ClassVar[str]
     default_enabled: ClassVar[bool] = True
-    severity: ClassVar[str] = "error"
+    severity: ClassVar[Severity] = Severity.ERROR
     examples: ClassVar[tuple[Example, ...]] = ()
 
     def check(self, project: Project) -> Iterator[Finding]:

@@ -1,26 +1,20 @@
 """The tiers of Claude models: one enum, the home of every tier name and order.
 
-A `Tier` is a str: `Tier.OPUS == "opus"`, and it prints, formats, hashes and encodes
-to JSON as its name, so tiers read from a policy or the catalog (plain strings)
-compare with it as they are and every output keeps its shape.
+A `Tier` is a str (a StrEnum): `Tier.OPUS == "opus"`, and it prints, formats, hashes
+and encodes to JSON as its name, so tiers read from a policy or the catalog (plain
+strings) compare with it as they are and every output keeps its shape.
 """
 
 from __future__ import annotations
 
-from enum import Enum
+from opusguard.strenum import StrEnum
 
 
-class Tier(str, Enum):
+class Tier(StrEnum):
     OPUS = "opus"
     SONNET = "sonnet"
     HAIKU = "haiku"
     OTHER = "other"  # a Claude model of no known tier
-
-    def __str__(self) -> str:
-        return self.value
-
-    def __format__(self, spec: str) -> str:
-        return format(self.value, spec)
 
 
 # Every tier, most capable first: the order of every table and count.

@@ -8,8 +8,11 @@ from pathlib import Path
 
 import msgspec
 
+from opusguard.catalog import Lifecycle
 from opusguard.facts import Attr, CallV, Name, Param, SelfAttr, Unknown, dotted_name
+from opusguard.findings import Finding, Severity
 from opusguard.paths import display_path
+from opusguard.report import TaskSource
 from opusguard.tiers import CHEAPEST_FIRST, NAMED_TIERS, TIERS, Tier
 
 
@@ -38,3 +41,12 @@ def test_display_path_is_relative_with_slashes(tmp_path):
     assert display_path(str(tmp_path / "a" / ".." / "c.py"), tmp_path) == "c.py"
     assert display_path(tmp_path / "x.py", tmp_path / "a") == "../x.py"
     assert display_path(Path("rel/p.py"), Path.cwd()) == "rel/p.py"
+
+
+def test_verdicts_are_enums_that_read_as_their_words():
+    finding = Finding(rule="OG105", name="retired-model", path="a.py", line=1, column=1, message="m")
+    assert finding.severity is Severity.ERROR and finding.to_json()["severity"] == "error"
+    assert json.dumps(Finding(rule="x", name="y", path="a.py", line=1, column=1, message="m",
+                              severity=Severity.WARNING).to_json()["severity"]) == '"warning"'
+    assert f"covered ({TaskSource.ROUTE})" == "covered (route)" and TaskSource("derived") is TaskSource.DERIVED
+    assert f"is {Lifecycle.RETIRED}" == "is retired" and Lifecycle.DEPRECATED == "deprecated"

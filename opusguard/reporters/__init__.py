@@ -12,7 +12,7 @@ from typing import TextIO
 
 from msgspec import Struct
 
-from opusguard.findings import Finding, RunSummary
+from opusguard.findings import Finding, RunSummary, Severity
 
 DOCS_URL = "https://github.com/opusguard/opusguard/blob/main/docs/rules/{code}.md"
 
@@ -22,7 +22,7 @@ class RuleMeta(Struct, frozen=True):
     name: str
     summary: str
     help_uri: str
-    default_level: str = "error"
+    default_level: Severity = Severity.ERROR
 
 
 def rule_metadata() -> dict[str, RuleMeta]:
@@ -34,7 +34,7 @@ def rule_metadata() -> dict[str, RuleMeta]:
         summary = next((line.strip() for line in doc[1:] if line.strip()), rule.name)
         meta[rule.code] = RuleMeta(rule.code, rule.name, summary, DOCS_URL.format(code=rule.code), rule.severity)
     meta["OG100"] = RuleMeta("OG100", "unused-ignore", "A suppression comment that suppresses nothing.",
-                             DOCS_URL.format(code="OG100"), "warning")
+                             DOCS_URL.format(code="OG100"), Severity.WARNING)
     return meta
 
 

@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, TextIO
 
-from opusguard.findings import Finding, RunSummary
+from opusguard.findings import Finding, RunSummary, Severity
 from opusguard.notebook import location
 from opusguard.sanitize import printable
 from opusguard.tiers import TIERS, UNRESOLVED
@@ -66,7 +66,7 @@ def finding_lines(f: Finding) -> list[Line]:
     lines: list[Line] = [
         [
             (f"{printable(location(f.path, f.cell, f.line, f.column))}: ", "bold"),
-            (f.rule, "bold red" if f.severity == "error" else "bold yellow"),
+            (f.rule, "bold red" if f.severity == Severity.ERROR else "bold yellow"),
             (f" {printable(f.message)}", ""),
         ]
     ]
