@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from msgspec import Struct
 from msgspec.structs import replace
@@ -23,6 +24,9 @@ from opusguard.digest import hexdigest
 from opusguard.parsed_cache import ParsedCache, file_stamp
 from opusguard.strenum import StrEnum
 from opusguard.tiers import NAMED_TIERS, TIERS, Tier
+
+if TYPE_CHECKING:
+    import yaml
 
 # The short aliases the Claude Agent SDK and Claude Code accept for `model=`.
 SHORT_ALIASES = {**{t.value: t.value for t in NAMED_TIERS}, "opusplan": Tier.OPUS.value}
@@ -107,7 +111,7 @@ _OPENROUTER_DOTTED = re.compile(r"(?<=\d)\.(?=\d)")
 DEFAULT_FAMILIES = {t.value: t.value for t in NAMED_TIERS}
 
 
-def _new_scheme(families) -> re.Pattern[str]:
+def _new_scheme(families: Iterable[str]) -> re.Pattern[str]:
     """claude-<family>-<major>[-<minor>][-<date>]: every current id, and tomorrow's."""
     names = "|".join(sorted(map(re.escape, families), key=len, reverse=True))
     return re.compile(
@@ -116,7 +120,7 @@ def _new_scheme(families) -> re.Pattern[str]:
     )
 
 
-def _prefix_tier(families) -> re.Pattern[str]:
+def _prefix_tier(families: Iterable[str]) -> re.Pattern[str]:
     names = "|".join(sorted(map(re.escape, families), key=len, reverse=True))
     return re.compile(
         rf"claude-(?:(?P<new>{names})(?:-|$)|\d(?:-\d)?-(?P<old>opus|sonnet|haiku)(?:-|$)|(?P<legacy>instant|2\.|v2))"
@@ -278,8 +282,8 @@ class Catalog:
             return None
         core, provider = _unwrap(text)
         if core in self.entries and core != text:
-            entry = self.entries[core]
-            return ModelRef(text, entry.id, entry.tier, entry.family, provider, entry)
+            known = self.entries[core]
+            return ModelRef(text, known.id, known.tier, known.family, provider, known)
         if provider == "anthropic" and "@" in core:
             provider = "vertex"
         parsed = _parse_core(core, provider, self._new_scheme, self.families)
@@ -414,7 +418,7 @@ def _load_through_cache(path: Path, cache_dir: Path) -> Catalog:
     return catalog
 
 
-def _line(node) -> int:
+def _line(node: yaml.Node) -> int:
     return node.start_mark.line + 1
 
 
@@ -434,7 +438,7 @@ def _load(path: Path) -> Catalog:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else 1
         raise CatalogError(f"{path}:{line}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("models"), list):
+    if root is None or not isinstance(data, dict) or not isinstance(data.get("models"), list):
         raise CatalogError(f"{path}:1: a catalog is a mapping with a 'models' list")
     model_nodes = dict((k.value, v) for k, v in root.value)["models"].value
     defaults = data.get("defaults") or {}
@@ -506,7 +510,7 @@ def entry_from_mapping(item: dict, defaults: dict | None = None) -> CatalogEntry
     )
 
 
-def _entry(item, node, defaults, path: Path) -> CatalogEntry:
+def _entry(item: Any, node: yaml.Node, defaults: dict[str, Any], path: Path) -> CatalogEntry:
     try:
         return entry_from_mapping(item, defaults)
     except ValueError as exc:

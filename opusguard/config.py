@@ -12,13 +12,18 @@ import stat
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from msgspec import Struct, field
 
 from opusguard.datafile import DataFileError, read_data_file
 
+if TYPE_CHECKING:
+    import pathspec
 
-def _toml():
+
+def _toml() -> ModuleType:
     """The TOML parser, imported only where there is a file to read."""
     if sys.version_info >= (3, 11):
         import tomllib
@@ -71,7 +76,7 @@ class Settings(Struct):
     per_file_ignores: dict[str, list[str]] = field(default_factory=dict)
     baseline: Path | None = None
     tests: list[str] = field(default_factory=lambda: list(DEFAULT_TESTS))
-    _per_file_specs: list = field(default_factory=list)
+    _per_file_specs: list[tuple[Any, set[str]]] = field(default_factory=list)  # (a pathspec spec, its codes)
 
     @property
     def cache_dir(self) -> Path:
@@ -150,7 +155,7 @@ def _toml_error_line(message: str) -> int:
     return int(match.group(1)) if match else 1
 
 
-def _string_list(path: Path, text: str, key: str, value) -> list[str]:
+def _string_list(path: Path, text: str, key: str, value: object) -> list[str]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
@@ -179,6 +184,8 @@ def load_settings(cwd: Path, config_file: Path | None = None, overrides: dict | 
 def _policy_inside(settings: Settings, path: Path, text: str) -> None:
     """A policy named by a config file found in the tree (not one given with --config)
     must be inside the project: the tree may be someone else's (docs/security.md)."""
+    if settings.policy is None:
+        return
     real = os.path.realpath(settings.policy)
     root = os.path.realpath(settings.root)
     if os.path.commonpath([real, root]) != root:
@@ -246,7 +253,7 @@ def _selector_hint(raw: str, names: dict[str, str]) -> str:
     return f" (codes: {', '.join(names)}; `opusguard rule --all` lists them)"
 
 
-def _compile_per_file(per_file: dict[str, list[str]]):
+def _compile_per_file(per_file: dict[str, list[str]]) -> list[tuple[pathspec.GitIgnoreSpec, set[str]]]:
     if not per_file:
         return []  # (pathspec costs a tenth of a warm run to import)
     import pathspec

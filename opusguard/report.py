@@ -24,6 +24,7 @@ import yaml
 
 from opusguard.catalog import Catalog, CatalogError, ModelRef, Price, entry_from_mapping, shipped_catalog_path
 from opusguard.codemod import derive_task_name, plan_rewrites
+from opusguard.facts import Span
 from opusguard.notebook import location, place
 from opusguard.policy import Policy
 from opusguard.project import Project, ResolvedCall
@@ -138,7 +139,7 @@ def _load_prices(path: Path) -> dict:
         data, root = load_yaml(read_data_file(path, "prices file"), path)
     except DataFileError as exc:
         raise CatalogError(str(exc)) from None
-    if not isinstance(data, dict) or not isinstance(data.get("prices"), dict):
+    if root is None or not isinstance(data, dict) or not isinstance(data.get("prices"), dict):
         raise CatalogError(f"{path}:1: a prices file is a mapping with 'prices: {{MODEL_OR_TIER: {{input: .., output: ..}}}}'")
     nodes = {key.value: (key, value) for key, value in root.value}
     price_nodes = {key.value: key for key, _ in nodes["prices"][1].value}
@@ -293,7 +294,7 @@ def _routed_model(call: ResolvedCall, project: Project) -> ModelUse | None:
     ref = project.catalog.recognize(model) if model else None
     if ref is None:
         return None
-    task = policy.tasks[call.route_task]
+    task = policy.tasks[call.route_task or ""]
     where = project.display_path(task.source) if task.source else ""
     return ModelUse(ref.written, ref.model_id, ref.tier, where, task.line, task.column,
                     (f"route({call.route_task!r})",), ref)
@@ -318,7 +319,7 @@ def _codemod_task_names(project: Project, is_test: Callable[[str], bool]) -> dic
     return out
 
 
-def _inside(inner, outer) -> bool:
+def _inside(inner: Span, outer: Span) -> bool:
     return (inner[0], inner[1]) >= (outer[0], outer[1]) and (inner[2], inner[3]) <= (outer[2], outer[3])
 
 
@@ -340,6 +341,13 @@ class SiteCost:
     traffic_source: str  # "usage FILE:LINE (site)", "usage (task, 1/3 of its rows)", "assumed", "none"
     today: Priced | None  # None: unresolved, never priced
     policy: Priced | None
+
+    @property
+    def priced_today(self) -> Priced:
+        """`today`, for a site known to be priced (as every top Opus site is)."""
+        if self.today is None:
+            raise ValueError(f"{self.site.where}: not priced")
+        return self.today
 
 
 @dataclass
@@ -529,7 +537,8 @@ def price_report(
     traffic = _assign_traffic(sites, assumptions, usage)
     if traffic_override:
         traffic.update(traffic_override)
-    costs, tests = [], []
+    costs: list[SiteCost] = []
+    tests: list[SiteCost] = []
     for index, site in enumerate(sites):
         flow, source = traffic[index]
         into = tests if site.test else costs
@@ -540,7 +549,7 @@ def price_report(
         into.append(SiteCost(site, flow, source, today, _price_policy(site, today, flow, policy, prices, assumptions)))
     top = sorted(
         (c for c in costs if c.site.tier == Tier.OPUS and c.today and c.today.cost),
-        key=lambda c: -(c.today.cost or 0.0),
+        key=lambda c: -(c.priced_today.cost or 0.0),
     )[: assumptions.top_opus_sites]
     report = Report(
         period=usage.period if usage else assumptions.traffic.period,
@@ -629,6 +638,8 @@ def _price_today(site: Site, flow: Traffic | None, prices: PriceBook) -> Priced:
     """What the code sends today; with several possible models, the dearest."""
     best: Priced | None = None
     for model in site.models:
+        if model.ref is None:  # (build_inventory gives every model its catalog reference)
+            raise ValueError(f"{site.where}: model {model.written} was not recognised")
         cost, note = _cost_of(model.ref, flow, prices, site)
         candidate = Priced(model.written, model.tier, cost, note)
         if best is None or (cost or 0.0) > (best.cost or 0.0) or (best.cost is None and cost is not None):
@@ -640,9 +651,9 @@ def _price_today(site: Site, flow: Traffic | None, prices: PriceBook) -> Priced:
     return best
 
 
-def _price_policy(site, today: Priced, flow, policy: Policy, prices: PriceBook, assumptions: Assumptions) -> Priced:
+def _price_policy(site: Site, today: Priced, flow: Traffic | None, policy: Policy, prices: PriceBook, assumptions: Assumptions) -> Priced:
     """The model the policy gives the site: its declared task's, else no Opus without a task."""
-    if site.covered:
+    if site.covered and site.task is not None:  # (a covered site has its task)
         model = policy.model_for(site.task)
         note = f"task {site.task}"
     elif site.tier == Tier.OPUS:
@@ -652,7 +663,7 @@ def _price_policy(site, today: Priced, flow, policy: Policy, prices: PriceBook, 
     else:
         return today
     ref = prices.catalog.recognize(model) if model else None
-    if ref is None:
+    if model is None or ref is None:
         return today
     cost, price_note = _cost_of(ref, flow, prices, site)
     return Priced(model, ref.tier, cost, "; ".join(filter(None, (note, price_note))))
@@ -700,7 +711,7 @@ def _evidence(text: str, match: re.Match) -> str:
 def routine_signals(site: Site, assumptions: Assumptions) -> tuple[int, list[str], list[str], str]:
     """(score, reasons, reasons against, suggested tier) from what the code says about the call."""
     signals = site.signals
-    score, reasons, against = 0, [], []
+    score, reasons, against = 0, list[str](), list[str]()
     small_output = False
 
     def add(points: int, text: str) -> None:
@@ -810,7 +821,7 @@ def group_costs(report: Report, by: str) -> list[Group]:
 
 def spend_by_tier(report: Report) -> dict[str, tuple[float, float]]:
     """tier -> (today, under the policy); a site moved by the policy counts in its new tier."""
-    out = {t: [0.0, 0.0] for t in TIERS}
+    out: dict[str, list[float]] = {t: [0.0, 0.0] for t in TIERS}
     for cost in report.costs:
         if cost.today and cost.today.cost:
             out[cost.today.tier][0] += cost.today.cost
@@ -827,6 +838,14 @@ class SiteChange:
     kind: str  # added | removed | tier-changed | model-changed
     base: SiteCost | None
     head: SiteCost | None
+
+    @property
+    def cost(self) -> SiteCost:
+        """The site as it is (as it was, for a removed one)."""
+        either = self.head or self.base
+        if either is None:
+            raise ValueError("a change with neither side")
+        return either
 
     @property
     def delta(self) -> float:
@@ -893,5 +912,5 @@ def diff_reports(ref: str, base_sites: Sequence[Site], head: Report, price: Call
             changes.append(SiteChange("tier-changed", old, new))
         elif old.today and new.today and old.today.model != new.today.model:
             changes.append(SiteChange("model-changed", old, new))
-    changes.sort(key=lambda c: (-abs(c.delta), (c.head or c.base).site.where))
+    changes.sort(key=lambda c: (-abs(c.delta), c.cost.site.where))
     return CostDiff(ref, base, head, changes)

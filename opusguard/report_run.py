@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from opusguard.paths import display_path
 from opusguard.report import (
     CostDiff,
     Report,
+    Site,
     build_inventory,
     configured_models,
     diff_reports,
@@ -27,7 +29,7 @@ from opusguard.report import (
     price_book,
     price_report,
 )
-from opusguard.usage import Usage, load_usage
+from opusguard.usage import Traffic, Usage, load_usage
 
 
 @dataclass
@@ -36,12 +38,12 @@ class ReportInputs:
     prices_file: Path | None = None
 
 
-def _price(analysis: engine.Analysis, inputs: ReportInputs, usage: Usage | None):
+def _price(analysis: engine.Analysis, inputs: ReportInputs, usage: Usage | None) -> Callable[..., Report]:
     project = analysis.project
     assumptions = load_assumptions()
     prices = price_book(project.catalog, inputs.prices_file)
 
-    def price(sites, overrides=None) -> Report:
+    def price(sites: list[Site], overrides: dict[int, tuple[Traffic | None, str]] | None = None) -> Report:
         return price_report(sites, project.policy, prices, assumptions, usage, traffic_override=overrides)
 
     return price

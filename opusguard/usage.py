@@ -17,7 +17,9 @@ import io
 import json
 import math
 from dataclasses import dataclass, field
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 
 class UsageError(Exception):
@@ -80,7 +82,7 @@ class Usage:
         return _summed(row for row in self.rows if row.is_site)
 
 
-def _summed(rows) -> dict[str, Traffic]:
+def _summed(rows: Iterable[UsageRow]) -> dict[str, Traffic]:
     out: dict[str, Traffic] = {}
     for row in rows:
         out[row.key] = out[row.key].plus(row.traffic) if row.key in out else row.traffic
@@ -226,7 +228,7 @@ def _skip_space(text: str, index: int) -> int:
 # --- one row ---------------------------------------------------------------------------
 
 
-def _row(record, where: str, ignored: set[str]) -> tuple[UsageRow, str | None]:
+def _row(record: object, where: str, ignored: set[str]) -> tuple[UsageRow, str | None]:
     if not isinstance(record, dict):
         raise UsageError(f"{where}: a usage row is an object with 'task' or 'site', 'calls' and tokens")
     record = dict(record)
@@ -305,7 +307,7 @@ def _row(record, where: str, ignored: set[str]) -> tuple[UsageRow, str | None]:
     return UsageRow(key, site is not None, traffic, where), (period.strip() if period else None)
 
 
-def _number(value, name: str, where: str) -> float:
+def _number(value: Any, name: str, where: str) -> float:
     if isinstance(value, bool):
         raise UsageError(f"{where}: {name} must be a number, not {value!r}")
     try:
@@ -317,7 +319,7 @@ def _number(value, name: str, where: str) -> float:
     return number
 
 
-def _share(value, name: str, where: str) -> float:
+def _share(value: Any, name: str, where: str) -> float:
     text = str(value).strip()
     if text.endswith("%"):
         share = _number(text[:-1], name, where) / 100
