@@ -50,6 +50,8 @@ DEFAULT_EXCLUDE = [
     "__pycache__", "site-packages", ".tox", ".nox", ".mypy_cache", ".ruff_cache",
     ".pytest_cache", CACHE_DIR_NAME, ".eggs", "*.egg-info",
 ]
+# In the default excludes `.env` is a virtualenv folder: it does not exclude a `.env` file.
+FOLDER_ONLY_EXCLUDES = frozenset({".env"})
 # Test code (gitignore-style, from the project root): checked like any code, but
 # `report` prices it apart from production and `fix --codemod` leaves it alone.
 DEFAULT_TESTS = ["tests/", "test_*.py", "*_test.py", "conftest.py"]
@@ -259,6 +261,11 @@ def _compile_per_file(per_file: dict[str, list[str]]) -> list[tuple[pathspec.Git
     import pathspec
 
     return [(pathspec.GitIgnoreSpec.from_lines([glob]), set(codes)) for glob, codes in per_file.items()]
+
+
+def file_excludes(exclude: list[str]) -> list[str]:
+    """The `exclude` patterns that apply to files (see FOLDER_ONLY_EXCLUDES)."""
+    return [pattern for pattern in exclude if pattern not in FOLDER_ONLY_EXCLUDES]
 
 
 def code_matches(code: str, selectors: Iterable[str]) -> bool:

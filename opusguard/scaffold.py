@@ -53,7 +53,7 @@ def _search_bases(start: Path) -> list[Path]:
     return [start]
 
 
-def _router(policy: Policy) -> tuple[str, str]:
+def router_parts(policy: Policy) -> tuple[str, str]:
     """The policy's router module and function (callers check that it names one)."""
     if policy.router_module is None or policy.router_function is None:
         raise ScaffoldError(f"{policy.path}: the policy has no router (router: MODULE:FUNCTION)")
@@ -64,7 +64,7 @@ def router_path(policy: Policy) -> Path:
     """The router module's file: looked up from the policy's folder upwards (a policy
     may live in a config/ folder below the package root), never above the project's
     top; the policy's folder if none."""
-    relative = Path(*_router(policy)[0].split(".")).with_suffix(".py")
+    relative = Path(*router_parts(policy)[0].split(".")).with_suffix(".py")
     start = policy_dir(policy).resolve()
     for base in _search_bases(start):
         if (base / relative).is_file():
@@ -241,7 +241,7 @@ def ensure_router(policy: Policy, force: bool = False, module_file: Path | None 
     module_file = module_file or router_path(policy)
     if force or not module_file.exists():
         policy_name = _safe_name(Path(policy.path).name) if policy.path else "opusguard.yaml"
-        router_module, router_function = _router(policy)
+        router_module, router_function = router_parts(policy)
         written.append(write_new(module_file, render_router_module(router_module, router_function, policy_name), force=True))
         if "." in router_module:
             package_init = module_file.parent / "__init__.py"

@@ -65,8 +65,10 @@ def test_floors_count_from_the_modules_that_import_nothing(tmp_path):
     assert "  2: pkg.top" in run.stdout
 
 
-def test_paths_and_tiers_stand_on_the_ground_floor():
+def test_the_basic_modules_stand_on_the_lowest_floors():
     layers = _load()
     edges = layers.graph(SCRIPT.parent.parent / "opusguard", top_level=False)
-    assert edges["opusguard.paths"] == set() and edges["opusguard.tiers"] == set()
-    assert "opusguard.engine" not in edges["opusguard.project"]
+    floors = layers.floors(edges, layers.cycles(edges))
+    assert edges["opusguard.paths"] == set() and edges["opusguard.strenum"] == set()
+    assert edges["opusguard.tiers"] == {"opusguard.strenum"} and floors["opusguard.tiers"] == 1
+    assert "opusguard.engine" not in edges["opusguard.project"] | edges["opusguard.configfiles"]
