@@ -5,10 +5,9 @@ other files; names are left symbolic (a ``Value`` tree) and resolved later by th
 cross-file join (resolve.py). That split is what lets facts be cached by content
 hash and computed in parallel.
 
-Records here, and in every module `check` imports, are msgspec Structs rather
-than dataclasses: a dataclass compiles its methods when its class is made, which
-cost a warm run a fifth of its time (benchmarks/README.md). Modules only the
-`report` and `fix` commands import keep dataclasses.
+Records here, and in every module, are msgspec Structs rather than dataclasses:
+a dataclass compiles its methods when its class is made, which cost a warm run a
+fifth of its time (benchmarks/README.md).
 """
 
 from __future__ import annotations

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
 import yaml
+from msgspec import Struct, field
+from msgspec.structs import replace
 
 from opusguard.catalog import Catalog, CatalogError, ModelRef, Price, entry_from_mapping, shipped_catalog_path
 from opusguard.codemod import derive_task_name, plan_rewrites
@@ -42,8 +43,7 @@ AGENT_SINKS = frozenset({
 # --- assumptions (policies/report.yaml) and prices -------------------------------------
 
 
-@dataclass(frozen=True)
-class DefaultTraffic:
+class DefaultTraffic(Struct, frozen=True):
     period: str
     calls: float
     input_tokens: float
@@ -53,8 +53,7 @@ class DefaultTraffic:
     batch_share: float
 
 
-@dataclass(frozen=True)
-class Assumptions:
+class Assumptions(Struct, frozen=True):
     traffic: DefaultTraffic
     unjustified_opus_moves_to: str
     min_score: int
@@ -96,8 +95,7 @@ def load_assumptions(path: Path | None = None) -> Assumptions:
         raise CatalogError(f"{path}:1: malformed report assumptions: {exc}") from None
 
 
-@dataclass(frozen=True)
-class PriceBook:
+class PriceBook(Struct, frozen=True):
     """Catalog prices, with a --prices file's entries (by model id or tier) on top."""
 
     catalog: Catalog
@@ -161,8 +159,7 @@ def _load_prices(path: Path) -> dict:
 # --- inventory -----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ModelUse:
+class ModelUse(Struct, frozen=True):
     written: str
     model_id: str
     tier: str
@@ -170,7 +167,7 @@ class ModelUse:
     literal_line: int
     literal_column: int
     via: tuple[str, ...] = ()
-    ref: ModelRef | None = field(default=None, compare=False, repr=False)
+    ref: ModelRef | None = None
     literal_cell: int | None = None  # in a notebook: literal_line is inside this cell
 
 
@@ -182,8 +179,7 @@ class TaskSource(StrEnum):
     DERIVED = "derived"  # made up from the call, as `fix --codemod` would name it
 
 
-@dataclass
-class Site:
+class Site(Struct):
     """One place the code sends (or binds) a Claude model."""
 
     path: str
@@ -326,16 +322,14 @@ def _inside(inner: Span, outer: Span) -> bool:
 # --- cost ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Priced:
+class Priced(Struct, frozen=True):
     model: str
     tier: str
     cost: float | None  # None: no price known
     note: str = ""
 
 
-@dataclass
-class SiteCost:
+class SiteCost(Struct):
     site: Site
     traffic: Traffic | None
     traffic_source: str  # "usage FILE:LINE (site)", "usage (task, 1/3 of its rows)", "assumed", "none"
@@ -350,8 +344,7 @@ class SiteCost:
         return self.today
 
 
-@dataclass
-class Advice:
+class Advice(Struct):
     """An Opus site whose work looks routine, and why."""
 
     cost: SiteCost
@@ -362,8 +355,7 @@ class Advice:
     suggested_cost: float | None
 
 
-@dataclass
-class Group:
+class Group(Struct):
     key: str
     sites: int
     today: float
@@ -371,8 +363,7 @@ class Group:
     unresolved: int = 0
 
 
-@dataclass(frozen=True)
-class Reader:
+class Reader(Struct, frozen=True):
     """A call site that reads a configured model: in a notebook, `line` is inside `cell`."""
 
     path: str
@@ -384,8 +375,7 @@ class Reader:
         return location(self.path, self.cell, self.line)
 
 
-@dataclass(frozen=True)
-class ConfiguredModel:
+class ConfiguredModel(Struct, frozen=True):
     """A Claude model written in a config file, and the call sites that read it."""
 
     path: str
@@ -420,8 +410,7 @@ def _priced_total(costs: list[SiteCost], side: str) -> float:
     return sum(priced.cost for priced in (getattr(c, side) for c in costs) if priced and priced.cost is not None)
 
 
-@dataclass
-class Report:
+class Report(Struct):
     period: str
     assumed: bool  # traffic from the default profile, not measured
     assumptions: list[str]
@@ -833,8 +822,7 @@ def spend_by_tier(report: Report) -> dict[str, tuple[float, float]]:
 # --- change in cost between two trees (--diff REF) ----------------------------------------
 
 
-@dataclass
-class SiteChange:
+class SiteChange(Struct):
     kind: str  # added | removed | tier-changed | model-changed
     base: SiteCost | None
     head: SiteCost | None
@@ -855,8 +843,7 @@ class SiteChange:
         return cost(self.head) - cost(self.base)
 
 
-@dataclass
-class CostDiff:
+class CostDiff(Struct):
     ref: str
     base: Report
     head: Report

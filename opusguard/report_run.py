@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
+
+from msgspec import Struct
 
 from opusguard import engine
 from opusguard.config import Settings, load_settings, match_tests
@@ -32,8 +33,7 @@ from opusguard.report import (
 from opusguard.usage import Traffic, Usage, load_usage
 
 
-@dataclass
-class ReportInputs:
+class ReportInputs(Struct):
     usage_file: Path | None = None
     prices_file: Path | None = None
 

@@ -16,18 +16,18 @@ import difflib
 import io
 import json
 import math
-from dataclasses import dataclass, field
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct, field
 
 
 class UsageError(Exception):
     """str() is 'path:line: what is wrong'."""
 
 
-@dataclass(frozen=True)
-class Traffic:
+class Traffic(Struct, frozen=True):
     """Per-period totals for one task or site. Tokens are totals, not means."""
 
     calls: float
@@ -60,16 +60,14 @@ class Traffic:
         )
 
 
-@dataclass(frozen=True)
-class UsageRow:
+class UsageRow(Struct, frozen=True):
     key: str  # a task name, or "path:line" for a site
     is_site: bool
     traffic: Traffic
     where: str  # "usage.csv:4", for messages
 
 
-@dataclass
-class Usage:
+class Usage(Struct):
     path: str
     period: str = "month"
     rows: list[UsageRow] = field(default_factory=list)
