@@ -27,8 +27,7 @@ from typing import TYPE_CHECKING
 from msgspec import Struct
 
 from opusguard.cache import SETTLED_NS  # a folder changed that recently is listed again
-from opusguard.config import Settings
-from opusguard.configfiles import file_excludes
+from opusguard.config import Settings, file_excludes
 
 if TYPE_CHECKING:
     import pathspec

@@ -23,13 +23,15 @@ from opusguard.config import POLICY_FILE_NAMES, Settings, code_matches, ignored_
 from opusguard.digest import hexdigest
 from opusguard.discover import discover_file_names
 from opusguard.facts import Attr, FileFacts, Name, Str
-from opusguard.findings import Finding, RunSummary
+from opusguard.findings import Finding, RunSummary, Severity
 from opusguard.notebook import is_notebook, place_findings
+from opusguard.paths import display_path
 from opusguard.prefilter import HeldName
 from opusguard.policy import Policy, discover_policy, empty_policy, load_policy
 from opusguard.project import Project
 from opusguard.resolve import build_project
 from opusguard.rules import all_rules
+from opusguard.tiers import TIERS, UNRESOLVED, Tier
 from opusguard.workers import ExtractionProcess, FactsSource, is_model_id
 
 # Files larger than this are not parsed (generated code, vendored bundles: libcst
@@ -67,23 +69,6 @@ class Analysis(Struct):
     # Source bytes of the files that were parsed, by relative path (for fix/report).
     sources: dict[str, bytes] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
-
-
-def display_path(path: str | Path, cwd: Path) -> str:
-    """Relative to cwd with '/', as the contract reports paths."""
-    # Fast path for what discovery yields (absolute paths below cwd): no resolve(),
-    # which costs a system call per path component and file.
-    text, base = os.path.normpath(path), os.fspath(cwd)
-    if os.path.isabs(text) and text.startswith(base + os.sep) and os.sep == "/":
-        return text[len(base) + 1 :]
-    path = Path(path)
-    try:
-        return path.resolve().relative_to(cwd.resolve()).as_posix()
-    except ValueError:
-        try:
-            return Path(os.path.relpath(path, cwd)).as_posix()
-        except ValueError:  # another drive on Windows
-            return path.as_posix()
 
 
 def load_run_policy(settings: Settings, catalog: Catalog, cwd: Path, cache_dir: Path | None = None) -> Policy:
@@ -617,13 +602,13 @@ def _count_models(project: Project, summary: RunSummary) -> None:
     for call in project.calls:
         if call.is_router_call:
             task = project.policy.tasks.get(call.route_task or "")
-            summary.model_calls[task.tier if task else "unresolved"] += 1
+            summary.model_calls[task.tier if task else UNRESOLVED] += 1
         elif call.models:
             tiers = {m.ref.tier for m in call.models}
-            tier = next(t for t in ("opus", "sonnet", "haiku", "other") if t in tiers or t == "other")
+            tier = next(t for t in TIERS if t in tiers or t == Tier.OTHER)
             summary.model_calls[tier] += 1
         elif call.is_claude and call.unresolved:
-            summary.model_calls["unresolved"] += 1
+            summary.model_calls[UNRESOLVED] += 1
 
 
 # --- rules and suppressions ----------------------------------------------------------
@@ -681,7 +666,7 @@ def _apply_suppressions(
                     Finding(
                         rule="OG100",
                         name="unused-ignore",
-                        severity="warning",
+                        severity=Severity.WARNING,
                         path=path,
                         line=comment_line,
                         column=1,

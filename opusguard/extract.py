@@ -46,6 +46,7 @@ from opusguard.facts import (
     Subscript,
     Unknown,
     Value,
+    dotted_name,
 )
 from opusguard.positions import Positions
 from opusguard.walk import walk
@@ -777,7 +778,7 @@ class _Collector(cst.CSTVisitor):
         if isinstance(local, OneOf) and local.options:
             local = local.options[0]
         if isinstance(local, (Attr, Name)):
-            return f"{_value_dotted(local)}.{rest}"
+            return f"{dotted_name(local)}.{rest}"
         return text
 
     def visit_Call(self, node: cst.Call) -> None:
@@ -947,18 +948,6 @@ class _Collector(cst.CSTVisitor):
                     if text:
                         signals.setdefault("system", text[:300])
         return signals
-
-
-def _value_dotted(value: Value) -> str:
-    if isinstance(value, Name):
-        return value.id
-    if isinstance(value, Param):
-        return value.name
-    if isinstance(value, SelfAttr):
-        return f"self.{value.attr}"
-    if isinstance(value, Attr):
-        return f"{_value_dotted(value.base)}.{value.attr}"
-    return "..."
 
 
 def _system_text(node: cst.BaseExpression) -> str | None:

@@ -34,6 +34,7 @@ from opusguard.facts import (
     Subscript,
     Unknown,
     Value,
+    dotted_name,
 )
 from opusguard.project import Project, ResolvedCall, ResolvedLiteral, ResolvedModel
 from opusguard.sinks import CLAUDE_ONLY_SINKS
@@ -617,7 +618,7 @@ class Resolver:
         return [Lit("".join(texts), literal_path, first_span, (*via, "concatenation"))]
 
     def is_router_callee(self, callee: Value, path: str) -> bool:
-        if not isinstance(callee, (Name, Attr)) or _dotted_value(callee).split(".")[-1] != self.router_function:
+        if not isinstance(callee, (Name, Attr)) or dotted_name(callee).split(".")[-1] != self.router_function:
             return False
         if is_router_file(path, self.router_module) and isinstance(callee, Name):
             return True
@@ -751,7 +752,7 @@ def build_project(
                     and value.args
                     and isinstance(value.args[0], Str)
                     and isinstance(value.func, (Name, Attr))
-                    and is_router(_dotted_value(value.func), value.func)
+                    and is_router(dotted_name(value.func), value.func)
                 ):
                     routed_args[arg.span] = value.args[0].text
         for call in facts.calls:
@@ -876,12 +877,12 @@ def _render_prompt(resolver, value, path, role, is_messages, out, name, depth) -
             base = value
             while isinstance(base, CallV) and isinstance(base.func, Attr) and base.func.attr in _TEMPLATE_METHODS:
                 base = base.func.base
-            name = _dotted_value(base) if isinstance(base, (Name, Attr)) else name
+            name = dotted_name(base, "?") if isinstance(base, (Name, Attr)) else name
             where = f"template {name}" if name else ("system prompt" if role == "system" else "user message")
             out.append((role, where, text[:PROMPT_CHARS]))
         return
     if isinstance(value, (Name, Attr, Subscript, SelfAttr, Param, Env)):
-        label = _dotted_value(value) if isinstance(value, (Name, Attr)) else name
+        label = dotted_name(value, "?") if isinstance(value, (Name, Attr)) else name
         for result in resolver.eval(value, path):
             if isinstance(result, Container):
                 _render_prompt(resolver, result.value, result.path, role, is_messages, out, name, depth + 1)
@@ -1087,14 +1088,6 @@ def _module_in_tree(resolver: Resolver, module: str, level: int, importer: str) 
     if module not in resolver.index:
         return None
     return resolver.module_path(module, importer)
-
-
-def _dotted_value(value: Value) -> str:
-    if isinstance(value, Name):
-        return value.id
-    if isinstance(value, Attr):
-        return f"{_dotted_value(value.base)}.{value.attr}"
-    return "?"
 
 
 def _add_alias_literal(store, result: Lit, ref, files, router_module) -> None:
