@@ -240,14 +240,22 @@ def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
                 lazily_loaded[rel] = source.facts_for([(rel, content)])[rel]
             return lazily_loaded[rel]
 
-        def whole_file(rel: str) -> FileFacts | None:
+        wanted: dict[str, frozenset[str]] = {}
+
+        def whole_file(rel: str, name: str) -> FileFacts | None:
+            """The file's facts with what binds `name` parsed too: its statements that
+            name it are kept (and all asked for before); the whole file if it was."""
             content = parsed_sources.get(rel)
             if content is None:
                 try:
                     content = (cwd / rel).read_bytes()
                 except OSError:
                     return None
-            return source.facts_for([(rel, content)], cut_bodies=False)[rel]
+            asked = wanted.get(rel, frozenset())
+            if name in asked:
+                return source.facts_for([(rel, content)], cut_bodies=False)[rel]
+            wanted[rel] = asked | {name}
+            return source.facts_for([(rel, content)], cut_bodies=wanted[rel])[rel]
 
         project = build_project(
             facts, policy=policy, catalog=catalog, today=options.today, find_module=find_module, whole_file=whole_file,

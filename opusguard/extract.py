@@ -70,12 +70,13 @@ def extract_facts(
     *,
     is_model_id: Callable[[str], bool],
     router_names: frozenset[str] = frozenset({"route"}),
-    cut_bodies: bool = True,
+    cut_bodies: bool | frozenset[str] = True,
 ) -> FileFacts:
     """Parse `source` once and reduce it to facts. Never raises.
 
-    With `cut_bodies`, function bodies that cannot add a call or literal are not
-    parsed (slicing.py); without it, the whole file is. A notebook's code cells
+    With `cut_bodies`, statements that cannot add a call or literal are not parsed
+    (selection.py; a set of names keeps the statements that name them too);
+    without it, the whole file is. A notebook's code cells
     are read as one module (notebook.py)."""
     if notebook.is_notebook(path):
         return notebook.notebook_facts(
@@ -86,7 +87,8 @@ def extract_facts(
     # back to the whole file, whose errors are the ones to report.
     sliced = None
     if cut_bodies:
-        sliced = selection.select_statements(source, router_names)
+        words = cut_bodies if isinstance(cut_bodies, frozenset) else frozenset()
+        sliced = selection.select_statements(source, router_names, words)
     text = sliced.text if sliced is not None else source
     # Text that nests too deep for libcst (limits.py) is never given to it.
     problem = limits.nesting_problem(text)

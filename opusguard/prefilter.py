@@ -109,25 +109,20 @@ def reads_names(content: bytes, names: frozenset[HeldName]) -> bool:
     class called `Model`, a local `model`) are not enough: the import decides."""
     if not names or not _name_search(names).find_matches_as_indexes(content):
         return False
-    imports = None
+    # The imports first (one pass): a name's word is searched for only if it may
+    # have come in; common names ("id", "model") are in most files.
+    imported_names, module_parts, star = _imports_of(content)
     for name, module, cls in names:
         encoded = name.encode()
-        if encoded not in content or not _word(encoded).search(content):
-            continue
-        if imports is None:
-            imports = _imports_of(content)
-        imported_names, module_parts, star = imports
-        if star:
-            return True
         module_bytes = module.encode()
-        module_imported = module_bytes in module_parts or module_bytes in imported_names
+        module_imported = star or module_bytes in module_parts or module_bytes in imported_names
         if not cls:
-            if encoded in imported_names or module_imported:
-                return True
+            came_in = encoded in imported_names or module_imported
         else:
             cls_bytes = cls.encode()
-            if cls_bytes in imported_names or (module_imported and _word(cls_bytes).search(content)):
-                return True
+            came_in = cls_bytes in imported_names or (module_imported and _word(cls_bytes).search(content) is not None)
+        if came_in and encoded in content and _word(encoded).search(content):
+            return True
     return False
 
 
@@ -244,11 +239,13 @@ def function_may_matter(text: bytes, router_names: frozenset[str] = frozenset({"
 _NEWLINE = re.compile(rb"\n")
 
 
-def trigger_lines(source: bytes, router_names: frozenset[str] = frozenset({"route"})) -> list[int]:
+def trigger_lines(
+    source: bytes, router_names: frozenset[str] = frozenset({"route"}), names: frozenset[str] = frozenset()
+) -> list[int]:
     """The lines (1-based, sorted) that hold a trigger: "claude" or "odel" in any
     case, a bare Agent SDK alias, "opusguard:", an SDK shape's distinctive name as
-    a whole word, or a call of the router. A statement whose lines hold none cannot
-    add a call or literal fact."""
+    a whole word, a call of the router, or one of `names` as a whole word. A
+    statement whose lines hold none cannot add a call or literal fact."""
     triggers = _triggers(router_names)
     offsets = [match[1] for match in triggers.any_case_bytes.find_matches_as_indexes(source.lower())]
     at = source.find(b"opusguard:")
@@ -260,6 +257,8 @@ def trigger_lines(source: bytes, router_names: frozenset[str] = frozenset({"rout
         if (start == 0 or not _WORD_BYTE.match(source, start - 1)) and (end == end_of_text or not _WORD_BYTE.match(source, end)):
             if index not in triggers.routers or _CALL_OPEN_BYTES.match(source, end):
                 offsets.append(start)
+    for name in names:  # (asked for by the resolver: a few, rarely)
+        offsets.extend(match.start() for match in _word(name.encode()).finditer(source))
     if not offsets:
         return []
     newlines = [match.start() for match in _NEWLINE.finditer(source)]

@@ -148,7 +148,7 @@ def _shared_prefix(a: str, b: str) -> int:
 class Resolver:
     def __init__(self, files: dict[str, FileFacts], catalog, find_module: Callable[[str], FileFacts | None] | None,
                  router: tuple[str | None, str] = (None, "route"),
-                 whole_file: Callable[[str], FileFacts | None] | None = None, configs=None):
+                 whole_file: Callable[[str, str], FileFacts | None] | None = None, configs=None):
         self.router_module, self.router_function = router
         self.configs = configs  # configfiles.ConfigFiles: committed .env / YAML / TOML / JSON files
         self.whole_file = whole_file
@@ -296,19 +296,21 @@ class Resolver:
         """The file's facts, from the whole file if `attr` is assigned in code that was cut."""
         facts = self.files.get(path)
         if facts is not None and attr in facts.cut_attributes:
-            return self._whole(path, facts)
+            return self._whole(path, facts, attr)
         return facts
 
     def facts_with_name(self, path: str, name: str) -> FileFacts | None:
         """The file's facts, from the whole file if `name` is bound in a statement that was cut."""
         facts = self.files.get(path)
         if facts is not None and name in facts.cut_names:
-            return self._whole(path, facts)
+            return self._whole(path, facts, name)
         return facts
 
-    def _whole(self, path: str, facts: FileFacts) -> FileFacts:
+    def _whole(self, path: str, facts: FileFacts, name: str) -> FileFacts:
+        """The file's facts again, with the statements that bind `name` (or assign the
+        attribute) parsed too."""
         if self.whole_file is not None:
-            whole = self.whole_file(path)
+            whole = self.whole_file(path, name)
             if whole is not None:
                 whole.path = path
                 self.files[path] = facts = whole
@@ -717,7 +719,7 @@ def build_project(
     catalog,
     today: date,
     find_module: Callable[[str], FileFacts | None] | None = None,
-    whole_file: Callable[[str], FileFacts | None] | None = None,
+    whole_file: Callable[[str, str], FileFacts | None] | None = None,
     configs=None,
 ) -> Project:
     """`configs`: the run's committed config files (configfiles.ConfigFiles), or None."""

@@ -65,9 +65,14 @@ class SlicedSource(Struct, frozen=True):
     cut_functions: frozenset[str] = frozenset()
 
 
-def select_statements(source: bytes, router_names: frozenset[str] = frozenset({"route"})) -> SlicedSource | None:
+def select_statements(
+    source: bytes, router_names: frozenset[str] = frozenset({"route"}), names: frozenset[str] = frozenset()
+) -> SlicedSource | None:
     """The source reduced to what can make a fact, or None when nothing is left
-    out (or the file is odd enough that a whole parse is the safer path)."""
+    out (or the file is odd enough that a whole parse is the safer path).
+
+    `names` are kept as triggers too: the resolver asks for the statements that
+    bind a name or assign an attribute that a first selection left out."""
     if b"\f" in source or source.count(b"\r") != source.count(b"\r\n"):
         return None  # a form feed or a lone CR: line numbers could disagree with libcst's
     try:
@@ -77,7 +82,7 @@ def select_statements(source: bytes, router_names: frozenset[str] = frozenset({"
             tree = ast.parse(source)
     except (SyntaxError, ValueError, UnicodeDecodeError, RecursionError, MemoryError):
         return None  # libcst parses it whole, or reports why not
-    selector = _Selector(source, prefilter.trigger_lines(source, router_names))
+    selector = _Selector(source, prefilter.trigger_lines(source, router_names, names))
     for number, line in enumerate(selector.lines[:2], 1):  # an encoding declaration stays
         if _CODING.match(line):
             selector.keep_lines(number, number)

@@ -435,7 +435,7 @@ def test_findings_are_the_same_without_slicing(tree, tmp_path, monkeypatch):
             header = b"import os\nfrom app.config import SMART_MODEL\nfrom anthropic import Anthropic as client\n"
             (root / "app" / path.name).write_bytes(header + _inject(path.read_bytes(), rng))
     sliced = _findings(root)
-    monkeypatch.setattr(selection, "select_statements", lambda source, router_names=frozenset(): None)
+    monkeypatch.setattr(selection, "select_statements", lambda source, router_names=frozenset(), names=frozenset(): None)
     assert sliced and sliced == _findings(root)
 
 
@@ -462,3 +462,22 @@ def test_a_local_keeps_its_value_and_a_loop_its_header():
     assert b"for item in items:" in sliced.text
     (call,) = [call for call in facts(source, cut_bodies=True).calls if call.callee.endswith("messages.create")]
     assert call.signals.get("in_loop")
+
+
+def test_a_name_asked_for_later_is_parsed_without_the_whole_file():
+    # The resolver asks again for a file whose statement binding a name was left out:
+    # the statements that name it are parsed, the rest stays out.
+    source = (
+        b"import os\nSMART = os.environ.get('X', 'm')\nTABLE = {1: 2}\n\n\nclass Agent:\n"
+        b"    def __init__(self):\n        self.engine = make()\n        self.other = 1\n\n"
+        b"    def unrelated(self):\n        return [i for i in range(3)]\n"
+    )
+    first = facts(source, cut_bodies=True)
+    assert "SMART" in first.cut_names and "engine" in first.cut_attributes
+    again = facts(source, cut_bodies=frozenset({"SMART", "engine"}))
+    assert "SMART" in again.bindings and "engine" in again.classes["Agent"].attrs
+    assert "SMART" not in again.cut_names and "engine" not in again.cut_attributes
+    assert "TABLE" in again.cut_names and "other" in again.cut_attributes
+    whole = facts(source, cut_bodies=False)
+    assert again.bindings["SMART"] == whole.bindings["SMART"]
+    assert again.classes["Agent"].attrs["engine"] == whole.classes["Agent"].attrs["engine"]
