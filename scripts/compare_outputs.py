@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
                 (folder / name).write_bytes(data)
             print(f"{key}: saved " + ", ".join(f"{n}={outputs[n + '.rc'].decode().strip()}" for n in COMMANDS))
             continue
+        before = differ
         for name, data in outputs.items():
             saved_file = args.against / key / name
             saved = saved_file.read_bytes() if saved_file.exists() else b"<missing>\n"
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
                 data.decode("utf-8", "replace").splitlines(keepends=True),
                 f"saved/{key}/{name}", f"now/{key}/{name}",
             ))
-        print(f"{key}: {'same' if not differ else 'DIFFERENT'}")
+        print(f"{key}: {'same' if differ == before else 'DIFFERENT'}")
     return 1 if differ else 0
 
 
