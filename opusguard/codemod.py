@@ -15,6 +15,7 @@ SDK's bare aliases) are left alone and listed as needing a person.
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 import re
 from collections.abc import Callable
@@ -23,8 +24,6 @@ from pathlib import Path
 
 import libcst as cst
 import yaml
-from libcst.codemod import CodemodContext
-from libcst.codemod.visitors import RemoveImportsVisitor
 from libcst.helpers import get_absolute_module_from_package_for_import
 from libcst.metadata import MetadataWrapper, PositionProvider
 
@@ -43,20 +42,31 @@ DEFAULT_ROUTER = "opusguard_router:route"
 
 class _ReplaceModelArgs(cst.CSTTransformer):
     """Replace the expressions at the plans' spans (each once, the innermost first)
-    with the router call. `nodes`: each expression whose position is a plan's span."""
+    with their calls. (A node's position need not cover its children, a parameter's
+    default for one: the whole tree is walked.)"""
 
     def __init__(self, nodes: dict[cst.CSTNode, tuple[int, int, int, int]], calls: dict[tuple[int, int, int, int], str]):
         super().__init__()
-        self.nodes = nodes
+        self.nodes = nodes  # each expression at one of the spans
         self.calls = calls
         self.done: set[tuple[int, int, int, int]] = set()
+        self.skip: set[cst.CSTNode] = set()  # top-level statements on none of the spans' lines
+
+    def on_visit(self, node) -> bool:
+        return node not in self.skip
 
     def on_leave(self, original_node, updated_node):
         span = self.nodes.get(original_node)
         if span is not None and span not in self.done:
             self.done.add(span)
-            return cst.parse_expression(self.calls[span])
+            return _expression(self.calls[span])
         return updated_node
+
+
+@functools.lru_cache(maxsize=4096)
+def _expression(text: str) -> cst.BaseExpression:
+    """A plan's call as a node (nodes are immutable: one node may stand in many places)."""
+    return cst.parse_expression(text)
 
 
 def rewrite_source(source: bytes, plans: list[FixPlan], *, in_router_module: bool) -> bytes:
@@ -64,13 +74,22 @@ def rewrite_source(source: bytes, plans: list[FixPlan], *, in_router_module: boo
     imported unless this is the router module. One parse, one pass over the tree."""
     module = cst.parse_module(source)
     wrapper = MetadataWrapper(module, unsafe_skip_copy=True)  # (the tree is not used after the visit)
+    # PositionProvider alone: wrapper.resolve() also walks the tree once more for the
+    # batchable providers, even when there is none.
+    positions = PositionProvider()._gen(wrapper)
     wanted = {r.span: r.call for r in plans}
-    nodes = {node: (pos.start.line, pos.start.column + 1, pos.end.line, pos.end.column + 1)
-             for node, pos in wrapper.resolve(PositionProvider).items() if isinstance(node, cst.BaseExpression)}
-    nodes = {node: span for node, span in nodes.items() if span in wanted}
+    nodes = {node: span for node, pos in positions.items() if isinstance(node, cst.BaseExpression)
+             and (span := (pos.start.line, pos.start.column + 1, pos.end.line, pos.end.column + 1)) in wanted}
     if not nodes:
         return source
     transformer = _ReplaceModelArgs(nodes, wanted)
+    lines = [(span[0], span[2]) for span in nodes.values()]
+    for statement in module.body:
+        # A statement's lines: from its first decorator (before its own start) to its end.
+        first = [positions[statement].start.line, *(positions[d].start.line for d in getattr(statement, "decorators", ()))]
+        start, end = min(first), positions[statement].end.line
+        if not any(low <= end and start <= high for low, high in lines):
+            transformer.skip.add(statement)
     new_module = wrapper.module.visit(transformer)
     if not in_router_module:
         for module_name, name in dict.fromkeys((r.import_module, r.import_name) for r in plans):
@@ -550,6 +569,10 @@ def _remove_unused(project, plan, changed, sources, cwd: Path, tree: list[Path])
     candidates = unused_constants(plan, project)
     if not candidates:
         return removed
+    # libcst's codemod package takes a third of a second to import: only --remove-unused needs it.
+    from libcst.codemod import CodemodContext
+    from libcst.codemod.visitors import RemoveImportsVisitor
+
     # First drop imports of those constants that the rewrite left unused.
     names = set().union(*candidates.values())
     for path, (before, after) in list(changed.items()):

@@ -242,9 +242,12 @@ def plans_by_call(project: Project, plan: Plan) -> dict[tuple[str, Span], list[F
     model argument), else those at the literals it sends where they are defined, the
     highest tier first. The first edit's task is the call's task."""
     at = {(r.path, r.span): r for r in plan.rewrites}
+    in_file: dict[str, list[FixPlan]] = {}
+    for r in at.values():
+        in_file.setdefault(r.path, []).append(r)
     out: dict[tuple[str, Span], list[FixPlan]] = {}
     for call in project.calls:
-        edits = [r for r in at.values() if r.path == call.path and _inside(r.span, call.call.span)]
+        edits = [r for r in in_file.get(call.path, ()) if _inside(r.span, call.call.span)]
         if not edits:
             ranked = sorted(call.models, key=lambda m: TIERS.index(m.ref.tier))
             edits = [at[key] for key in dict.fromkeys((m.literal_path, m.literal_span) for m in ranked) if key in at]
@@ -274,13 +277,13 @@ def attach_plans(findings: Iterable, project: Project, plan: Plan) -> None:
     (OG102) the edits that route it; a literal (OG101) the edit that replaces it or the
     argument holding it."""
     by_call = plans_by_call(project, plan)
-    by_start: dict[tuple[str, int, int], list[FixPlan]] = {}
+    in_file: dict[str, list[FixPlan]] = {}
     for r in plan.rewrites:
-        by_start.setdefault((r.path, r.span[0], r.span[1]), []).append(r)
+        in_file.setdefault(r.path, []).append(r)
     for finding in findings:
         if finding.rule == "OG102":
             span = (finding.line, finding.column, finding.end_line, finding.end_column)
             finding.fix = list(by_call.get((finding.path, span), ()))
         elif finding.rule == "OG101":
-            finding.fix = [r for r in plan.rewrites if r.path == finding.path
-                           and _inside((finding.line, finding.column, finding.line, finding.column), r.span)]
+            at = (finding.line, finding.column, finding.line, finding.column)
+            finding.fix = [r for r in in_file.get(finding.path, ()) if _inside(at, r.span)]

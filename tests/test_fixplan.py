@@ -107,3 +107,29 @@ def test_the_import_is_added_as_libcsts_add_imports_visitor_adds_it(source):
     AddImportsVisitor.add_needed_import(context, "app.routing", "route")
     expected = AddImportsVisitor(context).transform_module(module).code
     assert add_from_import(module, "app.routing", "route").code == expected
+
+
+def test_edits_in_decorators_and_parameter_defaults_on_later_lines_are_applied(tmp_path):
+    """Only the statements on an edit's lines are walked: a decorator above its `def` and a
+    default on a line of its own (a parameter's position does not cover its default) count."""
+    files = {"app/agents.py": (
+        "import anthropic\n"
+        "from pydantic_ai import Agent\n"
+        "client = anthropic.Anthropic()\n"
+        "X = 1\n"
+        '@agent_tool(model="claude-haiku-4-5-20251001")\n'
+        "def first():\n"
+        "    return X\n"
+        "def ask(\n"
+        "    text,\n"
+        '    model="claude-opus-4-1-20250805",\n'
+        "):\n"
+        "    return client.messages.create(model=model, max_tokens=5, messages=[])\n"
+        "Y = 2\n"
+    )}
+    result = check_tree(tmp_path, files, policy=POLICY)
+    fix = compute_fix(result.analysis.project, result.analysis.sources, policy_path=tmp_path / "opusguard.yaml", cwd=tmp_path)
+    after = fix.changed["app/agents.py"][1].decode()
+    assert '@agent_tool(model=route("classify"))' in after
+    assert '    model=route("ask"),\n' in after
+    assert after.count('"claude-') == 0 and after.endswith("Y = 2\n")
