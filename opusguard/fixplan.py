@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
 
 from opusguard.catalog import TIERS
 from opusguard.configfiles import is_config_path
@@ -20,7 +19,7 @@ from opusguard.facts import Attr, Name, Span, Str, Subscript
 from opusguard.findings import FixPlan
 from opusguard.project import Project, ResolvedCall
 from opusguard.policy import Policy
-from opusguard.scaffold import ROUTER_CHOICES, ScaffoldError, choose_router, starter_policy_text
+from opusguard.scaffold import ROUTER_CHOICES, ScaffoldError, _comment_out_opus_block, choose_router, starter_policy_path
 from opusguard.sinks import MODEL_KEYWORDS
 
 
@@ -33,8 +32,17 @@ def planning_inputs(policy: Policy, policy_path: Path) -> tuple[str, list[str], 
     if router is None:
         router, passed = choose_router(policy_path.parent)
     if not os.path.lexists(policy_path):
-        reserved = frozenset((yaml.safe_load(starter_policy_text(router)) or {}).get("tasks") or {})
+        reserved = starter_task_names()
     return router, passed, reserved
+
+
+def starter_task_names() -> frozenset[str]:
+    """The tasks of the starter policy `fix` creates where there is none. Read from the
+    shipped file's text, whose `tasks:` entries are keys two spaces in: a warm `check`
+    never imports yaml (tests/test_fixplan.py holds this to what yaml reads)."""
+    text = _comment_out_opus_block(starter_policy_path().read_text(encoding="utf-8"))
+    block = re.search(r"^tasks:[ \t]*\n((?:[ \t].*\n|#.*\n|[ \t]*\n)*)", text + "\n", re.MULTILINE)
+    return frozenset(re.findall(r"^  ([^\s#][^:\n]*):[ \t]*$", block.group(1), re.MULTILINE)) if block else frozenset()
 
 
 def fix_plan(path: str, span: Span, task: str, router: str) -> FixPlan:

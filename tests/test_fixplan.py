@@ -133,3 +133,13 @@ def test_edits_in_decorators_and_parameter_defaults_on_later_lines_are_applied(t
     assert '@agent_tool(model=route("classify"))' in after
     assert '    model=route("ask"),\n' in after
     assert after.count('"claude-') == 0 and after.endswith("Y = 2\n")
+
+
+def test_the_starter_task_names_are_those_yaml_reads():
+    import yaml
+
+    from opusguard.fixplan import starter_task_names
+    from opusguard.scaffold import ROUTER_CHOICES, starter_policy_text
+
+    expected = frozenset(yaml.safe_load(starter_policy_text(ROUTER_CHOICES[0]))["tasks"])
+    assert expected and starter_task_names() == expected
