@@ -11,7 +11,7 @@ import pytest
 
 from opusguard import configfiles, engine
 from opusguard.catalog import load_catalog
-from opusguard.codemod import plan_rewrites
+from opusguard.fixplan import plan_rewrites
 from opusguard.config import load_settings
 from opusguard.configfiles import parse_config
 
