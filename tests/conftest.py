@@ -64,6 +64,16 @@ def settle(root: Path) -> Path:
     return root
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_terminal_size_from_the_runner():
+    """The text report wraps at $COLUMNS: the tests' subprocesses must not inherit a
+    width from whatever runs pytest (pytest-xdist's workers have COLUMNS=80, LINES=24).
+    A test that wants a width passes it."""
+    saved = {name: os.environ.pop(name) for name in ("COLUMNS", "LINES") if name in os.environ}
+    yield
+    os.environ.update(saved)
+
+
 @pytest.fixture
 def tree(tmp_path):
     def make(files: dict[str, str | bytes]) -> Path:
