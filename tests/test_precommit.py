@@ -12,6 +12,9 @@ import pytest
 
 from conftest import REPO
 
+# On one pytest-xdist worker: the hook's environment is built once (pre_commit_home).
+pytestmark = pytest.mark.xdist_group("pre-commit")
+
 PRE_COMMIT = Path(sys.executable).with_name("pre-commit")
 OPUS = "claude-opus-4-1-20250805"
 POLICY = """\
