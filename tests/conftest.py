@@ -69,8 +69,17 @@ class _CliServer:
         import atexit
         import shutil
 
-        atexit.register(self.process.kill)
         atexit.register(shutil.rmtree, self.folder, True)
+        atexit.register(self.close)
+
+    def close(self) -> None:
+        """End of input: the server leaves its loop and is reaped (its time counted)."""
+        self.process.stdin.close()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
     def _answer(self, timeout: float) -> int:
         import select
