@@ -35,7 +35,7 @@ class BaselineEntry(Struct, frozen=True):
 
 def fingerprint(finding: Finding) -> str:
     code = " ".join(finding.source_line.split())
-    parts = (finding.rule, finding.path, finding.model or "", code)
+    parts: tuple[str, ...] = (finding.rule, finding.path, finding.model or "", code)
     if finding.cell is not None:
         parts += (f"cell {finding.cell}",)
     material = "\0".join(parts)

@@ -39,6 +39,7 @@ from msgspec.structs import replace
 
 from opusguard.atomic import write_atomic
 from opusguard.digest import blake2b, hexdigest
+from opusguard.discover import SETTLED_NS, Listing, ListingKey
 from opusguard.facts import FileFacts
 
 try:
@@ -56,12 +57,6 @@ SECRET_FILE = "cache-key"
 _SECRET_BYTES = 32
 
 STALE_AFTER_DAYS = 30
-# A change this close to a run may not show in a coarse clock's times (1 s on
-# some file systems, a scheduler tick on Linux): a second write in the same tick,
-# of the same size, leaves size and mtime as they were. So a file changed this
-# recently gets no verdict (the next run reads it again, as git re-reads "racily
-# clean" files), and discovery lists such a folder again (discover.py).
-SETTLED_NS = 2_000_000_000
 _DAY_S = 86_400
 # Marks the last pruning; its time is all that matters.
 _PRUNED_MARKER = "last-pruned"
@@ -396,15 +391,13 @@ class VerdictIndex:
         self._settled_before_ns = time.time_ns() - SETTLED_NS
 
     def load(self) -> None:
-        from opusguard.discover import Listing, ListingKey  # (discover imports this module)
-
         stored = self.cache.read(self.name, tuple[dict[str, tuple[int, int, str]], dict[ListingKey, Listing]])
         self.entries, self.listings = stored if stored is not None else ({}, {})
         self._loaded_listings = dict(self.listings)
 
     def put(self, path: str, size: int, mtime_ns: int, verdict: str) -> None:
         """Keep `verdict` while the file's size and mtime hold (not for a file changed
-        within SETTLED_NS: see there)."""
+        within discover.SETTLED_NS: see there)."""
         if mtime_ns >= self._settled_before_ns:
             return
         if self.entries.get(path) != (size, mtime_ns, verdict):

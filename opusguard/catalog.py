@@ -15,16 +15,28 @@ import re
 from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from msgspec import Struct
 from msgspec.structs import replace
 
 from opusguard.digest import hexdigest
 from opusguard.parsed_cache import ParsedCache, file_stamp
+from opusguard.strenum import StrEnum
+from opusguard.tiers import NAMED_TIERS, TIERS, Tier
 
-TIERS = ("opus", "sonnet", "haiku", "other")
+if TYPE_CHECKING:
+    import yaml
+
 # The short aliases the Claude Agent SDK and Claude Code accept for `model=`.
-SHORT_ALIASES = {"opus": "opus", "sonnet": "sonnet", "haiku": "haiku", "opusplan": "opus"}
+SHORT_ALIASES = {**{t.value: t.value for t in NAMED_TIERS}, "opusplan": Tier.OPUS.value}
+
+
+class Lifecycle(StrEnum):
+    """Where a model is in its life, once it is no longer current."""
+
+    DEPRECATED = "deprecated"
+    RETIRED = "retired"
 
 
 class CatalogError(Exception):
@@ -96,10 +108,10 @@ _CONTEXT_WINDOW = re.compile(r"(?<=:\d):\d+k$")
 _VERTEX_DATE = re.compile(r"(?:-v\d)?@(\d{8})$")
 _OPENROUTER_DOTTED = re.compile(r"(?<=\d)\.(?=\d)")
 
-DEFAULT_FAMILIES = {"opus": "opus", "sonnet": "sonnet", "haiku": "haiku"}
+DEFAULT_FAMILIES = {t.value: t.value for t in NAMED_TIERS}
 
 
-def _new_scheme(families) -> re.Pattern[str]:
+def _new_scheme(families: Iterable[str]) -> re.Pattern[str]:
     """claude-<family>-<major>[-<minor>][-<date>]: every current id, and tomorrow's."""
     names = "|".join(sorted(map(re.escape, families), key=len, reverse=True))
     return re.compile(
@@ -108,7 +120,7 @@ def _new_scheme(families) -> re.Pattern[str]:
     )
 
 
-def _prefix_tier(families) -> re.Pattern[str]:
+def _prefix_tier(families: Iterable[str]) -> re.Pattern[str]:
     names = "|".join(sorted(map(re.escape, families), key=len, reverse=True))
     return re.compile(
         rf"claude-(?:(?P<new>{names})(?:-|$)|\d(?:-\d)?-(?P<old>opus|sonnet|haiku)(?:-|$)|(?P<legacy>instant|2\.|v2))"
@@ -189,7 +201,7 @@ def _parse_core(core: str, provider: str, new_scheme: re.Pattern[str], families:
         model_id = f"{family}-{day}" if day else family + ("-latest" if match["latest"] else "")
         return _Parsed(model_id, tier, family, bool(day))
     if _LEGACY.fullmatch(core):
-        return _Parsed(core, "other", core, False)
+        return _Parsed(core, Tier.OTHER.value, core, False)
     return None
 
 
@@ -270,8 +282,8 @@ class Catalog:
             return None
         core, provider = _unwrap(text)
         if core in self.entries and core != text:
-            entry = self.entries[core]
-            return ModelRef(text, entry.id, entry.tier, entry.family, provider, entry)
+            known = self.entries[core]
+            return ModelRef(text, known.id, known.tier, known.family, provider, known)
         if provider == "anthropic" and "@" in core:
             provider = "vertex"
         parsed = _parse_core(core, provider, self._new_scheme, self.families)
@@ -283,7 +295,7 @@ class Catalog:
         entry = self.entries.get(parsed.model_id) or self._by_name.get(parsed.model_id)
         if entry is None and not parsed.dated:
             entry = self._by_name.get(parsed.family) if parsed.model_id == parsed.family else None
-        if entry is None and parsed.tier == "other":
+        if entry is None and parsed.tier == Tier.OTHER:
             entry = self._by_name.get("anthropic." + core)  # Bedrock's legacy spellings
             if entry is not None:
                 return ModelRef(text, entry.id, entry.tier, entry.family, provider, entry)
@@ -304,7 +316,7 @@ class Catalog:
         match = self._prefix_tier.match(core)
         if match is None:
             return None
-        tier = self.families[match["new"]] if match["new"] else (match["old"] or "other")
+        tier = self.families[match["new"]] if match["new"] else (match["old"] or Tier.OTHER.value)
         return ModelRef(prefix, core, tier, core.rstrip("-"), provider, None, partial=True)
 
     def recognize_short_alias(self, text: str) -> ModelRef | None:
@@ -315,14 +327,14 @@ class Catalog:
 
     # -- lookups --
 
-    def lifecycle(self, ref: ModelRef, today: date) -> tuple[str, CatalogEntry] | None:
+    def lifecycle(self, ref: ModelRef, today: date) -> tuple[Lifecycle, CatalogEntry] | None:
         entry = ref.entry
         if entry is None:
             return None
         if entry.retired and today >= entry.retired:
-            return ("retired", entry)
+            return (Lifecycle.RETIRED, entry)
         if entry.deprecated and today >= entry.deprecated:
-            return ("deprecated", entry)
+            return (Lifecycle.DEPRECATED, entry)
         return None
 
     def latest(self, tier: str) -> CatalogEntry | None:
@@ -406,7 +418,7 @@ def _load_through_cache(path: Path, cache_dir: Path) -> Catalog:
     return catalog
 
 
-def _line(node) -> int:
+def _line(node: yaml.Node) -> int:
     return node.start_mark.line + 1
 
 
@@ -426,7 +438,7 @@ def _load(path: Path) -> Catalog:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else 1
         raise CatalogError(f"{path}:{line}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("models"), list):
+    if root is None or not isinstance(data, dict) or not isinstance(data.get("models"), list):
         raise CatalogError(f"{path}:1: a catalog is a mapping with a 'models' list")
     model_nodes = dict((k.value, v) for k, v in root.value)["models"].value
     defaults = data.get("defaults") or {}
@@ -498,7 +510,7 @@ def entry_from_mapping(item: dict, defaults: dict | None = None) -> CatalogEntry
     )
 
 
-def _entry(item, node, defaults, path: Path) -> CatalogEntry:
+def _entry(item: Any, node: yaml.Node, defaults: dict[str, Any], path: Path) -> CatalogEntry:
     try:
         return entry_from_mapping(item, defaults)
     except ValueError as exc:

@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from opusguard import __version__
+from opusguard.tiers import Tier
 
 # Errors that mean "your input is wrong" (exit 2), as one line each.
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -404,7 +405,7 @@ def _fix_summary(result, analysis, settings, show_diff: bool) -> None:
                    f"router {result.router}{passed}", err=True)
     tiers = ", ".join(f"{n} {t}" for t, n in sorted(by_tier.items())) or "none"
     verb = "would change" if show_diff else "changed"
-    opus_tasks = {name for name, task in plan.new_tasks.items() if task.tier == "opus"}
+    opus_tasks = {name for name, task in plan.new_tasks.items() if task.tier == Tier.OPUS}
     opus_sites = sum(1 for r in plan.rewrites if r.task in opus_tasks and r.path in result.changed)
     click.echo(
         f"{verb} {len(result.changed)} file(s): {len([r for r in plan.rewrites if r.path in result.changed])} call site(s) routed; "

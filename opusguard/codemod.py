@@ -18,14 +18,15 @@ import difflib
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import libcst as cst
 import yaml
 from libcst.codemod import CodemodContext
 from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 from libcst.metadata import MetadataWrapper, PositionProvider
+from msgspec import Struct, field
 
 from opusguard import notebook
 from opusguard.atomic import UnsafeTargetError, why_not_replaceable, write_atomic
@@ -34,26 +35,30 @@ from opusguard.facts import Attr, Name, Span, Str, Subscript
 from opusguard.project import Project, ResolvedCall
 from opusguard.sanitize import printable
 from opusguard.sinks import MODEL_KEYWORDS
+from opusguard.tiers import Tier
+
+if TYPE_CHECKING:
+    from opusguard.facts import FileFacts
+    from opusguard.findings import Finding
+    from opusguard.policy import Policy
+    from opusguard.project import ResolvedModel
 
 DEFAULT_ROUTER = "opusguard_router:route"
 
 
-@dataclass(frozen=True)
-class Rewrite:
+class Rewrite(Struct, frozen=True):
     path: str
     span: Span  # the model argument's value expression
     task: str
 
 
-@dataclass(frozen=True)
-class NeedsPerson:
+class NeedsPerson(Struct, frozen=True):
     path: str
     line: int
     reason: str
 
 
-@dataclass
-class NewTask:
+class NewTask(Struct):
     name: str
     tier: str
     model: str | None  # pinned id when it differs from the tier's model
@@ -61,8 +66,7 @@ class NewTask:
     sent: str = ""  # the id the call sent: what route(name) must return
 
 
-@dataclass
-class Plan:
+class Plan(Struct):
     rewrites: list[Rewrite] = field(default_factory=list)
     needs_person: list[NeedsPerson] = field(default_factory=list)
     new_tasks: dict[str, NewTask] = field(default_factory=dict)
@@ -143,10 +147,10 @@ def plan_rewrites(project: Project, *, task_names: dict[str, str] | None = None,
                 None,
             )
         if task is None:
-            key = (derive_task_name(call), written)
-            if key not in derived:
-                derived[key] = _unique(key[0], taken)
-            task = derived[key]
+            shared = (derive_task_name(call), written)
+            if shared not in derived:
+                derived[shared] = _unique(shared[0], taken)
+            task = derived[shared]
         if task not in policy.tasks and task not in plan.new_tasks:
             _add_task(plan, policy, taken, task, model, project.where(call.path, call.line))
         elif task in policy.tasks and policy.model_for(task) != written:
@@ -159,7 +163,7 @@ def plan_rewrites(project: Project, *, task_names: dict[str, str] | None = None,
     return plan
 
 
-def _add_task(plan: Plan, policy, taken: set[str], task: str, model, source: str) -> None:
+def _add_task(plan: Plan, policy: Policy, taken: set[str], task: str, model: ResolvedModel, source: str) -> None:
     if task in policy.tasks or task in plan.new_tasks:
         return
     written = model.ref.written
@@ -178,7 +182,9 @@ def _definitions_rewritable(call: ResolvedCall) -> bool:
     )
 
 
-def _definition_task(call: ResolvedCall, model, policy, taken: set[str], derived) -> str | None:
+def _definition_task(
+    call: ResolvedCall, model: ResolvedModel, policy: Policy, taken: set[str], derived: dict[tuple[str, str], str]
+) -> str | None:
     """A task for a literal routed where it is defined: named after what holds it."""
     written = model.ref.written
     existing = next(
@@ -238,7 +244,8 @@ class _ReplaceModelArgs(cst.CSTTransformer):
         self.function = function
         self.done: set[tuple[int, int, int, int]] = set()
 
-    def on_leave(self, original_node, updated_node):
+    # (it puts a Call where another expression was: libcst's generic signature cannot say so)
+    def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode) -> cst.CSTNode:  # type: ignore[override]
         if isinstance(original_node, cst.BaseExpression):
             pos = self.get_metadata(PositionProvider, original_node, None)
             if pos is not None:
@@ -353,7 +360,7 @@ def add_router_key(policy_text: str, router: str) -> str:
     return policy_text + _emit({"router": router}, 0, newline)
 
 
-def checked_policy_text(path: Path, before: str, after: str, tasks: list[NewTask]):
+def checked_policy_text(path: Path, before: str, after: str, tasks: list[NewTask]) -> Policy:
     """The policy `after` would be, or FixError: it must load and validate, keep every
     key and task of `before` as it was, and add exactly `tasks`, each sending the id
     its call sent."""
@@ -402,14 +409,16 @@ class _RemoveAssignments(cst.CSTTransformer):
         self.names = names
         self.depth = 0
 
-    def visit_IndentedBlock(self, node) -> None:
+    def visit_IndentedBlock(self, node: cst.IndentedBlock) -> None:
         self.depth += 1
 
-    def leave_IndentedBlock(self, original_node, updated_node):
+    def leave_IndentedBlock(self, original_node: cst.IndentedBlock, updated_node: cst.IndentedBlock) -> cst.BaseSuite:
         self.depth -= 1
         return updated_node
 
-    def leave_SimpleStatementLine(self, original_node, updated_node):
+    def leave_SimpleStatementLine(
+        self, original_node: cst.SimpleStatementLine, updated_node: cst.SimpleStatementLine
+    ) -> cst.BaseStatement | cst.RemovalSentinel:
         if self.depth == 0 and len(updated_node.body) == 1:
             statement = updated_node.body[0]
             targets = []
@@ -438,16 +447,14 @@ def unused_constants(plan: Plan, project: Project) -> dict[str, set[str]]:
     return out
 
 
-@dataclass
-class FileWrite:
+class FileWrite(Struct):
     shown: str  # the path as the user sees it: relative, with '/'
     target: Path  # the file written: for a symlink, the file inside the project it points at
     before: bytes | None  # None: a new file
     after: bytes
 
 
-@dataclass
-class FixResult:
+class FixResult(Struct):
     changed: dict[str, tuple[bytes, bytes]]  # path -> (before, after)
     policy_path: Path
     policy_before: str
@@ -555,7 +562,9 @@ def compute_fix(project: Project, sources: dict[str, bytes], *, policy_path: Pat
         policy_before = policy_path.read_text(encoding="utf-8") if policy_exists else ""
     except (OSError, UnicodeDecodeError) as exc:
         raise FixError(f"{policy_path}: cannot read the policy: {getattr(exc, 'strerror', None) or exc}") from None
-    router, passed, reserved = project.policy.router, [], frozenset()
+    router = project.policy.router
+    passed: list[str] = []
+    reserved: frozenset[str] = frozenset()
     if router is None:
         router, passed = choose_router(policy_path.parent)
     if not policy_exists:
@@ -570,7 +579,9 @@ def compute_fix(project: Project, sources: dict[str, bytes], *, policy_path: Pat
     for rewrite in plan.rewrites:
         by_file.setdefault(rewrite.path, []).append(rewrite)
     changed: dict[str, tuple[bytes, bytes]] = {}
-    skipped, refused, targets = [], {}, {}
+    skipped: list[str] = []
+    refused: dict[str, str] = {}
+    targets: dict[str, Path] = {}
     function = router.split(":")[1]
     for path, rewrites in sorted(by_file.items()):
         facts = project.files.get(path)
@@ -589,11 +600,11 @@ def compute_fix(project: Project, sources: dict[str, bytes], *, policy_path: Pat
         if before is None:
             before = target.read_bytes()
 
-        def rewrite(source: bytes, rewrites=rewrites, path=path) -> bytes:
+        def rewrite_file(source: bytes, rewrites: list[Rewrite] = rewrites, path: str = path) -> bytes:
             return rewrite_source(source, rewrites, router, in_router_module=is_router_file(path, router.split(":")[0]))
 
         try:
-            after = notebook.rewrite_code(before, rewrite) if notebook.is_notebook(path) else rewrite(before)
+            after = notebook.rewrite_code(before, rewrite_file) if notebook.is_notebook(path) else rewrite_file(before)
         except (cst.ParserSyntaxError, ValueError, RecursionError):  # libcst refuses some odd files
             skipped.append(path)
             continue
@@ -630,8 +641,8 @@ def _support_writes(result: FixResult, base_text: str, new_tasks: list[NewTask],
                     cwd: Path, root: Path) -> list[FileWrite]:
     """The policy (with the new tasks), the routing table and, when missing, the router
     module and its packages' __init__.py: checked, in the order they are written."""
-    from opusguard.scaffold import (render_route_table, render_router_module, route_table_path, router_path,
-                                    router_problem, table_problem)
+    from opusguard.scaffold import (render_route_table, render_router_module, route_table_path, router_parts,
+                                    router_path, router_problem, table_problem)
 
     path = result.policy_path
     try:
@@ -656,12 +667,13 @@ def _support_writes(result: FixResult, base_text: str, new_tasks: list[NewTask],
         problem = router_problem(result.router, base)
         if problem is not None:
             raise FixError(f"{path}: router {result.router}: {problem}; name another router in the policy; nothing was written")
-        parts = policy.router_module.split(".")
+        router_module, router_function = router_parts(policy)
+        parts = router_module.split(".")
         for depth in range(1, len(parts)):
             init = base.joinpath(*parts[:depth], "__init__.py")
             if not init.exists():
                 writes.append(FileWrite(_shown(init, cwd), init, None, b""))
-        text = render_router_module(policy.router_module, policy.router_function, path.name)
+        text = render_router_module(router_module, router_function, path.name)
         writes.append(FileWrite(_shown(module_file, cwd), module_file, None, text.encode("utf-8")))
     table = route_table_path(policy)
     problem = table_problem(table)
@@ -687,7 +699,9 @@ def policy_dir_of(policy_path: Path) -> Path:
     return policy_path.resolve().parent
 
 
-def _remove_unused(project, plan, changed, sources, cwd: Path, tree: list[Path]) -> set[tuple[str, int]]:
+def _remove_unused(
+    project: Project, plan: Plan, changed: dict[str, tuple[bytes, bytes]], sources: dict[str, bytes], cwd: Path, tree: list[Path]
+) -> set[tuple[str, int]]:
     """Remove the unused constants; returns (path, line) of each removed."""
     removed: set[tuple[str, int]] = set()
     candidates = unused_constants(plan, project)
@@ -706,9 +720,9 @@ def _remove_unused(project, plan, changed, sources, cwd: Path, tree: list[Path])
         module = cst.parse_module(after)
         changed[path] = (before, RemoveImportsVisitor(context).transform_module(module).bytes)
     texts: dict[str, bytes] = {}
-    for path in tree:
-        rel = path.resolve().relative_to(cwd.resolve()).as_posix() if path.is_absolute() else path.as_posix()
-        texts[rel] = changed[rel][1] if rel in changed else path.read_bytes()
+    for file in tree:
+        rel = file.resolve().relative_to(cwd.resolve()).as_posix() if file.is_absolute() else file.as_posix()
+        texts[rel] = changed[rel][1] if rel in changed else file.read_bytes()
     for def_path, names in candidates.items():
         if notebook.is_notebook(def_path):  # (its constants stay: a later cell may still print them)
             continue
@@ -726,11 +740,12 @@ def _remove_unused(project, plan, changed, sources, cwd: Path, tree: list[Path])
         if after != before:
             changed[def_path] = (before, after)
             facts = project.files.get(def_path)
-            removed |= {(def_path, facts.bindings[name].span[0]) for name in unused if facts and name in facts.bindings}
+            bound = [facts.bindings.get(name) for name in unused] if facts else []
+            removed |= {(def_path, value.span[0]) for value in bound if isinstance(value, Str)}
     return removed
 
 
-def _binds_other(facts, name: str, router_module: str) -> bool:
+def _binds_other(facts: FileFacts, name: str, router_module: str) -> bool:
     """Whether `name` is already bound in the module to something other than the router."""
     if name in facts.bindings or name in facts.functions or name in facts.classes:
         return True
@@ -809,7 +824,7 @@ LEFT_KINDS = {
 }
 
 
-def _joined_line(project: Project, finding) -> int:
+def _joined_line(project: Project, finding: Finding) -> int:
     """The finding's line in the file's facts: a notebook's findings are placed in
     their cell, its facts (and the plan) count lines of the cells' joined code."""
     facts = project.files.get(finding.path)
@@ -819,7 +834,7 @@ def _joined_line(project: Project, finding) -> int:
     return finding.line if start is None else start + finding.line - 1
 
 
-def leftover_findings(findings, result: FixResult, project: Project) -> dict[str, int]:
+def leftover_findings(findings: list[Finding], result: FixResult, project: Project) -> dict[str, int]:
     """The findings a fix leaves (of `findings`, found before it), counted by kind
     (a key of LEFT_KINDS, else the rule's code)."""
     written = set(result.changed) - set(result.written_stale)
@@ -860,7 +875,7 @@ def leftover_findings(findings, result: FixResult, project: Project) -> dict[str
     for name, task in result.plan.new_tasks.items():
         if name not in used:
             continue
-        if task.tier == "opus":  # declared with no justification and no owner: two OG104 findings
+        if task.tier == Tier.OPUS:  # declared with no justification and no owner: two OG104 findings
             counts["OG104"] = counts.get("OG104", 0) + 2
         ref = project.catalog.recognize(task.sent) if task.model else None
         if ref is not None and project.catalog.lifecycle(ref, project.today) is not None:

@@ -12,13 +12,18 @@ import stat
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from msgspec import Struct, field
 
 from opusguard.datafile import DataFileError, read_data_file
 
+if TYPE_CHECKING:
+    import pathspec
 
-def _toml():
+
+def _toml() -> ModuleType:
     """The TOML parser, imported only where there is a file to read."""
     if sys.version_info >= (3, 11):
         import tomllib
@@ -45,6 +50,8 @@ DEFAULT_EXCLUDE = [
     "__pycache__", "site-packages", ".tox", ".nox", ".mypy_cache", ".ruff_cache",
     ".pytest_cache", CACHE_DIR_NAME, ".eggs", "*.egg-info",
 ]
+# In the default excludes `.env` is a virtualenv folder: it does not exclude a `.env` file.
+FOLDER_ONLY_EXCLUDES = frozenset({".env"})
 # Test code (gitignore-style, from the project root): checked like any code, but
 # `report` prices it apart from production and `fix --codemod` leaves it alone.
 DEFAULT_TESTS = ["tests/", "test_*.py", "*_test.py", "conftest.py"]
@@ -71,7 +78,7 @@ class Settings(Struct):
     per_file_ignores: dict[str, list[str]] = field(default_factory=dict)
     baseline: Path | None = None
     tests: list[str] = field(default_factory=lambda: list(DEFAULT_TESTS))
-    _per_file_specs: list = field(default_factory=list)
+    _per_file_specs: list[tuple[Any, set[str]]] = field(default_factory=list)  # (a pathspec spec, its codes)
 
     @property
     def cache_dir(self) -> Path:
@@ -150,7 +157,7 @@ def _toml_error_line(message: str) -> int:
     return int(match.group(1)) if match else 1
 
 
-def _string_list(path: Path, text: str, key: str, value) -> list[str]:
+def _string_list(path: Path, text: str, key: str, value: object) -> list[str]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
@@ -179,6 +186,8 @@ def load_settings(cwd: Path, config_file: Path | None = None, overrides: dict | 
 def _policy_inside(settings: Settings, path: Path, text: str) -> None:
     """A policy named by a config file found in the tree (not one given with --config)
     must be inside the project: the tree may be someone else's (docs/security.md)."""
+    if settings.policy is None:
+        return
     real = os.path.realpath(settings.policy)
     root = os.path.realpath(settings.root)
     if os.path.commonpath([real, root]) != root:
@@ -246,12 +255,17 @@ def _selector_hint(raw: str, names: dict[str, str]) -> str:
     return f" (codes: {', '.join(names)}; `opusguard rule --all` lists them)"
 
 
-def _compile_per_file(per_file: dict[str, list[str]]):
+def _compile_per_file(per_file: dict[str, list[str]]) -> list[tuple[pathspec.GitIgnoreSpec, set[str]]]:
     if not per_file:
         return []  # (pathspec costs a tenth of a warm run to import)
     import pathspec
 
     return [(pathspec.GitIgnoreSpec.from_lines([glob]), set(codes)) for glob, codes in per_file.items()]
+
+
+def file_excludes(exclude: list[str]) -> list[str]:
+    """The `exclude` patterns that apply to files (see FOLDER_ONLY_EXCLUDES)."""
+    return [pattern for pattern in exclude if pattern not in FOLDER_ONLY_EXCLUDES]
 
 
 def code_matches(code: str, selectors: Iterable[str]) -> bool:

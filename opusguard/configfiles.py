@@ -36,10 +36,21 @@ import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 from msgspec import Struct, field
 
+from opusguard.config import file_excludes
 from opusguard.facts import Span
+from opusguard.paths import display_path
+
+if TYPE_CHECKING:
+    import yaml
+
+    from opusguard.cache import FactsCache, VerdictIndex
+    from opusguard.config import Settings
+
+IsModelId = Callable[[str], bool]
 
 # Larger files (recorded API responses, data dumps) are not parsed; one warning says how many.
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
@@ -80,20 +91,11 @@ class ConfigFacts(Struct):
     lines: dict[int, str] = field(default_factory=dict)  # source lines of the values, for findings
 
 
-def with_config_globs(settings):
+def with_config_globs(settings: Settings) -> Settings:
     """`settings` whose `include` also finds config files (for the walk)."""
     from msgspec.structs import replace
 
     return replace(settings, include=[*settings.include, *(g for g in CONFIG_GLOBS if g not in settings.include)])
-
-
-# In the default excludes `.env` is a virtualenv folder: it does not exclude a `.env` file.
-FOLDER_ONLY_EXCLUDES = frozenset({".env"})
-
-
-def file_excludes(exclude: list[str]) -> list[str]:
-    """The `exclude` patterns that apply to files (see FOLDER_ONLY_EXCLUDES)."""
-    return [pattern for pattern in exclude if pattern not in FOLDER_ONLY_EXCLUDES]
 
 
 def config_kind(name: str) -> str | None:
@@ -156,7 +158,7 @@ def _model_like(text: str, is_model_id: Callable[[str], bool]) -> bool:
     return "claude" in text and is_model_id(text)
 
 
-def _env_values(text: str, is_model_id) -> Iterator[ConfigValue]:
+def _env_values(text: str, is_model_id: IsModelId) -> Iterator[ConfigValue]:
     """KEY=value lines (`export` allowed, quotes, ` #` comments after unquoted values)."""
     for number, line in enumerate(text.splitlines(), 1):
         match = _ENV_LINE.match(line)
@@ -178,7 +180,7 @@ def _env_values(text: str, is_model_id) -> Iterator[ConfigValue]:
 _ENV_LINE = re.compile(r"^\s*(?:export\s+)?(?P<name>[A-Za-z_][A-Za-z0-9_.]*)\s*=\s*(?P<value>.*?)\s*$")
 
 
-def _yaml_values(text: str, is_model_id) -> Iterator[ConfigValue]:
+def _yaml_values(text: str, is_model_id: IsModelId) -> Iterator[ConfigValue]:
     """From the parser's events: no node is built, no tag resolved to an object, and
     an alias is a reference, never walked again (an alias bomb costs its text)."""
     import yaml
@@ -199,7 +201,7 @@ def _yaml_values(text: str, is_model_id) -> Iterator[ConfigValue]:
             elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
                 stack.pop()
                 _yaml_advance(stack, None)
-            elif kind is yaml.ScalarEvent:
+            elif isinstance(event, yaml.ScalarEvent):
                 if stack and stack[-1][1] and stack[-1][3]:
                     _yaml_advance(stack, _yaml_key(event))
                     continue
@@ -211,6 +213,7 @@ def _yaml_values(text: str, is_model_id) -> Iterator[ConfigValue]:
                     and _model_like(event.value, is_model_id)
                 ):
                     start, end = event.start_mark, event.end_mark
+                    assert start is not None and end is not None  # (the parser marks every event)
                     found.append((document, keys, event.value, (start.line + 1, start.column + 1, end.line + 1, end.column + 1)))
                 _yaml_advance(stack, None)
             elif kind is yaml.AliasEvent:
@@ -246,13 +249,13 @@ def _yaml_advance(stack: list[list], key: Key | None) -> None:
         top[2], top[3] = None, True
 
 
-def _yaml_key(event) -> Key | None:
+def _yaml_key(event: yaml.ScalarEvent) -> Key | None:
     if event.implicit[0] and re.fullmatch(r"[-+]?[0-9]+", event.value):
         return int(event.value)  # a plain integer key is an int, as safe_load makes it
     return event.value
 
 
-def _json_values(text: str, is_model_id) -> Iterator[ConfigValue]:
+def _json_values(text: str, is_model_id: IsModelId) -> Iterator[ConfigValue]:
     import json
 
     try:
@@ -283,7 +286,7 @@ def _json_values(text: str, is_model_id) -> Iterator[ConfigValue]:
             else:
                 top[2] += 1
         else:  # a string
-            value, end = json.decoder.scanstring(text, position + 1)
+            value, end = json.decoder.scanstring(text, position + 1)  # type: ignore[attr-defined]
             if stack and stack[-1][1] and stack[-1][3]:
                 stack[-1][2] = value  # a key
             elif len(stack) <= MAX_DEPTH and _model_like(value, is_model_id):
@@ -312,7 +315,7 @@ def _line_col(starts: list[int], offset: int) -> tuple[int, int]:
     return line, offset - starts[line - 1] + 1
 
 
-def _toml_values(text: str, is_model_id) -> Iterator[ConfigValue]:
+def _toml_values(text: str, is_model_id: IsModelId) -> Iterator[ConfigValue]:
     from opusguard.config import _toml
 
     toml = _toml()
@@ -364,7 +367,7 @@ def _toml_basic(raw: str) -> str | None:
         return None
 
 
-def _walk_data(data, keys: tuple[Key, ...]) -> Iterator[tuple[tuple[Key, ...], str]]:
+def _walk_data(data: object, keys: tuple[Key, ...]) -> Iterator[tuple[tuple[Key, ...], str]]:
     if len(keys) > MAX_DEPTH:
         return
     if isinstance(data, dict):
@@ -377,7 +380,7 @@ def _walk_data(data, keys: tuple[Key, ...]) -> Iterator[tuple[tuple[Key, ...], s
         yield keys, data
 
 
-def _ini_values(text: str, is_model_id) -> Iterator[ConfigValue]:
+def _ini_values(text: str, is_model_id: IsModelId) -> Iterator[ConfigValue]:
     import configparser
 
     parser = configparser.ConfigParser(interpolation=None, strict=False)
@@ -421,9 +424,9 @@ class ConfigFiles:
     by its bytes), and only if it is committed (discovered, or for a file the run
     did not discover, neither excluded nor .gitignore'd)."""
 
-    def __init__(self, cwd: Path, root: Path, is_model_id: Callable[[str], bool], cache=None, *,
+    def __init__(self, cwd: Path, root: Path, is_model_id: Callable[[str], bool], cache: FactsCache | None = None, *,
                  excludes: tuple[list[str], list[str]] = ([], []), skip: frozenset[str] = frozenset(),
-                 verdicts=None):
+                 verdicts: VerdictIndex | None = None) -> None:
         self.cwd = cwd
         self.root = root
         self.is_model_id = is_model_id
@@ -471,16 +474,16 @@ class ConfigFiles:
             if entry is not None and entry[:2] == (stat.st_size, stat.st_mtime_ns):
                 if entry[2] == _NO_MODEL:  # most config files, on a warm run: not even a path to show
                     return ConfigFacts(path="", kind=kind)
-                known = self._known(entry[2], _shown(absolute, self.cwd), kind)
+                known = self._known(entry[2], display_path(absolute, self.cwd), kind)
                 if known is not None:
                     return known or None
-            rel = _shown(absolute, self.cwd)
+            rel = display_path(absolute, self.cwd)
             with open(absolute, "rb") as handle:
                 content = handle.read(MAX_CONFIG_BYTES + 1)
         except OSError:
             return None
         facts = self._parse(content, rel, kind)
-        if self.verdicts is not None and len(content) == stat.st_size:
+        if self.verdicts is not None and self.cache is not None and len(content) == stat.st_size:
             verdict = _NO_MODEL if facts is not None and facts.kind == "" else (
                 _TOO_LARGE if facts is None else _CONFIG + self.cache.key(content, "config"))
             self.verdicts.put(absolute, stat.st_size, stat.st_mtime_ns, verdict)
@@ -488,12 +491,12 @@ class ConfigFiles:
             facts.kind = kind
         return facts
 
-    def _known(self, verdict: str, rel: str, kind: str) -> ConfigFacts | bool | None:
+    def _known(self, verdict: str, rel: str, kind: str) -> ConfigFacts | Literal[False] | None:
         """The facts a verdict names (False: too large); None if they must be read again."""
         if verdict == _TOO_LARGE:
             self.too_large.append(rel)
             return False
-        if verdict.startswith(_CONFIG):
+        if verdict.startswith(_CONFIG) and self.cache is not None:
             facts = self.cache.read_key(verdict[len(_CONFIG):], ConfigFacts)
             if isinstance(facts, ConfigFacts):
                 return self._loaded(facts, rel)
@@ -506,14 +509,15 @@ class ConfigFiles:
         if len(content) > MAX_CONFIG_BYTES:
             self.too_large.append(rel)
             return None
-        key = self.cache.key(content, "config") if self.cache is not None else None
-        facts = self.cache.read_key(key, ConfigFacts) if key is not None else None
+        cache = self.cache
+        key = cache.key(content, "config") if cache is not None else None
+        facts = cache.read_key(key, ConfigFacts) if cache is not None and key is not None else None
         if not isinstance(facts, ConfigFacts):
             facts = parse_config(content, rel, self.is_model_id, kind)
-            if key is not None:
+            if cache is not None and key is not None:
                 from msgspec.structs import replace
 
-                self.cache.write_key(key, replace(facts, path=""))
+                cache.write_key(key, replace(facts, path=""))
         return self._loaded(facts, rel)
 
     def _loaded(self, facts: ConfigFacts, rel: str) -> ConfigFacts:
@@ -531,7 +535,7 @@ class ConfigFiles:
     def read(self, absolute: str) -> ConfigFacts | None:
         """A file's facts if it is committed, from the discovered ones or read now."""
         absolute = os.path.abspath(absolute)
-        rel = _shown(absolute, self.cwd)
+        rel = display_path(absolute, self.cwd)
         if rel in self.files:
             return self.files[rel]
         if absolute not in self._on_demand:
@@ -634,9 +638,3 @@ def lookup(facts: ConfigFacts, keys: tuple[Key, ...]) -> ConfigValue | bool:
         if value.keys[: len(keys)] == keys:
             below = True
     return below
-
-
-def _shown(absolute: str, cwd: Path) -> str:
-    from opusguard.engine import display_path
-
-    return display_path(absolute, cwd)

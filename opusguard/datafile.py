@@ -15,7 +15,12 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    import yaml
 
 # A policy of 1,000 tasks is about 200 KiB; usage files list sites and can be longer.
 MAX_DATA_BYTES = 1024 * 1024
@@ -35,13 +40,13 @@ class DataFileError(Exception):
         self.path, self.line, self.column, self.message = str(path), line, column or 1, message
 
 
-def outside(path: Path, roots) -> bool:
+def outside(path: Path, roots: Iterable[str | Path]) -> bool:
     """Whether `path`, symlinks followed, lies outside every folder of `roots`."""
     real = Path(os.path.realpath(path))
     return not any(real == Path(root) or Path(root) in real.parents for root in roots)
 
 
-def read_data_file(path: str | Path, what: str, *, max_bytes: int = MAX_DATA_BYTES, roots=None,
+def read_data_file(path: str | Path, what: str, *, max_bytes: int = MAX_DATA_BYTES, roots: Iterable[str | Path] | None = None,
                    encoding: str = "utf-8") -> str:
     """The text of data file `path` (`what`: "policy", "usage file", ...), or a DataFileError.
 
@@ -84,7 +89,7 @@ def _size(n: int) -> str:
     return f"{n // (1024 * 1024)} MiB" if n % (1024 * 1024) == 0 else f"{n:,} bytes"
 
 
-def compose_yaml(text: str, path: str | Path, *, max_nodes: int = MAX_YAML_NODES):
+def compose_yaml(text: str, path: str | Path, *, max_nodes: int = MAX_YAML_NODES) -> yaml.Node | None:
     """The YAML node tree of `text` (safe loader, bounded); None for an empty document."""
     import yaml
 
@@ -98,7 +103,7 @@ def compose_yaml(text: str, path: str | Path, *, max_nodes: int = MAX_YAML_NODES
         raise _yaml_error(exc, text, path) from None
 
 
-def load_yaml(text: str, path: str | Path, *, max_nodes: int = MAX_YAML_NODES):
+def load_yaml(text: str, path: str | Path, *, max_nodes: int = MAX_YAML_NODES) -> tuple[Any, yaml.Node | None]:
     """The Python data of `text` (safe loader, bounded), and its root node."""
     import yaml
 
@@ -113,7 +118,7 @@ def load_yaml(text: str, path: str | Path, *, max_nodes: int = MAX_YAML_NODES):
         raise _yaml_error(exc, text, path) from None
 
 
-def _yaml_error(exc, text: str, path) -> DataFileError:
+def _yaml_error(exc: Exception, text: str, path: str | Path) -> DataFileError:
     mark = getattr(exc, "problem_mark", None)
     line, column = (mark.line + 1, mark.column + 1) if mark else (1, None)
     position = getattr(exc, "position", None)  # a ReaderError: a character YAML does not allow
@@ -124,10 +129,10 @@ def _yaml_error(exc, text: str, path) -> DataFileError:
     return DataFileError(path, line, f"invalid YAML: {problem}", column)
 
 
-_LOADER = None
+_LOADER: Callable[[str, int], yaml.SafeLoader] | None = None
 
 
-def _bounded_loader_class():
+def _bounded_loader_class() -> Callable[[str, int], yaml.SafeLoader]:
     global _LOADER
     if _LOADER is not None:
         return _LOADER
@@ -136,7 +141,7 @@ def _bounded_loader_class():
     class BoundedSafeLoader(yaml.SafeLoader):
         """yaml.SafeLoader that refuses documents over a size (aliases expanded) or depth."""
 
-        def __init__(self, stream, max_nodes: int):
+        def __init__(self, stream: str, max_nodes: int) -> None:
             super().__init__(stream)
             self.max_nodes = max_nodes
             self.expanded = 0
@@ -144,12 +149,12 @@ def _bounded_loader_class():
             self.sizes: dict[int, int] = {}
             self.open_anchors: set[str] = set()
 
-        def compose_node(self, parent, index):
+        def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
             event = self.peek_event()
             if isinstance(event, yaml.AliasEvent):
                 if event.anchor in self.open_anchors:  # a recursive value: no consumer expects one
                     raise yaml.composer.ComposerError(
-                        None, None, "an alias inside the value it names", event.start_mark)
+                        None, None, "an alias inside the value it names", _mark(event))
                 target = self.anchors.get(event.anchor)
                 if target is not None:
                     self._count(self._expanded_size(target), event)
@@ -158,7 +163,7 @@ def _bounded_loader_class():
             self.depth += 1
             if self.depth > MAX_YAML_DEPTH:
                 raise yaml.composer.ComposerError(
-                    None, None, f"nested more than {MAX_YAML_DEPTH} levels deep", event.start_mark)
+                    None, None, f"nested more than {MAX_YAML_DEPTH} levels deep", _mark(event))
             anchor = getattr(event, "anchor", None)
             if anchor is not None:
                 self.open_anchors.add(anchor)
@@ -168,15 +173,15 @@ def _bounded_loader_class():
                 self.depth -= 1
                 self.open_anchors.discard(anchor)
 
-        def _count(self, n: int, event) -> None:
+        def _count(self, n: int, event: yaml.Event) -> None:
             self.expanded += n
             if self.expanded > self.max_nodes:
                 raise yaml.composer.ComposerError(
                     None, None,
                     f"more than {self.max_nodes:,} values with aliases expanded (an alias bomb?)",
-                    event.start_mark)
+                    _mark(event))
 
-        def _expanded_size(self, node) -> int:
+        def _expanded_size(self, node: yaml.Node) -> int:
             # Complete nodes only (aliases to open ones are refused), at most
             # MAX_YAML_DEPTH deep; each node's size is computed once.
             known = self.sizes.get(id(node))
@@ -192,3 +197,7 @@ def _bounded_loader_class():
 
     _LOADER = BoundedSafeLoader
     return _LOADER
+
+
+def _mark(event: yaml.Event) -> yaml.Mark:
+    return cast("yaml.Mark", event.start_mark)  # the pure-Python loader's (the stubs allow libyaml's too)

@@ -26,9 +26,7 @@ from typing import TYPE_CHECKING
 
 from msgspec import Struct
 
-from opusguard.cache import SETTLED_NS  # a folder changed that recently is listed again
-from opusguard.config import Settings
-from opusguard.configfiles import file_excludes
+from opusguard.config import Settings, file_excludes
 
 if TYPE_CHECKING:
     import pathspec
@@ -37,6 +35,13 @@ if TYPE_CHECKING:
 class DiscoveryError(Exception):
     """A path named on the command line does not exist."""
 
+
+# A change this close to a run may not show in a coarse clock's times (1 s on
+# some file systems, a scheduler tick on Linux): a second write in the same tick,
+# of the same size, leaves size and mtime as they were. So a file changed this
+# recently gets no verdict (the next run reads it again, as git re-reads "racily
+# clean" files), and discovery lists such a folder again (below).
+SETTLED_NS = 2_000_000_000
 
 # What a walk depended on, beside exact times: the path was not there, or was there.
 _ABSENT, _PRESENT = -1, -2

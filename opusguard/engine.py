@@ -22,13 +22,16 @@ from opusguard.catalog import Catalog, load_catalog
 from opusguard.config import POLICY_FILE_NAMES, Settings, code_matches, ignored_for_path, selected_rules
 from opusguard.digest import hexdigest
 from opusguard.discover import discover_file_names
-from opusguard.facts import FileFacts, Str
-from opusguard.findings import Finding, RunSummary
+from opusguard.facts import Attr, FileFacts, Name, Str
+from opusguard.findings import Finding, RunSummary, Severity
 from opusguard.notebook import is_notebook, place_findings
+from opusguard.paths import display_path
+from opusguard.prefilter import HeldName
 from opusguard.policy import Policy, discover_policy, empty_policy, load_policy
 from opusguard.project import Project
 from opusguard.resolve import build_project
 from opusguard.rules import all_rules
+from opusguard.tiers import TIERS, UNRESOLVED, Tier
 from opusguard.workers import ExtractionProcess, FactsSource, is_model_id
 
 # Files larger than this are not parsed (generated code, vendored bundles: libcst
@@ -66,23 +69,6 @@ class Analysis(Struct):
     # Source bytes of the files that were parsed, by relative path (for fix/report).
     sources: dict[str, bytes] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
-
-
-def display_path(path: str | Path, cwd: Path) -> str:
-    """Relative to cwd with '/', as the contract reports paths."""
-    # Fast path for what discovery yields (absolute paths below cwd): no resolve(),
-    # which costs a system call per path component and file.
-    text, base = os.path.normpath(path), os.fspath(cwd)
-    if os.path.isabs(text) and text.startswith(base + os.sep) and os.sep == "/":
-        return text[len(base) + 1 :]
-    path = Path(path)
-    try:
-        return path.resolve().relative_to(cwd.resolve()).as_posix()
-    except ValueError:
-        try:
-            return Path(os.path.relpath(path, cwd)).as_posix()
-        except ValueError:  # another drive on Windows
-            return path.as_posix()
 
 
 def load_run_policy(settings: Settings, catalog: Catalog, cwd: Path, cache_dir: Path | None = None) -> Policy:
@@ -219,12 +205,19 @@ def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
             facts[rel] = found
 
         # 2. second pass: files that read names which hold models in the first-pass files.
-        model_names = _names_holding_models(facts.values(), catalog)
+        # Rounds until no file parsed defines a subclass of a class whose attribute
+        # holds or receives a model (each round looks for the new names only).
+        every_name: frozenset[HeldName] = frozenset()
+        model_names = _with_subclasses(facts.values(), _names_holding_models(facts.values(), catalog), every_name)
         parsed_sources = dict(candidates)
-        if model_names and others:
+        while model_names and others:
+            every_name |= model_names
             second = _second_pass(others, model_names, verdicts, reuse_facts=not options.read_candidates)
-            facts.update(source.facts_for(second))
+            found = source.facts_for(second)
+            facts.update(found)
             parsed_sources.update((rel, content) for rel, content in second if isinstance(content, bytes))
+            others = [other for other in others if other.rel not in found]
+            model_names = _with_subclasses(found.values(), every_name, every_name)
 
         # 3. join across files; files outside the scanned set are loaded on demand.
         roots = _import_roots(settings, cwd)
@@ -247,14 +240,22 @@ def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
                 lazily_loaded[rel] = source.facts_for([(rel, content)])[rel]
             return lazily_loaded[rel]
 
-        def whole_file(rel: str) -> FileFacts | None:
+        wanted: dict[str, frozenset[str]] = {}
+
+        def whole_file(rel: str, name: str) -> FileFacts | None:
+            """The file's facts with what binds `name` parsed too: its statements that
+            name it are kept (and all asked for before); the whole file if it was."""
             content = parsed_sources.get(rel)
             if content is None:
                 try:
                     content = (cwd / rel).read_bytes()
                 except OSError:
                     return None
-            return source.facts_for([(rel, content)], cut_bodies=False)[rel]
+            asked = wanted.get(rel, frozenset())
+            if name in asked:
+                return source.facts_for([(rel, content)], cut_bodies=False)[rel]
+            wanted[rel] = asked | {name}
+            return source.facts_for([(rel, content)], cut_bodies=wanted[rel])[rel]
 
         project = build_project(
             facts, policy=policy, catalog=catalog, today=options.today, find_module=find_module, whole_file=whole_file,
@@ -459,7 +460,7 @@ class _EarlySecondPass:
         self.others = others
         self.catalog = catalog
         self.source = source
-        self.names: set[tuple[str, str]] = set()
+        self.names: set[HeldName] = set()
         self.sent: set[str] = set()
 
     def see(self, facts: FileFacts) -> None:
@@ -479,7 +480,7 @@ class _EarlySecondPass:
 
 def _second_pass(
     others: Iterable[_SecondPassFile],
-    names: frozenset[tuple[str, str]],
+    names: frozenset[HeldName],
     verdicts: VerdictIndex | None,
     *,
     reuse_facts: bool = True,
@@ -513,22 +514,58 @@ def _second_pass(
     return found
 
 
-def _names_holding_models(all_facts: Iterable[FileFacts], catalog: Catalog) -> frozenset[tuple[str, str]]:
-    """(name, last part of its module) of names bound at module or class level to a
-    value that mentions a Claude model (a class counts by its name too)."""
-    names: set[tuple[str, str]] = set()
+def _names_holding_models(all_facts: Iterable[FileFacts], catalog: Catalog) -> frozenset[HeldName]:
+    """The names other files may read a model through (prefilter.HeldName): names
+    bound at module level to a value that mentions a Claude model, and attributes
+    of a class that hold one (with the class's name)."""
+    names: set[HeldName] = set()
     for facts in all_facts:
-        parts = facts.path.removesuffix(".py").split("/")
-        module = parts[-2] if parts[-1] == "__init__" and len(parts) > 1 else parts[-1]
+        module = _module_part(facts.path)
         for name, value in facts.bindings.items():
             if value_mentions_model(value, catalog):
-                names.add((name, module))
+                names.add(HeldName(name, module))
         for cls in facts.classes.values():
+            short = cls.name.rsplit(".", 1)[-1]
             hits = [attr for attr, value in cls.attrs.items() if value_mentions_model(value, catalog)]
             if hits:
-                names.update((attr, module) for attr in hits)
-                names.add((cls.name.rsplit(".", 1)[-1], module))
+                names.add(HeldName(short, module))
+                names.update(HeldName(attr, module, short) for attr in hits)
     return frozenset(names)
+
+
+def _subclass_names(all_facts: Iterable[FileFacts], names: frozenset[HeldName]) -> frozenset[HeldName]:
+    """The attributes of `names` again, for subclasses (of their classes) the files
+    define: a file that reads `self.model` in a subclass of a subclass imports only
+    the class in between."""
+    by_class: dict[str, set[str]] = {}
+    for held in names:
+        if held.cls:
+            by_class.setdefault(held.cls, set()).add(held.name)
+    found: set[HeldName] = set()
+    for facts in all_facts:
+        module = _module_part(facts.path)
+        for cls in facts.classes.values():
+            for base in cls.bases:
+                spelled = base.attr if isinstance(base, Attr) else base.id if isinstance(base, Name) else None
+                for attr in by_class.get(spelled or "", ()):
+                    found.add(HeldName(attr, module, cls.name.rsplit(".", 1)[-1]))
+    return frozenset(found)
+
+
+def _with_subclasses(
+    all_facts: Iterable[FileFacts], names: frozenset[HeldName], known: frozenset[HeldName]
+) -> frozenset[HeldName]:
+    """`names` and the names of the subclasses `all_facts` define, transitively, less `known`."""
+    all_facts = list(all_facts)
+    while more := _subclass_names(all_facts, names) - names:
+        names |= more
+    return names - known
+
+
+def _module_part(path: str) -> str:
+    """The last part of a file's dotted module name (its package's, for `__init__.py`)."""
+    parts = path.removesuffix(".py").split("/")
+    return parts[-2] if parts[-1] == "__init__" and len(parts) > 1 else parts[-1]
 
 
 def value_mentions_model(value, catalog: Catalog) -> bool:
@@ -573,13 +610,13 @@ def _count_models(project: Project, summary: RunSummary) -> None:
     for call in project.calls:
         if call.is_router_call:
             task = project.policy.tasks.get(call.route_task or "")
-            summary.model_calls[task.tier if task else "unresolved"] += 1
+            summary.model_calls[task.tier if task else UNRESOLVED] += 1
         elif call.models:
             tiers = {m.ref.tier for m in call.models}
-            tier = next(t for t in ("opus", "sonnet", "haiku", "other") if t in tiers or t == "other")
+            tier = next(t for t in TIERS if t in tiers or t == Tier.OTHER)
             summary.model_calls[tier] += 1
         elif call.is_claude and call.unresolved:
-            summary.model_calls["unresolved"] += 1
+            summary.model_calls[UNRESOLVED] += 1
 
 
 # --- rules and suppressions ----------------------------------------------------------
@@ -637,7 +674,7 @@ def _apply_suppressions(
                     Finding(
                         rule="OG100",
                         name="unused-ignore",
-                        severity="warning",
+                        severity=Severity.WARNING,
                         path=path,
                         line=comment_line,
                         column=1,

@@ -16,11 +16,16 @@ CSV (one row per tier; `bar` on every row or as a row of its own):
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from msgspec import Struct, field
 
-TIER_ORDER = ("haiku", "sonnet", "opus")
+from opusguard.tiers import CHEAPEST_FIRST
+
+if TYPE_CHECKING:
+    from opusguard.policy import Policy, Task
 
 
 class EvidenceError(Exception):
@@ -40,20 +45,22 @@ class Evidence(Struct):
         score = self.scores.get(tier)
         return None if score is None else score >= self.bar
 
-    def cheapest_passing(self, order: tuple[str, ...] = TIER_ORDER) -> str | None:
+    def cheapest_passing(self, order: tuple[str, ...] = CHEAPEST_FIRST) -> str | None:
         for tier in order:
             if self.passes(tier):
                 return tier
         return None
 
 
-def task_evidence(policy, task) -> Evidence:
+def task_evidence(policy: Policy, task: Task) -> Evidence:
     """The evidence file of `task` (which names one), read from inside the policy's
     roots: the path is written in the scanned tree, so it must not lead out of it."""
+    if task.evidence is None:  # (callers ask only for a task that names one)
+        raise EvidenceError(f"{task.source}:{task.line}: task '{task.name}' names no evidence file")
     return load_evidence(Path(task.source).parent / task.evidence, roots=policy.roots or None)
 
 
-def load_evidence(path: str | Path, *, roots=None) -> Evidence:
+def load_evidence(path: str | Path, *, roots: Iterable[str | Path] | None = None) -> Evidence:
     from opusguard.datafile import DataFileError, load_yaml, read_data_file
 
     path = Path(path)
@@ -74,14 +81,14 @@ def load_evidence(path: str | Path, *, roots=None) -> Evidence:
     return _from_mapping(path, data)
 
 
-def _number(path: Path, line: int, what: str, value) -> float:
+def _number(path: Path, line: int, what: str, value: Any) -> float:
     try:
         return float(value)
     except (TypeError, ValueError):
         raise EvidenceError(f"{path}:{line}: {what} must be a number, not {value!r}") from None
 
 
-def _from_mapping(path: Path, data) -> Evidence:
+def _from_mapping(path: Path, data: object) -> Evidence:
     if not isinstance(data, dict):
         raise EvidenceError(f"{path}:1: evidence is a mapping with 'bar' and 'scores'")
     if "bar" not in data:
@@ -89,9 +96,9 @@ def _from_mapping(path: Path, data) -> Evidence:
     scores = data.get("scores")
     if not isinstance(scores, dict) or not scores:
         raise EvidenceError(f"{path}:1: evidence has no 'scores' (per tier: haiku, sonnet, opus)")
-    unknown = [t for t in scores if t not in TIER_ORDER]
+    unknown = [t for t in scores if t not in CHEAPEST_FIRST]
     if unknown:
-        raise EvidenceError(f"{path}:1: unknown tier {unknown[0]!r} in scores (allowed: {', '.join(TIER_ORDER)})")
+        raise EvidenceError(f"{path}:1: unknown tier {unknown[0]!r} in scores (allowed: {', '.join(CHEAPEST_FIRST)})")
     return Evidence(
         path=str(path),
         bar=_number(path, 1, "bar", data["bar"]),
@@ -116,8 +123,8 @@ def _from_csv(path: Path, text: str) -> Evidence:
         if tier == "bar":
             bar = _number(path, line, "bar", row.get("score"))
             continue
-        if tier not in TIER_ORDER:
-            raise EvidenceError(f"{path}:{line}: unknown tier {tier!r} (allowed: {', '.join(TIER_ORDER)}, bar)")
+        if tier not in CHEAPEST_FIRST:
+            raise EvidenceError(f"{path}:{line}: unknown tier {tier!r} (allowed: {', '.join(CHEAPEST_FIRST)}, bar)")
         scores[tier] = _number(path, line, f"score of {tier}", row.get("score"))
         if row.get("bar"):
             bar = _number(path, line, "bar", row["bar"])

@@ -20,7 +20,7 @@ from collections.abc import Callable
 import libcst as cst
 from msgspec import Struct, field
 
-from opusguard import limits, notebook, prefilter, sinks, slicing
+from opusguard import limits, notebook, prefilter, selection, sinks, slicing
 from opusguard.catalog import SHORT_ALIASES
 from opusguard.facts import (
     Annotation,
@@ -46,13 +46,14 @@ from opusguard.facts import (
     Subscript,
     Unknown,
     Value,
+    dotted_name,
 )
 from opusguard.positions import Positions
 from opusguard.walk import walk
 
 # A name that may hold a model, passed to a helper: `ask(MODEL)`, `ask(args.model)`,
 # `ask(model)` (a parameter: the caller is a helper too). Only words that make a
-# function worth parsing (prefilter.function_may_matter), so a cut body hides none.
+# statement worth parsing (prefilter.trigger_lines), so a statement left out hides none.
 _MODEL_LIKE_NAME = re.compile(r"model|claude", re.I)
 _ENUM_BASE = re.compile(r"(?:^|\.)\w*Enum$|(?:^|\.)(?:Flag|IntFlag)$")
 _ANNOTATION = re.compile(r"#\s*opusguard:\s*(?P<body>.*)$")
@@ -69,23 +70,25 @@ def extract_facts(
     *,
     is_model_id: Callable[[str], bool],
     router_names: frozenset[str] = frozenset({"route"}),
-    cut_bodies: bool = True,
+    cut_bodies: bool | frozenset[str] = True,
 ) -> FileFacts:
     """Parse `source` once and reduce it to facts. Never raises.
 
-    With `cut_bodies`, function bodies that cannot add a call or literal are not
-    parsed (slicing.py); without it, the whole file is. A notebook's code cells
+    With `cut_bodies`, statements that cannot add a call or literal are not parsed
+    (selection.py; a set of names keeps the statements that name them too);
+    without it, the whole file is. A notebook's code cells
     are read as one module (notebook.py)."""
     if notebook.is_notebook(path):
         return notebook.notebook_facts(
             source, path, lambda code: extract_facts(code, path + ".py", is_model_id=is_model_id, router_names=router_names, cut_bodies=cut_bodies)
         )
-    # Function bodies that cannot add a fact are cut first (slicing.py): most of a
+    # Statements that cannot add a fact are left out first (selection.py): most of a
     # large module, at a fraction of the parse. Cut text that does not parse falls
     # back to the whole file, whose errors are the ones to report.
     sliced = None
     if cut_bodies:
-        sliced = slicing.cut_irrelevant_bodies(source, lambda text: prefilter.function_may_matter(text, router_names))
+        words = cut_bodies if isinstance(cut_bodies, frozenset) else frozenset()
+        sliced = selection.select_statements(source, router_names, words)
     text = sliced.text if sliced is not None else source
     # Text that nests too deep for libcst (limits.py) is never given to it.
     problem = limits.nesting_problem(text)
@@ -116,7 +119,7 @@ def extract_facts(
         facts.cut_attributes = sliced.cut_attributes
         facts.cut_names = sliced.cut_names
         for qualname in sliced.cut_functions:  # each defined once: the order is not lost
-            facts.functions[qualname] = ()
+            facts.functions.setdefault(qualname, ())
     if b"opusguard:" in source:
         facts.annotations = parse_annotations(source)
     _keep_lines(facts, _decode(source))
@@ -124,7 +127,7 @@ def extract_facts(
 
 
 def _facts_of(
-    module: cst.Module, path: str, is_model_id, router_names: frozenset[str], sliced: slicing.SlicedSource | None
+    module: cst.Module, path: str, is_model_id, router_names: frozenset[str], sliced: selection.SlicedSource | None
 ) -> FileFacts:
     collector = _Collector(path, is_model_id, router_names, sliced)
     collector.read(module, first_line=1)
@@ -139,7 +142,7 @@ PIECE_BYTES = 128 * 1024
 
 
 def _facts_in_pieces(
-    text: bytes, path: str, is_model_id, router_names: frozenset[str], sliced: slicing.SlicedSource | None
+    text: bytes, path: str, is_model_id, router_names: frozenset[str], sliced: selection.SlicedSource | None
 ) -> FileFacts | None:
     """Facts of `text` parsed in pieces; None where it is not split (see _pieces_of) or a
     piece does not parse (the caller parses it whole, and reports its errors)."""
@@ -335,7 +338,7 @@ class _Collector(cst.CSTVisitor):
         path: str,
         is_model_id: Callable[[str], bool],
         router_names: frozenset[str],
-        sliced: slicing.SlicedSource | None = None,
+        sliced: selection.SlicedSource | None = None,
     ):
         super().__init__()
         self.positions: Positions | None = None
@@ -777,7 +780,7 @@ class _Collector(cst.CSTVisitor):
         if isinstance(local, OneOf) and local.options:
             local = local.options[0]
         if isinstance(local, (Attr, Name)):
-            return f"{_value_dotted(local)}.{rest}"
+            return f"{dotted_name(local)}.{rest}"
         return text
 
     def visit_Call(self, node: cst.Call) -> None:
@@ -947,18 +950,6 @@ class _Collector(cst.CSTVisitor):
                     if text:
                         signals.setdefault("system", text[:300])
         return signals
-
-
-def _value_dotted(value: Value) -> str:
-    if isinstance(value, Name):
-        return value.id
-    if isinstance(value, Param):
-        return value.name
-    if isinstance(value, SelfAttr):
-        return f"self.{value.attr}"
-    if isinstance(value, Attr):
-        return f"{_value_dotted(value.base)}.{value.attr}"
-    return "..."
 
 
 def _system_text(node: cst.BaseExpression) -> str | None:

@@ -5,10 +5,9 @@ other files; names are left symbolic (a ``Value`` tree) and resolved later by th
 cross-file join (resolve.py). That split is what lets facts be cached by content
 hash and computed in parallel.
 
-Records here, and in every module `check` imports, are msgspec Structs rather
-than dataclasses: a dataclass compiles its methods when its class is made, which
-cost a warm run a fifth of its time (benchmarks/README.md). Modules only the
-`report` and `fix` commands import keep dataclasses.
+Records here, and in every module, are msgspec Structs rather than dataclasses:
+a dataclass compiles its methods when its class is made, which cost a warm run a
+fifth of its time (benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -114,6 +113,20 @@ class Unknown(Struct, frozen=True, tag=True):
 Value = Str | Num | Name | Attr | SelfAttr | Subscript | Env | Param | Concat | DictV | SeqV | OneOf | CallV | Unknown
 
 
+def dotted_name(value: Value, unknown: str = "...") -> str:
+    """`a.b.c` for a chain of names and attributes (`self.x` for an attribute of self or
+    cls, a parameter by its name); `unknown` stands for any other part."""
+    if isinstance(value, Name):
+        return value.id
+    if isinstance(value, Param):
+        return value.name
+    if isinstance(value, SelfAttr):
+        return f"self.{value.attr}"
+    if isinstance(value, Attr):
+        return f"{dotted_name(value.base, unknown)}.{value.attr}"
+    return unknown
+
+
 # --- What a file contains ---------------------------------------------------------
 
 
@@ -195,7 +208,7 @@ class FileFacts(Struct):
     annotations: dict[int, Annotation] = field(default_factory=dict)  # by target line
     lines: dict[int, str] = field(default_factory=dict)  # source lines findings point at
     # Attributes assigned in code that was not parsed, and module-level names whose
-    # assignment was not parsed (slicing.py); the resolver asks for the whole file's
+    # assignment was not parsed (selection.py); the resolver asks for the file's
     # facts before it reads one of them.
     cut_attributes: frozenset[str] = frozenset()
     cut_names: frozenset[str] = frozenset()

@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from msgspec import Struct, field
 
+from opusguard.strenum import StrEnum
+from opusguard.tiers import TIERS, UNRESOLVED
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+
 
 class Location(Struct, frozen=True):
     """A place in a file. Lines and columns are 1-based; path is relative, with '/'."""
@@ -23,7 +31,7 @@ class Finding(Struct):
     message: str
     end_line: int | None = None
     end_column: int | None = None
-    severity: str = "error"
+    severity: Severity = Severity.ERROR
     model: str | None = None  # the model id as written
     tier: str | None = None  # opus | sonnet | haiku | other
     task: str | None = None
@@ -60,16 +68,13 @@ class Finding(Struct):
         return data
 
 
-TIERS = ("opus", "sonnet", "haiku", "other")
-
-
 class RunSummary(Struct):
     """Counts that the JSON summary and --statistics print."""
 
     files_scanned: int = 0
     files_parsed: int = 0
     model_calls: dict[str, int] = field(
-        default_factory=lambda: {t: 0 for t in (*TIERS, "unresolved")}
+        default_factory=lambda: {t: 0 for t in (*TIERS, UNRESOLVED)}
     )
     # model id -> number of literals written in code
     models: dict[str, int] = field(default_factory=dict)

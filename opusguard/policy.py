@@ -11,15 +11,21 @@ import os
 import re
 import stat
 from datetime import date
+from collections.abc import Collection
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from msgspec import Struct, field
 
 from opusguard import catalog as catalog_module
-from opusguard.catalog import TIERS, Catalog, CatalogEntry, entry_from_mapping, load_catalog
+from opusguard.catalog import Catalog, CatalogEntry, entry_from_mapping, load_catalog
 from opusguard.config import POLICY_FILE_NAMES, find_project_root
 from opusguard.datafile import outside
 from opusguard.parsed_cache import ParsedCache, Stamp, file_stamp
+from opusguard.tiers import NAMED_TIERS, TIERS, Tier
+
+if TYPE_CHECKING:
+    import yaml
 
 TOP_LEVEL_KEYS = ("version", "router", "tiers", "tasks", "include", "models")
 TASK_KEYS = ("tier", "description", "justification", "owner", "review_by", "evidence", "model")
@@ -118,11 +124,11 @@ def empty_policy(catalog: Catalog | None = None) -> Policy:
 
 
 def _default_tiers(catalog: Catalog) -> dict[str, str]:
-    tiers = {}
-    for tier in ("opus", "sonnet", "haiku"):
+    tiers: dict[str, str] = {}
+    for tier in NAMED_TIERS:
         entry = catalog.latest(tier)
         if entry is not None:
-            tiers[tier] = entry.id
+            tiers[tier.value] = entry.id
     return tiers
 
 
@@ -196,11 +202,11 @@ def _load_through_cache(path: str | Path, catalog: Catalog, cache_dir: Path, roo
 # --- loading -------------------------------------------------------------------------
 
 
-def _pos(node) -> tuple[int, int]:
+def _pos(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
-def _suggest(word: str, allowed) -> str:
+def _suggest(word: str, allowed: Collection[str]) -> str:
     import difflib  # only an error message needs it
 
     close = difflib.get_close_matches(word, list(allowed), n=1, cutoff=0.6)
@@ -221,7 +227,7 @@ class _PolicyLoader:
         self.roots = roots  # real paths of the folders includes and evidence must be in
         self.loaded: set[Path] = set()
 
-    def error(self, path: Path, node, message: str) -> PolicyError:
+    def error(self, path: Path, node: yaml.Node | None, message: str) -> PolicyError:
         line, column = _pos(node) if node is not None else (1, 1)
         return PolicyError(str(path), line, column, message)
 
@@ -284,12 +290,14 @@ class _PolicyLoader:
         if "tasks" in entries:
             self._tasks(path, entries["tasks"][1])
 
-    def _mapping(self, path: Path, node, allowed) -> dict[str, tuple]:
+    def _mapping(
+        self, path: Path, node: yaml.Node | None, allowed: Collection[str] | None
+    ) -> dict[str, tuple[yaml.Node, yaml.Node]]:
         import yaml
 
         if not isinstance(node, yaml.MappingNode):
             raise self.error(path, node, "expected a mapping")
-        out: dict[str, tuple] = {}
+        out: dict[str, tuple[yaml.Node, yaml.Node]] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
                 raise self.error(path, key_node, "a key must be a plain word, not a list or a mapping")
@@ -301,14 +309,14 @@ class _PolicyLoader:
             out[key] = (key_node, value_node)
         return out
 
-    def _scalar(self, path: Path, node, what: str) -> str:
+    def _scalar(self, path: Path, node: yaml.Node, what: str) -> str:
         import yaml
 
         if not isinstance(node, yaml.ScalarNode):
             raise self.error(path, node, f"{what} must be a single value")
         return node.value
 
-    def _tiers(self, path: Path, node) -> None:
+    def _tiers(self, path: Path, node: yaml.Node) -> None:
         for tier, (key_node, value_node) in self._mapping(path, node, None).items():
             if tier not in TIERS:
                 raise self.error(path, key_node, f"unknown tier '{tier}'{_suggest(tier, TIERS)}")
@@ -320,7 +328,7 @@ class _PolicyLoader:
                 raise self.error(path, value_node, f"'{model}' is a {ref.tier} model, not {tier}")
             self.tiers[tier] = model
 
-    def _tasks(self, path: Path, node) -> None:
+    def _tasks(self, path: Path, node: yaml.Node) -> None:
         for name, (key_node, value_node) in self._mapping(path, node, None).items():
             if not _TASK_NAME.match(name):
                 raise self.error(path, key_node, f"task name '{name}' must be letters, digits, '-', '_' or '.'")
@@ -349,14 +357,14 @@ class _PolicyLoader:
             self.positions[("tasks", name)] = _pos(key_node)
             self.tasks[name] = task
 
-    def _date(self, path: Path, node) -> date:
+    def _date(self, path: Path, node: yaml.Node) -> date:
         value = self._scalar(path, node, "review_by")
         try:
             return date.fromisoformat(value)
         except ValueError:
             raise self.error(path, node, f"review_by {value!r} is not a date (YYYY-MM-DD)") from None
 
-    def _models(self, path: Path, node) -> None:
+    def _models(self, path: Path, node: yaml.Node) -> None:
         import yaml
 
         if not isinstance(node, yaml.SequenceNode):
@@ -373,12 +381,12 @@ class _PolicyLoader:
             self._check_tier(path, item, entry)
             self.overrides.append(entry)
 
-    def _check_tier(self, path: Path, node, entry: CatalogEntry) -> None:
+    def _check_tier(self, path: Path, node: yaml.Node, entry: CatalogEntry) -> None:
         """A `models:` entry adds models; it never moves a shipped id (or its aliases) to
         another tier, which would silence OG102 for an Opus id declared haiku."""
         for name in (entry.id, *entry.aliases):
             ref = self.catalog.recognize(str(name))
-            if ref is not None and ref.tier != "other" and ref.tier != entry.tier:
+            if ref is not None and ref.tier != Tier.OTHER and ref.tier != entry.tier:
                 raise self.error(
                     path, node,
                     f"models: '{name}' is {ref.tier}-tier in the model catalog, not {entry.tier} "

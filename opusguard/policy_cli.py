@@ -6,18 +6,22 @@ import os
 import sys
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
+if TYPE_CHECKING:
+    from opusguard.policy import Policy
 
-def _fail(message: str) -> None:
+
+def _fail(message: str) -> NoReturn:
     from opusguard.sanitize import printable
 
     click.echo(f"opusguard: error: {printable(message)}", err=True)
     sys.exit(2)
 
 
-def _load(policy_file: Path | None):
+def _load(policy_file: Path | None) -> Policy:
     from opusguard.policy import PolicyError, discover_policy, load_policy
 
     try:
@@ -39,7 +43,7 @@ def policy_group() -> None:
 
 @policy_group.command("validate")
 @click.argument("policy_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
-def validate_command(policy_file):
+def validate_command(policy_file: Path | None) -> None:
     """Check a policy file; exit 2 with file:line:col on the first error."""
     from opusguard.evidence import EvidenceError, task_evidence
     from opusguard.sanitize import printable
@@ -57,7 +61,7 @@ def validate_command(policy_file):
     if problems:
         sys.exit(2)
     # The governance `opusguard check` reports as OG104, from the same code.
-    from opusguard.engine import display_path
+    from opusguard.paths import display_path
     from opusguard.rules.og104_opus_governance import governance_findings
 
     governance = [
@@ -75,22 +79,25 @@ def validate_command(policy_file):
 
 @policy_group.command("show")
 @policy_option
-def show_command(policy_file):
+def show_command(policy_file: Path | None) -> None:
     """A table of tasks: tier, model, owner, review date, evidence verdict, price."""
     from rich.console import Console
     from rich.table import Table
 
     from opusguard.evidence import EvidenceError, task_evidence
     from opusguard.sanitize import rich_text
+    from opusguard.tiers import TIERS
 
     policy = _load(policy_file)
     today = date.today()
     table = Table(title=rich_text(f"{policy.path}  (router {policy.router or 'not set'})"))
     for column in ("task", "tier", "model", "owner", "review by", "evidence", "$/Mtok in/out"):
         table.add_column(column)
-    for task in sorted(policy.tasks.values(), key=lambda t: (("opus", "sonnet", "haiku", "other").index(t.tier), t.name)):
+    catalog = policy.catalog
+    assert catalog is not None  # (load_policy gives every policy its catalog)
+    for task in sorted(policy.tasks.values(), key=lambda t: (TIERS.index(t.tier), t.name)):
         model = policy.model_for(task.name) or ""
-        price = policy.catalog.price(model) or policy.catalog.price(task.tier)
+        price = catalog.price(model) or catalog.price(task.tier)
         verdict = ""
         if task.evidence:
             try:
@@ -110,7 +117,7 @@ def show_command(policy_file):
 
 @policy_group.command("sync")
 @policy_option
-def sync_command(policy_file):
+def sync_command(policy_file: Path | None) -> None:
     """Regenerate the routing table from the policy."""
     from opusguard.sanitize import printable
     from opusguard.scaffold import ScaffoldError, write_route_table
@@ -131,7 +138,7 @@ def sync_command(policy_file):
 @click.option("--policy-path", default="opusguard.yaml", show_default=True, help="Where to write the policy.")
 @click.option("--router", default=None, help="MODULE:FUNCTION of the router to create [default: app.routing:route, or the first free of model_routing:route, opusguard_routing:route].")
 @click.option("--force", is_flag=True, help="Overwrite existing files.")
-def init_command(policy_path, router, force):
+def init_command(policy_path: str, router: str | None, force: bool) -> None:
     """Write a starter policy, a dependency-free router and its routing table."""
     from opusguard.policy import _ROUTER
     from opusguard.sanitize import printable

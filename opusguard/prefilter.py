@@ -8,8 +8,10 @@ make a model-taking call (`from app.config import OPUS` ... `model=OPUS`).
 
 from __future__ import annotations
 
+import bisect
 import functools
 import re
+from typing import NamedTuple
 
 import ahocorasick_rs
 
@@ -78,36 +80,84 @@ def may_mention_model(content: bytes) -> bool:
     return classify(content) == PARSE
 
 
-def may_use_names(content: bytes, names: frozenset[tuple[str, str]]) -> bool:
-    """Whether the file may read one of `names`: (name, defining module's last part).
+class HeldName(NamedTuple):
+    """A name another file may read a model through: a module-level name bound to
+    a model (`cls` empty), or an attribute of class `cls` that holds or receives
+    one (read as `Cls.attr`, or as `self.attr` in a subclass)."""
 
-    A name from another module is read through an import of it, its module
-    (`config.SMART`, `from .config import SMART`) or a star import, so one of
-    those must be written in the file too. Phase 2 looks only at files phase 1
-    sent to it (SECOND_PASS): those that make something like a model-taking call."""
+    name: str
+    module: str  # the last part of the defining module's dotted name
+    cls: str = ""
+
+
+def may_use_names(content: bytes, names: frozenset[HeldName]) -> bool:
+    """Whether the file may read one of `names` through an import.
+
+    Phase 2 looks only at files phase 1 sent to it (SECOND_PASS): those that make
+    something like a model-taking call."""
     return bool(names) and classify(content) == SECOND_PASS and reads_names(content, names)
 
 
-def reads_names(content: bytes, names: frozenset[tuple[str, str]]) -> bool:
-    """may_use_names for a file already known to make a model-taking call."""
-    # Most files hold none of the names: one pass says so (a leftmost-first search
-    # reports a match if any name occurs, even where it hides an overlapping one).
+def reads_names(content: bytes, names: frozenset[HeldName]) -> bool:
+    """may_use_names for a file already known to make a model-taking call.
+
+    A name from another module is read through an import: of the name itself (a
+    re-export counts: `from pkg import SMART`), of its module (`import cfg`,
+    `from app import cfg`, `from .cfg import X`) or of everything (`import *`).
+    A class attribute is read through an import of its class, or of the class's
+    module and the class's name in the file. Words that merely look the same (a
+    class called `Model`, a local `model`) are not enough: the import decides."""
     if not names or not _name_search(names).find_matches_as_indexes(content):
         return False
-    for name, module in names:
+    # The imports first (one pass): a name's word is searched for only if it may
+    # have come in; common names ("id", "model") are in most files.
+    imported_names, module_parts, star = _imports_of(content)
+    for name, module, cls in names:
         encoded = name.encode()
-        if encoded not in content:  # (some name is in the file, not necessarily this one)
-            continue
-        if module.encode() in content or b"import *" in content or _import_of(encoded).search(content):
-            if _word(encoded).search(content):
-                return True
+        module_bytes = module.encode()
+        module_imported = star or module_bytes in module_parts or module_bytes in imported_names
+        if not cls:
+            came_in = encoded in imported_names or module_imported
+        else:
+            cls_bytes = cls.encode()
+            came_in = cls_bytes in imported_names or (module_imported and _word(cls_bytes).search(content) is not None)
+        if came_in and encoded in content and _word(encoded).search(content):
+            return True
     return False
 
 
+# `from MODULE import NAMES` (parenthesised over lines, or to the end of the
+# logical line) and `import MODULES`. Over-reading is safe (a file parsed for
+# nothing); a missed import would drop a fact, so the patterns are loose: an
+# import in a docstring or a string counts too.
+_FROM_IMPORT = re.compile(
+    rb"(?<![\w\x80-\xff])from(?![\w\x80-\xff])([\w\x80-\xff. \t\\\r\n]*?)(?<![\w\x80-\xff])import[ \t\\]*"
+    rb"(?:\(([^)]*)\)|((?:[^\n;\\]|\\\r?\n)*))"
+)
+_IMPORT = re.compile(rb"(?<![\w\x80-\xff.])import[ \t\\]+((?:[^\n;(\\]|\\\r?\n)*)")
+_IDENTIFIER = re.compile(rb"[A-Za-z_\x80-\xff][\w\x80-\xff]*")
+
+
+def _imports_of(content: bytes) -> tuple[frozenset[bytes], frozenset[bytes], bool]:
+    """(every identifier in the names part of an import, every part of an imported
+    module's dotted name, whether anything is imported with `*`)."""
+    names: set[bytes] = set()
+    parts: set[bytes] = set()
+    star = False
+    for match in _FROM_IMPORT.finditer(content):
+        parts.update(_IDENTIFIER.findall(match[1]))
+        listed = match[2] if match[2] is not None else match[3]
+        star = star or b"*" in listed
+        names.update(_IDENTIFIER.findall(listed))
+    for match in _IMPORT.finditer(content):
+        parts.update(_IDENTIFIER.findall(match[1]))
+    return frozenset(names), frozenset(parts), star
+
+
 @functools.lru_cache(maxsize=16)
-def _name_search(names: frozenset[tuple[str, str]]) -> ahocorasick_rs.BytesAhoCorasick:
+def _name_search(names: frozenset[HeldName]) -> ahocorasick_rs.BytesAhoCorasick:
     return ahocorasick_rs.BytesAhoCorasick(
-        sorted({name.encode() for name, _ in names}), matchkind=ahocorasick_rs.MATCHKIND_LEFTMOST_FIRST
+        sorted({held.name.encode() for held in names}), matchkind=ahocorasick_rs.MATCHKIND_LEFTMOST_FIRST
     )
 
 
@@ -119,13 +169,6 @@ def _whole_word(name: bytes) -> bytes:
 @functools.lru_cache(maxsize=256)
 def _word(name: bytes) -> re.Pattern[bytes]:
     return re.compile(_whole_word(name))
-
-
-@functools.lru_cache(maxsize=256)
-def _import_of(name: bytes) -> re.Pattern[bytes]:
-    """`import NAME`, `from x import a, NAME as b`, `from x import (\n a,\n NAME,\n)`."""
-    word = _whole_word(name)
-    return re.compile(rb"\bimport\b[^\n;(]*" + word + rb"|\bimport\s*\([^)]*" + word)
 
 
 # What makes a function or statement worth parsing: "claude" or "odel" in any case,
@@ -188,13 +231,35 @@ def text_may_matter(text: str, router_names: frozenset[str] = frozenset({"route"
 
 
 def function_may_matter(text: bytes, router_names: frozenset[str] = frozenset({"route"})) -> bool:
-    """Whether a function's source could add a call or literal fact (a superset).
+    """Whether source text could add a call or literal fact (a superset): whether it
+    has a trigger line (selection.py keeps the statements on those)."""
+    return bool(trigger_lines(text, router_names))
 
-    Attribute assignments (`self.engine = ...`) are not a reason to keep a body:
-    slicing.py records the names they assign and the resolver asks for the whole
-    file when it needs one of them."""
+
+_NEWLINE = re.compile(rb"\n")
+
+
+def trigger_lines(
+    source: bytes, router_names: frozenset[str] = frozenset({"route"}), names: frozenset[str] = frozenset()
+) -> list[int]:
+    """The lines (1-based, sorted) that hold a trigger: "claude" or "odel" in any
+    case, a bare Agent SDK alias, "opusguard:", an SDK shape's distinctive name as
+    a whole word, a call of the router, or one of `names` as a whole word. A
+    statement whose lines hold none cannot add a call or literal fact."""
     triggers = _triggers(router_names)
-    if b"opusguard:" in text or triggers.any_case_bytes.find_matches_as_indexes(text.lower()):
-        return True
-    matches = triggers.names_bytes.find_matches_as_indexes(text)
-    return _has_whole_word(text, matches, _WORD_BYTE, triggers.routers, _CALL_OPEN_BYTES)
+    offsets = [match[1] for match in triggers.any_case_bytes.find_matches_as_indexes(source.lower())]
+    at = source.find(b"opusguard:")
+    while at >= 0:
+        offsets.append(at)
+        at = source.find(b"opusguard:", at + 1)
+    end_of_text = len(source)
+    for index, start, end in triggers.names_bytes.find_matches_as_indexes(source):
+        if (start == 0 or not _WORD_BYTE.match(source, start - 1)) and (end == end_of_text or not _WORD_BYTE.match(source, end)):
+            if index not in triggers.routers or _CALL_OPEN_BYTES.match(source, end):
+                offsets.append(start)
+    for name in names:  # (asked for by the resolver: a few, rarely)
+        offsets.extend(match.start() for match in _word(name.encode()).finditer(source))
+    if not offsets:
+        return []
+    newlines = [match.start() for match in _NEWLINE.finditer(source)]
+    return sorted({bisect.bisect_left(newlines, offset) + 1 for offset in offsets})

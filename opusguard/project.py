@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from msgspec import Struct, field
 
 from opusguard.facts import CallFact, FileFacts, LiteralFact, Span
+from opusguard.paths import display_path
 
 if TYPE_CHECKING:
     from opusguard.catalog import Catalog, ModelRef
@@ -83,8 +84,6 @@ class Project(Struct):
 
     def display_path(self, path: str | Path) -> str:
         """A path outside the scanned files (the policy, evidence) as findings show it."""
-        from opusguard.engine import display_path
-
         return display_path(Path(path), self.cwd)
 
     def where(self, path: str, line: int) -> str:

@@ -16,20 +16,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
 import yaml
+from msgspec import Struct, field
+from msgspec.structs import replace
 
-from opusguard.catalog import TIERS, Catalog, CatalogError, ModelRef, Price, entry_from_mapping, shipped_catalog_path
+from opusguard.catalog import Catalog, CatalogError, ModelRef, Price, entry_from_mapping, shipped_catalog_path
 from opusguard.codemod import derive_task_name, plan_rewrites
+from opusguard.facts import Span
 from opusguard.notebook import location, place
 from opusguard.policy import Policy
 from opusguard.project import Project, ResolvedCall
+from opusguard.strenum import StrEnum
+from opusguard.tiers import NAMED_TIERS, TIERS, UNRESOLVED, Tier
 from opusguard.usage import Traffic, Usage
 
-TIER_ORDER = ("opus", "sonnet", "haiku", "other")
 BATCH_SINK = "anthropic messages.batches.create"
 FREE_SINKS = frozenset({"anthropic messages.count_tokens"})  # token counting is not billed
 AGENT_SINKS = frozenset({
@@ -40,8 +43,7 @@ AGENT_SINKS = frozenset({
 # --- assumptions (policies/report.yaml) and prices -------------------------------------
 
 
-@dataclass(frozen=True)
-class DefaultTraffic:
+class DefaultTraffic(Struct, frozen=True):
     period: str
     calls: float
     input_tokens: float
@@ -51,8 +53,7 @@ class DefaultTraffic:
     batch_share: float
 
 
-@dataclass(frozen=True)
-class Assumptions:
+class Assumptions(Struct, frozen=True):
     traffic: DefaultTraffic
     unjustified_opus_moves_to: str
     min_score: int
@@ -94,8 +95,7 @@ def load_assumptions(path: Path | None = None) -> Assumptions:
         raise CatalogError(f"{path}:1: malformed report assumptions: {exc}") from None
 
 
-@dataclass(frozen=True)
-class PriceBook:
+class PriceBook(Struct, frozen=True):
     """Catalog prices, with a --prices file's entries (by model id or tier) on top."""
 
     catalog: Catalog
@@ -113,7 +113,7 @@ class PriceBook:
             return ref.entry.price, note
         if ref.tier in self.overrides:
             return self.overrides[ref.tier], f"no list price for {ref.model_id}: priced at the {ref.tier} tier's"
-        if ref.tier in ("opus", "sonnet", "haiku"):
+        if ref.tier in NAMED_TIERS:
             price = self.catalog.price(ref.tier)
             if price is not None:
                 return price, f"no list price for {ref.model_id}: priced at the {ref.tier} tier's"
@@ -137,14 +137,14 @@ def _load_prices(path: Path) -> dict:
         data, root = load_yaml(read_data_file(path, "prices file"), path)
     except DataFileError as exc:
         raise CatalogError(str(exc)) from None
-    if not isinstance(data, dict) or not isinstance(data.get("prices"), dict):
+    if root is None or not isinstance(data, dict) or not isinstance(data.get("prices"), dict):
         raise CatalogError(f"{path}:1: a prices file is a mapping with 'prices: {{MODEL_OR_TIER: {{input: .., output: ..}}}}'")
     nodes = {key.value: (key, value) for key, value in root.value}
     price_nodes = {key.value: key for key, _ in nodes["prices"][1].value}
     overrides = {}
     for name, raw in data["prices"].items():
         try:
-            entry = entry_from_mapping({"id": str(name), "tier": "other", "price": raw})
+            entry = entry_from_mapping({"id": str(name), "tier": Tier.OTHER.value, "price": raw})
         except ValueError as exc:
             line = price_nodes[name].start_mark.line + 1 if name in price_nodes else 1
             raise CatalogError(f"{path}:{line}: {str(exc).replace('model ', 'price for ', 1)}") from None
@@ -159,8 +159,7 @@ def _load_prices(path: Path) -> dict:
 # --- inventory -----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ModelUse:
+class ModelUse(Struct, frozen=True):
     written: str
     model_id: str
     tier: str
@@ -168,12 +167,19 @@ class ModelUse:
     literal_line: int
     literal_column: int
     via: tuple[str, ...] = ()
-    ref: ModelRef | None = field(default=None, compare=False, repr=False)
+    ref: ModelRef | None = None
     literal_cell: int | None = None  # in a notebook: literal_line is inside this cell
 
 
-@dataclass
-class Site:
+class TaskSource(StrEnum):
+    """Where a call site's task name comes from."""
+
+    ANNOTATION = "annotation"  # a `# opusguard: task=NAME` comment
+    ROUTE = "route"  # the router call's argument
+    DERIVED = "derived"  # made up from the call, as `fix --codemod` would name it
+
+
+class Site(Struct):
     """One place the code sends (or binds) a Claude model."""
 
     path: str
@@ -185,7 +191,7 @@ class Site:
     models: list[ModelUse]
     tier: str | None  # what it sends today (the highest tier of several); None: unresolved
     task: str | None
-    task_source: str | None  # annotation | route | derived
+    task_source: TaskSource | None
     covered: bool  # a task named in the code (annotation or route) is declared in the policy
     unresolved: list[str]
     signals: dict
@@ -219,11 +225,11 @@ def build_inventory(project: Project, is_test: Callable[[str], bool] | None = No
         ]
         unresolved = list(dict.fromkeys(call.unresolved))
         if call.annotated_task:
-            task, source = call.annotated_task, "annotation"
+            task, source = call.annotated_task, TaskSource.ANNOTATION
         elif call.is_router_call and call.route_task:
-            task, source = call.route_task, "route"
+            task, source = call.route_task, TaskSource.ROUTE
         elif models:
-            task, source = derived.get((call.path, call.call.span)) or derive_task_name(call), "derived"
+            task, source = derived.get((call.path, call.call.span)) or derive_task_name(call), TaskSource.DERIVED
         else:
             task, source = None, None
         if call.is_router_call and not models:
@@ -233,7 +239,7 @@ def build_inventory(project: Project, is_test: Callable[[str], bool] | None = No
             else:
                 models = [routed]
         tiers = {m.tier for m in models}
-        tier = next((t for t in TIER_ORDER if t in tiers), None)
+        tier = next((t for t in TIERS if t in tiers), None)
         cell, line = _place(project, call.path, call.line)
         sites.append(Site(
             path=call.path,
@@ -247,7 +253,7 @@ def build_inventory(project: Project, is_test: Callable[[str], bool] | None = No
             tier=tier,
             task=task,
             task_source=source,
-            covered=source in ("annotation", "route") and task in policy.tasks,
+            covered=source in (TaskSource.ANNOTATION, TaskSource.ROUTE) and task in policy.tasks,
             unresolved=unresolved,
             signals=_with_prompts(dict(call.call.signals), call.prompts),
             test=is_test(call.path),
@@ -284,7 +290,7 @@ def _routed_model(call: ResolvedCall, project: Project) -> ModelUse | None:
     ref = project.catalog.recognize(model) if model else None
     if ref is None:
         return None
-    task = policy.tasks[call.route_task]
+    task = policy.tasks[call.route_task or ""]
     where = project.display_path(task.source) if task.source else ""
     return ModelUse(ref.written, ref.model_id, ref.tier, where, task.line, task.column,
                     (f"route({call.route_task!r})",), ref)
@@ -301,7 +307,7 @@ def _codemod_task_names(project: Project, is_test: Callable[[str], bool]) -> dic
                 out[(call.path, call.call.span)] = at_call[(rewrite_path, span)]
                 break
         else:
-            for model in sorted(call.models, key=lambda m: TIER_ORDER.index(m.ref.tier)):
+            for model in sorted(call.models, key=lambda m: TIERS.index(m.ref.tier)):
                 task = at_call.get((model.literal_path, model.literal_span))
                 if task:
                     out[(call.path, call.call.span)] = task
@@ -309,32 +315,36 @@ def _codemod_task_names(project: Project, is_test: Callable[[str], bool]) -> dic
     return out
 
 
-def _inside(inner, outer) -> bool:
+def _inside(inner: Span, outer: Span) -> bool:
     return (inner[0], inner[1]) >= (outer[0], outer[1]) and (inner[2], inner[3]) <= (outer[2], outer[3])
 
 
 # --- cost ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Priced:
+class Priced(Struct, frozen=True):
     model: str
     tier: str
     cost: float | None  # None: no price known
     note: str = ""
 
 
-@dataclass
-class SiteCost:
+class SiteCost(Struct):
     site: Site
     traffic: Traffic | None
     traffic_source: str  # "usage FILE:LINE (site)", "usage (task, 1/3 of its rows)", "assumed", "none"
     today: Priced | None  # None: unresolved, never priced
     policy: Priced | None
 
+    @property
+    def priced_today(self) -> Priced:
+        """`today`, for a site known to be priced (as every top Opus site is)."""
+        if self.today is None:
+            raise ValueError(f"{self.site.where}: not priced")
+        return self.today
 
-@dataclass
-class Advice:
+
+class Advice(Struct):
     """An Opus site whose work looks routine, and why."""
 
     cost: SiteCost
@@ -345,8 +355,7 @@ class Advice:
     suggested_cost: float | None
 
 
-@dataclass
-class Group:
+class Group(Struct):
     key: str
     sites: int
     today: float
@@ -354,8 +363,7 @@ class Group:
     unresolved: int = 0
 
 
-@dataclass(frozen=True)
-class Reader:
+class Reader(Struct, frozen=True):
     """A call site that reads a configured model: in a notebook, `line` is inside `cell`."""
 
     path: str
@@ -367,8 +375,7 @@ class Reader:
         return location(self.path, self.cell, self.line)
 
 
-@dataclass(frozen=True)
-class ConfiguredModel:
+class ConfiguredModel(Struct, frozen=True):
     """A Claude model written in a config file, and the call sites that read it."""
 
     path: str
@@ -403,8 +410,7 @@ def _priced_total(costs: list[SiteCost], side: str) -> float:
     return sum(priced.cost for priced in (getattr(c, side) for c in costs) if priced and priced.cost is not None)
 
 
-@dataclass
-class Report:
+class Report(Struct):
     period: str
     assumed: bool  # traffic from the default profile, not measured
     assumptions: list[str]
@@ -453,9 +459,9 @@ class Report:
         return 100.0 * self.saving / self.today if self.today else 0.0
 
     def counts(self, *, tests: bool = False) -> dict[str, int]:
-        out = {t: 0 for t in (*TIERS, "unresolved")}
+        out = {t: 0 for t in (*TIERS, UNRESOLVED)}
         for cost in self.tests if tests else self.costs:
-            out[cost.site.tier or "unresolved"] += 1
+            out[cost.site.tier or UNRESOLVED] += 1
         return out
 
 
@@ -520,7 +526,8 @@ def price_report(
     traffic = _assign_traffic(sites, assumptions, usage)
     if traffic_override:
         traffic.update(traffic_override)
-    costs, tests = [], []
+    costs: list[SiteCost] = []
+    tests: list[SiteCost] = []
     for index, site in enumerate(sites):
         flow, source = traffic[index]
         into = tests if site.test else costs
@@ -530,8 +537,8 @@ def price_report(
         today = _price_today(site, flow, prices)
         into.append(SiteCost(site, flow, source, today, _price_policy(site, today, flow, policy, prices, assumptions)))
     top = sorted(
-        (c for c in costs if c.site.tier == "opus" and c.today and c.today.cost),
-        key=lambda c: -(c.today.cost or 0.0),
+        (c for c in costs if c.site.tier == Tier.OPUS and c.today and c.today.cost),
+        key=lambda c: -(c.priced_today.cost or 0.0),
     )[: assumptions.top_opus_sites]
     report = Report(
         period=usage.period if usage else assumptions.traffic.period,
@@ -620,6 +627,8 @@ def _price_today(site: Site, flow: Traffic | None, prices: PriceBook) -> Priced:
     """What the code sends today; with several possible models, the dearest."""
     best: Priced | None = None
     for model in site.models:
+        if model.ref is None:  # (build_inventory gives every model its catalog reference)
+            raise ValueError(f"{site.where}: model {model.written} was not recognised")
         cost, note = _cost_of(model.ref, flow, prices, site)
         candidate = Priced(model.written, model.tier, cost, note)
         if best is None or (cost or 0.0) > (best.cost or 0.0) or (best.cost is None and cost is not None):
@@ -631,19 +640,19 @@ def _price_today(site: Site, flow: Traffic | None, prices: PriceBook) -> Priced:
     return best
 
 
-def _price_policy(site, today: Priced, flow, policy: Policy, prices: PriceBook, assumptions: Assumptions) -> Priced:
+def _price_policy(site: Site, today: Priced, flow: Traffic | None, policy: Policy, prices: PriceBook, assumptions: Assumptions) -> Priced:
     """The model the policy gives the site: its declared task's, else no Opus without a task."""
-    if site.covered:
+    if site.covered and site.task is not None:  # (a covered site has its task)
         model = policy.model_for(site.task)
         note = f"task {site.task}"
-    elif site.tier == "opus":
+    elif site.tier == Tier.OPUS:
         target = assumptions.unjustified_opus_moves_to
         model = policy.tiers.get(target)
         note = f"no declared task: off Opus, onto {target}"
     else:
         return today
     ref = prices.catalog.recognize(model) if model else None
-    if ref is None:
+    if model is None or ref is None:
         return today
     cost, price_note = _cost_of(ref, flow, prices, site)
     return Priced(model, ref.tier, cost, "; ".join(filter(None, (note, price_note))))
@@ -691,7 +700,7 @@ def _evidence(text: str, match: re.Match) -> str:
 def routine_signals(site: Site, assumptions: Assumptions) -> tuple[int, list[str], list[str], str]:
     """(score, reasons, reasons against, suggested tier) from what the code says about the call."""
     signals = site.signals
-    score, reasons, against = 0, [], []
+    score, reasons, against = 0, list[str](), list[str]()
     small_output = False
 
     def add(points: int, text: str) -> None:
@@ -744,7 +753,11 @@ def routine_signals(site: Site, assumptions: Assumptions) -> tuple[int, list[str
         add(-1, "uses tools: agentic work" if tools is True else f"{tools} tools: agentic work")
     if site.sink in AGENT_SINKS:
         add(-2, "Claude Agent SDK: multi-step agentic work")
-    suggested = "haiku" if small_output or (isinstance(max_tokens, int) and max_tokens <= assumptions.tiny_max_tokens) else "sonnet"
+    suggested = (
+        Tier.HAIKU.value
+        if small_output or (isinstance(max_tokens, int) and max_tokens <= assumptions.tiny_max_tokens)
+        else Tier.SONNET.value
+    )
     return score, reasons, against, suggested
 
 
@@ -752,7 +765,7 @@ def advise(costs: Iterable[SiteCost], assumptions: Assumptions, policy: Policy, 
     """Opus sites whose signals say routine work, best case first. Advice only: never a finding."""
     out = []
     for cost in costs:
-        if cost.site.tier != "opus":
+        if cost.site.tier != Tier.OPUS:
             continue
         score, reasons, against, suggested = routine_signals(cost.site, assumptions)
         if score < assumptions.min_score:
@@ -772,7 +785,7 @@ GROUP_BY = ("task", "tier", "file")
 
 def group_key(site: Site, by: str) -> str:
     if by == "tier":
-        return site.tier or "unresolved"
+        return site.tier or UNRESOLVED
     if by == "file":
         return site.path
     return site.task or "(no task: model unresolved)"
@@ -790,14 +803,14 @@ def group_costs(report: Report, by: str) -> list[Group]:
         group.policy += (cost.policy.cost or 0.0) if cost.policy else 0.0
     ordered = sorted(groups.values(), key=lambda g: (-g.today, g.key))
     if by == "tier":
-        rank = {t: i for i, t in enumerate((*TIER_ORDER, "unresolved"))}
+        rank = {t: i for i, t in enumerate((*TIERS, UNRESOLVED))}
         ordered.sort(key=lambda g: rank.get(g.key, 99))
     return ordered
 
 
 def spend_by_tier(report: Report) -> dict[str, tuple[float, float]]:
     """tier -> (today, under the policy); a site moved by the policy counts in its new tier."""
-    out = {t: [0.0, 0.0] for t in TIER_ORDER}
+    out: dict[str, list[float]] = {t: [0.0, 0.0] for t in TIERS}
     for cost in report.costs:
         if cost.today and cost.today.cost:
             out[cost.today.tier][0] += cost.today.cost
@@ -809,11 +822,18 @@ def spend_by_tier(report: Report) -> dict[str, tuple[float, float]]:
 # --- change in cost between two trees (--diff REF) ----------------------------------------
 
 
-@dataclass
-class SiteChange:
+class SiteChange(Struct):
     kind: str  # added | removed | tier-changed | model-changed
     base: SiteCost | None
     head: SiteCost | None
+
+    @property
+    def cost(self) -> SiteCost:
+        """The site as it is (as it was, for a removed one)."""
+        either = self.head or self.base
+        if either is None:
+            raise ValueError("a change with neither side")
+        return either
 
     @property
     def delta(self) -> float:
@@ -823,8 +843,7 @@ class SiteChange:
         return cost(self.head) - cost(self.base)
 
 
-@dataclass
-class CostDiff:
+class CostDiff(Struct):
     ref: str
     base: Report
     head: Report
@@ -880,5 +899,5 @@ def diff_reports(ref: str, base_sites: Sequence[Site], head: Report, price: Call
             changes.append(SiteChange("tier-changed", old, new))
         elif old.today and new.today and old.today.model != new.today.model:
             changes.append(SiteChange("model-changed", old, new))
-    changes.sort(key=lambda c: (-abs(c.delta), (c.head or c.base).site.where))
+    changes.sort(key=lambda c: (-abs(c.delta), c.cost.site.where))
     return CostDiff(ref, base, head, changes)

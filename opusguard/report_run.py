@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
+
+from msgspec import Struct
 
 from opusguard import engine
 from opusguard.config import Settings, load_settings, match_tests
 from opusguard.gitutil import export_tree
+from opusguard.paths import display_path
 from opusguard.report import (
     CostDiff,
     Report,
+    Site,
     build_inventory,
     configured_models,
     diff_reports,
@@ -26,21 +30,20 @@ from opusguard.report import (
     price_book,
     price_report,
 )
-from opusguard.usage import Usage, load_usage
+from opusguard.usage import Traffic, Usage, load_usage
 
 
-@dataclass
-class ReportInputs:
+class ReportInputs(Struct):
     usage_file: Path | None = None
     prices_file: Path | None = None
 
 
-def _price(analysis: engine.Analysis, inputs: ReportInputs, usage: Usage | None):
+def _price(analysis: engine.Analysis, inputs: ReportInputs, usage: Usage | None) -> Callable[..., Report]:
     project = analysis.project
     assumptions = load_assumptions()
     prices = price_book(project.catalog, inputs.prices_file)
 
-    def price(sites, overrides=None) -> Report:
+    def price(sites: list[Site], overrides: dict[int, tuple[Traffic | None, str]] | None = None) -> Report:
         return price_report(sites, project.policy, prices, assumptions, usage, traffic_override=overrides)
 
     return price
@@ -53,7 +56,7 @@ def make_report(settings: Settings, options: engine.RunOptions, inputs: ReportIn
     report.configured = configured_models(analysis.project)
     report.skipped = dict(analysis.summary.skipped)
     if report.policy_file is not None:
-        report.policy_file = engine.display_path(report.policy_file, cwd)
+        report.policy_file = display_path(report.policy_file, cwd)
     if report.skipped:
         noun = "file" if len(report.skipped) == 1 else "files"
         named = ", ".join(f"{path} ({why})" for path, why in report.skipped.items())

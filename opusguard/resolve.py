@@ -34,6 +34,7 @@ from opusguard.facts import (
     Subscript,
     Unknown,
     Value,
+    dotted_name,
 )
 from opusguard.project import Project, ResolvedCall, ResolvedLiteral, ResolvedModel
 from opusguard.sinks import CLAUDE_ONLY_SINKS
@@ -147,7 +148,7 @@ def _shared_prefix(a: str, b: str) -> int:
 class Resolver:
     def __init__(self, files: dict[str, FileFacts], catalog, find_module: Callable[[str], FileFacts | None] | None,
                  router: tuple[str | None, str] = (None, "route"),
-                 whole_file: Callable[[str], FileFacts | None] | None = None, configs=None):
+                 whole_file: Callable[[str, str], FileFacts | None] | None = None, configs=None):
         self.router_module, self.router_function = router
         self.configs = configs  # configfiles.ConfigFiles: committed .env / YAML / TOML / JSON files
         self.whole_file = whole_file
@@ -295,19 +296,21 @@ class Resolver:
         """The file's facts, from the whole file if `attr` is assigned in code that was cut."""
         facts = self.files.get(path)
         if facts is not None and attr in facts.cut_attributes:
-            return self._whole(path, facts)
+            return self._whole(path, facts, attr)
         return facts
 
     def facts_with_name(self, path: str, name: str) -> FileFacts | None:
         """The file's facts, from the whole file if `name` is bound in a statement that was cut."""
         facts = self.files.get(path)
         if facts is not None and name in facts.cut_names:
-            return self._whole(path, facts)
+            return self._whole(path, facts, name)
         return facts
 
-    def _whole(self, path: str, facts: FileFacts) -> FileFacts:
+    def _whole(self, path: str, facts: FileFacts, name: str) -> FileFacts:
+        """The file's facts again, with the statements that bind `name` (or assign the
+        attribute) parsed too."""
         if self.whole_file is not None:
-            whole = self.whole_file(path)
+            whole = self.whole_file(path, name)
             if whole is not None:
                 whole.path = path
                 self.files[path] = facts = whole
@@ -617,7 +620,7 @@ class Resolver:
         return [Lit("".join(texts), literal_path, first_span, (*via, "concatenation"))]
 
     def is_router_callee(self, callee: Value, path: str) -> bool:
-        if not isinstance(callee, (Name, Attr)) or _dotted_value(callee).split(".")[-1] != self.router_function:
+        if not isinstance(callee, (Name, Attr)) or dotted_name(callee).split(".")[-1] != self.router_function:
             return False
         if is_router_file(path, self.router_module) and isinstance(callee, Name):
             return True
@@ -716,7 +719,7 @@ def build_project(
     catalog,
     today: date,
     find_module: Callable[[str], FileFacts | None] | None = None,
-    whole_file: Callable[[str], FileFacts | None] | None = None,
+    whole_file: Callable[[str, str], FileFacts | None] | None = None,
     configs=None,
 ) -> Project:
     """`configs`: the run's committed config files (configfiles.ConfigFiles), or None."""
@@ -751,7 +754,7 @@ def build_project(
                     and value.args
                     and isinstance(value.args[0], Str)
                     and isinstance(value.func, (Name, Attr))
-                    and is_router(_dotted_value(value.func), value.func)
+                    and is_router(dotted_name(value.func), value.func)
                 ):
                     routed_args[arg.span] = value.args[0].text
         for call in facts.calls:
@@ -876,12 +879,12 @@ def _render_prompt(resolver, value, path, role, is_messages, out, name, depth) -
             base = value
             while isinstance(base, CallV) and isinstance(base.func, Attr) and base.func.attr in _TEMPLATE_METHODS:
                 base = base.func.base
-            name = _dotted_value(base) if isinstance(base, (Name, Attr)) else name
+            name = dotted_name(base, "?") if isinstance(base, (Name, Attr)) else name
             where = f"template {name}" if name else ("system prompt" if role == "system" else "user message")
             out.append((role, where, text[:PROMPT_CHARS]))
         return
     if isinstance(value, (Name, Attr, Subscript, SelfAttr, Param, Env)):
-        label = _dotted_value(value) if isinstance(value, (Name, Attr)) else name
+        label = dotted_name(value, "?") if isinstance(value, (Name, Attr)) else name
         for result in resolver.eval(value, path):
             if isinstance(result, Container):
                 _render_prompt(resolver, result.value, result.path, role, is_messages, out, name, depth + 1)
@@ -1087,14 +1090,6 @@ def _module_in_tree(resolver: Resolver, module: str, level: int, importer: str) 
     if module not in resolver.index:
         return None
     return resolver.module_path(module, importer)
-
-
-def _dotted_value(value: Value) -> str:
-    if isinstance(value, Name):
-        return value.id
-    if isinstance(value, Attr):
-        return f"{_dotted_value(value.base)}.{value.attr}"
-    return "?"
 
 
 def _add_alias_literal(store, result: Lit, ref, files, router_module) -> None:

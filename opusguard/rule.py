@@ -8,11 +8,12 @@ tests (tests/test_rule_examples.py runs every one) and the examples the docs sho
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from msgspec import Struct, field
 
-from opusguard.findings import Finding
+from opusguard.facts import Span
+from opusguard.findings import Finding, Severity
 from opusguard.project import Project
 
 
@@ -34,13 +35,13 @@ class Rule:
     code: ClassVar[str]
     name: ClassVar[str]
     default_enabled: ClassVar[bool] = True
-    severity: ClassVar[str] = "error"
+    severity: ClassVar[Severity] = Severity.ERROR
     examples: ClassVar[tuple[Example, ...]] = ()
 
     def check(self, project: Project) -> Iterator[Finding]:
         raise NotImplementedError
 
-    def finding(self, path: str, span, message: str, **extra) -> Finding:
+    def finding(self, path: str, span: Span, message: str, **extra: Any) -> Finding:
         line, column, end_line, end_column = span
         source_line = ""
         facts = extra.pop("facts", None)

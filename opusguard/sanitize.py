@@ -67,7 +67,7 @@ def valid_unicode(text: str) -> str:
     return _pattern(SURROGATES).sub(_escaped, text)
 
 
-def json_safe(value):
+def json_safe(value: object) -> object:
     """A JSON document (dicts, lists, strings, numbers) with every string `valid_unicode`."""
     if isinstance(value, str):
         return valid_unicode(value)

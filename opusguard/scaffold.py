@@ -53,11 +53,18 @@ def _search_bases(start: Path) -> list[Path]:
     return [start]
 
 
+def router_parts(policy: Policy) -> tuple[str, str]:
+    """The policy's router module and function (callers check that it names one)."""
+    if policy.router_module is None or policy.router_function is None:
+        raise ScaffoldError(f"{policy.path}: the policy has no router (router: MODULE:FUNCTION)")
+    return policy.router_module, policy.router_function
+
+
 def router_path(policy: Policy) -> Path:
     """The router module's file: looked up from the policy's folder upwards (a policy
     may live in a config/ folder below the package root), never above the project's
     top; the policy's folder if none."""
-    relative = Path(*policy.router_module.split(".")).with_suffix(".py")
+    relative = Path(*router_parts(policy)[0].split(".")).with_suffix(".py")
     start = policy_dir(policy).resolve()
     for base in _search_bases(start):
         if (base / relative).is_file():
@@ -95,7 +102,7 @@ def router_problem(router: str, root: Path) -> str | None:
 
 def choose_router(root: Path) -> tuple[str, list[str]]:
     """The first of ROUTER_CHOICES that is free under `root`, and why each before it was not."""
-    passed = []
+    passed: list[str] = []
     for router in ROUTER_CHOICES:
         module_file = root.joinpath(*router.split(":")[0].split(".")).with_suffix(".py")
         problem = router_problem(router, root)
@@ -114,7 +121,7 @@ def route_table_path(policy: Policy) -> Path:
     return module_file.with_name(f"{module_file.stem}_table.py")
 
 
-def task_models(policy: Policy) -> dict[str, str]:
+def task_models(policy: Policy) -> dict[str, str | None]:
     return {name: policy.model_for(name) for name in sorted(policy.tasks)}
 
 
@@ -234,8 +241,9 @@ def ensure_router(policy: Policy, force: bool = False, module_file: Path | None 
     module_file = module_file or router_path(policy)
     if force or not module_file.exists():
         policy_name = _safe_name(Path(policy.path).name) if policy.path else "opusguard.yaml"
-        written.append(write_new(module_file, render_router_module(policy.router_module, policy.router_function, policy_name), force=True))
-        if "." in policy.router_module:
+        router_module, router_function = router_parts(policy)
+        written.append(write_new(module_file, render_router_module(router_module, router_function, policy_name), force=True))
+        if "." in router_module:
             package_init = module_file.parent / "__init__.py"
             if not package_init.exists():
                 written.append(write_new(package_init, "", force=False))

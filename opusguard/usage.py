@@ -16,16 +16,18 @@ import difflib
 import io
 import json
 import math
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
+
+from msgspec import Struct, field
 
 
 class UsageError(Exception):
     """str() is 'path:line: what is wrong'."""
 
 
-@dataclass(frozen=True)
-class Traffic:
+class Traffic(Struct, frozen=True):
     """Per-period totals for one task or site. Tokens are totals, not means."""
 
     calls: float
@@ -58,16 +60,14 @@ class Traffic:
         )
 
 
-@dataclass(frozen=True)
-class UsageRow:
+class UsageRow(Struct, frozen=True):
     key: str  # a task name, or "path:line" for a site
     is_site: bool
     traffic: Traffic
     where: str  # "usage.csv:4", for messages
 
 
-@dataclass
-class Usage:
+class Usage(Struct):
     path: str
     period: str = "month"
     rows: list[UsageRow] = field(default_factory=list)
@@ -80,7 +80,7 @@ class Usage:
         return _summed(row for row in self.rows if row.is_site)
 
 
-def _summed(rows) -> dict[str, Traffic]:
+def _summed(rows: Iterable[UsageRow]) -> dict[str, Traffic]:
     out: dict[str, Traffic] = {}
     for row in rows:
         out[row.key] = out[row.key].plus(row.traffic) if row.key in out else row.traffic
@@ -226,7 +226,7 @@ def _skip_space(text: str, index: int) -> int:
 # --- one row ---------------------------------------------------------------------------
 
 
-def _row(record, where: str, ignored: set[str]) -> tuple[UsageRow, str | None]:
+def _row(record: object, where: str, ignored: set[str]) -> tuple[UsageRow, str | None]:
     if not isinstance(record, dict):
         raise UsageError(f"{where}: a usage row is an object with 'task' or 'site', 'calls' and tokens")
     record = dict(record)
@@ -305,7 +305,7 @@ def _row(record, where: str, ignored: set[str]) -> tuple[UsageRow, str | None]:
     return UsageRow(key, site is not None, traffic, where), (period.strip() if period else None)
 
 
-def _number(value, name: str, where: str) -> float:
+def _number(value: Any, name: str, where: str) -> float:
     if isinstance(value, bool):
         raise UsageError(f"{where}: {name} must be a number, not {value!r}")
     try:
@@ -317,7 +317,7 @@ def _number(value, name: str, where: str) -> float:
     return number
 
 
-def _share(value, name: str, where: str) -> float:
+def _share(value: Any, name: str, where: str) -> float:
     text = str(value).strip()
     if text.endswith("%"):
         share = _number(text[:-1], name, where) / 100

@@ -121,19 +121,23 @@ class FactsSource:
         self,
         items: Iterable[tuple[str, bytes | FileFacts]],
         *,
-        cut_bodies: bool = True,
+        cut_bodies: bool | frozenset[str] = True,
         stream: bool = False,
         on_result: Callable[[FileFacts], None] | None = None,
     ) -> dict[str, FileFacts]:
         """Facts of each (path, content), in the order given. In place of its content,
         a file may come with the facts the caller already took from the cache.
 
-        `cut_bodies=False` parses whole files (see slicing.py). With `stream`, a file
+        `cut_bodies=False` parses whole files; a set of names keeps the statements
+        that name them too (see selection.py). With `stream`, a file
         goes to a worker as soon as `items` yields it, so the workers parse while the
         caller is still reading and pre-filtering the rest of the tree. Where files go
         to the extraction process, `on_result` sees each file's facts as they arrive
         (and may `prefetch` more files)."""
-        variant = "" if cut_bodies else "whole"
+        if isinstance(cut_bodies, frozenset):  # the statements naming these too (selection.py)
+            variant = "names:" + "\0".join(sorted(cut_bodies))
+        else:
+            variant = "" if cut_bodies else "whole"
         # Started at the first file to parse: a warm run may have none.
         start_at_first_file = stream and self.jobs > 1 and self._service is None and self._pool is None
         out: dict[str, FileFacts] = {}

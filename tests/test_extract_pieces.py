@@ -134,7 +134,7 @@ from opusguard.catalog import load_catalog
 catalog = load_catalog()
 body = "".join(
     f"def test_{i}():\\n    agent = Agent('claude-opus-4-1-20250805', model_settings={{'max_tokens': {i}}})\\n"
-    f"    assert agent.run_sync('q{i}').output == {{'n': {i}, 'items': [1, 2, 3]}}\\n\\n"
+    f"    assert agent.run_sync('q{i}', model_settings={{}}).output == {{'n': {i}, 'items': [1, 2, 3]}}\\n\\n"
     for i in range(3000)
 )
 source = ("from pydantic_ai import Agent\\n\\n" + body).encode()

@@ -175,7 +175,7 @@ def test_hostile_plain_text_still_does_not_import_rich():
 
 def test_the_caret_stays_under_the_span_when_the_line_has_escapes():
     from opusguard.findings import Finding
-    from opusguard.reporters.text import finding_lines
+    from opusguard.reporters.check_text import finding_lines
 
     source = 'X = "\x1b[2J"; M = "claude-opus-4-1-20250805"'
     column = source.index("claude") + 1
@@ -189,7 +189,7 @@ def test_the_caret_stays_under_the_span_when_the_line_has_escapes():
 def test_colored_text_and_report_output_carry_no_data_escape(tmp_path):
     """The rich paths (a terminal): rendered in memory with colour forced."""
     from opusguard.findings import Finding, RunSummary
-    from opusguard.reporters.text import render_text
+    from opusguard.reporters.check_text import render_text
 
     f = Finding(rule="OG101", name="n", path="[link=https://evil.example]a.py", line=1, column=1,
                 message="[/x] \x1b]0;t\x07", source_line="[bold]x\x1b[2J")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from opusguard import prefilter
+from opusguard.prefilter import HeldName
 from test_catalog import SPELLINGS
 
 
@@ -16,7 +17,7 @@ def test_every_spelling_passes_phase_one(model):
 @pytest.mark.parametrize(
     "source",
     [
-        b'from claude_agent_sdk import ClaudeAgentOptions\nClaudeAgentOptions(model="opus")\n',
+        b'from claude_agent_sdk import SmartAgentOptions\nSmartAgentOptions(model="opus")\n',
         b"import anthropic\nclient.messages.create(model=os.environ['M'])\n",
         b"import boto3\nbr = boto3.client(\"bedrock-runtime\")\nbr.converse(modelId=MODEL_ID)\n",
         b"# opusguard: ignore[OG101]\n",
@@ -37,7 +38,7 @@ def test_plain_files_do_not(source):
 
 
 def test_phase_two_needs_a_name_and_a_model_call():
-    names = frozenset({("SMART_MODEL", "cfg"), ("Tier", "cfg")})
+    names = frozenset({HeldName("SMART_MODEL", "cfg"), HeldName("Tier", "cfg")})
     assert prefilter.may_use_names(b"from cfg import SMART_MODEL\nclient.messages.create(model=SMART_MODEL)\n", names)
     assert not prefilter.may_use_names(b"from cfg import SMART_MODEL\nprint(SMART_MODEL)\n", names)
     assert not prefilter.may_use_names(b"client.messages.create(model=OTHER)\n", names)
@@ -54,13 +55,13 @@ def test_phase_two_needs_a_name_and_a_model_call():
     ],
 )
 def test_phase_two_finds_a_name_read_through_an_import(source):
-    assert prefilter.may_use_names(source, frozenset({("SMART_MODEL", "cfg")}))
+    assert prefilter.may_use_names(source, frozenset({HeldName("SMART_MODEL", "cfg")}))
 
 
 def test_phase_two_skips_a_name_that_only_looks_the_same():
     # The word alone, never imported: a local of the same name, not the model constant.
     source = b"SMART_MODEL = build()\nllm(model=SMART_MODEL)\n"
-    assert not prefilter.may_use_names(source, frozenset({("SMART_MODEL", "cfg")}))
+    assert not prefilter.may_use_names(source, frozenset({HeldName("SMART_MODEL", "cfg")}))
 
 
 def test_no_word_can_hide_another():
@@ -117,7 +118,7 @@ def test_one_pass_search_agrees_with_word_by_word_on_odd_spellings(source):
 def test_phase_two_finds_a_name_that_overlaps_another():
     # "SMART" starts where "SMART_MODEL" does: the one-pass search may report only
     # one of them, and the name read must still be found.
-    names = frozenset({("SMART", "cfg"), ("SMART_MODEL", "cfg"), ("ART_M", "cfg")})
+    names = frozenset({HeldName("SMART", "cfg"), HeldName("SMART_MODEL", "cfg"), HeldName("ART_M", "cfg")})
     source = b"from cfg import SMART_MODEL\nllm(model=SMART_MODEL)\n"
     assert prefilter.may_use_names(source, names)
     assert not prefilter.may_use_names(b"llm(model=OTHER)\n", names)
@@ -166,3 +167,24 @@ def test_trigger_search_agrees_with_the_regex(router):
         assert prefilter.text_may_matter(text, router) == (text_pattern.search(text) is not None), text
         data = text.encode("utf-8", "replace")
         assert prefilter.function_may_matter(data, router) == (bytes_pattern.search(data) is not None), text
+
+
+def test_phase_two_reads_a_class_attribute_through_its_class():
+    names = frozenset({HeldName("model", "agent", "SmartAgent")})
+    imported = b"from app.agent import SmartAgent\nclass Mine(SmartAgent):\n    def run(self):\n        llm(model=self.model)\n"
+    assert prefilter.may_use_names(imported, names)
+    through_module = b"from app import agent\nllm(model=agent.SmartAgent.model)\n"
+    assert prefilter.may_use_names(through_module, names)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        # The words alone: another agent module, a local called model, the word in prose.
+        b"from tools import agent\nllm(model=self.model)\n",
+        b"import agent\nmodel = build()\nllm(model=model)\n",
+        b'"""An agent picks the model."""\nllm(model=pick())\n',
+    ],
+)
+def test_phase_two_skips_a_class_attribute_whose_class_is_not_imported(source):
+    assert not prefilter.may_use_names(source, frozenset({HeldName("model", "agent", "SmartAgent")}))

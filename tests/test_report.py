@@ -6,7 +6,7 @@ prices in USD per million tokens (MTok).
 
 from __future__ import annotations
 
-from dataclasses import replace
+from msgspec.structs import replace
 
 import pytest
 

@@ -17,7 +17,7 @@ import libcst
 import pytest
 
 from helpers import as_data, check_tree
-from opusguard import extract, prefilter, slicing
+from opusguard import extract, prefilter, selection
 from opusguard.catalog import load_catalog
 
 OPUS = "claude-opus-4-1-20250805"
@@ -28,8 +28,8 @@ def is_model_id(text: str) -> bool:
     return CATALOG.recognize(text) is not None
 
 
-def cut(source: str) -> slicing.SlicedSource | None:
-    return slicing.cut_irrelevant_bodies(source.encode(), prefilter.function_may_matter)
+def cut(source: str) -> selection.SlicedSource | None:
+    return selection.select_statements(source.encode())
 
 
 def facts(source: bytes, *, cut_bodies: bool):
@@ -61,10 +61,10 @@ def comparable(file_facts, *, cut_attributes=frozenset(), cut_names=frozenset(),
     return data
 
 
-def assert_same_facts(source: bytes) -> slicing.SlicedSource | None:
+def assert_same_facts(source: bytes) -> selection.SlicedSource | None:
     whole = facts(source, cut_bodies=False)
     sliced_facts = facts(source, cut_bodies=True)
-    sliced = slicing.cut_irrelevant_bodies(source, prefilter.function_may_matter)
+    sliced = selection.select_statements(source)
     kept = None
     if sliced is not None:  # file lines that stand in the cut text as themselves (not as a stub)
         original = source.splitlines()
@@ -131,22 +131,24 @@ def test_awkward_syntax_is_cut_to_valid_code_with_the_same_facts(source):
     libcst.parse_module(sliced.text)  # no fallback was needed
 
 
-def test_relevant_bodies_are_kept_whole():
+def test_statements_with_a_trigger_are_kept_with_their_function_header():
     for body in (f'    m = "{OPUS}"', "    llm(model=m)", "    client.messages.stream(**kw)",
                  '    route("classify")', "    x = 1  # opusguard: ignore", "    ChatAnthropic(m)"):
-        source = f"def f(m, kw):\n{body}\n    return 1\n"
-        assert cut(source) is None, body
+        source = f"def f(m, kw):\n    unrelated = 2\n{body}\n    return 1\n"
+        sliced = cut(source)
+        assert sliced.text.decode() == f"def f(m, kw):\n{body}\n", body
+        assert sliced.line_map[:2] == (1, 3)
+        assert_same_facts(source.encode())
 
 
-def test_a_bracket_below_the_body_indent_falls_back_to_the_whole_file():
-    # The body seems to end at `1, 2]`; the cut text then does not parse, so the
-    # whole file is parsed and nothing is lost.
+def test_a_bracket_below_the_body_indent_is_no_end_of_the_body():
+    # Lines are chosen from CPython's tree, not from indentation: `1, 2]` at column
+    # 0 is inside the bracket, and the kept text parses.
     source = f"import anthropic\ndef f():\n    x = [\n1, 2]\n    return x\nM = \"{OPUS}\"\n".encode()
-    sliced = slicing.cut_irrelevant_bodies(source, prefilter.function_may_matter)
-    assert sliced is not None
-    with pytest.raises(Exception):
-        libcst.parse_module(sliced.text)
-    assert as_data(facts(source, cut_bodies=True)) == as_data(facts(source, cut_bodies=False))
+    sliced = selection.select_statements(source)
+    assert sliced is not None and b"1, 2]" not in sliced.text
+    libcst.parse_module(sliced.text)
+    assert_same_facts(source)
 
 
 @pytest.mark.parametrize("source", ["def f(:\n    pass\n", "s = '''never closed\ndef f():\n    pass\n", "import os\n"])
@@ -163,11 +165,11 @@ def test_lone_carriage_returns_are_left_to_the_whole_parse():
 def test_non_ascii_names_and_other_encodings():
     # CPython's parser reads "Aª" as "Aa" (NFKC); the facts keep the name as written.
     sliced = cut("class K:\n    def Aª(self):\n        self.ñame = 1\nfﬁ = 1\n")
-    assert sliced.text == b"class K:\n    ...\n" and sliced.cut_attributes == {"ñame"}
+    assert sliced.text == b"class K:\n    pass\n" and sliced.cut_attributes == {"ñame"}
     assert sliced.cut_functions == {"K.Aª"} and sliced.cut_names == {"fﬁ"}
     assert "K.Aª" in facts("class K:\n    def Aª(self):\n        self.ñame = 1\n".encode(), cut_bodies=True).functions
     latin1 = "# -*- coding: latin-1 -*-\nclass K:\n    def f(self):\n        self.ñ = 'é'\n".encode("latin-1")
-    assert slicing.cut_irrelevant_bodies(latin1, prefilter.function_may_matter) is None  # parsed whole
+    assert selection.select_statements(latin1) is None  # parsed whole
     assert facts(latin1, cut_bodies=True).classes["K"].attrs["ñ"].text == "é"
 
 
@@ -207,7 +209,7 @@ def test_module_and_class_statements_without_a_trigger_are_cut():
     for kept in (f'M = "{OPUS}"', "Alias = os.path", "T: int = 1", "x = 1; y = 2", "os.environ['A'] = 'b'"):
         assert kept in text
     assert sliced.cut_names == {"LANG", "A", "B", "C"} and sliced.cut_attributes == {"x"}
-    assert "class K:\n    ...\n" in text and sliced.cut_functions == {"K.f"}  # a class body keeps a statement
+    assert "class K:\n    pass\n" in text and sliced.cut_functions == {"K.f"}  # a class body keeps a statement
     lines = text.splitlines()
     assert sliced.line_map[lines.index(f'M = "{OPUS}"')] == 8
     assert sliced.line_map[lines.index("x = 1; y = 2")] == 17
@@ -433,5 +435,49 @@ def test_findings_are_the_same_without_slicing(tree, tmp_path, monkeypatch):
             header = b"import os\nfrom app.config import SMART_MODEL\nfrom anthropic import Anthropic as client\n"
             (root / "app" / path.name).write_bytes(header + _inject(path.read_bytes(), rng))
     sliced = _findings(root)
-    monkeypatch.setattr(slicing, "cut_irrelevant_bodies", lambda source, is_relevant: None)
+    monkeypatch.setattr(selection, "select_statements", lambda source, router_names=frozenset(), names=frozenset(): None)
     assert sliced and sliced == _findings(root)
+
+
+def test_a_model_in_a_decorator_keeps_its_function():
+    # The body holds no trigger; the decorator does (pytest parameters, as in pydantic-ai's tests).
+    source = (
+        b"import pytest\n\n\n@pytest.mark.parametrize(\n    'm',\n    [dict(model='claude-sonnet-4-5')],\n)\n"
+        b"def test_usage(m):\n    assert m\n\n\ndef other():\n    return 1\n"
+    )
+    sliced = assert_same_facts(source)
+    assert sliced is not None and b"def other" not in sliced.text
+    assert [lit.text for lit in facts(source, cut_bodies=True).literals] == ["claude-sonnet-4-5"]
+
+
+def test_a_local_keeps_its_value_and_a_loop_its_header():
+    source = (
+        b"import anthropic\n\n\ndef run(items):\n    unused = compute()\n    chosen = pick('claude-opus-4-1')\n"
+        b"    for item in items:\n        if item:\n            log(item)\n        else:\n"
+        b"            anthropic.Anthropic().messages.create(model=chosen, messages=[item])\n"
+    )
+    sliced = assert_same_facts(source)
+    assert sliced is not None
+    assert b"unused" not in sliced.text and b"log(item)" not in sliced.text
+    assert b"for item in items:" in sliced.text
+    (call,) = [call for call in facts(source, cut_bodies=True).calls if call.callee.endswith("messages.create")]
+    assert call.signals.get("in_loop")
+
+
+def test_a_name_asked_for_later_is_parsed_without_the_whole_file():
+    # The resolver asks again for a file whose statement binding a name was left out:
+    # the statements that name it are parsed, the rest stays out.
+    source = (
+        b"import os\nSMART = os.environ.get('X', 'm')\nTABLE = {1: 2}\n\n\nclass Agent:\n"
+        b"    def __init__(self):\n        self.engine = make()\n        self.other = 1\n\n"
+        b"    def unrelated(self):\n        return [i for i in range(3)]\n"
+    )
+    first = facts(source, cut_bodies=True)
+    assert "SMART" in first.cut_names and "engine" in first.cut_attributes
+    again = facts(source, cut_bodies=frozenset({"SMART", "engine"}))
+    assert "SMART" in again.bindings and "engine" in again.classes["Agent"].attrs
+    assert "SMART" not in again.cut_names and "engine" not in again.cut_attributes
+    assert "TABLE" in again.cut_names and "other" in again.cut_attributes
+    whole = facts(source, cut_bodies=False)
+    assert again.bindings["SMART"] == whole.bindings["SMART"]
+    assert again.classes["Agent"].attrs["engine"] == whole.classes["Agent"].attrs["engine"]

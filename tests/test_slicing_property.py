@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from helpers import generated_program_settings
 
-from opusguard import prefilter, slicing
+from opusguard import selection
 from test_slicing import assert_same_facts
 
 CALL = 'client.messages.create(model="claude-opus-4-1-20250805")\n'
@@ -48,7 +48,7 @@ def test_cut_text_gives_the_whole_files_facts_or_does_not_parse(program, calls):
         compile(source, "gen.py", "exec", flags=0x400, dont_inherit=True)  # ast only
     except Exception:
         return  # not a program (both parsers must accept it)
-    sliced = slicing.cut_irrelevant_bodies(source, prefilter.function_may_matter)
+    sliced = selection.select_statements(source)
     if sliced is not None:
         try:
             cst.parse_module(sliced.text)

@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 from opusguard.findings import Finding, RunSummary
-from opusguard.reporters.text import render_text, seconds
+from opusguard.reporters.check_text import render_text, seconds
 
 BOT = Finding(
     rule="OG102",

@@ -1,4 +1,9 @@
-"""Reporters: findings and a run summary -> text, json, sarif or github output."""
+"""Reporters: what the commands print.
+
+`check_*.py` format check's findings and run summary (text, json, sarif, github):
+`render` below picks one. `report_*.py` render the cost report (text, json,
+markdown, html): `report_render.render_report` picks one.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from typing import TextIO
 
 from msgspec import Struct
 
-from opusguard.findings import Finding, RunSummary
+from opusguard.findings import Finding, RunSummary, Severity
 
 DOCS_URL = "https://github.com/opusguard/opusguard/blob/main/docs/rules/{code}.md"
 
@@ -17,7 +22,7 @@ class RuleMeta(Struct, frozen=True):
     name: str
     summary: str
     help_uri: str
-    default_level: str = "error"
+    default_level: Severity = Severity.ERROR
 
 
 def rule_metadata() -> dict[str, RuleMeta]:
@@ -29,7 +34,7 @@ def rule_metadata() -> dict[str, RuleMeta]:
         summary = next((line.strip() for line in doc[1:] if line.strip()), rule.name)
         meta[rule.code] = RuleMeta(rule.code, rule.name, summary, DOCS_URL.format(code=rule.code), rule.severity)
     meta["OG100"] = RuleMeta("OG100", "unused-ignore", "A suppression comment that suppresses nothing.",
-                             DOCS_URL.format(code="OG100"), "warning")
+                             DOCS_URL.format(code="OG100"), Severity.WARNING)
     return meta
 
 
@@ -45,18 +50,18 @@ def render(
     tool_version: str = "",
 ) -> None:
     if fmt == "json":
-        from opusguard.reporters.json_format import render_json
+        from opusguard.reporters.check_json import render_json
 
         render_json(findings, summary, out)
     elif fmt == "sarif":
-        from opusguard.reporters.sarif import render_sarif
+        from opusguard.reporters.check_sarif import render_sarif
 
         render_sarif(findings, out, rules or {}, tool_version)
     elif fmt == "github":
-        from opusguard.reporters.github import render_github
+        from opusguard.reporters.check_github import render_github
 
         render_github(findings, out)
     else:
-        from opusguard.reporters.text import render_text
+        from opusguard.reporters.check_text import render_text
 
         render_text(findings, summary, out, color=color, statistics=statistics)

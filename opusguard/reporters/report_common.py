@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from opusguard.notebook import location
-from opusguard.report import Report, Site, SiteCost
+from opusguard.report import Report, Site, SiteCost, TaskSource
 
 
 def money(value: float | None) -> str:
@@ -39,7 +39,7 @@ def literal_at(site: Site) -> str:
 def policy_state(site: Site) -> str:
     if site.covered:
         return f"covered ({site.task_source})"
-    if site.task_source == "annotation" or site.task_source == "route":
+    if site.task_source in (TaskSource.ANNOTATION, TaskSource.ROUTE):
         return f"task '{site.task}' not declared"
     return "not covered"
 
@@ -47,7 +47,7 @@ def policy_state(site: Site) -> str:
 def task_label(site: Site) -> str:
     if site.task is None:
         return "-"
-    return site.task if site.task_source != "derived" else f"{site.task} (derived)"
+    return site.task if site.task_source != TaskSource.DERIVED else f"{site.task} (derived)"
 
 
 def cost_cell(cost: SiteCost, which: str) -> str:

@@ -31,6 +31,7 @@ from opusguard.reporters.report_common import (
 )
 from opusguard.sanitize import html_href
 from opusguard.sanitize import html_text as escape
+from opusguard.tiers import UNRESOLVED
 
 TODAY_COLOR, POLICY_COLOR = "#b4442f", "#3f7f5f"
 MAX_TASK_ROWS = 10
@@ -58,7 +59,7 @@ code { font-size: .92em; }
 
 
 def _tier_span(tier: str | None) -> str:
-    name = tier or "unresolved"
+    name = tier or UNRESOLVED
     return f'<span class="tier-{escape(name)}">{escape(name)}</span>'
 
 
@@ -206,7 +207,7 @@ def render_report_html(report: Report, out: TextIO, *, group_by: str, link_base:
                 for m in site.models if m.literal_path
             ) or escape(literal_at(site))
             body.append(
-                f'<tr class="site" data-tier="{escape(site.tier or "unresolved")}">'
+                f'<tr class="site" data-tier="{escape(site.tier or UNRESOLVED)}">'
                 f"<td>{_link(site.path, site.line, link_base, site.cell)}</td><td><code>{escape(sends(site))}</code></td>"
                 f"<td>{_tier_span(site.tier)}</td><td>{escape(task_label(site))}</td>"
                 f"<td>{escape(policy_state(site))}</td><td>{literals}</td>"
@@ -220,8 +221,8 @@ def render_report_html(report: Report, out: TextIO, *, group_by: str, link_base:
         for rank, cost in enumerate(report.top_opus, start=1):
             body.append(
                 f"<tr><td>{rank}</td><td>{_link(cost.site.path, cost.site.line, link_base, cost.site.cell)}</td>"
-                f"<td>{escape(task_label(cost.site))}</td><td><code>{escape(cost.today.model)}</code></td>"
-                f'<td class="num">{escape(money(cost.today.cost))}</td></tr>'
+                f"<td>{escape(task_label(cost.site))}</td><td><code>{escape(cost.priced_today.model)}</code></td>"
+                f'<td class="num">{escape(money(cost.priced_today.cost))}</td></tr>'
             )
         body += ["</tbody></table>", "</div>"]
     body += ["<h2>Opus that is probably over-provisioned</h2>", "<p>Advice, not a rule: it never fails the run.</p>",
@@ -307,7 +308,7 @@ def render_diff_html(diff: CostDiff, out: TextIO) -> None:
         f'<th class="num">per {escape(head.period)}</th></tr></thead><tbody>',
     ]
     for change in diff.changes:
-        site = (change.head or change.base).site
+        site = change.cost.site
         before = f"{change.base.site.tier or 'unresolved'} {change.base.today.model if change.base.today else ''}" if change.base else "-"
         after = f"{change.head.site.tier or 'unresolved'} {change.head.today.model if change.head.today else ''}" if change.head else "-"
         body.append(

@@ -106,7 +106,7 @@ def report_document(report: Report) -> dict:
         "sites": [site_json(c) for c in report.costs],
         "test_sites": [site_json(c) for c in report.tests],
         "top_opus": [
-            {"path": c.site.path, "line": c.site.line, "task": c.site.task, "model": c.today.model, "today": _usd(c.today.cost)}
+            {"path": c.site.path, "line": c.site.line, "task": c.site.task, "model": c.priced_today.model, "today": _usd(c.priced_today.cost)}
             for c in report.top_opus
         ],
         "overprovisioned": [
@@ -179,9 +179,9 @@ def diff_document(diff: CostDiff) -> dict:
         "changes": [
             {
                 "kind": change.kind,
-                "function": (change.head or change.base).site.function,
-                "callee": (change.head or change.base).site.callee,
-                "task": (change.head or change.base).site.task,
+                "function": change.cost.site.function,
+                "callee": change.cost.site.callee,
+                "task": change.cost.site.task,
                 "base": _side(change.base),
                 "head": _side(change.head),
                 "delta": _usd(change.delta),

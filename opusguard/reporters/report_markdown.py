@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from typing import TextIO
 
 from opusguard.report import CostDiff, Report, group_costs, group_key, spend_by_tier
@@ -20,9 +21,10 @@ from opusguard.reporters.report_common import (
     tests_line,
 )
 from opusguard.sanitize import markdown_cell as cell
+from opusguard.tiers import UNRESOLVED
 
 
-def _table(head: list[str], rows: list[list[object]], right: set[int] = frozenset()) -> list[str]:
+def _table(head: list[str], rows: Sequence[Sequence[object]], right: Collection[int] = frozenset()) -> list[str]:
     lines = ["| " + " | ".join(head) + " |", "| " + " | ".join("---:" if i in right else "---" for i in range(len(head))) + " |"]
     lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
     return lines
@@ -48,13 +50,13 @@ def render_report_markdown(report: Report, out: TextIO, *, group_by: str) -> Non
         rows.append([f"{group_by} {group.key}", f"{group.sites} site(s)", "", "", "", "", money(group.today), money(group.policy)])
         for cost in costs_by_group[group.key]:
             site = cost.site
-            rows.append([site.where, sends(site), site.tier or "unresolved", task_label(site), policy_state(site),
+            rows.append([site.where, sends(site), site.tier or UNRESOLVED, task_label(site), policy_state(site),
                          literal_at(site), cost_cell(cost, "today"), cost_cell(cost, "policy")])
     lines += _table(["site", "sends", "tier", "task", "policy", "model written at", "today", "under the policy"], rows, {6, 7})
     if report.top_opus:
         lines += ["", "### Top Opus call sites by spend", ""]
         lines += _table(["#", "site", "task", "model", f"per {report.period}"],
-                        [[i, c.site.where, task_label(c.site), c.today.model, money(c.today.cost)]
+                        [[i, c.site.where, task_label(c.site), c.priced_today.model, money(c.priced_today.cost)]
                          for i, c in enumerate(report.top_opus, start=1)], {4})
     lines += ["", "### Opus that is probably over-provisioned", "", "_Advice, not a rule: it never fails the run._", ""]
     if not report.advice:
@@ -107,7 +109,7 @@ def render_diff_markdown(diff: CostDiff, out: TextIO) -> None:
     else:
         rows = []
         for change in diff.changes:
-            site = (change.head or change.base).site
+            site = change.cost.site
             before = f"{change.base.site.tier or 'unresolved'} {change.base.today.model if change.base.today else ''}" if change.base else "–"
             after = f"{change.head.site.tier or 'unresolved'} {change.head.today.model if change.head.today else ''}" if change.head else "–"
             rows.append([change.kind, site.where, task_label(site), before.strip(), after.strip(), signed_money(change.delta)])

@@ -7,7 +7,7 @@ piped or written to a file ($COLUMNS overrides both); long cells wrap.
 from __future__ import annotations
 
 import os
-from typing import TextIO
+from typing import TextIO, cast
 
 from rich.console import Console, Group
 from rich.padding import Padding
@@ -27,12 +27,13 @@ from opusguard.reporters.report_common import (
     task_label,
     tests_line,
 )
-from opusguard.reporters.text import use_color
+from opusguard.reporters.check_text import use_color
 from opusguard.sanitize import rich_text as _t
+from opusguard.tiers import UNRESOLVED, Tier
 
 PIPED_WIDTH = 100
 
-TIER_STYLE = {"opus": "bold red", "sonnet": "yellow", "haiku": "green", "other": "dim", None: "magenta"}
+TIER_STYLE: dict[str | None, str] = {Tier.OPUS: "bold red", Tier.SONNET: "yellow", Tier.HAIKU: "green", Tier.OTHER: "dim", None: "magenta"}
 
 
 def report_width(out: TextIO) -> int:
@@ -77,14 +78,14 @@ class _PlainLines:
         return self.out.fileno()
 
 
-def _assumptions(console, report: Report) -> None:
+def _assumptions(console: Console, report: Report) -> None:
     for line in report.assumptions:
         style = "bold yellow" if line.startswith("ASSUMED") else "dim"
         console.print(_t(f"note: {line}", style=style))
 
 
 def render_report_text(report: Report, out: TextIO, *, group_by: str, color: bool | None) -> None:
-    console = _console(out if color or (color is None and use_color(out)) else _PlainLines(out), color)
+    console = _console(out if color or (color is None and use_color(out)) else cast(TextIO, _PlainLines(out)), color)
     console.print(_t(f"opusguard report: {headline(report)}", style="bold"))
     _assumptions(console, report)
     console.print()
@@ -103,7 +104,7 @@ def render_report_text(report: Report, out: TextIO, *, group_by: str, color: boo
         for cost in by_group[key]:
             site = cost.site
             literal = literal_at(site)
-            head = (_t(f"{site.where}  ") + _t(site.tier or "unresolved", style=TIER_STYLE.get(site.tier, ""))
+            head = (_t(f"{site.where}  ") + _t(site.tier or UNRESOLVED, style=TIER_STYLE.get(site.tier, ""))
                     + _t(f", {task_label(site)}, {policy_state(site)}"))
             detail = _t(sends(site) + (f" ({literal})" if literal else ""), style="dim")
             cell = Group(Padding(head, (0, 0, 0, 2)), Padding(detail, (0, 0, 0, 4)))
@@ -131,7 +132,7 @@ def render_report_text(report: Report, out: TextIO, *, group_by: str, color: boo
         top.add_column("model", overflow="fold")
         top.add_column(f"per {report.period}", justify="right", no_wrap=True)
         for rank, cost in enumerate(report.top_opus, start=1):
-            top.add_row(str(rank), _t(cost.site.where), _t(task_label(cost.site)), _t(cost.today.model), money(cost.today.cost))
+            top.add_row(str(rank), _t(cost.site.where), _t(task_label(cost.site)), _t(cost.priced_today.model), money(cost.priced_today.cost))
         console.print(top)
         console.print()
 
@@ -139,10 +140,10 @@ def render_report_text(report: Report, out: TextIO, *, group_by: str, color: boo
     if not report.advice:
         console.print("  none: no Opus call site carries the signals of routine work")
     for rank, advice in enumerate(report.advice, start=1):
-        site, today = advice.cost.site, advice.cost.today
+        site, priced = advice.cost.site, advice.cost.today
         console.print(
             _t(f"{rank:>3}. {site.where}", style="bold")
-            + _t(f"  score {advice.score}; {money(today.cost if today else None)} today, "
+            + _t(f"  score {advice.score}; {money(priced.cost if priced else None)} today, "
                    f"{money(advice.suggested_cost)} on {advice.suggested_tier}")
         )
         for reason in advice.reasons:
@@ -161,7 +162,7 @@ def render_report_text(report: Report, out: TextIO, *, group_by: str, color: boo
     console.print(_t(saving_line(report) + (" (ASSUMED traffic)" if report.assumed else ""), style="bold"))
 
 
-def _configured(console, report: Report) -> None:
+def _configured(console: Console, report: Report) -> None:
     """Models named in config files: an inventory, priced only where a call site reads them."""
     if not report.configured:
         return
@@ -175,14 +176,14 @@ def _configured(console, report: Report) -> None:
 
 
 def render_diff_text(diff: CostDiff, out: TextIO, *, color: bool | None) -> None:
-    console = _console(out if color or (color is None and use_color(out)) else _PlainLines(out), color)
+    console = _console(out if color or (color is None and use_color(out)) else cast(TextIO, _PlainLines(out)), color)
     head = diff.head
     console.print(_t(f"opusguard report --diff {diff.ref}: call sites and cost per {head.period}, "
                        f"{diff.ref} -> working tree", style="bold"))
     _assumptions(console, head)
     table = Table("change", "site", "before", "after", f"per {head.period}", show_edge=False)
     for change in diff.changes:
-        where = (change.head or change.base).site.where
+        where = change.cost.site.where
         before = f"{change.base.site.tier or 'unresolved'} {change.base.today.model if change.base.today else ''}".strip() if change.base else "-"
         after = f"{change.head.site.tier or 'unresolved'} {change.head.today.model if change.head.today else ''}".strip() if change.head else "-"
         table.add_row(change.kind, _t(where), _t(before), _t(after), signed_money(change.delta))

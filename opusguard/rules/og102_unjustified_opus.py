@@ -6,6 +6,7 @@ from opusguard.findings import Finding, Location
 from opusguard.project import Project, ResolvedCall, ResolvedModel
 from opusguard.rule import Example, Rule
 from opusguard.rules.og103_unknown_task import declare_hint
+from opusguard.tiers import Tier
 
 _POLICY = """\
 version: 1
@@ -131,7 +132,7 @@ class UnjustifiedOpus(Rule):
         for call in project.calls:
             if call.is_router_call:
                 continue
-            opus = [m for m in call.models if m.ref.tier == "opus"]
+            opus = [m for m in call.models if m.ref.tier == Tier.OPUS]
             if not opus:
                 continue
             reason = _why_not_covered(call, project)
@@ -145,7 +146,7 @@ class UnjustifiedOpus(Rule):
                 call.call.span,
                 f"call sends {what}{_origin(call, first, project)} and {reason}",
                 model=first.ref.written,
-                tier="opus",
+                tier=Tier.OPUS.value,
                 task=call.annotated_task,
                 related=[Location(m.literal_path, m.literal_span[0], m.literal_span[1]) for m in opus],
                 facts=project.files.get(call.path),
@@ -161,7 +162,7 @@ def _why_not_covered(call: ResolvedCall, project: Project) -> str | None:
     task = project.policy.tasks.get(task_name)
     if task is None:
         return f"its task '{task_name}' is not declared (OG103 reports it too); {declare_hint(project)}"
-    if task.tier != "opus":
+    if task.tier != Tier.OPUS:
         return f"its task '{task_name}' is {task.tier}-tier in the policy"
     if not (task.justification or "").strip():
         return f"its task '{task_name}' has no justification in the policy"

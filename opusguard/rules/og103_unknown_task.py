@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from opusguard.findings import Finding
 from opusguard.project import Project
@@ -83,7 +83,7 @@ class UnknownTask(Rule):
                     )
 
 
-def _suggest(task: str, tasks) -> str:
+def _suggest(task: str, tasks: Iterable[str]) -> str:
     import difflib
 
     close = difflib.get_close_matches(task, list(tasks), n=1)

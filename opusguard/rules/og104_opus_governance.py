@@ -7,6 +7,7 @@ from opusguard.findings import Finding
 from opusguard.policy import Policy, Task
 from opusguard.project import Project
 from opusguard.rule import Example, Rule
+from opusguard.tiers import Tier
 
 PLACEHOLDER_PREFIXES = ("todo", "placeholder", "tbd", "fixme")
 
@@ -80,7 +81,7 @@ class OpusGovernance(Rule):
                 project.display_path(task.source),
                 (task.line, task.column, task.line, task.column + len(task.name)),
                 message,
-                tier="opus",
+                tier=Tier.OPUS.value,
                 task=task.name,
             )
 
@@ -89,7 +90,7 @@ def governance_findings(policy: Policy, today: date) -> Iterator[tuple[Task, str
     """(task, message) of each governance problem of the policy's Opus tasks: what
     OG104 reports in a check and `opusguard policy validate` reports alone."""
     for task in policy.tasks.values():
-        if task.tier != "opus":
+        if task.tier != Tier.OPUS:
             continue
         for problem in governance_problems(task, policy, today):
             yield task, f"Opus task '{task.name}' {problem}"
@@ -116,7 +117,7 @@ def governance_problems(task: Task, policy: Policy, today: date) -> list[str]:
             problems.append(f"has unreadable evidence: {exc}")
         else:
             cheaper = evidence.cheapest_passing()
-            if cheaper in ("haiku", "sonnet"):
+            if cheaper in (Tier.HAIKU, Tier.SONNET):
                 problems.append(
                     f"has evidence that {cheaper} clears the bar "
                     f"({evidence.scores[cheaper]:.2f} >= {evidence.bar:.2f}){_saving(policy, cheaper)}"
@@ -126,7 +127,7 @@ def governance_problems(task: Task, policy: Policy, today: date) -> list[str]:
 
 def _saving(policy: Policy, cheaper: str) -> str:
     catalog = policy.catalog
-    opus = catalog.price(policy.tiers.get("opus", "opus")) if catalog else None
+    opus = catalog.price(policy.tiers.get(Tier.OPUS, Tier.OPUS.value)) if catalog else None
     low = catalog.price(policy.tiers.get(cheaper, cheaper)) if catalog else None
     if opus is None or low is None:
         return ""

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from opusguard.findings import Finding
+from opusguard.catalog import Lifecycle
+from opusguard.findings import Finding, Severity
 from opusguard.project import Project
 from opusguard.rule import Example, Rule
 
@@ -48,10 +49,10 @@ class RetiredModel(Rule):
             if status is None:
                 continue
             state, entry = status
-            when = entry.retired if state == "retired" else entry.deprecated
+            when = entry.retired if state == Lifecycle.RETIRED else entry.deprecated
             instead = f"; use {entry.replacement}" if entry.replacement else ""
             tail = (
-                f", retires {entry.retired}" if state == "deprecated" and entry.retired else ""
+                f", retires {entry.retired}" if state == Lifecycle.DEPRECATED and entry.retired else ""
             )
             finding = self.finding(
                 lit.path,
@@ -61,6 +62,6 @@ class RetiredModel(Rule):
                 tier=lit.ref.tier,
                 facts=project.files.get(lit.path),
             )
-            if state == "deprecated":
-                finding.severity = "warning"
+            if state == Lifecycle.DEPRECATED:
+                finding.severity = Severity.WARNING
             yield finding

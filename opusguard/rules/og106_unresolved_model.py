@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from opusguard.findings import Finding
+from opusguard.findings import Finding, Severity
 from opusguard.project import Project
 from opusguard.rule import Example, Rule
 
@@ -36,7 +36,7 @@ class UnresolvedModel(Rule):
     code = "OG106"
     name = "unresolved-model"
     default_enabled = False
-    severity = "warning"
+    severity = Severity.WARNING
     examples = (
         Example(
             title="an env var with no default",

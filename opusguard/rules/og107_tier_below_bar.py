@@ -5,6 +5,7 @@ from collections.abc import Iterator
 from opusguard.findings import Finding
 from opusguard.project import Project
 from opusguard.rule import Example, Rule
+from opusguard.tiers import Tier
 
 
 class TierBelowBar(Rule):
@@ -54,7 +55,7 @@ class TierBelowBar(Rule):
 
     def check(self, project: Project) -> Iterator[Finding]:
         for task in project.policy.tasks.values():
-            if task.tier not in ("haiku", "sonnet") or not task.evidence:
+            if task.tier not in (Tier.HAIKU, Tier.SONNET) or not task.evidence:
                 continue
             from opusguard.evidence import EvidenceError, task_evidence  # (only a policy with evidence needs it)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from opusguard.configfiles import keys_text
-from opusguard.findings import Finding, Location
+from opusguard.findings import Finding, Location, Severity
 from opusguard.notebook import location, place
 from opusguard.project import Project
 from opusguard.rule import Example, Rule
@@ -57,7 +57,7 @@ class ConfiguredModel(Rule):
     code = "OG109"
     name = "configured-model"
     default_enabled = False
-    severity = "warning"
+    severity = Severity.WARNING
     examples = (
         Example(
             title="a model in a committed .env.example, read by the code",

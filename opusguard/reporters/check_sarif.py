@@ -1,4 +1,4 @@
-"""--format sarif: SARIF 2.1.0, as GitHub code scanning reads it."""
+"""`check --format sarif`: SARIF 2.1.0, as GitHub code scanning reads it."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import TextIO
 
 from opusguard.baseline import fingerprint
-from opusguard.findings import Finding
+from opusguard.findings import Finding, Severity
 from opusguard.sanitize import json_safe, uri_path
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -43,7 +43,7 @@ def sarif_document(findings: list[Finding], rules: Mapping, tool_version: str) -
             "id": code,
             "name": name,
             "shortDescription": {"text": meta.summary if meta else name},
-            "defaultConfiguration": {"level": "warning" if meta and meta.default_level == "warning" else "error"},
+            "defaultConfiguration": {"level": "warning" if meta and meta.default_level == Severity.WARNING else "error"},
         }
         if meta:
             entry["helpUri"] = meta.help_uri
@@ -53,7 +53,7 @@ def sarif_document(findings: list[Finding], rules: Mapping, tool_version: str) -
         result = {
             "ruleId": f.rule,
             "ruleIndex": index[f.rule],
-            "level": "warning" if f.severity == "warning" else "error",
+            "level": "warning" if f.severity == Severity.WARNING else "error",
             "message": {"text": f.message if f.cell is None else f"cell {f.cell}: {f.message}"},
             "locations": [_location(f.path, f.line, f.column, f.end_line, f.end_column, f.cell)],
             "partialFingerprints": {"opusguard/v1": fingerprint(f)},

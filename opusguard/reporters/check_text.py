@@ -1,4 +1,4 @@
-"""--format text: findings grouped by file with the offending line, then a summary.
+"""`check --format text`: findings grouped by file with the offending line, then a summary.
 
 Rich styling in a terminal; plain text (no ANSI codes, grep-friendly) when piped,
 with --no-color, or when NO_COLOR is set.
@@ -16,9 +16,10 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, TextIO
 
-from opusguard.findings import TIERS, Finding, RunSummary
+from opusguard.findings import Finding, RunSummary, Severity
 from opusguard.notebook import location
 from opusguard.sanitize import printable
+from opusguard.tiers import TIERS, UNRESOLVED
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -65,7 +66,7 @@ def finding_lines(f: Finding) -> list[Line]:
     lines: list[Line] = [
         [
             (f"{printable(location(f.path, f.cell, f.line, f.column))}: ", "bold"),
-            (f.rule, "bold red" if f.severity == "error" else "bold yellow"),
+            (f.rule, "bold red" if f.severity == Severity.ERROR else "bold yellow"),
             (f" {printable(f.message)}", ""),
         ]
     ]
@@ -112,7 +113,7 @@ def summary_lines(findings: list[Finding], summary: RunSummary) -> list[Line]:
             "`opusguard init` writes a starter policy and a router", "yellow",
         )])
     calls = summary.model_calls
-    lines.append([("model calls: " + ", ".join(f"{tier} {calls.get(tier, 0)}" for tier in (*TIERS, "unresolved")), "")])
+    lines.append([("model calls: " + ", ".join(f"{tier} {calls.get(tier, 0)}" for tier in (*TIERS, UNRESOLVED)), "")])
     noun = "finding" if len(findings) == 1 else "findings"
     verdict = f"{len(findings)} {noun}" if findings else "no findings"
     files = "file" if summary.files_scanned == 1 else "files"

@@ -1,4 +1,4 @@
-"""--format json: the contract's schema, stable and indented."""
+"""`check --format json`: the contract's schema, stable and indented."""
 
 from __future__ import annotations
 

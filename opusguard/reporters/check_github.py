@@ -1,16 +1,16 @@
-"""--format github: workflow commands that annotate a pull request."""
+"""`check --format github`: workflow commands that annotate a pull request."""
 
 from __future__ import annotations
 
 from typing import TextIO
 
-from opusguard.findings import Finding
+from opusguard.findings import Finding, Severity
 from opusguard.sanitize import github_data as _escape_data
 from opusguard.sanitize import github_property as _escape_property
 
 
 def github_line(finding: Finding) -> str:
-    level = "warning" if finding.severity == "warning" else "error"
+    level = "warning" if finding.severity == Severity.WARNING else "error"
     props = [
         f"file={_escape_property(finding.path)}",
         f"line={finding.line}",
