@@ -268,7 +268,7 @@ def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
     if cache is not None and cache.wrote:  # (a run that only read never prunes)
         cache.prune()
     project.cwd = cwd
-    summary.files_parsed = source.parsed
+    summary.files_parsed = len(source.parsed)
     summary.skipped = _skipped(facts, large)
     summary.no_policy = policy.path is None
     _count_models(project, summary)
