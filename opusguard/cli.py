@@ -331,7 +331,7 @@ def fix(paths, policy, config_file, select, extend_select, ignore, jobs, no_cach
     from opusguard import engine
     from opusguard.codemod import FixError, FixWriteError, compute_fix, write_fix
     from opusguard.config import find_project_root, match_tests
-    from opusguard.policy import POLICY_FILE_NAMES, _TASK_NAME
+    from opusguard.policy import _TASK_NAME, POLICY_FILE_NAMES
     from opusguard.scaffold import ScaffoldError
 
     if stdin_filename:

@@ -641,8 +641,15 @@ def _support_writes(result: FixResult, base_text: str, new_tasks: list[NewTask],
                     cwd: Path, root: Path) -> list[FileWrite]:
     """The policy (with the new tasks), the routing table and, when missing, the router
     module and its packages' __init__.py: checked, in the order they are written."""
-    from opusguard.scaffold import (render_route_table, render_router_module, route_table_path, router_parts,
-                                    router_path, router_problem, table_problem)
+    from opusguard.scaffold import (
+        render_route_table,
+        render_router_module,
+        route_table_path,
+        router_parts,
+        router_path,
+        router_problem,
+        table_problem,
+    )
 
     path = result.policy_path
     try:

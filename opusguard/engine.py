@@ -26,8 +26,8 @@ from opusguard.facts import Attr, FileFacts, Name, Str
 from opusguard.findings import Finding, RunSummary, Severity
 from opusguard.notebook import is_notebook, place_findings
 from opusguard.paths import display_path
-from opusguard.prefilter import HeldName
 from opusguard.policy import Policy, discover_policy, empty_policy, load_policy
+from opusguard.prefilter import HeldName
 from opusguard.project import Project
 from opusguard.resolve import build_project
 from opusguard.rules import all_rules

@@ -742,7 +742,8 @@ def build_project(
             if ref is not None:
                 literals.append(ResolvedLiteral(path, literal, ref, in_router))
         def is_router(callee: str, callee_value: Value) -> bool:
-            return callee.split(".")[-1] == router_function and resolver.is_router_callee(callee_value, path)
+            # Called only in this iteration, so the loop's current `path` is the one meant.
+            return callee.split(".")[-1] == router_function and resolver.is_router_callee(callee_value, path)  # noqa: B023
 
         # `model=route("task")`: the outer call is the routed one; the inner call is not counted twice.
         routed_args: dict[Span, str] = {}

@@ -36,7 +36,6 @@ from msgspec import Struct
 
 from opusguard import prefilter
 
-
 # An identifier in UTF-8 bytes (bytes patterns know only ASCII letters).
 _NAME = rb"(?:[A-Za-z_]|[\x80-\xff])(?:\w|[\x80-\xff])*"
 # Attributes that may be assigned: `obj.attr = `, `a.x = a.y = `, `a.x, a.y = `,

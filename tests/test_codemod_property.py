@@ -7,9 +7,8 @@ from datetime import date
 
 import hypothesmith
 import libcst as cst
-from hypothesis import given
-
 from helpers import generated_program_settings
+from hypothesis import given
 
 from opusguard.catalog import load_catalog
 from opusguard.codemod import plan_rewrites, rewrite_source
