@@ -19,11 +19,11 @@ from msgspec.structs import replace
 
 from opusguard.facts import (
     Attr,
+    CallFact,
     CallV,
     Concat,
     DictV,
     Env,
-    CallFact,
     FileFacts,
     LiteralFact,
     Name,
