@@ -15,6 +15,7 @@ SDK's bare aliases) are left alone and listed as needing a person.
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 import re
 from collections.abc import Callable
@@ -23,263 +24,141 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 import yaml
-from libcst.codemod import CodemodContext
-from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
+from libcst.helpers import get_absolute_module_from_package_for_import
 from libcst.metadata import MetadataWrapper, PositionProvider
 from msgspec import Struct, field
 
 from opusguard import notebook
 from opusguard.atomic import UnsafeTargetError, why_not_replaceable, write_atomic
-from opusguard.configfiles import is_config_path
-from opusguard.facts import Attr, Name, Span, Str, Subscript
-from opusguard.project import Project, ResolvedCall
+from opusguard.facts import Str
+from opusguard.fixplan import FixPlan, NeedsPerson, NewTask, Plan, planning_inputs, plan_rewrites
+from opusguard.project import Project
 from opusguard.sanitize import printable
-from opusguard.sinks import MODEL_KEYWORDS
 from opusguard.tiers import Tier
 
 if TYPE_CHECKING:
     from opusguard.facts import FileFacts
     from opusguard.findings import Finding
     from opusguard.policy import Policy
-    from opusguard.project import ResolvedModel
 
 DEFAULT_ROUTER = "opusguard_router:route"
-
-
-class Rewrite(Struct, frozen=True):
-    path: str
-    span: Span  # the model argument's value expression
-    task: str
-
-
-class NeedsPerson(Struct, frozen=True):
-    path: str
-    line: int
-    reason: str
-
-
-class NewTask(Struct):
-    name: str
-    tier: str
-    model: str | None  # pinned id when it differs from the tier's model
-    source: str  # path:line of the call it came from
-    sent: str = ""  # the id the call sent: what route(name) must return
-
-
-class Plan(Struct):
-    rewrites: list[Rewrite] = field(default_factory=list)
-    needs_person: list[NeedsPerson] = field(default_factory=list)
-    new_tasks: dict[str, NewTask] = field(default_factory=dict)
-    left_tests: set[str] = field(default_factory=set)  # test files not rewritten (no --include-tests)
-
-
-# --- task names ----------------------------------------------------------------------
-
-
-def derive_task_name(call: ResolvedCall) -> str:
-    """kebab-case of the enclosing function or method, else of the module."""
-    base = call.call.function.split(".")[-1] if call.call.function else Path(call.path).stem
-    base = re.sub(r"(?<=[a-z0-9])([A-Z])", r"-\1", base).lower()
-    base = re.sub(r"[^a-z0-9]+", "-", base).strip("-")
-    return base or "task"
-
-
-def _unique(name: str, taken: set[str]) -> str:
-    if name not in taken:
-        return name
-    index = 2
-    while f"{name}-{index}" in taken:
-        index += 1
-    return f"{name}-{index}"
-
-
-# --- planning ------------------------------------------------------------------------
-
-
-def plan_rewrites(project: Project, *, task_names: dict[str, str] | None = None,
-                  reserved: set[str] | frozenset[str] = frozenset(),
-                  exclude: Callable[[str], bool] | None = None) -> Plan:
-    """What to rewrite, from the joined facts. `task_names` maps 'path:line' to a task;
-    `reserved`: names a derived task may not take (tasks of a policy about to be created).
-    `exclude(path)`: files left alone (test code), neither rewritten nor a source of tasks."""
-    plan = Plan()
-    policy = project.policy
-    taken = set(policy.tasks) | set(reserved)
-    task_names = task_names or {}
-    # Calls in the same function sending the same id share one derived task.
-    derived: dict[tuple[str, str], str] = {}
-    plan_defined: set[tuple[str, Span]] = set()
-    for call in project.calls:
-        if call.is_router_call or not call.models:
-            continue
-        if exclude is not None and exclude(call.path):
-            plan.left_tests.add(call.path)
-            continue
-        reason = _why_not_rewritable(call)
-        if reason is not None and _definitions_rewritable(call):
-            # Callers, env vars or subclasses may override the value: keep that
-            # freedom by routing each literal where it is defined instead.
-            for model in call.models:
-                key = (model.literal_path, model.literal_span)
-                if key in plan_defined:
-                    continue
-                if exclude is not None and exclude(model.literal_path):
-                    plan.left_tests.add(model.literal_path)
-                    continue
-                task = _definition_task(call, model, policy, taken, derived)
-                if task is None:
-                    plan.needs_person.append(NeedsPerson(call.path, call.line, reason))
-                    break
-                plan_defined.add(key)
-                _add_task(plan, policy, taken, task, model, project.where(model.literal_path, model.literal_span[0]))
-                plan.rewrites.append(Rewrite(model.literal_path, model.literal_span, task))
-            continue
-        if reason is not None:
-            plan.needs_person.append(NeedsPerson(call.path, call.line, reason))
-            continue
-        model = call.models[0]
-        written = model.ref.written
-        arg = next(a for a in call.call.model_args if a.key in MODEL_KEYWORDS or a.key.isdigit())
-        task = task_names.get(f"{call.path}:{call.line}") or call.annotated_task
-        if task is None:
-            task = next(
-                (name for name, t in policy.tasks.items() if policy.model_for(name) == written and t.tier == model.ref.tier),
-                None,
-            )
-        if task is None:
-            shared = (derive_task_name(call), written)
-            if shared not in derived:
-                derived[shared] = _unique(shared[0], taken)
-            task = derived[shared]
-        if task not in policy.tasks and task not in plan.new_tasks:
-            _add_task(plan, policy, taken, task, model, project.where(call.path, call.line))
-        elif task in policy.tasks and policy.model_for(task) != written:
-            plan.needs_person.append(NeedsPerson(
-                call.path, call.line,
-                f"task '{task}' sends {policy.model_for(task)}, this call sends {written}: rewriting would change the model",
-            ))
-            continue
-        plan.rewrites.append(Rewrite(call.path, arg.span, task))
-    return plan
-
-
-def _add_task(plan: Plan, policy: Policy, taken: set[str], task: str, model: ResolvedModel, source: str) -> None:
-    if task in policy.tasks or task in plan.new_tasks:
-        return
-    written = model.ref.written
-    pin = None if policy.tiers.get(model.ref.tier) == written else written
-    plan.new_tasks[task] = NewTask(task, model.ref.tier, pin, source, written)
-    taken.add(task)
-
-
-def _definitions_rewritable(call: ResolvedCall) -> bool:
-    """Every model the call may send is a whole literal the router can return."""
-    return (
-        not call.unresolved
-        and bool(call.models)
-        and all(not m.ref.partial and m.ref.provider != "alias" and "concatenation" not in m.via for m in call.models)
-        and not any(is_config_path(m.literal_path) for m in call.models)  # (a config file is not code to rewrite)
-    )
-
-
-def _definition_task(
-    call: ResolvedCall, model: ResolvedModel, policy: Policy, taken: set[str], derived: dict[tuple[str, str], str]
-) -> str | None:
-    """A task for a literal routed where it is defined: named after what holds it."""
-    written = model.ref.written
-    existing = next(
-        (name for name, t in policy.tasks.items() if policy.model_for(name) == written and t.tier == model.ref.tier), None
-    )
-    if existing is not None:
-        return existing
-    # The innermost name holding the literal: SMART_MODEL, Models.OPUS, Agent.MODEL.
-    steps = [step.removesuffix(" (subclass)") for step in model.via]
-    holders = [step for step in steps if re.fullmatch(r"[A-Za-z_][\w.]*", step)]
-    parts = holders[-1].split(".") if holders else []
-    # Class.ATTR keeps its class; module.NAME keeps just the name.
-    parts = parts[-2:] if len(parts) > 1 and parts[-2][:1].isupper() else parts[-1:]
-    base = "-".join(parts) if parts else derive_task_name(call)
-    base = re.sub(r"(?<=[a-z0-9])([A-Z])", r"-\1", base).lower()
-    base = re.sub(r"[^a-z0-9]+", "-", base).strip("-") or "task"
-    key = (base, written)
-    if key not in derived:
-        derived[key] = _unique(base, taken)
-    return derived[key]
-
-
-def _why_not_rewritable(call: ResolvedCall) -> str | None:
-    if call.unresolved:
-        return "part of its model is only known at run time: " + "; ".join(dict.fromkeys(call.unresolved))
-    if len({(m.ref.written) for m in call.models}) > 1:
-        return "it may send several models: " + ", ".join(sorted({m.ref.written for m in call.models}))
-    model = call.models[0]
-    if is_config_path(model.literal_path):
-        return f"its model is read from {model.literal_path}:{model.literal_span[0]}; route the call, or change the value there"
-    if model.ref.partial:
-        return f"its model is built at run time from '{model.ref.written}…'"
-    if "concatenation" in model.via:
-        return f"its model '{model.ref.written}' is joined from several strings"
-    if model.ref.provider == "alias":
-        return f"the Agent SDK alias '{model.ref.written}' is not a model id the router returns"
-    args = [a for a in call.call.model_args if a.key in MODEL_KEYWORDS or a.key.isdigit()]
-    if len(args) != 1:
-        return "its model is inside a request payload" if not args else "it takes more than one model argument"
-    overridable = [step for step in model.via if step.startswith(("env ", "default of ")) or step.endswith("(subclass)")]
-    if overridable:
-        return f"its model can be overridden ({overridable[0]}); rewrite where the value is defined"
-    if not isinstance(args[0].value, (Str, Name, Attr, Subscript)):
-        return "its model argument is an expression the codemod does not rewrite"
-    return None
 
 
 # --- applying ------------------------------------------------------------------------
 
 
 class _ReplaceModelArgs(cst.CSTTransformer):
-    METADATA_DEPENDENCIES = (PositionProvider,)
+    """Replace the expressions at the plans' spans (each once, the innermost first)
+    with their calls. (A node's position need not cover its children, a parameter's
+    default for one: the whole tree is walked.)"""
 
-    def __init__(self, targets: dict[tuple[int, int, int, int], str], function: str):
+    def __init__(self, nodes: dict[cst.CSTNode, tuple[int, int, int, int]], calls: dict[tuple[int, int, int, int], str]):
         super().__init__()
-        self.targets = targets
-        self.function = function
+        self.nodes = nodes  # each expression at one of the spans
+        self.calls = calls
         self.done: set[tuple[int, int, int, int]] = set()
+        self.skip: set[cst.CSTNode] = set()  # top-level statements on none of the spans' lines
 
-    # (it puts a Call where another expression was: libcst's generic signature cannot say so)
-    def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode) -> cst.CSTNode:  # type: ignore[override]
-        if isinstance(original_node, cst.BaseExpression):
-            pos = self.get_metadata(PositionProvider, original_node, None)
-            if pos is not None:
-                span = (pos.start.line, pos.start.column + 1, pos.end.line, pos.end.column + 1)
-                task = self.targets.get(span)
-                if task is not None and span not in self.done:
-                    self.done.add(span)
-                    return cst.Call(
-                        func=cst.Name(self.function),
-                        args=[cst.Arg(cst.SimpleString(_python_string(task)))],
-                    )
+    def on_visit(self, node) -> bool:
+        return node not in self.skip
+
+    def on_leave(self, original_node, updated_node):
+        span = self.nodes.get(original_node)
+        if span is not None and span not in self.done:
+            self.done.add(span)
+            return _expression(self.calls[span])
         return updated_node
 
 
-def _python_string(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+@functools.lru_cache(maxsize=4096)
+def _expression(text: str) -> cst.BaseExpression:
+    """A plan's call as a node (nodes are immutable: one node may stand in many places)."""
+    return cst.parse_expression(text)
 
 
-def rewrite_source(source: bytes, rewrites: list[Rewrite], router: str, *, in_router_module: bool) -> bytes:
-    module_name, function = router.split(":")
+def rewrite_source(source: bytes, plans: list[FixPlan], *, in_router_module: bool) -> bytes:
+    """`source` with the plans applied: each span replaced by its call, and the router
+    imported unless this is the router module. One parse, one pass over the tree."""
     module = cst.parse_module(source)
-    wrapper = MetadataWrapper(module)
-    transformer = _ReplaceModelArgs({r.span: r.task for r in rewrites}, function)
-    new_module = wrapper.visit(transformer)
-    if not transformer.done:
+    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)  # (the tree is not used after the visit)
+    # PositionProvider alone: wrapper.resolve() also walks the tree once more for the
+    # batchable providers, even when there is none.
+    positions = PositionProvider()._gen(wrapper)
+    wanted = {r.span: r.call for r in plans}
+    nodes = {node: span for node, pos in positions.items() if isinstance(node, cst.BaseExpression)
+             and (span := (pos.start.line, pos.start.column + 1, pos.end.line, pos.end.column + 1)) in wanted}
+    if not nodes:
         return source
+    transformer = _ReplaceModelArgs(nodes, wanted)
+    lines = [(span[0], span[2]) for span in nodes.values()]
+    for statement in module.body:
+        # A statement's lines: from its first decorator (before its own start) to its end.
+        first = [positions[statement].start.line, *(positions[d].start.line for d in getattr(statement, "decorators", ()))]
+        start, end = min(first), positions[statement].end.line
+        if not any(low <= end and start <= high for low, high in lines):
+            transformer.skip.add(statement)
+    new_module = wrapper.module.visit(transformer)
     if not in_router_module:
-        context = CodemodContext()
-        AddImportsVisitor.add_needed_import(context, module_name, function)
-        new_module = AddImportsVisitor(context).transform_module(new_module)
+        for module_name, name in dict.fromkeys((r.import_module, r.import_name) for r in plans):
+            new_module = add_from_import(new_module, module_name, name)
     out = new_module.bytes
     if source.endswith(b"\r") and not out.endswith(b"\r"):
         out += b"\r"  # libcst drops a file's last newline when it is a lone CR (old Mac endings)
     return out
+
+
+# What libcst's AddImportsVisitor does for one `from MODULE import NAME` (no alias,
+# no package context), over the module's top-level statements only: that visitor
+# walks the whole tree and builds its matchers per file (30 ms a file of 20 lines).
+
+
+def _skips_first(module: cst.Module) -> bool:
+    """A docstring or `__strict__ = ...` first: imports never go above it."""
+    if not module.body or not isinstance(module.body[0], cst.SimpleStatementLine) or len(module.body[0].body) != 1:
+        return False
+    first = module.body[0].body[0]
+    if isinstance(first, cst.Expr):
+        return isinstance(first.value, cst.SimpleString)
+    return (isinstance(first, cst.Assign) and len(first.targets) == 1
+            and isinstance(first.targets[0].target, cst.Name) and first.targets[0].target.value == "__strict__")
+
+
+def add_from_import(module: cst.Module, module_name: str, name: str) -> cst.Module:
+    """`module` importing `name` from `module_name`: unchanged when one of the imports at
+    its top already does (or imports *), else added to the first `from module_name
+    import ...` there, else a new line after the imports at the top."""
+    start = 1 if _skips_first(module) else 0
+    body = list(module.body)
+    end = start
+    while (end < len(body) and isinstance(body[end], cst.SimpleStatementLine) and len(body[end].body) == 1
+           and isinstance(body[end].body[0], (cst.Import, cst.ImportFrom))):
+        end += 1
+    first_from = None
+    for index in range(start, end):
+        statement = body[index].body[0]
+        if not isinstance(statement, cst.ImportFrom) or get_absolute_module_from_package_for_import(None, statement) != module_name:
+            continue
+        if isinstance(statement.names, cst.ImportStar):
+            return module
+        if any(alias.asname is None and alias.evaluated_name == name for alias in statement.names):
+            return module
+        if first_from is None:
+            first_from = index
+    if first_from is not None:
+        line = body[first_from]
+        statement = line.body[0]
+        body[first_from] = line.with_changes(body=[statement.with_changes(
+            names=[cst.ImportAlias(name=cst.Name(name)), *statement.names])])
+        return module.with_changes(body=body)
+    after = body[end:]
+    if after:  # at least one empty line before the first statement that is not an import
+        leading = after[0].leading_lines
+        if not leading:
+            after[0] = after[0].with_changes(leading_lines=(cst.EmptyLine(),))
+        elif leading[0].comment is not None:
+            after[0] = after[0].with_changes(leading_lines=(cst.EmptyLine(), *leading))
+    line = cst.parse_statement(f"from {module_name} import {name}", config=module.config_for_parsing)
+    return module.with_changes(body=[*body[:end], line, *after])
 
 
 # --- the policy text -----------------------------------------------------------------
@@ -550,7 +429,7 @@ def compute_fix(project: Project, sources: dict[str, bytes], *, policy_path: Pat
     symlink is followed only to a file below it (default: `cwd`). `exclude`: as plan_rewrites.
     Raises FixError when the fix cannot be done safely; then nothing is written."""
     from opusguard.resolve import is_router_file
-    from opusguard.scaffold import choose_router, starter_policy_text
+    from opusguard.scaffold import starter_policy_text
 
     root = root or cwd
     if project.policy.router:
@@ -562,20 +441,15 @@ def compute_fix(project: Project, sources: dict[str, bytes], *, policy_path: Pat
         policy_before = policy_path.read_text(encoding="utf-8") if policy_exists else ""
     except (OSError, UnicodeDecodeError) as exc:
         raise FixError(f"{policy_path}: cannot read the policy: {getattr(exc, 'strerror', None) or exc}") from None
-    router = project.policy.router
-    passed: list[str] = []
-    reserved: frozenset[str] = frozenset()
-    if router is None:
-        router, passed = choose_router(policy_path.parent)
+    router, passed, reserved = planning_inputs(project.policy, policy_path)
     if not policy_exists:
         base_text = starter_policy_text(router)
-        reserved = frozenset((yaml.safe_load(base_text) or {}).get("tasks") or {})
     elif project.policy.router is None:
         base_text = add_router_key(policy_before, router)
     else:
         base_text = policy_before
-    plan = plan_rewrites(project, task_names=task_names, reserved=reserved, exclude=exclude)
-    by_file: dict[str, list[Rewrite]] = {}
+    plan = plan_rewrites(project, task_names=task_names, reserved=reserved, exclude=exclude, router=router)
+    by_file: dict[str, list[FixPlan]] = {}
     for rewrite in plan.rewrites:
         by_file.setdefault(rewrite.path, []).append(rewrite)
     changed: dict[str, tuple[bytes, bytes]] = {}
@@ -600,8 +474,8 @@ def compute_fix(project: Project, sources: dict[str, bytes], *, policy_path: Pat
         if before is None:
             before = target.read_bytes()
 
-        def rewrite_file(source: bytes, rewrites: list[Rewrite] = rewrites, path: str = path) -> bytes:
-            return rewrite_source(source, rewrites, router, in_router_module=is_router_file(path, router.split(":")[0]))
+        def rewrite_file(source: bytes, rewrites: list[FixPlan] = rewrites, path: str = path) -> bytes:
+            return rewrite_source(source, rewrites, in_router_module=is_router_file(path, router.split(":")[0]))
 
         try:
             after = notebook.rewrite_code(before, rewrite_file) if notebook.is_notebook(path) else rewrite_file(before)
@@ -714,6 +588,10 @@ def _remove_unused(
     candidates = unused_constants(plan, project)
     if not candidates:
         return removed
+    # libcst's codemod package takes a third of a second to import: only --remove-unused needs it.
+    from libcst.codemod import CodemodContext
+    from libcst.codemod.visitors import RemoveImportsVisitor
+
     # First drop imports of those constants that the rewrite left unused.
     names = set().union(*candidates.values())
     for path, (before, after) in list(changed.items()):

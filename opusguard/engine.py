@@ -19,11 +19,12 @@ from msgspec import Struct, field
 from opusguard import __version__, configfiles, limits, notebook, prefilter
 from opusguard.cache import FactsCache, VerdictIndex
 from opusguard.catalog import Catalog, load_catalog
-from opusguard.config import POLICY_FILE_NAMES, Settings, code_matches, ignored_for_path, selected_rules
+from opusguard.config import POLICY_FILE_NAMES, Settings, code_matches, ignored_for_path, match_tests, selected_rules
 from opusguard.digest import hexdigest
 from opusguard.discover import discover_file_names
 from opusguard.facts import Attr, FileFacts, Name, Str, Value
 from opusguard.findings import Finding, RunSummary, Severity
+from opusguard.fixplan import attach_plans, default_plan
 from opusguard.notebook import is_notebook, place_findings
 from opusguard.paths import display_path
 from opusguard.policy import Policy, discover_policy, empty_policy, load_policy
@@ -268,7 +269,7 @@ def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
     if cache is not None and cache.wrote:  # (a run that only read never prunes)
         cache.prune()
     project.cwd = cwd
-    summary.files_parsed = source.parsed
+    summary.files_parsed = len(source.parsed)
     summary.skipped = _skipped(facts, large)
     summary.no_policy = policy.path is None
     _count_models(project, summary)
@@ -637,6 +638,11 @@ def run_rules(analysis: Analysis, settings: Settings, *, select_codes: set[str])
     for rule_class in all_rules():
         if rule_class.code in select_codes:
             findings.extend(rule_class().check(project))
+    if any(f.fix_available for f in findings):  # each finding `fix --codemod` routes carries its edits
+        policy_path = Path(project.policy.path) if project.policy.path else settings.root / POLICY_FILE_NAMES[0]
+        plan = default_plan(project, policy_path, match_tests(settings, project.cwd))
+        if plan is not None:
+            attach_plans(findings, project, plan)
     kept, unused = _apply_suppressions(findings, project, settings)
     place_findings([*kept, *unused], project.files)
     kept.sort(key=Finding.sort_key)

@@ -82,7 +82,7 @@ def extract_facts(
         return notebook.notebook_facts(
             source, path, lambda code: extract_facts(code, path + ".py", is_model_id=is_model_id, router_names=router_names, cut_bodies=cut_bodies)
         )
-    # Function bodies that cannot add a fact are cut first (slicing.py): most of a
+    # Statements that cannot add a fact are left out first (selection.py): most of a
     # large module, at a fraction of the parse. Cut text that does not parse falls
     # back to the whole file, whose errors are the ones to report.
     sliced = None

@@ -208,7 +208,7 @@ class FileFacts(Struct):
     annotations: dict[int, Annotation] = field(default_factory=dict)  # by target line
     lines: dict[int, str] = field(default_factory=dict)  # source lines findings point at
     # Attributes assigned in code that was not parsed, and module-level names whose
-    # assignment was not parsed (slicing.py); the resolver asks for the whole file's
+    # assignment was not parsed (selection.py); the resolver asks for the file's
     # facts before it reads one of them.
     cut_attributes: frozenset[str] = frozenset()
     cut_names: frozenset[str] = frozenset()

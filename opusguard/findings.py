@@ -22,6 +22,18 @@ class Location(Struct, frozen=True):
     cell: int | None = None  # in a notebook: the cell (1-based, every cell counted); line is inside it
 
 
+class FixPlan(Struct, frozen=True):
+    """One edit: the expression at `span` in `path` becomes `call`, and the module
+    imports `import_name` from `import_module` (unless it is the router module)."""
+
+    path: str
+    span: tuple[int, int, int, int]  # the model argument's value expression, or a literal where it is defined
+    task: str
+    call: str  # the replacement: route("task")
+    import_module: str
+    import_name: str
+
+
 class Finding(Struct):
     rule: str  # "OG102"
     name: str  # "unjustified-opus"
@@ -39,6 +51,8 @@ class Finding(Struct):
     # The source line the finding points at, for text output and baseline fingerprints.
     source_line: str = ""
     fix_available: bool = False
+    # The edits `fix --codemod` makes for this finding (fixplan.attach_plans); not in the JSON.
+    fix: list[FixPlan] = field(default_factory=list)
     cell: int | None = None  # in a notebook: the cell (1-based, every cell counted); lines are inside it
 
     def sort_key(self) -> tuple:

@@ -24,8 +24,7 @@ from msgspec import Struct, field
 from msgspec.structs import replace
 
 from opusguard.catalog import Catalog, CatalogError, ModelRef, Price, entry_from_mapping, shipped_catalog_path
-from opusguard.codemod import derive_task_name, plan_rewrites
-from opusguard.facts import Span
+from opusguard.fixplan import derive_task_name, site_tasks
 from opusguard.notebook import location, place
 from opusguard.policy import Policy
 from opusguard.project import Project, ResolvedCall
@@ -212,7 +211,7 @@ def build_inventory(project: Project, is_test: Callable[[str], bool] | None = No
     """Every call that sends a Claude model, a routed task, or a model it cannot know.
     `is_test(path)` marks the sites in test code (config.match_tests)."""
     is_test = is_test or (lambda path: False)
-    derived = _codemod_task_names(project, is_test)
+    derived = site_tasks(project, is_test)
     policy = project.policy
     sites = []
     for call in project.calls:
@@ -294,29 +293,6 @@ def _routed_model(call: ResolvedCall, project: Project) -> ModelUse | None:
     where = project.display_path(task.source) if task.source else ""
     return ModelUse(ref.written, ref.model_id, ref.tier, where, task.line, task.column,
                     (f"route({call.route_task!r})",), ref)
-
-
-def _codemod_task_names(project: Project, is_test: Callable[[str], bool]) -> dict[tuple[str, tuple], str]:
-    """Task names exactly as `fix --codemod` would give them (it leaves test code alone), by (path, call span)."""
-    plan = plan_rewrites(project, exclude=is_test)
-    at_call = {(r.path, r.span): r.task for r in plan.rewrites}
-    out = {}
-    for call in project.calls:
-        for rewrite_path, span in at_call:
-            if rewrite_path == call.path and _inside(span, call.call.span):
-                out[(call.path, call.call.span)] = at_call[(rewrite_path, span)]
-                break
-        else:
-            for model in sorted(call.models, key=lambda m: TIERS.index(m.ref.tier)):
-                task = at_call.get((model.literal_path, model.literal_span))
-                if task:
-                    out[(call.path, call.call.span)] = task
-                    break
-    return out
-
-
-def _inside(inner: Span, outer: Span) -> bool:
-    return (inner[0], inner[1]) >= (outer[0], outer[1]) and (inner[2], inner[3]) <= (outer[2], outer[3])
 
 
 # --- cost ----------------------------------------------------------------------------

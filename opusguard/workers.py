@@ -116,7 +116,7 @@ class FactsSource:
         self.names = names
         self.cache = cache
         self.jobs = jobs
-        self.parsed = 0
+        self.parsed: set[str] = set()  # paths parsed (a file parsed again for a name counts once)
         self._pool: "ProcessPoolExecutor | None" = None
         self._service: ExtractionProcess | None = None
         self._prefetched: dict[tuple[str, bool | frozenset[str]], tuple[bytes, int]] = {}  # (path, cut) -> (content, ticket)
@@ -191,7 +191,7 @@ class FactsSource:
                 results.append((sent[ticket], facts))
                 if on_result is not None:
                     on_result(facts)
-        self.parsed += len(results)
+        self.parsed.update(path for (_, path, _, _), _ in results)
         for (content, path, _, _), facts in results:
             # (A notebook with a cell that does not parse keeps its other cells' facts: kept too.)
             if self.cache is not None and (facts.parse_error is None or facts.cells):

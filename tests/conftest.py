@@ -28,12 +28,93 @@ SAMPLE_APP = {
 }
 
 
-def run_cli(*args: str, cwd: Path, stdin: str | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+# Runs of the console script go through a fork server (tests/cli_server.py says why
+# and what it keeps); OPUSGUARD_TEST_SUBPROCESS=1 makes each a real subprocess.
+REAL_SUBPROCESS = bool(os.environ.get("OPUSGUARD_TEST_SUBPROCESS"))
+# Environment that decides how the interpreter starts: a fork cannot change it.
+INTERPRETER_ENV = ("PYTHON", "LC_", "LANG")
+
+
+def run_cli(*args: str, cwd: Path, stdin: str | None = None, env: dict | None = None,
+            real: bool = False) -> subprocess.CompletedProcess:
+    """The console script run on `args` in `cwd`, output captured as text. `real`: a
+    new interpreter rather than a fork of the test's server (tests/cli_server.py)."""
     full_env = {**os.environ, "NO_COLOR": "1", **(env or {})}
     full_env.pop("CI", None)
-    return subprocess.run(
-        [str(OPUSGUARD), *args], cwd=cwd, input=stdin, capture_output=True, text=True, env=full_env, timeout=120
-    )
+    if real or REAL_SUBPROCESS or any(key.startswith(INTERPRETER_ENV) for key in (env or {})):
+        return subprocess.run(
+            [str(OPUSGUARD), *args], cwd=cwd, input=stdin, capture_output=True, text=True, env=full_env, timeout=120
+        )
+    return _CliServer.get().run([*args], cwd=cwd, stdin=stdin, env=full_env)
+
+
+class _CliServer:
+    _server = None
+
+    @classmethod
+    def get(cls) -> "_CliServer":
+        if cls._server is None or cls._server.process.poll() is not None:
+            cls._server = cls()
+        return cls._server
+
+    def __init__(self):
+        import tempfile
+
+        self.process = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("cli_server.py"))],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )
+        self.folder = Path(tempfile.mkdtemp(prefix="opusguard-cli-"))
+        self.runs = 0
+        import atexit
+        import shutil
+
+        atexit.register(shutil.rmtree, self.folder, True)
+        atexit.register(self.close)
+
+    def close(self) -> None:
+        """End of input: the server leaves its loop and is reaped (its time counted)."""
+        self.process.stdin.close()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def _answer(self, timeout: float) -> int:
+        import select
+
+        ready, _, _ = select.select([self.process.stdout], [], [], timeout)
+        if not ready:
+            raise TimeoutError
+        return int(self.process.stdout.readline())
+
+    def run(self, args: list[str], *, cwd: Path, stdin: str | None, env: dict) -> subprocess.CompletedProcess:
+        import locale
+
+        self.runs += 1
+        files = {name: self.folder / f"{self.runs}.{name}" for name in ("stdin", "stdout", "stderr")}
+        encoding = locale.getpreferredencoding(False)
+        files["stdin"].write_bytes((stdin or "").encode(encoding))
+        files["stdout"].touch()
+        files["stderr"].touch()
+        request = {"args": args, "cwd": os.path.abspath(cwd), "env": env, "argv0": str(OPUSGUARD),
+                   **{name: str(path) for name, path in files.items()}}
+        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.flush()
+        pid = self._answer(30)
+        try:
+            code = self._answer(120)
+        except TimeoutError:
+            os.kill(pid, 9)
+            self._answer(30)
+            raise subprocess.TimeoutExpired([str(OPUSGUARD), *args], 120) from None
+        # As subprocess.run(text=True) gives them: the locale's encoding, universal newlines.
+        out, err = (files[name].read_bytes().decode(encoding).replace("\r\n", "\n").replace("\r", "\n")
+                    for name in ("stdout", "stderr"))
+        for path in files.values():
+            path.unlink()
+        return subprocess.CompletedProcess([str(OPUSGUARD), *args], code, out, err)
 
 
 def run_json(*args: str, cwd: Path, **kwargs) -> tuple[int, dict]:
@@ -62,6 +143,16 @@ def settle(root: Path) -> Path:
         if path.is_file():
             os.utime(path, (past, past))
     return root
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_terminal_size_from_the_runner():
+    """The text report wraps at $COLUMNS: the tests' subprocesses must not inherit a
+    width from whatever runs pytest (pytest-xdist's workers have COLUMNS=80, LINES=24).
+    A test that wants a width passes it."""
+    saved = {name: os.environ.pop(name) for name in ("COLUMNS", "LINES") if name in os.environ}
+    yield
+    os.environ.update(saved)
 
 
 @pytest.fixture

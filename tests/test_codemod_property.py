@@ -11,7 +11,8 @@ from helpers import generated_program_settings
 from hypothesis import given
 
 from opusguard.catalog import load_catalog
-from opusguard.codemod import plan_rewrites, rewrite_source
+from opusguard.codemod import rewrite_source
+from opusguard.fixplan import plan_rewrites
 from opusguard.extract import extract_facts
 from opusguard.policy import empty_policy
 from opusguard.resolve import build_project
@@ -28,7 +29,7 @@ def codemod_once(source: bytes) -> bytes:
     project = build_project({"gen.py": facts}, policy=policy, catalog=CATALOG, today=date(2026, 11, 24))
     plan = plan_rewrites(project)
     try:
-        return rewrite_source(source, [r for r in plan.rewrites if r.path == "gen.py"], "app.routing:route", in_router_module=False)
+        return rewrite_source(source, [r for r in plan.rewrites if r.path == "gen.py"], in_router_module=False)
     except ValueError:  # e.g. a form feed in the indentation: compute_fix leaves such files untouched
         return source
 

@@ -12,7 +12,7 @@ from helpers import TODAY, analyze_tree, check_tree, write_tree
 
 from opusguard import configfiles, engine
 from opusguard.catalog import load_catalog
-from opusguard.codemod import plan_rewrites
+from opusguard.fixplan import plan_rewrites
 from opusguard.config import load_settings
 from opusguard.configfiles import parse_config
 

@@ -74,18 +74,27 @@ def test_facts_are_the_same_in_pieces(monkeypatch, piece_bytes, cut_bodies):
     assert in_pieces(monkeypatch, MODULE, piece_bytes=piece_bytes, cut_bodies=cut_bodies) == whole
 
 
-def test_facts_are_the_same_in_pieces_on_real_code(monkeypatch):
+def _real_files() -> list[Path]:
+    """The 40 largest modules of the standard library, and the example app."""
     stdlib = Path(sysconfig.get_paths()["stdlib"])
     files = sorted(stdlib.glob("*.py"), key=lambda path: path.stat().st_size, reverse=True)[:40]
-    files += sorted(Path(__file__).resolve().parent.parent.joinpath("examples").rglob("*.py"))
-    split = 0
-    for path in files:
-        source = path.read_bytes()
-        split += extract._pieces_of(source, 4096) is not None
-        for cut_bodies in (True, False):
-            whole = facts(source, cut_bodies=cut_bodies)
-            assert in_pieces(monkeypatch, source, piece_bytes=4096, cut_bodies=cut_bodies) == whole, path
-    assert split > 30
+    return files + sorted(Path(__file__).resolve().parent.parent.joinpath("examples").rglob("*.py"))
+
+
+REAL_FILES = _real_files()
+
+
+def test_most_real_files_are_split_in_pieces():
+    assert sum(extract._pieces_of(path.read_bytes(), 4096) is not None for path in REAL_FILES) > 30
+
+
+# One test a file: under pytest-xdist the files spread over the workers.
+@pytest.mark.parametrize("path", REAL_FILES, ids=lambda path: f"{path.parent.name}/{path.name}")
+def test_facts_are_the_same_in_pieces_on_real_code(monkeypatch, path):
+    source = path.read_bytes()
+    for cut_bodies in (True, False):
+        whole = facts(source, cut_bodies=cut_bodies)
+        assert in_pieces(monkeypatch, source, piece_bytes=4096, cut_bodies=cut_bodies) == whole, path
 
 
 def test_pieces_start_where_statements_do(monkeypatch):
@@ -142,12 +151,10 @@ print(len(source), len(facts.calls), peak_kib)
 def test_a_huge_module_is_parsed_in_far_less_memory():
     # A test module of half a megabyte whose every function is kept (as in pydantic-ai).
     # libcst's tree lives mostly outside Python's allocator: peak RSS, in a process each.
-    def run(piece_bytes: int) -> tuple[int, int, int]:
-        out = subprocess.run([sys.executable, "-c", PEAK_MEMORY, str(piece_bytes)], capture_output=True, text=True, check=True)
-        size, calls, peak_kib = map(int, out.stdout.split())
-        return size, calls, peak_kib
-
-    size, calls, in_pieces_peak = run(0)
-    _, whole_calls, whole_peak = run(10**9)
+    # The two processes run side by side (each measures its own peak).
+    runs = [subprocess.Popen([sys.executable, "-c", PEAK_MEMORY, str(piece_bytes)], stdout=subprocess.PIPE, text=True)
+            for piece_bytes in (0, 10**9)]
+    (size, calls, in_pieces_peak), (_, whole_calls, whole_peak) = [tuple(map(int, run.communicate()[0].split())) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0]
     assert size > 4 * extract.PIECE_BYTES and calls == whole_calls == 3000
     assert in_pieces_peak < 0.5 * whole_peak, (in_pieces_peak, whole_peak)

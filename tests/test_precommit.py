@@ -28,7 +28,7 @@ def git(*args, cwd):
     return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def repo_rev():
     """This repository's HEAD: pre-commit installs the hook from a commit."""
     if shutil.which("git") is None:
@@ -36,10 +36,15 @@ def repo_rev():
     return git("rev-parse", "HEAD", cwd=REPO).strip()
 
 
-@pytest.fixture(scope="module")
-def pre_commit_home(tmp_path_factory):
-    """One pre-commit home for the tests that use it: the hook's environment is built once."""
-    return tmp_path_factory.mktemp("pre-commit-home")
+@pytest.fixture(scope="session")
+def pre_commit_home(tmp_path_factory, worker_id):
+    """One pre-commit home for the whole run: the hook's environment is built once.
+    pytest-xdist's workers share it (their base folders have one parent); pre-commit
+    locks its home while it installs a hook, so a second worker waits, then reuses it."""
+    base = tmp_path_factory.getbasetemp()
+    home = (base.parent if worker_id != "master" else base) / "pre-commit-home"
+    home.mkdir(exist_ok=True)
+    return home
 
 
 def hook_project(tmp_path, repo_rev, pre_commit_home, hook):

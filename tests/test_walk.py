@@ -52,14 +52,23 @@ def _sources() -> list[Path]:
     return sorted(Path(click.__file__).parent.glob("*.py")) + small
 
 
-@pytest.mark.parametrize("skip", [frozenset(), frozenset({"Assign", "Expr", "Return", "FunctionDef"})], ids=["all", "pruned"])
-def test_handlers_are_called_in_the_same_order_as_libcst(skip):
-    checked = 0
+@pytest.fixture(scope="module")
+def parsed_sources() -> list[tuple[Path, libcst.Module]]:
+    """Each source libcst parses, parsed once for the tests of this module (a visitor
+    does not change the tree)."""
+    parsed = []
     for path in _sources():
         try:
-            module = libcst.parse_module(path.read_bytes())
+            parsed.append((path, libcst.parse_module(path.read_bytes())))
         except Exception:
             continue
+    return parsed
+
+
+@pytest.mark.parametrize("skip", [frozenset(), frozenset({"Assign", "Expr", "Return", "FunctionDef"})], ids=["all", "pruned"])
+def test_handlers_are_called_in_the_same_order_as_libcst(skip, parsed_sources):
+    checked = 0
+    for path, module in parsed_sources:
         by_libcst, log_libcst = _recording_visitor(skip)
         module.visit(by_libcst)
         by_walk, log_walk = _recording_visitor(skip)
