@@ -31,7 +31,7 @@ from msgspec import Struct, field
 from opusguard import notebook
 from opusguard.atomic import UnsafeTargetError, why_not_replaceable, write_atomic
 from opusguard.facts import Str
-from opusguard.fixplan import FixPlan, NeedsPerson, NewTask, Plan, planning_inputs, plan_rewrites
+from opusguard.fixplan import FixPlan, NeedsPerson, NewTask, Plan, plan_rewrites, planning_inputs
 from opusguard.project import Project
 from opusguard.sanitize import printable
 from opusguard.tiers import Tier

@@ -16,9 +16,15 @@ from msgspec import Struct, field
 from opusguard.configfiles import is_config_path
 from opusguard.facts import Attr, Name, Span, Str, Subscript
 from opusguard.findings import FixPlan
-from opusguard.project import Project, ResolvedCall
 from opusguard.policy import Policy
-from opusguard.scaffold import ROUTER_CHOICES, ScaffoldError, _comment_out_opus_block, choose_router, starter_policy_path
+from opusguard.project import Project, ResolvedCall
+from opusguard.scaffold import (
+    ROUTER_CHOICES,
+    ScaffoldError,
+    _comment_out_opus_block,
+    choose_router,
+    starter_policy_path,
+)
 from opusguard.sinks import MODEL_KEYWORDS
 from opusguard.tiers import TIERS
 

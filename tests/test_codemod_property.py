@@ -12,8 +12,8 @@ from hypothesis import given
 
 from opusguard.catalog import load_catalog
 from opusguard.codemod import rewrite_source
-from opusguard.fixplan import plan_rewrites
 from opusguard.extract import extract_facts
+from opusguard.fixplan import plan_rewrites
 from opusguard.policy import empty_policy
 from opusguard.resolve import build_project
 

@@ -12,9 +12,9 @@ from helpers import TODAY, analyze_tree, check_tree, write_tree
 
 from opusguard import configfiles, engine
 from opusguard.catalog import load_catalog
-from opusguard.fixplan import plan_rewrites
 from opusguard.config import load_settings
 from opusguard.configfiles import parse_config
+from opusguard.fixplan import plan_rewrites
 
 OPUS = "claude-opus-4-1-20250805"
 SONNET = "claude-sonnet-4-5-20250929"
