@@ -33,6 +33,7 @@ import stat as stat_module
 import sys
 import time
 from pathlib import Path
+from typing import Any, TypeVar
 
 import msgspec
 from msgspec.structs import replace
@@ -43,9 +44,13 @@ from opusguard.discover import SETTLED_NS, Listing, ListingKey
 from opusguard.facts import FileFacts
 
 try:
-    from _operator import _compare_digest as _same_digest  # hmac.compare_digest (hmac imports OpenSSL)
+    import _operator
+
+    _same_digest = _operator._compare_digest  # hmac.compare_digest (hmac imports OpenSSL)
 except ImportError:  # pragma: no cover
-    from hmac import compare_digest as _same_digest
+    import hmac
+
+    _same_digest = hmac.compare_digest
 
 # Bumped whenever the entries' layout or the records' shape changes, so older entries miss.
 _FORMAT = b"OGC1"
@@ -68,10 +73,11 @@ _READ_FLAGS = os.O_RDONLY | _NOFOLLOW | getattr(os, "O_NONBLOCK", 0) | getattr(o
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | getattr(os, "O_BINARY", 0)
 
 _encoder = msgspec.msgpack.Encoder()
-_decoders: dict[object, msgspec.msgpack.Decoder] = {}
+_decoders: dict[object, msgspec.msgpack.Decoder[Any]] = {}
+_T = TypeVar("_T")
 
 
-def decode_entry(payload: bytes, kind: object) -> object | None:
+def decode_entry(payload: bytes, kind: type[_T]) -> _T | None:
     """`payload` decoded as `kind` (a type msgspec knows); None for anything else.
 
     Never raises: this is what stands between bytes in the cache folder and the
@@ -196,7 +202,7 @@ class FactsCache:
         facts = self.read_key(key, FileFacts)
         return facts if isinstance(facts, FileFacts) else None
 
-    def read_key(self, key: str, kind: object) -> object | None:
+    def read_key(self, key: str, kind: type[_T]) -> _T | None:
         """The record of type `kind` stored under `key` (see `key`); None if missing."""
         if len(key) != 64 or not key.isalnum():  # (a key names a file in the folder, nothing else)
             return None
@@ -242,7 +248,7 @@ class FactsCache:
             self._folders[folder] = known
         return known
 
-    def read(self, name: str, kind: object) -> object | None:
+    def read(self, name: str, kind: type[_T]) -> _T | None:
         """The value `write` stored as `name` (a path inside the folder), decoded as
         `kind`; None when it is missing, not a regular file, truncated, of another
         format or shape, or not written by this user's runs (its tag does not match)."""

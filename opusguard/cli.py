@@ -7,12 +7,26 @@ import functools
 import os
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar
 
 import click
 
 from opusguard import __version__
 from opusguard.tiers import Tier
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from opusguard.codemod import FixResult
+    from opusguard.config import Settings
+    from opusguard.engine import Analysis, RunOptions
+    from opusguard.workers import ExtractionProcess
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+_F = TypeVar("_F", bound=Callable[..., object])
 
 # Errors that mean "your input is wrong" (exit 2), as one line each.
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -32,7 +46,7 @@ def _user_errors() -> tuple[type[Exception], ...]:
             UnsafeTargetError)
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     from opusguard.sanitize import printable
 
     click.echo(f"opusguard: error: {printable(message)}", err=True)
@@ -45,11 +59,11 @@ def warn(message: str) -> None:
     click.echo(f"opusguard: warning: {printable(message)}", err=True)
 
 
-def handle_user_errors(func):
+def handle_user_errors(func: Callable[_P, _R]) -> Callable[_P, _R]:
     """Turn a bad config, policy or baseline into one line on stderr and exit 2."""
 
     @functools.wraps(func)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
         try:
             return func(*args, **kwargs)
         except _user_errors() as exc:
@@ -66,7 +80,7 @@ def _codes(value: str | None, option: str) -> list[str] | None:
     return parse_selectors([code for code in value.split(",") if code.strip()], option)
 
 
-def common_options(func):
+def common_options(func: _F) -> _F:
     """Options every analysing command takes (the contract's common options)."""
     options = [
         click.argument("paths", nargs=-1, type=click.Path(path_type=str)),
@@ -85,7 +99,8 @@ def common_options(func):
     return func
 
 
-def _settings(config_file, policy, select, extend_select, ignore, baseline=None, paths=()):
+def _settings(config_file: Path | None, policy: Path | None, select: str | None, extend_select: str | None,
+              ignore: str | None, baseline: Path | None = None, paths: Sequence[str] = ()) -> Settings:
     from opusguard.config import load_settings
 
     overrides = {
@@ -99,7 +114,7 @@ def _settings(config_file, policy, select, extend_select, ignore, baseline=None,
     return load_settings(_config_start(paths), config_file, overrides)
 
 
-def _config_start(paths) -> Path:
+def _config_start(paths: Sequence[str]) -> Path:
     """Where config discovery starts: the folder checked (like ruff, the nearest config wins)."""
     if paths:
         first = Path(paths[0])
@@ -109,7 +124,8 @@ def _config_start(paths) -> Path:
     return Path.cwd()
 
 
-def _early_extraction(settings, jobs, no_cache, stdin_filename, changed_since):
+def _early_extraction(settings: Settings, jobs: int, no_cache: bool, stdin_filename: str | None,
+                      changed_since: str | None) -> ExtractionProcess | None:
     """For a cold check of a tree, the process that will parse, started now: it
     imports libcst while this one is still importing the rest (workers.py)."""
     if stdin_filename or changed_since or jobs == 1:
@@ -121,7 +137,8 @@ def _early_extraction(settings, jobs, no_cache, stdin_filename, changed_since):
     return start_extraction(jobs)
 
 
-def _run_options(paths, jobs, no_cache, stdin_filename, changed_since, *, show_progress: bool):
+def _run_options(paths: Sequence[str], jobs: int, no_cache: bool, stdin_filename: str | None, changed_since: str | None,
+                 *, show_progress: bool) -> RunOptions:
     from opusguard.engine import RunOptions
 
     stdin = None
@@ -143,16 +160,16 @@ def _run_options(paths, jobs, no_cache, stdin_filename, changed_since, *, show_p
     )
 
 
-def _under_any(path: Path, paths) -> bool:
+def _under_any(path: Path, paths: Sequence[str]) -> bool:
     resolved = path.resolve()
-    for root in paths:
-        root = Path(root).resolve()
+    for name in paths:
+        root = Path(name).resolve()
         if resolved == root or root in resolved.parents:
             return True
     return False
 
 
-def _progress_bar():
+def _progress_bar() -> Callable[[int, int], None] | None:
     """A rich progress bar on stderr for long runs in a terminal; nothing otherwise."""
     if not sys.stderr.isatty() or os.environ.get("CI"):
         return None
@@ -185,7 +202,7 @@ def _progress_bar():
     return update
 
 
-def _stderr_console():
+def _stderr_console() -> Console:
     from rich.console import Console
 
     return Console(stderr=True)
@@ -196,7 +213,7 @@ class _OneLineUsageError(click.ClickException):
 
     exit_code = EXIT_ERROR
 
-    def show(self, file=None) -> None:
+    def show(self, file: IO[Any] | None = None) -> None:
         from opusguard.sanitize import printable
 
         click.echo(f"opusguard: error: {printable(self.format_message())}", err=True)
@@ -210,13 +227,13 @@ def _one_line(error: click.UsageError) -> click.ClickException:
 
 
 class _Commands(click.Group):
-    def make_context(self, *args, **kwargs) -> click.Context:
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
         try:
             return super().make_context(*args, **kwargs)
         except click.UsageError as error:
             raise _one_line(error) from None
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: click.Context) -> Any:
         # Ctrl-C exits 130, as shells expect: click's 1 would read as "findings".
         try:
             return super().invoke(ctx)
@@ -243,8 +260,10 @@ def main() -> None:
 @click.option("--report-unused-ignores", is_flag=True, help="Report `# opusguard: ignore` comments that suppress nothing (OG100).")
 @click.option("--no-color", is_flag=True, help="Plain text output.")
 @handle_user_errors
-def check(paths, policy, config_file, select, extend_select, ignore, jobs, no_cache, stdin_filename,
-          changed_since, fmt, baseline, write_baseline, exit_zero, statistics, report_unused_ignores, no_color):
+def check(paths: tuple[str, ...], policy: Path | None, config_file: Path | None, select: str | None, extend_select: str | None,
+          ignore: str | None, jobs: int, no_cache: bool, stdin_filename: str | None, changed_since: str | None,
+          fmt: str, baseline: Path | None, write_baseline: Path | None, exit_zero: bool, statistics: bool,
+          report_unused_ignores: bool, no_color: bool) -> None:
     """Lint PATHS (default: .) for hard-coded Claude models and unjustified Opus."""
     _check_stdin_filename(stdin_filename)
     settings = _settings(config_file, policy, select, extend_select, ignore, baseline, paths)
@@ -293,7 +312,7 @@ def check(paths, policy, config_file, select, extend_select, ignore, jobs, no_ca
         sys.exit(EXIT_FINDINGS)
 
 
-def _say_what_was_missing(analysis, paths) -> bool:
+def _say_what_was_missing(analysis: Analysis, paths: Sequence[str]) -> bool:
     """A warning, after the output, when no file was checked (then True: exit 2)."""
     if analysis.summary.nothing_found:
         click.echo(
@@ -325,13 +344,15 @@ _register_subcommands()
 @click.option("--remove-unused", is_flag=True, help="Remove model constants that nothing in the scanned tree uses after the rewrite.")
 @click.option("--include-tests", is_flag=True, help="Rewrite test code too (the `tests` globs; left alone by default).")
 @handle_user_errors
-def fix(paths, policy, config_file, select, extend_select, ignore, jobs, no_cache, stdin_filename,
-        changed_since, codemod, show_diff, task_name, task_map, remove_unused, include_tests):
+def fix(paths: tuple[str, ...], policy: Path | None, config_file: Path | None, select: str | None, extend_select: str | None,
+        ignore: str | None, jobs: int, no_cache: bool, stdin_filename: str | None, changed_since: str | None,
+        codemod: bool, show_diff: bool, task_name: str | None, task_map: Path | None, remove_unused: bool,
+        include_tests: bool) -> None:
     """Move call sites that hard-code a Claude model onto route("TASK"), keeping every request's model."""
     from opusguard import engine
     from opusguard.codemod import FixError, FixWriteError, compute_fix, write_fix
     from opusguard.config import find_project_root, match_tests
-    from opusguard.policy import POLICY_FILE_NAMES, _TASK_NAME
+    from opusguard.policy import _TASK_NAME, POLICY_FILE_NAMES
     from opusguard.scaffold import ScaffoldError
 
     if stdin_filename:
@@ -380,7 +401,7 @@ def fix(paths, policy, config_file, select, extend_select, ignore, jobs, no_cach
         sys.exit(EXIT_ERROR)
 
 
-def _fix_summary(result, analysis, settings, show_diff: bool) -> None:
+def _fix_summary(result: FixResult, analysis: Analysis, settings: Settings, show_diff: bool) -> None:
     """What the fix did, and every finding it leaves, by kind, with what to do."""
     from opusguard import engine
     from opusguard.codemod import LEFT_KINDS, leftover_findings
@@ -439,8 +460,10 @@ def _fix_summary(result, analysis, settings, show_diff: bool) -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report to this file instead of stdout.")
 @click.option("--no-color", is_flag=True, help="Plain text output.")
 @handle_user_errors
-def report(paths, policy, config_file, select, extend_select, ignore, jobs, no_cache, stdin_filename,
-           changed_since, fmt, usage_file, prices_file, group_by, diff_ref, link_base, output, no_color):
+def report(paths: tuple[str, ...], policy: Path | None, config_file: Path | None, select: str | None, extend_select: str | None,
+           ignore: str | None, jobs: int, no_cache: bool, stdin_filename: str | None, changed_since: str | None,
+           fmt: str, usage_file: Path | None, prices_file: Path | None, group_by: str, diff_ref: str | None,
+           link_base: str, output: Path | None, no_color: bool) -> None:
     """Inventory and cost: every model use, its tier and task, and spend today vs under the policy."""
     from opusguard import engine
     from opusguard.report_run import ReportInputs, make_diff, make_report
@@ -488,7 +511,7 @@ def _check_stdin_filename(name: str | None) -> None:
         fail("--stdin-filename needs the name of the file the source on stdin stands for")
 
 
-def _task_map(path):
+def _task_map(path: Path | None) -> dict[str, str]:
     if path is None:
         return {}
     from opusguard.datafile import DataFileError, load_yaml, read_data_file
@@ -511,7 +534,7 @@ def _task_map(path):
 @main.command("rule")
 @click.argument("code", required=False)
 @click.option("--all", "show_all", is_flag=True, help="List every rule.")
-def rule_command(code, show_all):
+def rule_command(code: str | None, show_all: bool) -> None:
     """Print a rule's documentation (like `ruff rule`)."""
     from opusguard.ruledocs import render_page
     from opusguard.rules import all_rules, rules_by_code
@@ -521,7 +544,7 @@ def rule_command(code, show_all):
             state = "" if rule.default_enabled else " (opt-in)"
             click.echo(f"{rule.code}  {rule.name}{state}")
         return
-    rule = rules_by_code().get(code.upper())
-    if rule is None:
+    chosen = rules_by_code().get(code.upper())
+    if chosen is None:
         fail(f"unknown rule code {code!r}; `opusguard rule --all` lists them")
-    click.echo(render_page(rule), nl=False)
+    click.echo(render_page(chosen), nl=False)

@@ -18,20 +18,20 @@ import difflib
 import functools
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import libcst as cst
 import yaml
 from libcst.helpers import get_absolute_module_from_package_for_import
-from libcst.metadata import MetadataWrapper, PositionProvider
+from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 from msgspec import Struct, field
 
 from opusguard import notebook
 from opusguard.atomic import UnsafeTargetError, why_not_replaceable, write_atomic
 from opusguard.facts import Str
-from opusguard.fixplan import FixPlan, NeedsPerson, NewTask, Plan, planning_inputs, plan_rewrites
+from opusguard.fixplan import FixPlan, NeedsPerson, NewTask, Plan, plan_rewrites, planning_inputs
 from opusguard.project import Project
 from opusguard.sanitize import printable
 from opusguard.tiers import Tier
@@ -59,10 +59,11 @@ class _ReplaceModelArgs(cst.CSTTransformer):
         self.done: set[tuple[int, int, int, int]] = set()
         self.skip: set[cst.CSTNode] = set()  # top-level statements on none of the spans' lines
 
-    def on_visit(self, node) -> bool:
+    def on_visit(self, node: cst.CSTNode) -> bool:
         return node not in self.skip
 
-    def on_leave(self, original_node, updated_node):
+    # (libcst types on_leave with a TypeVar of its own, which no override can name)
+    def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode) -> cst.CSTNode:  # type: ignore[override]
         span = self.nodes.get(original_node)
         if span is not None and span not in self.done:
             self.done.add(span)
@@ -83,9 +84,10 @@ def rewrite_source(source: bytes, plans: list[FixPlan], *, in_router_module: boo
     wrapper = MetadataWrapper(module, unsafe_skip_copy=True)  # (the tree is not used after the visit)
     # PositionProvider alone: wrapper.resolve() also walks the tree once more for the
     # batchable providers, even when there is none.
-    positions = PositionProvider()._gen(wrapper)
+    # (PositionProvider's values are CodeRanges; libcst types a provider's values as possibly lazy)
+    positions = cast("Mapping[cst.CSTNode, CodeRange]", PositionProvider()._gen(wrapper))
     wanted = {r.span: r.call for r in plans}
-    nodes = {node: span for node, pos in positions.items() if isinstance(node, cst.BaseExpression)
+    nodes: dict[cst.CSTNode, tuple[int, int, int, int]] = {node: span for node, pos in positions.items() if isinstance(node, cst.BaseExpression)
              and (span := (pos.start.line, pos.start.column + 1, pos.end.line, pos.end.column + 1)) in wanted}
     if not nodes:
         return source
@@ -130,12 +132,12 @@ def add_from_import(module: cst.Module, module_name: str, name: str) -> cst.Modu
     start = 1 if _skips_first(module) else 0
     body = list(module.body)
     end = start
-    while (end < len(body) and isinstance(body[end], cst.SimpleStatementLine) and len(body[end].body) == 1
-           and isinstance(body[end].body[0], (cst.Import, cst.ImportFrom))):
+    while (end < len(body) and isinstance(head := body[end], cst.SimpleStatementLine) and len(head.body) == 1
+           and isinstance(head.body[0], (cst.Import, cst.ImportFrom))):
         end += 1
     first_from = None
     for index in range(start, end):
-        statement = body[index].body[0]
+        statement = cast(cst.SimpleStatementLine, body[index]).body[0]  # (import lines: the loop above)
         if not isinstance(statement, cst.ImportFrom) or get_absolute_module_from_package_for_import(None, statement) != module_name:
             continue
         if isinstance(statement.names, cst.ImportStar):
@@ -145,10 +147,11 @@ def add_from_import(module: cst.Module, module_name: str, name: str) -> cst.Modu
         if first_from is None:
             first_from = index
     if first_from is not None:
-        line = body[first_from]
-        statement = line.body[0]
-        body[first_from] = line.with_changes(body=[statement.with_changes(
-            names=[cst.ImportAlias(name=cst.Name(name)), *statement.names])])
+        import_line = cast(cst.SimpleStatementLine, body[first_from])
+        statement = cast(cst.ImportFrom, import_line.body[0])
+        names = cast("Sequence[cst.ImportAlias]", statement.names)  # (not `*`: that returned above)
+        body[first_from] = import_line.with_changes(body=[statement.with_changes(
+            names=[cst.ImportAlias(name=cst.Name(name)), *names])])
         return module.with_changes(body=body)
     after = body[end:]
     if after:  # at least one empty line before the first statement that is not an import
@@ -515,8 +518,15 @@ def _support_writes(result: FixResult, base_text: str, new_tasks: list[NewTask],
                     cwd: Path, root: Path) -> list[FileWrite]:
     """The policy (with the new tasks), the routing table and, when missing, the router
     module and its packages' __init__.py: checked, in the order they are written."""
-    from opusguard.scaffold import (render_route_table, render_router_module, route_table_path, router_parts,
-                                    router_path, router_problem, table_problem)
+    from opusguard.scaffold import (
+        render_route_table,
+        render_router_module,
+        route_table_path,
+        router_parts,
+        router_path,
+        router_problem,
+        table_problem,
+    )
 
     path = result.policy_path
     try:

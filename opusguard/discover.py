@@ -20,7 +20,7 @@ import fnmatch
 import os
 import re
 import time
-from collections.abc import Callable, Iterator, MutableMapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -95,9 +95,13 @@ class Listing(Struct):
         return True
 
 
-def _entries(entries) -> frozenset:
+# What a walk depended on: (path, mtime_ns, size, entries), as Listing.depends_on keeps it.
+_Dependency = tuple[str, int, int, frozenset[tuple[str, bool | None]] | None]
+
+
+def _entries(entries: Iterable[os.DirEntry[str]]) -> frozenset[tuple[str, bool | None]]:
     """(name, is a folder) of a folder's entries: what a walk of it depends on."""
-    out = set()
+    out: set[tuple[str, bool | None]] = set()
     for entry in entries:
         try:
             out.add((entry.name, entry.is_dir()))
@@ -178,7 +182,7 @@ def _ignored(path: Path, is_dir: bool, specs: list[tuple[Path, pathspec.PathSpec
     return ignored
 
 
-def _name_or_path_matcher(patterns: Sequence[str]):
+def _name_or_path_matcher(patterns: Sequence[str]) -> Callable[[str, str], bool]:
     """One compiled regex for "the name or the relative path matches a pattern"."""
     if not patterns:
         return lambda name, rel: False
@@ -220,7 +224,7 @@ def discover_file_names(
         if previous is not None and previous.still_holds():
             return list(previous.files)
     warnings: list[str] = []
-    depends_on: list[tuple[str, int, int]] | None = [] if listings is not None else None
+    depends_on: list[_Dependency] | None = [] if listings is not None else None
     taken_ns = time.time_ns()
     found = _discover(paths, settings, cwd, warnings.append, depends_on)
     for message in warnings:
@@ -234,7 +238,8 @@ def discover_file_names(
     return found
 
 
-def _discover(paths, settings: Settings, cwd: Path, warn: Callable[[str], None], depends_on: list | None) -> list[str]:
+def _discover(paths: Sequence[str | Path], settings: Settings, cwd: Path, warn: Callable[[str], None],
+              depends_on: list[_Dependency] | None) -> list[str]:
     excludes = [*settings.exclude, *settings.extend_exclude]
     seen: set[tuple[int, int]] = set()
     found: list[str] = []
@@ -265,7 +270,8 @@ def _identity(path: Path) -> tuple[int, int]:
     return (stat.st_dev, stat.st_ino)
 
 
-def _walk(root: Path, settings: Settings, excludes, specs, seen: set[tuple[int, int]], warn, depends_on=None) -> list[str]:
+def _walk(root: Path, settings: Settings, excludes: Sequence[str], specs: list[tuple[Path, pathspec.PathSpec]],
+          seen: set[tuple[int, int]], warn: Callable[[str], None], depends_on: list[_Dependency] | None = None) -> list[str]:
     # Per entry, only what it needs: this loop runs once per file of the tree.
     out: list[str] = []
     visited_dirs: set[tuple[int, int]] = set()
@@ -315,13 +321,13 @@ def _walk(root: Path, settings: Settings, excludes, specs, seen: set[tuple[int, 
             if is_dir:
                 if name == ".git" or excluded(name, rel):
                     continue
-                if dir_specs and _ignored(real_directory / name, True, dir_specs):
+                if dir_specs and real_directory is not None and _ignored(real_directory / name, True, dir_specs):
                     continue
                 stack.append((path_text, dir_specs))
             elif is_file:
                 if excluded_file(name, rel):
                     continue
-                if dir_specs and _ignored(real_directory / name, False, dir_specs):
+                if dir_specs and real_directory is not None and _ignored(real_directory / name, False, dir_specs):
                     continue
                 # The same file reached twice (symbolic links) is checked once.
                 if entry.is_symlink():

@@ -22,13 +22,13 @@ from opusguard.catalog import Catalog, load_catalog
 from opusguard.config import POLICY_FILE_NAMES, Settings, code_matches, ignored_for_path, match_tests, selected_rules
 from opusguard.digest import hexdigest
 from opusguard.discover import discover_file_names
-from opusguard.facts import Attr, FileFacts, Name, Str
+from opusguard.facts import Attr, FileFacts, Name, Str, Value
 from opusguard.findings import Finding, RunSummary, Severity
 from opusguard.fixplan import attach_plans, default_plan
 from opusguard.notebook import is_notebook, place_findings
 from opusguard.paths import display_path
-from opusguard.prefilter import HeldName
 from opusguard.policy import Policy, discover_policy, empty_policy, load_policy
+from opusguard.prefilter import HeldName
 from opusguard.project import Project
 from opusguard.resolve import build_project
 from opusguard.rules import all_rules
@@ -122,6 +122,7 @@ def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
     cache_dir = (options.cache_dir or settings.cache_dir) if options.use_cache else None
     catalog = load_catalog(cache_dir=cache_dir)
     policy = load_run_policy(settings, catalog, cwd, cache_dir)
+    assert policy.catalog is not None  # (loaded with one)
     catalog = policy.catalog
     names = router_names(policy)
     jobs = options.jobs or os.cpu_count() or 1
@@ -214,11 +215,11 @@ def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
         while model_names and others:
             every_name |= model_names
             second = _second_pass(others, model_names, verdicts, reuse_facts=not options.read_candidates)
-            found = source.facts_for(second)
-            facts.update(found)
+            found_now = source.facts_for(second)
+            facts.update(found_now)
             parsed_sources.update((rel, content) for rel, content in second if isinstance(content, bytes))
-            others = [other for other in others if other.rel not in found]
-            model_names = _with_subclasses(found.values(), every_name, every_name)
+            others = [other for other in others if other.rel not in found_now]
+            model_names = _with_subclasses(found_now.values(), every_name, every_name)
 
         # 3. join across files; files outside the scanned set are loaded on demand.
         roots = _import_roots(settings, cwd)
@@ -276,7 +277,8 @@ def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
     return Analysis(project=project, summary=summary, sources=dict(candidates), warnings=warnings)
 
 
-def _config_files(settings: Settings, policy: Policy, catalog: Catalog, cwd: Path, cache, verdicts) -> configfiles.ConfigFiles:
+def _config_files(settings: Settings, policy: Policy, catalog: Catalog, cwd: Path, cache: FactsCache | None,
+                  verdicts: VerdictIndex | None) -> configfiles.ConfigFiles:
     """The run's config files: never the policy, its evidence, the baseline or the catalog."""
     skip = [policy.path, settings.baseline, catalog.source_path]
     skip += [Path(task.source or policy.path or ".").parent / task.evidence for task in policy.tasks.values() if task.evidence]
@@ -569,14 +571,14 @@ def _module_part(path: str) -> str:
     return parts[-2] if parts[-1] == "__init__" and len(parts) > 1 else parts[-1]
 
 
-def value_mentions_model(value, catalog: Catalog) -> bool:
+def value_mentions_model(value: Value, catalog: Catalog) -> bool:
     """Whether a Claude id is written anywhere inside a Value tree."""
     if isinstance(value, Str):
         return catalog.recognize(value.text) is not None or catalog.recognize_prefix(value.text) is not None
     return any(value_mentions_model(child, catalog) for child in _children(value))
 
 
-def _children(value) -> Iterable:
+def _children(value: Value) -> Iterator[Value]:
     for name in getattr(value, "__struct_fields__", ()):
         child = getattr(value, name)
         if isinstance(child, tuple):

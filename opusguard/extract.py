@@ -109,10 +109,10 @@ def extract_facts(
                 problem = limits.nesting_problem(source)
                 if problem is not None:
                     return FileFacts(path=path, parse_error=problem[1], parse_error_line=problem[0])
-            module = _parse_whole(source, path)
-            if isinstance(module, FileFacts):
-                return module
-            facts = _facts_of(module, path, is_model_id, router_names, None)
+            whole = _parse_whole(source, path)
+            if isinstance(whole, FileFacts):
+                return whole
+            facts = _facts_of(whole, path, is_model_id, router_names, None)
     except RecursionError:
         return FileFacts(path=path, parse_error="too deeply nested to analyse", parse_error_line=1)
     if sliced is not None:
@@ -127,7 +127,7 @@ def extract_facts(
 
 
 def _facts_of(
-    module: cst.Module, path: str, is_model_id, router_names: frozenset[str], sliced: selection.SlicedSource | None
+    module: cst.Module, path: str, is_model_id: Callable[[str], bool], router_names: frozenset[str], sliced: selection.SlicedSource | None
 ) -> FileFacts:
     collector = _Collector(path, is_model_id, router_names, sliced)
     collector.read(module, first_line=1)
@@ -142,7 +142,7 @@ PIECE_BYTES = 128 * 1024
 
 
 def _facts_in_pieces(
-    text: bytes, path: str, is_model_id, router_names: frozenset[str], sliced: selection.SlicedSource | None
+    text: bytes, path: str, is_model_id: Callable[[str], bool], router_names: frozenset[str], sliced: selection.SlicedSource | None
 ) -> FileFacts | None:
     """Facts of `text` parsed in pieces; None where it is not split (see _pieces_of) or a
     piece does not parse (the caller parses it whole, and reports its errors)."""
@@ -328,7 +328,7 @@ def _string_value(node: cst.BaseExpression) -> str | None:
     if isinstance(node, cst.FormattedString) and all(
         isinstance(part, cst.FormattedStringText) for part in node.parts
     ):
-        return "".join(part.value for part in node.parts)
+        return "".join(part.value for part in node.parts if isinstance(part, cst.FormattedStringText))
     return None
 
 
@@ -364,6 +364,7 @@ class _Collector(cst.CSTVisitor):
     # -- helpers --
 
     def span(self, node: cst.CSTNode) -> Span:
+        assert self.positions is not None  # (set while a tree is read)
         start_line, start_column, end_line, end_column = self.positions.range(node)
         start_line += self.line_offset
         end_line += self.line_offset
@@ -422,7 +423,7 @@ class _Collector(cst.CSTVisitor):
             for part in node.parts:
                 if isinstance(part, cst.FormattedStringText):
                     parts.append(Str(part.value, span))
-                else:
+                elif isinstance(part, cst.FormattedStringExpression):  # (the only other kind)
                     parts.append(self.value(part.expression))
             return Concat(tuple(parts))
         if isinstance(node, (cst.Integer, cst.Float)):
@@ -569,10 +570,10 @@ class _Collector(cst.CSTVisitor):
         return f"{parent}.{name}" if parent else name
 
     # branches: an assignment inside one makes the name one of several values
-    def _enter_branch(self, node) -> None:
+    def _enter_branch(self, node: cst.CSTNode) -> None:
         self.scope.branch_depth += 1
 
-    def _leave_branch(self, node) -> None:
+    def _leave_branch(self, original_node: cst.CSTNode) -> None:
         self.scope.branch_depth -= 1
 
     visit_If = _enter_branch
@@ -591,21 +592,21 @@ class _Collector(cst.CSTVisitor):
     visit_Match = _enter_branch
     leave_Match = _leave_branch
 
-    def visit_For(self, node: cst.For) -> None:
+    def visit_For(self, node: cst.For | cst.While) -> None:
         self.loop_depth += 1
         self.scope.branch_depth += 1
 
-    def leave_For(self, original_node: cst.For) -> None:
+    def leave_For(self, original_node: cst.For | cst.While) -> None:
         self.loop_depth -= 1
         self.scope.branch_depth -= 1
 
     visit_While = visit_For
     leave_While = leave_For
 
-    def _enter_comprehension(self, node) -> None:
+    def _enter_comprehension(self, node: cst.CSTNode) -> None:
         self.loop_depth += 1
 
-    def _leave_comprehension(self, node) -> None:
+    def _leave_comprehension(self, original_node: cst.CSTNode) -> None:
         self.loop_depth -= 1
 
     visit_ListComp = _enter_comprehension
@@ -649,6 +650,7 @@ class _Collector(cst.CSTVisitor):
     # name, the router) cannot add a call or literal fact: its expressions are not
     # visited. Bindings are still made, on leave, from the nodes themselves.
     def _may_add_facts(self, node: cst.CSTNode) -> bool:
+        assert self.positions is not None
         return prefilter.text_may_matter(self.positions.text(node), self.router_names)
 
     def visit_Assign(self, node: cst.Assign) -> bool:
@@ -740,6 +742,7 @@ class _Collector(cst.CSTVisitor):
         # later split into a list. Each id is a literal at its own place.
         found = catalogue_ids(text, self.is_model_id)
         if found:
+            assert self.positions is not None
             raw, cursor = self.positions.text(node), 0
             for model_id in found:
                 at = raw.find(model_id, cursor)
@@ -757,6 +760,7 @@ class _Collector(cst.CSTVisitor):
 
     def _span_inside(self, node: cst.CSTNode, raw: str, offset: int, length: int) -> Span:
         """The span of `length` characters at `offset` of the node's code `raw`."""
+        assert self.positions is not None
         line, column, _, _ = self.positions.range(node)
         newlines = raw.count("\n", 0, offset)
         if newlines:
@@ -912,9 +916,9 @@ class _Collector(cst.CSTVisitor):
                 elif key is not None:
                     self._payload_models(element.value, f"{path}.{key}", out, depth + 1)
         elif isinstance(node, (cst.List, cst.Tuple)):
-            for index, element in enumerate(node.elements):
-                if isinstance(element, cst.Element):
-                    self._payload_models(element.value, f"{path}[{index}]", out, depth + 1)
+            for index, item in enumerate(node.elements):
+                if isinstance(item, cst.Element):
+                    self._payload_models(item.value, f"{path}[{index}]", out, depth + 1)
         elif isinstance(node, (cst.ListComp, cst.GeneratorExp)):  # requests=[{...} for t in items]
             self._payload_models(node.elt, f"{path}[]", out, depth + 1)
 

@@ -16,9 +16,15 @@ from msgspec import Struct, field
 from opusguard.configfiles import is_config_path
 from opusguard.facts import Attr, Name, Span, Str, Subscript
 from opusguard.findings import FixPlan
-from opusguard.project import Project, ResolvedCall
 from opusguard.policy import Policy
-from opusguard.scaffold import ROUTER_CHOICES, ScaffoldError, _comment_out_opus_block, choose_router, starter_policy_path
+from opusguard.project import Project, ResolvedCall, ResolvedModel
+from opusguard.scaffold import (
+    ROUTER_CHOICES,
+    ScaffoldError,
+    _comment_out_opus_block,
+    choose_router,
+    starter_policy_path,
+)
 from opusguard.sinks import MODEL_KEYWORDS
 from opusguard.tiers import TIERS
 
@@ -28,7 +34,9 @@ def planning_inputs(policy: Policy, policy_path: Path) -> tuple[str, list[str], 
     policy names none), and the task names a derived task may not take (those of the
     starter policy `fix` creates when there is no policy file). ScaffoldError when no
     router name is free."""
-    router, passed, reserved = policy.router, [], frozenset()
+    router = policy.router
+    passed: list[str] = []
+    reserved: frozenset[str] = frozenset()
     if router is None:
         router, passed = choose_router(policy_path.parent)
     if not os.path.lexists(policy_path):
@@ -152,10 +160,10 @@ def plan_rewrites(project: Project, *, task_names: dict[str, str] | None = None,
                 None,
             )
         if task is None:
-            key = (derive_task_name(call), written)
-            if key not in derived:
-                derived[key] = _unique(key[0], taken)
-            task = derived[key]
+            derived_key = (derive_task_name(call), written)
+            if derived_key not in derived:
+                derived[derived_key] = _unique(derived_key[0], taken)
+            task = derived[derived_key]
         if task not in policy.tasks and task not in plan.new_tasks:
             _add_task(plan, policy, taken, task, model, project.where(call.path, call.line))
         elif task in policy.tasks and policy.model_for(task) != written:
@@ -168,7 +176,7 @@ def plan_rewrites(project: Project, *, task_names: dict[str, str] | None = None,
     return plan
 
 
-def _add_task(plan: Plan, policy, taken: set[str], task: str, model, source: str) -> None:
+def _add_task(plan: Plan, policy: Policy, taken: set[str], task: str, model: ResolvedModel, source: str) -> None:
     if task in policy.tasks or task in plan.new_tasks:
         return
     written = model.ref.written
@@ -187,7 +195,8 @@ def _definitions_rewritable(call: ResolvedCall) -> bool:
     )
 
 
-def _definition_task(call: ResolvedCall, model, policy, taken: set[str], derived) -> str | None:
+def _definition_task(call: ResolvedCall, model: ResolvedModel, policy: Policy, taken: set[str],
+                     derived: dict[tuple[str, str], str]) -> str | None:
     """A task for a literal routed where it is defined: named after what holds it."""
     written = model.ref.written
     existing = next(

@@ -18,8 +18,12 @@ from __future__ import annotations
 import bisect
 import json
 import re
-from collections.abc import Callable, Sequence
-from typing import NamedTuple
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from opusguard.facts import FileFacts
+    from opusguard.findings import Finding, Location
 
 SUFFIX = ".ipynb"
 
@@ -88,17 +92,18 @@ def read_cells(content: bytes) -> list[Cell]:
     return cells
 
 
-def _is_python(metadata) -> bool:
+def _is_python(metadata: object) -> bool:
     """Whether the kernel runs Python: no language named, or any of the names it gives
     says Python (a Coconut kernel's editor mode is Python, and its code is Python)."""
     if not isinstance(metadata, dict):
         return True
-    info = metadata.get("language_info") if isinstance(metadata.get("language_info"), dict) else {}
-    kernel = metadata.get("kernelspec") if isinstance(metadata.get("kernelspec"), dict) else {}
+    language_info, kernelspec = metadata.get("language_info"), metadata.get("kernelspec")
+    info = language_info if isinstance(language_info, dict) else {}
+    kernel = kernelspec if isinstance(kernelspec, dict) else {}
     mode = info.get("codemirror_mode")
     names = [info.get("name"), info.get("mimetype"), mode.get("name") if isinstance(mode, dict) else mode, kernel.get("language")]
-    names = [name.lower() for name in names if isinstance(name, str) and name]
-    return not names or any("python" in name for name in names)
+    given = [name.lower() for name in names if isinstance(name, str) and name]
+    return not given or any("python" in name for name in given)
 
 
 def code_text(content: bytes) -> CodeText:
@@ -214,7 +219,7 @@ def _scan(line: str, depth: int, quote: str | None) -> tuple[int, str | None, bo
 MAX_BROKEN_CELLS = 8
 
 
-def notebook_facts(content: bytes, path: str, extract_python: Callable[[bytes], object]):
+def notebook_facts(content: bytes, path: str, extract_python: Callable[[bytes], FileFacts]) -> FileFacts:
     """The facts of a notebook's code cells (lines of the joined text; `cells` maps them).
 
     Invalid JSON is an OG000 at its line. A code cell that does not parse is an
@@ -302,7 +307,10 @@ def split_rewrite(code: CodeText, sources: Sequence[str], new_text: str) -> list
     return edits
 
 
-def _line_by_line(opcodes, owner: list[int]):
+_Opcode = tuple[str, int, int, int, int]
+
+
+def _line_by_line(opcodes: Iterable[_Opcode], owner: list[int]) -> Iterator[_Opcode]:
     """The opcodes, a replacement of as many lines as it replaces that spans cells
     (edits in adjacent cells' last and first lines) split into one per line."""
     for tag, a0, a1, b0, b1 in opcodes:
@@ -362,7 +370,8 @@ def _source_json(raw: str, source: str) -> str:
 def _list_items(raw: str) -> list[tuple[int, int]]:
     """(start, end) of each string item of a JSON list of strings `raw`."""
     decoder = json.JSONDecoder()
-    items, i = [], 1
+    items: list[tuple[int, int]] = []
+    i = 1
     while True:
         while i < len(raw) and raw[i] in " \t\r\n,":
             i += 1
@@ -421,12 +430,12 @@ def source_spans(text: str) -> dict[int, tuple[int, int]]:
 # --- findings ------------------------------------------------------------------------
 
 
-def place_findings(findings, files) -> None:
+def place_findings(findings: Iterable[Finding], files: Mapping[str, FileFacts]) -> None:
     """Move findings (and their related places) in notebooks from lines of the joined
     code cells to a cell and a line inside it. `files`: path -> FileFacts."""
     from opusguard.findings import Location
 
-    def cells_of(path: str):
+    def cells_of(path: str) -> Sequence[tuple[int, int]]:
         facts = files.get(path) if is_notebook(path) else None
         return facts.cells if facts is not None else ()
 
@@ -442,7 +451,7 @@ def place_findings(findings, files) -> None:
             finding.related = [_placed(r, cells_of(r.path), Location) for r in finding.related]
 
 
-def _placed(where, cells, location_type):
+def _placed(where: Location, cells: Sequence[tuple[int, int]], location_type: type[Location]) -> Location:
     if not cells or where.cell is not None:
         return where
     cell, line = place(cells, where.line)

@@ -19,11 +19,14 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from types import GenericAlias
+from typing import Any, TypeVar
 
 from opusguard import __version__
 from opusguard.digest import hexdigest
 
 Stamp = tuple[str, int, int]  # absolute path, size, st_mtime_ns
+_T = TypeVar("_T")
 
 
 def file_stamp(path: str | Path) -> Stamp:
@@ -57,10 +60,12 @@ class ParsedCache:
         digest = hexdigest(repr((__version__, identity)).encode(), 16)
         return f"parsed-{identity[0]}-{digest}"
 
-    def get(self, identity: tuple[str, ...], kind: object) -> object | None:
+    def get(self, identity: tuple[str, ...], kind: type[_T]) -> _T | None:
         """The value stored for `identity`, decoded as `kind` (records of plain types),
         if all its files are unchanged; else None."""
-        entry = self.store.read(self._name(identity), tuple[str, tuple[str, ...], tuple[Stamp, ...], kind])
+        # tuple[str, tuple[str, ...], tuple[Stamp, ...], kind]: made at run time (for msgspec), which mypy cannot check
+        shape: Any = GenericAlias(tuple, (str, tuple[str, ...], tuple[Stamp, ...], kind))
+        entry: tuple[str, tuple[str, ...], tuple[Stamp, ...], _T] | None = self.store.read(self._name(identity), shape)
         if entry is None:  # missing, of another shape (an older format), or not ours
             return None
         version, stored_identity, stamps, value = entry

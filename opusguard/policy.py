@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 import re
 import stat
-from datetime import date
 from collections.abc import Collection
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 

@@ -50,7 +50,8 @@ class _OffsetCodegenState(CodegenState):
         # setdefault: a syntactic range recorded inside wins
         self.ranges.setdefault(id(node), (start, self.offset))
 
-    def record_syntactic_position(
+    # (libcst declares the class of its own generator-based context manager as the return type)
+    def record_syntactic_position(  # type: ignore[override]
         self, node: cst.CSTNode, *, start_node: cst.CSTNode | None = None, end_node: cst.CSTNode | None = None
     ) -> _SyntacticRange:
         return _SyntacticRange(self, node, start_node, end_node)
@@ -62,7 +63,8 @@ class _SyntacticRange:
 
     __slots__ = ("state", "node", "start_node", "end_node", "start")
 
-    def __init__(self, state: _OffsetCodegenState, node, start_node, end_node):
+    def __init__(self, state: _OffsetCodegenState, node: cst.CSTNode, start_node: cst.CSTNode | None,
+                 end_node: cst.CSTNode | None) -> None:
         self.state = state
         self.node = node
         self.start_node = start_node
@@ -71,7 +73,7 @@ class _SyntacticRange:
     def __enter__(self) -> None:
         self.start = self.state.offset
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         ranges = self.state.ranges
         start = self.start if self.start_node is None else ranges[id(self.start_node)][0]
         end = self.state.offset if self.end_node is None else ranges[id(self.end_node)][1]

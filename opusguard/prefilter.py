@@ -212,7 +212,8 @@ _WORD_BYTE = re.compile(rb"\w")  # as a bytes regex's \b sees it: ASCII
 _WORD_CHAR = re.compile(r"\w")
 
 
-def _has_whole_word(text, matches, word: re.Pattern, routers: frozenset[int], call_open: re.Pattern) -> bool:
+def _has_whole_word(text: str, matches: list[tuple[int, int, int]], word: re.Pattern[str], routers: frozenset[int],
+                    call_open: re.Pattern[str]) -> bool:
     end_of_text = len(text)
     for index, start, end in matches:
         if (start == 0 or not word.match(text, start - 1)) and (end == end_of_text or not word.match(text, end)):

@@ -12,17 +12,20 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from datetime import date
+from typing import TYPE_CHECKING
 
 from msgspec import Struct
 from msgspec.structs import replace
 
 from opusguard.facts import (
     Attr,
+    CallFact,
     CallV,
     Concat,
     DictV,
     Env,
     FileFacts,
+    LiteralFact,
     Name,
     Num,
     OneOf,
@@ -38,6 +41,11 @@ from opusguard.facts import (
 )
 from opusguard.project import Project, ResolvedCall, ResolvedLiteral, ResolvedModel
 from opusguard.sinks import CLAUDE_ONLY_SINKS
+
+if TYPE_CHECKING:
+    from opusguard.catalog import Catalog, ModelRef
+    from opusguard.configfiles import ConfigFiles
+    from opusguard.policy import Policy
 
 MAX_DEPTH = 24
 
@@ -146,9 +154,10 @@ def _shared_prefix(a: str, b: str) -> int:
 
 
 class Resolver:
-    def __init__(self, files: dict[str, FileFacts], catalog, find_module: Callable[[str], FileFacts | None] | None,
+    def __init__(self, files: dict[str, FileFacts], catalog: Catalog, find_module: Callable[[str], FileFacts | None] | None,
                  router: tuple[str | None, str] = (None, "route"),
-                 whole_file: Callable[[str, str], FileFacts | None] | None = None, configs=None):
+                 whole_file: Callable[[str, str], FileFacts | None] | None = None,
+                 configs: ConfigFiles | None = None) -> None:
         self.router_module, self.router_function = router
         self.configs = configs  # configfiles.ConfigFiles: committed .env / YAML / TOML / JSON files
         self.whole_file = whole_file
@@ -349,6 +358,7 @@ class Resolver:
                 continue
             visited.add(sub)
             facts = self.facts_with_attribute(sub[0], attr)
+            assert facts is not None  # subclasses are found in self.files
             cls = facts.classes[sub[1]]
             if attr in cls.attrs:
                 out.extend(_with_via(self.eval(cls.attrs[attr], sub[0]), f"{sub[1]}.{attr} (subclass)"))
@@ -505,6 +515,7 @@ class Resolver:
         keys = (*ref.keys, key)
         if ref.missing:
             return ConfigRef(ref.path, keys, ref.via, ref.missing)
+        assert self.configs is not None  # a ConfigRef is only made from the run's config files
         facts = self.configs.read_shown(ref.path)
         found = lookup(facts, keys) if facts is not None else False
         if found is True:
@@ -520,7 +531,7 @@ class Resolver:
 
         func = value.func
         if isinstance(func, Attr) and func.attr in FILE_METHODS:  # Path(...).open(), .resolve(), f.read() ...
-            files = [r for r in self.eval(func.base, path) if isinstance(r, FileRef)]
+            files: list[Result] = [r for r in self.eval(func.base, path) if isinstance(r, FileRef)]
             return files or None
         if isinstance(func, Attr) and func.attr == "joinpath":  # also `a / "b"` (extract.py)
             return self._joined(self.eval(func.base, path), value.args, path)
@@ -542,12 +553,12 @@ class Resolver:
         if name not in LOADERS or not value.args or self.configs is None:
             return None
         out: list[Result] = []
-        for opened in self.eval(value.args[0], path):
-            if not isinstance(opened, FileRef):
+        for loaded in self.eval(value.args[0], path):
+            if not isinstance(loaded, FileRef):
                 continue
-            found = self.configs.named_file(opened.near, opened.written, beside_code=opened.beside_code)
+            found = self.configs.named_file(loaded.near, loaded.written, beside_code=loaded.beside_code)
             if not found:
-                out.append(ConfigRef(opened.written, missing="no committed config file there"))
+                out.append(ConfigRef(loaded.written, missing="no committed config file there"))
             for facts in found:
                 if facts.error is not None:
                     out.append(ConfigRef(facts.path, missing=f"line {facts.error_line}: {facts.error}"))
@@ -612,7 +623,7 @@ class Resolver:
             prefix = "".join(texts)
             if prefix and first_span is not None:
                 return [Lit(prefix, literal_path, first_span, via, partial=True)]
-            unresolved = [r for r in results if isinstance(r, Unres)]
+            unresolved: list[Result] = [r for r in results if isinstance(r, Unres)]
             return unresolved or [Unres("computed string")]
         if first_span is None:
             return []
@@ -687,7 +698,7 @@ def _parent(ref: FileRef) -> FileRef:
     return FileRef(os.path.dirname(written) or ".", ref.near, ref.beside_code)
 
 
-_CASE_AND_SPACE = {"lower": str.lower, "casefold": str.casefold, "strip": str.strip}
+_CASE_AND_SPACE: dict[str, Callable[[str], str]] = {"lower": str.lower, "casefold": str.casefold, "strip": str.strip}
 
 
 def _container_item(container: DictV | SeqV, key: str | int) -> Value | None:
@@ -715,12 +726,12 @@ def is_router_file(path: str, router_module: str | None) -> bool:
 def build_project(
     files: dict[str, FileFacts],
     *,
-    policy,
-    catalog,
+    policy: Policy,
+    catalog: Catalog,
     today: date,
     find_module: Callable[[str], FileFacts | None] | None = None,
     whole_file: Callable[[str, str], FileFacts | None] | None = None,
-    configs=None,
+    configs: ConfigFiles | None = None,
 ) -> Project:
     """`configs`: the run's committed config files (configfiles.ConfigFiles), or None."""
     router_module = policy.router_module
@@ -733,16 +744,18 @@ def build_project(
         in_router = is_router_file(path, router_module)
         for literal in facts.literals:
             if literal.value is not None:
-                literal = _built_literal(resolver, literal, path)
-                if literal is None:
+                built = _built_literal(resolver, literal, path)
+                if built is None:
                     continue
+                literal = built
             ref = catalog.recognize(literal.text)
             if ref is None and literal.value is not None:
                 ref = catalog.recognize_prefix(literal.text)
             if ref is not None:
                 literals.append(ResolvedLiteral(path, literal, ref, in_router))
         def is_router(callee: str, callee_value: Value) -> bool:
-            return callee.split(".")[-1] == router_function and resolver.is_router_callee(callee_value, path)
+            # Called only in this iteration, so the loop's current `path` is the one meant.
+            return callee.split(".")[-1] == router_function and resolver.is_router_callee(callee_value, path)  # noqa: B023
 
         # `model=route("task")`: the outer call is the routed one; the inner call is not counted twice.
         routed_args: dict[Span, str] = {}
@@ -838,7 +851,7 @@ def build_project(
 PROMPT_CHARS = 600  # of each part: enough for the report's signals and an excerpt
 
 
-def prompt_texts(resolver: Resolver, prompts, path: str) -> list[tuple[str, str, str]]:
+def prompt_texts(resolver: Resolver, prompts: list[tuple[str, Value]], path: str) -> list[tuple[str, str, str]]:
     """(part, where, text) of the system prompt and user messages a call sends: string
     literals, f-strings and `.format` templates (placeholders as "{…}"), through local
     and module constants in any file. An assistant turn is not the prompt."""
@@ -850,7 +863,8 @@ def prompt_texts(resolver: Resolver, prompts, path: str) -> list[tuple[str, str,
     return [(role, where, text.replace("\\n", "\n").replace("\\t", " ")) for role, where, text in out]
 
 
-def _render_prompt(resolver, value, path, role, is_messages, out, name, depth) -> None:
+def _render_prompt(resolver: Resolver, value: Value, path: str, role: str, is_messages: bool,
+                   out: list[tuple[str, str, str]], name: str, depth: int) -> None:
     if depth > 8 or len(out) > 8:
         return
     if isinstance(value, SeqV):
@@ -876,7 +890,7 @@ def _render_prompt(resolver, value, path, role, is_messages, out, name, depth) -
     text = _template_text(resolver, value, path, 0)
     if text is not None:
         if text.strip():
-            base = value
+            base: Value = value
             while isinstance(base, CallV) and isinstance(base.func, Attr) and base.func.attr in _TEMPLATE_METHODS:
                 base = base.func.base
             name = dotted_name(base, "?") if isinstance(base, (Name, Attr)) else name
@@ -893,7 +907,7 @@ def _render_prompt(resolver, value, path, role, is_messages, out, name, depth) -
                 out.append((role, where, result.text[:PROMPT_CHARS]))
 
 
-def _template_text(resolver, value, path, depth) -> str | None:
+def _template_text(resolver: Resolver, value: Value, path: str, depth: int) -> str | None:
     """A template's text, "{…}" where a part is not known; None when it is no template."""
     if depth > 6:
         return None
@@ -917,7 +931,7 @@ def _template_text(resolver, value, path, depth) -> str | None:
 _TEMPLATE_METHODS = frozenset({"format", "format_map", "strip", "replace", "substitute", "safe_substitute"})
 
 
-def _one_text(resolver, value, path) -> str | None:
+def _one_text(resolver: Resolver, value: Value, path: str) -> str | None:
     """The one string a value resolves to, else None."""
     if isinstance(value, Str):
         return value.text
@@ -927,10 +941,11 @@ def _one_text(resolver, value, path) -> str | None:
     return None
 
 
-def _built_literal(resolver: Resolver, literal, path: str):
+def _built_literal(resolver: Resolver, literal: LiteralFact, path: str) -> LiteralFact | None:
     """An f-string's literal as the id it builds (f"claude-opus-4-{VERSION}" with
     VERSION = "1" is claude-opus-4-1), or its fixed start when the rest is unknown
     (then `value` stays set: the version is unknown); None when it builds no one id."""
+    assert literal.value is not None  # the caller's test
     results = resolver.eval(literal.value, path)
     if len(results) != 1 or not isinstance(results[0], Lit):
         return None
@@ -952,7 +967,8 @@ class _Forward(Struct, frozen=True):
     short_alias: bool
 
 
-def _through_helpers(resolver: Resolver, files, calls: list[ResolvedCall], catalog, alias_literals, router_module) -> list[ResolvedCall]:
+def _through_helpers(resolver: Resolver, files: dict[str, FileFacts], calls: list[ResolvedCall], catalog: Catalog,
+                     alias_literals: dict[tuple[str, Span], ResolvedLiteral], router_module: str | None) -> list[ResolvedCall]:
     """Call sites of helpers whose parameter reaches a model-taking call, as calls.
 
     `def make_options(model): return ClaudeAgentOptions(model=model)` makes each
@@ -978,7 +994,7 @@ def _through_helpers(resolver: Resolver, files, calls: list[ResolvedCall], catal
                     add_helper((path, param.function, param.name), replace(forward, short_alias=arg.accepts_short_alias))
     if not pending:
         return []
-    by_name: dict[str, list[tuple[str, object]]] = {}
+    by_name: dict[str, list[tuple[str, CallFact]]] = {}
     for path, facts in list(resolver.files.items()):
         for call in facts.calls:
             if call.model_args:
@@ -996,13 +1012,13 @@ def _through_helpers(resolver: Resolver, files, calls: list[ResolvedCall], catal
             if target is None or target[:2] != (helper_path, qualname):
                 continue
             position = str(params.index(param_name) - (1 if target[2] else 0))
-            arg = next((a for a in call.model_args if a.key.lstrip("~") == param_name), None) or next(
+            given = next((a for a in call.model_args if a.key.lstrip("~") == param_name), None) or next(
                 (a for a in call.model_args if a.key.lstrip("~") == position), None
             )
-            if arg is None:
+            if given is None:
                 continue
-            values = []
-            for option in arg.value.options if isinstance(arg.value, OneOf) else (arg.value,):
+            values: list[Value] = []
+            for option in given.value.options if isinstance(given.value, OneOf) else (given.value,):
                 if isinstance(option, Param):
                     add_helper((path, option.function, option.name), forward)
                     if option.default is not None:
@@ -1092,9 +1108,8 @@ def _module_in_tree(resolver: Resolver, module: str, level: int, importer: str) 
     return resolver.module_path(module, importer)
 
 
-def _add_alias_literal(store, result: Lit, ref, files, router_module) -> None:
-    from opusguard.facts import LiteralFact
-
+def _add_alias_literal(store: dict[tuple[str, Span], ResolvedLiteral], result: Lit, ref: ModelRef,
+                       files: dict[str, FileFacts], router_module: str | None) -> None:
     key = (result.path, result.span)
     if key not in store and result.path in files:
         store[key] = ResolvedLiteral(

@@ -31,11 +31,11 @@ import ast
 import bisect
 import re
 import warnings
+from collections.abc import Callable, Iterable
 
 from msgspec import Struct
 
 from opusguard import prefilter
-
 
 # An identifier in UTF-8 bytes (bytes patterns know only ASCII letters).
 _NAME = rb"(?:[A-Za-z_]|[\x80-\xff])(?:\w|[\x80-\xff])*"
@@ -44,6 +44,8 @@ _NAME = rb"(?:[A-Za-z_]|[\x80-\xff])(?:\w|[\x80-\xff])*"
 _ASSIGNED_ATTRIBUTE = re.compile(rb"\.(" + _NAME + rb")[ \t]*(?:[,:]|\+?=(?!=))")
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
 _DEFINITIONS = (*_FUNCTIONS, ast.ClassDef)
+# What has a name as written (selection.name_of).
+_Named = ast.Name | ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
 _SIMPLE_BINDINGS = (ast.Assign, ast.AugAssign, ast.Expr)
 _PASS = b"pass"
 # PEP 263: a comment on line 1 or 2 that names the file's encoding.
@@ -115,9 +117,9 @@ class _Selector:
     def keep_lines(self, first: int, last: int) -> None:
         self.keep.update(range(first, last + 1))
 
-    def name_of(self, node: ast.AST) -> str:
+    def name_of(self, node: _Named) -> str:
         """A def's, class's or Name's name as written (CPython normalises non-ASCII ones)."""
-        name = node.id if isinstance(node, ast.Name) else node.name  # type: ignore[attr-defined]
+        name = node.id if isinstance(node, ast.Name) else node.name
         if self.ascii:
             return name
         line = self.lines[node.lineno - 1]
@@ -194,7 +196,7 @@ class _Selector:
         for qualname in _function_qualnames([statement], prefix, self.name_of):
             self.defined[qualname] = self.defined.get(qualname, 0) + 1
 
-    def definition(self, statement: ast.stmt, prefix: str) -> bool:
+    def definition(self, statement: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef, prefix: str) -> bool:
         qualname = prefix + self.name_of(statement)
         if isinstance(statement, ast.ClassDef):
             self.keep_lines(_first_line(statement), _first_line(statement.body[0]) - 1)
@@ -451,7 +453,7 @@ def _is_alias(statement: ast.stmt) -> bool:
     return isinstance(statement, ast.Assign) and isinstance(statement.value, (ast.Name, ast.Attribute))
 
 
-def _bound_names(statement: ast.stmt, name_of) -> list[str] | None:
+def _bound_names(statement: ast.stmt, name_of: Callable[[_Named], str]) -> list[str] | None:
     """The names a simple statement binds; None if it assigns through an attribute or
     subscript (kept: the resolver reads those)."""
     if isinstance(statement, ast.Expr):
@@ -474,7 +476,7 @@ def _bound_names(statement: ast.stmt, name_of) -> list[str] | None:
     return names
 
 
-def _target_names(targets) -> set[str]:
+def _target_names(targets: Iterable[ast.expr | None]) -> set[str]:
     """Names bound by assignment targets (not those read in `a.b = ` or `a[i] = `)."""
     names: set[str] = set()
     pending = [target for target in targets if target is not None]
@@ -537,7 +539,7 @@ def _header_reads(statement: ast.stmt) -> set[str]:
     return {n.id for part in parts for n in ast.walk(part) if isinstance(n, ast.Name)}
 
 
-def _function_qualnames(body: list[ast.stmt], prefix: str, name_of) -> list[str]:
+def _function_qualnames(body: list[ast.stmt], prefix: str, name_of: Callable[[_Named], str]) -> list[str]:
     """Qualified names of every function defined in `body`, as the facts name them."""
     found: list[str] = []
     pending = [(body, prefix)]

@@ -15,8 +15,16 @@ visitors that read: nothing is replaced.
 from __future__ import annotations
 
 import dataclasses
+import enum
+from typing import TYPE_CHECKING, Final
 
 import libcst as cst
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    # What to do with a node: (visit handler, leave handler, fields to descend into; None: ask per node).
+    _Plan = tuple[Callable[[cst.CSTNode], object] | None, Callable[[cst.CSTNode], object] | None, tuple[str, ...] | None]
 
 # Modules whose nodes hold only whitespace, comments and operator tokens.
 _TOKEN_MODULES = frozenset({"libcst._nodes.whitespace", "libcst._nodes.op"})
@@ -59,7 +67,11 @@ def walk(module: cst.CSTNode, visitor: cst.CSTVisitor) -> None:
 
 
 # A plan for a field value that is a sequence: its items that are nodes are visited.
-_SEQUENCE = object()
+class _Marker(enum.Enum):
+    SEQUENCE = enum.auto()
+
+
+_SEQUENCE: Final = _Marker.SEQUENCE
 
 
 class _Walker:
@@ -71,10 +83,11 @@ class _Walker:
         # leave handler, fields to descend into); _SEQUENCE; None: skip it (a token
         # node nobody handles, or not a node). Looked up by type, because
         # isinstance(value, cst.CSTNode) goes through ABCMeta on every field.
-        self.plans: dict[type, tuple | object | None] = {}
+        self.plans: dict[type, _Plan | _Marker | None] = {}
 
-    def plan_for(self, value: object) -> tuple | object | None:
+    def plan_for(self, value: object) -> _Plan | _Marker | None:
         value_type = type(value)
+        plan: _Plan | _Marker | None
         if isinstance(value, cst.CSTNode):
             name = value_type.__name__
             # CSTVisitor defines every visit_X / leave_X as a no-op: only overrides count.
@@ -98,7 +111,7 @@ class _Walker:
         if type(plan) is tuple:
             self.visit_planned(node, plan)
 
-    def visit_planned(self, node: cst.CSTNode, plan: tuple) -> None:
+    def visit_planned(self, node: cst.CSTNode, plan: _Plan) -> None:
         plans = self.plans
         visit, leave, fields = plan
         if visit is None or visit(node) is not False:

@@ -23,14 +23,20 @@ import atexit
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:  # (imported lazily: `check` forks the extraction process before importing much)
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import Future, ProcessPoolExecutor
+    from multiprocessing.connection import Connection
+    from multiprocessing.queues import Queue
+    from types import TracebackType
 
     from opusguard.cache import FactsCache
-    from opusguard.catalog import Catalog
+    from opusguard.catalog import Catalog, CatalogEntry
     from opusguard.facts import FileFacts
+
+    # A file to parse: (content, path, router names, cut_bodies: see FactsSource.facts_for).
+    _Job = tuple[bytes, str, frozenset[str], bool | frozenset[str]]
 
 # Below this many files to parse, worker start-up costs more than it saves.
 MIN_FILES_FOR_WORKERS = 24
@@ -43,7 +49,7 @@ def is_model_id(text: str) -> bool:
     return _worker_catalog.recognize(text) is not None
 
 
-def _init_worker(catalog_path: str | None, overrides) -> None:
+def _init_worker(catalog_path: str | None, overrides: tuple[CatalogEntry, ...]) -> None:
     from opusguard.catalog import load_catalog
 
     global _worker_catalog
@@ -51,7 +57,7 @@ def _init_worker(catalog_path: str | None, overrides) -> None:
     _worker_catalog = catalog.with_overrides(overrides) if overrides else catalog
 
 
-def _extract(args: tuple[bytes, str, frozenset[str], bool]) -> FileFacts:
+def _extract(args: _Job) -> FileFacts:
     from opusguard.extract import extract_facts  # libcst: imported only when a file is parsed
 
     source, path, names, cut_bodies = args
@@ -62,7 +68,7 @@ def _extract(args: tuple[bytes, str, frozenset[str], bool]) -> FileFacts:
 CRASHED = "the parser crashed on this file: not analysed"
 
 
-def _extract_alone(args: tuple[bytes, str, frozenset[str], bool], catalog: Catalog) -> FileFacts:
+def _extract_alone(args: _Job, catalog: Catalog) -> FileFacts:
     """`_extract` in a process of its own, for a file whose worker died: if the parser
     crashes again, only that process is lost, and the file gets an OG000."""
     import multiprocessing
@@ -73,9 +79,12 @@ def _extract_alone(args: tuple[bytes, str, frozenset[str], bool], catalog: Catal
 
     forked = can_fork()
     context = multiprocessing.get_context("fork" if forked else "spawn")
-    initargs = (catalog.source_path, catalog.override_entries)
-    with ProcessPoolExecutor(1, mp_context=context, initializer=None if forked else _init_worker,
-                             initargs=() if forked else initargs) as pool:
+    if forked:
+        pool = ProcessPoolExecutor(1, mp_context=context)
+    else:
+        pool = ProcessPoolExecutor(1, mp_context=context, initializer=_init_worker,
+                                   initargs=(catalog.source_path, catalog.override_entries))
+    with pool:
         try:
             return pool.submit(_extract, args).result()
         except BrokenProcessPool:
@@ -110,7 +119,7 @@ class FactsSource:
         self.parsed: set[str] = set()  # paths parsed (a file parsed again for a name counts once)
         self._pool: "ProcessPoolExecutor | None" = None
         self._service: ExtractionProcess | None = None
-        self._prefetched: dict[tuple[str, bool], tuple[bytes, int]] = {}  # (path, cut) -> (content, ticket)
+        self._prefetched: dict[tuple[str, bool | frozenset[str]], tuple[bytes, int]] = {}  # (path, cut) -> (content, ticket)
         global _worker_catalog
         _worker_catalog = catalog  # forked workers inherit it
         if service is not None:
@@ -142,8 +151,8 @@ class FactsSource:
         start_at_first_file = stream and self.jobs > 1 and self._service is None and self._pool is None
         out: dict[str, FileFacts] = {}
         order: list[str] = []
-        todo: list[tuple[bytes, str, frozenset[str], bool]] = []
-        sent: dict[int, tuple[bytes, str, frozenset[str], bool]] = {}  # by ticket
+        todo: list[_Job] = []
+        sent: dict[int, _Job] = {}  # by ticket
         futures = []
         for path, content in items:
             order.append(path)
@@ -175,6 +184,7 @@ class FactsSource:
             todo = []
         results = [(args, _extract(args)) for args in todo] + [(args, self._result(args, future)) for args, future in futures]
         if sent:
+            assert self._service is not None  # (it had them)
             for ticket, facts in self._service.arrivals(sent):
                 if isinstance(facts, BaseException):  # its worker died (see _serve)
                     facts = _extract_alone(sent[ticket], self.catalog)
@@ -189,7 +199,7 @@ class FactsSource:
             out[path] = facts
         return {path: out[path] for path in order}
 
-    def _result(self, args: tuple[bytes, str, frozenset[str], bool], future) -> FileFacts:
+    def _result(self, args: _Job, future: Future[FileFacts]) -> FileFacts:
         """A worker's facts; where a worker died (which breaks the pool, and fails every
         file it had), the file is parsed again alone, and the next files get a new pool."""
         from concurrent.futures.process import BrokenProcessPool
@@ -243,7 +253,8 @@ class FactsSource:
     def __enter__(self) -> "FactsSource":
         return self
 
-    def __exit__(self, exc_type, exc_value, traceback) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc_value: BaseException | None,
+                 traceback: TracebackType | None) -> None:
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
             self._pool = None
@@ -313,13 +324,15 @@ class ExtractionProcess:
         self._process.start()
         # Its own process group, with its workers: one signal stops them all. Set here
         # as well as there, so that it exists whichever runs first.
+        pid = self._process.pid
+        assert pid is not None  # (started)
         try:
-            os.setpgid(self._process.pid, self._process.pid)
+            os.setpgid(pid, pid)
         except OSError:
             pass  # it has already done it (or already ended)
         results_end.close()
         self._submitted = 0
-        self._arrived: dict[int, FileFacts] = {}  # by ticket, not yet taken
+        self._arrived: dict[int, FileFacts | BaseException] = {}  # by ticket, not yet taken
         self.used = False
         self._closed = False
         # Before multiprocessing joins its children at exit: an error that skips
@@ -332,7 +345,7 @@ class ExtractionProcess:
         self._tasks.put(catalog)
         return self
 
-    def submit(self, args: tuple[bytes, str, frozenset[str], bool]) -> int:
+    def submit(self, args: _Job) -> int:
         """Send a file to parse; returns its ticket."""
         self._tasks.put(args)
         self.used = True
@@ -383,13 +396,14 @@ class ExtractionProcess:
     def _kill(self) -> None:
         import signal
 
+        assert self._process.pid is not None  # (started)
         try:
             os.killpg(self._process.pid, signal.SIGKILL)
         except OSError:
             pass  # already gone
 
 
-def _serve(tasks, results, jobs: int) -> None:
+def _serve(tasks: Queue[object], results: Connection, jobs: int) -> None:
     """The extraction process: tasks in, facts out, until told to stop or the main process is gone."""
     import functools
     import multiprocessing
@@ -410,7 +424,8 @@ def _serve(tasks, results, jobs: int) -> None:
     sending = threading.Lock()  # results are sent from the pool's thread as they are ready
     submitted = 0
 
-    def send(ticket: int, future) -> None:
+    def send(ticket: int, future: Future[FileFacts]) -> None:
+        result: FileFacts | BaseException
         try:
             result = future.result()
         except BaseException as exc:  # a worker died (or it was cancelled): the main process parses it alone
@@ -449,7 +464,7 @@ def _serve(tasks, results, jobs: int) -> None:
                 pool.shutdown(cancel_futures=True)
                 return
             else:  # the catalog, before any file
-                _worker_catalog = task
+                _worker_catalog = cast("Catalog", task)
                 _extract((_WARM_UP, "<warm-up>", frozenset({"route"}), True))  # before the workers are forked
     except (BrokenPipeError, ConnectionError, EOFError):
         pool.shutdown(cancel_futures=True)  # the main process stopped reading: an interrupted run

@@ -6,8 +6,8 @@ import json
 import subprocess
 
 import pytest
-
 from conftest import run_cli
+
 from opusguard.baseline import BaselineError, fingerprint, load_baseline, write_baseline
 from opusguard.findings import Finding
 

@@ -16,11 +16,10 @@ from pathlib import Path
 import hypothesmith
 import libcst as cst
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
 from conftest import OPUSGUARD, write_tree
 from helpers import generated_program_settings
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from opusguard.catalog import load_catalog
 from opusguard.datafile import MAX_DATA_BYTES, DataFileError, load_yaml, read_data_file

@@ -4,12 +4,12 @@ import os
 import time
 from pathlib import Path
 
+from conftest import settle
+
 from opusguard import engine
 from opusguard.cache import _DAY_S, SETTLED_NS, STALE_AFTER_DAYS, FactsCache, VerdictIndex
 from opusguard.config import load_settings
 from opusguard.facts import FileFacts
-
-from conftest import settle
 from tests.helpers import TODAY
 from tests.test_cli import APP, cached_check
 

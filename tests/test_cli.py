@@ -8,7 +8,6 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-
 from conftest import OPUS, REPO, SAMPLE_APP, run_cli, run_json
 
 APP = SAMPLE_APP

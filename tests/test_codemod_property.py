@@ -7,14 +7,13 @@ from datetime import date
 
 import hypothesmith
 import libcst as cst
-from hypothesis import given
-
 from helpers import generated_program_settings
+from hypothesis import given
 
 from opusguard.catalog import load_catalog
 from opusguard.codemod import rewrite_source
-from opusguard.fixplan import plan_rewrites
 from opusguard.extract import extract_facts
+from opusguard.fixplan import plan_rewrites
 from opusguard.policy import empty_policy
 from opusguard.resolve import build_project
 

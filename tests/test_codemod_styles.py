@@ -8,13 +8,13 @@ every call sends, through the policy, exactly the id it sent before.
 from __future__ import annotations
 
 import pytest
-
 from helpers import TODAY
+from test_resolution import CASES as STYLES
+from test_sdk_shapes import SHAPES
+
 from opusguard import engine
 from opusguard.codemod import compute_fix, write_fix
 from opusguard.config import load_settings
-from test_resolution import CASES as STYLES
-from test_sdk_shapes import SHAPES
 
 
 def analyze(root):

@@ -8,14 +8,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import TODAY, analyze_tree, check_tree, write_tree
 
 from opusguard import configfiles, engine
 from opusguard.catalog import load_catalog
-from opusguard.fixplan import plan_rewrites
 from opusguard.config import load_settings
 from opusguard.configfiles import parse_config
-
-from helpers import TODAY, analyze_tree, check_tree, write_tree
+from opusguard.fixplan import plan_rewrites
 
 OPUS = "claude-opus-4-1-20250805"
 SONNET = "claude-sonnet-4-5-20250929"
@@ -243,7 +242,7 @@ LOADED = {
         ('CFG = tomllib.load(Path("conf/app.toml").open("rb"))\n', 'CFG["llm"]["model"]', ("conf/app.toml", 2)),
         ('P = os.path.join(os.path.dirname(os.path.abspath(__file__)), "conf/app.toml")\n'
          'with open(P, "rb") as f:\n    CFG = tomllib.load(f)\n', 'CFG["llm"]["model"]', ("conf/app.toml", 2)),
- 
+
         ('CFG = yaml.safe_load((Path(__file__).resolve().parent / "config.yaml").read_text())\n',
          'CFG["agent"]["model"]', ("config.yaml", 2)),
         ('HERE = Path(__file__).parent\nCFG = json.load(open(HERE / "settings.json"))\n', 'CFG["llm"]["model"]',

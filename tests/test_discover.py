@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import run_cli, write_tree
+
 from opusguard import discover
 from opusguard.config import load_settings
 

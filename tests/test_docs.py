@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from conftest import REPO
+
 from opusguard.ruledocs import render_page
 from opusguard.rules import all_rules
 

@@ -4,10 +4,9 @@ without a word, messages that say what to do next (issue #21)."""
 from __future__ import annotations
 
 import pytest
-
 from conftest import OPUS, SAMPLE_APP, run_cli, write_tree
-from opusguard.rules import all_rules, rule_names
 
+from opusguard.rules import all_rules, rule_names
 
 # --- rule selectors ------------------------------------------------------------------
 

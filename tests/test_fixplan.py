@@ -9,10 +9,10 @@ import sys
 
 import libcst as cst
 import pytest
+from helpers import check_tree
 from libcst.codemod import CodemodContext
 from libcst.codemod.visitors import AddImportsVisitor
 
-from helpers import check_tree
 from opusguard.codemod import add_from_import, compute_fix
 from opusguard.findings import FixPlan
 

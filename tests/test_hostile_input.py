@@ -13,10 +13,10 @@ import subprocess
 
 import msgspec
 import pytest
+from conftest import SAMPLE_APP, run_cli, run_json, settle, write_tree
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import SAMPLE_APP, run_cli, run_json, settle, write_tree
 from opusguard import cache as cache_module
 from opusguard import engine, limits, prefilter, workers
 from opusguard.cache import _FORMAT, _TAG_BYTES, FactsCache, VerdictIndex, decode_entry

@@ -8,8 +8,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import OPUS, REPO, run_cli, run_json, settle
+
 from opusguard import notebook
 from opusguard.extract import extract_facts
 

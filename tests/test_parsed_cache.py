@@ -12,8 +12,8 @@ import sys
 
 import msgspec
 import pytest
-
 from conftest import SAMPLE_APP, run_cli
+
 from opusguard import catalog as catalog_module
 from opusguard import policy as policy_module
 from opusguard.cache import _FORMAT

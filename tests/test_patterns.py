@@ -5,6 +5,7 @@ on, and prompts the report reads from user messages and templates."""
 from __future__ import annotations
 
 from helpers import analyze_tree, check_tree
+
 from opusguard.catalog import load_catalog
 from opusguard.extract import catalogue_ids, extract_facts, extract_literals_only
 from opusguard.report import build_inventory, load_assumptions, price_book, price_report

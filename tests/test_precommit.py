@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO
 
 PRE_COMMIT = Path(sys.executable).with_name("pre-commit")

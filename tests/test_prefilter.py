@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from test_catalog import SPELLINGS
 
 from opusguard import prefilter
 from opusguard.prefilter import HeldName
-from test_catalog import SPELLINGS
 
 
 @pytest.mark.parametrize("model", list(SPELLINGS))

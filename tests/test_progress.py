@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-
 from conftest import OPUSGUARD
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="pty behaviour checked on Linux")

@@ -11,7 +11,6 @@ import shutil
 import subprocess
 
 import pytest
-
 from conftest import OPUSGUARD, REPO, run_cli
 
 

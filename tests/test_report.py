@@ -6,11 +6,12 @@ prices in USD per million tokens (MTok).
 
 from __future__ import annotations
 
-from msgspec.structs import replace
-
 import pytest
-
 from helpers import analyze_tree, check_tree, run_options
+from msgspec.structs import replace
+from test_resolution import CALL
+from test_resolution import CASES as STYLES
+
 from opusguard import engine
 from opusguard.catalog import Price, load_catalog
 from opusguard.config import load_settings
@@ -25,7 +26,6 @@ from opusguard.report import (
     token_cost,
 )
 from opusguard.usage import Traffic, Usage, UsageRow
-from test_resolution import CALL, CASES as STYLES
 
 SONNET = "claude-sonnet-4-5-20250929"
 HAIKU = "claude-haiku-4-5-20251001"

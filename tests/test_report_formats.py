@@ -9,7 +9,6 @@ from html.parser import HTMLParser
 
 import msgspec
 import pytest
-
 from conftest import REPO, run_cli, settle
 
 APP = REPO / "examples" / "support_desk"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from helpers import check_tree
 
 OPUS = "claude-opus-4-1-20250805"

@@ -15,8 +15,8 @@ from pathlib import Path
 import click
 import libcst
 import pytest
-
 from helpers import as_data, check_tree
+
 from opusguard import extract, prefilter, selection
 from opusguard.catalog import load_catalog
 
@@ -411,6 +411,7 @@ def test_statements_without_a_trigger_are_not_visited_and_facts_do_not_change(mo
 
 def _findings(root: Path) -> list[tuple]:
     from helpers import run_options
+
     from opusguard import engine
     from opusguard.config import load_settings
 

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import hypothesmith
 import libcst as cst
+from helpers import generated_program_settings
 from hypothesis import given
 from hypothesis import strategies as st
-
-from helpers import generated_program_settings
+from test_slicing import assert_same_facts
 
 from opusguard import selection
-from test_slicing import assert_same_facts
 
 CALL = 'client.messages.create(model="claude-opus-4-1-20250805")\n'
 

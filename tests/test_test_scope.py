@@ -9,7 +9,6 @@ import json
 import subprocess
 
 import pytest
-
 from conftest import run_cli
 
 OPUS = "claude-opus-4-1-20250805"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import run_cli
+
 from opusguard.usage import UsageError, load_usage
 
 CSV_MEANS = """\

@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 import libcst
 import pytest
-
 from helpers import as_data
+
 from opusguard import extract
 from opusguard.catalog import load_catalog
 from opusguard.walk import walk

@@ -13,9 +13,9 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import pytest
-
 from conftest import run_cli
 from helpers import as_data
+
 from opusguard import workers
 from opusguard.catalog import load_catalog
 from opusguard.extract import extract_facts

@@ -15,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from opusguard.report import CostDiff, Report, group_costs, group_key, spend_by_tier
+from opusguard.reporters.check_text import use_color
 from opusguard.reporters.report_common import (
     cost_cell,
     headline,
@@ -27,7 +28,6 @@ from opusguard.reporters.report_common import (
     task_label,
     tests_line,
 )
-from opusguard.reporters.check_text import use_color
 from opusguard.sanitize import rich_text as _t
 from opusguard.tiers import UNRESOLVED, Tier
 
