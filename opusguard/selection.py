@@ -179,17 +179,10 @@ class _Selector:
     def module_level_block(self, statement: ast.stmt, prefix: str, *, in_class: bool) -> None:
         """An `if`, `try`, `with` or loop at module or class level: its header and
         keyword lines, each block selected as the body around it is."""
-        previous_end = statement.lineno - 1
-        handlers = getattr(statement, "handlers", [])
-        for index, block in enumerate(_blocks(statement)):
-            if not block:
-                continue
-            handler = next((h for h in handlers if h.body is block), None)
-            opening = _first_line(statement) if index == 0 else handler.lineno if handler is not None else previous_end + 1
+        for block, opening, _required in _opened_blocks(statement):
             self.keep_lines(opening, _first_line(block[0]) - 1)
             if not self.container(block, prefix, in_class=in_class):
                 self.add_pass(block[0])
-            previous_end = block[-1].end_lineno or block[-1].lineno
 
     def whole_statement_functions(self, statement: ast.stmt, prefix: str) -> None:
         """Count the functions a statement kept whole defines (see _cut_function)."""
@@ -368,32 +361,21 @@ class _Function:
                 selector.cut_attributes.update(selector.assigned_attributes(statement))
                 selector.nothing_left_out = False
                 continue
-            self.emit_compound(statement, blocks)
+            self.emit_compound(statement)
             emitted = True
         return emitted
 
-    def emit_compound(self, statement: ast.stmt, blocks: list[list[ast.stmt]]) -> None:
+    def emit_compound(self, statement: ast.stmt) -> None:
         """A block statement with something kept: its header and each block's keyword
         line (`else:`, `except E:`, `finally:`), each block reduced to what is kept;
         a required block left empty gets a `pass`."""
         selector = self.selector
-        handlers = getattr(statement, "handlers", [])
-        previous_end = statement.lineno - 1
-        for index, block in enumerate(blocks):
-            if not block:
-                continue
+        for block, opening, required in _opened_blocks(statement):
             block_first = _first_line(block[0])
-            handler = next((h for h in handlers if h.body is block), None)
-            if index == 0:
-                opening = _first_line(statement)
-            else:
-                opening = handler.lineno if handler is not None else previous_end + 1
-            required = index == 0 or handler is not None or (block is getattr(statement, "finalbody", None) and not handlers)
             if self.emit(block) or required:
                 selector.keep_lines(opening, block_first - 1)
                 if not any(line in selector.keep for line in range(block_first, (block[-1].end_lineno or 0) + 1)):
                     selector.add_pass(block[0])
-            previous_end = block[-1].end_lineno or block[-1].lineno
 
 
 # --- what CPython's tree says about a statement -----------------------------------------
@@ -414,6 +396,28 @@ def _blocks(statement: ast.stmt) -> list[list[ast.stmt]]:
     if isinstance(statement, (ast.With, ast.AsyncWith, *_DEFINITIONS)):
         return [statement.body]
     return []
+
+
+def _opened_blocks(statement: ast.stmt) -> list[tuple[list[ast.stmt], int, bool]]:
+    """(block, first line of what opens it, whether the statement needs it) for each
+    non-empty block: the header for the first, the keyword line (`else:`,
+    `except E:`, `finally:`) for the others. Every block but `else` is needed, and
+    `finally` only where there is no `except`."""
+    handlers = getattr(statement, "handlers", [])
+    out = []
+    previous_end = statement.lineno - 1
+    for index, block in enumerate(_blocks(statement)):
+        if not block:
+            continue
+        handler = next((h for h in handlers if h.body is block), None)
+        if index == 0:
+            opening = _first_line(statement)
+        else:
+            opening = handler.lineno if handler is not None else previous_end + 1
+        required = index == 0 or handler is not None or (block is getattr(statement, "finalbody", None) and not handlers)
+        out.append((block, opening, required))
+        previous_end = block[-1].end_lineno or block[-1].lineno
+    return out
 
 
 def _body_below(statement: ast.stmt) -> bool:
