@@ -34,10 +34,19 @@ PACKAGES = ["Django==5.1.4", "sympy==1.13.3", "networkx==3.4.2", "pandas==2.2.3"
 # Claude-heavy code: SDK wrappers, agent frameworks, eval harnesses (latest
 # release on PyPI each, as of 2026-12-06).
 DENSE_PACKAGES = [
-    "litellm==1.91.5", "langchain-anthropic==1.7.10", "llama-index-llms-anthropic==0.12.3",
-    "crewai==1.15.30", "agno==3.1.10", "strands-agents==1.62.0", "inspect-ai==0.3.285",
-    "camel-ai==0.2.90", "smolagents==1.26.0", "anthropic-haystack==8.0.1", "mirascope==2.8.2",
-    "openhands-ai==0.9.8", "ag2==1.2.1",
+    "litellm==1.91.5",
+    "langchain-anthropic==1.7.10",
+    "llama-index-llms-anthropic==0.12.3",
+    "crewai==1.15.30",
+    "agno==3.1.10",
+    "strands-agents==1.62.0",
+    "inspect-ai==0.3.285",
+    "camel-ai==0.2.90",
+    "smolagents==1.26.0",
+    "anthropic-haystack==8.0.1",
+    "mirascope==2.8.2",
+    "openhands-ai==0.9.8",
+    "ag2==1.2.1",
 ]
 SEED = 20261124
 INJECTED_FILES = 40
@@ -61,9 +70,9 @@ SNIPPETS = [
     'import anthropic as _og_anthropic\nfrom acme_ai.config import SMART_MODEL as _OG_SMART\n\ndef _og_classify(text):\n    return _og_anthropic.Anthropic().messages.create(model=_OG_SMART, max_tokens=5, messages=[{"role": "user", "content": text}])\n',
     'import anthropic as _og_anthropic\nfrom acme_ai import config as _og_config\n\ndef _og_summarize(text):\n    return _og_anthropic.Anthropic().messages.create(model=_og_config.MODELS["summarize"], max_tokens=400, messages=[])\n',
     'import boto3 as _og_boto3\nfrom acme_ai.config import DRAFT_MODEL as _OG_DRAFT\n\ndef _og_draft(text):\n    return _og_boto3.client("bedrock-runtime").converse(modelId=_OG_DRAFT, messages=[])\n',
-    'from acme_ai.config import Tier as _OgTier\n\nclass _OgAgent:\n    MODEL = _OgTier.OPUS\n\n    def run(self, client, prompt):\n        return client.messages.create(model=self.MODEL.value, max_tokens=1000, messages=[])\n',
+    "from acme_ai.config import Tier as _OgTier\n\nclass _OgAgent:\n    MODEL = _OgTier.OPUS\n\n    def run(self, client, prompt):\n        return client.messages.create(model=self.MODEL.value, max_tokens=1000, messages=[])\n",
     'import litellm as _og_litellm\n\ndef _og_answer(q, model="anthropic/claude-opus-4-1"):\n    return _og_litellm.completion(model=model, messages=[{"role": "user", "content": q}])\n',
-    'from langchain_anthropic import ChatAnthropic as _OgChat\nfrom acme_ai.config import FAST_MODEL as _OG_FAST\n\n_og_llm = _OgChat(model=_OG_FAST, max_tokens=50)\n',
+    "from langchain_anthropic import ChatAnthropic as _OgChat\nfrom acme_ai.config import FAST_MODEL as _OG_FAST\n\n_og_llm = _OgChat(model=_OG_FAST, max_tokens=50)\n",
 ]
 
 
@@ -77,15 +86,35 @@ CORPUS_TIME = 1_795_478_400  # 2026-11-24 00:00 UTC: every file's mtime
 def manifest(corpus: str = "sparse") -> dict:
     if corpus == "dense":
         return {"corpus": "dense", "packages": DENSE_PACKAGES, "pyproject": DENSE_PYPROJECT}
-    return {"packages": PACKAGES, "seed": SEED, "injected": INJECTED_FILES, "snippets": hashlib.sha256("".join(SNIPPETS + [CONFIG, PYPROJECT]).encode()).hexdigest()}
+    return {
+        "packages": PACKAGES,
+        "seed": SEED,
+        "injected": INJECTED_FILES,
+        "snippets": hashlib.sha256("".join(SNIPPETS + [CONFIG, PYPROJECT]).encode()).hexdigest(),
+    }
 
 
 def unpack_wheels(packages: list[str], dest: Path) -> None:
     """The `.py` files of the pinned wheels, fetched by pip, at their paths in the wheel."""
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary", ":all:",
-             "--python-version", "3.11", "--platform", "manylinux2014_x86_64", "-d", tmp, *packages],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "-q",
+                "--no-deps",
+                "--only-binary",
+                ":all:",
+                "--python-version",
+                "3.11",
+                "--platform",
+                "manylinux2014_x86_64",
+                "-d",
+                tmp,
+                *packages,
+            ],
             check=True,
         )
         for wheel in sorted(Path(tmp).glob("*.whl")):
@@ -129,8 +158,10 @@ def finish(dest: Path, stamp_data: dict) -> None:
         subprocess.run(["git", "init", "-q", str(dest)], check=True)
     (dest / "MANIFEST.json").write_text(json.dumps(stamp_data, indent=2))
     counts = stats(dest)
-    print(f"{dest}: {counts['files']:,} files, {counts['lines']:,} lines, "
-          f"{counts['files_mentioning_claude']:,} mention Claude")
+    print(
+        f"{dest}: {counts['files']:,} files, {counts['lines']:,} lines, "
+        f"{counts['files_mentioning_claude']:,} mention Claude"
+    )
 
 
 def fresh(dest: Path, stamp_data: dict) -> bool:

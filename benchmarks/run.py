@@ -72,6 +72,7 @@ def versions(bins: Path) -> dict:
             return subprocess.run(cmd, capture_output=True, text=True).stdout.strip().splitlines()[0]
         except (OSError, IndexError):
             return "?"
+
     return {
         "opusguard": out(["git", "-C", str(REPO), "describe", "--always", "--dirty"]),
         "ruff": out([str(bins / "ruff"), "--version"]),
@@ -86,7 +87,9 @@ def py_files(corpus: Path) -> list[Path]:
 
 def run(name: str, rounds: int, bins: Path) -> dict:
     corpus = HERE / "corpus" / name
-    subprocess.run([str(bins / "python"), str(HERE / "make_corpus.py"), "--corpus", name, "--dest", str(corpus)], check=True)
+    subprocess.run(
+        [str(bins / "python"), str(HERE / "make_corpus.py"), "--corpus", name, "--dest", str(corpus)], check=True
+    )
     cache = corpus / ".opusguard_cache"
     # The default text output, piped, as pre-commit and CI run it.
     opusguard = [str(bins / "opusguard"), "check", "--exit-zero"]
@@ -97,9 +100,14 @@ def run(name: str, rounds: int, bins: Path) -> dict:
     rel = [p.relative_to(corpus).as_posix() for p in files]
     if name == "sparse":
         injected = [r for p, r in zip(files, rel) if b"injected by benchmarks" in data[p]]
-        changed = injected[:5] + sorted(p.relative_to(corpus).as_posix() for p in (corpus / "django" / "utils").glob("*.py"))[:5]
+        changed = (
+            injected[:5]
+            + sorted(p.relative_to(corpus).as_posix() for p in (corpus / "django" / "utils").glob("*.py"))[:5]
+        )
     else:  # five files that mention Claude and five that do not, as a commit might touch
-        changed = [r for p, r in zip(files, rel) if p in set(mentioning)][:5] + [r for p, r in zip(files, rel) if p not in set(mentioning)][:5]
+        changed = [r for p, r in zip(files, rel) if p in set(mentioning)][:5] + [
+            r for p, r in zip(files, rel) if p not in set(mentioning)
+        ][:5]
     del data
 
     def fill():  # the warm runs' cache: filled by an untimed run when missing
@@ -123,7 +131,9 @@ def run(name: str, rounds: int, bins: Path) -> dict:
         "opusguard cold, part of the tree": lambda: measure([*opusguard, "--no-cache", *PART], corpus),
         "opusguard warm": warm,
         "opusguard 10 changed files (warm)": changed_files,
-        "ruff --no-cache --select E902": lambda: measure([str(bins / "ruff"), "check", "--no-cache", "--select", "E902", "--exit-zero", "-q", "."], corpus),
+        "ruff --no-cache --select E902": lambda: measure(
+            [str(bins / "ruff"), "check", "--no-cache", "--select", "E902", "--exit-zero", "-q", "."], corpus
+        ),
         "grep -rIl claude": lambda: measure(["grep", "-rIl", "claude", "."], corpus),
         # As a user scans a folder; --offline: the bundled deprecation data, no network in the timing.
         "llm-sunset scan --offline": lambda: measure([str(bins / "llm-sunset"), "scan", "--offline", "."], corpus),
@@ -134,12 +144,16 @@ def run(name: str, rounds: int, bins: Path) -> dict:
     names = list(commands)
     results: dict[str, dict] = {n: {"wall": [], "rss_kib": []} for n in names}
     for index in range(rounds):
-        for n in names[index % len(names):] + names[:index % len(names)]:
+        for n in names[index % len(names) :] + names[: index % len(names)]:
             wall, rss = commands[n]()
             results[n]["wall"].append(wall)
             results[n]["rss_kib"].append(rss)
             print(f"  {name} round {index + 1}/{rounds}: {n:<36} {wall:8.3f} s", file=sys.stderr, flush=True)
-    part_lines = sum(p.read_bytes().count(b"\n") for folder in PART for p in (corpus / folder).rglob("*.py")) if name == "sparse" else 0
+    part_lines = (
+        sum(p.read_bytes().count(b"\n") for folder in PART for p in (corpus / folder).rglob("*.py"))
+        if name == "sparse"
+        else 0
+    )
     med = {n: statistics.median(r["wall"]) for n, r in results.items()}
 
     def ratios_of(walls: dict[str, float]) -> dict[str, float]:
@@ -150,20 +164,30 @@ def run(name: str, rounds: int, bins: Path) -> dict:
             "warm / cold": walls["opusguard warm"] / walls["opusguard cold"],
         }
         if part_lines:  # 1.0 is linear: seconds per line on the whole tree over seconds per line on part of it
-            ratios["growth (whole / part, per line)"] = (walls["opusguard cold"] / lines) / (walls["opusguard cold, part of the tree"] / part_lines)
+            ratios["growth (whole / part, per line)"] = (walls["opusguard cold"] / lines) / (
+                walls["opusguard cold, part of the tree"] / part_lines
+            )
         return ratios
 
     per_round = [ratios_of({n: r["wall"][i] for n, r in results.items()}) for i in range(rounds)]
     return {
-        "corpus": {"name": name, "files": len(files), "lines": lines, "files_mentioning_claude": len(mentioning),
-                   "manifest": json.loads((corpus / "MANIFEST.json").read_text()),
-                   **({"part": PART, "part_lines": part_lines} if part_lines else {}), "changed": changed},
+        "corpus": {
+            "name": name,
+            "files": len(files),
+            "lines": lines,
+            "files_mentioning_claude": len(mentioning),
+            "manifest": json.loads((corpus / "MANIFEST.json").read_text()),
+            **({"part": PART, "part_lines": part_lines} if part_lines else {}),
+            "changed": changed,
+        },
         "rounds": rounds,
         "median_seconds": med,
         "range_seconds": {n: [min(r["wall"]), max(r["wall"])] for n, r in results.items()},
         "peak_rss_mib": {n: max(r["rss_kib"]) / 1024 for n, r in results.items()},
         "ratios": ratios_of(med),
-        "ratio_range_over_rounds": {n: [min(r[n] for r in per_round), max(r[n] for r in per_round)] for n in per_round[0]},
+        "ratio_range_over_rounds": {
+            n: [min(r[n] for r in per_round), max(r[n] for r in per_round)] for n in per_round[0]
+        },
         "seconds_per_round": {n: r["wall"] for n, r in results.items()},
     }
 
@@ -179,7 +203,11 @@ def main() -> None:
     bins = venv_bin()
     report = {
         "date": datetime.date.today().isoformat(),
-        "machine": {"cores": os.cpu_count(), "cpu": platform.processor() or platform.machine(), "python": platform.python_version()},
+        "machine": {
+            "cores": os.cpu_count(),
+            "cpu": platform.processor() or platform.machine(),
+            "python": platform.python_version(),
+        },
         "versions": versions(bins),
         "corpora": {},
     }
@@ -190,15 +218,21 @@ def main() -> None:
     for name in names:
         report["corpora"][name] = run(name, args.rounds or DEFAULT_ROUNDS[name], bins)
         path.write_text(json.dumps(report, indent=2))  # after each corpus: a long run keeps what it has
-    print(f"{report['date']}, {report['machine']['cores']} cores, Python {report['machine']['python']}; "
-          + ", ".join(f"{k} {v}" for k, v in report["versions"].items() if k != "grep"))
+    print(
+        f"{report['date']}, {report['machine']['cores']} cores, Python {report['machine']['python']}; "
+        + ", ".join(f"{k} {v}" for k, v in report["versions"].items() if k != "grep")
+    )
     for name, result in report["corpora"].items():
         corpus = result["corpus"]
-        print(f"{name} corpus: {corpus['files']:,} files, {corpus['lines']:,} lines, "
-              f"{corpus['files_mentioning_claude']:,} mention Claude; median of {result['rounds']}")
+        print(
+            f"{name} corpus: {corpus['files']:,} files, {corpus['lines']:,} lines, "
+            f"{corpus['files_mentioning_claude']:,} mention Claude; median of {result['rounds']}"
+        )
         for cmd, seconds in result["median_seconds"].items():
             low, high = result["range_seconds"][cmd]
-            print(f"  {cmd:<36} {seconds:8.3f} s   ({low:.3f}-{high:.3f})   peak {result['peak_rss_mib'][cmd]:7.1f} MiB")
+            print(
+                f"  {cmd:<36} {seconds:8.3f} s   ({low:.3f}-{high:.3f})   peak {result['peak_rss_mib'][cmd]:7.1f} MiB"
+            )
         for ratio_name, ratio in result["ratios"].items():
             low, high = result["ratio_range_over_rounds"][ratio_name]
             print(f"  {ratio_name:<36} {ratio:8.3f} x   rounds {low:.3f}-{high:.3f} x")

@@ -273,7 +273,7 @@ class FactsCache:
         if len(data) < head or not data.startswith(_FORMAT):
             return None
         payload = data[head:]
-        if not _same_digest(data[len(_FORMAT):head], self._tag(name, payload)):
+        if not _same_digest(data[len(_FORMAT) : head], self._tag(name, payload)):
             return None
         return decode_entry(payload, kind)
 
@@ -358,8 +358,10 @@ class FactsCache:
         if not stat_module.S_ISDIR(os.lstat(self.directory).st_mode):
             self._usable = False
             raise OSError(f"{self.directory} is not a folder")
-        for name, text in ((".gitignore", "# Created by opusguard\n*\n"),
-                           ("CACHEDIR.TAG", "Signature: 8a477f597d28d172789f06886806bc55\n# opusguard facts cache\n")):
+        for name, text in (
+            (".gitignore", "# Created by opusguard\n*\n"),
+            ("CACHEDIR.TAG", "Signature: 8a477f597d28d172789f06886806bc55\n# opusguard facts cache\n"),
+        ):
             try:
                 fd = os.open(self.directory / name, _CREATE_FLAGS, 0o666)
             except FileExistsError:

@@ -125,12 +125,15 @@ def _prefix_tier(families: Iterable[str]) -> re.Pattern[str]:
     return re.compile(
         rf"claude-(?:(?P<new>{names})(?:-|$)|\d(?:-\d)?-(?P<old>opus|sonnet|haiku)(?:-|$)|(?P<legacy>instant|2\.|v2))"
     )
+
+
 _OLD_SCHEME = re.compile(
     r"claude-(?P<major>\d)(?:-(?P<minor>\d))?-(?P<tier>opus|sonnet|haiku)"
     r"(?:-v\d)?(?:-(?P<date>\d{8}))?(?P<latest>-latest)?"
 )
-_LEGACY = re.compile(r"claude-(?:(?P<v>[12](?:\.\d)?)|instant(?:-v?1(?:\.\d)?)?|v[12](?:\.\d)?(?::\d)?)(?:-\d{8})?(?:-\d+k)?")
-
+_LEGACY = re.compile(
+    r"claude-(?:(?P<v>[12](?:\.\d)?)|instant(?:-v?1(?:\.\d)?)?|v[12](?:\.\d)?(?::\d)?)(?:-\d{8})?(?:-\d+k)?"
+)
 
 
 class _Parsed(Struct, frozen=True):
@@ -152,24 +155,24 @@ def _unwrap(text: str) -> tuple[str, str]:
     provider = "anthropic"
     match = _ARN.match(text)
     if match:
-        text, provider = text[match.end():], "bedrock"
+        text, provider = text[match.end() :], "bedrock"
     for _ in range(3):
         for prefix, name in _PREFIXES:
             if text.startswith(prefix):
-                text, provider = text[len(prefix):], name
+                text, provider = text[len(prefix) :], name
                 break
         else:
             match = _GENERIC_PREFIX.match(text)
-            if match is None or "claude" not in text[match.end():] or text.startswith("publishers/"):
+            if match is None or "claude" not in text[match.end() :] or text.startswith("publishers/"):
                 break
-            text, provider = text[match.end():], match.group().strip("~:/")
+            text, provider = text[match.end() :], match.group().strip("~:/")
     text = _VARIANT_SUFFIX.sub("", text)
     match = _VERTEX_PATH.match(text)
     if match:
-        text, provider = text[match.end():], "vertex"
+        text, provider = text[match.end() :], "vertex"
     match = _BEDROCK_PREFIX.match(text)
     if match:
-        text = _CONTEXT_WINDOW.sub("", text[match.end():])
+        text = _CONTEXT_WINDOW.sub("", text[match.end() :])
         provider = "bedrock" if provider in ("anthropic", "bedrock") else provider
     return text, provider
 
@@ -249,15 +252,23 @@ class Catalog:
     def to_data(self) -> CatalogData:
         """What the catalog is made of, as data (for the parsed-object cache)."""
         return CatalogData(
-            tuple(self.entries.values()), self.as_of, self.source_path, self._source_digest,
-            tuple(self.override_entries), dict(self.families),
+            tuple(self.entries.values()),
+            self.as_of,
+            self.source_path,
+            self._source_digest,
+            tuple(self.override_entries),
+            dict(self.families),
         )
 
     @classmethod
     def from_data(cls, data: CatalogData) -> Catalog:
         return cls(
-            data.entries, as_of=data.as_of, source_path=data.source_path, source_digest=data.source_digest,
-            override_entries=data.override_entries, families=data.families,
+            data.entries,
+            as_of=data.as_of,
+            source_path=data.source_path,
+            source_digest=data.source_digest,
+            override_entries=data.override_entries,
+            families=data.families,
         )
 
     def digest(self) -> str:
@@ -338,9 +349,7 @@ class Catalog:
         return None
 
     def latest(self, tier: str) -> CatalogEntry | None:
-        current = [
-            e for e in self.entries.values() if e.tier == tier and e.retired is None and e.deprecated is None
-        ]
+        current = [e for e in self.entries.values() if e.tier == tier and e.retired is None and e.deprecated is None]
         if not current:
             return None
         return max(current, key=lambda e: (e.released or date.min, e.id))
@@ -442,13 +451,13 @@ def _load(path: Path) -> Catalog:
         raise CatalogError(f"{path}:1: a catalog is a mapping with a 'models' list")
     model_nodes = dict((k.value, v) for k, v in root.value)["models"].value
     defaults = data.get("defaults") or {}
-    entries = [
-        _entry(item, node, defaults, path) for item, node in zip(data["models"], model_nodes)
-    ]
+    entries = [_entry(item, node, defaults, path) for item, node in zip(data["models"], model_nodes)]
     families = data.get("families") or DEFAULT_FAMILIES
     bad = [name for name, tier in families.items() if tier not in TIERS or not str(name).isalpha()]
     if bad:
-        raise CatalogError(f"{path}:1: family {bad[0]!r}: a family is a lowercase word mapped to one of {', '.join(TIERS)}")
+        raise CatalogError(
+            f"{path}:1: family {bad[0]!r}: a family is a lowercase word mapped to one of {', '.join(TIERS)}"
+        )
     return Catalog(
         entries,
         as_of=data.get("as_of"),
@@ -488,8 +497,17 @@ def entry_from_mapping(item: dict, defaults: dict | None = None) -> CatalogEntry
             )
         except (KeyError, TypeError, ValueError, AttributeError):
             raise ValueError(f"model {model_id}: price needs numeric 'input' and 'output'") from None
-        if not all(0 <= value < math.inf for value in (price.input, price.output, price.cache_write,
-                                                        price.cache_read, price.batch_input, price.batch_output)):
+        if not all(
+            0 <= value < math.inf
+            for value in (
+                price.input,
+                price.output,
+                price.cache_write,
+                price.cache_read,
+                price.batch_input,
+                price.batch_output,
+            )
+        ):
             raise ValueError(f"model {model_id}: a price is a finite number of 0 or more (USD per million tokens)")
     for key in ("released", "deprecated", "retired"):
         if item.get(key) is not None and not isinstance(item[key], date):

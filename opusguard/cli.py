@@ -42,8 +42,16 @@ def _user_errors() -> tuple[type[Exception], ...]:
     from opusguard.policy import PolicyError
     from opusguard.usage import UsageError
 
-    return (BaselineError, CatalogError, ConfigError, DiscoveryError, GitError, PolicyError, UsageError,
-            UnsafeTargetError)
+    return (
+        BaselineError,
+        CatalogError,
+        ConfigError,
+        DiscoveryError,
+        GitError,
+        PolicyError,
+        UsageError,
+        UnsafeTargetError,
+    )
 
 
 def fail(message: str) -> NoReturn:
@@ -84,12 +92,29 @@ def common_options(func: _F) -> _F:
     """Options every analysing command takes (the contract's common options)."""
     options = [
         click.argument("paths", nargs=-1, type=click.Path(path_type=str)),
-        click.option("--policy", "policy", type=click.Path(dir_okay=False, path_type=Path), help="Policy YAML file (default: nearest opusguard.yaml)."),
-        click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), help="pyproject.toml (or opusguard.toml) to read instead of discovering one."),
+        click.option(
+            "--policy",
+            "policy",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="Policy YAML file (default: nearest opusguard.yaml).",
+        ),
+        click.option(
+            "--config",
+            "config_file",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="pyproject.toml (or opusguard.toml) to read instead of discovering one.",
+        ),
         click.option("--select", help="Comma-separated rule codes or prefixes to enable (replaces the default set)."),
         click.option("--extend-select", help="Rule codes to enable on top of the selection."),
         click.option("--ignore", help="Comma-separated rule codes or prefixes to disable."),
-        click.option("-j", "--jobs", type=click.IntRange(min=0), default=0, show_default="all cores", help="Worker processes for parsing."),
+        click.option(
+            "-j",
+            "--jobs",
+            type=click.IntRange(min=0),
+            default=0,
+            show_default="all cores",
+            help="Worker processes for parsing.",
+        ),
         click.option("--no-cache", is_flag=True, help="Neither read nor write the facts cache."),
         click.option("--stdin-filename", help="Read the source from stdin and check it as this file."),
         click.option("--changed-since", metavar="REF", help="Only files changed against this git ref."),
@@ -99,8 +124,15 @@ def common_options(func: _F) -> _F:
     return func
 
 
-def _settings(config_file: Path | None, policy: Path | None, select: str | None, extend_select: str | None,
-              ignore: str | None, baseline: Path | None = None, paths: Sequence[str] = ()) -> Settings:
+def _settings(
+    config_file: Path | None,
+    policy: Path | None,
+    select: str | None,
+    extend_select: str | None,
+    ignore: str | None,
+    baseline: Path | None = None,
+    paths: Sequence[str] = (),
+) -> Settings:
     from opusguard.config import load_settings
 
     overrides = {
@@ -124,8 +156,9 @@ def _config_start(paths: Sequence[str]) -> Path:
     return Path.cwd()
 
 
-def _early_extraction(settings: Settings, jobs: int, no_cache: bool, stdin_filename: str | None,
-                      changed_since: str | None) -> ExtractionProcess | None:
+def _early_extraction(
+    settings: Settings, jobs: int, no_cache: bool, stdin_filename: str | None, changed_since: str | None
+) -> ExtractionProcess | None:
     """For a cold check of a tree, the process that will parse, started now: it
     imports libcst while this one is still importing the rest (workers.py)."""
     if stdin_filename or changed_since or jobs == 1:
@@ -137,8 +170,15 @@ def _early_extraction(settings: Settings, jobs: int, no_cache: bool, stdin_filen
     return start_extraction(jobs)
 
 
-def _run_options(paths: Sequence[str], jobs: int, no_cache: bool, stdin_filename: str | None, changed_since: str | None,
-                 *, show_progress: bool) -> RunOptions:
+def _run_options(
+    paths: Sequence[str],
+    jobs: int,
+    no_cache: bool,
+    stdin_filename: str | None,
+    changed_since: str | None,
+    *,
+    show_progress: bool,
+) -> RunOptions:
     from opusguard.engine import RunOptions
 
     stdin = None
@@ -252,18 +292,45 @@ def main() -> None:
 
 @main.command()
 @common_options
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif", "github"]), default="text", show_default=True)
-@click.option("--baseline", type=click.Path(dir_okay=False, path_type=Path), help="Report only findings not recorded in this baseline.")
-@click.option("--write-baseline", type=click.Path(dir_okay=False, path_type=Path), help="Record today's findings as the baseline and exit 0.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json", "sarif", "github"]), default="text", show_default=True
+)
+@click.option(
+    "--baseline",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Report only findings not recorded in this baseline.",
+)
+@click.option(
+    "--write-baseline",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Record today's findings as the baseline and exit 0.",
+)
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
 @click.option("--statistics", is_flag=True, help="Counts per rule, per tier and per model.")
-@click.option("--report-unused-ignores", is_flag=True, help="Report `# opusguard: ignore` comments that suppress nothing (OG100).")
+@click.option(
+    "--report-unused-ignores", is_flag=True, help="Report `# opusguard: ignore` comments that suppress nothing (OG100)."
+)
 @click.option("--no-color", is_flag=True, help="Plain text output.")
 @handle_user_errors
-def check(paths: tuple[str, ...], policy: Path | None, config_file: Path | None, select: str | None, extend_select: str | None,
-          ignore: str | None, jobs: int, no_cache: bool, stdin_filename: str | None, changed_since: str | None,
-          fmt: str, baseline: Path | None, write_baseline: Path | None, exit_zero: bool, statistics: bool,
-          report_unused_ignores: bool, no_color: bool) -> None:
+def check(
+    paths: tuple[str, ...],
+    policy: Path | None,
+    config_file: Path | None,
+    select: str | None,
+    extend_select: str | None,
+    ignore: str | None,
+    jobs: int,
+    no_cache: bool,
+    stdin_filename: str | None,
+    changed_since: str | None,
+    fmt: str,
+    baseline: Path | None,
+    write_baseline: Path | None,
+    exit_zero: bool,
+    statistics: bool,
+    report_unused_ignores: bool,
+    no_color: bool,
+) -> None:
     """Lint PATHS (default: .) for hard-coded Claude models and unjustified Opus."""
     _check_stdin_filename(stdin_filename)
     settings = _settings(config_file, policy, select, extend_select, ignore, baseline, paths)
@@ -292,8 +359,10 @@ def check(paths: tuple[str, ...], policy: Path | None, config_file: Path | None,
 
         new, _known, stale = load_baseline(settings.baseline).split(findings)
         for entry in stale:
-            warn(f"{settings.baseline}: stale entry {entry.rule} in {entry.path} "
-                 "(fixed; rewrite the baseline with --write-baseline)")
+            warn(
+                f"{settings.baseline}: stale entry {entry.rule} in {entry.path} "
+                "(fixed; rewrite the baseline with --write-baseline)"
+            )
         findings = new
 
     render(
@@ -340,14 +409,34 @@ _register_subcommands()
 @click.option("--codemod", is_flag=True, required=True, help="Rewrite hard-coded models to call the policy's router.")
 @click.option("--diff", "show_diff", is_flag=True, help="Print a unified diff and write nothing.")
 @click.option("--task", "task_name", help="Name every new task this (a single call site, usually).")
-@click.option("--task-map", type=click.Path(dir_okay=False, path_type=Path), help="YAML/JSON mapping 'path:line' to a task name.")
-@click.option("--remove-unused", is_flag=True, help="Remove model constants that nothing in the scanned tree uses after the rewrite.")
+@click.option(
+    "--task-map", type=click.Path(dir_okay=False, path_type=Path), help="YAML/JSON mapping 'path:line' to a task name."
+)
+@click.option(
+    "--remove-unused",
+    is_flag=True,
+    help="Remove model constants that nothing in the scanned tree uses after the rewrite.",
+)
 @click.option("--include-tests", is_flag=True, help="Rewrite test code too (the `tests` globs; left alone by default).")
 @handle_user_errors
-def fix(paths: tuple[str, ...], policy: Path | None, config_file: Path | None, select: str | None, extend_select: str | None,
-        ignore: str | None, jobs: int, no_cache: bool, stdin_filename: str | None, changed_since: str | None,
-        codemod: bool, show_diff: bool, task_name: str | None, task_map: Path | None, remove_unused: bool,
-        include_tests: bool) -> None:
+def fix(
+    paths: tuple[str, ...],
+    policy: Path | None,
+    config_file: Path | None,
+    select: str | None,
+    extend_select: str | None,
+    ignore: str | None,
+    jobs: int,
+    no_cache: bool,
+    stdin_filename: str | None,
+    changed_since: str | None,
+    codemod: bool,
+    show_diff: bool,
+    task_name: str | None,
+    task_map: Path | None,
+    remove_unused: bool,
+    include_tests: bool,
+) -> None:
     """Move call sites that hard-code a Claude model onto route("TASK"), keeping every request's model."""
     from opusguard import engine
     from opusguard.codemod import FixError, FixWriteError, compute_fix, write_fix
@@ -367,7 +456,9 @@ def fix(paths: tuple[str, ...], policy: Path | None, config_file: Path | None, s
     engine.print_warnings(analysis.warnings)
     for path, why in analysis.summary.skipped.items():
         warn(f"{path}: not considered ({why}): its call sites are not rewritten")
-    policy_path = Path(analysis.project.policy.path) if analysis.project.policy.path else settings.root / POLICY_FILE_NAMES[0]
+    policy_path = (
+        Path(analysis.project.policy.path) if analysis.project.policy.path else settings.root / POLICY_FILE_NAMES[0]
+    )
     names = _task_map(task_map)
     if task_name:
         names.update({f"{c.path}:{c.line}": task_name for c in analysis.project.calls})
@@ -377,9 +468,16 @@ def fix(paths: tuple[str, ...], policy: Path | None, config_file: Path | None, s
 
         tree = list(discover_files(list(paths) or ["."], settings, cwd=Path.cwd()))
     try:
-        result = compute_fix(analysis.project, analysis.sources, policy_path=policy_path, cwd=Path.cwd(),
-                             task_names=names, remove_unused_in=tree, root=find_project_root(Path.cwd()),
-                             exclude=None if include_tests else match_tests(settings, Path.cwd()))
+        result = compute_fix(
+            analysis.project,
+            analysis.sources,
+            policy_path=policy_path,
+            cwd=Path.cwd(),
+            task_names=names,
+            remove_unused_in=tree,
+            root=find_project_root(Path.cwd()),
+            exclude=None if include_tests else match_tests(settings, Path.cwd()),
+        )
     except (FixError, ScaffoldError) as exc:
         fail(str(exc))
     if show_diff:
@@ -415,15 +513,19 @@ def _fix_summary(result: FixResult, analysis: Analysis, settings: Settings, show
         if task.name in used:
             by_tier[task.tier] = by_tier.get(task.tier, 0) + 1
     for item in plan.needs_person:
-        click.echo(printable(f"{analysis.project.where(item.path, item.line)}: needs a person: {item.reason}"), err=True)
+        click.echo(
+            printable(f"{analysis.project.where(item.path, item.line)}: needs a person: {item.reason}"), err=True
+        )
     for path in result.skipped:
         warn(f"{path}: left untouched")
     if result.created:
         verb = "would create" if show_diff else "created"
         passed = f" ({'; '.join(result.router_passed)})" if result.router_passed else ""
         layout = "the layout of `opusguard init`, " if result.policy_before == "" and result.policy_after else ""
-        click.echo(f"{verb} {', '.join(printable(p) for p in result.created)}: {layout}"
-                   f"router {result.router}{passed}", err=True)
+        click.echo(
+            f"{verb} {', '.join(printable(p) for p in result.created)}: {layout}router {result.router}{passed}",
+            err=True,
+        )
     tiers = ", ".join(f"{n} {t}" for t, n in sorted(by_tier.items())) or "none"
     verb = "would change" if show_diff else "changed"
     opus_tasks = {name for name, task in plan.new_tasks.items() if task.tier == Tier.OPUS}
@@ -436,8 +538,10 @@ def _fix_summary(result: FixResult, analysis: Analysis, settings: Settings, show
         err=True,
     )
     if plan.left_tests:
-        click.echo(f"left {len(plan.left_tests)} test file(s) alone (the `tests` globs); --include-tests rewrites them too",
-                   err=True)
+        click.echo(
+            f"left {len(plan.left_tests)} test file(s) alone (the `tests` globs); --include-tests rewrites them too",
+            err=True,
+        )
     every, defaults = engine.default_codes()
     findings = engine.run_rules(analysis, settings, select_codes=selected_rules(settings, every, defaults)).findings
     left = leftover_findings(findings, result, analysis.project)
@@ -451,19 +555,67 @@ def _fix_summary(result: FixResult, analysis: Analysis, settings: Settings, show
 
 @main.command("report")
 @common_options
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown", "html"]), default="text", show_default=True)
-@click.option("--usage", "usage_file", type=click.Path(dir_okay=False, path_type=Path), help="Measured traffic per task or path:line (CSV, JSON or JSON Lines; see docs/report.md).")
-@click.option("--prices", "prices_file", type=click.Path(dir_okay=False, path_type=Path), help="YAML/JSON prices per model id or tier, over the catalog's.")
-@click.option("--group-by", type=click.Choice(["task", "tier", "file"]), default="task", show_default=True, help="How the inventory is grouped.")
-@click.option("--diff", "diff_ref", metavar="REF", help="Compare with the code at this git ref: sites added, removed, moved tier, and the cost delta.")
-@click.option("--link-base", default="", help="Prefix of the links to file:line in html output (e.g. https://github.com/ORG/REPO/blob/SHA/).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report to this file instead of stdout.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json", "markdown", "html"]), default="text", show_default=True
+)
+@click.option(
+    "--usage",
+    "usage_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Measured traffic per task or path:line (CSV, JSON or JSON Lines; see docs/report.md).",
+)
+@click.option(
+    "--prices",
+    "prices_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="YAML/JSON prices per model id or tier, over the catalog's.",
+)
+@click.option(
+    "--group-by",
+    type=click.Choice(["task", "tier", "file"]),
+    default="task",
+    show_default=True,
+    help="How the inventory is grouped.",
+)
+@click.option(
+    "--diff",
+    "diff_ref",
+    metavar="REF",
+    help="Compare with the code at this git ref: sites added, removed, moved tier, and the cost delta.",
+)
+@click.option(
+    "--link-base",
+    default="",
+    help="Prefix of the links to file:line in html output (e.g. https://github.com/ORG/REPO/blob/SHA/).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the report to this file instead of stdout.",
+)
 @click.option("--no-color", is_flag=True, help="Plain text output.")
 @handle_user_errors
-def report(paths: tuple[str, ...], policy: Path | None, config_file: Path | None, select: str | None, extend_select: str | None,
-           ignore: str | None, jobs: int, no_cache: bool, stdin_filename: str | None, changed_since: str | None,
-           fmt: str, usage_file: Path | None, prices_file: Path | None, group_by: str, diff_ref: str | None,
-           link_base: str, output: Path | None, no_color: bool) -> None:
+def report(
+    paths: tuple[str, ...],
+    policy: Path | None,
+    config_file: Path | None,
+    select: str | None,
+    extend_select: str | None,
+    ignore: str | None,
+    jobs: int,
+    no_cache: bool,
+    stdin_filename: str | None,
+    changed_since: str | None,
+    fmt: str,
+    usage_file: Path | None,
+    prices_file: Path | None,
+    group_by: str,
+    diff_ref: str | None,
+    link_base: str,
+    output: Path | None,
+    no_color: bool,
+) -> None:
     """Inventory and cost: every model use, its tier and task, and spend today vs under the policy."""
     from opusguard import engine
     from opusguard.report_run import ReportInputs, make_diff, make_report
@@ -483,8 +635,16 @@ def report(paths: tuple[str, ...], policy: Path | None, config_file: Path | None
     color = False if no_color or output else None
     if diff_ref:
         overrides = {"policy": policy} if policy else {}
-        diff, analysis = make_diff(diff_ref, settings, options, inputs, cwd=Path.cwd(), config_file=config_file,
-                                   overrides=overrides, config_start=_config_start(paths))
+        diff, analysis = make_diff(
+            diff_ref,
+            settings,
+            options,
+            inputs,
+            cwd=Path.cwd(),
+            config_file=config_file,
+            overrides=overrides,
+            config_start=_config_start(paths),
+        )
         engine.print_warnings([*analysis.warnings, *diff.head.warnings])
         render = functools.partial(render_diff, fmt, diff, color=color)
     else:

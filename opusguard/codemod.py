@@ -52,7 +52,9 @@ class _ReplaceModelArgs(cst.CSTTransformer):
     with their calls. (A node's position need not cover its children, a parameter's
     default for one: the whole tree is walked.)"""
 
-    def __init__(self, nodes: dict[cst.CSTNode, tuple[int, int, int, int]], calls: dict[tuple[int, int, int, int], str]):
+    def __init__(
+        self, nodes: dict[cst.CSTNode, tuple[int, int, int, int]], calls: dict[tuple[int, int, int, int], str]
+    ):
         super().__init__()
         self.nodes = nodes  # each expression at one of the spans
         self.calls = calls
@@ -87,15 +89,22 @@ def rewrite_source(source: bytes, plans: list[FixPlan], *, in_router_module: boo
     # (PositionProvider's values are CodeRanges; libcst types a provider's values as possibly lazy)
     positions = cast("Mapping[cst.CSTNode, CodeRange]", PositionProvider()._gen(wrapper))
     wanted = {r.span: r.call for r in plans}
-    nodes: dict[cst.CSTNode, tuple[int, int, int, int]] = {node: span for node, pos in positions.items() if isinstance(node, cst.BaseExpression)
-             and (span := (pos.start.line, pos.start.column + 1, pos.end.line, pos.end.column + 1)) in wanted}
+    nodes: dict[cst.CSTNode, tuple[int, int, int, int]] = {
+        node: span
+        for node, pos in positions.items()
+        if isinstance(node, cst.BaseExpression)
+        and (span := (pos.start.line, pos.start.column + 1, pos.end.line, pos.end.column + 1)) in wanted
+    }
     if not nodes:
         return source
     transformer = _ReplaceModelArgs(nodes, wanted)
     lines = [(span[0], span[2]) for span in nodes.values()]
     for statement in module.body:
         # A statement's lines: from its first decorator (before its own start) to its end.
-        first = [positions[statement].start.line, *(positions[d].start.line for d in getattr(statement, "decorators", ()))]
+        first = [
+            positions[statement].start.line,
+            *(positions[d].start.line for d in getattr(statement, "decorators", ())),
+        ]
         start, end = min(first), positions[statement].end.line
         if not any(low <= end and start <= high for low, high in lines):
             transformer.skip.add(statement)
@@ -121,8 +130,12 @@ def _skips_first(module: cst.Module) -> bool:
     first = module.body[0].body[0]
     if isinstance(first, cst.Expr):
         return isinstance(first.value, cst.SimpleString)
-    return (isinstance(first, cst.Assign) and len(first.targets) == 1
-            and isinstance(first.targets[0].target, cst.Name) and first.targets[0].target.value == "__strict__")
+    return (
+        isinstance(first, cst.Assign)
+        and len(first.targets) == 1
+        and isinstance(first.targets[0].target, cst.Name)
+        and first.targets[0].target.value == "__strict__"
+    )
 
 
 def add_from_import(module: cst.Module, module_name: str, name: str) -> cst.Module:
@@ -132,13 +145,20 @@ def add_from_import(module: cst.Module, module_name: str, name: str) -> cst.Modu
     start = 1 if _skips_first(module) else 0
     body = list(module.body)
     end = start
-    while (end < len(body) and isinstance(head := body[end], cst.SimpleStatementLine) and len(head.body) == 1
-           and isinstance(head.body[0], (cst.Import, cst.ImportFrom))):
+    while (
+        end < len(body)
+        and isinstance(head := body[end], cst.SimpleStatementLine)
+        and len(head.body) == 1
+        and isinstance(head.body[0], (cst.Import, cst.ImportFrom))
+    ):
         end += 1
     first_from = None
     for index in range(start, end):
         statement = cast(cst.SimpleStatementLine, body[index]).body[0]  # (import lines: the loop above)
-        if not isinstance(statement, cst.ImportFrom) or get_absolute_module_from_package_for_import(None, statement) != module_name:
+        if (
+            not isinstance(statement, cst.ImportFrom)
+            or get_absolute_module_from_package_for_import(None, statement) != module_name
+        ):
             continue
         if isinstance(statement.names, cst.ImportStar):
             return module
@@ -150,8 +170,9 @@ def add_from_import(module: cst.Module, module_name: str, name: str) -> cst.Modu
         import_line = cast(cst.SimpleStatementLine, body[first_from])
         statement = cast(cst.ImportFrom, import_line.body[0])
         names = cast("Sequence[cst.ImportAlias]", statement.names)  # (not `*`: that returned above)
-        body[first_from] = import_line.with_changes(body=[statement.with_changes(
-            names=[cst.ImportAlias(name=cst.Name(name)), *names])])
+        body[first_from] = import_line.with_changes(
+            body=[statement.with_changes(names=[cst.ImportAlias(name=cst.Name(name)), *names])]
+        )
         return module.with_changes(body=body)
     after = body[end:]
     if after:  # at least one empty line before the first statement that is not an import
@@ -214,8 +235,10 @@ def append_tasks(policy_text: str, tasks: list[NewTask]) -> str:
     key, value = tasks_node
     if isinstance(value, yaml.MappingNode) and value.value and value.flow_style:
         line = value.start_mark.line + 1
-        raise FixError(f"line {line}: `tasks:` is written in flow style ({{...}}); write it as a block mapping "
-                       "or add the tasks by hand; nothing was written")
+        raise FixError(
+            f"line {line}: `tasks:` is written in flow style ({{...}}); write it as a block mapping "
+            "or add the tasks by hand; nothing was written"
+        )
     if isinstance(value, yaml.MappingNode) and value.value:
         indent = value.value[0][0].start_mark.column
         # Insert after the last line of the mapping's last entry.
@@ -225,8 +248,9 @@ def append_tasks(policy_text: str, tasks: list[NewTask]) -> str:
     else:
         indent = 2
         insert_at = key.end_mark.line + 1
-        lines[key.end_mark.line] = re.sub(r"tasks:\s*(\{\}|null|~)?\s*(\r\n|\r|\n)?$", lambda _: "tasks:" + newline,
-                                          lines[key.end_mark.line])
+        lines[key.end_mark.line] = re.sub(
+            r"tasks:\s*(\{\}|null|~)?\s*(\r\n|\r|\n)?$", lambda _: "tasks:" + newline, lines[key.end_mark.line]
+        )
     if insert_at > len(lines):
         insert_at = len(lines)
     if insert_at and not lines[insert_at - 1].endswith(("\n", "\r")):
@@ -256,10 +280,13 @@ def checked_policy_text(path: Path, before: str, after: str, tasks: list[NewTask
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise FixError(f"{path}: the policy with the new tasks would not be valid YAML ({where}{problem}); "
-                       "nothing was written") from None
+        raise FixError(
+            f"{path}: the policy with the new tasks would not be valid YAML ({where}{problem}); nothing was written"
+        ) from None
     except PolicyError as exc:
-        raise FixError(f"{path}: the policy with the new tasks would not be valid ({exc.message}); nothing was written") from None
+        raise FixError(
+            f"{path}: the policy with the new tasks would not be valid ({exc.message}); nothing was written"
+        ) from None
     old_tasks = dict(old_data.get("tasks") or {})
     new_tasks = dict(new_data.get("tasks") or {})
     expected = {**old_tasks, **{t.name: task_entry(t) for t in tasks}}
@@ -269,7 +296,9 @@ def checked_policy_text(path: Path, before: str, after: str, tasks: list[NewTask
     problem = None
     if clash:
         problem = f"task '{clash[0]}' is already declared"
-    elif new_tasks != expected or rest_new != rest_old or (old_data.get("router") not in (None, new_data.get("router"))):
+    elif (
+        new_tasks != expected or rest_new != rest_old or (old_data.get("router") not in (None, new_data.get("router")))
+    ):
         problem = "the new tasks could not be added without changing what is there"
     else:
         wrong = [t.name for t in tasks if policy.model_for(t.name) != t.sent]
@@ -356,8 +385,10 @@ class FixResult(Struct):
 
     def writes(self) -> list[FileWrite]:
         """Every file to write, in the order written: policy, table, router, then code."""
-        code = [FileWrite(path, self.targets.get(path, Path(path)), before, after)
-                for path, (before, after) in sorted(self.changed.items())]
+        code = [
+            FileWrite(path, self.targets.get(path, Path(path)), before, after)
+            for path, (before, after) in sorted(self.changed.items())
+        ]
         return [*self.support, *code]
 
     @property
@@ -375,7 +406,8 @@ class FixResult(Struct):
                 before.splitlines(keepends=True),
                 write.after.decode("utf-8", "replace").splitlines(keepends=True),
                 # a file name is shown escaped (a line break in it would forge diff lines)
-                "/dev/null" if write.before is None else f"a/{printable(write.shown)}", f"b/{printable(write.shown)}",
+                "/dev/null" if write.before is None else f"a/{printable(write.shown)}",
+                f"b/{printable(write.shown)}",
             )
         return "".join(out)
 
@@ -422,9 +454,17 @@ def _write_target(path: Path, root: Path, *, must_exist: bool = True) -> tuple[P
     return target, reason
 
 
-def compute_fix(project: Project, sources: dict[str, bytes], *, policy_path: Path, cwd: Path,
-                task_names: dict[str, str] | None = None, remove_unused_in: list[Path] | None = None,
-                root: Path | None = None, exclude: Callable[[str], bool] | None = None) -> FixResult:
+def compute_fix(
+    project: Project,
+    sources: dict[str, bytes],
+    *,
+    policy_path: Path,
+    cwd: Path,
+    task_names: dict[str, str] | None = None,
+    remove_unused_in: list[Path] | None = None,
+    root: Path | None = None,
+    exclude: Callable[[str], bool] | None = None,
+) -> FixResult:
     """The whole fix, computed in memory and checked: every file to write, in order.
 
     `remove_unused_in`: every file of the scanned tree, searched for other uses
@@ -464,7 +504,10 @@ def compute_fix(project: Project, sources: dict[str, bytes], *, policy_path: Pat
         facts = project.files.get(path)
         if facts is not None and _binds_other(facts, function, router.split(":")[0]):
             skipped.append(path)
-            plan.needs_person += [NeedsPerson(path, r.span[0], f"the name '{function}' means something else in this module") for r in rewrites]
+            plan.needs_person += [
+                NeedsPerson(path, r.span[0], f"the name '{function}' means something else in this module")
+                for r in rewrites
+            ]
             continue
         target, reason = _write_target(cwd / path, root)
         if reason is None and target in targets.values():
@@ -503,10 +546,22 @@ def compute_fix(project: Project, sources: dict[str, bytes], *, policy_path: Pat
     for path, (_, after) in changed.items():
         # never write something that does not parse
         cst.parse_module(notebook.code_text(after).text if notebook.is_notebook(path) else after)
-    new_tasks = [t for t in plan.new_tasks.values() if any(r.task == t.name for r in plan.rewrites if r.path in changed)]
-    result = FixResult(changed, policy_path, policy_before, policy_before, plan, skipped, refused,
-                       targets=targets, router=router, router_passed=passed,
-                       removed={where for where in removed if where[0] in changed})
+    new_tasks = [
+        t for t in plan.new_tasks.values() if any(r.task == t.name for r in plan.rewrites if r.path in changed)
+    ]
+    result = FixResult(
+        changed,
+        policy_path,
+        policy_before,
+        policy_before,
+        plan,
+        skipped,
+        refused,
+        targets=targets,
+        router=router,
+        router_passed=passed,
+        removed={where for where in removed if where[0] in changed},
+    )
     if changed:
         result.support = _support_writes(result, base_text, new_tasks, policy_exists, cwd, root)
         if result.support and result.support[0].shown == _shown(policy_path, cwd):
@@ -514,8 +569,9 @@ def compute_fix(project: Project, sources: dict[str, bytes], *, policy_path: Pat
     return result
 
 
-def _support_writes(result: FixResult, base_text: str, new_tasks: list[NewTask], policy_exists: bool,
-                    cwd: Path, root: Path) -> list[FileWrite]:
+def _support_writes(
+    result: FixResult, base_text: str, new_tasks: list[NewTask], policy_exists: bool, cwd: Path, root: Path
+) -> list[FileWrite]:
     """The policy (with the new tasks), the routing table and, when missing, the router
     module and its packages' __init__.py: checked, in the order they are written."""
     from opusguard.scaffold import (
@@ -543,14 +599,22 @@ def _support_writes(result: FixResult, base_text: str, new_tasks: list[NewTask],
         target, reason = _write_target(path, root, must_exist=False)
         if reason is not None:
             raise FixError(f"{path}: not written: {reason}; nothing was written")
-        writes.append(FileWrite(_shown(path, cwd), target, result.policy_before.encode("utf-8") if policy_exists else None,
-                                after_text.encode("utf-8")))
+        writes.append(
+            FileWrite(
+                _shown(path, cwd),
+                target,
+                result.policy_before.encode("utf-8") if policy_exists else None,
+                after_text.encode("utf-8"),
+            )
+        )
     module_file = router_path(policy)
     if not module_file.exists():
         base = policy_dir_of(path)
         problem = router_problem(result.router, base)
         if problem is not None:
-            raise FixError(f"{path}: router {result.router}: {problem}; name another router in the policy; nothing was written")
+            raise FixError(
+                f"{path}: router {result.router}: {problem}; name another router in the policy; nothing was written"
+            )
         router_module, router_function = router_parts(policy)
         parts = router_module.split(".")
         for depth in range(1, len(parts)):
@@ -568,14 +632,18 @@ def _support_writes(result: FixResult, base_text: str, new_tasks: list[NewTask],
     if table_before != table_text:
         # The table right after the policy: until the code calls a task, a stale
         # table is harmless (OG108 says so), and the code is written last.
-        writes.insert(1 if writes and writes[0].shown == _shown(path, cwd) else 0,
-                      FileWrite(_shown(table, cwd), table, table_before, table_text))
+        writes.insert(
+            1 if writes and writes[0].shown == _shown(path, cwd) else 0,
+            FileWrite(_shown(table, cwd), table, table_before, table_text),
+        )
     for write in writes:
         if write.before is None and os.path.lexists(write.target):
             raise FixError(f"{write.target}: already exists; nothing was written")
         if write.before is None and not _inside(write.target, root):
-            raise FixError(f"{write.shown}: would be created outside the project ({root}); run fix from the "
-                           "project's top, or create the policy there with `opusguard init`; nothing was written")
+            raise FixError(
+                f"{write.shown}: would be created outside the project ({root}); run fix from the "
+                "project's top, or create the policy there with `opusguard init`; nothing was written"
+            )
     return writes
 
 
@@ -584,7 +652,12 @@ def policy_dir_of(policy_path: Path) -> Path:
 
 
 def _remove_unused(
-    project: Project, plan: Plan, changed: dict[str, tuple[bytes, bytes]], sources: dict[str, bytes], cwd: Path, tree: list[Path]
+    project: Project,
+    plan: Plan,
+    changed: dict[str, tuple[bytes, bytes]],
+    sources: dict[str, bytes],
+    cwd: Path,
+    tree: list[Path],
 ) -> set[tuple[str, int]]:
     """Remove the unused constants; returns (path, line) of each removed."""
     removed: set[tuple[str, int]] = set()
@@ -669,8 +742,11 @@ def write_fix(result: FixResult, cwd: Path) -> list[str]:
             if write not in writes:
                 writes.append(write)
         elif write in result.support:  # the policy or table changed meanwhile: plan again
-            raise FixWriteError(f"{write.shown}: changed on disk since it was read; run fix again", [],
-                                [w.shown for w in result.writes()])
+            raise FixWriteError(
+                f"{write.shown}: changed on disk since it was read; run fix again",
+                [],
+                [w.shown for w in result.writes()],
+            )
         else:
             stale.append(write.shown)
     for write in writes:
@@ -682,7 +758,11 @@ def write_fix(result: FixResult, cwd: Path) -> list[str]:
             write.target.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(write.target, write.after)
         except (OSError, KeyboardInterrupt) as exc:
-            message = str(exc) if isinstance(exc, UnsafeTargetError) else f"{write.shown}: {getattr(exc, 'strerror', None) or exc or 'interrupted'}"
+            message = (
+                str(exc)
+                if isinstance(exc, UnsafeTargetError)
+                else f"{write.shown}: {getattr(exc, 'strerror', None) or exc or 'interrupted'}"
+            )
             raise FixWriteError(message, result.written, [w.shown for w in writes[index:]]) from None
         result.written.append(write.shown)
     result.written_stale = [path for path in stale if path in result.changed]
@@ -694,21 +774,21 @@ def write_fix(result: FixResult, cwd: Path) -> list[str]:
 # Each kind of finding a fix leaves, and what a person does about it.
 LEFT_KINDS = {
     "OG000": "files that could not be read or parsed (named above): fix them, then run fix again",
-    "person": "in calls listed above as needing a person: route each by hand (model=route(\"TASK\")), "
-              "or annotate the call with `# opusguard: task=NAME` once its model is one literal",
+    "person": 'in calls listed above as needing a person: route each by hand (model=route("TASK")), '
+    "or annotate the call with `# opusguard: task=NAME` once its model is one literal",
     "left-alone": "in files fix left alone (reason above): remove the reason and run fix again",
     "unused-constant": "constants no call sends any more: `opusguard fix --codemod --remove-unused` removes them",
     "data": "model ids no call sends (model catalogues, price tables, lists of supported models): keep each "
-            "as data with `# opusguard: ignore[OG101]` and a reason (or per-file-ignores), or move it into policies/",
-    "OG101": "model ids sent by calls fix does not rewrite: route them by hand (model=route(\"TASK\"))",
+    "as data with `# opusguard: ignore[OG101]` and a reason (or per-file-ignores), or move it into policies/",
+    "OG101": 'model ids sent by calls fix does not rewrite: route them by hand (model=route("TASK"))',
     "OG102": "Opus calls not routed: route them, or give their task a justification",
     "OG103": "undeclared tasks: declare each in the policy",
     "OG104": "on Opus tasks without a justification or owner (OG104): add justification, owner and "
-             "review_by (with evidence), or move the task to sonnet or haiku",
+    "review_by (with evidence), or move the task to sonnet or haiku",
     "OG105": "retired or deprecated models (also where a task pins one): move the task (or the call) to a current model",
     "OG106": "models known only at run time: annotate the call with `# opusguard: task=NAME`",
     "OG109": "model ids in config files: move the choice into the policy, or `# opusguard: ignore[OG109]` "
-             "with a reason (recorded responses, fixtures)",
+    "with a reason (recorded responses, fixtures)",
 }
 
 
@@ -738,8 +818,15 @@ def leftover_findings(findings: list[Finding], result: FixResult, project: Proje
             sent.add((path, span[0]))
             if (call.path, call.line) in person_sites:
                 sent_by_person.add((path, span[0]))
-    constants = {(path, span[0]) for path, span in ((m.literal_path, m.literal_span) for c in project.calls
-                 for m in c.models if any((c.path, a.span) in rewritten for a in c.call.model_args))}
+    constants = {
+        (path, span[0])
+        for path, span in (
+            (m.literal_path, m.literal_span)
+            for c in project.calls
+            for m in c.models
+            if any((c.path, a.span) in rewritten for a in c.call.model_args)
+        )
+    }
     left_alone = set(result.refused) | set(result.skipped) | set(result.written_stale)
     counts: dict[str, int] = {}
     for finding in findings:

@@ -46,9 +46,26 @@ POLICY_FILE_NAMES = ("opusguard.yaml", ".opusguard.yaml", "opusguard.yml")
 # project's root): version control, a pyproject.toml, or a policy file.
 PROJECT_MARKERS = (".git", ".hg", "pyproject.toml", *POLICY_FILE_NAMES)
 DEFAULT_EXCLUDE = [
-    ".git", ".hg", ".svn", ".venv", "venv", ".env", "env", "node_modules", "build", "dist",
-    "__pycache__", "site-packages", ".tox", ".nox", ".mypy_cache", ".ruff_cache",
-    ".pytest_cache", CACHE_DIR_NAME, ".eggs", "*.egg-info",
+    ".git",
+    ".hg",
+    ".svn",
+    ".venv",
+    "venv",
+    ".env",
+    "env",
+    "node_modules",
+    "build",
+    "dist",
+    "__pycache__",
+    "site-packages",
+    ".tox",
+    ".nox",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".pytest_cache",
+    CACHE_DIR_NAME,
+    ".eggs",
+    "*.egg-info",
 ]
 # In the default excludes `.env` is a virtualenv folder: it does not exclude a `.env` file.
 FOLDER_ONLY_EXCLUDES = frozenset({".env"})
@@ -56,8 +73,16 @@ FOLDER_ONLY_EXCLUDES = frozenset({".env"})
 # `report` prices it apart from production and `fix --codemod` leaves it alone.
 DEFAULT_TESTS = ["tests/", "test_*.py", "*_test.py", "conftest.py"]
 KEYS = (
-    "policy", "include", "exclude", "extend-exclude", "select", "extend-select", "ignore",
-    "per-file-ignores", "baseline", "tests",
+    "policy",
+    "include",
+    "exclude",
+    "extend-exclude",
+    "select",
+    "extend-select",
+    "ignore",
+    "per-file-ignores",
+    "baseline",
+    "tests",
 )
 
 

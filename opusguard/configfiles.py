@@ -62,11 +62,22 @@ MAX_LINE_CHARS = 240
 CONFIG_GLOBS = (".env", ".env.*", "*.yaml", "*.yml", "*.toml", "*.json", "*.ini")
 _SUFFIX_KINDS = {".yaml": "yaml", ".yml": "yaml", ".toml": "toml", ".json": "json", ".ini": "ini"}
 # Loaders whose result the resolver reads keys of, by qualified name.
-LOADERS = frozenset({
-    "yaml.safe_load", "yaml.load", "yaml.full_load", "yaml.safe_load_all",
-    "json.load", "json.loads", "tomllib.load", "tomllib.loads", "tomli.load", "tomli.loads",
-    "toml.load", "toml.loads",
-})
+LOADERS = frozenset(
+    {
+        "yaml.safe_load",
+        "yaml.load",
+        "yaml.full_load",
+        "yaml.safe_load_all",
+        "json.load",
+        "json.loads",
+        "tomllib.load",
+        "tomllib.loads",
+        "tomli.load",
+        "tomli.loads",
+        "toml.load",
+        "toml.loads",
+    }
+)
 # What opens a file given its path: open(PATH), Path(PATH) (then .open() / .read_text()).
 OPENERS = frozenset({"open", "io.open", "builtins.open", "codecs.open", "pathlib.Path", "pathlib.PurePath"})
 FILE_METHODS = frozenset({"open", "read_text", "read_bytes", "read", "resolve", "absolute", "expanduser"})
@@ -214,7 +225,9 @@ def _yaml_values(text: str, is_model_id: IsModelId) -> Iterator[ConfigValue]:
                 ):
                     start, end = event.start_mark, event.end_mark
                     assert start is not None and end is not None  # (the parser marks every event)
-                    found.append((document, keys, event.value, (start.line + 1, start.column + 1, end.line + 1, end.column + 1)))
+                    found.append(
+                        (document, keys, event.value, (start.line + 1, start.column + 1, end.line + 1, end.column + 1))
+                    )
                 _yaml_advance(stack, None)
             elif kind is yaml.AliasEvent:
                 _yaml_advance(stack, None)
@@ -333,7 +346,7 @@ def _toml_values(text: str, is_model_id: IsModelId) -> Iterator[ConfigValue]:
         if line.lstrip().startswith("["):
             continue
         for match in _TOML_STRING.finditer(line):
-            if line[match.end():].lstrip().startswith("=") or line[: match.start()].count("#"):
+            if line[match.end() :].lstrip().startswith("=") or line[: match.start()].count("#"):
                 continue
             raw = match.group(0)
             value = raw[1:-1] if raw[0] == "'" else _toml_basic(raw)
@@ -403,7 +416,9 @@ def _ini_values(text: str, is_model_id: IsModelId) -> Iterator[ConfigValue]:
         if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "\"'":
             value = raw[1:-1]
         if _model_like(value, is_model_id):
-            yield ConfigValue((section, match["key"].strip().lower()), value, (number, start + 1, number, start + 1 + width))
+            yield ConfigValue(
+                (section, match["key"].strip().lower()), value, (number, start + 1, number, start + 1 + width)
+            )
 
 
 _INI_LINE = re.compile(r"^(?P<key>[^\s#;\[=:][^=:]*?)\s*[=:]\s*(?P<value>.*?)\s*$")
@@ -424,9 +439,17 @@ class ConfigFiles:
     by its bytes), and only if it is committed (discovered, or for a file the run
     did not discover, neither excluded nor .gitignore'd)."""
 
-    def __init__(self, cwd: Path, root: Path, is_model_id: Callable[[str], bool], cache: FactsCache | None = None, *,
-                 excludes: tuple[list[str], list[str]] = ([], []), skip: frozenset[str] = frozenset(),
-                 verdicts: VerdictIndex | None = None) -> None:
+    def __init__(
+        self,
+        cwd: Path,
+        root: Path,
+        is_model_id: Callable[[str], bool],
+        cache: FactsCache | None = None,
+        *,
+        excludes: tuple[list[str], list[str]] = ([], []),
+        skip: frozenset[str] = frozenset(),
+        verdicts: VerdictIndex | None = None,
+    ) -> None:
         self.cwd = cwd
         self.root = root
         self.is_model_id = is_model_id
@@ -484,8 +507,11 @@ class ConfigFiles:
             return None
         facts = self._parse(content, rel, kind)
         if self.verdicts is not None and self.cache is not None and len(content) == stat.st_size:
-            verdict = _NO_MODEL if facts is not None and facts.kind == "" else (
-                _TOO_LARGE if facts is None else _CONFIG + self.cache.key(content, "config"))
+            verdict = (
+                _NO_MODEL
+                if facts is not None and facts.kind == ""
+                else (_TOO_LARGE if facts is None else _CONFIG + self.cache.key(content, "config"))
+            )
             self.verdicts.put(absolute, stat.st_size, stat.st_mtime_ns, verdict)
         if facts is not None and facts.kind == "":
             facts.kind = kind
@@ -497,7 +523,7 @@ class ConfigFiles:
             self.too_large.append(rel)
             return False
         if verdict.startswith(_CONFIG) and self.cache is not None:
-            facts = self.cache.read_key(verdict[len(_CONFIG):], ConfigFacts)
+            facts = self.cache.read_key(verdict[len(_CONFIG) :], ConfigFacts)
             if isinstance(facts, ConfigFacts):
                 return self._loaded(facts, rel)
         return None
@@ -587,10 +613,7 @@ class ConfigFiles:
         root = os.fspath(self.root.resolve())
         while True:
             found = [
-                (facts, value)
-                for facts in self._env_files(directory)
-                for value in facts.values
-                if value.keys == (var,)
+                (facts, value) for facts in self._env_files(directory) for value in facts.values if value.keys == (var,)
             ]
             if found:
                 return found

@@ -46,16 +46,23 @@ def outside(path: Path, roots: Iterable[str | Path]) -> bool:
     return not any(real == Path(root) or Path(root) in real.parents for root in roots)
 
 
-def read_data_file(path: str | Path, what: str, *, max_bytes: int = MAX_DATA_BYTES, roots: Iterable[str | Path] | None = None,
-                   encoding: str = "utf-8") -> str:
+def read_data_file(
+    path: str | Path,
+    what: str,
+    *,
+    max_bytes: int = MAX_DATA_BYTES,
+    roots: Iterable[str | Path] | None = None,
+    encoding: str = "utf-8",
+) -> str:
     """The text of data file `path` (`what`: "policy", "usage file", ...), or a DataFileError.
 
     With `roots` (real paths of folders), a path that resolves outside all of them
     is refused before it is opened."""
     path = Path(path)
     if roots is not None and outside(path, roots):
-        raise DataFileError(path, 1, f"{what} is outside the project ({os.path.realpath(path)}); "
-                                     "only files inside the project are read")
+        raise DataFileError(
+            path, 1, f"{what} is outside the project ({os.path.realpath(path)}); only files inside the project are read"
+        )
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_BINARY", 0))
     except OSError as exc:
@@ -153,8 +160,7 @@ def _bounded_loader_class() -> Callable[[str, int], yaml.SafeLoader]:
             event = self.peek_event()
             if isinstance(event, yaml.AliasEvent):
                 if event.anchor in self.open_anchors:  # a recursive value: no consumer expects one
-                    raise yaml.composer.ComposerError(
-                        None, None, "an alias inside the value it names", _mark(event))
+                    raise yaml.composer.ComposerError(None, None, "an alias inside the value it names", _mark(event))
                 target = self.anchors.get(event.anchor)
                 if target is not None:
                     self._count(self._expanded_size(target), event)
@@ -163,7 +169,8 @@ def _bounded_loader_class() -> Callable[[str, int], yaml.SafeLoader]:
             self.depth += 1
             if self.depth > MAX_YAML_DEPTH:
                 raise yaml.composer.ComposerError(
-                    None, None, f"nested more than {MAX_YAML_DEPTH} levels deep", _mark(event))
+                    None, None, f"nested more than {MAX_YAML_DEPTH} levels deep", _mark(event)
+                )
             anchor = getattr(event, "anchor", None)
             if anchor is not None:
                 self.open_anchors.add(anchor)
@@ -177,9 +184,11 @@ def _bounded_loader_class() -> Callable[[str, int], yaml.SafeLoader]:
             self.expanded += n
             if self.expanded > self.max_nodes:
                 raise yaml.composer.ComposerError(
-                    None, None,
+                    None,
+                    None,
                     f"more than {self.max_nodes:,} values with aliases expanded (an alias bomb?)",
-                    _mark(event))
+                    _mark(event),
+                )
 
         def _expanded_size(self, node: yaml.Node) -> int:
             # Complete nodes only (aliases to open ones are refused), at most
@@ -190,7 +199,7 @@ def _bounded_loader_class() -> Callable[[str, int], yaml.SafeLoader]:
             size = 1
             if isinstance(node, (yaml.SequenceNode, yaml.MappingNode)):
                 for item in node.value:
-                    for child in (item if isinstance(item, tuple) else (item,)):
+                    for child in item if isinstance(item, tuple) else (item,):
                         size += self._expanded_size(child)
             self.sizes[id(node)] = size
             return size

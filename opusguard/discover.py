@@ -125,7 +125,9 @@ def _note(depends_on: list | None, path: Path | str, *, presence_only: bool = Fa
         depends_on.append((os.fspath(path), stat.st_mtime_ns, stat.st_size, None))
 
 
-def _load_ignore(directory: Path, names: set[str] | None = None, depends_on: list | None = None) -> pathspec.PathSpec | None:
+def _load_ignore(
+    directory: Path, names: set[str] | None = None, depends_on: list | None = None
+) -> pathspec.PathSpec | None:
     """The folder's ignore rules; `names`, when the folder was just listed, spares
     looking for files that are not there (two system calls per folder)."""
     lines: list[str] = []
@@ -214,8 +216,12 @@ def discover_file_names(
     With `listings`, the last walk of the same paths with the same settings is
     reused while it holds, and this walk is kept for the next run."""
     key = (
-        os.fspath(cwd), tuple(os.fspath(p) for p in paths), os.fspath(settings.root),
-        tuple(settings.include), tuple(settings.exclude), tuple(settings.extend_exclude),
+        os.fspath(cwd),
+        tuple(os.fspath(p) for p in paths),
+        os.fspath(settings.root),
+        tuple(settings.include),
+        tuple(settings.exclude),
+        tuple(settings.extend_exclude),
     )
     if listings is not None and not all((cwd / p).is_dir() for p in paths):
         listings = None  # named files: the walk is a few system calls, nothing to keep
@@ -238,8 +244,13 @@ def discover_file_names(
     return found
 
 
-def _discover(paths: Sequence[str | Path], settings: Settings, cwd: Path, warn: Callable[[str], None],
-              depends_on: list[_Dependency] | None) -> list[str]:
+def _discover(
+    paths: Sequence[str | Path],
+    settings: Settings,
+    cwd: Path,
+    warn: Callable[[str], None],
+    depends_on: list[_Dependency] | None,
+) -> list[str]:
     excludes = [*settings.exclude, *settings.extend_exclude]
     seen: set[tuple[int, int]] = set()
     found: list[str] = []
@@ -270,8 +281,15 @@ def _identity(path: Path) -> tuple[int, int]:
     return (stat.st_dev, stat.st_ino)
 
 
-def _walk(root: Path, settings: Settings, excludes: Sequence[str], specs: list[tuple[Path, pathspec.PathSpec]],
-          seen: set[tuple[int, int]], warn: Callable[[str], None], depends_on: list[_Dependency] | None = None) -> list[str]:
+def _walk(
+    root: Path,
+    settings: Settings,
+    excludes: Sequence[str],
+    specs: list[tuple[Path, pathspec.PathSpec]],
+    seen: set[tuple[int, int]],
+    warn: Callable[[str], None],
+    depends_on: list[_Dependency] | None = None,
+) -> list[str]:
     # Per entry, only what it needs: this loop runs once per file of the tree.
     out: list[str] = []
     visited_dirs: set[tuple[int, int]] = set()

@@ -47,7 +47,6 @@ MIN_FILES_TO_STREAM = 200
 _PARSED = f"{prefilter.PARSE}:"
 
 
-
 class _SecondPassFile(NamedTuple):
     """A file that makes a model-taking call: it matters if it reads a model name."""
 
@@ -138,7 +137,11 @@ def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
                 pass  # a read-only tree: the run goes on without writing
     # The worker pool is closed on the way out, Ctrl-C included.
     with FactsSource(catalog, names, cache, jobs, service=options.extraction) as source:
-        if options.stdin is None and options.explicit_files is None and (cache is None or verdicts is None or not verdicts.entries):
+        if (
+            options.stdin is None
+            and options.explicit_files is None
+            and (cache is None or verdicts is None or not verdicts.entries)
+        ):
             source.start_service()  # a cold run of a tree: it will parse
         warnings: list[str] = []
         large: list[tuple[str, bytes]] = []
@@ -169,16 +172,24 @@ def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
                 [os.path.join(cwd, path) for path in options.explicit_files]
                 if options.explicit_files is not None
                 else discover_file_names(
-                    paths, configfiles.with_config_globs(settings), cwd=cwd, warn=warnings.append,
+                    paths,
+                    configfiles.with_config_globs(settings),
+                    cwd=cwd,
+                    warn=warnings.append,
                     listings=verdicts.listings if verdicts is not None else None,
-                ) if paths else []
+                )
+                if paths
+                else []
             )
             summary.files_scanned = len(files)
             files = configs.take_config_files(files)
             # Nothing found: no code and no config file naming a model under the folders
             # walked (a file named explicitly, as pre-commit names them, is always checked).
             summary.nothing_found = (
-                not files and not configs.files and bool(paths) and options.explicit_files is None
+                not files
+                and not configs.files
+                and bool(paths)
+                and options.explicit_files is None
                 and not any(os.path.isfile(os.path.join(cwd, path)) for path in paths)
             )
             # Large trees: parse each candidate in a worker while the rest is still read.
@@ -187,7 +198,15 @@ def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
                 source.stop_unused()  # a small tree: parsing here is quicker than starting workers
             facts = source.facts_for(
                 _prefilter(
-                    files, cwd, warnings, options.progress, verdicts, candidates, others, large, unreadable,
+                    files,
+                    cwd,
+                    warnings,
+                    options.progress,
+                    verdicts,
+                    candidates,
+                    others,
+                    large,
+                    unreadable,
                     reuse_facts=not options.read_candidates,
                 ),
                 stream=stream,
@@ -260,7 +279,12 @@ def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
             return source.facts_for([(rel, content)], cut_bodies=wanted[rel])[rel]
 
         project = build_project(
-            facts, policy=policy, catalog=catalog, today=options.today, find_module=find_module, whole_file=whole_file,
+            facts,
+            policy=policy,
+            catalog=catalog,
+            today=options.today,
+            find_module=find_module,
+            whole_file=whole_file,
             configs=configs,
         )
         warnings.extend(configs.finish())
@@ -277,15 +301,29 @@ def analyze(settings: Settings, options: RunOptions, *, cwd: Path) -> Analysis:
     return Analysis(project=project, summary=summary, sources=dict(candidates), warnings=warnings)
 
 
-def _config_files(settings: Settings, policy: Policy, catalog: Catalog, cwd: Path, cache: FactsCache | None,
-                  verdicts: VerdictIndex | None) -> configfiles.ConfigFiles:
+def _config_files(
+    settings: Settings,
+    policy: Policy,
+    catalog: Catalog,
+    cwd: Path,
+    cache: FactsCache | None,
+    verdicts: VerdictIndex | None,
+) -> configfiles.ConfigFiles:
     """The run's config files: never the policy, its evidence, the baseline or the catalog."""
     skip = [policy.path, settings.baseline, catalog.source_path]
-    skip += [Path(task.source or policy.path or ".").parent / task.evidence for task in policy.tasks.values() if task.evidence]
+    skip += [
+        Path(task.source or policy.path or ".").parent / task.evidence
+        for task in policy.tasks.values()
+        if task.evidence
+    ]
     return configfiles.ConfigFiles(
-        cwd, settings.root, lambda text: catalog.recognize(text) is not None, cache,
+        cwd,
+        settings.root,
+        lambda text: catalog.recognize(text) is not None,
+        cache,
         excludes=(settings.exclude, settings.extend_exclude),
-        skip=frozenset(os.path.abspath(path) for path in skip if path), verdicts=verdicts,
+        skip=frozenset(os.path.abspath(path) for path in skip if path),
+        verdicts=verdicts,
     )
 
 
@@ -313,6 +351,7 @@ def _split_named_files(
         else:  # a config file (read for model ids, OG109) or a script checked as Python
             kept.append(path)
     return kept, named
+
 
 _CONFIG_NAMES = frozenset({"pyproject.toml", "opusguard.toml", *POLICY_FILE_NAMES})
 
@@ -387,7 +426,7 @@ def _prefilter(
                     others.append(_SecondPassFile(rel, key, stat.st_size, stat.st_mtime_ns, known, None))
                     continue
                 if known is not None and known.startswith(_PARSED):
-                    facts = verdicts.cache.get_by_key(known[len(_PARSED):]) if reuse_facts else None
+                    facts = verdicts.cache.get_by_key(known[len(_PARSED) :]) if reuse_facts else None
                     if facts is not None:
                         yield rel, facts
                         continue
@@ -498,7 +537,7 @@ def _second_pass(
         if verdict == answered_no:
             continue
         if reuse_facts and verdicts is not None and verdict.startswith(answered_yes):
-            facts = verdicts.cache.get_by_key(verdict[len(answered_yes):])
+            facts = verdicts.cache.get_by_key(verdict[len(answered_yes) :])
             if facts is not None:
                 found.append((rel, facts))
                 continue

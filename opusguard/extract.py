@@ -59,8 +59,14 @@ _ENUM_BASE = re.compile(r"(?:^|\.)\w*Enum$|(?:^|\.)(?:Flag|IntFlag)$")
 _ANNOTATION = re.compile(r"#\s*opusguard:\s*(?P<body>.*)$")
 _TASK = re.compile(r"task\s*=\s*(?P<task>[A-Za-z0-9_.\-]+)")
 _IGNORE = re.compile(r"\bignore(?:\[(?P<codes>[^\]]*)\])?")
-_ENV_GETTERS = {("os", "getenv"), ("getenv",), ("os", "environ", "get"), ("environ", "get"),
-                ("os", "environ", "setdefault"), ("environ", "setdefault")}
+_ENV_GETTERS = {
+    ("os", "getenv"),
+    ("getenv",),
+    ("os", "environ", "get"),
+    ("environ", "get"),
+    ("os", "environ", "setdefault"),
+    ("environ", "setdefault"),
+}
 _FIELD_CALLS = {"Field", "field", "attrib", "attr.ib"}
 
 
@@ -80,7 +86,11 @@ def extract_facts(
     are read as one module (notebook.py)."""
     if notebook.is_notebook(path):
         return notebook.notebook_facts(
-            source, path, lambda code: extract_facts(code, path + ".py", is_model_id=is_model_id, router_names=router_names, cut_bodies=cut_bodies)
+            source,
+            path,
+            lambda code: extract_facts(
+                code, path + ".py", is_model_id=is_model_id, router_names=router_names, cut_bodies=cut_bodies
+            ),
         )
     # Statements that cannot add a fact are left out first (selection.py): most of a
     # large module, at a fraction of the parse. Cut text that does not parse falls
@@ -127,7 +137,11 @@ def extract_facts(
 
 
 def _facts_of(
-    module: cst.Module, path: str, is_model_id: Callable[[str], bool], router_names: frozenset[str], sliced: selection.SlicedSource | None
+    module: cst.Module,
+    path: str,
+    is_model_id: Callable[[str], bool],
+    router_names: frozenset[str],
+    sliced: selection.SlicedSource | None,
 ) -> FileFacts:
     collector = _Collector(path, is_model_id, router_names, sliced)
     collector.read(module, first_line=1)
@@ -142,7 +156,11 @@ PIECE_BYTES = 128 * 1024
 
 
 def _facts_in_pieces(
-    text: bytes, path: str, is_model_id: Callable[[str], bool], router_names: frozenset[str], sliced: selection.SlicedSource | None
+    text: bytes,
+    path: str,
+    is_model_id: Callable[[str], bool],
+    router_names: frozenset[str],
+    sliced: selection.SlicedSource | None,
 ) -> FileFacts | None:
     """Facts of `text` parsed in pieces; None where it is not split (see _pieces_of) or a
     piece does not parse (the caller parses it whole, and reports its errors)."""
@@ -325,9 +343,7 @@ def _string_value(node: cst.BaseExpression) -> str | None:
         except Exception:  # odd escapes in exotic literals
             return None
         return value if isinstance(value, str) else None
-    if isinstance(node, cst.FormattedString) and all(
-        isinstance(part, cst.FormattedStringText) for part in node.parts
-    ):
+    if isinstance(node, cst.FormattedString) and all(isinstance(part, cst.FormattedStringText) for part in node.parts):
         return "".join(part.value for part in node.parts if isinstance(part, cst.FormattedStringText))
     return None
 
@@ -465,8 +481,10 @@ class _Collector(cst.CSTVisitor):
             return self.value(node.right)
         if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Add):
             return Concat((self.value(node.left), self.value(node.right)))
-        if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Divide) and (
-            _string_value(node.right) is not None
+        if (
+            isinstance(node, cst.BinaryOperation)
+            and isinstance(node.operator, cst.Divide)
+            and (_string_value(node.right) is not None)
         ):  # `folder / "config.yaml"`: a path, which Path.joinpath names (the resolver reads config files)
             return CallV(Attr(self.value(node.left), "joinpath"), (self.value(node.right),))
         if isinstance(node, cst.NamedExpr):
@@ -547,7 +565,9 @@ class _Collector(cst.CSTVisitor):
         for param in ordered:
             default = None
             # `param=None` means "the caller decides": no default model to follow.
-            if param.default is not None and not (isinstance(param.default, cst.Name) and param.default.value == "None"):
+            if param.default is not None and not (
+                isinstance(param.default, cst.Name) and param.default.value == "None"
+            ):
                 default = self.value(param.default)
             params[param.name.value] = Param(qualname, param.name.value, default)
         for star in (node.params.star_arg, node.params.star_kwarg):
@@ -558,9 +578,7 @@ class _Collector(cst.CSTVisitor):
         self_name = None
         if enclosing_class and ordered and not is_static:
             self_name = ordered[0].name.value
-        self.scopes.append(
-            _Scope("function", qualname, params=params, class_name=enclosing_class, self_name=self_name)
-        )
+        self.scopes.append(_Scope("function", qualname, params=params, class_name=enclosing_class, self_name=self_name))
 
     def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
         self.scopes.pop()
@@ -683,7 +701,9 @@ class _Collector(cst.CSTVisitor):
 
     def leave_AugAssign(self, original_node: cst.AugAssign) -> None:
         if isinstance(original_node.operator, cst.AddAssign):
-            self._bind(original_node.target, Concat((self.value(original_node.target), self.value(original_node.value))))
+            self._bind(
+                original_node.target, Concat((self.value(original_node.target), self.value(original_node.value)))
+            )
 
     # -- imports --
 
@@ -704,7 +724,11 @@ class _Collector(cst.CSTVisitor):
             return
         for alias in node.names:
             name = dotted(alias.name)
-            local = alias.asname.name.value if alias.asname is not None and isinstance(alias.asname.name, cst.Name) else name
+            local = (
+                alias.asname.name.value
+                if alias.asname is not None and isinstance(alias.asname.name, cst.Name)
+                else name
+            )
             self.facts.imports.append(ImportFact(local, module, name, level, self.span(node)))
 
     # -- literals --
@@ -828,8 +852,11 @@ class _Collector(cst.CSTVisitor):
             model_args.extend(self._forwarded_args(node, positional, {ma.span for ma in model_args}))
         if not model_args and first_arg is None and sink is None:
             return
-        if last in sinks.PASS_THROUGH and first_arg is None and sink is None and not any(
-            ma.key in sinks.MODEL_KEYWORDS for ma in model_args
+        if (
+            last in sinks.PASS_THROUGH
+            and first_arg is None
+            and sink is None
+            and not any(ma.key in sinks.MODEL_KEYWORDS for ma in model_args)
         ):
             return
         func_value = self.value(node.func) if isinstance(node.func, (cst.Name, cst.Attribute)) else Unknown(callee)
@@ -882,7 +909,11 @@ class _Collector(cst.CSTVisitor):
             span = self.span(expr)
             if span in taken:
                 continue
-            key = arg.keyword.value if arg.keyword is not None else str(next(i for i, a in enumerate(positional) if a is arg))
+            key = (
+                arg.keyword.value
+                if arg.keyword is not None
+                else str(next(i for i, a in enumerate(positional) if a is arg))
+            )
             out.append(ModelArg("~" + key, self.value(expr), span))
         return out
 
@@ -967,8 +998,13 @@ def _system_text(node: cst.BaseExpression) -> str | None:
 
 # Keyword arguments that carry the prompt, and what part of it each is.
 _PROMPT_KEYWORDS = {
-    "system": "system", "system_prompt": "system", "instructions": "system",
-    "messages": "messages", "prompt": "user", "user_prompt": "user", "input": "user",
+    "system": "system",
+    "system_prompt": "system",
+    "instructions": "system",
+    "messages": "messages",
+    "prompt": "user",
+    "user_prompt": "user",
+    "input": "user",
 }
 
 # Keyword arguments that hold generation settings as a dict literal.
@@ -1049,7 +1085,9 @@ def extract_literals_only(source: bytes, path: str, *, is_model_id: Callable[[st
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError, UnicodeDecodeError, RecursionError, MemoryError) as exc:
-        return FileFacts(path=path, parse_error=f"cannot parse: {_one_line(exc)}", parse_error_line=getattr(exc, "lineno", None) or 1)
+        return FileFacts(
+            path=path, parse_error=f"cannot parse: {_one_line(exc)}", parse_error_line=getattr(exc, "lineno", None) or 1
+        )
     docstrings = set()
     for node in ast.walk(tree):
         if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
@@ -1068,7 +1106,10 @@ def extract_literals_only(source: bytes, path: str, *, is_model_id: Callable[[st
             if is_model_id(node.value):
                 found = [(node.value, span)]
             else:
-                found = [(model_id, _span_in_lines(lines, span, model_id)) for model_id in catalogue_ids(node.value, is_model_id)]
+                found = [
+                    (model_id, _span_in_lines(lines, span, model_id))
+                    for model_id in catalogue_ids(node.value, is_model_id)
+                ]
             for model_id, where in found:
                 facts.literals.append(LiteralFact(model_id, where, "large file: literal only"))
                 if 0 < where[0] <= len(lines):

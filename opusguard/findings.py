@@ -87,9 +87,7 @@ class RunSummary(Struct):
 
     files_scanned: int = 0
     files_parsed: int = 0
-    model_calls: dict[str, int] = field(
-        default_factory=lambda: {t: 0 for t in (*TIERS, UNRESOLVED)}
-    )
+    model_calls: dict[str, int] = field(default_factory=lambda: {t: 0 for t in (*TIERS, UNRESOLVED)})
     # model id -> number of literals written in code
     models: dict[str, int] = field(default_factory=dict)
     elapsed_seconds: float = 0.0

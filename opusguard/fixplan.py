@@ -106,9 +106,14 @@ def _unique(name: str, taken: set[str]) -> str:
 # --- planning ------------------------------------------------------------------------
 
 
-def plan_rewrites(project: Project, *, task_names: dict[str, str] | None = None,
-                  reserved: set[str] | frozenset[str] = frozenset(),
-                  exclude: Callable[[str], bool] | None = None, router: str | None = None) -> Plan:
+def plan_rewrites(
+    project: Project,
+    *,
+    task_names: dict[str, str] | None = None,
+    reserved: set[str] | frozenset[str] = frozenset(),
+    exclude: Callable[[str], bool] | None = None,
+    router: str | None = None,
+) -> Plan:
     """What to rewrite, from the joined facts. `task_names` maps 'path:line' to a task;
     `reserved`: names a derived task may not take (tasks of a policy about to be created).
     `exclude(path)`: files left alone (test code), neither rewritten nor a source of tasks.
@@ -156,7 +161,11 @@ def plan_rewrites(project: Project, *, task_names: dict[str, str] | None = None,
         task = task_names.get(f"{call.path}:{call.line}") or call.annotated_task
         if task is None:
             task = next(
-                (name for name, t in policy.tasks.items() if policy.model_for(name) == written and t.tier == model.ref.tier),
+                (
+                    name
+                    for name, t in policy.tasks.items()
+                    if policy.model_for(name) == written and t.tier == model.ref.tier
+                ),
                 None,
             )
         if task is None:
@@ -167,10 +176,13 @@ def plan_rewrites(project: Project, *, task_names: dict[str, str] | None = None,
         if task not in policy.tasks and task not in plan.new_tasks:
             _add_task(plan, policy, taken, task, model, project.where(call.path, call.line))
         elif task in policy.tasks and policy.model_for(task) != written:
-            plan.needs_person.append(NeedsPerson(
-                call.path, call.line,
-                f"task '{task}' sends {policy.model_for(task)}, this call sends {written}: rewriting would change the model",
-            ))
+            plan.needs_person.append(
+                NeedsPerson(
+                    call.path,
+                    call.line,
+                    f"task '{task}' sends {policy.model_for(task)}, this call sends {written}: rewriting would change the model",
+                )
+            )
             continue
         plan.rewrites.append(fix_plan(call.path, arg.span, task, router))
     return plan
@@ -195,12 +207,14 @@ def _definitions_rewritable(call: ResolvedCall) -> bool:
     )
 
 
-def _definition_task(call: ResolvedCall, model: ResolvedModel, policy: Policy, taken: set[str],
-                     derived: dict[tuple[str, str], str]) -> str | None:
+def _definition_task(
+    call: ResolvedCall, model: ResolvedModel, policy: Policy, taken: set[str], derived: dict[tuple[str, str], str]
+) -> str | None:
     """A task for a literal routed where it is defined: named after what holds it."""
     written = model.ref.written
     existing = next(
-        (name for name, t in policy.tasks.items() if policy.model_for(name) == written and t.tier == model.ref.tier), None
+        (name for name, t in policy.tasks.items() if policy.model_for(name) == written and t.tier == model.ref.tier),
+        None,
     )
     if existing is not None:
         return existing
@@ -236,7 +250,9 @@ def _why_not_rewritable(call: ResolvedCall) -> str | None:
     args = [a for a in call.call.model_args if a.key in MODEL_KEYWORDS or a.key.isdigit()]
     if len(args) != 1:
         return "its model is inside a request payload" if not args else "it takes more than one model argument"
-    overridable = [step for step in model.via if step.startswith(("env ", "default of ")) or step.endswith("(subclass)")]
+    overridable = [
+        step for step in model.via if step.startswith(("env ", "default of ")) or step.endswith("(subclass)")
+    ]
     if overridable:
         return f"its model can be overridden ({overridable[0]}); rewrite where the value is defined"
     if not isinstance(args[0].value, (Str, Name, Attr, Subscript)):

@@ -51,7 +51,9 @@ _TOKEN = re.compile(
     re.VERBOSE | re.DOTALL | re.MULTILINE,
 )
 # Bytes of names and numbers: a word after one is the end of a longer name ("domain").
-_NAME_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") | frozenset(range(0x80, 0x100))
+_NAME_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") | frozenset(
+    range(0x80, 0x100)
+)
 # A bracket after one of these calls or subscripts what came before (a link).
 _OPERAND_END = _NAME_BYTES | frozenset(b")]\"'")
 _BLANK = frozenset(b" \t")
@@ -60,9 +62,23 @@ _BLANK = frozenset(b" \t")
 _ATOM = 6  # attribute, call, subscript, adjacent string
 _ARITHMETIC = 5
 _LEVELS = {
-    b"if": 0, b"else": 0, b"lambda": 0, b"->": 0, b"or": 1, b"and": 2, b"not": 3,
-    b"in": 4, b"is": 4, b"==": 4, b"!=": 4, b"<": 4, b">": 4, b"<=": 4, b">=": 4,
-    b"await": _ARITHMETIC, b".": _ATOM,
+    b"if": 0,
+    b"else": 0,
+    b"lambda": 0,
+    b"->": 0,
+    b"or": 1,
+    b"and": 2,
+    b"not": 3,
+    b"in": 4,
+    b"is": 4,
+    b"==": 4,
+    b"!=": 4,
+    b"<": 4,
+    b">": 4,
+    b"<=": 4,
+    b">=": 4,
+    b"await": _ARITHMETIC,
+    b".": _ATOM,
 }
 
 

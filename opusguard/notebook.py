@@ -74,7 +74,9 @@ def read_cells(content: bytes) -> list[Cell]:
     except json.JSONDecodeError as exc:
         raise NotebookError(f"invalid notebook JSON: {exc.msg} at column {exc.colno}", exc.lineno) from None
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise NotebookError(f"invalid notebook JSON: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        raise NotebookError(
+            f"invalid notebook JSON: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        ) from None
     if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
         raise NotebookError("not a Jupyter notebook (nbformat 4): no 'cells' list")
     cells = []
@@ -101,7 +103,12 @@ def _is_python(metadata: object) -> bool:
     info = language_info if isinstance(language_info, dict) else {}
     kernel = kernelspec if isinstance(kernelspec, dict) else {}
     mode = info.get("codemirror_mode")
-    names = [info.get("name"), info.get("mimetype"), mode.get("name") if isinstance(mode, dict) else mode, kernel.get("language")]
+    names = [
+        info.get("name"),
+        info.get("mimetype"),
+        mode.get("name") if isinstance(mode, dict) else mode,
+        kernel.get("language"),
+    ]
     given = [name.lower() for name in names if isinstance(name, str) and name]
     return not given or any("python" in name for name in given)
 

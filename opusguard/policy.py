@@ -140,8 +140,9 @@ def policy_roots(path: str | Path, root: Path | None = None) -> tuple[str, ...]:
     return tuple(dict.fromkeys((os.path.realpath(project), os.path.realpath(Path(path).parent))))
 
 
-def load_policy(path: str | Path, catalog: Catalog | None = None, *, cache_dir: Path | None = None,
-                root: Path | None = None) -> Policy:
+def load_policy(
+    path: str | Path, catalog: Catalog | None = None, *, cache_dir: Path | None = None, root: Path | None = None
+) -> Policy:
     """The policy at `path`, with its includes, checked against `catalog`; includes
     and evidence must lie inside `policy_roots(path, root)`.
 
@@ -155,8 +156,9 @@ def load_policy(path: str | Path, catalog: Catalog | None = None, *, cache_dir: 
     return _parse(path, catalog, roots)[0]
 
 
-def load_policy_text(path: str | Path, text: str, catalog: Catalog | None = None, *,
-                     root: Path | None = None) -> Policy:
+def load_policy_text(
+    path: str | Path, text: str, catalog: Catalog | None = None, *, root: Path | None = None
+) -> Policy:
     """The policy `path` would be if it held `text` (its includes read from disk):
     how a policy is checked before it is written."""
     loader = _PolicyLoader(catalog or load_catalog(), policy_roots(path, root))
@@ -178,8 +180,13 @@ def _load_through_cache(path: str | Path, catalog: Catalog, cache_dir: Path, roo
     cached = cache.get(identity, PolicyData)
     if isinstance(cached, PolicyData):
         policy = Policy(
-            path=cached.path, version=cached.version, router=cached.router, tiers=cached.tiers,
-            tasks=cached.tasks, positions=cached.positions, roots=cached.roots,
+            path=cached.path,
+            version=cached.version,
+            router=cached.router,
+            tiers=cached.tiers,
+            tasks=cached.tasks,
+            positions=cached.positions,
+            roots=cached.roots,
         )
         policy.catalog = catalog.with_overrides(cached.overrides)  # as finish() makes it
         return policy
@@ -192,8 +199,14 @@ def _load_through_cache(path: str | Path, catalog: Catalog, cache_dir: Path, roo
     if code_stamps is not None:
         # Stored without its catalog (the caller has it) but with the policy's own models.
         stored = PolicyData(
-            policy.path, policy.version, policy.router, policy.tiers, policy.tasks, policy.positions,
-            tuple(loader.overrides), policy.roots,
+            policy.path,
+            policy.version,
+            policy.router,
+            policy.tiers,
+            policy.tasks,
+            policy.positions,
+            tuple(loader.overrides),
+            policy.roots,
         )
         cache.put(identity, [*loader.stamps, *code_stamps], stored)
     return policy
@@ -271,7 +284,8 @@ class _PolicyLoader:
                 if self.roots and outside(included, self.roots):
                     # named by the policy (the scanned tree), not by the user: it stays in the project
                     raise self.error(
-                        path, item,
+                        path,
+                        item,
                         f"include {item.value!r} is outside the project ({os.path.realpath(included)}); "
                         "an include is a file inside the project",
                     )
@@ -388,7 +402,8 @@ class _PolicyLoader:
             ref = self.catalog.recognize(str(name))
             if ref is not None and ref.tier != Tier.OTHER and ref.tier != entry.tier:
                 raise self.error(
-                    path, node,
+                    path,
+                    node,
                     f"models: '{name}' is {ref.tier}-tier in the model catalog, not {entry.tier} "
                     "(a policy adds models; it cannot move one to another tier)",
                 )
@@ -401,7 +416,9 @@ class _PolicyLoader:
                 raise PolicyError(task.source, line, column, f"'{model}' is not a Claude model id")
             if ref.tier != task.tier:
                 raise PolicyError(
-                    task.source, line, column,
+                    task.source,
+                    line,
+                    column,
                     f"task '{task.name}' is {task.tier}-tier but its model '{model}' is {ref.tier} "
                     "(a pinned model must be of the task's tier)",
                 )

@@ -33,7 +33,12 @@ def _load(policy_file: Path | None) -> Policy:
         _fail(str(exc))
 
 
-policy_option = click.option("--policy", "policy_file", type=click.Path(dir_okay=False, path_type=Path), help="Policy file (default: nearest opusguard.yaml).")
+policy_option = click.option(
+    "--policy",
+    "policy_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Policy file (default: nearest opusguard.yaml).",
+)
 
 
 @click.group("policy")
@@ -72,7 +77,9 @@ def validate_command(policy_file: Path | None) -> None:
         click.echo(printable(line))
     if governance:
         noun = "problem" if len(governance) == 1 else "problems"
-        click.echo(f"{printable(policy.path)}: well-formed, but {len(governance)} governance {noun} (OG104, as `opusguard check` reports)")
+        click.echo(
+            f"{printable(policy.path)}: well-formed, but {len(governance)} governance {noun} (OG104, as `opusguard check` reports)"
+        )
         sys.exit(1)
     click.echo(f"{printable(policy.path)}: valid ({len(policy.tasks)} tasks, router {policy.router or 'not set'})")
 
@@ -109,8 +116,15 @@ def show_command(policy_file: Path | None) -> None:
         review = str(task.review_by or "")
         if task.review_by and task.review_by < today:
             review += " (overdue)"
-        cells = (task.name, task.tier, model, task.owner or "", review, verdict,
-                 f"{price.input:g} / {price.output:g}" if price else "")
+        cells = (
+            task.name,
+            task.tier,
+            model,
+            task.owner or "",
+            review,
+            verdict,
+            f"{price.input:g} / {price.output:g}" if price else "",
+        )
         table.add_row(*(rich_text(cell) for cell in cells))
     Console(no_color=not sys.stdout.isatty(), width=None if sys.stdout.isatty() else 200).print(table)
 
@@ -136,7 +150,11 @@ def sync_command(policy_file: Path | None) -> None:
 
 @click.command("init")
 @click.option("--policy-path", default="opusguard.yaml", show_default=True, help="Where to write the policy.")
-@click.option("--router", default=None, help="MODULE:FUNCTION of the router to create [default: app.routing:route, or the first free of model_routing:route, opusguard_routing:route].")
+@click.option(
+    "--router",
+    default=None,
+    help="MODULE:FUNCTION of the router to create [default: app.routing:route, or the first free of model_routing:route, opusguard_routing:route].",
+)
 @click.option("--force", is_flag=True, help="Overwrite existing files.")
 def init_command(policy_path: str, router: str | None, force: bool) -> None:
     """Write a starter policy, a dependency-free router and its routing table."""
@@ -157,4 +175,4 @@ def init_command(policy_path: str, router: str | None, force: bool) -> None:
     for path in written:
         click.echo(f"wrote {printable(os.path.relpath(path) if path.is_absolute() else path)}")
     function = router.split(":")[1]
-    click.echo(f"next: declare your tasks in the policy, route calls with {function}(\"task\"), run `opusguard check`")
+    click.echo(f'next: declare your tasks in the policy, route calls with {function}("task"), run `opusguard check`')

@@ -63,8 +63,13 @@ class _SyntacticRange:
 
     __slots__ = ("state", "node", "start_node", "end_node", "start")
 
-    def __init__(self, state: _OffsetCodegenState, node: cst.CSTNode, start_node: cst.CSTNode | None,
-                 end_node: cst.CSTNode | None) -> None:
+    def __init__(
+        self,
+        state: _OffsetCodegenState,
+        node: cst.CSTNode,
+        start_node: cst.CSTNode | None,
+        end_node: cst.CSTNode | None,
+    ) -> None:
         self.state = state
         self.node = node
         self.start_node = start_node

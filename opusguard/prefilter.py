@@ -191,15 +191,21 @@ class _Triggers:
         # last part, the name that is called.)
         sink_names = sorted({sink.suffix[0] for sink in sinks.SINKS})
         routers = sorted({part for name in router_names for part in re.split(r"\W+", name)[-1:] if part})
-        self.any_case_bytes = ahocorasick_rs.BytesAhoCorasick(_ANY_CASE_WORDS, matchkind=ahocorasick_rs.MATCHKIND_LEFTMOST_FIRST)
-        self.any_case_text = ahocorasick_rs.AhoCorasick([w.decode() for w in _ANY_CASE_WORDS], matchkind=ahocorasick_rs.MATCHKIND_LEFTMOST_FIRST)
+        self.any_case_bytes = ahocorasick_rs.BytesAhoCorasick(
+            _ANY_CASE_WORDS, matchkind=ahocorasick_rs.MATCHKIND_LEFTMOST_FIRST
+        )
+        self.any_case_text = ahocorasick_rs.AhoCorasick(
+            [w.decode() for w in _ANY_CASE_WORDS], matchkind=ahocorasick_rs.MATCHKIND_LEFTMOST_FIRST
+        )
         # Longest at each start: of two names starting at one place, the one that can
         # end at a word boundary (AgentDefinition, not Agent). Names are identifiers, so a name
         # starting inside another cannot start a word: nothing that counts is hidden.
         # The router's name is one of them; a match of it counts only before a "(".
         names = sorted({*sink_names, *routers})
         self.routers = frozenset(names.index(router) for router in routers if router not in sink_names)
-        self.names_bytes = ahocorasick_rs.BytesAhoCorasick([n.encode() for n in names], matchkind=ahocorasick_rs.MATCHKIND_LEFTMOST_LONGEST)
+        self.names_bytes = ahocorasick_rs.BytesAhoCorasick(
+            [n.encode() for n in names], matchkind=ahocorasick_rs.MATCHKIND_LEFTMOST_LONGEST
+        )
         self.names_text = ahocorasick_rs.AhoCorasick(names, matchkind=ahocorasick_rs.MATCHKIND_LEFTMOST_LONGEST)
 
 
@@ -212,8 +218,13 @@ _WORD_BYTE = re.compile(rb"\w")  # as a bytes regex's \b sees it: ASCII
 _WORD_CHAR = re.compile(r"\w")
 
 
-def _has_whole_word(text: str, matches: list[tuple[int, int, int]], word: re.Pattern[str], routers: frozenset[int],
-                    call_open: re.Pattern[str]) -> bool:
+def _has_whole_word(
+    text: str,
+    matches: list[tuple[int, int, int]],
+    word: re.Pattern[str],
+    routers: frozenset[int],
+    call_open: re.Pattern[str],
+) -> bool:
     end_of_text = len(text)
     for index, start, end in matches:
         if (start == 0 or not word.match(text, start - 1)) and (end == end_of_text or not word.match(text, end)):
@@ -255,7 +266,9 @@ def trigger_lines(
         at = source.find(b"opusguard:", at + 1)
     end_of_text = len(source)
     for index, start, end in triggers.names_bytes.find_matches_as_indexes(source):
-        if (start == 0 or not _WORD_BYTE.match(source, start - 1)) and (end == end_of_text or not _WORD_BYTE.match(source, end)):
+        if (start == 0 or not _WORD_BYTE.match(source, start - 1)) and (
+            end == end_of_text or not _WORD_BYTE.match(source, end)
+        ):
             if index not in triggers.routers or _CALL_OPEN_BYTES.match(source, end):
                 offsets.append(start)
     for name in names:  # (asked for by the resolver: a few, rarely)

@@ -34,9 +34,13 @@ from opusguard.usage import Traffic, Usage
 
 BATCH_SINK = "anthropic messages.batches.create"
 FREE_SINKS = frozenset({"anthropic messages.count_tokens"})  # token counting is not billed
-AGENT_SINKS = frozenset({
-    "claude-agent-sdk ClaudeAgentOptions", "claude-code-sdk ClaudeCodeOptions", "claude-agent-sdk AgentDefinition",
-})
+AGENT_SINKS = frozenset(
+    {
+        "claude-agent-sdk ClaudeAgentOptions",
+        "claude-code-sdk ClaudeCodeOptions",
+        "claude-agent-sdk AgentDefinition",
+    }
+)
 
 
 # --- assumptions (policies/report.yaml) and prices -------------------------------------
@@ -137,7 +141,9 @@ def _load_prices(path: Path) -> dict:
     except DataFileError as exc:
         raise CatalogError(str(exc)) from None
     if root is None or not isinstance(data, dict) or not isinstance(data.get("prices"), dict):
-        raise CatalogError(f"{path}:1: a prices file is a mapping with 'prices: {{MODEL_OR_TIER: {{input: .., output: ..}}}}'")
+        raise CatalogError(
+            f"{path}:1: a prices file is a mapping with 'prices: {{MODEL_OR_TIER: {{input: .., output: ..}}}}'"
+        )
     nodes = {key.value: (key, value) for key, value in root.value}
     price_nodes = {key.value: key for key, _ in nodes["prices"][1].value}
     overrides = {}
@@ -218,7 +224,9 @@ def build_inventory(project: Project, is_test: Callable[[str], bool] | None = No
         if not (call.is_router_call or call.models or (call.is_claude and call.unresolved)):
             continue
         models = [
-            ModelUse(m.ref.written, m.ref.model_id, m.ref.tier, m.literal_path, line, m.literal_span[1], m.via, m.ref, cell)
+            ModelUse(
+                m.ref.written, m.ref.model_id, m.ref.tier, m.literal_path, line, m.literal_span[1], m.via, m.ref, cell
+            )
             for m in call.models
             for cell, line in [_place(project, m.literal_path, m.literal_span[0])]
         ]
@@ -240,23 +248,25 @@ def build_inventory(project: Project, is_test: Callable[[str], bool] | None = No
         tiers = {m.tier for m in models}
         tier = next((t for t in TIERS if t in tiers), None)
         cell, line = _place(project, call.path, call.line)
-        sites.append(Site(
-            path=call.path,
-            line=line,
-            cell=cell,
-            column=call.call.span[1],
-            callee=call.call.callee,
-            function=call.call.function,
-            sink=call.call.sink,
-            models=models,
-            tier=tier,
-            task=task,
-            task_source=source,
-            covered=source in (TaskSource.ANNOTATION, TaskSource.ROUTE) and task in policy.tasks,
-            unresolved=unresolved,
-            signals=_with_prompts(dict(call.call.signals), call.prompts),
-            test=is_test(call.path),
-        ))
+        sites.append(
+            Site(
+                path=call.path,
+                line=line,
+                cell=cell,
+                column=call.call.span[1],
+                callee=call.call.callee,
+                function=call.call.function,
+                sink=call.call.sink,
+                models=models,
+                tier=tier,
+                task=task,
+                task_source=source,
+                covered=source in (TaskSource.ANNOTATION, TaskSource.ROUTE) and task in policy.tasks,
+                unresolved=unresolved,
+                signals=_with_prompts(dict(call.call.signals), call.prompts),
+                test=is_test(call.path),
+            )
+        )
     sites.sort(key=lambda s: (s.path, s.cell or 0, s.line, s.column))
     return sites
 
@@ -291,8 +301,9 @@ def _routed_model(call: ResolvedCall, project: Project) -> ModelUse | None:
         return None
     task = policy.tasks[call.route_task or ""]
     where = project.display_path(task.source) if task.source else ""
-    return ModelUse(ref.written, ref.model_id, ref.tier, where, task.line, task.column,
-                    (f"route({call.route_task!r})",), ref)
+    return ModelUse(
+        ref.written, ref.model_id, ref.tier, where, task.line, task.column, (f"route({call.route_task!r})",), ref
+    )
 
 
 # --- cost ----------------------------------------------------------------------------
@@ -376,8 +387,17 @@ def configured_models(project: Project) -> list[ConfiguredModel]:
         for value in facts.values:
             ref = project.catalog.recognize(value.text)
             if ref is not None:
-                out.append(ConfiguredModel(path, value.span[0], value.span[1], keys_text(value.keys), value.text, ref.tier,
-                                           tuple(readers.get((path, value.span), ()))))
+                out.append(
+                    ConfiguredModel(
+                        path,
+                        value.span[0],
+                        value.span[1],
+                        keys_text(value.keys),
+                        value.text,
+                        ref.tier,
+                        tuple(readers.get((path, value.span), ())),
+                    )
+                )
     return out
 
 
@@ -474,18 +494,23 @@ def default_traffic(site: Site, assumptions: Assumptions) -> Traffic:
 
 def assumption_lines(assumptions: Assumptions, usage: Usage | None) -> list[str]:
     moves = assumptions.unjustified_opus_moves_to
-    lines = [f"under the policy, an Opus call no declared task covers is priced on {moves} (the policy forbids it on Opus)"]
+    lines = [
+        f"under the policy, an Opus call no declared task covers is priced on {moves} (the policy forbids it on Opus)"
+    ]
     if usage is not None:
         lines.insert(0, f"traffic measured: {usage.path}, per {usage.period}; sites it does not name are not counted")
         return lines
     profile = assumptions.traffic
     output = "max_tokens at the call (a ceiling), else " if profile.output_from_max_tokens else ""
-    lines.insert(0, (
-        f"ASSUMED traffic, not measured: every site {profile.calls:,.0f} calls per {profile.period}, "
-        f"{profile.input_tokens:,.0f} input tokens ({profile.cached_share:.0%} cached), "
-        f"output {output}{profile.output_tokens:,.0f} tokens, {profile.batch_share:.0%} batch "
-        f"(batches.create: 100%); give real usage with --usage FILE"
-    ))
+    lines.insert(
+        0,
+        (
+            f"ASSUMED traffic, not measured: every site {profile.calls:,.0f} calls per {profile.period}, "
+            f"{profile.input_tokens:,.0f} input tokens ({profile.cached_share:.0%} cached), "
+            f"output {output}{profile.output_tokens:,.0f} tokens, {profile.batch_share:.0%} batch "
+            f"(batches.create: 100%); give real usage with --usage FILE"
+        ),
+    )
     return lines
 
 
@@ -616,7 +641,9 @@ def _price_today(site: Site, flow: Traffic | None, prices: PriceBook) -> Priced:
     return best
 
 
-def _price_policy(site: Site, today: Priced, flow: Traffic | None, policy: Policy, prices: PriceBook, assumptions: Assumptions) -> Priced:
+def _price_policy(
+    site: Site, today: Priced, flow: Traffic | None, policy: Policy, prices: PriceBook, assumptions: Assumptions
+) -> Priced:
     """The model the policy gives the site: its declared task's, else no Opus without a task."""
     if site.covered and site.task is not None:  # (a covered site has its task)
         model = policy.model_for(site.task)
@@ -669,7 +696,7 @@ def _evidence(text: str, match: re.Match) -> str:
     if start < 40:
         return text if len(text) <= 60 else text[:57] + "…"
     begin = max(0, start - 15)
-    excerpt = text[begin:begin + 57]
+    excerpt = text[begin : begin + 57]
     return "…" + excerpt + ("…" if begin + 57 < len(text) else "")
 
 
@@ -861,8 +888,10 @@ def diff_reports(ref: str, base_sites: Sequence[Site], head: Report, price: Call
     # Production sites are compared (head.costs); test sites only add up to the tests line.
     production = [index for index, site in enumerate(base_sites) if not site.test]
     pairs, added, removed = match_sites([base_sites[i] for i in production], head.sites)
-    overrides = {production[base_i]: (head.costs[head_i].traffic, head.costs[head_i].traffic_source)
-                 for head_i, base_i in pairs.items()}
+    overrides = {
+        production[base_i]: (head.costs[head_i].traffic, head.costs[head_i].traffic_source)
+        for head_i, base_i in pairs.items()
+    }
     base = price(base_sites, overrides)
     changes = []
     for index in added:

@@ -49,7 +49,9 @@ def _price(analysis: engine.Analysis, inputs: ReportInputs, usage: Usage | None)
     return price
 
 
-def make_report(settings: Settings, options: engine.RunOptions, inputs: ReportInputs, *, cwd: Path) -> tuple[Report, engine.Analysis]:
+def make_report(
+    settings: Settings, options: engine.RunOptions, inputs: ReportInputs, *, cwd: Path
+) -> tuple[Report, engine.Analysis]:
     usage = load_usage(inputs.usage_file) if inputs.usage_file else None
     analysis = engine.analyze(settings, options, cwd=cwd)
     report = _price(analysis, inputs, usage)(build_inventory(analysis.project, match_tests(settings, cwd)))
@@ -61,7 +63,9 @@ def make_report(settings: Settings, options: engine.RunOptions, inputs: ReportIn
         noun = "file" if len(report.skipped) == 1 else "files"
         named = ", ".join(f"{path} ({why})" for path, why in report.skipped.items())
         them = "it" if len(report.skipped) == 1 else "them"
-        report.assumptions.append(f"{len(report.skipped)} {noun} not read whole, so call sites in {them} may be missing: {named}")
+        report.assumptions.append(
+            f"{len(report.skipped)} {noun} not read whole, so call sites in {them} may be missing: {named}"
+        )
     if report.policy_file is None:
         report.assumptions.append(
             "no policy file (opusguard.yaml): nothing to compare against, so no saving is claimed; "
@@ -92,8 +96,14 @@ def make_diff(
         # A folder the pull request adds does not exist at REF: nothing was there.
         paths = [p for p in options.paths if (base_cwd / p).exists()] if options.paths else ["."]
         # The working tree's cache serves the export too (keys are content hashes).
-        base_options = engine.RunOptions(paths=paths, jobs=options.jobs, use_cache=options.use_cache,
-                                         today=options.today, remember_verdicts=False, cache_dir=settings.cache_dir)
+        base_options = engine.RunOptions(
+            paths=paths,
+            jobs=options.jobs,
+            use_cache=options.use_cache,
+            today=options.today,
+            remember_verdicts=False,
+            cache_dir=settings.cache_dir,
+        )
         base_analysis = engine.analyze(base_settings, base_options, cwd=base_cwd) if paths else analysis
         base_sites = build_inventory(base_analysis.project, match_tests(base_settings, base_cwd)) if paths else []
         price_base = _price(base_analysis, inputs, usage)

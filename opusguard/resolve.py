@@ -154,10 +154,15 @@ def _shared_prefix(a: str, b: str) -> int:
 
 
 class Resolver:
-    def __init__(self, files: dict[str, FileFacts], catalog: Catalog, find_module: Callable[[str], FileFacts | None] | None,
-                 router: tuple[str | None, str] = (None, "route"),
-                 whole_file: Callable[[str, str], FileFacts | None] | None = None,
-                 configs: ConfigFiles | None = None) -> None:
+    def __init__(
+        self,
+        files: dict[str, FileFacts],
+        catalog: Catalog,
+        find_module: Callable[[str], FileFacts | None] | None,
+        router: tuple[str | None, str] = (None, "route"),
+        whole_file: Callable[[str, str], FileFacts | None] | None = None,
+        configs: ConfigFiles | None = None,
+    ) -> None:
         self.router_module, self.router_function = router
         self.configs = configs  # configfiles.ConfigFiles: committed .env / YAML / TOML / JSON files
         self.whole_file = whole_file
@@ -288,9 +293,7 @@ class Resolver:
         facts = self.facts_with_name(path, name)
         if facts is None:
             return None
-        if name in facts.bindings or name in facts.classes or any(
-            imp.local == name for imp in facts.imports
-        ):
+        if name in facts.bindings or name in facts.classes or any(imp.local == name for imp in facts.imports):
             return self.lookup_name(path, name)
         if name in facts.functions:
             return []
@@ -379,7 +382,8 @@ class Resolver:
         for file_path, facts in list(self.files.items()):
             aliases = {imp.local for imp in facts.imports if imp.name == name}
             aliases.update(
-                bound for bound, value in facts.bindings.items()  # Alias = Base
+                bound
+                for bound, value in facts.bindings.items()  # Alias = Base
                 if (isinstance(value, Name) and value.id == name) or (isinstance(value, Attr) and value.attr == name)
             )
             for cls in facts.classes.values():
@@ -644,7 +648,9 @@ class Resolver:
         if isinstance(value.func, Attr) and value.func.attr in _CASE_AND_SPACE and not value.args:
             # "CLAUDE-SONNET-4-5".lower(): the literal, as the call makes it.
             change = _CASE_AND_SPACE[value.func.attr]
-            return [replace(r, text=change(r.text)) if isinstance(r, Lit) else r for r in self.eval(value.func.base, path)]
+            return [
+                replace(r, text=change(r.text)) if isinstance(r, Lit) else r for r in self.eval(value.func.base, path)
+            ]
         from_config = self._config_call(value, path)
         if from_config is not None:
             return from_config
@@ -753,6 +759,7 @@ def build_project(
                 ref = catalog.recognize_prefix(literal.text)
             if ref is not None:
                 literals.append(ResolvedLiteral(path, literal, ref, in_router))
+
         def is_router(callee: str, callee_value: Value) -> bool:
             # Called only in this iteration, so the loop's current `path` is the one meant.
             return callee.split(".")[-1] == router_function and resolver.is_router_callee(callee_value, path)  # noqa: B023
@@ -812,7 +819,8 @@ def build_project(
                     elif isinstance(result, ConfigRef):  # nothing to read, or a whole table
                         keys = "".join(f"[{k!r}]" for k in result.keys)
                         resolved.unresolved.append(
-                            f"config key {keys} of {result.path}: {result.missing}" if result.missing
+                            f"config key {keys} of {result.path}: {result.missing}"
+                            if result.missing
                             else f"config table {result.path}{keys}"
                         )
             if resolved.routed_tasks and not resolved.models and not resolved.is_router_call:
@@ -863,8 +871,16 @@ def prompt_texts(resolver: Resolver, prompts: list[tuple[str, Value]], path: str
     return [(role, where, text.replace("\\n", "\n").replace("\\t", " ")) for role, where, text in out]
 
 
-def _render_prompt(resolver: Resolver, value: Value, path: str, role: str, is_messages: bool,
-                   out: list[tuple[str, str, str]], name: str, depth: int) -> None:
+def _render_prompt(
+    resolver: Resolver,
+    value: Value,
+    path: str,
+    role: str,
+    is_messages: bool,
+    out: list[tuple[str, str, str]],
+    name: str,
+    depth: int,
+) -> None:
     if depth > 8 or len(out) > 8:
         return
     if isinstance(value, SeqV):
@@ -903,7 +919,11 @@ def _render_prompt(resolver: Resolver, value: Value, path: str, role: str, is_me
             if isinstance(result, Container):
                 _render_prompt(resolver, result.value, result.path, role, is_messages, out, name, depth + 1)
             elif isinstance(result, Lit) and not result.partial and result.text.strip():
-                where = f"template {label}" if label and label != "?" else ("system prompt" if role == "system" else "user message")
+                where = (
+                    f"template {label}"
+                    if label and label != "?"
+                    else ("system prompt" if role == "system" else "user message")
+                )
                 out.append((role, where, result.text[:PROMPT_CHARS]))
 
 
@@ -967,8 +987,14 @@ class _Forward(Struct, frozen=True):
     short_alias: bool
 
 
-def _through_helpers(resolver: Resolver, files: dict[str, FileFacts], calls: list[ResolvedCall], catalog: Catalog,
-                     alias_literals: dict[tuple[str, Span], ResolvedLiteral], router_module: str | None) -> list[ResolvedCall]:
+def _through_helpers(
+    resolver: Resolver,
+    files: dict[str, FileFacts],
+    calls: list[ResolvedCall],
+    catalog: Catalog,
+    alias_literals: dict[tuple[str, Span], ResolvedLiteral],
+    router_module: str | None,
+) -> list[ResolvedCall]:
     """Call sites of helpers whose parameter reaches a model-taking call, as calls.
 
     `def make_options(model): return ClaudeAgentOptions(model=model)` makes each
@@ -991,7 +1017,9 @@ def _through_helpers(resolver: Resolver, files: dict[str, FileFacts], calls: lis
                 if arg.key.startswith("~"):
                     continue
                 for param in _params_in(arg.value):
-                    add_helper((path, param.function, param.name), replace(forward, short_alias=arg.accepts_short_alias))
+                    add_helper(
+                        (path, param.function, param.name), replace(forward, short_alias=arg.accepts_short_alias)
+                    )
     if not pending:
         return []
     by_name: dict[str, list[tuple[str, CallFact]]] = {}
@@ -1039,7 +1067,9 @@ def _through_helpers(resolver: Resolver, files: dict[str, FileFacts], calls: lis
             for value in values:
                 for result in resolver.eval(value, path):
                     if isinstance(result, Lit):
-                        ref = catalog.recognize_prefix(result.text) if result.partial else catalog.recognize(result.text)
+                        ref = (
+                            catalog.recognize_prefix(result.text) if result.partial else catalog.recognize(result.text)
+                        )
                         if ref is None and forward.short_alias and not result.partial:
                             ref = catalog.recognize_short_alias(result.text)
                             if ref is not None:
@@ -1108,8 +1138,13 @@ def _module_in_tree(resolver: Resolver, module: str, level: int, importer: str) 
     return resolver.module_path(module, importer)
 
 
-def _add_alias_literal(store: dict[tuple[str, Span], ResolvedLiteral], result: Lit, ref: ModelRef,
-                       files: dict[str, FileFacts], router_module: str | None) -> None:
+def _add_alias_literal(
+    store: dict[tuple[str, Span], ResolvedLiteral],
+    result: Lit,
+    ref: ModelRef,
+    files: dict[str, FileFacts],
+    router_module: str | None,
+) -> None:
     key = (result.path, result.span)
     if key not in store and result.path in files:
         store[key] = ResolvedLiteral(

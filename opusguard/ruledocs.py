@@ -44,8 +44,16 @@ def _language(path: str) -> str:
     if name == ".env" or name.startswith(".env."):
         return "sh"
     suffix = name.rsplit(".", 1)[-1] if "." in name else ""
-    return {"py": "python", "pyi": "python", "yaml": "yaml", "yml": "yaml", "toml": "toml", "json": "json",
-            "ini": "ini", "ipynb": "json"}.get(suffix, "text")
+    return {
+        "py": "python",
+        "pyi": "python",
+        "yaml": "yaml",
+        "yml": "yaml",
+        "toml": "toml",
+        "json": "json",
+        "ini": "ini",
+        "ipynb": "json",
+    }.get(suffix, "text")
 
 
 def write_pages(directory: Path) -> list[Path]:

@@ -152,8 +152,10 @@ class _Selector:
             shares_lines = (index > 0 and (body[index - 1].end_lineno or 0) >= first) or (
                 index + 1 < len(body) and _first_line(body[index + 1]) <= last
             )
-            if isinstance(statement, _DEFINITIONS) and not shares_lines and (
-                _body_below(statement) or isinstance(statement, _FUNCTIONS) and not self.has_trigger(first, last)
+            if (
+                isinstance(statement, _DEFINITIONS)
+                and not shares_lines
+                and (_body_below(statement) or isinstance(statement, _FUNCTIONS) and not self.has_trigger(first, last))
             ):
                 kept_any |= self.definition(statement, prefix)
             elif _blocks(statement) and not shares_lines and _body_below(statement):
@@ -198,9 +200,11 @@ class _Selector:
             return True
         self.defined[qualname] = self.defined.get(qualname, 0) + 1
         # (Most functions hold no trigger: they are not looked into.)
-        if self.has_trigger(_first_line(statement), statement.end_lineno or statement.lineno) and _body_below(statement) and _Function(
-            self, statement, qualname
-        ).select():
+        if (
+            self.has_trigger(_first_line(statement), statement.end_lineno or statement.lineno)
+            and _body_below(statement)
+            and _Function(self, statement, qualname).select()
+        ):
             return True
         self.cut_functions.append((qualname, statement))
         self.cut_attributes.update(self.assigned_attributes(statement))
@@ -218,7 +222,9 @@ class _Selector:
                 line = self.lines[statement.lineno - 1]
                 indent = line[: len(line) - len(line.lstrip(b" \t"))]
                 name = qualname.rsplit(".", 1)[-1].encode()
-                self.passes[statement.lineno] = self.passes.get(statement.lineno, b"") + indent + b"def " + name + b"(): ..." + self.newline
+                self.passes[statement.lineno] = (
+                    self.passes.get(statement.lineno, b"") + indent + b"def " + name + b"(): ..." + self.newline
+                )
         pieces: list[bytes] = []
         line_map: list[int] = []
         for number, line in enumerate(self.lines, 1):
@@ -231,7 +237,9 @@ class _Selector:
                 line_map.append(number)
         text = b"".join(pieces)
         if not text or text.endswith(b"\n"):  # the empty line after the last newline
-            line_map.append(len(self.lines) + 1 if self.lines and self.lines[-1].endswith(b"\n") else max(len(self.lines), 1))
+            line_map.append(
+                len(self.lines) + 1 if self.lines and self.lines[-1].endswith(b"\n") else max(len(self.lines), 1)
+            )
         return SlicedSource(
             text, tuple(line_map), frozenset(self.cut_attributes), frozenset(self.cut_names), frozenset(functions)
         )
@@ -306,7 +314,8 @@ class _Function:
             header_last = _first_line(blocks[0][0]) - 1
             self.bindings.append((statement, _header_bound(statement)))
             if self.selector.has_trigger(first, header_last) or any(
-                self.selector.has_trigger(h.lineno, _first_line(h.body[0]) - 1) for h in getattr(statement, "handlers", ())
+                self.selector.has_trigger(h.lineno, _first_line(h.body[0]) - 1)
+                for h in getattr(statement, "handlers", ())
             ):
                 self.mark(statement)
             for block in blocks:
@@ -414,7 +423,9 @@ def _opened_blocks(statement: ast.stmt) -> list[tuple[list[ast.stmt], int, bool]
             opening = _first_line(statement)
         else:
             opening = handler.lineno if handler is not None else previous_end + 1
-        required = index == 0 or handler is not None or (block is getattr(statement, "finalbody", None) and not handlers)
+        required = (
+            index == 0 or handler is not None or (block is getattr(statement, "finalbody", None) and not handlers)
+        )
         out.append((block, opening, required))
         previous_end = block[-1].end_lineno or block[-1].lineno
     return out
@@ -447,8 +458,10 @@ def _groups(body: list[ast.stmt]) -> list[list[ast.stmt]]:
 
 
 def _is_string(statement: ast.stmt) -> bool:
-    return isinstance(statement, ast.Expr) and isinstance(statement.value, (ast.Constant, ast.JoinedStr)) and (
-        not isinstance(statement.value, ast.Constant) or isinstance(statement.value.value, str)
+    return (
+        isinstance(statement, ast.Expr)
+        and isinstance(statement.value, (ast.Constant, ast.JoinedStr))
+        and (not isinstance(statement.value, ast.Constant) or isinstance(statement.value.value, str))
     )
 
 
@@ -507,7 +520,24 @@ def _bound_by(statement: ast.stmt, text: bytes) -> frozenset[str]:
         return frozenset(_target_names([statement.target]))
     if isinstance(statement, (ast.Import, ast.ImportFrom)):
         return frozenset((alias.asname or alias.name).split(".")[0] for alias in statement.names)
-    if isinstance(statement, (ast.Expr, ast.Return, ast.Pass, ast.Raise, ast.Assert, ast.Delete, ast.Global, ast.Nonlocal, ast.Break, ast.Continue)) and b":=" not in text:
+    if (
+        isinstance(
+            statement,
+            (
+                ast.Expr,
+                ast.Return,
+                ast.Pass,
+                ast.Raise,
+                ast.Assert,
+                ast.Delete,
+                ast.Global,
+                ast.Nonlocal,
+                ast.Break,
+                ast.Continue,
+            ),
+        )
+        and b":=" not in text
+    ):
         return _NOTHING
     bound: set[str] = set()
     for node in ast.walk(statement):

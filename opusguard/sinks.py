@@ -53,9 +53,27 @@ SINKS: tuple[Sink, ...] = (
     Sink("bedrock converse", ("converse",), keywords=("modelId",)),
     Sink("bedrock converse_stream", ("converse_stream",), keywords=("modelId",)),
     # claude-agent-sdk / claude-code-sdk
-    Sink("claude-agent-sdk ClaudeAgentOptions", ("ClaudeAgentOptions",), keywords=("model", "fallback_model"), claude_only=True, short_alias=True),
-    Sink("claude-code-sdk ClaudeCodeOptions", ("ClaudeCodeOptions",), keywords=("model", "fallback_model"), claude_only=True, short_alias=True),
-    Sink("claude-agent-sdk AgentDefinition", ("AgentDefinition",), keywords=("model",), claude_only=True, short_alias=True),
+    Sink(
+        "claude-agent-sdk ClaudeAgentOptions",
+        ("ClaudeAgentOptions",),
+        keywords=("model", "fallback_model"),
+        claude_only=True,
+        short_alias=True,
+    ),
+    Sink(
+        "claude-code-sdk ClaudeCodeOptions",
+        ("ClaudeCodeOptions",),
+        keywords=("model", "fallback_model"),
+        claude_only=True,
+        short_alias=True,
+    ),
+    Sink(
+        "claude-agent-sdk AgentDefinition",
+        ("AgentDefinition",),
+        keywords=("model",),
+        claude_only=True,
+        short_alias=True,
+    ),
 )
 
 # Any call given one of these keywords is a model-taking call.
@@ -63,12 +81,42 @@ MODEL_KEYWORDS = frozenset({"model", "model_name", "model_id", "modelId", "fallb
 # Keys that carry a model inside request payloads (batches, litellm model_list, JSON bodies).
 PAYLOAD_MODEL_KEYS = frozenset({"model", "modelId", "model_id", "model_name"})
 # Calls that pass a value through rather than send it.
-PASS_THROUGH = frozenset({
-    "getenv", "get", "setdefault", "print", "format", "join", "replace", "startswith",
-    "endswith", "split", "strip", "lower", "upper", "debug", "info", "warning", "error",
-    "exception", "critical", "log", "append", "extend", "add", "update", "isinstance",
-    "str", "repr", "len", "dict", "list", "tuple", "set",
-})
+PASS_THROUGH = frozenset(
+    {
+        "getenv",
+        "get",
+        "setdefault",
+        "print",
+        "format",
+        "join",
+        "replace",
+        "startswith",
+        "endswith",
+        "split",
+        "strip",
+        "lower",
+        "upper",
+        "debug",
+        "info",
+        "warning",
+        "error",
+        "exception",
+        "critical",
+        "log",
+        "append",
+        "extend",
+        "add",
+        "update",
+        "isinstance",
+        "str",
+        "repr",
+        "len",
+        "dict",
+        "list",
+        "tuple",
+        "set",
+    }
+)
 
 _BY_LAST: dict[str, list[Sink]] = {}
 for _sink in SINKS:
@@ -86,7 +134,7 @@ def match_sink(callee_segments: tuple[str, ...]) -> Sink | None:
     if not callee_segments:
         return None
     for sink in _BY_LAST.get(callee_segments[-1], ()):
-        if callee_segments[-len(sink.suffix):] == sink.suffix:
+        if callee_segments[-len(sink.suffix) :] == sink.suffix:
             return sink
     return None
 

@@ -143,7 +143,9 @@ def _csv_records(text: str, path: Path) -> list[tuple[int, dict]]:
         if header is None:
             header = [f.strip().lower() for f in fields]
             if "calls" not in header:
-                raise UsageError(f"{path}:{reader.line_num}: the header needs a 'calls' column (columns: {', '.join(KNOWN_COLUMNS)})")
+                raise UsageError(
+                    f"{path}:{reader.line_num}: the header needs a 'calls' column (columns: {', '.join(KNOWN_COLUMNS)})"
+                )
             continue
         if len(fields) != len(header):
             raise UsageError(f"{path}:{reader.line_num}: {len(fields)} fields, the header has {len(header)}")
@@ -174,7 +176,7 @@ def _json_records(text: str, path: Path) -> tuple[list[tuple[int, dict]], str | 
     if isinstance(document, dict):
         unknown = set(document) - {"period", "usage", "version"}
         if unknown or not isinstance(document.get("usage"), list):
-            raise UsageError(f"{path}:1: a JSON usage file is a list of rows or {{\"period\": ..., \"usage\": [rows]}}")
+            raise UsageError(f'{path}:1: a JSON usage file is a list of rows or {{"period": ..., "usage": [rows]}}')
         period = document.get("period")
         if period is not None and not (isinstance(period, str) and period.isalpha() and period.isascii()):
             raise UsageError(f"{path}:1: period must be a word (day, week, month)")
@@ -183,7 +185,7 @@ def _json_records(text: str, path: Path) -> tuple[list[tuple[int, dict]], str | 
     elif isinstance(document, list):
         rows, start = document, text.index("[")
     else:
-        raise UsageError(f"{path}:1: a JSON usage file is a list of rows or {{\"period\": ..., \"usage\": [rows]}}")
+        raise UsageError(f'{path}:1: a JSON usage file is a list of rows or {{"period": ..., "usage": [rows]}}')
     lines = _element_lines(text, start)
     return list(zip(lines, rows)), period
 
@@ -291,7 +293,9 @@ def _row(record: object, where: str, ignored: set[str]) -> tuple[UsageRow, str |
             input_tokens=_number(present["input_tokens"], "input_tokens", where),
             output_tokens=_number(present["output_tokens"], "output_tokens", where),
             cache_read_tokens=_number(present.get("cache_read_input_tokens", 0), "cache_read_input_tokens", where),
-            cache_write_tokens=_number(present.get("cache_creation_input_tokens", 0), "cache_creation_input_tokens", where),
+            cache_write_tokens=_number(
+                present.get("cache_creation_input_tokens", 0), "cache_creation_input_tokens", where
+            ),
             batch_share=batch,
         )
     else:

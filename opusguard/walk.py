@@ -24,10 +24,13 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     # What to do with a node: (visit handler, leave handler, fields to descend into; None: ask per node).
-    _Plan = tuple[Callable[[cst.CSTNode], object] | None, Callable[[cst.CSTNode], object] | None, tuple[str, ...] | None]
+    _Plan = tuple[
+        Callable[[cst.CSTNode], object] | None, Callable[[cst.CSTNode], object] | None, tuple[str, ...] | None
+    ]
 
 # Modules whose nodes hold only whitespace, comments and operator tokens.
 _TOKEN_MODULES = frozenset({"libcst._nodes.whitespace", "libcst._nodes.op"})
+
 
 class _FieldOrder(cst.CSTVisitor):
     """Records the fields libcst visits on a node, in its order, without descending."""

@@ -82,8 +82,9 @@ def _extract_alone(args: _Job, catalog: Catalog) -> FileFacts:
     if forked:
         pool = ProcessPoolExecutor(1, mp_context=context)
     else:
-        pool = ProcessPoolExecutor(1, mp_context=context, initializer=_init_worker,
-                                   initargs=(catalog.source_path, catalog.override_entries))
+        pool = ProcessPoolExecutor(
+            1, mp_context=context, initializer=_init_worker, initargs=(catalog.source_path, catalog.override_entries)
+        )
     with pool:
         try:
             return pool.submit(_extract, args).result()
@@ -119,7 +120,9 @@ class FactsSource:
         self.parsed: set[str] = set()  # paths parsed (a file parsed again for a name counts once)
         self._pool: "ProcessPoolExecutor | None" = None
         self._service: ExtractionProcess | None = None
-        self._prefetched: dict[tuple[str, bool | frozenset[str]], tuple[bytes, int]] = {}  # (path, cut) -> (content, ticket)
+        self._prefetched: dict[
+            tuple[str, bool | frozenset[str]], tuple[bytes, int]
+        ] = {}  # (path, cut) -> (content, ticket)
         global _worker_catalog
         _worker_catalog = catalog  # forked workers inherit it
         if service is not None:
@@ -182,7 +185,9 @@ class FactsSource:
         if self.jobs > 1 and (len(todo) >= MIN_FILES_FOR_WORKERS or (self._pool is not None and len(todo) > 1)):
             futures += [(args, self._workers().submit(_extract, args)) for args in todo]
             todo = []
-        results = [(args, _extract(args)) for args in todo] + [(args, self._result(args, future)) for args, future in futures]
+        results = [(args, _extract(args)) for args in todo] + [
+            (args, self._result(args, future)) for args, future in futures
+        ]
         if sent:
             assert self._service is not None  # (it had them)
             for ticket, facts in self._service.arrivals(sent):
@@ -253,8 +258,9 @@ class FactsSource:
     def __enter__(self) -> "FactsSource":
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc_value: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc_value: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
             self._pool = None

@@ -71,11 +71,14 @@ def main(argv: list[str] | None = None) -> int:
             if saved == data:
                 continue
             differ += 1
-            sys.stdout.writelines(difflib.unified_diff(
-                saved.decode("utf-8", "replace").splitlines(keepends=True),
-                data.decode("utf-8", "replace").splitlines(keepends=True),
-                f"saved/{key}/{name}", f"now/{key}/{name}",
-            ))
+            sys.stdout.writelines(
+                difflib.unified_diff(
+                    saved.decode("utf-8", "replace").splitlines(keepends=True),
+                    data.decode("utf-8", "replace").splitlines(keepends=True),
+                    f"saved/{key}/{name}",
+                    f"now/{key}/{name}",
+                )
+            )
         print(f"{key}: {'same' if differ == before else 'DIFFERENT'}")
     return 1 if differ else 0
 

@@ -66,7 +66,9 @@ def imports_of(tree: ast.Module, name: str, is_package: bool, modules: set[str],
             else:
                 module = node.module or ""
             # `from pkg import mod` imports the module pkg.mod when there is one
-            targets = [f"{module}.{alias.name}" if f"{module}.{alias.name}" in modules else module for alias in node.names]
+            targets = [
+                f"{module}.{alias.name}" if f"{module}.{alias.name}" in modules else module for alias in node.names
+            ]
         else:
             continue
         for target in targets:

@@ -44,14 +44,18 @@ def _child(request: dict) -> None:
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
-        for fd, path, mode in ((0, request["stdin"], os.O_RDONLY),
-                               (1, request["stdout"], os.O_WRONLY),
-                               (2, request["stderr"], os.O_WRONLY)):
+        for fd, path, mode in (
+            (0, request["stdin"], os.O_RDONLY),
+            (1, request["stdout"], os.O_WRONLY),
+            (2, request["stderr"], os.O_WRONLY),
+        ):
             opened = os.open(path, mode)
             os.dup2(opened, fd)
             os.close(opened)
         # The server read its requests through sys.stdin: a new one reads the run's input.
-        sys.stdin = io.TextIOWrapper(io.open(0, "rb", closefd=False), encoding=sys.stdin.encoding, errors=sys.stdin.errors)
+        sys.stdin = io.TextIOWrapper(
+            io.open(0, "rb", closefd=False), encoding=sys.stdin.encoding, errors=sys.stdin.errors
+        )
         sys.argv = [request["argv0"], *request["args"]]
         opusguard.console.main()  # ends with os._exit
     finally:

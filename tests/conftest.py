@@ -35,8 +35,9 @@ REAL_SUBPROCESS = bool(os.environ.get("OPUSGUARD_TEST_SUBPROCESS"))
 INTERPRETER_ENV = ("PYTHON", "LC_", "LANG")
 
 
-def run_cli(*args: str, cwd: Path, stdin: str | None = None, env: dict | None = None,
-            real: bool = False) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, cwd: Path, stdin: str | None = None, env: dict | None = None, real: bool = False
+) -> subprocess.CompletedProcess:
     """The console script run on `args` in `cwd`, output captured as text. `real`: a
     new interpreter rather than a fork of the test's server (tests/cli_server.py)."""
     full_env = {**os.environ, "NO_COLOR": "1", **(env or {})}
@@ -62,7 +63,9 @@ class _CliServer:
 
         self.process = subprocess.Popen(
             [sys.executable, str(Path(__file__).with_name("cli_server.py"))],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         self.folder = Path(tempfile.mkdtemp(prefix="opusguard-cli-"))
         self.runs = 0
@@ -98,8 +101,13 @@ class _CliServer:
         files["stdin"].write_bytes((stdin or "").encode(encoding))
         files["stdout"].touch()
         files["stderr"].touch()
-        request = {"args": args, "cwd": os.path.abspath(cwd), "env": env, "argv0": str(OPUSGUARD),
-                   **{name: str(path) for name, path in files.items()}}
+        request = {
+            "args": args,
+            "cwd": os.path.abspath(cwd),
+            "env": env,
+            "argv0": str(OPUSGUARD),
+            **{name: str(path) for name, path in files.items()},
+        }
         self.process.stdin.write(json.dumps(request) + "\n")
         self.process.stdin.flush()
         pid = self._answer(30)
@@ -110,8 +118,10 @@ class _CliServer:
             self._answer(30)
             raise subprocess.TimeoutExpired([str(OPUSGUARD), *args], 120) from None
         # As subprocess.run(text=True) gives them: the locale's encoding, universal newlines.
-        out, err = (files[name].read_bytes().decode(encoding).replace("\r\n", "\n").replace("\r", "\n")
-                    for name in ("stdout", "stderr"))
+        out, err = (
+            files[name].read_bytes().decode(encoding).replace("\r\n", "\n").replace("\r", "\n")
+            for name in ("stdout", "stderr")
+        )
         for path in files.values():
             path.unlink()
         return subprocess.CompletedProcess([str(OPUSGUARD), *args], code, out, err)

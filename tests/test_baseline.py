@@ -12,7 +12,7 @@ from opusguard.baseline import BaselineError, fingerprint, load_baseline, write_
 from opusguard.findings import Finding
 
 OPUS = "claude-opus-4-1-20250805"
-LEGACY = 'import anthropic\nclient = anthropic.Anthropic()\n' + f'client.messages.create(model="{OPUS}", messages=[])\n'
+LEGACY = "import anthropic\nclient = anthropic.Anthropic()\n" + f'client.messages.create(model="{OPUS}", messages=[])\n'
 
 
 def test_baseline_accepts_old_findings_and_fails_on_new(tree):
@@ -86,7 +86,9 @@ def test_changed_since_checks_only_what_changed(tree):
     _git("-c", "user.email=a@b", "-c", "user.name=a", "commit", "-q", "--allow-empty", "-m", "root", cwd=root)
     _git("add", ".", cwd=root)
     _git("-c", "user.email=a@b", "-c", "user.name=a", "commit", "-q", "-m", "base", cwd=root)
-    (root / "new.py").write_text("import anthropic\nfrom config import OPUS\nanthropic.Anthropic().messages.create(model=OPUS)\n")
+    (root / "new.py").write_text(
+        "import anthropic\nfrom config import OPUS\nanthropic.Anthropic().messages.create(model=OPUS)\n"
+    )
     result = run_cli("check", "--changed-since", "HEAD", "--format", "json", ".", cwd=root)
     assert {(f["path"], f["rule"]) for f in json.loads(result.stdout)["findings"]} == {("new.py", "OG102")}
     bad = run_cli("check", "--changed-since", "no-such-ref", ".", cwd=root)

@@ -46,7 +46,13 @@ def test_display_path_is_relative_with_slashes(tmp_path):
 def test_verdicts_are_enums_that_read_as_their_words():
     finding = Finding(rule="OG105", name="retired-model", path="a.py", line=1, column=1, message="m")
     assert finding.severity is Severity.ERROR and finding.to_json()["severity"] == "error"
-    assert json.dumps(Finding(rule="x", name="y", path="a.py", line=1, column=1, message="m",
-                              severity=Severity.WARNING).to_json()["severity"]) == '"warning"'
+    assert (
+        json.dumps(
+            Finding(
+                rule="x", name="y", path="a.py", line=1, column=1, message="m", severity=Severity.WARNING
+            ).to_json()["severity"]
+        )
+        == '"warning"'
+    )
     assert f"covered ({TaskSource.ROUTE})" == "covered (route)" and TaskSource("derived") is TaskSource.DERIVED
     assert f"is {Lifecycle.RETIRED}" == "is retired" and Lifecycle.DEPRECATED == "deprecated"

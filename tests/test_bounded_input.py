@@ -31,12 +31,13 @@ from opusguard.rules import all_rules
 
 CATALOG = load_catalog()
 OPUS = "claude-opus-4-1-20250805"
-APP = {"app.py": f'import anthropic\nanthropic.Anthropic().messages.create(model="{OPUS}", max_tokens=1, messages=[])\n'}
+APP = {
+    "app.py": f'import anthropic\nanthropic.Anthropic().messages.create(model="{OPUS}", max_tokens=1, messages=[])\n'
+}
 
 # Nine levels of nine aliases: a billion strings once expanded.
 ALIAS_BOMB = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
-    f"{name}: &{name} [{', '.join(['*' + prev] * 9)}]\n"
-    for prev, name in zip("abcdefgh", "bcdefghi")
+    f"{name}: &{name} [{', '.join(['*' + prev] * 9)}]\n" for prev, name in zip("abcdefgh", "bcdefghi")
 )
 
 
@@ -44,8 +45,15 @@ def run(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProce
     env = {**os.environ, "NO_COLOR": "1"}
     env.pop("CI", None)
     # A blocked read would hang here: the timeout turns it into a failure.
-    return subprocess.run([str(OPUSGUARD), *args], cwd=cwd, capture_output=True, text=True, env=env,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [str(OPUSGUARD), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def one_error(result: subprocess.CompletedProcess, says: str) -> None:
@@ -63,10 +71,7 @@ def project(tmp_path: Path, files: dict[str, str | bytes]) -> Path:
 
 
 POLICY = "version: 1\nrouter: app.routing:route\n"
-OPUS_TASK = (
-    "tasks:\n  review:\n    tier: opus\n    justification: evals\n    owner: me\n"
-    "    evidence: {evidence}\n"
-)
+OPUS_TASK = "tasks:\n  review:\n    tier: opus\n    justification: evals\n    owner: me\n    evidence: {evidence}\n"
 
 
 # --- FIFOs and devices: an error at once, never a blocked read --------------------------------
@@ -78,7 +83,10 @@ def test_a_fifo_is_refused_without_blocking(tmp_path, kind):
     os.mkfifo(root / "data.yaml")
     if kind == "include":
         write_tree(root, {"opusguard.yaml": POLICY + "include: [data.yaml]\n"})
-        result, says = run("check", "--no-cache", ".", cwd=root), "data.yaml:1:1: cannot read policy: not a regular file"
+        result, says = (
+            run("check", "--no-cache", ".", cwd=root),
+            "data.yaml:1:1: cannot read policy: not a regular file",
+        )
     elif kind == "evidence":
         write_tree(root, {"opusguard.yaml": POLICY + OPUS_TASK.format(evidence="data.yaml")})
         result = run("policy", "validate", cwd=root)
@@ -101,8 +109,10 @@ def test_a_fifo_config_or_baseline_is_refused_without_blocking(tmp_path):
     one_error(run("check", "--no-cache", ".", cwd=root), "pyproject.toml:1: ")
     (root / "pyproject.toml").unlink()
     os.mkfifo(root / "base.json")
-    one_error(run("check", "--no-cache", "--baseline", "base.json", ".", cwd=root),
-              "base.json:1: cannot read baseline: not a regular file")
+    one_error(
+        run("check", "--no-cache", "--baseline", "base.json", ".", cwd=root),
+        "base.json:1: cannot read baseline: not a regular file",
+    )
 
 
 def test_fifo_evidence_is_og104_in_a_check(tmp_path):
@@ -119,10 +129,13 @@ def test_fifo_evidence_is_og104_in_a_check(tmp_path):
 
 
 def test_an_alias_bomb_in_evidence_is_unreadable_evidence(tmp_path):
-    root = project(tmp_path, {
-        "opusguard.yaml": POLICY + OPUS_TASK.format(evidence="e.yaml"),
-        "e.yaml": ALIAS_BOMB + "bar: *i\nscores: {opus: 1}\n",
-    })
+    root = project(
+        tmp_path,
+        {
+            "opusguard.yaml": POLICY + OPUS_TASK.format(evidence="e.yaml"),
+            "e.yaml": ALIAS_BOMB + "bar: *i\nscores: {opus: 1}\n",
+        },
+    )
     result = run("policy", "validate", cwd=root)
     one_error(result, "e.yaml:")
     assert "values with aliases expanded (an alias bomb?)" in result.stderr
@@ -171,16 +184,21 @@ def test_includes_that_fan_out_are_read_once_each(tmp_path):
 def test_each_included_file_is_read_once(tmp_path, monkeypatch):
     from opusguard import datafile
 
-    write_tree(tmp_path, {
-        "opusguard.yaml": "version: 1\ninclude: [a.yaml, b.yaml]\n",
-        "a.yaml": "include: [shared.yaml]\n",
-        "b.yaml": "include: [sub/../shared.yaml]\n",
-        "sub/x": "",
-        "shared.yaml": "tasks:\n  t:\n    tier: haiku\n",
-    })
+    write_tree(
+        tmp_path,
+        {
+            "opusguard.yaml": "version: 1\ninclude: [a.yaml, b.yaml]\n",
+            "a.yaml": "include: [shared.yaml]\n",
+            "b.yaml": "include: [sub/../shared.yaml]\n",
+            "sub/x": "",
+            "shared.yaml": "tasks:\n  t:\n    tier: haiku\n",
+        },
+    )
     reads = []
     real = datafile.read_data_file
-    monkeypatch.setattr(datafile, "read_data_file", lambda path, *a, **k: reads.append(Path(path).name) or real(path, *a, **k))
+    monkeypatch.setattr(
+        datafile, "read_data_file", lambda path, *a, **k: reads.append(Path(path).name) or real(path, *a, **k)
+    )
     policy = load_policy(tmp_path / "opusguard.yaml", root=tmp_path)
     assert set(policy.tasks) == {"t"}
     assert sorted(reads) == ["a.yaml", "b.yaml", "opusguard.yaml", "shared.yaml"]
@@ -207,7 +225,9 @@ def test_evidence_outside_the_project_is_unreadable_evidence(tmp_path):
 
 def test_a_policy_named_on_the_command_line_may_sit_outside_the_project(tmp_path):
     shared = tmp_path / "shared"
-    write_tree(shared, {"policy.yaml": "version: 1\ninclude: [more.yaml]\n", "more.yaml": "tasks:\n  t:\n    tier: haiku\n"})
+    write_tree(
+        shared, {"policy.yaml": "version: 1\ninclude: [more.yaml]\n", "more.yaml": "tasks:\n  t:\n    tier: haiku\n"}
+    )
     root = project(tmp_path, {})
     result = run("policy", "validate", str(shared / "policy.yaml"), cwd=root)
     assert result.returncode == 0, result.stderr
@@ -231,8 +251,10 @@ def test_a_policy_the_trees_config_names_outside_the_project_is_refused(tmp_path
 def test_an_oversize_policy_is_refused_before_it_is_parsed(tmp_path):
     big = "version: 1\n" + "# padding\n" * (2 * MAX_DATA_BYTES // 10)  # 2 MiB
     root = project(tmp_path, {"opusguard.yaml": big})
-    one_error(run("check", "--no-cache", ".", cwd=root),
-              f"opusguard.yaml:1:1: policy is {len(big):,} bytes, over the 1 MiB limit")
+    one_error(
+        run("check", "--no-cache", ".", cwd=root),
+        f"opusguard.yaml:1:1: policy is {len(big):,} bytes, over the 1 MiB limit",
+    )
 
 
 def test_a_file_growing_past_the_limit_while_read_is_refused(tmp_path):
@@ -253,17 +275,53 @@ def test_deep_yaml_is_an_error_not_a_recursion_error(tmp_path):
 
 
 SCALARS = st.one_of(
-    st.just("~"), st.just("null"), st.booleans().map(str), st.integers(-10, 10**12).map(str),
-    st.floats(allow_nan=True).map(str), st.just("2026-01-01"), st.just("12:30:00"), st.just("0x1F"),
-    st.just(OPUS), st.just("claude-3-5-haiku-20241022"), st.sampled_from(["haiku", "sonnet", "opus", "other"]),
-    st.text(st.characters(blacklist_categories=("Cs",)), max_size=12).map(lambda s: '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'),
-    st.sampled_from(["app.routing:route", "x", "", "'quoted'", "!!binary aGk=", "!!python/object:os.system {}", "*nope", "&a 1"]),
+    st.just("~"),
+    st.just("null"),
+    st.booleans().map(str),
+    st.integers(-10, 10**12).map(str),
+    st.floats(allow_nan=True).map(str),
+    st.just("2026-01-01"),
+    st.just("12:30:00"),
+    st.just("0x1F"),
+    st.just(OPUS),
+    st.just("claude-3-5-haiku-20241022"),
+    st.sampled_from(["haiku", "sonnet", "opus", "other"]),
+    st.text(st.characters(blacklist_categories=("Cs",)), max_size=12).map(
+        lambda s: '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    ),
+    st.sampled_from(
+        ["app.routing:route", "x", "", "'quoted'", "!!binary aGk=", "!!python/object:os.system {}", "*nope", "&a 1"]
+    ),
 )
-KEYS = st.sampled_from([
-    "version", "router", "tiers", "tasks", "include", "models", "tier", "description", "justification",
-    "owner", "review_by", "evidence", "model", "id", "price", "input", "output", "aliases", "haiku", "opus",
-    "1", "true", "null", "2026-01-01", "? complex",
-])
+KEYS = st.sampled_from(
+    [
+        "version",
+        "router",
+        "tiers",
+        "tasks",
+        "include",
+        "models",
+        "tier",
+        "description",
+        "justification",
+        "owner",
+        "review_by",
+        "evidence",
+        "model",
+        "id",
+        "price",
+        "input",
+        "output",
+        "aliases",
+        "haiku",
+        "opus",
+        "1",
+        "true",
+        "null",
+        "2026-01-01",
+        "? complex",
+    ]
+)
 
 
 def _indent(text: str, by: int) -> str:
@@ -296,7 +354,9 @@ def yaml_policies(draw):
     return text
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 @given(yaml_policies(), st.lists(yaml_policies(), max_size=2), st.booleans())
 def test_a_generated_policy_loads_or_is_a_policy_error_with_file_and_line(tmp_path, main, includes, cycle):
     names = [f"inc{i}.yaml" for i in range(len(includes))]

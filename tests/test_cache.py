@@ -101,14 +101,18 @@ def analyze_cached(root, **options):
 
 def test_a_warm_run_takes_an_unchanged_parsed_files_facts_without_reading_it(tree, monkeypatch):
     # app/uses.py has no Claude word: the second pass finds that it reads a model name.
-    root = settle(tree({**APP, "app/uses.py": "from app.config import OPUS\nllm(model=OPUS)\n", "app/plain.py": "x = 1\n"}))
+    root = settle(
+        tree({**APP, "app/uses.py": "from app.config import OPUS\nllm(model=OPUS)\n", "app/plain.py": "x = 1\n"})
+    )
     cold = analyze_cached(root)
     parsed = set(cold.sources) | {"app/uses.py"}  # (sources: the first pass's files)
     assert "app/bot.py" in parsed and cold.summary.files_parsed >= len(parsed)
     assert any(call.path == "app/uses.py" for call in cold.project.calls)
     read = []
     real_read = engine._read
-    monkeypatch.setattr(engine, "_read", lambda path: read.append(Path(path).relative_to(root).as_posix()) or real_read(path))
+    monkeypatch.setattr(
+        engine, "_read", lambda path: read.append(Path(path).relative_to(root).as_posix()) or real_read(path)
+    )
 
     warm = analyze_cached(root)
     assert parsed.isdisjoint(read) and warm.sources == {}

@@ -34,22 +34,46 @@ SPELLINGS = {
     "anthropic.claude-v2:1": ("other", "claude-2.1", "claude-2.1"),
     "anthropic.claude-v2": ("other", "claude-2.0", "claude-2.0"),
     "anthropic.claude-instant-v1": ("other", "claude-instant-1.2", "claude-instant-1.2"),
-    "us.anthropic.claude-sonnet-4-5-20250929-v1:0": ("sonnet", "claude-sonnet-4-5-20250929", "claude-sonnet-4-5-20250929"),
+    "us.anthropic.claude-sonnet-4-5-20250929-v1:0": (
+        "sonnet",
+        "claude-sonnet-4-5-20250929",
+        "claude-sonnet-4-5-20250929",
+    ),
     "eu.anthropic.claude-opus-4-20250514-v1:0": ("opus", "claude-opus-4-20250514", "claude-opus-4-20250514"),
     "apac.anthropic.claude-3-haiku-20240307-v1:0": ("haiku", "claude-3-haiku-20240307", "claude-3-haiku-20240307"),
-    "global.anthropic.claude-haiku-4-5-20251001-v1:0": ("haiku", "claude-haiku-4-5-20251001", "claude-haiku-4-5-20251001"),
+    "global.anthropic.claude-haiku-4-5-20251001-v1:0": (
+        "haiku",
+        "claude-haiku-4-5-20251001",
+        "claude-haiku-4-5-20251001",
+    ),
     "us-gov.anthropic.claude-3-haiku-20240307-v1:0": ("haiku", "claude-3-haiku-20240307", "claude-3-haiku-20240307"),
-    "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0": ("haiku", "claude-3-haiku-20240307", "claude-3-haiku-20240307"),
-    "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-opus-4-1-20250805-v1:0": ("opus", "claude-opus-4-1-20250805", "claude-opus-4-1-20250805"),
+    "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0": (
+        "haiku",
+        "claude-3-haiku-20240307",
+        "claude-3-haiku-20240307",
+    ),
+    "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-opus-4-1-20250805-v1:0": (
+        "opus",
+        "claude-opus-4-1-20250805",
+        "claude-opus-4-1-20250805",
+    ),
     # Vertex
     "claude-opus-4@20250514": ("opus", "claude-opus-4-20250514", "claude-opus-4-20250514"),
     "claude-3-5-sonnet-v2@20241022": ("sonnet", "claude-3-5-sonnet-20241022", "claude-3-5-sonnet-20241022"),
     "claude-sonnet-4-5@20250929": ("sonnet", "claude-sonnet-4-5-20250929", "claude-sonnet-4-5-20250929"),
-    "publishers/anthropic/models/claude-opus-4-1@20250805": ("opus", "claude-opus-4-1-20250805", "claude-opus-4-1-20250805"),
+    "publishers/anthropic/models/claude-opus-4-1@20250805": (
+        "opus",
+        "claude-opus-4-1-20250805",
+        "claude-opus-4-1-20250805",
+    ),
     # framework prefixes
     "anthropic/claude-opus-4-1": ("opus", "claude-opus-4-1", "claude-opus-4-1-20250805"),
     "bedrock/anthropic.claude-3-haiku-20240307-v1:0": ("haiku", "claude-3-haiku-20240307", "claude-3-haiku-20240307"),
-    "bedrock/converse/us.anthropic.claude-sonnet-4-20250514-v1:0": ("sonnet", "claude-sonnet-4-20250514", "claude-sonnet-4-20250514"),
+    "bedrock/converse/us.anthropic.claude-sonnet-4-20250514-v1:0": (
+        "sonnet",
+        "claude-sonnet-4-20250514",
+        "claude-sonnet-4-20250514",
+    ),
     "vertex_ai/claude-3-5-sonnet-v2@20241022": ("sonnet", "claude-3-5-sonnet-20241022", "claude-3-5-sonnet-20241022"),
     "openrouter/anthropic/claude-opus-4.1": ("opus", "claude-opus-4-1", "claude-opus-4-1-20250805"),
     "anthropic/claude-3.5-sonnet": ("sonnet", "claude-3-5-sonnet", "claude-3-5-sonnet-20241022"),
@@ -87,13 +111,38 @@ SPELLINGS = {
 }
 
 LOOK_ALIKES = [
-    "we use claude-opus-4 for this", "https://docs.anthropic.com/claude/docs", "claude-opus-4.md", "CLAUDE.md",
-    "langchain-anthropic", "anthropic", "claude-agent-sdk", "claude-code", "claude.ai", "claude-desktop",
-    "Claude", "Claude Shannon", "claude", "claude_opus_config", "CLAUDE_OPUS_MODEL", "opus", "sonnet", "haiku",
-    "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc123", "gpt-4o", "",
-    "https://example.com/claude-opus-4-1", "claude-sonet-4-5", "claude:sonnet-5", "anthropic-claude-v1",
-    "narnia.anthropic.claude-sonnet-4-5-20250929-v1:0", "bedrock_claude",
-    "CLAUDE_SONNET_4_5", "Claude Opus 4.1", "Claude-Code", "CLAUDE-OPUS-4-1.md", "anthropic.claude-v2:1:2k0",
+    "we use claude-opus-4 for this",
+    "https://docs.anthropic.com/claude/docs",
+    "claude-opus-4.md",
+    "CLAUDE.md",
+    "langchain-anthropic",
+    "anthropic",
+    "claude-agent-sdk",
+    "claude-code",
+    "claude.ai",
+    "claude-desktop",
+    "Claude",
+    "Claude Shannon",
+    "claude",
+    "claude_opus_config",
+    "CLAUDE_OPUS_MODEL",
+    "opus",
+    "sonnet",
+    "haiku",
+    "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc123",
+    "gpt-4o",
+    "",
+    "https://example.com/claude-opus-4-1",
+    "claude-sonet-4-5",
+    "claude:sonnet-5",
+    "anthropic-claude-v1",
+    "narnia.anthropic.claude-sonnet-4-5-20250929-v1:0",
+    "bedrock_claude",
+    "CLAUDE_SONNET_4_5",
+    "Claude Opus 4.1",
+    "Claude-Code",
+    "CLAUDE-OPUS-4-1.md",
+    "anthropic.claude-v2:1:2k0",
 ]
 
 
@@ -112,8 +161,15 @@ def test_look_alikes_are_rejected(text):
 
 @pytest.mark.parametrize(
     ("prefix", "tier"),
-    [("claude-opus-4-", "opus"), ("us.anthropic.claude-3-haiku", "haiku"), ("claude-3-5-sonnet-", "sonnet"),
-     ("anthropic/claude-sonnet-4-", "sonnet"), ("claude-", None), ("gpt-", None), ("CLAUDE-OPUS-4-", "opus")],
+    [
+        ("claude-opus-4-", "opus"),
+        ("us.anthropic.claude-3-haiku", "haiku"),
+        ("claude-3-5-sonnet-", "sonnet"),
+        ("anthropic/claude-sonnet-4-", "sonnet"),
+        ("claude-", None),
+        ("gpt-", None),
+        ("CLAUDE-OPUS-4-", "opus"),
+    ],
 )
 def test_prefix_of_an_fstring(prefix, tier):
     ref = CATALOG.recognize_prefix(prefix)

@@ -32,12 +32,32 @@ def test_json_output_follows_the_contract(tree):
     code, doc = run_json(".", cwd=root)
     assert code == 1
     assert set(doc) == {"version", "findings", "summary"}
-    assert set(doc["summary"]) == {"files_scanned", "files_parsed", "findings", "by_rule", "model_calls", "skipped_files"}
+    assert set(doc["summary"]) == {
+        "files_scanned",
+        "files_parsed",
+        "findings",
+        "by_rule",
+        "model_calls",
+        "skipped_files",
+    }
     assert doc["summary"]["skipped_files"] == []
     assert set(doc["summary"]["model_calls"]) == {"opus", "sonnet", "haiku", "other", "unresolved"}
     og102 = next(f for f in doc["findings"] if f["rule"] == "OG102")
-    assert set(og102) == {"rule", "name", "severity", "path", "line", "column", "end_line", "end_column",
-                          "message", "model", "tier", "task", "related"}
+    assert set(og102) == {
+        "rule",
+        "name",
+        "severity",
+        "path",
+        "line",
+        "column",
+        "end_line",
+        "end_column",
+        "message",
+        "model",
+        "tier",
+        "task",
+        "related",
+    }
     assert (og102["path"], og102["line"], og102["column"]) == ("app/bot.py", 4, 1)
     assert og102["related"] == [{"path": "app/config.py", "line": 1, "column": 8}]
     assert og102["model"] == OPUS and og102["tier"] == "opus" and og102["name"] == "unjustified-opus"
@@ -84,7 +104,10 @@ def test_select_and_ignore(tree):
 
 
 def test_config_from_pyproject(tree):
-    files = {**APP, "pyproject.toml": '[tool.opusguard]\nignore = ["OG101"]\n[tool.opusguard.per-file-ignores]\n"app/bot.py" = ["OG102"]\n'}
+    files = {
+        **APP,
+        "pyproject.toml": '[tool.opusguard]\nignore = ["OG101"]\n[tool.opusguard.per-file-ignores]\n"app/bot.py" = ["OG102"]\n',
+    }
     root = tree(files)
     code, doc = run_json(".", cwd=root)
     assert code == 0 and doc["findings"] == []
@@ -138,7 +161,7 @@ def test_a_check_of_a_few_files_shares_the_cache_of_the_whole_tree(tree):
     [
         ('[tool.opusguard]\nselcet = ["OG1"]\n', "pyproject.toml:2: unknown key 'selcet' (did you mean 'select'?)"),
         ('[tool.opusguard]\nselect = "OG1\n', "pyproject.toml:2: invalid TOML"),
-        ('[tool.opusguard]\nexclude = 3\n', "pyproject.toml:2: 'exclude' must be a list of strings"),
+        ("[tool.opusguard]\nexclude = 3\n", "pyproject.toml:2: 'exclude' must be a list of strings"),
     ],
 )
 def test_bad_config_is_one_line_and_exit_two(tree, pyproject, expected):
@@ -153,7 +176,12 @@ def test_bad_policy_is_one_line_and_exit_two(tree):
     root = tree({"a.py": "x = 1\n", "opusguard.yaml": "version: 1\ntasks:\n  x:\n    tier: mega\n"})
     result = run_cli("check", ".", cwd=root)
     assert result.returncode == 2
-    assert result.stderr.strip() == "opusguard: error: " + str(root / "opusguard.yaml") + ":4:11: unknown tier 'mega' (allowed: opus, sonnet, haiku, other)"
+    assert (
+        result.stderr.strip()
+        == "opusguard: error: "
+        + str(root / "opusguard.yaml")
+        + ":4:11: unknown tier 'mega' (allowed: opus, sonnet, haiku, other)"
+    )
 
 
 def test_missing_path_is_exit_two(tree):
@@ -200,7 +228,10 @@ def test_bad_input_never_stops_the_run(tree, tmp_path):
     assert ("OG102", 5_001) in by_path["large.py"]
     # Over the parse limit: literals still checked, and a one-line warning says calls are not followed.
     assert by_path["huge.py"] == {("OG101", 200_001)}
-    assert "opusguard: warning: huge.py:1: 1171 KiB is over the 1 MiB limit: its model literals are checked" in result.stderr
+    assert (
+        "opusguard: warning: huge.py:1: 1171 KiB is over the 1 MiB limit: its model literals are checked"
+        in result.stderr
+    )
     assert "loop" in result.stderr and "broken symbolic link" in result.stderr
     assert "Traceback" not in result.stderr
 
@@ -243,7 +274,9 @@ def test_version_and_rule_docs():
 def test_findings_identical_cold_warm_and_parallel(tree):
     files = dict(APP)
     for i in range(40):  # enough files to use worker processes
-        files[f"app/mod{i}.py"] = f'import anthropic\nfrom app.config import OPUS\nanthropic.Anthropic().messages.create(model=OPUS)  # {i}\n'
+        files[f"app/mod{i}.py"] = (
+            f"import anthropic\nfrom app.config import OPUS\nanthropic.Anthropic().messages.create(model=OPUS)  # {i}\n"
+        )
     for i in range(200):  # and enough to stream candidates to them while reading
         files[f"app/plain{i}.py"] = f"def f{i}(x):\n    return x * {i}\n"
     root = tree(files)
@@ -298,11 +331,13 @@ def test_a_change_in_the_same_clock_tick_as_the_last_run_is_seen(tree):
 
 
 def test_the_second_pass_sees_a_name_that_now_holds_a_model(tree):
-    root = tree({
-        "app/__init__.py": "",
-        "app/config.py": 'SMART = "gpt-4o"\n',
-        "app/uses.py": "from app.config import SMART\nllm(model=SMART)\n",  # no Claude word: second pass
-    })
+    root = tree(
+        {
+            "app/__init__.py": "",
+            "app/config.py": 'SMART = "gpt-4o"\n',
+            "app/uses.py": "from app.config import SMART\nllm(model=SMART)\n",  # no Claude word: second pass
+        }
+    )
     assert cached_check(cwd=root)["summary"]["findings"] == 0
     (root / "app/config.py").write_text(f'SMART = "{OPUS}"\n')
     found = cached_check("--select", "OG102", cwd=root)["findings"]
@@ -335,16 +370,18 @@ def test_corrupt_cache_entries_are_rebuilt(tree):
 
 
 def test_gitignore_is_respected_unless_the_folder_is_named(tree):
-    root = tree({
-        ".gitignore": "generated/\n*.gen.py\n!keep.gen.py\n",
-        "generated/a.py": f'llm(model="{OPUS}")\n',
-        "x.gen.py": f'llm(model="{OPUS}")\n',
-        "keep.gen.py": f'llm(model="{OPUS}")\n',
-        "venv/lib.py": f'llm(model="{OPUS}")\n',
-        "sub/.gitignore": "local.py\n",
-        "sub/local.py": f'llm(model="{OPUS}")\n',
-        "sub/kept.py": f'llm(model="{OPUS}")\n',
-    })
+    root = tree(
+        {
+            ".gitignore": "generated/\n*.gen.py\n!keep.gen.py\n",
+            "generated/a.py": f'llm(model="{OPUS}")\n',
+            "x.gen.py": f'llm(model="{OPUS}")\n',
+            "keep.gen.py": f'llm(model="{OPUS}")\n',
+            "venv/lib.py": f'llm(model="{OPUS}")\n',
+            "sub/.gitignore": "local.py\n",
+            "sub/local.py": f'llm(model="{OPUS}")\n',
+            "sub/kept.py": f'llm(model="{OPUS}")\n',
+        }
+    )
     __import__("subprocess").run(["git", "init", "-q"], cwd=root, check=True)
     _, doc = run_json(".", cwd=root)
     assert {f["path"] for f in doc["findings"]} == {"keep.gen.py", "sub/kept.py"}
@@ -361,10 +398,16 @@ def test_large_output_is_complete_through_the_fast_exit(tree):
     assert code == 0 and len(report["findings"]) == 60 * 40
 
 
-@pytest.mark.parametrize(("raised", "code", "printed"), [
-    (None, 0, ""), (SystemExit(0), 0, ""), (SystemExit(None), 0, ""), (SystemExit(2), 2, ""),
-    (SystemExit("cannot go on"), 1, "cannot go on\n"),
-])
+@pytest.mark.parametrize(
+    ("raised", "code", "printed"),
+    [
+        (None, 0, ""),
+        (SystemExit(0), 0, ""),
+        (SystemExit(None), 0, ""),
+        (SystemExit(2), 2, ""),
+        (SystemExit("cannot go on"), 1, "cannot go on\n"),
+    ],
+)
 def test_the_fast_exit_keeps_exit_codes_and_runs_exit_handlers(monkeypatch, capsys, raised, code, printed):
     import atexit
     import gc

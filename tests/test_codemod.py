@@ -11,7 +11,7 @@ from pathlib import Path
 from conftest import run_cli, write_tree
 
 # A stand-in for the anthropic SDK that records the model of every request.
-FAKE_SDK = '''
+FAKE_SDK = """
 SENT = []
 class _Messages:
     def create(self, model, **kwargs):
@@ -19,13 +19,13 @@ class _Messages:
 class Anthropic:
     def __init__(self, **kwargs):
         self.messages = _Messages()
-'''
+"""
 
 APP = {
     "anthropic.py": FAKE_SDK,
     "app/__init__.py": "",
     "app/config.py": 'from enum import Enum\nOPUS = "claude-opus-4-1-20250805"\nMODELS = {"fast": "claude-haiku-4-5"}\n'
-                     'class M(str, Enum):\n    SONNET = "claude-sonnet-4-5-20250929"\n',
+    'class M(str, Enum):\n    SONNET = "claude-sonnet-4-5-20250929"\n',
     "app/bot.py": (
         "import anthropic\n"
         "from app.config import OPUS, MODELS, M\n"
@@ -52,7 +52,9 @@ def sent_models(root: Path, env=None) -> list[str]:
 
 def test_rewrite_keeps_every_request_identical(tmp_path):
     root = write_tree(tmp_path, APP)
-    (root / "app" / "routing.py").write_text("from .routing_table import TASK_MODELS\ndef route(task):\n    return TASK_MODELS[task]\n")
+    (root / "app" / "routing.py").write_text(
+        "from .routing_table import TASK_MODELS\ndef route(task):\n    return TASK_MODELS[task]\n"
+    )
     before = sent_models(root)
     result = run_cli("fix", "--codemod", ".", cwd=root)
     assert result.returncode == 0, result.stderr
@@ -61,10 +63,17 @@ def test_rewrite_keeps_every_request_identical(tmp_path):
     bot = (root / "app" / "bot.py").read_text()
     assert "from app.routing import route" in bot
     assert 'model=route("classify")' in bot and "# keep this comment" in bot
-    assert "model=route(\"fast\"),   max_tokens=5)  # odd spacing stays" in bot
-    assert sent_models(root) == before == [
-        "claude-opus-4-1-20250805", "claude-haiku-4-5", "claude-sonnet-4-5-20250929", "claude-3-5-haiku-20241022",
-    ]
+    assert 'model=route("fast"),   max_tokens=5)  # odd spacing stays' in bot
+    assert (
+        sent_models(root)
+        == before
+        == [
+            "claude-opus-4-1-20250805",
+            "claude-haiku-4-5",
+            "claude-sonnet-4-5-20250929",
+            "claude-3-5-haiku-20241022",
+        ]
+    )
     policy = (root / "opusguard.yaml").read_text()
     assert policy.startswith("version: 1\nrouter: app.routing:route\ntasks:\n  # our reviewed tasks\n  triage:\n")
     assert "  classify:\n    tier: opus\n    model: claude-opus-4-1-20250805\n" in policy
@@ -79,35 +88,43 @@ def test_second_run_changes_nothing_and_diff_writes_nothing(tmp_path):
     root = write_tree(tmp_path, APP)
     snapshot = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
     diff = run_cli("fix", "--codemod", "--diff", "--no-cache", ".", cwd=root)
-    assert diff.returncode == 0 and "+    client.messages.create(model=route(\"classify\"), max_tokens=5)" in diff.stdout
+    assert diff.returncode == 0 and '+    client.messages.create(model=route("classify"), max_tokens=5)' in diff.stdout
     assert {p: p.read_bytes() for p in root.rglob("*") if p.is_file()} == snapshot
     run_cli("fix", "--codemod", ".", cwd=root)
     after_first = {p: p.read_bytes() for p in root.rglob("*") if p.is_file() and ".opusguard_cache" not in p.parts}
     second = run_cli("fix", "--codemod", ".", cwd=root)
     assert "changed 0 file(s)" in second.stderr
-    assert {p: p.read_bytes() for p in root.rglob("*") if p.is_file() and ".opusguard_cache" not in p.parts} == after_first
+    assert {
+        p: p.read_bytes() for p in root.rglob("*") if p.is_file() and ".opusguard_cache" not in p.parts
+    } == after_first
     # The router did not exist: it was created as `opusguard init` would, with its table.
-    assert (root / "app" / "routing.py").is_file() and '"classify": "claude-opus-4-1-20250805"' in (root / "app" / "routing_table.py").read_text()
+    assert (root / "app" / "routing.py").is_file() and '"classify": "claude-opus-4-1-20250805"' in (
+        root / "app" / "routing_table.py"
+    ).read_text()
 
 
 def test_overridable_values_are_routed_where_they_are_defined(tmp_path):
     """Env vars, callers and subclasses can still override: only the default moves to the router."""
-    root = write_tree(tmp_path, {
-        "anthropic.py": FAKE_SDK,
-        "svc.py": (
-            "import os, anthropic\nclient = anthropic.Anthropic()\n"
-            'SMART = os.getenv("SMART", "claude-opus-4-1")\n'
-            'def ask(model="claude-sonnet-4-5"):\n    client.messages.create(model=model)\n'
-            'class Base:\n    MODEL = "claude-haiku-4-5"\n    def run(self):\n        client.messages.create(model=self.MODEL)\n'
-            'class Deep(Base):\n    MODEL = "claude-opus-4-5"\n'
-            "def run_all():\n    client.messages.create(model=SMART)\n    ask()\n    ask(model='caller-choice')\n"
-            "    Base().run()\n    Deep().run()\n"
-        ),
-    })
+    root = write_tree(
+        tmp_path,
+        {
+            "anthropic.py": FAKE_SDK,
+            "svc.py": (
+                "import os, anthropic\nclient = anthropic.Anthropic()\n"
+                'SMART = os.getenv("SMART", "claude-opus-4-1")\n'
+                'def ask(model="claude-sonnet-4-5"):\n    client.messages.create(model=model)\n'
+                'class Base:\n    MODEL = "claude-haiku-4-5"\n    def run(self):\n        client.messages.create(model=self.MODEL)\n'
+                'class Deep(Base):\n    MODEL = "claude-opus-4-5"\n'
+                "def run_all():\n    client.messages.create(model=SMART)\n    ask()\n    ask(model='caller-choice')\n"
+                "    Base().run()\n    Deep().run()\n"
+            ),
+        },
+    )
     run = "import sys; sys.path.insert(0, '.'); import anthropic, svc; svc.run_all(); print(anthropic.SENT)"
 
     def sent(env_extra=None):
         import os
+
         env = {**os.environ, **(env_extra or {})}
         out = subprocess.run([sys.executable, "-c", run], cwd=root, capture_output=True, text=True, env=env, check=True)
         return eval(out.stdout)
@@ -124,12 +141,17 @@ def test_overridable_values_are_routed_where_they_are_defined(tmp_path):
 
 
 def test_encodings_line_endings_and_broken_files_survive(tmp_path):
-    root = write_tree(tmp_path, {
-        "crlf.py": b'import anthropic\r\nanthropic.Anthropic().messages.create(model="claude-opus-4-1")\r\n',
-        "bom.py": b'\xef\xbb\xbfimport anthropic\nanthropic.Anthropic().messages.create(model="claude-opus-4-1")\n',
-        "latin1.py": '# -*- coding: latin-1 -*-\nimport anthropic\nNAME = "caf\xe9"\nanthropic.Anthropic().messages.create(model="claude-opus-4-1")\n'.encode("latin-1"),
-        "broken.py": b'import anthropic\nanthropic.Anthropic().messages.create(model="claude-opus-4-1")\ndef (:\n',
-    })
+    root = write_tree(
+        tmp_path,
+        {
+            "crlf.py": b'import anthropic\r\nanthropic.Anthropic().messages.create(model="claude-opus-4-1")\r\n',
+            "bom.py": b'\xef\xbb\xbfimport anthropic\nanthropic.Anthropic().messages.create(model="claude-opus-4-1")\n',
+            "latin1.py": '# -*- coding: latin-1 -*-\nimport anthropic\nNAME = "caf\xe9"\nanthropic.Anthropic().messages.create(model="claude-opus-4-1")\n'.encode(
+                "latin-1"
+            ),
+            "broken.py": b'import anthropic\nanthropic.Anthropic().messages.create(model="claude-opus-4-1")\ndef (:\n',
+        },
+    )
     broken = (root / "broken.py").read_bytes()
     result = run_cli("fix", "--codemod", ".", cwd=root)
     assert result.returncode == 0, result.stderr
@@ -144,12 +166,15 @@ def test_encodings_line_endings_and_broken_files_survive(tmp_path):
 
 
 def test_remove_unused_only_removes_constants_nothing_else_uses(tmp_path):
-    root = write_tree(tmp_path, {
-        "cfg.py": 'OPUS = "claude-opus-4-1"\nSONNET = "claude-sonnet-4-5"\nKEEP = 1\n',
-        "bot.py": "import anthropic\nfrom cfg import OPUS, SONNET\nc = anthropic.Anthropic()\n"
-                  "c.messages.create(model=OPUS)\nc.messages.create(model=SONNET)\n",
-        "report.py": "from cfg import SONNET\nprint(SONNET)\n",  # uses SONNET as data: it stays
-    })
+    root = write_tree(
+        tmp_path,
+        {
+            "cfg.py": 'OPUS = "claude-opus-4-1"\nSONNET = "claude-sonnet-4-5"\nKEEP = 1\n',
+            "bot.py": "import anthropic\nfrom cfg import OPUS, SONNET\nc = anthropic.Anthropic()\n"
+            "c.messages.create(model=OPUS)\nc.messages.create(model=SONNET)\n",
+            "report.py": "from cfg import SONNET\nprint(SONNET)\n",  # uses SONNET as data: it stays
+        },
+    )
     without = run_cli("fix", "--codemod", "--diff", ".", cwd=root).stdout
     assert '-OPUS = "claude-opus-4-1"' not in without  # only with --remove-unused
     result = run_cli("fix", "--codemod", "--remove-unused", ".", cwd=root)
@@ -166,8 +191,12 @@ def test_files_changed_on_disk_after_analysis_are_left_alone(tmp_path, monkeypat
 
     from opusguard.codemod import compute_fix, write_fix
 
-    result = check_tree(tmp_path, {"a.py": 'import anthropic\nanthropic.Anthropic().messages.create(model="claude-opus-4-1")\n'})
-    fix = compute_fix(result.analysis.project, result.analysis.sources, policy_path=tmp_path / "opusguard.yaml", cwd=tmp_path)
+    result = check_tree(
+        tmp_path, {"a.py": 'import anthropic\nanthropic.Anthropic().messages.create(model="claude-opus-4-1")\n'}
+    )
+    fix = compute_fix(
+        result.analysis.project, result.analysis.sources, policy_path=tmp_path / "opusguard.yaml", cwd=tmp_path
+    )
     (tmp_path / "a.py").write_text("# edited meanwhile\n")
     monkeypatch.chdir(tmp_path)
     assert write_fix(fix, tmp_path) == ["a.py"]
@@ -178,7 +207,9 @@ def test_fix_rewrites_the_bytes_on_disk_even_where_the_cache_remembers_an_older_
     """The verdict index lets `check` take an unchanged file's facts unread; `fix` must not:
     an edit that keeps a file's size and mtime would leave it rewriting old positions."""
     root = write_tree(tmp_path, APP)
-    (root / "app" / "routing.py").write_text("from .routing_table import TASK_MODELS\ndef route(task):\n    return TASK_MODELS[task]\n")
+    (root / "app" / "routing.py").write_text(
+        "from .routing_table import TASK_MODELS\ndef route(task):\n    return TASK_MODELS[task]\n"
+    )
     assert run_cli("check", ".", cwd=root).returncode == 1  # fills the cache
     bot = root / "app" / "bot.py"
     stat = bot.stat()

@@ -91,15 +91,17 @@ def test_json_positions_skip_keys_and_count_characters():
 def test_toml_positions_by_key_line():
     text = f'[a]\nmodel = "{OPUS}"\n\n[b]\nother = "{OPUS}"\nmodel = \'{OPUS}\'  # same id\n'
     found = values(text, "c.toml")
-    assert sorted(found) == sorted([
-        (("a", "model"), OPUS, (2, 9, 2, 9 + len(OPUS) + 2)),
-        (("b", "other"), OPUS, (5, 9, 5, 9 + len(OPUS) + 2)),
-        (("b", "model"), OPUS, (6, 9, 6, 9 + len(OPUS) + 2)),
-    ])
+    assert sorted(found) == sorted(
+        [
+            (("a", "model"), OPUS, (2, 9, 2, 9 + len(OPUS) + 2)),
+            (("b", "other"), OPUS, (5, 9, 5, 9 + len(OPUS) + 2)),
+            (("b", "model"), OPUS, (6, 9, 6, 9 + len(OPUS) + 2)),
+        ]
+    )
 
 
 def test_ini_sections_and_values():
-    text = f"[DEFAULT]\nx = 1\n[llm]\nModel = {HAIKU}\nquoted: \"{SONNET}\"\n"
+    text = f'[DEFAULT]\nx = 1\n[llm]\nModel = {HAIKU}\nquoted: "{SONNET}"\n'
     assert values(text, "setup.ini") == [
         (("llm", "model"), HAIKU, (4, 9, 4, 9 + len(HAIKU))),
         (("llm", "quoted"), SONNET, (5, 9, 5, 9 + len(SONNET) + 2)),
@@ -136,9 +138,22 @@ def test_deep_nesting_is_an_error_not_a_crash():
 
 
 def test_config_kind():
-    assert [configfiles.config_kind(n) for n in (".env", ".env.example", "a.YAML", "b.yml", "c.toml", "d.json", "e.ini",
-                                                 "f.py", "env", ".envrc", ".env.json")] == [
-        "env", "env", "yaml", "yaml", "toml", "json", "ini", None, None, None, "json"]
+    assert [
+        configfiles.config_kind(n)
+        for n in (
+            ".env",
+            ".env.example",
+            "a.YAML",
+            "b.yml",
+            "c.toml",
+            "d.json",
+            "e.ini",
+            "f.py",
+            "env",
+            ".envrc",
+            ".env.json",
+        )
+    ] == ["env", "env", "yaml", "yaml", "toml", "json", "ini", None, None, None, "json"]
 
 
 # --- the run: discovery, warnings, OG109, resolution --------------------------------------
@@ -148,8 +163,12 @@ CREATE = "client.messages.create(model={}, max_tokens=5, messages=[])\n"
 
 
 def app(*models: str, head: str = "") -> str:
-    return "# app\nimport os, json, yaml, tomllib, anthropic\nfrom pathlib import Path\n" + head + \
-        "client = anthropic.Anthropic()\n" + "".join(CREATE.format(m) for m in models)
+    return (
+        "# app\nimport os, json, yaml, tomllib, anthropic\nfrom pathlib import Path\n"
+        + head
+        + "client = anthropic.Anthropic()\n"
+        + "".join(CREATE.format(m) for m in models)
+    )
 
 
 def opus_related(result) -> dict[int, list[tuple[str, int]]]:
@@ -161,25 +180,37 @@ def unresolved(result) -> dict[int, str]:
 
 
 def test_env_var_without_default_resolves_to_committed_env_example(tmp_path):
-    result = check_tree(tmp_path, {
-        ".env.example": f"ANTHROPIC_API_KEY=x\nCLAUDE_MODEL={OPUS}\n",
-        "app/bot.py": app('os.getenv("CLAUDE_MODEL")', 'os.environ["CLAUDE_MODEL"]', 'os.getenv("OTHER")'),
-    }, select={"OG102", "OG106"})
+    result = check_tree(
+        tmp_path,
+        {
+            ".env.example": f"ANTHROPIC_API_KEY=x\nCLAUDE_MODEL={OPUS}\n",
+            "app/bot.py": app('os.getenv("CLAUDE_MODEL")', 'os.environ["CLAUDE_MODEL"]', 'os.getenv("OTHER")'),
+        },
+        select={"OG102", "OG106"},
+    )
     assert opus_related(result) == {5: [(".env.example", 2)], 6: [(".env.example", 2)]}
     assert "written at .env.example:2 via env CLAUDE_MODEL" in next(f.message for f in result.findings if f.line == 5)
     assert unresolved(result) == {7: "the model this call sends cannot be resolved statically: env var OTHER"}
 
 
 def test_nearest_env_file_wins_and_other_projects_do_not_count(tmp_path):
-    result = check_tree(tmp_path, {
-        ".env.example": f"M={HAIKU}\n",
-        "one/.env.example": f"M={OPUS}\n",
-        "two/.env.example": f"N={OPUS}\n",
-        "one/app.py": app('os.getenv("M")'),
-        "two/app.py": app('os.getenv("M")', 'os.getenv("N")'),
-        "three/sub/app.py": app('os.getenv("N")'),
-    }, select={"OG102", "OG106"})
-    assert rules_lines(result) == {("OG102", "one/app.py", 5), ("OG102", "two/app.py", 6), ("OG106", "three/sub/app.py", 5)}
+    result = check_tree(
+        tmp_path,
+        {
+            ".env.example": f"M={HAIKU}\n",
+            "one/.env.example": f"M={OPUS}\n",
+            "two/.env.example": f"N={OPUS}\n",
+            "one/app.py": app('os.getenv("M")'),
+            "two/app.py": app('os.getenv("M")', 'os.getenv("N")'),
+            "three/sub/app.py": app('os.getenv("N")'),
+        },
+        select={"OG102", "OG106"},
+    )
+    assert rules_lines(result) == {
+        ("OG102", "one/app.py", 5),
+        ("OG102", "two/app.py", 6),
+        ("OG106", "three/sub/app.py", 5),
+    }
     summary = result.summary.model_calls
     assert (summary["opus"], summary["haiku"], summary["unresolved"]) == (2, 1, 1)
 
@@ -189,11 +220,15 @@ def rules_lines(result) -> set[tuple[str, str, int]]:
 
 
 def test_gitignored_env_is_not_committed_and_not_used(tmp_path):
-    result = check_tree(tmp_path, {
-        ".gitignore": ".env\n",
-        ".env": f"CLAUDE_MODEL={OPUS}\n",
-        "app.py": app('os.getenv("CLAUDE_MODEL")'),
-    }, select={"OG102", "OG106", "OG109"})
+    result = check_tree(
+        tmp_path,
+        {
+            ".gitignore": ".env\n",
+            ".env": f"CLAUDE_MODEL={OPUS}\n",
+            "app.py": app('os.getenv("CLAUDE_MODEL")'),
+        },
+        select={"OG102", "OG106", "OG109"},
+    )
     assert rules_lines(result) == {("OG106", "app.py", 5)}
     # Checking the code file alone (pre-commit, --changed-since) reads no ignored file either.
     alone = engine.check(load_settings(tmp_path), _options(["app.py"]), cwd=tmp_path, select_codes={"OG102", "OG106"})
@@ -201,20 +236,27 @@ def test_gitignored_env_is_not_committed_and_not_used(tmp_path):
 
 
 def test_committed_env_file_is_read_although_default_excludes_name_a_dotenv_folder(tmp_path):
-    result = check_tree(tmp_path, {
-        ".env": f"CLAUDE_MODEL={OPUS}\n",
-        "tools/.env/lib/site.py": app(f'"{OPUS}"'),  # a virtualenv called .env
-        "app.py": app('os.getenv("CLAUDE_MODEL")'),
-    }, select={"OG102", "OG109"})
+    result = check_tree(
+        tmp_path,
+        {
+            ".env": f"CLAUDE_MODEL={OPUS}\n",
+            "tools/.env/lib/site.py": app(f'"{OPUS}"'),  # a virtualenv called .env
+            "app.py": app('os.getenv("CLAUDE_MODEL")'),
+        },
+        select={"OG102", "OG109"},
+    )
     assert rules_lines(result) == {("OG102", "app.py", 5), ("OG109", ".env", 1)}
 
 
 def test_code_checked_alone_reads_committed_config_on_demand(tmp_path):
-    write_tree(tmp_path, {
-        ".env.example": f"CLAUDE_MODEL={OPUS}\n",
-        "conf/agent.yaml": f"model: {SONNET}\n",
-        "app.py": app('os.getenv("CLAUDE_MODEL")', 'yaml.safe_load(open("conf/agent.yaml"))["model"]'),
-    })
+    write_tree(
+        tmp_path,
+        {
+            ".env.example": f"CLAUDE_MODEL={OPUS}\n",
+            "conf/agent.yaml": f"model: {SONNET}\n",
+            "app.py": app('os.getenv("CLAUDE_MODEL")', 'yaml.safe_load(open("conf/agent.yaml"))["model"]'),
+        },
+    )
     result = engine.check(load_settings(tmp_path), _options(["app.py"]), cwd=tmp_path, select_codes={"OG102", "OG109"})
     assert opus_related(result) == {5: [(".env.example", 1)]}
     assert result.summary.model_calls["sonnet"] == 1
@@ -236,18 +278,35 @@ LOADED = {
     ("head", "model", "related"),
     [
         ('CFG = yaml.safe_load(open("config.yaml"))\n', 'CFG["agent"]["model"]', ("config.yaml", 2)),
-        ('with open("config.yaml") as f:\n    CFG = yaml.safe_load(f)\n', 'CFG.get("agent")["model"]', ("config.yaml", 2)),
+        (
+            'with open("config.yaml") as f:\n    CFG = yaml.safe_load(f)\n',
+            'CFG.get("agent")["model"]',
+            ("config.yaml", 2),
+        ),
         ("", 'json.load(open("settings.json"))["llm"]["model"]', ("settings.json", 1)),
         ('CFG = json.loads(Path("settings.json").read_text())\n', 'CFG["llm"]["model"]', ("settings.json", 1)),
         ('CFG = tomllib.load(Path("conf/app.toml").open("rb"))\n', 'CFG["llm"]["model"]', ("conf/app.toml", 2)),
-        ('P = os.path.join(os.path.dirname(os.path.abspath(__file__)), "conf/app.toml")\n'
-         'with open(P, "rb") as f:\n    CFG = tomllib.load(f)\n', 'CFG["llm"]["model"]', ("conf/app.toml", 2)),
-
-        ('CFG = yaml.safe_load((Path(__file__).resolve().parent / "config.yaml").read_text())\n',
-         'CFG["agent"]["model"]', ("config.yaml", 2)),
-        ('HERE = Path(__file__).parent\nCFG = json.load(open(HERE / "settings.json"))\n', 'CFG["llm"]["model"]',
-         ("settings.json", 1)),
-        ('CFG = tomllib.load(open(os.path.join("conf", "app.toml"), "rb"))\n', 'CFG["llm"]["model"]', ("conf/app.toml", 2)),
+        (
+            'P = os.path.join(os.path.dirname(os.path.abspath(__file__)), "conf/app.toml")\n'
+            'with open(P, "rb") as f:\n    CFG = tomllib.load(f)\n',
+            'CFG["llm"]["model"]',
+            ("conf/app.toml", 2),
+        ),
+        (
+            'CFG = yaml.safe_load((Path(__file__).resolve().parent / "config.yaml").read_text())\n',
+            'CFG["agent"]["model"]',
+            ("config.yaml", 2),
+        ),
+        (
+            'HERE = Path(__file__).parent\nCFG = json.load(open(HERE / "settings.json"))\n',
+            'CFG["llm"]["model"]',
+            ("settings.json", 1),
+        ),
+        (
+            'CFG = tomllib.load(open(os.path.join("conf", "app.toml"), "rb"))\n',
+            'CFG["llm"]["model"]',
+            ("conf/app.toml", 2),
+        ),
     ],
 )
 def test_loaded_config_file_resolves(tmp_path, head, model, related):
@@ -257,18 +316,26 @@ def test_loaded_config_file_resolves(tmp_path, head, model, related):
 
 
 def test_paths_beside_the_code_are_relative_to_its_folder(tmp_path):
-    code = app('CFG["model"]', head='CFG = yaml.safe_load(open(Path(__file__).parent.parent / "conf" / "agent.yaml"))\n')
-    result = check_tree(tmp_path, {
-        "conf/agent.yaml": f"model: {OPUS}\n",
-        "pkg/conf/agent.yaml": f"model: {HAIKU}\n",  # beside the code, but the code looks one folder up
-        "pkg/app.py": code,
-    }, select={"OG102", "OG106"})
+    code = app(
+        'CFG["model"]', head='CFG = yaml.safe_load(open(Path(__file__).parent.parent / "conf" / "agent.yaml"))\n'
+    )
+    result = check_tree(
+        tmp_path,
+        {
+            "conf/agent.yaml": f"model: {OPUS}\n",
+            "pkg/conf/agent.yaml": f"model: {HAIKU}\n",  # beside the code, but the code looks one folder up
+            "pkg/app.py": code,
+        },
+        select={"OG102", "OG106"},
+    )
     assert [r for rel in opus_related(result).values() for r in rel] == [("conf/agent.yaml", 1)]
     assert result.summary.model_calls["haiku"] == 0
 
 
 def test_division_that_is_not_a_path_is_left_alone(tmp_path):
-    analysis = analyze_tree(tmp_path, {"app.py": app("MODELS[1]", head=f'MODELS = ["{OPUS}", "{HAIKU}"]\nHALF = 10 / 2\n')})
+    analysis = analyze_tree(
+        tmp_path, {"app.py": app("MODELS[1]", head=f'MODELS = ["{OPUS}", "{HAIKU}"]\nHALF = 10 / 2\n')}
+    )
     (call,) = analysis.project.calls
     assert [m.ref.model_id for m in call.models] == [HAIKU]
 
@@ -288,9 +355,18 @@ def test_loaded_config_inside_a_function_and_a_list_index(tmp_path):
 @pytest.mark.parametrize(
     ("model", "why"),
     [
-        ('yaml.safe_load(open("config.yaml"))["agent"]["name"]', "config key ['agent']['name'] of config.yaml (no Claude model there)"),
-        ('yaml.safe_load(open("missing.yaml"))["model"]', "config key ['model'] of missing.yaml: no committed config file there"),
-        ('yaml.safe_load(open("ignored.yaml"))["model"]', "config key ['model'] of ignored.yaml: no committed config file there"),
+        (
+            'yaml.safe_load(open("config.yaml"))["agent"]["name"]',
+            "config key ['agent']['name'] of config.yaml (no Claude model there)",
+        ),
+        (
+            'yaml.safe_load(open("missing.yaml"))["model"]',
+            "config key ['model'] of missing.yaml: no committed config file there",
+        ),
+        (
+            'yaml.safe_load(open("ignored.yaml"))["model"]',
+            "config key ['model'] of ignored.yaml: no committed config file there",
+        ),
         ('yaml.safe_load(open("broken.yaml"))["model"]', "config key ['model'] of broken.yaml: line 2: invalid YAML"),
         ('yaml.safe_load(open("config.yaml"))["agent"]', "config table config.yaml['agent']"),
         ("yaml.safe_load(open(PATH))['model']", "call result['model']"),
@@ -311,13 +387,18 @@ def test_absent_file_or_key_stays_unresolved(tmp_path, model, why):
 
 
 def test_malformed_config_warns_and_the_run_goes_on(tmp_path):
-    analysis = analyze_tree(tmp_path, {
-        "tests/fixtures/broken.json": '{"model": "%s",\n oops}\n' % OPUS,
-        "plain.json": "{not json, no model}",
-        "app.py": app(f'"{OPUS}"'),
-    })
-    assert analysis.warnings == ["tests/fixtures/broken.json:2: invalid JSON: Expecting property name enclosed in "
-                                 "double quotes; its models are not read"]
+    analysis = analyze_tree(
+        tmp_path,
+        {
+            "tests/fixtures/broken.json": '{"model": "%s",\n oops}\n' % OPUS,
+            "plain.json": "{not json, no model}",
+            "app.py": app(f'"{OPUS}"'),
+        },
+    )
+    assert analysis.warnings == [
+        "tests/fixtures/broken.json:2: invalid JSON: Expecting property name enclosed in "
+        "double quotes; its models are not read"
+    ]
     assert analysis.project.calls and analysis.project.configs == {}
 
 
@@ -326,11 +407,16 @@ def test_og109_lists_readers_and_skips_policy_baseline_and_evidence(tmp_path):
         "version: 1\nrouter: app.routing:route\ntasks:\n  review:\n    tier: opus\n    model: claude-opus-4-1-20250805\n"
         "    justification: measured\n    owner: me\n    evidence: evals/review.json\n"
     )
-    result = check_tree(tmp_path, {
-        ".env.example": f"CLAUDE_MODEL={OPUS}\n",
-        "evals/review.json": '{"bar": 0.9, "scores": {"opus": 0.95}, "model": "%s"}\n' % OPUS,
-        "app.py": app('os.getenv("CLAUDE_MODEL")'),
-    }, policy=policy, select={"OG109"})
+    result = check_tree(
+        tmp_path,
+        {
+            ".env.example": f"CLAUDE_MODEL={OPUS}\n",
+            "evals/review.json": '{"bar": 0.9, "scores": {"opus": 0.95}, "model": "%s"}\n' % OPUS,
+            "app.py": app('os.getenv("CLAUDE_MODEL")'),
+        },
+        policy=policy,
+        select={"OG109"},
+    )
     (finding,) = result.findings
     assert (finding.path, finding.line, finding.column) == (".env.example", 1, 14)
     assert [(r.path, r.line) for r in finding.related] == [("app.py", 5)]
@@ -342,11 +428,14 @@ def test_codemod_leaves_config_resolved_calls_to_a_person(tmp_path):
     plan = plan_rewrites(analysis.project)
     assert plan.rewrites == []
     assert [n.reason for n in plan.needs_person] == [
-        "its model is read from .env.example:1; route the call, or change the value there"]
+        "its model is read from .env.example:1; route the call, or change the value there"
+    ]
 
 
 def test_config_facts_come_from_the_cache(tmp_path, monkeypatch):
-    write_tree(tmp_path, {"config.yaml": f"model: {OPUS}\n", "app.py": app('yaml.safe_load(open("config.yaml"))["model"]')})
+    write_tree(
+        tmp_path, {"config.yaml": f"model: {OPUS}\n", "app.py": app('yaml.safe_load(open("config.yaml"))["model"]')}
+    )
     settings = load_settings(tmp_path)
     first = engine.check(settings, _options(["."], use_cache=True), cwd=tmp_path, select_codes={"OG102", "OG109"})
 
@@ -366,11 +455,14 @@ def test_config_facts_come_from_the_cache(tmp_path, monkeypatch):
 def test_warm_run_does_not_read_unchanged_config_files(tmp_path, monkeypatch):
     import os
 
-    write_tree(tmp_path, {
-        "config.yaml": f"model: {OPUS}\n",
-        "data.json": '{"no": "model here"}\n',
-        "app.py": app('yaml.safe_load(open("config.yaml"))["model"]'),
-    })
+    write_tree(
+        tmp_path,
+        {
+            "config.yaml": f"model: {OPUS}\n",
+            "data.json": '{"no": "model here"}\n',
+            "app.py": app('yaml.safe_load(open("config.yaml"))["model"]'),
+        },
+    )
     for path in tmp_path.rglob("*"):
         os.utime(path, (1_700_000_000, 1_700_000_000))  # settled: verdicts are kept
     settings = load_settings(tmp_path)
@@ -387,8 +479,9 @@ def test_warm_run_does_not_read_unchanged_config_files(tmp_path, monkeypatch):
 def test_stdin_config_file(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     settings = load_settings(tmp_path)
-    options = engine.RunOptions(paths=[], use_cache=False, jobs=1, today=TODAY,
-                                stdin=("deploy/.env.example", f"CLAUDE_MODEL={OPUS}\n".encode()))
+    options = engine.RunOptions(
+        paths=[], use_cache=False, jobs=1, today=TODAY, stdin=("deploy/.env.example", f"CLAUDE_MODEL={OPUS}\n".encode())
+    )
     result = engine.check(settings, options, cwd=tmp_path, select_codes={"OG109"})
     assert rules_lines(result) == {("OG109", "deploy/.env.example", 1)}
 
@@ -401,8 +494,12 @@ def test_cli_report_lists_configured_models_and_changed_since_sees_config_files(
     subprocess.run([*git, "commit", "-qm", "base"], cwd=tmp_path, check=True)
     (tmp_path / ".env.example").write_text(f"M={OPUS}\n")
     exe = Path(sys.executable).with_name("opusguard")
-    changed = subprocess.run([exe, "check", "--no-cache", "--changed-since", "HEAD", "--select", "OG109"],
-                             cwd=tmp_path, capture_output=True, text=True)
+    changed = subprocess.run(
+        [exe, "check", "--no-cache", "--changed-since", "HEAD", "--select", "OG109"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
     assert changed.returncode == 1 and ".env.example:1:3: OG109" in changed.stdout
     report = subprocess.run([exe, "report", "--no-cache"], cwd=tmp_path, capture_output=True, text=True)
     assert report.returncode == 0, report.stderr
@@ -430,8 +527,10 @@ REPORTED = {
     "nb.ipynb": notebook_json(
         ["import os, anthropic\n", "client = anthropic.Anthropic()\n"],
         ["x = 1\n", 'client.messages.create(model=os.getenv("M"), max_tokens=10, messages=[])\n'],
-        ['client.messages.create(model=os.environ["NB"], max_tokens=10, messages=[])\n',
-         f'client.messages.create(model="{OPUS}", max_tokens=10, messages=[])\n'],
+        [
+            'client.messages.create(model=os.environ["NB"], max_tokens=10, messages=[])\n',
+            f'client.messages.create(model="{OPUS}", max_tokens=10, messages=[])\n',
+        ],
     ),
     ".env.example": f"M={OPUS}\nNB={HAIKU}\n",
     "conf/agent.yaml": f'"{HOSTILE_KEY}":\n  model: "{SONNET}"\n',
@@ -520,7 +619,9 @@ def test_markdown_report_lists_configured_models_with_their_readers_and_notebook
 
 def test_html_report_lists_configured_models_linked_and_escaped(tmp_path):
     write_tree(tmp_path, REPORTED)
-    html = cli("report", "--no-cache", "--format", "html", "--link-base", "https://example.test/blob/abc/", cwd=tmp_path)
+    html = cli(
+        "report", "--no-cache", "--format", "html", "--link-base", "https://example.test/blob/abc/", cwd=tmp_path
+    )
     assert "<script" not in html and "&lt;script&gt;" in html
     table = _Table(html, "configured")
     assert table.boxes == ["scroll"]
@@ -555,9 +656,14 @@ def test_text_json_and_og109_name_a_notebook_reader_by_cell(tmp_path):
     write_tree(tmp_path, REPORTED)
     doc = json.loads(cli("report", "--no-cache", "--format", "json", cwd=tmp_path))
     read_by = {(c["path"], c["line"]): c["read_by"] for c in doc["configured"]}
-    assert read_by == {(".env.example", 1): ["app.py:5", "nb.ipynb:cell 3:2"], (".env.example", 2): ["nb.ipynb:cell 4:1"],
-                       ("conf/agent.yaml", 2): []}
-    assert f".env.example:2  {HAIKU} (haiku)  ['NB']  read by nb.ipynb:cell 4:1" in cli("report", "--no-cache", cwd=tmp_path)
+    assert read_by == {
+        (".env.example", 1): ["app.py:5", "nb.ipynb:cell 3:2"],
+        (".env.example", 2): ["nb.ipynb:cell 4:1"],
+        ("conf/agent.yaml", 2): [],
+    }
+    assert f".env.example:2  {HAIKU} (haiku)  ['NB']  read by nb.ipynb:cell 4:1" in cli(
+        "report", "--no-cache", cwd=tmp_path
+    )
     checked = cli("check", "--no-cache", "--select", "OG109", cwd=tmp_path)
     assert "configured at ['NB'], read by nb.ipynb:cell 4:1:" in checked
 

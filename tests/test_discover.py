@@ -60,8 +60,15 @@ def test_editing_a_file_keeps_the_walk(settled_tree, monkeypatch):
 
 @pytest.mark.parametrize(
     "change",
-    ["add a file", "remove a file", "rename a folder", "add a .gitignore", "edit a .gitignore",
-     "edit a parent's .gitignore", "add a folder"],
+    [
+        "add a file",
+        "remove a file",
+        "rename a folder",
+        "add a .gitignore",
+        "edit a .gitignore",
+        "edit a parent's .gitignore",
+        "add a folder",
+    ],
 )
 def test_any_change_to_what_the_walk_read_walks_again(settled_tree, change):
     root = settled_tree / "proj"

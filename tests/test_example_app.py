@@ -43,7 +43,9 @@ def test_opt_in_unresolved_lists_the_env_var():
 def test_from_the_repo_root_the_app_config_and_policy_apply():
     """Like ruff, the config nearest the checked folder wins (README's first command)."""
     code, doc = run_json("examples/support_desk", cwd=REPO)
-    expected = {(rule, f"examples/support_desk/{path}", line) for rule, path, line in expected_findings() if rule != "OG106"}
+    expected = {
+        (rule, f"examples/support_desk/{path}", line) for rule, path, line in expected_findings() if rule != "OG106"
+    }
     assert code == 1
     assert reported(doc) == expected
 

@@ -152,9 +152,13 @@ def test_a_huge_module_is_parsed_in_far_less_memory():
     # A test module of half a megabyte whose every function is kept (as in pydantic-ai).
     # libcst's tree lives mostly outside Python's allocator: peak RSS, in a process each.
     # The two processes run side by side (each measures its own peak).
-    runs = [subprocess.Popen([sys.executable, "-c", PEAK_MEMORY, str(piece_bytes)], stdout=subprocess.PIPE, text=True)
-            for piece_bytes in (0, 10**9)]
-    (size, calls, in_pieces_peak), (_, whole_calls, whole_peak) = [tuple(map(int, run.communicate()[0].split())) for run in runs]
+    runs = [
+        subprocess.Popen([sys.executable, "-c", PEAK_MEMORY, str(piece_bytes)], stdout=subprocess.PIPE, text=True)
+        for piece_bytes in (0, 10**9)
+    ]
+    (size, calls, in_pieces_peak), (_, whole_calls, whole_peak) = [
+        tuple(map(int, run.communicate()[0].split())) for run in runs
+    ]
     assert [run.returncode for run in runs] == [0, 0]
     assert size > 4 * extract.PIECE_BYTES and calls == whole_calls == 3000
     assert in_pieces_peak < 0.5 * whole_peak, (in_pieces_peak, whole_peak)

@@ -43,14 +43,17 @@ FILES = {
 def test_findings_carry_the_edits_fix_applies(tmp_path):
     result = check_tree(tmp_path, FILES, policy=POLICY)
     og102 = next(f for f in result.findings if f.rule == "OG102")
-    assert og102.fix == [FixPlan("app/bot.py", (6, 15, 6, 20), "summarize-ticket", 'route("summarize-ticket")',
-                                 "app.routing", "route")]
+    assert og102.fix == [
+        FixPlan("app/bot.py", (6, 15, 6, 20), "summarize-ticket", 'route("summarize-ticket")', "app.routing", "route")
+    ]
     literal = next(f for f in result.findings if f.rule == "OG101" and f.path == "app/bot.py")
     assert [(p.span, p.task, p.call) for p in literal.fix] == [((8, 41, 8, 68), "classify", 'route("classify")')]
     # The constant in config.py is sent through an argument that is rewritten: its finding has no edit of its own.
     constant = next(f for f in result.findings if f.rule == "OG101" and f.path == "app/config.py")
     assert constant.fix == []
-    fix = compute_fix(result.analysis.project, result.analysis.sources, policy_path=tmp_path / "opusguard.yaml", cwd=tmp_path)
+    fix = compute_fix(
+        result.analysis.project, result.analysis.sources, policy_path=tmp_path / "opusguard.yaml", cwd=tmp_path
+    )
     applied = sorted((r.path, r.span, r.task) for r in fix.plan.rewrites)
     found = sorted({(p.path, p.span, p.task) for f in result.findings for p in f.fix})
     assert applied == found
@@ -60,7 +63,9 @@ def test_findings_carry_the_edits_fix_applies(tmp_path):
 
 
 def test_test_code_findings_carry_no_edit(tmp_path):
-    files = {"tests/test_bot.py": 'import anthropic\nanthropic.Anthropic().messages.create(model="claude-opus-4-1-20250805")\n'}
+    files = {
+        "tests/test_bot.py": 'import anthropic\nanthropic.Anthropic().messages.create(model="claude-opus-4-1-20250805")\n'
+    }
     result = check_tree(tmp_path, files, policy=POLICY)
     assert {f.rule for f in result.findings} >= {"OG101", "OG102"}
     assert all(f.fix == [] for f in result.findings)  # fix leaves test code alone unless --include-tests
@@ -68,10 +73,12 @@ def test_test_code_findings_carry_no_edit(tmp_path):
 
 def test_report_never_imports_the_codemod(tmp_path):
     (tmp_path / "a.py").write_text('import anthropic\nanthropic.Anthropic().messages.create(model="claude-opus-4-1")\n')
-    code = ("import sys\nfrom opusguard.cli import main\n"
-            "try:\n    main.main(['report', '--format', 'json', '--no-cache', '.'], standalone_mode=False)\n"
-            "except SystemExit:\n    pass\n"
-            "print('codemod' if 'opusguard.codemod' in sys.modules else 'clean', file=sys.stderr)\n")
+    code = (
+        "import sys\nfrom opusguard.cli import main\n"
+        "try:\n    main.main(['report', '--format', 'json', '--no-cache', '.'], standalone_mode=False)\n"
+        "except SystemExit:\n    pass\n"
+        "print('codemod' if 'opusguard.codemod' in sys.modules else 'clean', file=sys.stderr)\n"
+    )
     run = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
     assert '"task": "a"' in run.stdout or '"a"' in run.stdout, run.stderr
     assert run.stderr.strip().splitlines()[-1] == "clean"
@@ -112,23 +119,27 @@ def test_the_import_is_added_as_libcsts_add_imports_visitor_adds_it(source):
 def test_edits_in_decorators_and_parameter_defaults_on_later_lines_are_applied(tmp_path):
     """Only the statements on an edit's lines are walked: a decorator above its `def` and a
     default on a line of its own (a parameter's position does not cover its default) count."""
-    files = {"app/agents.py": (
-        "import anthropic\n"
-        "from pydantic_ai import Agent\n"
-        "client = anthropic.Anthropic()\n"
-        "X = 1\n"
-        '@agent_tool(model="claude-haiku-4-5-20251001")\n'
-        "def first():\n"
-        "    return X\n"
-        "def ask(\n"
-        "    text,\n"
-        '    model="claude-opus-4-1-20250805",\n'
-        "):\n"
-        "    return client.messages.create(model=model, max_tokens=5, messages=[])\n"
-        "Y = 2\n"
-    )}
+    files = {
+        "app/agents.py": (
+            "import anthropic\n"
+            "from pydantic_ai import Agent\n"
+            "client = anthropic.Anthropic()\n"
+            "X = 1\n"
+            '@agent_tool(model="claude-haiku-4-5-20251001")\n'
+            "def first():\n"
+            "    return X\n"
+            "def ask(\n"
+            "    text,\n"
+            '    model="claude-opus-4-1-20250805",\n'
+            "):\n"
+            "    return client.messages.create(model=model, max_tokens=5, messages=[])\n"
+            "Y = 2\n"
+        )
+    }
     result = check_tree(tmp_path, files, policy=POLICY)
-    fix = compute_fix(result.analysis.project, result.analysis.sources, policy_path=tmp_path / "opusguard.yaml", cwd=tmp_path)
+    fix = compute_fix(
+        result.analysis.project, result.analysis.sources, policy_path=tmp_path / "opusguard.yaml", cwd=tmp_path
+    )
     after = fix.changed["app/agents.py"][1].decode()
     assert '@agent_tool(model=route("classify"))' in after
     assert '    model=route("ask"),\n' in after

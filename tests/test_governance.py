@@ -37,7 +37,8 @@ def test_each_governance_gap(tmp_path, body, problem):
 
 def test_evidence_that_a_cheaper_tier_passes_names_it_and_the_saving(tmp_path):
     messages = og104(
-        tmp_path, GOVERNED + "    evidence: evals/review.yaml\n",
+        tmp_path,
+        GOVERNED + "    evidence: evals/review.yaml\n",
         {"evals/review.yaml": "bar: 0.9\nscores: {haiku: 0.8, sonnet: 0.93, opus: 0.97}\n"},
     )
     assert messages == [
@@ -47,7 +48,9 @@ def test_evidence_that_a_cheaper_tier_passes_names_it_and_the_saving(tmp_path):
 
 
 def test_og104_points_at_the_task_line(tmp_path):
-    result = check_tree(tmp_path, {"a.py": "x = 1\n"}, policy="version: 1\ntasks:\n\n  review:\n    tier: opus\n", select={"OG104"})
+    result = check_tree(
+        tmp_path, {"a.py": "x = 1\n"}, policy="version: 1\ntasks:\n\n  review:\n    tier: opus\n", select={"OG104"}
+    )
     assert {(f.path, f.line, f.column) for f in result.findings} == {("opusguard.yaml", 4, 3)}
 
 

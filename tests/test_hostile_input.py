@@ -60,9 +60,19 @@ class _Boom:
 
 
 def git(root, *args):
-    subprocess.run(["git", *args], cwd=root, check=True, capture_output=True,
-                   env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
-                        "GIT_COMMITTER_EMAIL": "t@t"})
+    subprocess.run(
+        ["git", *args],
+        cwd=root,
+        check=True,
+        capture_output=True,
+        env={
+            **os.environ,
+            "GIT_AUTHOR_NAME": "t",
+            "GIT_AUTHOR_EMAIL": "t@t",
+            "GIT_COMMITTER_NAME": "t",
+            "GIT_COMMITTER_EMAIL": "t@t",
+        },
+    )
 
 
 # --- a cache committed to the repository ----------------------------------------------------
@@ -314,11 +324,15 @@ def test_a_file_over_the_size_limit_is_one_og000(tmp_path, monkeypatch):
 
 def test_a_circular_re_export_is_unresolved_not_a_crash(tmp_path):
     # Before: RecursionError in the resolver, and a traceback.
-    result = check_tree(tmp_path, {
-        "a.py": "from b import MODEL\n",
-        "b.py": "from a import MODEL\n",
-        "main.py": "import anthropic\nfrom a import MODEL\nanthropic.Anthropic().messages.create(model=MODEL)\n",
-    }, select={"OG106"})
+    result = check_tree(
+        tmp_path,
+        {
+            "a.py": "from b import MODEL\n",
+            "b.py": "from a import MODEL\n",
+            "main.py": "import anthropic\nfrom a import MODEL\nanthropic.Anthropic().messages.create(model=MODEL)\n",
+        },
+        select={"OG106"},
+    )
     [unresolved] = result.findings
     assert unresolved.path == "main.py" and "circular import of MODEL" in unresolved.message
 
@@ -335,7 +349,10 @@ def test_a_worker_that_dies_costs_its_file_not_the_run(monkeypatch, how):
     # Before: BrokenProcessPool, and the whole run was lost.
     monkeypatch.setattr(workers, "ORIGINAL_EXTRACT", workers._extract, raising=False)
     monkeypatch.setattr(workers, "_extract", _dies_on_boom)
-    files = [(f"f{i}.py", CALL.format(model=OPUS).encode() + f"# {i}\n".encode()) for i in range(workers.MIN_FILES_FOR_WORKERS + 2)]
+    files = [
+        (f"f{i}.py", CALL.format(model=OPUS).encode() + f"# {i}\n".encode())
+        for i in range(workers.MIN_FILES_FOR_WORKERS + 2)
+    ]
     files.insert(3, ("boom.py", b"x = 1\n"))
     with workers.FactsSource(load_catalog(), frozenset({"route"}), None, 2) as source:
         if how == "extraction process":
@@ -351,7 +368,8 @@ def test_a_worker_that_dies_costs_its_file_not_the_run(monkeypatch, how):
 def _valid_payload() -> bytes:
     facts = extract_facts(
         (CALL.format(model=OPUS) + "class K:\n    m = {'a': [os.getenv('X', 'claude-haiku-4-5')]}\n").encode(),
-        "", is_model_id=lambda text: "claude" in text,
+        "",
+        is_model_id=lambda text: "claude" in text,
     )
     return msgspec.msgpack.encode(facts)
 
@@ -381,7 +399,9 @@ def test_fuzz_mutated_entries_decode_to_facts_or_a_miss(data):
     _decodes_to_facts_or_nothing(bytes(payload[:cut]))
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 @given(st.binary(max_size=512))
 def test_fuzz_tagged_garbage_is_a_miss_through_the_cache(tmp_path, payload):
     # Even with a valid tag (the key known), bytes of another shape are a miss.

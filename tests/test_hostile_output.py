@@ -41,11 +41,26 @@ SGR = re.compile(r"\x1b\[[0-9;]*m")  # the colour codes rich itself writes
 
 # Any text, surrogates (a non-UTF-8 file name) and control characters included.
 any_text = st.text(alphabet=st.characters(codec=None, exclude_categories=()), max_size=60)
-nasty = st.sampled_from(["\x1b]0;pwned\x07", "\x1b[2J", "[/x]", "[link=https://evil.example]x", "\u202e", "\udcff",
-                         "javascript:alert(1)", "|`*_", "%0A::error::", "\r\n", "<!--", "&amp;", "\x9b31m"])
+nasty = st.sampled_from(
+    [
+        "\x1b]0;pwned\x07",
+        "\x1b[2J",
+        "[/x]",
+        "[link=https://evil.example]x",
+        "\u202e",
+        "\udcff",
+        "javascript:alert(1)",
+        "|`*_",
+        "%0A::error::",
+        "\r\n",
+        "<!--",
+        "&amp;",
+        "\x9b31m",
+    ]
+)
 hostile_text = st.lists(st.one_of(any_text, nasty), max_size=5).map("".join)
 
-CALL = 'client.messages.create(model={}, max_tokens=5, messages=[])\n'
+CALL = "client.messages.create(model={}, max_tokens=5, messages=[])\n"
 HOSTILE_APP = (
     "import os\nimport anthropic\nclient = anthropic.Anthropic()\n"
     + CALL.format(f'"{OPUS}"')
@@ -92,8 +107,9 @@ def test_rich_text_shows_the_text_and_never_reads_markup(text, style):
     from rich.console import Console
 
     out = io.StringIO()
-    console = Console(file=out, force_terminal=True, color_system="truecolor", soft_wrap=True, width=10_000,
-                      highlight=False)
+    console = Console(
+        file=out, force_terminal=True, color_system="truecolor", soft_wrap=True, width=10_000, highlight=False
+    )
     console.print(rich_text(text, style=style))
     written = SGR.sub("", out.getvalue())
     assert written == printable(text) + "\n"  # markup, links and emoji codes shown as written
@@ -119,7 +135,10 @@ def test_html_links_are_relative_paths(path, line):
 
 
 def test_a_link_keeps_the_users_base_and_the_files_bytes():
-    assert html_href("src/a b.py", 3, "https://github.com/o/r/blob/abc/") == "https://github.com/o/r/blob/abc/src/a%20b.py#L3"
+    assert (
+        html_href("src/a b.py", 3, "https://github.com/o/r/blob/abc/")
+        == "https://github.com/o/r/blob/abc/src/a%20b.py#L3"
+    )
     assert html_href("javascript:alert(1)<!--.py", 1) == "javascript%3Aalert%281%29%3C%21--.py#L1"
     assert html_href(os.fsdecode(b"bad\xff.py"), 2) == "bad%FF.py#L2"
     assert html_href("//evil.example/x.py", 1) == ".//evil.example/x.py#L1"
@@ -143,8 +162,13 @@ def test_github_values_cannot_end_the_command_or_the_line(text):
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.recursive(hostile_text, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(hostile_text, inner, max_size=3),
-                    max_leaves=8))
+@given(
+    st.recursive(
+        hostile_text,
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(hostile_text, inner, max_size=3),
+        max_leaves=8,
+    )
+)
 def test_json_documents_are_always_encodable(document):
     safe = json_safe(document)
     text = json.dumps(safe, ensure_ascii=False)
@@ -179,8 +203,17 @@ def test_the_caret_stays_under_the_span_when_the_line_has_escapes():
 
     source = 'X = "\x1b[2J"; M = "claude-opus-4-1-20250805"'
     column = source.index("claude") + 1
-    f = Finding(rule="OG101", name="n", path="a.py", line=1, column=column, end_line=1,
-                end_column=column + len("claude-opus-4-1-20250805"), message="m", source_line=source)
+    f = Finding(
+        rule="OG101",
+        name="n",
+        path="a.py",
+        line=1,
+        column=column,
+        end_line=1,
+        end_column=column + len("claude-opus-4-1-20250805"),
+        message="m",
+        source_line=source,
+    )
     _, code, caret = ("".join(text for text, _ in line) for line in finding_lines(f))
     assert "\\x1b[2J" in code and "\x1b" not in code
     assert caret.index("^") == code.index("claude") and caret.count("^") == len("claude-opus-4-1-20250805")
@@ -191,8 +224,15 @@ def test_colored_text_and_report_output_carry_no_data_escape(tmp_path):
     from opusguard.findings import Finding, RunSummary
     from opusguard.reporters.check_text import render_text
 
-    f = Finding(rule="OG101", name="n", path="[link=https://evil.example]a.py", line=1, column=1,
-                message="[/x] \x1b]0;t\x07", source_line="[bold]x\x1b[2J")
+    f = Finding(
+        rule="OG101",
+        name="n",
+        path="[link=https://evil.example]a.py",
+        line=1,
+        column=1,
+        message="[/x] \x1b]0;t\x07",
+        source_line="[bold]x\x1b[2J",
+    )
     out = io.StringIO()
     render_text([f], RunSummary(), out, color=True, statistics=True)
     written = out.getvalue()
@@ -229,15 +269,19 @@ def _assert_clean(result: subprocess.CompletedProcess, codes=(0, 1)) -> str:
     return result.stdout.decode("utf-8")
 
 
-@pytest.mark.parametrize("args", [
-    ("check", "--no-cache", "--select", "OG1"),
-    ("check", "--no-cache", "--format", "github"),
-    ("check", "--no-cache", "--statistics"),
-    ("report", "--no-cache"),
-    ("report", "--no-cache", "--format", "markdown"),
-    ("report", "--no-cache", "--format", "html"),
-    ("fix", "--codemod", "--diff", "--no-cache"),
-], ids=lambda args: " ".join(args[:4]))
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("check", "--no-cache", "--select", "OG1"),
+        ("check", "--no-cache", "--format", "github"),
+        ("check", "--no-cache", "--statistics"),
+        ("report", "--no-cache"),
+        ("report", "--no-cache", "--format", "markdown"),
+        ("report", "--no-cache", "--format", "html"),
+        ("fix", "--codemod", "--diff", "--no-cache"),
+    ],
+    ids=lambda args: " ".join(args[:4]),
+)
 def test_human_formats_show_hostile_names_and_strings_escaped(hostile_tree, args):
     out = _assert_clean(_run(*args, ".", cwd=hostile_tree))
     if "markdown" in args:  # markdown source: the backslash and the bracket escaped, shown as above
@@ -262,8 +306,9 @@ def test_the_html_report_links_only_to_relative_paths(hostile_tree):
 
 
 def test_a_javascript_link_base_is_refused(hostile_tree):
-    result = run_cli("report", "--no-cache", "--format", "html", "--link-base", "javascript:alert(1)//", ".",
-                     cwd=hostile_tree)
+    result = run_cli(
+        "report", "--no-cache", "--format", "html", "--link-base", "javascript:alert(1)//", ".", cwd=hostile_tree
+    )
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "--link-base" in result.stderr
 
 
@@ -275,8 +320,11 @@ def test_machine_formats_keep_the_data_and_never_crash(hostile_tree, fmt):
         paths = {f["path"] for f in document["findings"]}
         assert {"e\x1b[2Jvil.py", "bad\\xff.py", "[link=file:x]a.py"} <= paths  # exact, or a valid stand-in
     else:
-        uris = {loc["physicalLocation"]["artifactLocation"]["uri"]
-                for result in document["runs"][0]["results"] for loc in result["locations"]}
+        uris = {
+            loc["physicalLocation"]["artifactLocation"]["uri"]
+            for result in document["runs"][0]["results"]
+            for loc in result["locations"]
+        }
         assert {"bad%FF.py", "e%1B%5B2Jvil.py", "javascript%3Aalert%281%29%3C%21--.py"} <= uris
     assert "\\udcff" not in text
 
@@ -294,8 +342,9 @@ def _run_on_terminal(*args: str, cwd: Path) -> tuple[int, str]:
         env = {**os.environ, "TERM": "xterm-256color"}
         for name in ("NO_COLOR", "CI"):
             env.pop(name, None)
-        proc = subprocess.run([str(OPUSGUARD), *args], cwd=cwd, stdout=slave, stderr=subprocess.PIPE, env=env,
-                              timeout=120)
+        proc = subprocess.run(
+            [str(OPUSGUARD), *args], cwd=cwd, stdout=slave, stderr=subprocess.PIPE, env=env, timeout=120
+        )
         os.close(slave)
         chunks = []
         while True:
@@ -325,8 +374,9 @@ def test_a_diff_on_a_terminal_escapes_the_code_and_piped_stays_exact(hostile_tre
 
 
 @needs_pty
-@pytest.mark.parametrize("args", [("check", "--no-cache", "--select", "OG1"), ("report", "--no-cache")],
-                         ids=["check", "report"])
+@pytest.mark.parametrize(
+    "args", [("check", "--no-cache", "--select", "OG1"), ("report", "--no-cache")], ids=["check", "report"]
+)
 def test_colour_on_a_terminal_carries_no_escape_from_the_data(hostile_tree, args):
     code, shown = _run_on_terminal(*args, ".", cwd=hostile_tree)
     assert code in (0, 1)
@@ -347,7 +397,9 @@ def test_policy_show_prints_owner_markup_as_text(tmp_path):
 
 # --- every error: one line, exit 2 --------------------------------------------------
 
-APP = {"app.py": "import anthropic\nanthropic.Anthropic().messages.create(" f'model="{OPUS}", max_tokens=5, messages=[])\n'}
+APP = {
+    "app.py": f'import anthropic\nanthropic.Anthropic().messages.create(model="{OPUS}", max_tokens=5, messages=[])\n'
+}
 
 
 def _files(root: Path, files: dict[str, str | bytes]) -> None:
@@ -365,51 +417,144 @@ def _files(root: Path, files: dict[str, str | bytes]) -> None:
 
 ERRORS = [
     # (id, files, args, what the one line says)
-    ("list-key-in-tasks", {"p.yaml": "version: 1\ntasks:\n  [a, b]: {tier: haiku}\n"},
-     ["check", "--policy", "p.yaml", "app.py"], "p.yaml:3:3: a key must be a plain word"),
-    ("list-key-in-tiers", {"p.yaml": "version: 1\ntiers:\n  [x]: y\n"},
-     ["check", "--policy", "p.yaml", "app.py"], "p.yaml:3:3: a key must be a plain word"),
-    ("mapping-key-top", {"p.yaml": "version: 1\n? {a: 1}\n: 2\n"},
-     ["check", "--policy", "p.yaml", "app.py"], "p.yaml:2:3: a key must be a plain word"),
-    ("unhashable-model-entry", {"p.yaml": "version: 1\nmodels:\n  - {? [a]: 1}\n"},
-     ["check", "--policy", "p.yaml", "app.py"], "p.yaml:3:5: invalid model entry"),
-    ("bad-model-price", {"p.yaml": "version: 1\nmodels:\n  - {id: x, tier: haiku, price: {input: 1, output: 2, cache_read: [1]}}\n"},
-     ["check", "--policy", "p.yaml", "app.py"], "p.yaml:3:5: model x: price needs numeric"),
-    ("opus-declared-haiku", {"p.yaml": f"version: 1\nmodels:\n  - id: {OPUS}\n    tier: haiku\n"},
-     ["check", "--policy", "p.yaml", "app.py"], f"p.yaml:3:5: models: '{OPUS}' is opus-tier in the model catalog, not haiku"),
-    ("opus-alias-declared-haiku", {"p.yaml": "version: 1\nmodels:\n  - {id: acme, tier: haiku, aliases: [claude-opus-4-1]}\n"},
-     ["check", "--policy", "p.yaml", "app.py"], "'claude-opus-4-1' is opus-tier"),
-    ("include-of-a-device", {"p.yaml": "version: 1\ninclude: [/dev/zero]\n"},
-     ["check", "--policy", "p.yaml", "app.py"], "p.yaml:2:11: include '/dev/zero' is outside the project"),
+    (
+        "list-key-in-tasks",
+        {"p.yaml": "version: 1\ntasks:\n  [a, b]: {tier: haiku}\n"},
+        ["check", "--policy", "p.yaml", "app.py"],
+        "p.yaml:3:3: a key must be a plain word",
+    ),
+    (
+        "list-key-in-tiers",
+        {"p.yaml": "version: 1\ntiers:\n  [x]: y\n"},
+        ["check", "--policy", "p.yaml", "app.py"],
+        "p.yaml:3:3: a key must be a plain word",
+    ),
+    (
+        "mapping-key-top",
+        {"p.yaml": "version: 1\n? {a: 1}\n: 2\n"},
+        ["check", "--policy", "p.yaml", "app.py"],
+        "p.yaml:2:3: a key must be a plain word",
+    ),
+    (
+        "unhashable-model-entry",
+        {"p.yaml": "version: 1\nmodels:\n  - {? [a]: 1}\n"},
+        ["check", "--policy", "p.yaml", "app.py"],
+        "p.yaml:3:5: invalid model entry",
+    ),
+    (
+        "bad-model-price",
+        {"p.yaml": "version: 1\nmodels:\n  - {id: x, tier: haiku, price: {input: 1, output: 2, cache_read: [1]}}\n"},
+        ["check", "--policy", "p.yaml", "app.py"],
+        "p.yaml:3:5: model x: price needs numeric",
+    ),
+    (
+        "opus-declared-haiku",
+        {"p.yaml": f"version: 1\nmodels:\n  - id: {OPUS}\n    tier: haiku\n"},
+        ["check", "--policy", "p.yaml", "app.py"],
+        f"p.yaml:3:5: models: '{OPUS}' is opus-tier in the model catalog, not haiku",
+    ),
+    (
+        "opus-alias-declared-haiku",
+        {"p.yaml": "version: 1\nmodels:\n  - {id: acme, tier: haiku, aliases: [claude-opus-4-1]}\n"},
+        ["check", "--policy", "p.yaml", "app.py"],
+        "'claude-opus-4-1' is opus-tier",
+    ),
+    (
+        "include-of-a-device",
+        {"p.yaml": "version: 1\ninclude: [/dev/zero]\n"},
+        ["check", "--policy", "p.yaml", "app.py"],
+        "p.yaml:2:11: include '/dev/zero' is outside the project",
+    ),
     ("folder-named-opusguard-yaml", {"opusguard.yaml/": ""}, ["check", "."], "opusguard.yaml:1:1: is not a file"),
-    ("folder-named-opusguard-yaml-fix", {"opusguard.yaml/": ""}, ["fix", "--codemod", "."], "opusguard.yaml:1:1: is not a file"),
+    (
+        "folder-named-opusguard-yaml-fix",
+        {"opusguard.yaml/": ""},
+        ["fix", "--codemod", "."],
+        "opusguard.yaml:1:1: is not a file",
+    ),
     ("folder-as-policy", {"d/": ""}, ["check", "--policy", "d", "."], "Invalid value for '--policy'"),
     ("folder-as-config", {"d/": ""}, ["check", "--config", "d", "."], "Invalid value for '--config'"),
-    ("baseline-into-missing-folder", {}, ["check", "--write-baseline", "nodir/b.json", "."],
-     "nodir/b.json: cannot write baseline: No such file or directory"),
-    ("corrupt-baseline", {"b.json": "{\n  oops"}, ["check", "--baseline", "b.json", "."], "b.json:2: not a baseline file"),
-    ("binary-task-map", {"tm.yaml": b"\xff\xfe"}, ["fix", "--codemod", "--diff", "--task-map", "tm.yaml", "."],
-     "tm.yaml:1: task map is not UTF-8"),
-    ("bad-yaml-task-map", {"tm.yaml": "a: [1"}, ["fix", "--codemod", "--diff", "--task-map", "tm.yaml", "."],
-     "tm.yaml:1:6: invalid YAML"),
-    ("task-map-bad-name", {"tm.yaml": '"app.py:2": "x\\e[2J"\n'}, ["fix", "--codemod", "--diff", "--task-map", "tm.yaml", "."],
-     "task name 'x\\x1b[2J' must be"),
+    (
+        "baseline-into-missing-folder",
+        {},
+        ["check", "--write-baseline", "nodir/b.json", "."],
+        "nodir/b.json: cannot write baseline: No such file or directory",
+    ),
+    (
+        "corrupt-baseline",
+        {"b.json": "{\n  oops"},
+        ["check", "--baseline", "b.json", "."],
+        "b.json:2: not a baseline file",
+    ),
+    (
+        "binary-task-map",
+        {"tm.yaml": b"\xff\xfe"},
+        ["fix", "--codemod", "--diff", "--task-map", "tm.yaml", "."],
+        "tm.yaml:1: task map is not UTF-8",
+    ),
+    (
+        "bad-yaml-task-map",
+        {"tm.yaml": "a: [1"},
+        ["fix", "--codemod", "--diff", "--task-map", "tm.yaml", "."],
+        "tm.yaml:1:6: invalid YAML",
+    ),
+    (
+        "task-map-bad-name",
+        {"tm.yaml": '"app.py:2": "x\\e[2J"\n'},
+        ["fix", "--codemod", "--diff", "--task-map", "tm.yaml", "."],
+        "task name 'x\\x1b[2J' must be",
+    ),
     ("bad-task-name", {}, ["fix", "--codemod", "--diff", "--task", 'a b"c', "."], "--task 'a b\"c'"),
-    ("binary-prices", {"pr.yaml": b"\xff"}, ["report", "--prices", "pr.yaml", "."], "pr.yaml:1: prices file is not UTF-8"),
-    ("prices-of-wrong-type", {"pr.yaml": "prices:\n  opus: {input: 1, output: 2, cache_read: [1]}\n"},
-     ["report", "--prices", "pr.yaml", "."], "pr.yaml:2: price for opus"),
-    ("negative-price", {"pr.yaml": "prices:\n  opus: {input: -1, output: 2}\n"},
-     ["report", "--prices", "pr.yaml", "."], "pr.yaml:2: price for opus: a price is a finite number"),
-    ("nan-price", {"pr.yaml": "prices:\n  opus: {input: .nan, output: 2}\n"},
-     ["report", "--prices", "pr.yaml", "."], "a price is a finite number"),
-    ("usage-period-not-a-word", {"u.json": '[{"task": "t", "calls": 1, "mean_input_tokens": 1, "mean_output_tokens": 1, "period": [1]}]'},
-     ["report", "--usage", "u.json", "."], "u.json:1: period must be a word"),
+    (
+        "binary-prices",
+        {"pr.yaml": b"\xff"},
+        ["report", "--prices", "pr.yaml", "."],
+        "pr.yaml:1: prices file is not UTF-8",
+    ),
+    (
+        "prices-of-wrong-type",
+        {"pr.yaml": "prices:\n  opus: {input: 1, output: 2, cache_read: [1]}\n"},
+        ["report", "--prices", "pr.yaml", "."],
+        "pr.yaml:2: price for opus",
+    ),
+    (
+        "negative-price",
+        {"pr.yaml": "prices:\n  opus: {input: -1, output: 2}\n"},
+        ["report", "--prices", "pr.yaml", "."],
+        "pr.yaml:2: price for opus: a price is a finite number",
+    ),
+    (
+        "nan-price",
+        {"pr.yaml": "prices:\n  opus: {input: .nan, output: 2}\n"},
+        ["report", "--prices", "pr.yaml", "."],
+        "a price is a finite number",
+    ),
+    (
+        "usage-period-not-a-word",
+        {"u.json": '[{"task": "t", "calls": 1, "mean_input_tokens": 1, "mean_output_tokens": 1, "period": [1]}]'},
+        ["report", "--usage", "u.json", "."],
+        "u.json:1: period must be a word",
+    ),
     ("unknown-select-code", {}, ["check", "--select", "OG9", "."], "select: unknown rule code or prefix 'OG9'"),
-    ("escape-as-select-code", {}, ["check", "--ignore", "\x1b[2J", "."], "ignore: unknown rule code or prefix '\\x1b[2J'"),
+    (
+        "escape-as-select-code",
+        {},
+        ["check", "--ignore", "\x1b[2J", "."],
+        "ignore: unknown rule code or prefix '\\x1b[2J'",
+    ),
     ("empty-stdin-filename", {}, ["check", "--stdin-filename", "", "."], "--stdin-filename needs"),
-    ("init-where-nothing-can-be-written", {}, ["init", "--policy-path", "/proc/nope/p.yaml"], "/proc/nope/p.yaml: cannot write"),
-    ("sync-into-a-file", {"p.yaml": "version: 1\nrouter: appfile.x:route\n", "appfile": ""},
-     ["policy", "sync", "--policy", "p.yaml"], "appfile/x_table.py: cannot write"),
+    (
+        "init-where-nothing-can-be-written",
+        {},
+        ["init", "--policy-path", "/proc/nope/p.yaml"],
+        "/proc/nope/p.yaml: cannot write",
+    ),
+    (
+        "sync-into-a-file",
+        {"p.yaml": "version: 1\nrouter: appfile.x:route\n", "appfile": ""},
+        ["policy", "sync", "--policy", "p.yaml"],
+        "appfile/x_table.py: cannot write",
+    ),
     ("unknown-option", {}, ["check", "--bogus"], "No such option '--bogus'"),
 ]
 
@@ -429,8 +574,14 @@ def test_every_bad_input_is_one_line_and_exit_2(tmp_path, files, args, says):
 def test_output_to_a_full_disk_is_one_line_and_exit_2(tmp_path, args):
     _files(tmp_path, APP)
     with open("/dev/full", "w") as full:
-        result = subprocess.run([str(OPUSGUARD), *args, "--no-cache", "."], cwd=tmp_path, stdout=full,
-                                stderr=subprocess.PIPE, text=True, timeout=120)
+        result = subprocess.run(
+            [str(OPUSGUARD), *args, "--no-cache", "."],
+            cwd=tmp_path,
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
     assert result.returncode == 2
     assert result.stderr == "opusguard: error: cannot write the output: No space left on device\n"
 
@@ -438,13 +589,26 @@ def test_output_to_a_full_disk_is_one_line_and_exit_2(tmp_path, args):
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
 def test_an_error_with_stderr_on_a_full_disk_still_exits_2(tmp_path):
     with open("/dev/full", "w") as full:
-        result = subprocess.run([str(OPUSGUARD), "check", "--policy", "missing.yaml", "."], cwd=tmp_path,
-                                stdout=subprocess.PIPE, stderr=full, timeout=120)
+        result = subprocess.run(
+            [str(OPUSGUARD), "check", "--policy", "missing.yaml", "."],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=full,
+            timeout=120,
+        )
     assert result.returncode == 2
 
 
-@pytest.mark.parametrize("args", [("check",), ("check", "--format", "json"), ("report",), ("report", "--format", "markdown"),
-                                  ("fix", "--codemod", "--diff")])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("check",),
+        ("check", "--format", "json"),
+        ("report",),
+        ("report", "--format", "markdown"),
+        ("fix", "--codemod", "--diff"),
+    ],
+)
 def test_an_ascii_terminal_gets_escapes_not_a_traceback(hostile_tree, args):
     (hostile_tree / "ü.py").write_text(HOSTILE_APP, encoding="utf-8")
     result = _run(*args, "--no-cache", ".", cwd=hostile_tree, env={"PYTHONIOENCODING": "ascii"})

@@ -29,7 +29,9 @@ def markdown(source) -> dict:
 def notebook_bytes(cells: list[dict], *, indent=1, metadata=None) -> bytes:
     document = {
         "cells": cells,
-        "metadata": metadata if metadata is not None else {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}},
+        "metadata": metadata
+        if metadata is not None
+        else {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}},
         "nbformat": 4,
         "nbformat_minor": 5,
     }
@@ -41,13 +43,22 @@ def lines(text: str) -> list[str]:
 
 
 # A notebook whose calls read constants of other cells and of a module; cell 3 is prose.
-DEMO = notebook_bytes([
-    code(["%pip install anthropic\n", "import anthropic\n", "from mymod import SMART\n", f'MODEL = "{OPUS}"\n']),
-    markdown([f"We use {OPUS} here.\n", "```python\n", f'model = "{OPUS}"\n', "```"]),
-    {"cell_type": "raw", "metadata": {}, "source": [f'"{OPUS}"']},
-    code(["!ls\n", "client = anthropic.Anthropic()\n", "client.messages.create(\n", "    model=MODEL, max_tokens=10, messages=[])\n"]),
-    code(["client.messages.create(model=SMART, max_tokens=5, messages=[])\n", "client?"]),
-])
+DEMO = notebook_bytes(
+    [
+        code(["%pip install anthropic\n", "import anthropic\n", "from mymod import SMART\n", f'MODEL = "{OPUS}"\n']),
+        markdown([f"We use {OPUS} here.\n", "```python\n", f'model = "{OPUS}"\n', "```"]),
+        {"cell_type": "raw", "metadata": {}, "source": [f'"{OPUS}"']},
+        code(
+            [
+                "!ls\n",
+                "client = anthropic.Anthropic()\n",
+                "client.messages.create(\n",
+                "    model=MODEL, max_tokens=10, messages=[])\n",
+            ]
+        ),
+        code(["client.messages.create(model=SMART, max_tokens=5, messages=[])\n", "client?"]),
+    ]
+)
 MYMOD = f'SMART = "{OPUS}"\n'
 
 
@@ -136,17 +147,27 @@ def test_a_cell_that_does_not_parse_is_an_og000_there_and_the_others_are_still_r
 # --- rewriting -------------------------------------------------------------------------
 
 # Outputs, metadata, execution counts and a source written as one string: all kept.
-RICH = notebook_bytes([
-    markdown("# Title\n"),
-    code(
-        ["import anthropic\n", "%matplotlib inline\n", "client = anthropic.Anthropic()\n", f'MODEL = "{OPUS}"'],
-        execution_count=3,
-        metadata={"tags": ["parameters"], "collapsed": False},
-        outputs=[{"output_type": "stream", "name": "stdout", "text": ["héllo\n", "wörld\n"]},
-                 {"output_type": "display_data", "data": {"image/png": "iVBORw0KGgo=", "text/plain": ["<Figure>"]}, "metadata": {}}],
-    ),
-    code(f'resp = client.messages.create(model="{HAIKU}", max_tokens=5, messages=[])\nprint(resp)', execution_count=4),
-])
+RICH = notebook_bytes(
+    [
+        markdown("# Title\n"),
+        code(
+            ["import anthropic\n", "%matplotlib inline\n", "client = anthropic.Anthropic()\n", f'MODEL = "{OPUS}"'],
+            execution_count=3,
+            metadata={"tags": ["parameters"], "collapsed": False},
+            outputs=[
+                {"output_type": "stream", "name": "stdout", "text": ["héllo\n", "wörld\n"]},
+                {
+                    "output_type": "display_data",
+                    "data": {"image/png": "iVBORw0KGgo=", "text/plain": ["<Figure>"]},
+                    "metadata": {},
+                },
+            ],
+        ),
+        code(
+            f'resp = client.messages.create(model="{HAIKU}", max_tokens=5, messages=[])\nprint(resp)', execution_count=4
+        ),
+    ]
+)
 
 
 def _rename_models(source: bytes) -> bytes:
@@ -159,7 +180,9 @@ def test_a_rewrite_changes_only_the_source_of_the_cells_it_touches():
     before_doc, after_doc = json.loads(RICH), json.loads(after)
     assert after_doc["cells"][1]["source"][3] == 'MODEL = route("a")'  # no newline added to a last line
     assert after_doc["cells"][1]["source"][1] == "%matplotlib inline\n"  # IPython syntax as written
-    assert after_doc["cells"][2]["source"].startswith('resp = client.messages.create(model=route("b")')  # still a string
+    assert after_doc["cells"][2]["source"].startswith(
+        'resp = client.messages.create(model=route("b")'
+    )  # still a string
     for doc in (before_doc, after_doc):
         for cell in doc["cells"]:
             cell.pop("source")
@@ -171,8 +194,12 @@ def test_a_rewrite_changes_only_the_source_of_the_cells_it_touches():
 
 def test_a_rewrite_keeps_the_file_s_own_formatting():
     # Two-space indentation, keys in the writer's order, no final newline, escaped non-ASCII.
-    document = {"nbformat": 4, "nbformat_minor": 2, "metadata": {},
-                "cells": [code(["# caf\u00e9\n", f'm = "{OPUS}"\n', "x = 1\n"])]}
+    document = {
+        "nbformat": 4,
+        "nbformat_minor": 2,
+        "metadata": {},
+        "cells": [code(["# caf\u00e9\n", f'm = "{OPUS}"\n', "x = 1\n"])],
+    }
     content = json.dumps(document, indent=2).encode()
     after = notebook.rewrite_code(content, _rename_models)
     expected = content.replace(f'\\"{OPUS}\\"'.encode(), b'route(\\"a\\")')
@@ -188,7 +215,10 @@ def test_an_added_line_goes_into_the_cell_it_is_written_in():
 def test_a_rewrite_that_cannot_be_carried_back_says_why():
     content = notebook_bytes([code(["!ls\n", "x = 1\n"]), code(["y = 2\n"])])
     assert notebook.rewrite_code(content, lambda s: s.replace(b"pass\n", b"")) == "the change touches IPython syntax"
-    assert notebook.rewrite_code(content, lambda s: s.replace(b"x = 1\ny = 2\n", b"z = 3\n")) == "the change spans several cells"
+    assert (
+        notebook.rewrite_code(content, lambda s: s.replace(b"x = 1\ny = 2\n", b"z = 3\n"))
+        == "the change spans several cells"
+    )
     assert notebook.rewrite_code(content, lambda s: s) == content
 
 
@@ -223,7 +253,21 @@ def test_check_reports_ids_and_calls_in_code_cells_by_cell(project):
 
 def test_a_finding_in_a_notebook_has_the_contract_s_keys_and_a_cell(project):
     _, data = run_json(cwd=project)
-    keys = {"rule", "name", "severity", "path", "line", "column", "end_line", "end_column", "message", "model", "tier", "task", "related"}
+    keys = {
+        "rule",
+        "name",
+        "severity",
+        "path",
+        "line",
+        "column",
+        "end_line",
+        "end_column",
+        "message",
+        "model",
+        "tier",
+        "task",
+        "related",
+    }
     for finding in data["findings"]:
         in_notebook = finding["path"].endswith(".ipynb")
         assert set(finding) == (keys | {"cell"} if in_notebook else keys)
@@ -236,14 +280,21 @@ def test_sarif_github_and_baseline_name_the_cell(project):
     sarif = json.loads(run_cli("check", "--no-cache", "--format", "sarif", cwd=project).stdout)
     schema = json.loads((REPO / "tests" / "data" / "sarif-schema-2.1.0.json").read_text())
     jsonschema.Draft4Validator(schema).validate(sarif)
-    results = [r for r in sarif["runs"][0]["results"] if r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "demo.ipynb"]
+    results = [
+        r
+        for r in sarif["runs"][0]["results"]
+        if r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "demo.ipynb"
+    ]
     call = next(r for r in results if r["properties"]["cell"] == 4)
     assert call["locations"][0]["properties"] == {"cell": 4}
     assert call["locations"][0]["physicalLocation"]["region"]["startLine"] == 3
     assert call["message"]["text"].startswith("cell 4: ")
     assert call["relatedLocations"][0]["properties"] == {"cell": 1}
     github = run_cli("check", "--no-cache", "--format", "github", cwd=project).stdout
-    assert any(line.startswith("::error file=demo.ipynb,line=3,col=1,") and "::cell 4: call sends" in line for line in github.splitlines())
+    assert any(
+        line.startswith("::error file=demo.ipynb,line=3,col=1,") and "::cell 4: call sends" in line
+        for line in github.splitlines()
+    )
     assert run_cli("check", "--no-cache", "--write-baseline", "base.json", cwd=project).returncode == 0
     entries = json.loads((project / "base.json").read_text())["entries"]
     assert sorted(e.get("cell") for e in entries if e["path"] == "demo.ipynb") == [1, 4, 5]
@@ -318,8 +369,16 @@ def test_fix_rewrites_code_cells_and_leaves_every_other_byte(tmp_path):
     after = (tmp_path / "nb.ipynb").read_bytes()
     document = json.loads(after)
     # The import goes after the imports at the top of the module: the first code cell.
-    assert document["cells"][1]["source"][:4] == ["import anthropic\n", "from app.routing import route\n", "\n", "%matplotlib inline\n"]
-    assert document["cells"][2]["source"] == 'resp = client.messages.create(model=route("nb"), max_tokens=5, messages=[])\nprint(resp)'
+    assert document["cells"][1]["source"][:4] == [
+        "import anthropic\n",
+        "from app.routing import route\n",
+        "\n",
+        "%matplotlib inline\n",
+    ]
+    assert (
+        document["cells"][2]["source"]
+        == 'resp = client.messages.create(model=route("nb"), max_tokens=5, messages=[])\nprint(resp)'
+    )
     before_lines, after_lines = lines(RICH.decode()), lines(after.decode())
     added = [line for line in after_lines if line not in before_lines]
     removed = [line for line in before_lines if line not in after_lines]
@@ -329,18 +388,25 @@ def test_fix_rewrites_code_cells_and_leaves_every_other_byte(tmp_path):
     assert (json.dumps(document, indent=1, ensure_ascii=False) + "\n").encode() == RICH
     assert "from nb.ipynb:cell 3:1" in (tmp_path / "opusguard.yaml").read_text()
     check = run_json(cwd=tmp_path)[1]
-    assert [(f["rule"], f.get("cell"), f["line"]) for f in check["findings"]] == [("OG101", 2, 6)]  # MODEL, sent by no call
+    assert [(f["rule"], f.get("cell"), f["line"]) for f in check["findings"]] == [
+        ("OG101", 2, 6)
+    ]  # MODEL, sent by no call
 
 
 def test_fix_lists_a_cell_it_cannot_rewrite_for_a_person(tmp_path):
-    content = notebook_bytes([code([f'M = "{OPUS}"\n']), code(["import anthropic\n", "anthropic.Anthropic().messages.create(model=M, max_tokens=5, messages=[])\n"])])
+    content = notebook_bytes(
+        [
+            code([f'M = "{OPUS}"\n']),
+            code(["import anthropic\n", "anthropic.Anthropic().messages.create(model=M, max_tokens=5, messages=[])\n"]),
+        ]
+    )
     (tmp_path / "nb.ipynb").write_bytes(content)
     result = run_cli("fix", "--codemod", "--diff", "--no-cache", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     # Routing at the call of cell 2 needs an import in cell 1's place at the top: it is carried
     # into cell 2 (the first statement it precedes), never a reason to fail.
     assert "needs a person" not in result.stderr
-    assert "+    \"from app.routing import route\\n\"," in result.stdout
+    assert '+    "from app.routing import route\\n",' in result.stdout
 
 
 def test_the_pre_commit_hooks_take_notebooks():
@@ -355,10 +421,12 @@ def test_the_pre_commit_hooks_take_notebooks():
 def test_annotations_in_code_cells_apply_to_their_lines(tmp_path):
     from helpers import check_tree
 
-    content = notebook_bytes([
-        code([f'A = "{OPUS}"  # opusguard: ignore[OG101]\n']),
-        code(["# opusguard: ignore[OG105]\n", f'B = "{HAIKU}"\n']),  # nothing to ignore there
-    ])
+    content = notebook_bytes(
+        [
+            code([f'A = "{OPUS}"  # opusguard: ignore[OG101]\n']),
+            code(["# opusguard: ignore[OG105]\n", f'B = "{HAIKU}"\n']),  # nothing to ignore there
+        ]
+    )
     result = check_tree(tmp_path, {"nb.ipynb": content.decode()}, select=["OG101"])
     assert [(f.rule, f.cell, f.line) for f in result.findings] == [("OG101", 2, 2)]
     assert [(f.rule, f.cell, f.line) for f in result.unused_ignores] == [("OG100", 2, 1)]
@@ -367,11 +435,18 @@ def test_annotations_in_code_cells_apply_to_their_lines(tmp_path):
 def test_what_fix_leaves_in_a_notebook_is_counted_as_a_check_then_finds_it(tmp_path):
     """The plan counts lines of the joined cells, findings lines inside a cell: both
     must meet, or the rewritten cells' findings are counted as left."""
-    (tmp_path / "nb.ipynb").write_bytes(notebook_bytes([
-        markdown("# intro"), code('PROMPT = "hi"\n'),
-        code(f'import anthropic\nclient = anthropic.Anthropic()\nclient.messages.create(model="{HAIKU}", max_tokens=5, messages=[])\n'),
-        code(f'CATALOGUE = ["{OPUS}"]\n'),
-    ]))
+    (tmp_path / "nb.ipynb").write_bytes(
+        notebook_bytes(
+            [
+                markdown("# intro"),
+                code('PROMPT = "hi"\n'),
+                code(
+                    f'import anthropic\nclient = anthropic.Anthropic()\nclient.messages.create(model="{HAIKU}", max_tokens=5, messages=[])\n'
+                ),
+                code(f'CATALOGUE = ["{OPUS}"]\n'),
+            ]
+        )
+    )
     result = run_cli("fix", "--codemod", "--no-cache", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "1 call site(s) routed" in result.stderr

@@ -76,7 +76,11 @@ def touch_with_new_stamp(path, text: str) -> None:
 
 def same_catalog(a, b) -> bool:
     return (a.entries, a.families, a.as_of, a.source_path, a.digest()) == (
-        b.entries, b.families, b.as_of, b.source_path, b.digest()
+        b.entries,
+        b.families,
+        b.as_of,
+        b.source_path,
+        b.digest(),
     )
 
 
@@ -101,7 +105,9 @@ def test_a_cached_catalog_is_not_parsed_again(catalog_file, cache_dir, monkeypat
 def test_editing_the_catalog_rebuilds_it(catalog_file, cache_dir):
     load_catalog(catalog_file, cache_dir=cache_dir)
     text = catalog_file.read_text()
-    touch_with_new_stamp(catalog_file, text.replace("models:\n", "models:\n  - id: claude-opus-9-9\n    tier: opus\n", 1))
+    touch_with_new_stamp(
+        catalog_file, text.replace("models:\n", "models:\n  - id: claude-opus-9-9\n    tier: opus\n", 1)
+    )
     assert "claude-opus-9-9" in load_catalog(catalog_file, cache_dir=cache_dir).entries
 
 
@@ -219,7 +225,8 @@ def test_policy_errors_are_never_cached(policy_file, cache_dir):
 
 APP = {
     **SAMPLE_APP,
-    "app/bot.py": SAMPLE_APP["app/bot.py"] + "client.messages.create(model=route('support'), max_tokens=5, messages=[])\n",
+    "app/bot.py": SAMPLE_APP["app/bot.py"]
+    + "client.messages.create(model=route('support'), max_tokens=5, messages=[])\n",
 }
 
 

@@ -55,7 +55,10 @@ def test_prose_json_and_command_lines_are_not_catalogues():
         "claude-opus-4-1",
     ):
         assert catalogue_ids(text, is_model_id) == [], text
-    assert catalogue_ids("claude-opus-4-1\n  claude-haiku-4-5\n", is_model_id) == ["claude-opus-4-1", "claude-haiku-4-5"]
+    assert catalogue_ids("claude-opus-4-1\n  claude-haiku-4-5\n", is_model_id) == [
+        "claude-opus-4-1",
+        "claude-haiku-4-5",
+    ]
 
 
 def test_a_docstring_catalogue_is_prose(tmp_path):
@@ -64,30 +67,34 @@ def test_a_docstring_catalogue_is_prose(tmp_path):
 
 
 def test_a_helper_that_calls_itself_is_followed_once(tmp_path):
-    files = {"a.py": (
-        "import anthropic\n"
-        "def ask(model, depth):\n"
-        "    if depth:\n"
-        "        return ask(model, depth - 1)\n"
-        "    return anthropic.Anthropic().messages.create(model=model, max_tokens=5, messages=[])\n"
-        "def ping(model):\n"
-        "    return pong(model)\n"
-        "def pong(model):\n"
-        "    return ping(model) or ask(model, 2)\n"
-        'ask("claude-opus-4-1", 3)\n'
-        'pong("claude-haiku-4-5")\n'
-    )}
+    files = {
+        "a.py": (
+            "import anthropic\n"
+            "def ask(model, depth):\n"
+            "    if depth:\n"
+            "        return ask(model, depth - 1)\n"
+            "    return anthropic.Anthropic().messages.create(model=model, max_tokens=5, messages=[])\n"
+            "def ping(model):\n"
+            "    return pong(model)\n"
+            "def pong(model):\n"
+            "    return ping(model) or ask(model, 2)\n"
+            'ask("claude-opus-4-1", 3)\n'
+            'pong("claude-haiku-4-5")\n'
+        )
+    }
     calls = analyze_tree(tmp_path, files).project.calls
     found = sorted((c.line, [m.ref.model_id for m in c.models]) for c in calls if c.models)
     assert found == [(10, ["claude-opus-4-1"]), (11, ["claude-haiku-4-5"])]
 
 
 def test_a_lowered_constant_reaches_the_call(tmp_path):
-    files = {"a.py": (
-        "import anthropic\n"
-        'MODEL = "CLAUDE-OPUS-4-1".lower()\n'
-        "anthropic.Anthropic().messages.create(model=MODEL, max_tokens=5, messages=[])\n"
-    )}
+    files = {
+        "a.py": (
+            "import anthropic\n"
+            'MODEL = "CLAUDE-OPUS-4-1".lower()\n'
+            "anthropic.Anthropic().messages.create(model=MODEL, max_tokens=5, messages=[])\n"
+        )
+    }
     result = check_tree(tmp_path, files, select={"OG102"})
     assert [(f.line, f.model) for f in result.findings] == [(3, "claude-opus-4-1")]
 
@@ -136,11 +143,6 @@ def test_the_prefilter_keeps_ids_in_capitals_and_bare_aliases():
 
 
 def test_a_bare_alias_outside_a_helper_is_no_model(tmp_path):
-    files = {"a.py": (
-        "def pick(name):\n"
-        "    return name\n"
-        'pick("opus")\n'
-        'audio(codec="opus")\n'
-    )}
+    files = {"a.py": ('def pick(name):\n    return name\npick("opus")\naudio(codec="opus")\n')}
     result = check_tree(tmp_path, files)
     assert result.findings == []

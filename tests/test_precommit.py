@@ -82,8 +82,11 @@ def test_a_commit_of_only_the_policy_or_its_evidence_runs_the_check(tmp_path, re
     subprocess.run([str(PRE_COMMIT), "install"], cwd=project, env=env, check=True, capture_output=True)
 
     # The Opus task loses its justification: the policy alone is staged.
-    (project / "opusguard.yaml").write_text((project / "opusguard.yaml").read_text().replace(
-        "    justification: Sonnet missed 9 of 120 clause conflicts in the eval; Opus missed 1.\n", ""))
+    (project / "opusguard.yaml").write_text(
+        (project / "opusguard.yaml")
+        .read_text()
+        .replace("    justification: Sonnet missed 9 of 120 clause conflicts in the eval; Opus missed 1.\n", "")
+    )
     git("add", "opusguard.yaml", cwd=project)
     blocked = commit(project, env, "drop the justification")
     assert blocked.returncode != 0, blocked.stdout + blocked.stderr
@@ -99,7 +102,9 @@ def test_a_commit_of_only_the_policy_or_its_evidence_runs_the_check(tmp_path, re
     git("add", "evals/review.yaml", cwd=project)
     blocked = commit(project, env, "new eval run")
     assert blocked.returncode != 0
-    assert "OG104 Opus task 'contract-review' has evidence that sonnet clears the bar" in blocked.stdout + blocked.stderr
+    assert (
+        "OG104 Opus task 'contract-review' has evidence that sonnet clears the bar" in blocked.stdout + blocked.stderr
+    )
     (project / "evals" / "review.yaml").write_text(evidence.replace("opus: 0.97", "opus: 0.98"))
     git("add", "evals/review.yaml", cwd=project)
     accepted = commit(project, env, "new eval run")
@@ -130,7 +135,9 @@ def test_commit_with_unjustified_opus_is_blocked_then_accepted(tmp_path, repo_re
         "client.messages.create(model=OPUS, max_tokens=4000, messages=[])\n"
     )
     git("add", "app/review.py", cwd=project)
-    blocked = subprocess.run(["git", "commit", "-m", "add review"], cwd=project, env=env, capture_output=True, text=True)
+    blocked = subprocess.run(
+        ["git", "commit", "-m", "add review"], cwd=project, env=env, capture_output=True, text=True
+    )
     assert blocked.returncode != 0, blocked.stdout + blocked.stderr
     output = blocked.stdout + blocked.stderr  # git prints hook output on stderr
     assert "OG102" in output and "app/review.py:4:1" in output
@@ -142,7 +149,9 @@ def test_commit_with_unjustified_opus_is_blocked_then_accepted(tmp_path, repo_re
         "client.messages.create(model=OPUS, max_tokens=4000, messages=[])\n"
     )
     git("add", "app/review.py", cwd=project)
-    accepted = subprocess.run(["git", "commit", "-m", "add review"], cwd=project, env=env, capture_output=True, text=True)
+    accepted = subprocess.run(
+        ["git", "commit", "-m", "add review"], cwd=project, env=env, capture_output=True, text=True
+    )
     assert accepted.returncode == 0, accepted.stdout + accepted.stderr
     output = accepted.stdout + accepted.stderr
     assert "opusguard" in output and "Passed" in output

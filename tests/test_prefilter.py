@@ -19,7 +19,7 @@ def test_every_spelling_passes_phase_one(model):
     [
         b'from claude_agent_sdk import SmartAgentOptions\nSmartAgentOptions(model="opus")\n',
         b"import anthropic\nclient.messages.create(model=os.environ['M'])\n",
-        b"import boto3\nbr = boto3.client(\"bedrock-runtime\")\nbr.converse(modelId=MODEL_ID)\n",
+        b'import boto3\nbr = boto3.client("bedrock-runtime")\nbr.converse(modelId=MODEL_ID)\n',
         b"# opusguard: ignore[OG101]\n",
         b'x = route("classify")\n',
         b'M = "CLAUDE-OPUS"\n',
@@ -108,8 +108,18 @@ def test_one_pass_search_agrees_with_word_by_word_on_real_code():
 
 @pytest.mark.parametrize(
     "source",
-    [b"ANTHROPIClaude", b"x = Route(1)", b"CLAUDE", b"import Anthropic; Messages.Create(model=m)", b"CONVERSE(m)", b"MODEL",
-     b"Model(x)", b"MODEL = 1; x.model", b"mODEL", b"MODEL_ID = get()"],
+    [
+        b"ANTHROPIClaude",
+        b"x = Route(1)",
+        b"CLAUDE",
+        b"import Anthropic; Messages.Create(model=m)",
+        b"CONVERSE(m)",
+        b"MODEL",
+        b"Model(x)",
+        b"MODEL = 1; x.model",
+        b"mODEL",
+        b"MODEL_ID = get()",
+    ],
 )
 def test_one_pass_search_agrees_with_word_by_word_on_odd_spellings(source):
     assert prefilter.classify(source) == _classify_word_by_word(source)
@@ -142,13 +152,45 @@ def _trigger_regex(router_names: frozenset[str]) -> str:
 
 
 TRIGGER_CASES = [
-    "x = AgentDefinition(model='opus')", "x = AgentDefinitions(1)", "Agent_x(1)", "é = LM(1)", "éLM(1)",
-    "api = client.messages", "x.messagesx", "# OpusGuard: no", "# opusguard: ignore", "CLAUDE_KEY = 1",
-    "self.Model = 2", "mode = 1", "route('t')", "reroute('t')", "ask(q)", "ask_more(q)", "",
-    "ñmessages", "messagesñ", "_messages", "messages_", "1messages", "(messages)",
-    "route = 1", "self.route", "x.route (1)", "(route\n  ('t'))", "route  # why\n('t')", "route\\\n('t')",
-    "def route(task):", "routes(1)", "ask = route", "x.ask(", "ask [1]",
-    "make_options('opus')", 'build("SONNET")', "x = 'haiku'", "opus = 1", "sonnets('a')",
+    "x = AgentDefinition(model='opus')",
+    "x = AgentDefinitions(1)",
+    "Agent_x(1)",
+    "é = LM(1)",
+    "éLM(1)",
+    "api = client.messages",
+    "x.messagesx",
+    "# OpusGuard: no",
+    "# opusguard: ignore",
+    "CLAUDE_KEY = 1",
+    "self.Model = 2",
+    "mode = 1",
+    "route('t')",
+    "reroute('t')",
+    "ask(q)",
+    "ask_more(q)",
+    "",
+    "ñmessages",
+    "messagesñ",
+    "_messages",
+    "messages_",
+    "1messages",
+    "(messages)",
+    "route = 1",
+    "self.route",
+    "x.route (1)",
+    "(route\n  ('t'))",
+    "route  # why\n('t')",
+    "route\\\n('t')",
+    "def route(task):",
+    "routes(1)",
+    "ask = route",
+    "x.ask(",
+    "ask [1]",
+    "make_options('opus')",
+    'build("SONNET")',
+    "x = 'haiku'",
+    "opus = 1",
+    "sonnets('a')",
 ]
 
 

@@ -32,7 +32,16 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="pt
 HIDE_CURSOR, SHOW_CURSOR = b"\x1b[?25l", b"\x1b[?25h"
 ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|[@-Z\\-_])")
 # Variables that would change what rich or opusguard decide about the terminal.
-TERMINAL_DETECTION = {"CI", "FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "NO_COLOR", "COLUMNS", "LINES", "PYTHONPATH"}
+TERMINAL_DETECTION = {
+    "CI",
+    "FORCE_COLOR",
+    "TTY_COMPATIBLE",
+    "TTY_INTERACTIVE",
+    "NO_COLOR",
+    "COLUMNS",
+    "LINES",
+    "PYTHONPATH",
+}
 THRESHOLD = 2000  # files from which the bar shows (cli._progress_bar)
 OPUS_CALL = (
     "import anthropic\n"
@@ -130,7 +139,12 @@ def run_opusguard(
         stdout = slaves.get("stdout", subprocess.PIPE)
         stderr = stdout if one_terminal else slaves.get("stderr", subprocess.PIPE)
         proc = subprocess.Popen(
-            [str(OPUSGUARD), *args], cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
+            [str(OPUSGUARD), *args],
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=stderr,
             # A shell starts a background job with Ctrl-C ignored, and the child would
             # inherit that: the tool gets Ctrl-C as a person's terminal sends it.
             preexec_fn=_take_ctrl_c if interrupt_when is not None else None,
@@ -239,7 +253,9 @@ def test_stderr_piped_shows_no_bar(big_tree):
 
 
 def test_both_streams_piped_show_no_bar(big_tree):
-    run = run_opusguard("check", "--no-cache", ".", cwd=big_tree, env=terminal_env(), stdout_tty=False, stderr_tty=False)
+    run = run_opusguard(
+        "check", "--no-cache", ".", cwd=big_tree, env=terminal_env(), stdout_tty=False, stderr_tty=False
+    )
 
     assert run.returncode == 1, (run.stdout, run.stderr)
     assert run.stderr == b"", run.stderr

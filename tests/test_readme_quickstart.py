@@ -26,7 +26,7 @@ def _normal(text: str) -> str:
 
 def _quick_start(readme: str) -> list[list[str]]:
     """The opusguard commands of the quick start's shell block, as argument lists."""
-    section = readme[readme.index("## Quick start"):]
+    section = readme[readme.index("## Quick start") :]
     _, body = _blocks(section, "sh")[0]
     commands = [shlex.split(part) for part in re.split(r"&&|;", body) if part.strip()]
     return [command for command in commands if command[0].endswith("/opusguard")]
@@ -36,7 +36,7 @@ def _shown(readme: str, sentence: str) -> tuple[int, list[str]]:
     """The exit code a README sentence states, and the pieces of the text block after
     it (pieces are separated by '...' lines: each is a run of consecutive output)."""
     at = readme.index(sentence)
-    code = int(re.search(r"\(exit code (\d)\)", readme[at:at + 200]).group(1))
+    code = int(re.search(r"\(exit code (\d)\)", readme[at : at + 200]).group(1))
     offset, body = next((o, b) for o, b in _blocks(readme, "text") if o > at)
     pieces = [piece for piece in re.split(r"^\.\.\.$", body, flags=re.MULTILINE) if piece.strip()]
     return code, pieces
@@ -47,7 +47,9 @@ def clone(tmp_path_factory):
     if shutil.which("git") is None:
         pytest.skip("git is not installed")
     target = tmp_path_factory.mktemp("fresh") / "opusguard"
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.strip()
     subprocess.run(["git", "clone", "-q", str(REPO), str(target)], check=True, capture_output=True)
     subprocess.run(["git", "checkout", "-q", head], cwd=target, check=True, capture_output=True)
     return target

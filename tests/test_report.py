@@ -104,7 +104,8 @@ def test_tasks_come_from_annotations_route_calls_or_the_codemods_name(tmp_path):
     files = {
         "app/__init__.py": "",
         "app/routing.py": ROUTER,
-        "app/work.py": CALL + (
+        "app/work.py": CALL
+        + (
             "from app.routing import route\n"
             "def classify(t):\n"
             '    return client.messages.create(model=route("classify-ticket"), max_tokens=5, messages=[])\n'
@@ -119,7 +120,12 @@ def test_tasks_come_from_annotations_route_calls_or_the_codemods_name(tmp_path):
     }
     report = report_for(tmp_path, files, POLICY)
     sites = {c.site.line: c.site for c in report.costs}
-    assert (sites[5].task, sites[5].task_source, sites[5].covered, sites[5].tier) == ("classify-ticket", "route", True, "haiku")
+    assert (sites[5].task, sites[5].task_source, sites[5].covered, sites[5].tier) == (
+        "classify-ticket",
+        "route",
+        True,
+        "haiku",
+    )
     assert sites[5].models[0].literal_path == "opusguard.yaml"  # a routed call's model is written in the policy
     assert (sites[8].task, sites[8].task_source, sites[8].covered) == ("contract-review", "annotation", True)
     assert (sites[10].task, sites[10].task_source, sites[10].covered) == ("summarize-ticket", "derived", False)
@@ -152,8 +158,9 @@ def test_token_cost_by_hand():
     plain = Traffic(calls=1000, input_tokens=2_000_000, output_tokens=500_000)
     assert token_cost(plain, price) == pytest.approx(22.50)
     # cache: 1.5 M tokens read at $0.50 = $0.75, 0.2 M written at $6.25 = $1.25, 0.3 M plain at $5 = $1.50
-    cached = Traffic(calls=1000, input_tokens=300_000, output_tokens=500_000,
-                     cache_read_tokens=1_500_000, cache_write_tokens=200_000)
+    cached = Traffic(
+        calls=1000, input_tokens=300_000, output_tokens=500_000, cache_read_tokens=1_500_000, cache_write_tokens=200_000
+    )
     assert token_cost(cached, price) == pytest.approx(1.50 + 0.75 + 1.25 + 12.50)
     # all batch: half of everything, cache prices included (the discounts stack)
     assert token_cost(replace(cached, batch_share=1.0), price) == pytest.approx((1.50 + 0.75 + 1.25 + 12.50) / 2)
@@ -169,7 +176,8 @@ def test_spend_today_under_the_policy_and_the_saving_by_hand(tmp_path):
     files = {
         "app/__init__.py": "",
         "app/routing.py": ROUTER,
-        "app/work.py": CALL + (
+        "app/work.py": CALL
+        + (
             "def classify(t):\n"
             f'    return client.messages.create(model="{OPUS_41}", max_tokens=10, messages=[])\n'
             "def review(doc):\n"
@@ -208,8 +216,10 @@ def test_spend_today_under_the_policy_and_the_saving_by_hand(tmp_path):
 
 
 def test_without_usage_the_default_profile_is_used_and_said(tmp_path):
-    files = {"a.py": CALL + f'client.messages.create(model="{OPUS_45}", max_tokens=100, messages=[])\n'
-                            f'client.messages.create(model="{OPUS_45}", messages=[])\n'}
+    files = {
+        "a.py": CALL + f'client.messages.create(model="{OPUS_45}", max_tokens=100, messages=[])\n'
+        f'client.messages.create(model="{OPUS_45}", messages=[])\n'
+    }
     assumptions = load_assumptions()
     profile = assumptions.traffic
     report = report_for(tmp_path, files)
@@ -224,12 +234,17 @@ def test_without_usage_the_default_profile_is_used_and_said(tmp_path):
 
 
 def test_batch_calls_are_priced_at_batch_prices(tmp_path):
-    files = {"a.py": CALL + (
-        "client.messages.batches.create(requests=[\n"
-        f'    {{"custom_id": "1", "params": {{"model": "{HAIKU}", "max_tokens": 5}}}}\n'
-        "])\n"
-    )}
-    usage = _usage(("a.py:3", True, Traffic(calls=1000, input_tokens=1_000_000, output_tokens=1_000_000, batch_share=1.0)))
+    files = {
+        "a.py": CALL
+        + (
+            "client.messages.batches.create(requests=[\n"
+            f'    {{"custom_id": "1", "params": {{"model": "{HAIKU}", "max_tokens": 5}}}}\n'
+            "])\n"
+        )
+    }
+    usage = _usage(
+        ("a.py:3", True, Traffic(calls=1000, input_tokens=1_000_000, output_tokens=1_000_000, batch_share=1.0))
+    )
     report = report_for(tmp_path, files, usage=usage)
     # Haiku 4.5 batch: $0.50 in + $2.50 out per MTok
     assert report.costs[0].today.cost == pytest.approx(3.00)
@@ -239,12 +254,15 @@ def test_batch_calls_are_priced_at_batch_prices(tmp_path):
 
 
 def test_a_task_row_is_shared_by_the_tasks_sites_and_unknown_rows_warn(tmp_path):
-    files = {"a.py": CALL + (
-        "# opusguard: task=classify-ticket\n"
-        f'client.messages.create(model="{HAIKU}", messages=[])\n'
-        "# opusguard: task=classify-ticket\n"
-        f'client.messages.create(model="{HAIKU}", messages=[])\n'
-    )}
+    files = {
+        "a.py": CALL
+        + (
+            "# opusguard: task=classify-ticket\n"
+            f'client.messages.create(model="{HAIKU}", messages=[])\n'
+            "# opusguard: task=classify-ticket\n"
+            f'client.messages.create(model="{HAIKU}", messages=[])\n'
+        )
+    }
     usage = _usage(
         ("classify-ticket", False, Traffic(calls=1000, input_tokens=2_000_000, output_tokens=0)),
         ("nobody", False, Traffic(calls=1, input_tokens=1, output_tokens=1)),
@@ -259,18 +277,23 @@ def test_a_task_row_is_shared_by_the_tasks_sites_and_unknown_rows_warn(tmp_path)
 
 
 def test_several_possible_models_are_priced_at_the_dearest(tmp_path):
-    files = {"a.py": CALL + (
-        "import os\n"
-        f'M = "{SONNET}" if os.getenv("BIG") else "{OPUS_41}"\n'
-        "client.messages.create(model=M, max_tokens=10, messages=[])\n"
-    )}
+    files = {
+        "a.py": CALL
+        + (
+            "import os\n"
+            f'M = "{SONNET}" if os.getenv("BIG") else "{OPUS_41}"\n'
+            "client.messages.create(model=M, max_tokens=10, messages=[])\n"
+        )
+    }
     (cost,) = report_for(tmp_path, files).costs
     assert cost.today.model == OPUS_41 and "dearest" in cost.today.note
 
 
 def test_prices_file_overrides_the_catalog(tmp_path):
     prices = tmp_path / "prices.yaml"
-    prices.write_text(f"as_of: 2027-01-01\nprices:\n  {OPUS_45}: {{input: 1, output: 2}}\n  sonnet: {{input: 0.5, output: 1}}\n")
+    prices.write_text(
+        f"as_of: 2027-01-01\nprices:\n  {OPUS_45}: {{input: 1, output: 2}}\n  sonnet: {{input: 0.5, output: 1}}\n"
+    )
     book = price_book(load_catalog(), prices)
     assert str(book.as_of) == "2027-01-01" and book.source == str(prices)
     ref = load_catalog().recognize(OPUS_45)
@@ -284,16 +307,19 @@ def test_prices_file_overrides_the_catalog(tmp_path):
 
 
 def test_routine_opus_is_ranked_with_reasons_and_agentic_opus_is_not(tmp_path):
-    files = {"a.py": CALL + (
-        "def classify_tickets(tickets):\n"
-        "    for t in tickets:\n"
-        f'        client.messages.create(model="{OPUS_45}", max_tokens=5, temperature=0,\n'
-        '            system="Reply with one label: bug, billing or other.", messages=[])\n'
-        "def research(q):\n"
-        f'    return client.messages.create(model="{OPUS_45}", max_tokens=8000, tools=[search, fetch], messages=[])\n'
-        "def is_refund(t):\n"
-        f'    return client.messages.create(model="{OPUS_45}", system="Answer yes or no.", messages=[])\n'
-    )}
+    files = {
+        "a.py": CALL
+        + (
+            "def classify_tickets(tickets):\n"
+            "    for t in tickets:\n"
+            f'        client.messages.create(model="{OPUS_45}", max_tokens=5, temperature=0,\n'
+            '            system="Reply with one label: bug, billing or other.", messages=[])\n'
+            "def research(q):\n"
+            f'    return client.messages.create(model="{OPUS_45}", max_tokens=8000, tools=[search, fetch], messages=[])\n'
+            "def is_refund(t):\n"
+            f'    return client.messages.create(model="{OPUS_45}", system="Answer yes or no.", messages=[])\n'
+        )
+    }
     report = report_for(tmp_path, files)
     ranked = [(a.cost.site.where, a.suggested_tier) for a in report.advice]
     assert ranked == [("a.py:5", "haiku"), ("a.py:10", "haiku")]
@@ -310,8 +336,10 @@ def test_routine_opus_is_ranked_with_reasons_and_agentic_opus_is_not(tmp_path):
 
 def test_sites_are_matched_across_edits_by_file_function_and_callee(tmp_path):
     before = {"a.py": CALL + f'def f():\n    return client.messages.create(model="{OPUS_45}", messages=[])\n'}
-    after = {"a.py": CALL + "\n\n" + f'def f():\n    return client.messages.create(model="{HAIKU}", messages=[])\n'
-                                       f'def g():\n    return client.messages.create(model="{HAIKU}", messages=[])\n'}
+    after = {
+        "a.py": CALL + "\n\n" + f'def f():\n    return client.messages.create(model="{HAIKU}", messages=[])\n'
+        f'def g():\n    return client.messages.create(model="{HAIKU}", messages=[])\n'
+    }
     base_dir, head_dir = tmp_path / "base", tmp_path / "head"
     base_dir.mkdir(), head_dir.mkdir()
     base_analysis, head_analysis = analyze(base_dir, before), analyze(head_dir, after)
@@ -335,14 +363,16 @@ def test_sites_are_matched_across_edits_by_file_function_and_callee(tmp_path):
 
 
 def test_signals_read_from_settings_dicts_and_system_blocks(tmp_path):
-    files = {"a.py": (
-        "import boto3\n"
-        'br = boto3.client("bedrock-runtime")\n'
-        "def extract_order(text):\n"
-        f'    return br.converse(modelId="us.anthropic.{OPUS_41}-v1:0", messages=[],\n'
-        '        system=[{"text": "Return the order number as JSON."}],\n'
-        '        inferenceConfig={"maxTokens": 200, "temperature": 0})\n'
-    )}
+    files = {
+        "a.py": (
+            "import boto3\n"
+            'br = boto3.client("bedrock-runtime")\n'
+            "def extract_order(text):\n"
+            f'    return br.converse(modelId="us.anthropic.{OPUS_41}-v1:0", messages=[],\n'
+            '        system=[{"text": "Return the order number as JSON."}],\n'
+            '        inferenceConfig={"maxTokens": 200, "temperature": 0})\n'
+        )
+    }
     (site,) = build_inventory(analyze(tmp_path, files).project)
     assert site.signals["max_tokens"] == 200 and site.signals["temperature"] == 0
     assert site.signals["system"] == "Return the order number as JSON."

@@ -46,7 +46,9 @@ def test_example_app_inventory(app_json):
     draft = sites["support_desk/replies.py:18"]
     assert (draft["task"], draft["task_source"]) == ("draft-reply", "annotation")
     answer = sites["support_desk/replies.py:30"]
-    assert answer["tier"] is None and answer["unresolved"] == ["env var SUPPORT_ANSWER_MODEL"] and answer["today"] is None
+    assert (
+        answer["tier"] is None and answer["unresolved"] == ["env var SUPPORT_ANSWER_MODEL"] and answer["today"] is None
+    )
     assert summary["saving"] == pytest.approx(summary["today"] - summary["policy"])
     assert summary["saving"] > 0
 
@@ -55,8 +57,12 @@ def test_example_app_over_provisioning_ranking(app_json):
     flagged = [f"{a['path']}:{a['line']}" for a in app_json["overprovisioned"]]
     # ticket classification in a loop first; extraction and the yes/no bot follow
     assert flagged[0] == "support_desk/classify.py:14"
-    assert set(flagged) == {"support_desk/classify.py:14", "support_desk/extract.py:12",
-                            "support_desk/extract.py:20", "support_desk/replies.py:34"}
+    assert set(flagged) == {
+        "support_desk/classify.py:14",
+        "support_desk/extract.py:12",
+        "support_desk/extract.py:20",
+        "support_desk/replies.py:34",
+    }
     # the research agent (max_tokens=1024), the Agent SDK coder and the governed contract review are not flagged
     assert "support_desk/agents.py:14" not in flagged and "support_desk/replies.py:38" not in flagged
     assert "support_desk/replies.py:26" not in flagged
@@ -78,7 +84,9 @@ def test_readme_quick_start_report_from_the_repo_root():
     """The README's first command ends with `opusguard report examples/support_desk`."""
     out = report("examples/support_desk", cwd=REPO)
     unwrapped = " ".join(out.split())  # piped, the text wraps at 100 columns
-    assert unwrapped.startswith("opusguard report: 14 call sites send Claude models (opus 7, sonnet 2, haiku 2, other 1, unresolved 2)")
+    assert unwrapped.startswith(
+        "opusguard report: 14 call sites send Claude models (opus 7, sonnet 2, haiku 2, other 1, unresolved 2)"
+    )
     assert "examples/support_desk/support_desk/classify.py:14  score 9" in out
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     assert ".venv/bin/opusguard report examples/support_desk" in readme
@@ -89,15 +97,58 @@ def test_readme_quick_start_report_from_the_repo_root():
 
 
 def test_json_schema_keys(app_json):
-    assert set(app_json) == {"version", "kind", "currency", "period", "traffic", "usage_file", "assumptions", "prices",
-                             "summary", "spend_by_tier", "groups", "sites", "test_sites", "top_opus", "overprovisioned",
-                             "configured", "warnings"}
+    assert set(app_json) == {
+        "version",
+        "kind",
+        "currency",
+        "period",
+        "traffic",
+        "usage_file",
+        "assumptions",
+        "prices",
+        "summary",
+        "spend_by_tier",
+        "groups",
+        "sites",
+        "test_sites",
+        "top_opus",
+        "overprovisioned",
+        "configured",
+        "warnings",
+    }
     assert set(app_json["groups"]) == {"task", "tier", "file"}
     site = app_json["sites"][0]
-    assert set(site) == {"path", "line", "column", "callee", "function", "sdk", "tier", "task", "task_source", "covered",
-                         "models", "unresolved", "signals", "traffic", "traffic_source", "today", "policy"}
-    assert set(app_json["summary"]) == {"sites", "by_tier", "today", "policy", "saving", "saving_percent", "unpriced_sites",
-                                        "policy_file", "skipped_files", "tests"}
+    assert set(site) == {
+        "path",
+        "line",
+        "column",
+        "callee",
+        "function",
+        "sdk",
+        "tier",
+        "task",
+        "task_source",
+        "covered",
+        "models",
+        "unresolved",
+        "signals",
+        "traffic",
+        "traffic_source",
+        "today",
+        "policy",
+    }
+    assert set(app_json["summary"]) == {
+        "sites",
+        "by_tier",
+        "today",
+        "policy",
+        "saving",
+        "saving_percent",
+        "unpriced_sites",
+        "policy_file",
+        "skipped_files",
+        "tests",
+    }
     totals = sum(g["today"] for g in app_json["groups"]["task"])
     assert totals == pytest.approx(app_json["summary"]["today"])
 
@@ -179,33 +230,38 @@ def _grouped_sites(doc):
 
 
 def test_html_escapes_text_from_the_code(tree):
-    root = tree({"a.py": CALL + "def f():\n"
-                 '    return client.messages.create(model=cfg["<b>x</b>"], messages=[])\n'})
+    root = tree({"a.py": CALL + 'def f():\n    return client.messages.create(model=cfg["<b>x</b>"], messages=[])\n'})
     html = report("--format", "html", ".", cwd=root)
     assert "<b>x</b>" not in html and "&lt;b&gt;x&lt;/b&gt;" in html
 
 
 def test_prices_file_and_its_errors(tree):
-    root = tree({
-        "a.py": CALL + f'client.messages.create(model="{HAIKU}", max_tokens=100, messages=[])\n',
-        "prices.yaml": f"as_of: 2027-02-01\nprices:\n  {HAIKU}: {{input: 2, output: 10}}\n",
-        "bad.yaml": "prices:\n  haiku: {input: 1}\n",
-    })
+    root = tree(
+        {
+            "a.py": CALL + f'client.messages.create(model="{HAIKU}", max_tokens=100, messages=[])\n',
+            "prices.yaml": f"as_of: 2027-02-01\nprices:\n  {HAIKU}: {{input: 2, output: 10}}\n",
+            "bad.yaml": "prices:\n  haiku: {input: 1}\n",
+        }
+    )
     doc = json.loads(report("--format", "json", "--prices", "prices.yaml", "a.py", cwd=root))
     assert doc["prices"] == {"as_of": "2027-02-01", "source": "prices.yaml"}
     # 1000 calls x 2000 input tokens x $2 + 1000 x 100 output tokens x $10, per MTok (the default profile)
     assert doc["summary"]["today"] == pytest.approx(4.0 + 1.0)
     bad = run_cli("report", "--no-cache", "--prices", "bad.yaml", "a.py", cwd=root)
     assert bad.returncode == 2
-    assert bad.stderr.strip() == "opusguard: error: bad.yaml:2: price for haiku: price needs numeric 'input' and 'output'"
+    assert (
+        bad.stderr.strip() == "opusguard: error: bad.yaml:2: price for haiku: price needs numeric 'input' and 'output'"
+    )
 
 
 def test_usage_file_through_the_cli(tree):
-    root = tree({
-        "a.py": CALL + "def classify(t):\n"
-        f'    return client.messages.create(model="{OPUS_41}", max_tokens=5, messages=[])\n',
-        "usage.csv": "site,calls,mean_input_tokens,mean_output_tokens\na.py:4,1000,2000,10\n",
-    })
+    root = tree(
+        {
+            "a.py": CALL + "def classify(t):\n"
+            f'    return client.messages.create(model="{OPUS_41}", max_tokens=5, messages=[])\n',
+            "usage.csv": "site,calls,mean_input_tokens,mean_output_tokens\na.py:4,1000,2000,10\n",
+        }
+    )
     doc = json.loads(report("--format", "json", "--usage", "usage.csv", "a.py", cwd=root))
     assert doc["traffic"] == "measured" and doc["usage_file"] == "usage.csv"
     # 1000 x 2000 x $15 + 1000 x 10 x $75 per MTok = $30.75; under the policy Sonnet 4.5: $6 + $0.15
@@ -219,35 +275,52 @@ def test_usage_file_through_the_cli(tree):
 
 
 def git(root, *args):
-    subprocess.run(["git", *args], cwd=root, check=True, capture_output=True,
-                   env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
-                        "GIT_COMMITTER_EMAIL": "t@t", "HOME": str(root), "PATH": "/usr/bin:/bin:/usr/local/bin"})
+    subprocess.run(
+        ["git", *args],
+        cwd=root,
+        check=True,
+        capture_output=True,
+        env={
+            "GIT_AUTHOR_NAME": "t",
+            "GIT_AUTHOR_EMAIL": "t@t",
+            "GIT_COMMITTER_NAME": "t",
+            "GIT_COMMITTER_EMAIL": "t@t",
+            "HOME": str(root),
+            "PATH": "/usr/bin:/bin:/usr/local/bin",
+        },
+    )
 
 
 def test_diff_against_a_ref_in_a_temporary_repository(tree):
-    root = tree({
-        "app/__init__.py": "",
-        "app/work.py": CALL + (
-            "def classify(t):\n"
-            f'    return client.messages.create(model="{OPUS_41}", max_tokens=10, messages=[])\n'
-            "def summarize(t):\n"
-            f'    return client.messages.create(model="{SONNET}", max_tokens=500, messages=[])\n'
-            "def old(t):\n"
-            f'    return client.messages.create(model="{SONNET}", max_tokens=500, messages=[])\n'
-        ),
-    })
+    root = tree(
+        {
+            "app/__init__.py": "",
+            "app/work.py": CALL
+            + (
+                "def classify(t):\n"
+                f'    return client.messages.create(model="{OPUS_41}", max_tokens=10, messages=[])\n'
+                "def summarize(t):\n"
+                f'    return client.messages.create(model="{SONNET}", max_tokens=500, messages=[])\n'
+                "def old(t):\n"
+                f'    return client.messages.create(model="{SONNET}", max_tokens=500, messages=[])\n'
+            ),
+        }
+    )
     git(root, "init", "-q")
     git(root, "add", ".")
     git(root, "commit", "-q", "-m", "base")
-    (root / "app" / "work.py").write_text(CALL + (
-        "\n"  # every line moves down: sites are matched by function, not line
-        "def classify(t):\n"
-        f'    return client.messages.create(model="{HAIKU}", max_tokens=10, messages=[])\n'
-        "def summarize(t):\n"
-        f'    return client.messages.create(model="{SONNET}", max_tokens=500, messages=[])\n'
-        "def review(doc):\n"
-        f'    return client.messages.create(model="{OPUS_41}", max_tokens=1000, messages=[])\n'
-    ))
+    (root / "app" / "work.py").write_text(
+        CALL
+        + (
+            "\n"  # every line moves down: sites are matched by function, not line
+            "def classify(t):\n"
+            f'    return client.messages.create(model="{HAIKU}", max_tokens=10, messages=[])\n'
+            "def summarize(t):\n"
+            f'    return client.messages.create(model="{SONNET}", max_tokens=500, messages=[])\n'
+            "def review(doc):\n"
+            f'    return client.messages.create(model="{OPUS_41}", max_tokens=1000, messages=[])\n'
+        )
+    )
     doc = json.loads(report("--diff", "HEAD", "--format", "json", ".", cwd=root))
     assert doc["kind"] == "diff" and doc["base"] == "HEAD"
     kinds = {(c["kind"], c["function"]) for c in doc["changes"]}
@@ -284,8 +357,10 @@ def test_diff_with_the_cache_leaves_only_the_working_trees_files_in_the_verdict_
     from opusguard.cache import _FORMAT, _TAG_BYTES
     from opusguard.discover import Listing, ListingKey
 
-    payload = index.read_bytes()[len(_FORMAT) + _TAG_BYTES:]  # past the format header and the tag
-    entries, listings = msgspec.msgpack.decode(payload, type=tuple[dict[str, tuple[int, int, str]], dict[ListingKey, Listing]])
+    payload = index.read_bytes()[len(_FORMAT) + _TAG_BYTES :]  # past the format header and the tag
+    entries, listings = msgspec.msgpack.decode(
+        payload, type=tuple[dict[str, tuple[int, int, str]], dict[ListingKey, Listing]]
+    )
     assert entries and all(key.startswith(str(root)) for key in entries)
     assert all(cwd.startswith(str(root)) for cwd, *_ in listings)  # walks too
 

@@ -41,23 +41,44 @@ def wide_project() -> dict[str, str]:
         f"def summarize_customer_conversation_for_the_regional_centre_{region}():\n"
         f"    return client.messages.create(model={f'os.getenv({ENV_VAR!r})' if i == 0 else repr('claude-sonnet-4-5-20250929')}, "
         f"max_tokens={100 * (i + 1)}, messages=[])\n"
-        for i, region in enumerate(["emea_north", "emea_south", "apac_east", "apac_west", "americas_north",
-                                    "americas_south", "africa", "oceania", "nordics", "iberia", "benelux", "dach"])
+        for i, region in enumerate(
+            [
+                "emea_north",
+                "emea_south",
+                "apac_east",
+                "apac_west",
+                "americas_north",
+                "americas_south",
+                "africa",
+                "oceania",
+                "nordics",
+                "iberia",
+                "benelux",
+                "dach",
+            ]
+        )
     ]
-    calls.append("def write_the_whole_book():\n"
-                 '    return client.messages.create(model="claude-opus-4-1-20250805", max_tokens=64000, messages=[])\n')
-    calls.append("def is_spam():\n"
-                 '    return client.messages.count_tokens(model="claude-haiku-4-5-20251001", messages=[])\n'
-                 "def ping():\n"
-                 '    return client.messages.create(model="claude-3-haiku-20240307", max_tokens=1, messages=[])\n')
+    calls.append(
+        "def write_the_whole_book():\n"
+        '    return client.messages.create(model="claude-opus-4-1-20250805", max_tokens=64000, messages=[])\n'
+    )
+    calls.append(
+        "def is_spam():\n"
+        '    return client.messages.count_tokens(model="claude-haiku-4-5-20251001", messages=[])\n'
+        "def ping():\n"
+        '    return client.messages.create(model="claude-3-haiku-20240307", max_tokens=1, messages=[])\n'
+    )
     return {
         "pyproject.toml": "[project]\nname = 'wide'\n",
         f"{LONG_DIR}/__init__.py": "",
-        f"{LONG_DIR}/summaries_written_by_a_model_for_every_region_of_the_world.py": "import os\n" + HEADER + "".join(calls),
+        f"{LONG_DIR}/summaries_written_by_a_model_for_every_region_of_the_world.py": "import os\n"
+        + HEADER
+        + "".join(calls),
         ".env.example": f"{ENV_VAR}=claude-sonnet-4-5-20250929\n",
         f"{LONG_DIR}/deployment_settings_for_every_regional_support_centre.yaml": "".join(
             f"summaries_for_the_regional_support_centre_{region}:\n  model_used_for_the_nightly_summaries: claude-haiku-4-5-20251001\n"
-            for region in ("emea_north", "emea_south", "apac_east")),
+            for region in ("emea_north", "emea_south", "apac_east")
+        ),
     }
 
 
@@ -72,8 +93,14 @@ def env_without_columns(**extra) -> dict:
 @pytest.mark.parametrize("where", ["app", "wide"])
 def test_piped_text_is_at_most_100_columns(where, tree):
     cwd = APP if where == "app" else tree(wide_project())
-    result = subprocess.run([str(OPUSGUARD), "report", "--no-cache", "."], cwd=cwd, capture_output=True, text=True,
-                            env=env_without_columns(), timeout=120)
+    result = subprocess.run(
+        [str(OPUSGUARD), "report", "--no-cache", "."],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env_without_columns(),
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert max(len(line) for line in lines) <= 100
@@ -84,8 +111,14 @@ def test_piped_text_is_at_most_100_columns(where, tree):
 
 def test_columns_sets_the_width(tree):
     root = tree(wide_project())
-    result = subprocess.run([str(OPUSGUARD), "report", "--no-cache", "."], cwd=root, capture_output=True, text=True,
-                            env=env_without_columns(COLUMNS="72"), timeout=120)
+    result = subprocess.run(
+        [str(OPUSGUARD), "report", "--no-cache", "."],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env=env_without_columns(COLUMNS="72"),
+        timeout=120,
+    )
     assert max(len(line) for line in result.stdout.splitlines()) <= 72
 
 
@@ -98,8 +131,13 @@ def test_a_terminal_gets_its_own_width():
     leader, follower = pty.openpty()
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 80, 0, 0))
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "NO_COLOR", "CI")}
-    process = subprocess.Popen([str(OPUSGUARD), "report", "--no-cache", "."], cwd=APP, stdout=follower,
-                               stderr=subprocess.DEVNULL, env={**env, "TERM": "xterm"})
+    process = subprocess.Popen(
+        [str(OPUSGUARD), "report", "--no-cache", "."],
+        cwd=APP,
+        stdout=follower,
+        stderr=subprocess.DEVNULL,
+        env={**env, "TERM": "xterm"},
+    )
     os.close(follower)
     chunks = []
     while True:
@@ -202,8 +240,15 @@ def test_short_labels():
 # --- html, in a browser ----------------------------------------------------------------------
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+BROWSER_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 WIDTHS = {1280: 900, 390: 844}
 MEASURE = """() => {
   const page = document.documentElement;
@@ -246,8 +291,14 @@ def render_pages(targets: dict[str, Path], shots: dict[int, Path] | None = None)
 
 
 def _html(cwd: Path, target: Path) -> Path:
-    result = subprocess.run([str(OPUSGUARD), "report", "--no-cache", "--format", "html", "-o", str(target), "."],
-                            cwd=cwd, capture_output=True, text=True, env=env_without_columns(), timeout=120)
+    result = subprocess.run(
+        [str(OPUSGUARD), "report", "--no-cache", "--format", "html", "-o", str(target), "."],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env_without_columns(),
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     return target
 

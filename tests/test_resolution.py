@@ -11,64 +11,100 @@ CALL = "import anthropic\nclient = anthropic.Anthropic()\n"
 
 # (id, files, path:line of the call that must be flagged)
 CASES = [
-    ("literal at the call", {"app/a.py": CALL + f'client.messages.create(model="{OPUS}", messages=[])\n'}, "app/a.py:3"),
+    (
+        "literal at the call",
+        {"app/a.py": CALL + f'client.messages.create(model="{OPUS}", messages=[])\n'},
+        "app/a.py:3",
+    ),
     ("module constant", {"app/a.py": CALL + f'M = "{OPUS}"\nclient.messages.create(model=M)\n'}, "app/a.py:4"),
     (
         "from pkg.config import MODEL",
-        {"pkg/__init__.py": "", "pkg/config.py": f'MODEL = "{OPUS}"\n',
-         "pkg/a.py": CALL + "from pkg.config import MODEL\nclient.messages.create(model=MODEL)\n"},
+        {
+            "pkg/__init__.py": "",
+            "pkg/config.py": f'MODEL = "{OPUS}"\n',
+            "pkg/a.py": CALL + "from pkg.config import MODEL\nclient.messages.create(model=MODEL)\n",
+        },
         "pkg/a.py:4",
     ),
     (
         "import pkg.config as c",
-        {"pkg/__init__.py": "", "pkg/config.py": f'MODEL = "{OPUS}"\n',
-         "pkg/a.py": CALL + "import pkg.config as c\nclient.messages.create(model=c.MODEL)\n"},
+        {
+            "pkg/__init__.py": "",
+            "pkg/config.py": f'MODEL = "{OPUS}"\n',
+            "pkg/a.py": CALL + "import pkg.config as c\nclient.messages.create(model=c.MODEL)\n",
+        },
         "pkg/a.py:4",
     ),
     (
         "import pkg.config (dotted access)",
-        {"pkg/__init__.py": "", "pkg/config.py": f'MODEL = "{OPUS}"\n',
-         "pkg/a.py": CALL + "import pkg.config\nclient.messages.create(model=pkg.config.MODEL)\n"},
+        {
+            "pkg/__init__.py": "",
+            "pkg/config.py": f'MODEL = "{OPUS}"\n',
+            "pkg/a.py": CALL + "import pkg.config\nclient.messages.create(model=pkg.config.MODEL)\n",
+        },
         "pkg/a.py:4",
     ),
     (
         "relative import from .config",
-        {"pkg/__init__.py": "", "pkg/config.py": f'MODEL = "{OPUS}"\n',
-         "pkg/a.py": CALL + "from .config import MODEL as M\nclient.messages.create(model=M)\n"},
+        {
+            "pkg/__init__.py": "",
+            "pkg/config.py": f'MODEL = "{OPUS}"\n',
+            "pkg/a.py": CALL + "from .config import MODEL as M\nclient.messages.create(model=M)\n",
+        },
         "pkg/a.py:4",
     ),
     (
         "relative import from ..settings",
-        {"pkg/__init__.py": "", "pkg/settings.py": f'MODEL = "{OPUS}"\n', "pkg/sub/__init__.py": "",
-         "pkg/sub/a.py": CALL + "from ..settings import MODEL\nclient.messages.create(model=MODEL)\n"},
+        {
+            "pkg/__init__.py": "",
+            "pkg/settings.py": f'MODEL = "{OPUS}"\n',
+            "pkg/sub/__init__.py": "",
+            "pkg/sub/a.py": CALL + "from ..settings import MODEL\nclient.messages.create(model=MODEL)\n",
+        },
         "pkg/sub/a.py:4",
     ),
     (
         "re-export through __init__",
-        {"pkg/__init__.py": "from pkg.config import MODEL\n", "pkg/config.py": f'MODEL = "{OPUS}"\n',
-         "app.py": CALL + "from pkg import MODEL\nclient.messages.create(model=MODEL)\n"},
+        {
+            "pkg/__init__.py": "from pkg.config import MODEL\n",
+            "pkg/config.py": f'MODEL = "{OPUS}"\n',
+            "app.py": CALL + "from pkg import MODEL\nclient.messages.create(model=MODEL)\n",
+        },
         "app.py:4",
     ),
     (
         "a chain across three files",
-        {"pkg/__init__.py": "", "pkg/base.py": f'OPUS = "{OPUS}"\n', "pkg/config.py": "from pkg.base import OPUS\nSMART = OPUS\n",
-         "pkg/a.py": CALL + "from pkg.config import SMART\nclient.messages.create(model=SMART)\n"},
+        {
+            "pkg/__init__.py": "",
+            "pkg/base.py": f'OPUS = "{OPUS}"\n',
+            "pkg/config.py": "from pkg.base import OPUS\nSMART = OPUS\n",
+            "pkg/a.py": CALL + "from pkg.config import SMART\nclient.messages.create(model=SMART)\n",
+        },
         "pkg/a.py:4",
     ),
     (
         "src/ layout",
-        {"src/app/__init__.py": "", "src/app/config.py": f'MODEL = "{OPUS}"\n',
-         "src/app/a.py": CALL + "from app.config import MODEL\nclient.messages.create(model=MODEL)\n"},
+        {
+            "src/app/__init__.py": "",
+            "src/app/config.py": f'MODEL = "{OPUS}"\n',
+            "src/app/a.py": CALL + "from app.config import MODEL\nclient.messages.create(model=MODEL)\n",
+        },
         "src/app/a.py:4",
     ),
     (
         "class attribute via self.",
-        {"a.py": CALL + f'class Bot:\n    MODEL = "{OPUS}"\n    def run(self):\n        return client.messages.create(model=self.MODEL)\n'},
+        {
+            "a.py": CALL
+            + f'class Bot:\n    MODEL = "{OPUS}"\n    def run(self):\n        return client.messages.create(model=self.MODEL)\n'
+        },
         "a.py:6",
     ),
     (
         "class attribute via cls.",
-        {"a.py": CALL + f'class Bot:\n    MODEL = "{OPUS}"\n    @classmethod\n    def run(cls):\n        return client.messages.create(model=cls.MODEL)\n'},
+        {
+            "a.py": CALL
+            + f'class Bot:\n    MODEL = "{OPUS}"\n    @classmethod\n    def run(cls):\n        return client.messages.create(model=cls.MODEL)\n'
+        },
         "a.py:7",
     ),
     (
@@ -78,46 +114,68 @@ CASES = [
     ),
     (
         "instance attribute from an __init__ default",
-        {"a.py": CALL + f'class Bot:\n    def __init__(self, model="{OPUS}"):\n        self.model = model\n    def run(self):\n        return client.messages.create(model=self.model)\n'},
+        {
+            "a.py": CALL
+            + f'class Bot:\n    def __init__(self, model="{OPUS}"):\n        self.model = model\n    def run(self):\n        return client.messages.create(model=self.model)\n'
+        },
         "a.py:7",
     ),
     (
         "inherited class attribute across files",
-        {"base.py": f'class Base:\n    MODEL = "{OPUS}"\n',
-         "a.py": CALL + "from base import Base\nclass Bot(Base):\n    def run(self):\n        return client.messages.create(model=self.MODEL)\n"},
+        {
+            "base.py": f'class Base:\n    MODEL = "{OPUS}"\n',
+            "a.py": CALL
+            + "from base import Base\nclass Bot(Base):\n    def run(self):\n        return client.messages.create(model=self.MODEL)\n",
+        },
         "a.py:6",
     ),
     (
         "subclass override",
-        {"a.py": CALL + f'class Base:\n    MODEL = "{SONNET}"\n    def run(self):\n        return client.messages.create(model=self.MODEL)\n'
-                        f'class Deep(Base):\n    MODEL = "{OPUS}"\n'},
+        {
+            "a.py": CALL
+            + f'class Base:\n    MODEL = "{SONNET}"\n    def run(self):\n        return client.messages.create(model=self.MODEL)\n'
+            f'class Deep(Base):\n    MODEL = "{OPUS}"\n'
+        },
         "a.py:6",
     ),
     (
         "Enum member",
-        {"a.py": CALL + f'from enum import Enum\nclass M(str, Enum):\n    OPUS = "{OPUS}"\nclient.messages.create(model=M.OPUS)\n'},
+        {
+            "a.py": CALL
+            + f'from enum import Enum\nclass M(str, Enum):\n    OPUS = "{OPUS}"\nclient.messages.create(model=M.OPUS)\n'
+        },
         "a.py:6",
     ),
     (
         "Enum member .value, imported",
-        {"models.py": f'import enum\nclass M(enum.Enum):\n    OPUS = "{OPUS}"\n',
-         "a.py": CALL + "from models import M\nclient.messages.create(model=M.OPUS.value)\n"},
+        {
+            "models.py": f'import enum\nclass M(enum.Enum):\n    OPUS = "{OPUS}"\n',
+            "a.py": CALL + "from models import M\nclient.messages.create(model=M.OPUS.value)\n",
+        },
         "a.py:4",
     ),
     (
         "Enum lookup by name",
-        {"a.py": CALL + f'from enum import Enum\nclass M(Enum):\n    OPUS = "{OPUS}"\nclient.messages.create(model=M["OPUS"].value)\n'},
+        {
+            "a.py": CALL
+            + f'from enum import Enum\nclass M(Enum):\n    OPUS = "{OPUS}"\nclient.messages.create(model=M["OPUS"].value)\n'
+        },
         "a.py:6",
     ),
     (
         "dict subscript with a constant key",
-        {"a.py": CALL + f'MODELS = {{"smart": "{OPUS}", "fast": "{SONNET}"}}\nclient.messages.create(model=MODELS["smart"])\n'},
+        {
+            "a.py": CALL
+            + f'MODELS = {{"smart": "{OPUS}", "fast": "{SONNET}"}}\nclient.messages.create(model=MODELS["smart"])\n'
+        },
         "a.py:4",
     ),
     (
         "dict .get with a constant key, from another module",
-        {"cfg.py": f'MODELS = {{"smart": "{OPUS}"}}\n',
-         "a.py": CALL + 'import cfg\nclient.messages.create(model=cfg.MODELS.get("smart"))\n'},
+        {
+            "cfg.py": f'MODELS = {{"smart": "{OPUS}"}}\n',
+            "a.py": CALL + 'import cfg\nclient.messages.create(model=cfg.MODELS.get("smart"))\n',
+        },
         "a.py:4",
     ),
     (
@@ -132,7 +190,10 @@ CASES = [
     ),
     (
         "parameter default from a constant",
-        {"a.py": CALL + f'OPUS = "{OPUS}"\ndef ask(prompt, *, model=OPUS):\n    return client.messages.create(model=model)\n'},
+        {
+            "a.py": CALL
+            + f'OPUS = "{OPUS}"\ndef ask(prompt, *, model=OPUS):\n    return client.messages.create(model=model)\n'
+        },
         "a.py:5",
     ),
     (
@@ -172,8 +233,10 @@ CASES = [
     ),
     (
         "bedrock region prefix concatenated",
-        {"a.py": 'import boto3\nbr = boto3.client("bedrock-runtime")\nREGION = "us"\n'
-                 f'br.converse(modelId=f"{{REGION}}.anthropic.{OPUS}-v1:0", messages=[])\n'},
+        {
+            "a.py": 'import boto3\nbr = boto3.client("bedrock-runtime")\nREGION = "us"\n'
+            f'br.converse(modelId=f"{{REGION}}.anthropic.{OPUS}-v1:0", messages=[])\n'
+        },
         "a.py:4",
     ),
     (
@@ -188,14 +251,20 @@ CASES = [
     ),
     (
         "pydantic settings Field default",
-        {"a.py": CALL + f'from pydantic import BaseModel, Field\nclass S(BaseModel):\n    model: str = Field(default="{OPUS}")\n'
-                        "def go(s: S):\n    pass\nclient.messages.create(model=S.model)\n"},
+        {
+            "a.py": CALL
+            + f'from pydantic import BaseModel, Field\nclass S(BaseModel):\n    model: str = Field(default="{OPUS}")\n'
+            "def go(s: S):\n    pass\nclient.messages.create(model=S.model)\n"
+        },
         "a.py:8",
     ),
     (
         "dataclass field default",
-        {"a.py": CALL + f'from dataclasses import dataclass, field\n@dataclass\nclass S:\n    model: str = "{OPUS}"\n'
-                        "    def go(self):\n        return client.messages.create(model=self.model)\n"},
+        {
+            "a.py": CALL
+            + f'from dataclasses import dataclass, field\n@dataclass\nclass S:\n    model: str = "{OPUS}"\n'
+            "    def go(self):\n        return client.messages.create(model=self.model)\n"
+        },
         "a.py:8",
     ),
 ]
@@ -209,8 +278,11 @@ def test_opus_is_followed_to_the_call(tmp_path, files, where):
 
 
 def test_related_location_points_at_the_literal(tmp_path):
-    files = {"pkg/__init__.py": "", "pkg/config.py": f'\n\nMODEL = "{OPUS}"\n',
-             "pkg/a.py": CALL + "from pkg.config import MODEL\nclient.messages.create(model=MODEL)\n"}
+    files = {
+        "pkg/__init__.py": "",
+        "pkg/config.py": f'\n\nMODEL = "{OPUS}"\n',
+        "pkg/a.py": CALL + "from pkg.config import MODEL\nclient.messages.create(model=MODEL)\n",
+    }
     result = check_tree(tmp_path, files, select={"OG102"})
     (finding,) = result.findings
     assert [(r.path, r.line, r.column) for r in finding.related] == [("pkg/config.py", 3, 9)]
@@ -247,8 +319,11 @@ def test_a_generic_call_with_an_unknown_model_is_not_a_claude_call(tmp_path):
 
 
 def test_circular_constants_do_not_hang(tmp_path):
-    files = {"a.py": "from b import X\nY = X\n", "b.py": "from a import Y\nX = Y\n",
-             "c.py": CALL + "from a import Y\nclient.messages.create(model=Y)\n"}
+    files = {
+        "a.py": "from b import X\nY = X\n",
+        "b.py": "from a import Y\nX = Y\n",
+        "c.py": CALL + "from a import Y\nclient.messages.create(model=Y)\n",
+    }
     result = check_tree(tmp_path, files, select={"OG102", "OG106"})
     assert [f.rule for f in result.findings] == ["OG106"]
 

@@ -99,7 +99,9 @@ def test_irrelevant_bodies_are_cut_and_lines_map_back():
     assert "total" not in text and "helper" not in text and sliced.cut_functions == {"helper"}
     assert OPUS in text
     libcst.parse_module(sliced.text)
-    call_line = text.splitlines().index(f'    return anthropic.Anthropic().messages.create(model="{OPUS}", messages=[])')
+    call_line = text.splitlines().index(
+        f'    return anthropic.Anthropic().messages.create(model="{OPUS}", messages=[])'
+    )
     assert sliced.line_map[call_line] == 8
     found = facts(source.encode(), cut_bodies=True)
     assert [c.span[0] for c in found.calls] == [8]
@@ -132,8 +134,14 @@ def test_awkward_syntax_is_cut_to_valid_code_with_the_same_facts(source):
 
 
 def test_statements_with_a_trigger_are_kept_with_their_function_header():
-    for body in (f'    m = "{OPUS}"', "    llm(model=m)", "    client.messages.stream(**kw)",
-                 '    route("classify")', "    x = 1  # opusguard: ignore", "    ChatAnthropic(m)"):
+    for body in (
+        f'    m = "{OPUS}"',
+        "    llm(model=m)",
+        "    client.messages.stream(**kw)",
+        '    route("classify")',
+        "    x = 1  # opusguard: ignore",
+        "    ChatAnthropic(m)",
+    ):
         source = f"def f(m, kw):\n    unrelated = 2\n{body}\n    return 1\n"
         sliced = cut(source)
         assert sliced.text.decode() == f"def f(m, kw):\n{body}\n", body
@@ -144,7 +152,7 @@ def test_statements_with_a_trigger_are_kept_with_their_function_header():
 def test_a_bracket_below_the_body_indent_is_no_end_of_the_body():
     # Lines are chosen from CPython's tree, not from indentation: `1, 2]` at column
     # 0 is inside the bracket, and the kept text parses.
-    source = f"import anthropic\ndef f():\n    x = [\n1, 2]\n    return x\nM = \"{OPUS}\"\n".encode()
+    source = f'import anthropic\ndef f():\n    x = [\n1, 2]\n    return x\nM = "{OPUS}"\n'.encode()
     sliced = selection.select_statements(source)
     assert sliced is not None and b"1, 2]" not in sliced.text
     libcst.parse_module(sliced.text)
@@ -174,8 +182,10 @@ def test_non_ascii_names_and_other_encodings():
 
 
 def test_attributes_assigned_in_cut_bodies_are_named():
-    sliced = cut("class A:\n    def __init__(self, x):\n        self.a, self.b = x, 1\n"
-                 "        self.c: int = 3\n        self.d += 1\n        self.e = self.f = x\n        print(self.g == 1)\n")
+    sliced = cut(
+        "class A:\n    def __init__(self, x):\n        self.a, self.b = x, 1\n"
+        "        self.c: int = 3\n        self.d += 1\n        self.e = self.f = x\n        print(self.g == 1)\n"
+    )
     assert {"a", "b", "c", "d", "e", "f"} <= sliced.cut_attributes
     assert "g" not in sliced.cut_attributes
 
@@ -237,7 +247,7 @@ def test_stubs_blank_lines_and_comments_between_statements_are_removed():
         f'        return llm(model="{OPUS}")\n'
         "\n"
         "    def other(self): ...\n"  # 14: written so by hand, the same as a stub
-        "    s = \"\"\"\n"  # 15: a string's blank line is its text
+        '    s = """\n'  # 15: a string's blank line is its text
         "\n"
         '    """ + "claude"\n'
     )
@@ -281,17 +291,21 @@ def test_a_cut_statement_warns_about_nothing(recwarn):
 
 
 def test_a_module_name_bound_by_a_cut_statement_still_resolves(tmp_path):
-    result = check_tree(tmp_path, {
-        "app/__init__.py": "",
-        "app/config.py": f'import os\nSMART = "{OPUS}"\nFAST = "claude-haiku-4-5"\n'
-                         "PICK = SMART if os.environ.get('X') else FAST\n",  # no trigger: cut
-        "app/ask.py": (
-            "import anthropic\n"
-            "from app.config import PICK\n"
-            "def ask(q):\n"
-            "    return anthropic.Anthropic().messages.create(model=PICK, messages=[])\n"
-        ),
-    }, select=["OG102"])
+    result = check_tree(
+        tmp_path,
+        {
+            "app/__init__.py": "",
+            "app/config.py": f'import os\nSMART = "{OPUS}"\nFAST = "claude-haiku-4-5"\n'
+            "PICK = SMART if os.environ.get('X') else FAST\n",  # no trigger: cut
+            "app/ask.py": (
+                "import anthropic\n"
+                "from app.config import PICK\n"
+                "def ask(q):\n"
+                "    return anthropic.Anthropic().messages.create(model=PICK, messages=[])\n"
+            ),
+        },
+        select=["OG102"],
+    )
     assert [(f.rule, f.path, f.line) for f in result.findings] == [("OG102", "app/ask.py", 4)]
 
 
@@ -300,7 +314,7 @@ def test_a_name_rebound_by_a_cut_statement_resolves_to_its_last_value(tmp_path):
     files = {
         "app/__init__.py": "",
         "app/m.py": f'import anthropic\nM = "{OPUS}"\nM = compute()\n'
-                    "def ask():\n    return anthropic.Anthropic().messages.create(model=M, messages=[])\n",
+        "def ask():\n    return anthropic.Anthropic().messages.create(model=M, messages=[])\n",
     }
     result = check_tree(tmp_path, files, select=["OG102", "OG106"])
     assert [(f.rule, f.line) for f in result.findings] == [("OG106", 5)]
@@ -320,39 +334,45 @@ def test_a_name_rebound_by_a_cut_statement_resolves_to_its_last_value(tmp_path):
     ids=["cut-method", "cut-statement"],
 )
 def test_a_class_attribute_assigned_in_cut_code_still_reaches_the_call(tmp_path, assignment):
-    result = check_tree(tmp_path, {
-        "app/__init__.py": "",
-        "app/agent.py": (
-            "import anthropic, os\n"
-            f'SMART = "{OPUS}"\n'
-            "class Agent:\n"
-            + assignment
-            + "    def run(self, q):\n"
-            "        return anthropic.Anthropic().messages.create(model=self.engine, messages=[])\n"
-        ),
-    }, select=["OG102"])
+    result = check_tree(
+        tmp_path,
+        {
+            "app/__init__.py": "",
+            "app/agent.py": (
+                "import anthropic, os\n"
+                f'SMART = "{OPUS}"\n'
+                "class Agent:\n" + assignment + "    def run(self, q):\n"
+                "        return anthropic.Anthropic().messages.create(model=self.engine, messages=[])\n"
+            ),
+        },
+        select=["OG102"],
+    )
     line = 5 + assignment.count("\n")
     assert [(f.rule, f.path, f.line) for f in result.findings] == [("OG102", "app/agent.py", line)]
 
 
 def test_a_subclass_setting_the_attribute_in_a_cut_method_counts(tmp_path):
-    result = check_tree(tmp_path, {
-        "app/__init__.py": "",
-        "app/base.py": (
-            "import anthropic\n"
-            "class Base:\n"
-            '    engine = "claude-haiku-4-5"\n'
-            "    def run(self, q):\n"
-            "        return anthropic.Anthropic().messages.create(model=self.engine, messages=[])\n"
-        ),
-        "app/smart.py": (
-            "from app.base import Base\n"
-            f'SMART = "{OPUS}"\n'
-            "class Smart(Base):\n"
-            "    def __init__(self):\n"
-            "        self.engine = SMART\n"
-        ),
-    }, select=["OG102"])
+    result = check_tree(
+        tmp_path,
+        {
+            "app/__init__.py": "",
+            "app/base.py": (
+                "import anthropic\n"
+                "class Base:\n"
+                '    engine = "claude-haiku-4-5"\n'
+                "    def run(self, q):\n"
+                "        return anthropic.Anthropic().messages.create(model=self.engine, messages=[])\n"
+            ),
+            "app/smart.py": (
+                "from app.base import Base\n"
+                f'SMART = "{OPUS}"\n'
+                "class Smart(Base):\n"
+                "    def __init__(self):\n"
+                "        self.engine = SMART\n"
+            ),
+        },
+        select=["OG102"],
+    )
     assert [(f.rule, f.path, f.line) for f in result.findings] == [("OG102", "app/base.py", 5)]
 
 
@@ -401,7 +421,9 @@ def test_statements_without_a_trigger_are_not_visited_and_facts_do_not_change(mo
     # literal fact (extract.py); visiting everything must give the same facts.
     rng = random.Random(7)
     sources = [_inject(path.read_bytes(), rng) for path in sorted(Path(click.__file__).parent.glob("*.py"))]
-    sources += [path.read_bytes() for path in sorted(Path(__file__).parent.parent.glob("examples/support_desk/**/*.py"))]
+    sources += [
+        path.read_bytes() for path in sorted(Path(__file__).parent.parent.glob("examples/support_desk/**/*.py"))
+    ]
     pruned = [as_data(facts(source, cut_bodies=False)) for source in sources]
     monkeypatch.setattr(prefilter, "text_may_matter", lambda text, names=frozenset(): True)
     visited = [as_data(facts(source, cut_bodies=False)) for source in sources]
@@ -436,7 +458,9 @@ def test_findings_are_the_same_without_slicing(tree, tmp_path, monkeypatch):
             header = b"import os\nfrom app.config import SMART_MODEL\nfrom anthropic import Anthropic as client\n"
             (root / "app" / path.name).write_bytes(header + _inject(path.read_bytes(), rng))
     sliced = _findings(root)
-    monkeypatch.setattr(selection, "select_statements", lambda source, router_names=frozenset(), names=frozenset(): None)
+    monkeypatch.setattr(
+        selection, "select_statements", lambda source, router_names=frozenset(), names=frozenset(): None
+    )
     assert sliced and sliced == _findings(root)
 
 

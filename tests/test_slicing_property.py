@@ -32,9 +32,14 @@ def wrapped(program: str, calls: list[bool]) -> str:
         return "".join(prefix + line if line.strip() else line for line in text.splitlines(keepends=True))
 
     return (
-        "@decorator(\n    1)\ndef f(a=1, *b, **c):\n" + ("    " + CALL if calls[0] else "") + indent(body, "    ")
-        + "\nclass K(Base):\n    attr = 1\n    def m(self):\n" + ("        " + CALL if calls[-1] else "")
-        + indent(body, "        ") + "\n" + program
+        "@decorator(\n    1)\ndef f(a=1, *b, **c):\n"
+        + ("    " + CALL if calls[0] else "")
+        + indent(body, "    ")
+        + "\nclass K(Base):\n    attr = 1\n    def m(self):\n"
+        + ("        " + CALL if calls[-1] else "")
+        + indent(body, "        ")
+        + "\n"
+        + program
     )
 
 

@@ -19,37 +19,33 @@ HEADER = "import anthropic\nclient = anthropic.Anthropic()\n"
 APP = {
     "pyproject.toml": "[project]\nname = 'app'\n",
     "app/__init__.py": "",
-    "app/answer.py": HEADER + (
-        "def answer(question):\n"
-        f'    return client.messages.create(model="{SONNET}", max_tokens=1000, messages=[])\n'
-    ),
+    "app/answer.py": HEADER
+    + (f'def answer(question):\n    return client.messages.create(model="{SONNET}", max_tokens=1000, messages=[])\n'),
 }
 # Test code in each default shape; the health check (max_tokens=1) is what the
 # over-provisioning ranking put first on real code, and a long-output test dominated the bill.
 TESTS = {
-    "tests/test_health.py": HEADER + (
+    "tests/test_health.py": HEADER
+    + (
         "def test_health_check():\n"
         f'    client.messages.create(model="{OPUS}", max_tokens=1, temperature=0, messages=[])\n'
     ),
-    "tests/integration/test_long.py": HEADER + (
-        "def test_long_answer():\n"
-        f'    client.messages.create(model="{OPUS}", max_tokens=64000, messages=[])\n'
-    ),
-    "app/test_answer.py": HEADER + (
-        "def test_answer():\n"
-        f'    client.messages.create(model="{SONNET}", max_tokens=10, messages=[])\n'
-    ),
-    "app/answer_test.py": HEADER + (
-        "def test_it():\n"
-        f'    client.messages.create(model="{SONNET}", max_tokens=10, messages=[])\n'
-    ),
-    "conftest.py": HEADER + (
-        "def classify_fixture():\n"
-        f'    return client.messages.create(model="{OPUS}", max_tokens=5, messages=[])\n'
-    ),
+    "tests/integration/test_long.py": HEADER
+    + (f'def test_long_answer():\n    client.messages.create(model="{OPUS}", max_tokens=64000, messages=[])\n'),
+    "app/test_answer.py": HEADER
+    + (f'def test_answer():\n    client.messages.create(model="{SONNET}", max_tokens=10, messages=[])\n'),
+    "app/answer_test.py": HEADER
+    + (f'def test_it():\n    client.messages.create(model="{SONNET}", max_tokens=10, messages=[])\n'),
+    "conftest.py": HEADER
+    + (f'def classify_fixture():\n    return client.messages.create(model="{OPUS}", max_tokens=5, messages=[])\n'),
 }
-TEST_FILES = {"tests/test_health.py", "tests/integration/test_long.py", "app/test_answer.py", "app/answer_test.py",
-              "conftest.py"}
+TEST_FILES = {
+    "tests/test_health.py",
+    "tests/integration/test_long.py",
+    "app/test_answer.py",
+    "app/answer_test.py",
+    "conftest.py",
+}
 
 
 def report_json(root, *args):
@@ -110,8 +106,14 @@ def test_every_format_has_the_tests_line(project):
 
 
 def test_the_tests_key_sets_the_globs(tree):
-    root = tree({**APP, **TESTS, "qa/check_live.py": TESTS["tests/test_health.py"],
-                 "pyproject.toml": '[tool.opusguard]\ntests = ["qa/"]\n'})
+    root = tree(
+        {
+            **APP,
+            **TESTS,
+            "qa/check_live.py": TESTS["tests/test_health.py"],
+            "pyproject.toml": '[tool.opusguard]\ntests = ["qa/"]\n',
+        }
+    )
     doc = report_json(root, ".")
     assert {s["path"] for s in doc["test_sites"]} == {"qa/check_live.py"}
     assert "tests/test_health.py" in {s["path"] for s in doc["sites"]}
@@ -136,15 +138,18 @@ def test_globs_are_matched_from_the_project_root(tree):
 
 def test_a_task_row_of_measured_usage_is_not_shared_with_tests(tree):
     routed = HEADER + "from router import route\n"
-    root = tree({
-        "pyproject.toml": "[project]\nname = 'x'\n",
-        "opusguard.yaml": f"version: 1\nrouter: router:route\ntiers:\n  sonnet: {SONNET}\n"
-                          "tasks:\n  answer:\n    tier: sonnet\n",
-        "router.py": "def route(task):\n    return task\n",
-        "app.py": routed + 'client.messages.create(model=route("answer"), max_tokens=100, messages=[])\n',
-        "tests/test_app.py": routed + 'client.messages.create(model=route("answer"), max_tokens=100, messages=[])\n',
-        "usage.csv": "task,calls,mean_input_tokens,mean_output_tokens\nanswer,1000,1000,100\n",
-    })
+    root = tree(
+        {
+            "pyproject.toml": "[project]\nname = 'x'\n",
+            "opusguard.yaml": f"version: 1\nrouter: router:route\ntiers:\n  sonnet: {SONNET}\n"
+            "tasks:\n  answer:\n    tier: sonnet\n",
+            "router.py": "def route(task):\n    return task\n",
+            "app.py": routed + 'client.messages.create(model=route("answer"), max_tokens=100, messages=[])\n',
+            "tests/test_app.py": routed
+            + 'client.messages.create(model=route("answer"), max_tokens=100, messages=[])\n',
+            "usage.csv": "task,calls,mean_input_tokens,mean_output_tokens\nanswer,1000,1000,100\n",
+        }
+    )
     doc = report_json(root, "--usage", "usage.csv", ".")
     (site,) = doc["sites"]
     assert site["traffic_source"] == "usage (task)" and site["traffic"]["calls"] == 1000
@@ -184,9 +189,20 @@ def test_report_names_tasks_as_the_default_fix_would(project):
 
 
 def git(root, *args):
-    subprocess.run(["git", *args], cwd=root, check=True, capture_output=True,
-                   env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
-                        "GIT_COMMITTER_EMAIL": "t@t", "HOME": str(root), "PATH": "/usr/bin:/bin"})
+    subprocess.run(
+        ["git", *args],
+        cwd=root,
+        check=True,
+        capture_output=True,
+        env={
+            "GIT_AUTHOR_NAME": "t",
+            "GIT_AUTHOR_EMAIL": "t@t",
+            "GIT_COMMITTER_NAME": "t",
+            "GIT_COMMITTER_EMAIL": "t@t",
+            "HOME": str(root),
+            "PATH": "/usr/bin:/bin",
+        },
+    )
 
 
 def test_diff_compares_production_and_gives_the_tests_delta(tree):

@@ -64,8 +64,7 @@ def test_plain_output_groups_findings_by_file_then_sums_up():
 
 def test_plain_output_without_findings_is_the_summary():
     assert render([]) == (
-        "model calls: opus 1, sonnet 0, haiku 2, other 0, unresolved 0\n"
-        "checked 1,234 files in 0.004 s: no findings\n"
+        "model calls: opus 1, sonnet 0, haiku 2, other 0, unresolved 0\nchecked 1,234 files in 0.004 s: no findings\n"
     )
 
 

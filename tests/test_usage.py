@@ -53,15 +53,28 @@ def test_csv_with_api_usage_sums_and_sites(tmp_path):
 
 def test_json_list_object_and_nested_api_usage(tmp_path):
     rows = [
-        {"task": "classify-ticket", "calls": 10, "usage": {"input_tokens": 100, "output_tokens": 20,
-                                                          "cache_read_input_tokens": 50, "cache_creation_input_tokens": 5}},
+        {
+            "task": "classify-ticket",
+            "calls": 10,
+            "usage": {
+                "input_tokens": 100,
+                "output_tokens": 20,
+                "cache_read_input_tokens": 50,
+                "cache_creation_input_tokens": 5,
+            },
+        },
         {"site": "a.py:3", "calls": 1, "mean_input_tokens": 10, "mean_output_tokens": 1},
     ]
     flat = load_usage(write(tmp_path, "u.json", json.dumps(rows, indent=2)))
     wrapped = load_usage(write(tmp_path, "w.json", json.dumps({"period": "week", "usage": rows}, indent=2)))
     for usage in (flat, wrapped):
         task = usage.by_task()["classify-ticket"]
-        assert (task.input_tokens, task.output_tokens, task.cache_read_tokens, task.cache_write_tokens) == (100, 20, 50, 5)
+        assert (task.input_tokens, task.output_tokens, task.cache_read_tokens, task.cache_write_tokens) == (
+            100,
+            20,
+            50,
+            5,
+        )
         assert usage.by_site()["a.py:3"].input_tokens == 10
     assert wrapped.period == "week"
     # each row knows the line it starts on
@@ -78,9 +91,24 @@ def test_json_lines(tmp_path):
 @pytest.mark.parametrize(
     ("name", "text", "line", "message"),
     [
-        ("u.csv", "task,calls,mean_input_tokens,mean_output_tokens\nx,ten,1,1\n", 2, "calls must be a number, not 'ten'"),
-        ("u.csv", "task,calls,mean_input_tokens,mean_output_tokens\nx,1,1,1\nx,-5,1,1\n", 3, "calls must be a number of 0 or more"),
-        ("u.csv", "task,calls,mean_input_tokens,mean_output_tokens,cached_share\n\nx,1,1,1,1.5\n", 3, "cached_share is a share"),
+        (
+            "u.csv",
+            "task,calls,mean_input_tokens,mean_output_tokens\nx,ten,1,1\n",
+            2,
+            "calls must be a number, not 'ten'",
+        ),
+        (
+            "u.csv",
+            "task,calls,mean_input_tokens,mean_output_tokens\nx,1,1,1\nx,-5,1,1\n",
+            3,
+            "calls must be a number of 0 or more",
+        ),
+        (
+            "u.csv",
+            "task,calls,mean_input_tokens,mean_output_tokens,cached_share\n\nx,1,1,1,1.5\n",
+            3,
+            "cached_share is a share",
+        ),
         ("u.csv", "task,calls,mean_input_tokens\nx,1,1\n", 2, "missing 'mean_output_tokens'"),
         ("u.csv", "task,calls,mean_input_tokens,mean_output_tokens\nx,1,1\n", 2, "3 fields, the header has 4"),
         ("u.csv", "task,mean_input_tokens\n", 1, "needs a 'calls' column"),
@@ -89,10 +117,20 @@ def test_json_lines(tmp_path):
         ("u.csv", "task,calls,input_tokens,output_tokens,mean_input_tokens\nx,1,1,1,1\n", 2, "not both"),
         ("u.csv", "task,calls,input_tokens,output_token\nx,1,1,1\n", 2, "did you mean 'output_tokens'"),
         ("u.csv", "task,calls\nx,1\n", 2, "no token counts"),
-        ("u.json", '[\n  {"task": "a", "calls": 1, "input_tokens": 1, "output_tokens": 1},\n  {"task": "b", "calls": true,\n   "input_tokens": 1, "output_tokens": 1}\n]\n', 3, "calls must be a number"),
+        (
+            "u.json",
+            '[\n  {"task": "a", "calls": 1, "input_tokens": 1, "output_tokens": 1},\n  {"task": "b", "calls": true,\n   "input_tokens": 1, "output_tokens": 1}\n]\n',
+            3,
+            "calls must be a number",
+        ),
         ("u.json", '[\n  {"task": "a",\n  "calls": }\n]', 3, "invalid JSON"),
         ("u.json", '{"rows": []}', 1, "a list of rows"),
-        ("u.jsonl", '{"task": "a", "calls": 1, "input_tokens": 1, "output_tokens": 1}\n{"task": "a"', 2, "invalid JSON"),
+        (
+            "u.jsonl",
+            '{"task": "a", "calls": 1, "input_tokens": 1, "output_tokens": 1}\n{"task": "a"',
+            2,
+            "invalid JSON",
+        ),
         ("u.csv", "task,calls,input_tokens,output_tokens,period\na,1,1,1,day\nb,1,1,1,month\n", 1, "different periods"),
         ("u.csv", "# nothing yet\n", 1, "no usage rows"),
     ],
@@ -111,11 +149,15 @@ def test_the_cli_exits_2_with_one_line(tmp_path):
     result = run_cli("report", "--usage", "usage.csv", "--no-cache", ".", cwd=tmp_path)
     assert result.returncode == 2
     assert result.stdout == ""
-    assert result.stderr.strip().splitlines() == ["opusguard: error: usage.csv:2: mean_input_tokens must be a number, not 'lots'"]
+    assert result.stderr.strip().splitlines() == [
+        "opusguard: error: usage.csv:2: mean_input_tokens must be a number, not 'lots'"
+    ]
     missing = run_cli("report", "--usage", "nope.csv", "--no-cache", ".", cwd=tmp_path)
     assert missing.returncode == 2 and "nope.csv:1: cannot read usage file" in missing.stderr
 
 
 def test_unknown_extra_columns_are_ignored_with_a_warning(tmp_path):
-    usage = load_usage(write(tmp_path, "u.csv", "task,calls,input_tokens,output_tokens,date,model\na,1,1,1,2026-11-01,x\n"))
+    usage = load_usage(
+        write(tmp_path, "u.csv", "task,calls,input_tokens,output_tokens,date,model\na,1,1,1,2026-11-01,x\n")
+    )
     assert usage.warnings == [f"{tmp_path / 'u.csv'}:1: ignored column(s): date, model"]

@@ -19,11 +19,12 @@ CATALOG = load_catalog()
 # and operator modules, which walk() does not descend into.
 RECORDED = sorted(
     {
-        name[len("visit_"):]
+        name[len("visit_") :]
         for name in dir(libcst.CSTVisitor)
-        if name.startswith("visit_") and name.count("_") == 1
-        and getattr(libcst, name[len("visit_"):], None) is not None
-        and getattr(libcst, name[len("visit_"):]).__module__ not in ("libcst._nodes.whitespace", "libcst._nodes.op")
+        if name.startswith("visit_")
+        and name.count("_") == 1
+        and getattr(libcst, name[len("visit_") :], None) is not None
+        and getattr(libcst, name[len("visit_") :]).__module__ not in ("libcst._nodes.whitespace", "libcst._nodes.op")
     }
 )
 
@@ -34,6 +35,7 @@ def _recording_visitor(skip: frozenset[str] = frozenset()):
     log: list[tuple[str, str, int]] = []
     methods = {}
     for name in RECORDED:
+
         def visit(self, node, name=name):
             log.append(("visit", name, id(node)))
             return name not in skip
@@ -65,7 +67,9 @@ def parsed_sources() -> list[tuple[Path, libcst.Module]]:
     return parsed
 
 
-@pytest.mark.parametrize("skip", [frozenset(), frozenset({"Assign", "Expr", "Return", "FunctionDef"})], ids=["all", "pruned"])
+@pytest.mark.parametrize(
+    "skip", [frozenset(), frozenset({"Assign", "Expr", "Return", "FunctionDef"})], ids=["all", "pruned"]
+)
 def test_handlers_are_called_in_the_same_order_as_libcst(skip, parsed_sources):
     checked = 0
     for path, module in parsed_sources:
@@ -85,7 +89,11 @@ def test_facts_are_the_same_as_with_libcst_visit(monkeypatch):
 
     def all_facts():
         return [
-            as_data(extract.extract_facts(s, "m.py", is_model_id=lambda t: CATALOG.recognize(t) is not None, cut_bodies=False))
+            as_data(
+                extract.extract_facts(
+                    s, "m.py", is_model_id=lambda t: CATALOG.recognize(t) is not None, cut_bodies=False
+                )
+            )
             for s in sources
         ]
 
@@ -101,7 +109,7 @@ def test_fields_libcst_visits_only_when_set_are_not_missed(monkeypatch):
     import opusguard.walk
 
     monkeypatch.setattr(opusguard.walk, "_FIELDS", {})
-    for source in ('f"{x}"\n', 'f"{x!r:>{width}}"\n', 'from a import *\n', 'from a import (b)\n'):
+    for source in ('f"{x}"\n', 'f"{x!r:>{width}}"\n', "from a import *\n", "from a import (b)\n"):
         module = libcst.parse_module(source)
         by_libcst, log_libcst = _recording_visitor()
         module.visit(by_libcst)

@@ -28,7 +28,10 @@ NAMES = frozenset({"route"})
 
 def sources(count: int) -> list[tuple[str, bytes]]:
     return [
-        (f"app/m{i}.py", f'import anthropic\nOPUS = "claude-opus-4-1"\nanthropic.Anthropic().messages.create(model=OPUS)  # {i}\n'.encode())
+        (
+            f"app/m{i}.py",
+            f'import anthropic\nOPUS = "claude-opus-4-1"\nanthropic.Anthropic().messages.create(model=OPUS)  # {i}\n'.encode(),
+        )
         for i in range(count)
     ]
 
@@ -68,7 +71,10 @@ def test_results_come_back_in_order_and_equal_in_process_facts():
     # Told to stop, it ends on its own (the run does not wait for it).
     service._process.join(timeout=10)
     assert service._process.exitcode == 0
-    expected = {path: extract_facts(content, path, is_model_id=workers.is_model_id, router_names=NAMES) for path, content in files}
+    expected = {
+        path: extract_facts(content, path, is_model_id=workers.is_model_id, router_names=NAMES)
+        for path, content in files
+    }
     assert list(facts) == [path for path, _ in files]
     assert facts == expected
     assert list(again) == [path for path, _ in files[:3]]
@@ -270,7 +276,11 @@ def test_second_pass_files_are_parsed_while_the_first_pass_arrives(tree, monkeyp
     root = tree(files)
     prefetched = []
     original = workers.FactsSource.prefetch
-    monkeypatch.setattr(workers.FactsSource, "prefetch", lambda self, items: (prefetched.extend(p for p, _ in items), original(self, items)))
+    monkeypatch.setattr(
+        workers.FactsSource,
+        "prefetch",
+        lambda self, items: (prefetched.extend(p for p, _ in items), original(self, items)),
+    )
 
     def findings(jobs):
         settings = load_settings(root)

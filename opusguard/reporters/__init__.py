@@ -33,8 +33,13 @@ def rule_metadata() -> dict[str, RuleMeta]:
         doc = (rule.__doc__ or "").strip().splitlines()
         summary = next((line.strip() for line in doc[1:] if line.strip()), rule.name)
         meta[rule.code] = RuleMeta(rule.code, rule.name, summary, DOCS_URL.format(code=rule.code), rule.severity)
-    meta["OG100"] = RuleMeta("OG100", "unused-ignore", "A suppression comment that suppresses nothing.",
-                             DOCS_URL.format(code="OG100"), Severity.WARNING)
+    meta["OG100"] = RuleMeta(
+        "OG100",
+        "unused-ignore",
+        "A suppression comment that suppresses nothing.",
+        DOCS_URL.format(code="OG100"),
+        Severity.WARNING,
+    )
     return meta
 
 

@@ -14,7 +14,12 @@ SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 
 
 def _location(
-    path: str, line: int, column: int, end_line: int | None = None, end_column: int | None = None, cell: int | None = None
+    path: str,
+    line: int,
+    column: int,
+    end_line: int | None = None,
+    end_column: int | None = None,
+    cell: int | None = None,
 ) -> dict:
     region = {"startLine": line, "startColumn": column}
     if end_line is not None:
@@ -43,7 +48,9 @@ def sarif_document(findings: list[Finding], rules: Mapping, tool_version: str) -
             "id": code,
             "name": name,
             "shortDescription": {"text": meta.summary if meta else name},
-            "defaultConfiguration": {"level": "warning" if meta and meta.default_level == Severity.WARNING else "error"},
+            "defaultConfiguration": {
+                "level": "warning" if meta and meta.default_level == Severity.WARNING else "error"
+            },
         }
         if meta:
             entry["helpUri"] = meta.help_uri

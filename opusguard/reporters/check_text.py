@@ -108,18 +108,29 @@ def summary_lines(findings: list[Finding], summary: RunSummary) -> list[Line]:
         rows = [(f"{rule} {names[rule]}", str(count)) for rule, count in sorted(counts.items())]
         lines += table_lines(("rule", "findings"), rows, right=(1,))
     if summary.no_policy:
-        lines.append([(
-            "no policy file (opusguard.yaml) here or above: no task is declared, so no Opus call is justified; "
-            "`opusguard init` writes a starter policy and a router", "yellow",
-        )])
+        lines.append(
+            [
+                (
+                    "no policy file (opusguard.yaml) here or above: no task is declared, so no Opus call is justified; "
+                    "`opusguard init` writes a starter policy and a router",
+                    "yellow",
+                )
+            ]
+        )
     calls = summary.model_calls
     lines.append([("model calls: " + ", ".join(f"{tier} {calls.get(tier, 0)}" for tier in (*TIERS, UNRESOLVED)), "")])
     noun = "finding" if len(findings) == 1 else "findings"
     verdict = f"{len(findings)} {noun}" if findings else "no findings"
     files = "file" if summary.files_scanned == 1 else "files"
     took = seconds(summary.elapsed_seconds)
-    scope = f" (the whole project, as {', '.join(summary.policy_files_named)} may change any finding)" if summary.policy_files_named else ""
-    lines.append([(f"checked {summary.files_scanned:,} {files}{scope} in {took}: {verdict}{skipped_note(summary.skipped)}", "")])
+    scope = (
+        f" (the whole project, as {', '.join(summary.policy_files_named)} may change any finding)"
+        if summary.policy_files_named
+        else ""
+    )
+    lines.append(
+        [(f"checked {summary.files_scanned:,} {files}{scope} in {took}: {verdict}{skipped_note(summary.skipped)}", "")]
+    )
     return lines
 
 

@@ -92,12 +92,16 @@ def saving_line(report: Report) -> str:
     )
 
 
-FOLD_CONFIGURED = 20  # more models named in config files than this (a catalog of models): markdown and html fold the table
+FOLD_CONFIGURED = (
+    20  # more models named in config files than this (a catalog of models): markdown and html fold the table
+)
 
 
 def configured_line(report: Report) -> str:
     """What the list of models named in config files is, and how many of them a call reads."""
     files = len({c.path for c in report.configured})
     read = sum(1 for c in report.configured if c.read_by)
-    return (f"{len(report.configured)} model(s) named in {files} config file(s), {read} of them read by a call site; "
-            "they are not call sites: a value is priced only where a call reads it")
+    return (
+        f"{len(report.configured)} model(s) named in {files} config file(s), {read} of them read by a call site; "
+        "they are not call sites: a value is priced only where a call reads it"
+    )

@@ -108,8 +108,15 @@ def spend_chart_svg(report: Report, *, width: int = 760) -> str:
         rows.append(("task", group.key, group.today, group.policy, group.unresolved < group.sites))
     rest = groups[MAX_TASK_ROWS:]
     if rest:
-        rows.append(("task", f"{len(rest)} more task{'s' if len(rest) > 1 else ''}",
-                     sum(g.today for g in rest), sum(g.policy for g in rest), True))
+        rows.append(
+            (
+                "task",
+                f"{len(rest)} more task{'s' if len(rest) > 1 else ''}",
+                sum(g.today for g in rest),
+                sum(g.policy for g in rest),
+                True,
+            )
+        )
     labels = dict(zip(range(len(rows)), short_labels([r[1] for r in rows])))
     label_w, value_w, bar_h, gap, top = 190, 90, 11, 10, 46
     plot_w = width - label_w - value_w - 20
@@ -126,7 +133,9 @@ def spend_chart_svg(report: Report, *, width: int = 760) -> str:
         f'<rect x="80" y="28" width="10" height="10" fill="{POLICY_COLOR}"/><text x="94" y="37">under the policy</text>',
     ]
     if report.assumed:
-        parts.append(f'<text x="{width - 10}" y="37" text-anchor="end" fill="#9a6b00">assumed traffic, not measured</text>')
+        parts.append(
+            f'<text x="{width - 10}" y="37" text-anchor="end" fill="#9a6b00">assumed traffic, not measured</text>'
+        )
     y = top
     section = None
     for index, (kind, label, today, policy, priced) in enumerate(rows):
@@ -146,29 +155,33 @@ def spend_chart_svg(report: Report, *, width: int = 760) -> str:
                 f'<rect class="bar bar-{name}" x="{label_w}" y="{y + offset}" width="{bar:.1f}" height="{bar_h - 1}" '
                 f'fill="{color}" data-value="{value:.2f}"><title>{escape(label)} {name}: {escape(shown)}</title></rect>'
             )
-            parts.append(f'<text class="value" x="{label_w + bar + 4:.1f}" y="{y + offset + bar_h - 2}" font-size="10">'
-                         f"{escape(shown)}</text>")
+            parts.append(
+                f'<text class="value" x="{label_w + bar + 4:.1f}" y="{y + offset + bar_h - 2}" font-size="10">'
+                f"{escape(shown)}</text>"
+            )
         y += 2 * bar_h + gap
     parts.append("</svg>")
     return "\n".join(parts)
 
 
 def _page(title: str, body: list[str]) -> str:
-    return "\n".join([
-        "<!DOCTYPE html>",
-        '<html lang="en">',
-        "<head>",
-        '<meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{escape(title)}</title>",
-        f"<style>{STYLE}</style>",
-        "</head>",
-        "<body>",
-        *body,
-        "</body>",
-        "</html>",
-        "",
-    ])
+    return "\n".join(
+        [
+            "<!DOCTYPE html>",
+            '<html lang="en">',
+            "<head>",
+            '<meta charset="utf-8">',
+            '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            f"<title>{escape(title)}</title>",
+            f"<style>{STYLE}</style>",
+            "</head>",
+            "<body>",
+            *body,
+            "</body>",
+            "</html>",
+            "",
+        ]
+    )
 
 
 def _notes(report: Report) -> list[str]:
@@ -203,8 +216,7 @@ def render_report_html(report: Report, out: TextIO, *, group_by: str, link_base:
         for cost in by_group[group.key]:
             site = cost.site
             literals = ", ".join(
-                _link(m.literal_path, m.literal_line, link_base, m.literal_cell)
-                for m in site.models if m.literal_path
+                _link(m.literal_path, m.literal_line, link_base, m.literal_cell) for m in site.models if m.literal_path
             ) or escape(literal_at(site))
             body.append(
                 f'<tr class="site" data-tier="{escape(site.tier or UNRESOLVED)}">'
@@ -216,8 +228,12 @@ def render_report_html(report: Report, out: TextIO, *, group_by: str, link_base:
     body += ["</tbody>", "</table>", "</div>"]
     body += _test_sites(report, link_base)
     if report.top_opus:
-        body += ["<h2>Top Opus call sites by spend</h2>", '<div class="scroll">', '<table id="top-opus">',
-                 f'<thead><tr><th>#</th><th>site</th><th>task</th><th>model</th><th class="num">per {escape(report.period)}</th></tr></thead><tbody>']
+        body += [
+            "<h2>Top Opus call sites by spend</h2>",
+            '<div class="scroll">',
+            '<table id="top-opus">',
+            f'<thead><tr><th>#</th><th>site</th><th>task</th><th>model</th><th class="num">per {escape(report.period)}</th></tr></thead><tbody>',
+        ]
         for rank, cost in enumerate(report.top_opus, start=1):
             body.append(
                 f"<tr><td>{rank}</td><td>{_link(cost.site.path, cost.site.line, link_base, cost.site.cell)}</td>"
@@ -225,8 +241,11 @@ def render_report_html(report: Report, out: TextIO, *, group_by: str, link_base:
                 f'<td class="num">{escape(money(cost.priced_today.cost))}</td></tr>'
             )
         body += ["</tbody></table>", "</div>"]
-    body += ["<h2>Opus that is probably over-provisioned</h2>", "<p>Advice, not a rule: it never fails the run.</p>",
-             '<ol id="overprovisioned">']
+    body += [
+        "<h2>Opus that is probably over-provisioned</h2>",
+        "<p>Advice, not a rule: it never fails the run.</p>",
+        '<ol id="overprovisioned">',
+    ]
     for advice in report.advice:
         today = advice.cost.today
         reasons = "".join(f"<li>{escape(r)}</li>" for r in advice.reasons)
@@ -240,7 +259,10 @@ def render_report_html(report: Report, out: TextIO, *, group_by: str, link_base:
     unresolved = [c.site for c in report.costs if c.site.tier is None]
     if unresolved:
         body += ["<h2>Models known only at run time (not priced)</h2>", "<ul>"]
-        body += [f"<li>{_link(s.path, s.line, link_base, s.cell)}: {escape('; '.join(s.unresolved))}</li>" for s in unresolved]
+        body += [
+            f"<li>{_link(s.path, s.line, link_base, s.cell)}: {escape('; '.join(s.unresolved))}</li>"
+            for s in unresolved
+        ]
         body.append("</ul>")
     body += _configured(report, link_base)
     out.write(_page("opusguard report", body))
@@ -309,12 +331,19 @@ def render_diff_html(diff: CostDiff, out: TextIO) -> None:
     ]
     for change in diff.changes:
         site = change.cost.site
-        before = f"{change.base.site.tier or 'unresolved'} {change.base.today.model if change.base.today else ''}" if change.base else "-"
-        after = f"{change.head.site.tier or 'unresolved'} {change.head.today.model if change.head.today else ''}" if change.head else "-"
+        before = (
+            f"{change.base.site.tier or 'unresolved'} {change.base.today.model if change.base.today else ''}"
+            if change.base
+            else "-"
+        )
+        after = (
+            f"{change.head.site.tier or 'unresolved'} {change.head.today.model if change.head.today else ''}"
+            if change.head
+            else "-"
+        )
         body.append(
             f"<tr><td>{escape(change.kind)}</td><td>{escape(site.where)}</td><td>{escape(before)}</td>"
             f'<td>{escape(after)}</td><td class="num">{escape(signed_money(change.delta))}</td></tr>'
         )
     body += ["</tbody></table>", "</div>"]
     out.write(_page(f"opusguard cost change against {diff.ref}", body))
-

@@ -39,16 +39,22 @@ def site_json(cost: SiteCost) -> dict:
                 "model_id": m.model_id,
                 "tier": m.tier,
                 "literal": {
-                    "path": m.literal_path, "line": m.literal_line, "column": m.literal_column,
+                    "path": m.literal_path,
+                    "line": m.literal_line,
+                    "column": m.literal_column,
                     **({"cell": m.literal_cell} if m.literal_cell is not None else {}),
-                } if m.literal_path else None,
+                }
+                if m.literal_path
+                else None,
                 "via": list(m.via),
             }
             for m in site.models
         ],
         "unresolved": list(site.unresolved),
         "signals": site.signals,
-        "traffic": None if flow is None else {
+        "traffic": None
+        if flow is None
+        else {
             "calls": round(flow.calls, 3),
             "input_tokens": round(flow.input_tokens),
             "output_tokens": round(flow.output_tokens),
@@ -94,11 +100,18 @@ def report_document(report: Report) -> dict:
             },
         },
         "spend_by_tier": {
-            tier: {"today": _usd(today), "policy": _usd(policy)} for tier, (today, policy) in spend_by_tier(report).items()
+            tier: {"today": _usd(today), "policy": _usd(policy)}
+            for tier, (today, policy) in spend_by_tier(report).items()
         },
         "groups": {
             by: [
-                {"key": g.key, "sites": g.sites, "unresolved": g.unresolved, "today": _usd(g.today), "policy": _usd(g.policy)}
+                {
+                    "key": g.key,
+                    "sites": g.sites,
+                    "unresolved": g.unresolved,
+                    "today": _usd(g.today),
+                    "policy": _usd(g.policy),
+                }
                 for g in group_costs(report, by)
             ]
             for by in GROUP_BY
@@ -106,7 +119,13 @@ def report_document(report: Report) -> dict:
         "sites": [site_json(c) for c in report.costs],
         "test_sites": [site_json(c) for c in report.tests],
         "top_opus": [
-            {"path": c.site.path, "line": c.site.line, "task": c.site.task, "model": c.priced_today.model, "today": _usd(c.priced_today.cost)}
+            {
+                "path": c.site.path,
+                "line": c.site.line,
+                "task": c.site.task,
+                "model": c.priced_today.model,
+                "today": _usd(c.priced_today.cost),
+            }
             for c in report.top_opus
         ],
         "overprovisioned": [
@@ -125,8 +144,15 @@ def report_document(report: Report) -> dict:
             for a in report.advice
         ],
         "configured": [
-            {"path": c.path, "line": c.line, "column": c.column, "keys": c.keys, "model": c.model, "tier": c.tier,
-             "read_by": [r.where for r in c.read_by]}
+            {
+                "path": c.path,
+                "line": c.line,
+                "column": c.column,
+                "keys": c.keys,
+                "model": c.model,
+                "tier": c.tier,
+                "read_by": [r.where for r in c.read_by],
+            }
             for c in report.configured
         ],
         "warnings": report.warnings,

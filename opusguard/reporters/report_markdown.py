@@ -25,7 +25,10 @@ from opusguard.tiers import UNRESOLVED
 
 
 def _table(head: list[str], rows: Sequence[Sequence[object]], right: Collection[int] = frozenset()) -> list[str]:
-    lines = ["| " + " | ".join(head) + " |", "| " + " | ".join("---:" if i in right else "---" for i in range(len(head))) + " |"]
+    lines = [
+        "| " + " | ".join(head) + " |",
+        "| " + " | ".join("---:" if i in right else "---" for i in range(len(head))) + " |",
+    ]
     lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
     return lines
 
@@ -39,25 +42,56 @@ def render_report_markdown(report: Report, out: TextIO, *, group_by: str) -> Non
     lines.append(f"**{cell(saving_line(report))}**" + (" (assumed traffic)" if report.assumed else ""))
     lines += ["", cell(tests_line(report))]
     lines += ["", "### Spend by tier", ""]
-    lines += _table(["tier", "today", "under the policy"],
-                    [[t, money(a), money(b)] for t, (a, b) in spend_by_tier(report).items() if a or b], {1, 2})
+    lines += _table(
+        ["tier", "today", "under the policy"],
+        [[t, money(a), money(b)] for t, (a, b) in spend_by_tier(report).items() if a or b],
+        {1, 2},
+    )
     lines += ["", f"### Call sites by {group_by}", ""]
     rows = []
     costs_by_group: dict[str, list] = {}
     for cost in report.costs:
         costs_by_group.setdefault(group_key(cost.site, group_by), []).append(cost)
     for group in group_costs(report, group_by):
-        rows.append([f"{group_by} {group.key}", f"{group.sites} site(s)", "", "", "", "", money(group.today), money(group.policy)])
+        rows.append(
+            [
+                f"{group_by} {group.key}",
+                f"{group.sites} site(s)",
+                "",
+                "",
+                "",
+                "",
+                money(group.today),
+                money(group.policy),
+            ]
+        )
         for cost in costs_by_group[group.key]:
             site = cost.site
-            rows.append([site.where, sends(site), site.tier or UNRESOLVED, task_label(site), policy_state(site),
-                         literal_at(site), cost_cell(cost, "today"), cost_cell(cost, "policy")])
-    lines += _table(["site", "sends", "tier", "task", "policy", "model written at", "today", "under the policy"], rows, {6, 7})
+            rows.append(
+                [
+                    site.where,
+                    sends(site),
+                    site.tier or UNRESOLVED,
+                    task_label(site),
+                    policy_state(site),
+                    literal_at(site),
+                    cost_cell(cost, "today"),
+                    cost_cell(cost, "policy"),
+                ]
+            )
+    lines += _table(
+        ["site", "sends", "tier", "task", "policy", "model written at", "today", "under the policy"], rows, {6, 7}
+    )
     if report.top_opus:
         lines += ["", "### Top Opus call sites by spend", ""]
-        lines += _table(["#", "site", "task", "model", f"per {report.period}"],
-                        [[i, c.site.where, task_label(c.site), c.priced_today.model, money(c.priced_today.cost)]
-                         for i, c in enumerate(report.top_opus, start=1)], {4})
+        lines += _table(
+            ["#", "site", "task", "model", f"per {report.period}"],
+            [
+                [i, c.site.where, task_label(c.site), c.priced_today.model, money(c.priced_today.cost)]
+                for i, c in enumerate(report.top_opus, start=1)
+            ],
+            {4},
+        )
     lines += ["", "### Opus that is probably over-provisioned", "", "_Advice, not a rule: it never fails the run._", ""]
     if not report.advice:
         lines.append("None: no Opus call site carries the signals of routine work.")
@@ -83,9 +117,13 @@ def _configured(report: Report) -> list[str]:
     if not report.configured:
         return []
     summary = configured_line(report) + "."
-    table = _table(["written at", "keys", "model", "tier", "read by"],
-                   [[f"{c.path}:{c.line}", c.keys, c.model, c.tier, ", ".join(r.where for r in c.read_by) or "-"]
-                    for c in report.configured])
+    table = _table(
+        ["written at", "keys", "model", "tier", "read by"],
+        [
+            [f"{c.path}:{c.line}", c.keys, c.model, c.tier, ", ".join(r.where for r in c.read_by) or "-"]
+            for c in report.configured
+        ],
+    )
     lines = ["", "### Models named in config files", ""]
     if len(report.configured) <= FOLD_CONFIGURED:
         return lines + [cell(summary), "", *table]
@@ -110,10 +148,23 @@ def render_diff_markdown(diff: CostDiff, out: TextIO) -> None:
         rows = []
         for change in diff.changes:
             site = change.cost.site
-            before = f"{change.base.site.tier or 'unresolved'} {change.base.today.model if change.base.today else ''}" if change.base else "–"
-            after = f"{change.head.site.tier or 'unresolved'} {change.head.today.model if change.head.today else ''}" if change.head else "–"
-            rows.append([change.kind, site.where, task_label(site), before.strip(), after.strip(), signed_money(change.delta)])
+            before = (
+                f"{change.base.site.tier or 'unresolved'} {change.base.today.model if change.base.today else ''}"
+                if change.base
+                else "–"
+            )
+            after = (
+                f"{change.head.site.tier or 'unresolved'} {change.head.today.model if change.head.today else ''}"
+                if change.head
+                else "–"
+            )
+            rows.append(
+                [change.kind, site.where, task_label(site), before.strip(), after.strip(), signed_money(change.delta)]
+            )
         lines += _table(["change", "site", "task", "before", "after", f"per {period}"], rows, {5})
-    lines += ["", f"Tests (not in the totals): {money(diff.base.tests_today)} → {money(head.tests_today)} "
-                  f"({signed_money(diff.tests_delta)})."]
+    lines += [
+        "",
+        f"Tests (not in the totals): {money(diff.base.tests_today)} → {money(head.tests_today)} "
+        f"({signed_money(diff.tests_delta)}).",
+    ]
     out.write("\n".join(lines) + "\n")

@@ -7,8 +7,9 @@ from typing import TextIO
 from opusguard.report import CostDiff, Report
 
 
-def render_report(fmt: str, report: Report, *, out: TextIO, group_by: str = "task", link_base: str = "",
-                  color: bool | None = None) -> None:
+def render_report(
+    fmt: str, report: Report, *, out: TextIO, group_by: str = "task", link_base: str = "", color: bool | None = None
+) -> None:
     if fmt == "json":
         from opusguard.reporters.report_json import render_report_json
 

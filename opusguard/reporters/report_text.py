@@ -33,7 +33,13 @@ from opusguard.tiers import UNRESOLVED, Tier
 
 PIPED_WIDTH = 100
 
-TIER_STYLE: dict[str | None, str] = {Tier.OPUS: "bold red", Tier.SONNET: "yellow", Tier.HAIKU: "green", Tier.OTHER: "dim", None: "magenta"}
+TIER_STYLE: dict[str | None, str] = {
+    Tier.OPUS: "bold red",
+    Tier.SONNET: "yellow",
+    Tier.HAIKU: "green",
+    Tier.OTHER: "dim",
+    None: "magenta",
+}
 
 
 def report_width(out: TextIO) -> int:
@@ -52,8 +58,14 @@ def report_width(out: TextIO) -> int:
 def _console(out: TextIO, color: bool | None) -> Console:
     if color is None:
         color = use_color(out)
-    return Console(file=out, force_terminal=bool(color), no_color=not color, highlight=False,
-                   width=report_width(out), soft_wrap=False)
+    return Console(
+        file=out,
+        force_terminal=bool(color),
+        no_color=not color,
+        highlight=False,
+        width=report_width(out),
+        soft_wrap=False,
+    )
 
 
 class _PlainLines:
@@ -104,14 +116,18 @@ def render_report_text(report: Report, out: TextIO, *, group_by: str, color: boo
         for cost in by_group[key]:
             site = cost.site
             literal = literal_at(site)
-            head = (_t(f"{site.where}  ") + _t(site.tier or UNRESOLVED, style=TIER_STYLE.get(site.tier, ""))
-                    + _t(f", {task_label(site)}, {policy_state(site)}"))
+            head = (
+                _t(f"{site.where}  ")
+                + _t(site.tier or UNRESOLVED, style=TIER_STYLE.get(site.tier, ""))
+                + _t(f", {task_label(site)}, {policy_state(site)}")
+            )
             detail = _t(sends(site) + (f" ({literal})" if literal else ""), style="dim")
             cell = Group(Padding(head, (0, 0, 0, 2)), Padding(detail, (0, 0, 0, 4)))
             inventory.add_row(
                 cell,
                 cost_cell(cost, "today"),
-                cost_cell(cost, "policy") + (f" ({cost.policy.tier})" if cost.policy and cost.policy.tier != site.tier else ""),
+                cost_cell(cost, "policy")
+                + (f" ({cost.policy.tier})" if cost.policy and cost.policy.tier != site.tier else ""),
             )
         inventory.add_section()
     console.print(inventory)
@@ -132,7 +148,13 @@ def render_report_text(report: Report, out: TextIO, *, group_by: str, color: boo
         top.add_column("model", overflow="fold")
         top.add_column(f"per {report.period}", justify="right", no_wrap=True)
         for rank, cost in enumerate(report.top_opus, start=1):
-            top.add_row(str(rank), _t(cost.site.where), _t(task_label(cost.site)), _t(cost.priced_today.model), money(cost.priced_today.cost))
+            top.add_row(
+                str(rank),
+                _t(cost.site.where),
+                _t(task_label(cost.site)),
+                _t(cost.priced_today.model),
+                money(cost.priced_today.cost),
+            )
         console.print(top)
         console.print()
 
@@ -143,8 +165,10 @@ def render_report_text(report: Report, out: TextIO, *, group_by: str, color: boo
         site, priced = advice.cost.site, advice.cost.today
         console.print(
             _t(f"{rank:>3}. {site.where}", style="bold")
-            + _t(f"  score {advice.score}; {money(priced.cost if priced else None)} today, "
-                   f"{money(advice.suggested_cost)} on {advice.suggested_tier}")
+            + _t(
+                f"  score {advice.score}; {money(priced.cost if priced else None)} today, "
+                f"{money(advice.suggested_cost)} on {advice.suggested_tier}"
+            )
         )
         for reason in advice.reasons:
             console.print(_t(f"       + {reason}"))
@@ -153,7 +177,9 @@ def render_report_text(report: Report, out: TextIO, *, group_by: str, color: boo
     console.print()
     unresolved = [c.site for c in report.costs if c.site.tier is None]
     if unresolved:
-        console.print(Text(f"{len(unresolved)} site(s) with a model known only at run time (not priced):", style="bold"))
+        console.print(
+            Text(f"{len(unresolved)} site(s) with a model known only at run time (not priced):", style="bold")
+        )
         for site in unresolved:
             console.print(_t(f"  {site.where}: {'; '.join(site.unresolved)}"))
         console.print()
@@ -167,8 +193,13 @@ def _configured(console: Console, report: Report) -> None:
     if not report.configured:
         return
     files = len({c.path for c in report.configured})
-    console.print(Text(f"{len(report.configured)} model(s) named in {files} config file(s) "
-                       "(not call sites; priced only where a call reads them):", style="bold"))
+    console.print(
+        Text(
+            f"{len(report.configured)} model(s) named in {files} config file(s) "
+            "(not call sites; priced only where a call reads them):",
+            style="bold",
+        )
+    )
     for item in report.configured:
         read = f"  read by {', '.join(r.where for r in item.read_by)}" if item.read_by else ""
         console.print(_t(f"  {item.path}:{item.line}  {item.model} ({item.tier})  {item.keys}{read}"))
@@ -178,24 +209,40 @@ def _configured(console: Console, report: Report) -> None:
 def render_diff_text(diff: CostDiff, out: TextIO, *, color: bool | None) -> None:
     console = _console(out if color or (color is None and use_color(out)) else cast(TextIO, _PlainLines(out)), color)
     head = diff.head
-    console.print(_t(f"opusguard report --diff {diff.ref}: call sites and cost per {head.period}, "
-                       f"{diff.ref} -> working tree", style="bold"))
+    console.print(
+        _t(
+            f"opusguard report --diff {diff.ref}: call sites and cost per {head.period}, {diff.ref} -> working tree",
+            style="bold",
+        )
+    )
     _assumptions(console, head)
     table = Table("change", "site", "before", "after", f"per {head.period}", show_edge=False)
     for change in diff.changes:
         where = change.cost.site.where
-        before = f"{change.base.site.tier or 'unresolved'} {change.base.today.model if change.base.today else ''}".strip() if change.base else "-"
-        after = f"{change.head.site.tier or 'unresolved'} {change.head.today.model if change.head.today else ''}".strip() if change.head else "-"
+        before = (
+            f"{change.base.site.tier or 'unresolved'} {change.base.today.model if change.base.today else ''}".strip()
+            if change.base
+            else "-"
+        )
+        after = (
+            f"{change.head.site.tier or 'unresolved'} {change.head.today.model if change.head.today else ''}".strip()
+            if change.head
+            else "-"
+        )
         table.add_row(change.kind, _t(where), _t(before), _t(after), signed_money(change.delta))
     if diff.changes:
         console.print(table)
     else:
         console.print("no call site added, removed or moved to another tier")
-    console.print(_t(
-        f"spend today {money(diff.base.today)} -> {money(head.today)} ({signed_money(diff.delta)} per {head.period}); "
-        f"under the policy {money(diff.base.policy)} -> {money(head.policy)} ({signed_money(diff.policy_delta)})"
-        + (" (ASSUMED traffic)" if head.assumed else ""),
-        style="bold",
-    ))
-    console.print(f"tests (not in the totals): {money(diff.base.tests_today)} -> {money(head.tests_today)} "
-                  f"({signed_money(diff.tests_delta)})")
+    console.print(
+        _t(
+            f"spend today {money(diff.base.today)} -> {money(head.today)} ({signed_money(diff.delta)} per {head.period}); "
+            f"under the policy {money(diff.base.policy)} -> {money(head.policy)} ({signed_money(diff.policy_delta)})"
+            + (" (ASSUMED traffic)" if head.assumed else ""),
+            style="bold",
+        )
+    )
+    console.print(
+        f"tests (not in the totals): {money(diff.base.tests_today)} -> {money(head.tests_today)} "
+        f"({signed_money(diff.tests_delta)})"
+    )

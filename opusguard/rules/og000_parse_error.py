@@ -45,17 +45,21 @@ class ParseError(Rule):
         ),
         Example(
             title="a notebook that is not valid JSON",
-            files={"nb/analysis.ipynb": '{"cells": [\n  {"cell_type": "code", "source": ["MODEL = \\"claude-opus-4-1-20250805\\""]}\n  {"cell_type": "markdown", "source": []}\n]}\n'},
+            files={
+                "nb/analysis.ipynb": '{"cells": [\n  {"cell_type": "code", "source": ["MODEL = \\"claude-opus-4-1-20250805\\""]}\n  {"cell_type": "markdown", "source": []}\n]}\n'
+            },
             expect=(("nb/analysis.ipynb", 3),),
         ),
         Example(
             title="a notebook cell with a syntax error (reported at line 1 of cell 2)",
-            files={"nb/analysis.ipynb": (
-                '{"cells": [\n'
-                '  {"cell_type": "code", "source": ["MODEL = \\"claude-opus-4-1-20250805\\"\\n"]},\n'
-                '  {"cell_type": "code", "source": ["def broken(:\\n", "    pass\\n"]}\n'
-                '], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}\n'
-            )},
+            files={
+                "nb/analysis.ipynb": (
+                    '{"cells": [\n'
+                    '  {"cell_type": "code", "source": ["MODEL = \\"claude-opus-4-1-20250805\\"\\n"]},\n'
+                    '  {"cell_type": "code", "source": ["def broken(:\\n", "    pass\\n"]}\n'
+                    '], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}\n'
+                )
+            },
             expect=(("nb/analysis.ipynb", 1),),
         ),
         Example(title="valid code", files={"app/ok.py": "x = 1\n"}),

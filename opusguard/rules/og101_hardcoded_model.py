@@ -112,7 +112,7 @@ class HardcodedModel(Rule):
                     "import os\n"
                     "from app.version import VERSION\n"
                     'PINNED = f"claude-opus-4-{VERSION}"\n'
-                    'LATEST = f"claude-sonnet-4-{os.environ[\'MINOR\']}"\n'
+                    "LATEST = f\"claude-sonnet-4-{os.environ['MINOR']}\"\n"
                     'MESSAGE = f"now on claude-opus-4-{VERSION}"\n'
                 ),
             },
@@ -134,8 +134,7 @@ class HardcodedModel(Rule):
             yield self.finding(
                 lit.path,
                 lit.literal.span,
-                f"{what[0].upper()}{what[1:]} is hard-coded{where}; "
-                "send it through the policy's router instead",
+                f"{what[0].upper()}{what[1:]} is hard-coded{where}; send it through the policy's router instead",
                 model=lit.literal.text,
                 tier=ref.tier,
                 facts=project.files.get(lit.path),

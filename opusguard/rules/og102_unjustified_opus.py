@@ -140,7 +140,11 @@ class UnjustifiedOpus(Rule):
                 continue
             first = opus[0]
             # An f-string or concatenation is known only by its fixed start.
-            what = f"an Opus model built from '{first.ref.written}…'" if first.ref.partial else f"Opus model '{first.ref.written}'"
+            what = (
+                f"an Opus model built from '{first.ref.written}…'"
+                if first.ref.partial
+                else f"Opus model '{first.ref.written}'"
+            )
             yield self.finding(
                 call.path,
                 call.call.span,

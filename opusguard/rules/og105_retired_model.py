@@ -51,9 +51,7 @@ class RetiredModel(Rule):
             state, entry = status
             when = entry.retired if state == Lifecycle.RETIRED else entry.deprecated
             instead = f"; use {entry.replacement}" if entry.replacement else ""
-            tail = (
-                f", retires {entry.retired}" if state == Lifecycle.DEPRECATED and entry.retired else ""
-            )
+            tail = f", retires {entry.retired}" if state == Lifecycle.DEPRECATED and entry.retired else ""
             finding = self.finding(
                 lit.path,
                 lit.literal.span,

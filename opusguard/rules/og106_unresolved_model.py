@@ -82,7 +82,6 @@ class UnresolvedModel(Rule):
             yield self.finding(
                 call.path,
                 call.call.span,
-                "the model this call sends cannot be resolved statically: "
-                + "; ".join(dict.fromkeys(call.unresolved)),
+                "the model this call sends cannot be resolved statically: " + "; ".join(dict.fromkeys(call.unresolved)),
                 facts=project.files.get(call.path),
             )

@@ -82,13 +82,7 @@ class ConfiguredModel(Rule):
         ),
         Example(
             title="not values: a .gitignored .env, a commented line, a key, the policy",
-            policy=(
-                "version: 1\n"
-                "tasks:\n"
-                "  summarize:\n"
-                "    tier: sonnet\n"
-                "    model: claude-sonnet-4-5-20250929\n"
-            ),
+            policy=("version: 1\ntasks:\n  summarize:\n    tier: sonnet\n    model: claude-sonnet-4-5-20250929\n"),
             files={
                 ".gitignore": ".env\n",
                 ".env": "CLAUDE_MODEL=claude-opus-4-1-20250805\n",
