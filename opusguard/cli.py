@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 
     from opusguard.codemod import FixResult
     from opusguard.config import Settings
-    from opusguard.engine import Analysis, RunOptions
+    from opusguard.core import Analysis
+    from opusguard.engine import RunOptions
     from opusguard.workers import ExtractionProcess
 
 _P = ParamSpec("_P")
@@ -501,9 +502,9 @@ def fix(
 
 def _fix_summary(result: FixResult, analysis: Analysis, settings: Settings, show_diff: bool) -> None:
     """What the fix did, and every finding it leaves, by kind, with what to do."""
-    from opusguard import engine
+    from opusguard import core
     from opusguard.codemod import LEFT_KINDS, leftover_findings
-    from opusguard.config import selected_rules
+    from opusguard.config import match_tests, selected_rules
     from opusguard.sanitize import printable
 
     plan = result.plan
@@ -542,8 +543,16 @@ def _fix_summary(result: FixResult, analysis: Analysis, settings: Settings, show
             f"left {len(plan.left_tests)} test file(s) alone (the `tests` globs); --include-tests rewrites them too",
             err=True,
         )
-    every, defaults = engine.default_codes()
-    findings = engine.run_rules(analysis, settings, select_codes=selected_rules(settings, every, defaults)).findings
+    from opusguard.paths import DISK
+
+    every, defaults = core.default_codes()
+    findings = core.run_rules(
+        analysis,
+        settings,
+        select_codes=selected_rules(settings, every, defaults),
+        tree=DISK,
+        is_test=match_tests(settings, analysis.project.cwd),
+    ).findings
     left = leftover_findings(findings, result, analysis.project)
     if left:
         total = sum(left.values())

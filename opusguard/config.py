@@ -308,9 +308,7 @@ def selected_rules(settings: Settings, all_codes: Iterable[str], default_codes: 
 def match_tests(settings: Settings, cwd: Path) -> Callable[[str], bool]:
     """Whether a path as findings show it (relative to cwd) is test code: one of the
     `tests` globs matches it relative to the project root (or as given, outside it)."""
-    import pathspec
-
-    spec = pathspec.GitIgnoreSpec.from_lines(settings.tests)
+    is_test_below_root = tests_matcher(settings)
     root, base = settings.root.resolve(), cwd.resolve()
 
     @functools.lru_cache(maxsize=None)
@@ -319,9 +317,16 @@ def match_tests(settings: Settings, cwd: Path) -> Callable[[str], bool]:
             rel = (base / path).resolve().relative_to(root).as_posix()
         except ValueError:
             rel = path
-        return spec.match_file(rel)
+        return is_test_below_root(rel)
 
     return is_test
+
+
+def tests_matcher(settings: Settings) -> Callable[[str], bool]:
+    """Whether a path relative to the project root is test code (the `tests` globs)."""
+    import pathspec
+
+    return pathspec.GitIgnoreSpec.from_lines(settings.tests).match_file
 
 
 def ignored_for_path(settings: Settings, rel_path: str) -> set[str]:

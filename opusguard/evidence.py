@@ -53,19 +53,47 @@ class Evidence(Struct):
 
 
 def task_evidence(policy: Policy, task: Task) -> Evidence:
-    """The evidence file of `task` (which names one), read from inside the policy's
-    roots: the path is written in the scanned tree, so it must not lead out of it."""
-    if task.evidence is None:  # (callers ask only for a task that names one)
-        raise EvidenceError(f"{task.source}:{task.line}: task '{task.name}' names no evidence file")
-    return load_evidence(Path(task.source).parent / task.evidence, roots=policy.roots or None)
+    """The evidence of `task` (which names one) as read with the policy (`read_evidence`,
+    or core.analyze from the sources it is given). EvidenceError if it could not be."""
+    found = policy.evidence.get(task.name)
+    if isinstance(found, Evidence):
+        return found
+    raise EvidenceError(found or f"{task.source}:{task.line}: task '{task.name}' names no evidence file")
+
+
+def read_evidence(policy: Policy) -> None:
+    """Read the evidence file of each task that names one into `policy.evidence` (or why
+    it cannot be read), from inside the policy's roots: the path is written in the
+    scanned tree, so it must not lead out of it."""
+    for task in policy.tasks.values():
+        if task.evidence:
+            try:
+                policy.evidence[task.name] = load_evidence(evidence_path(task), roots=policy.roots or None)
+            except EvidenceError as exc:
+                policy.evidence[task.name] = str(exc)
+
+
+def evidence_path(task: Task) -> Path:
+    assert task.evidence is not None  # (asked only for a task that names one)
+    return Path(task.source).parent / task.evidence
 
 
 def load_evidence(path: str | Path, *, roots: Iterable[str | Path] | None = None) -> Evidence:
-    from opusguard.datafile import DataFileError, load_yaml, read_data_file
+    from opusguard.datafile import DataFileError, read_data_file
 
     path = Path(path)
     try:
         text = read_data_file(path, "evidence", roots=roots)
+    except DataFileError as exc:
+        raise EvidenceError(str(exc)) from None
+    return parse_evidence(path, text)
+
+
+def parse_evidence(path: Path, text: str) -> Evidence:
+    """Evidence from the text of the file at `path` (YAML, JSON or CSV by its suffix)."""
+    from opusguard.datafile import DataFileError, load_yaml
+
+    try:
         if path.suffix.lower() == ".csv":
             return _from_csv(path, text)
         if path.suffix.lower() == ".json":

@@ -6,7 +6,7 @@ as `fix` would.
 
 from __future__ import annotations
 
-import os
+import functools
 import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -16,6 +16,7 @@ from msgspec import Struct, field
 from opusguard.configfiles import is_config_path
 from opusguard.facts import Attr, Name, Span, Str, Subscript
 from opusguard.findings import FixPlan
+from opusguard.paths import DISK, Tree
 from opusguard.policy import Policy
 from opusguard.project import Project, ResolvedCall, ResolvedModel
 from opusguard.scaffold import (
@@ -29,7 +30,7 @@ from opusguard.sinks import MODEL_KEYWORDS
 from opusguard.tiers import TIERS
 
 
-def planning_inputs(policy: Policy, policy_path: Path) -> tuple[str, list[str], frozenset[str]]:
+def planning_inputs(policy: Policy, policy_path: Path, tree: Tree = DISK) -> tuple[str, list[str], frozenset[str]]:
     """The router the rewritten sites call, the routers passed over for it (when the
     policy names none), and the task names a derived task may not take (those of the
     starter policy `fix` creates when there is no policy file). ScaffoldError when no
@@ -38,12 +39,13 @@ def planning_inputs(policy: Policy, policy_path: Path) -> tuple[str, list[str], 
     passed: list[str] = []
     reserved: frozenset[str] = frozenset()
     if router is None:
-        router, passed = choose_router(policy_path.parent)
-    if not os.path.lexists(policy_path):
+        router, passed = choose_router(policy_path.parent, tree)
+    if not tree.lexists(policy_path):
         reserved = starter_task_names()
     return router, passed, reserved
 
 
+@functools.cache  # (the shipped file: read once a process)
 def starter_task_names() -> frozenset[str]:
     """The tasks of the starter policy `fix` creates where there is none. Read from the
     shipped file's text, whose `tasks:` entries are keys two spaces in: a warm `check`
@@ -292,11 +294,11 @@ def site_tasks(project: Project, exclude: Callable[[str], bool] | None = None) -
     return {key: edits[0].task for key, edits in plans_by_call(project, plan).items()}
 
 
-def default_plan(project: Project, policy_path: Path, exclude: Callable[[str], bool] | None = None) -> Plan | None:
+def default_plan(project: Project, policy_path: Path, exclude: Callable[[str], bool] | None, tree: Tree) -> Plan | None:
     """The plan of `fix --codemod` run with no option (`exclude`: the test code it leaves
-    alone); None when it could not choose a router."""
+    alone; `tree`: where routers may be free); None when it could not choose a router."""
     try:
-        router, _, reserved = planning_inputs(project.policy, policy_path)
+        router, _, reserved = planning_inputs(project.policy, policy_path, tree)
     except ScaffoldError:
         return None
     return plan_rewrites(project, reserved=reserved, exclude=exclude, router=router)

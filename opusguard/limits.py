@@ -27,7 +27,7 @@ MAX_BRACKETS = 200
 # Brackets and links on the way from a statement to its deepest operand. The
 # deepest real file seen (six public codebases, 2,300 files) reaches 49.
 MAX_NESTING = 400
-# Larger files are not analysed at all (files between engine.MAX_PARSE_BYTES and
+# Larger files are not analysed at all (files between core.MAX_PARSE_BYTES and
 # this have their model literals checked); the largest real one seen is 1 MiB.
 MAX_SOURCE_BYTES = 4 * 1024 * 1024
 

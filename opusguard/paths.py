@@ -7,7 +7,9 @@ nothing of opusguard).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Protocol
 
 
 def display_path(path: str | Path, cwd: Path) -> str:
@@ -25,3 +27,57 @@ def display_path(path: str | Path, cwd: Path) -> str:
             return Path(os.path.relpath(path, cwd)).as_posix()
         except ValueError:  # another drive on Windows
             return path.as_posix()
+
+
+class Tree(Protocol):
+    """What planning a fix asks of the project's folder (is a router's file free?): the
+    disk for the shell, the given sources for core.analyze."""
+
+    def exists(self, path: Path) -> bool: ...
+
+    def lexists(self, path: Path) -> bool: ...
+
+    def is_file(self, path: Path) -> bool: ...
+
+    def is_dir(self, path: Path) -> bool: ...
+
+
+class DiskTree:
+    def exists(self, path: Path) -> bool:
+        return os.path.exists(path)
+
+    def lexists(self, path: Path) -> bool:
+        return os.path.lexists(path)
+
+    def is_file(self, path: Path) -> bool:
+        return os.path.isfile(path)
+
+    def is_dir(self, path: Path) -> bool:
+        return os.path.isdir(path)
+
+
+DISK = DiskTree()
+
+
+class MemoryTree:
+    """The files `rel_paths` under `root`, and the folders that hold them."""
+
+    def __init__(self, root: Path, rel_paths: Iterable[str]):
+        self.files = {os.path.normpath(root / rel) for rel in rel_paths}
+        self.dirs = {os.path.dirname(path) for path in self.files}
+        for folder in list(self.dirs):
+            while folder != (parent := os.path.dirname(folder)):
+                self.dirs.add(parent)
+                folder = parent
+
+    def exists(self, path: Path) -> bool:
+        return self.is_file(path) or self.is_dir(path)
+
+    def lexists(self, path: Path) -> bool:
+        return self.exists(path)
+
+    def is_file(self, path: Path) -> bool:
+        return os.path.normpath(path) in self.files
+
+    def is_dir(self, path: Path) -> bool:
+        return os.path.normpath(path) in self.dirs

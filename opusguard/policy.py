@@ -21,6 +21,7 @@ from opusguard import catalog as catalog_module
 from opusguard.catalog import Catalog, CatalogEntry, entry_from_mapping, load_catalog
 from opusguard.config import POLICY_FILE_NAMES, find_project_root
 from opusguard.datafile import outside
+from opusguard.evidence import Evidence
 from opusguard.parsed_cache import ParsedCache, Stamp, file_stamp
 from opusguard.tiers import NAMED_TIERS, TIERS, Tier
 
@@ -67,6 +68,8 @@ class Policy(Struct):
     positions: dict[tuple[str, ...], tuple[int, int]] = field(default_factory=dict)
     # real paths of the folders its includes and evidence files must be in
     roots: tuple[str, ...] = ()
+    # By task name: its evidence file as read (evidence.read_evidence), or why it could not be.
+    evidence: dict[str, Evidence | str] = field(default_factory=dict)
 
     @property
     def router_module(self) -> str | None:

@@ -22,15 +22,18 @@ def _fail(message: str) -> NoReturn:
 
 
 def _load(policy_file: Path | None) -> Policy:
+    from opusguard.evidence import read_evidence
     from opusguard.policy import PolicyError, discover_policy, load_policy
 
     try:
         path = policy_file or discover_policy(Path.cwd())
         if path is None:
             _fail("no policy file found (opusguard.yaml); create one with `opusguard init`")
-        return load_policy(path)
+        policy = load_policy(path)
     except PolicyError as exc:
         _fail(str(exc))
+    read_evidence(policy)
+    return policy
 
 
 policy_option = click.option(

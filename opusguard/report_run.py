@@ -15,7 +15,7 @@ from pathlib import Path
 
 from msgspec import Struct
 
-from opusguard import engine
+from opusguard import core, engine
 from opusguard.config import Settings, load_settings, match_tests
 from opusguard.gitutil import export_tree
 from opusguard.paths import display_path
@@ -38,7 +38,7 @@ class ReportInputs(Struct):
     prices_file: Path | None = None
 
 
-def _price(analysis: engine.Analysis, inputs: ReportInputs, usage: Usage | None) -> Callable[..., Report]:
+def _price(analysis: core.Analysis, inputs: ReportInputs, usage: Usage | None) -> Callable[..., Report]:
     project = analysis.project
     assumptions = load_assumptions()
     prices = price_book(project.catalog, inputs.prices_file)
@@ -51,7 +51,7 @@ def _price(analysis: engine.Analysis, inputs: ReportInputs, usage: Usage | None)
 
 def make_report(
     settings: Settings, options: engine.RunOptions, inputs: ReportInputs, *, cwd: Path
-) -> tuple[Report, engine.Analysis]:
+) -> tuple[Report, core.Analysis]:
     usage = load_usage(inputs.usage_file) if inputs.usage_file else None
     analysis = engine.analyze(settings, options, cwd=cwd)
     report = _price(analysis, inputs, usage)(build_inventory(analysis.project, match_tests(settings, cwd)))
@@ -84,7 +84,7 @@ def make_diff(
     config_file: Path | None,
     overrides: dict,
     config_start: Path,
-) -> tuple[CostDiff, engine.Analysis]:
+) -> tuple[CostDiff, core.Analysis]:
     """The working tree's report against the code (and policy) at REF, priced alike."""
     head, analysis = make_report(settings, options, inputs, cwd=cwd)
     usage = load_usage(inputs.usage_file) if inputs.usage_file else None

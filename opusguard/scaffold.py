@@ -16,6 +16,7 @@ from pathlib import Path
 
 from opusguard.atomic import why_not_replaceable, write_atomic
 from opusguard.catalog import shipped_catalog_path
+from opusguard.paths import DISK, Tree
 from opusguard.policy import Policy
 
 _DIGEST = re.compile(r'^POLICY_DIGEST = "([0-9a-f]*)"', re.MULTILINE)
@@ -71,7 +72,7 @@ def router_path(policy: Policy) -> Path:
     return start / relative
 
 
-def router_problem(router: str, root: Path) -> str | None:
+def router_problem(router: str, root: Path, tree: Tree = DISK) -> str | None:
     """Why the router `router` (MODULE:FUNCTION) cannot be created under `root`:
     not Python names, or it would shadow a module. None when it can."""
     module, _, function = router.partition(":")
@@ -91,21 +92,21 @@ def router_problem(router: str, root: Path) -> str | None:
         names = (part, table) if last else (part,)
         for name in names:
             shown = os.path.relpath(folder / name, Path.cwd())
-            if last and (folder / name).is_dir():
+            if last and tree.is_dir(folder / name):
                 return f"{shown}/ is a package: a module {shown}.py beside it would never be imported"
-            if not last and (folder / f"{name}.py").is_file():
+            if not last and tree.is_file(folder / f"{name}.py"):
                 return f"{shown}.py exists: a package {shown}/ beside it would shadow it"
         folder = folder / part
     return None
 
 
-def choose_router(root: Path) -> tuple[str, list[str]]:
-    """The first of ROUTER_CHOICES that is free under `root`, and why each before it was not."""
+def choose_router(root: Path, tree: Tree = DISK) -> tuple[str, list[str]]:
+    """The first of ROUTER_CHOICES that is free under `root` (in `tree`), and why each before it was not."""
     passed: list[str] = []
     for router in ROUTER_CHOICES:
         module_file = root.joinpath(*router.split(":")[0].split(".")).with_suffix(".py")
-        problem = router_problem(router, root)
-        if problem is None and module_file.exists():
+        problem = router_problem(router, root, tree)
+        if problem is None and tree.exists(module_file):
             problem = f"{os.path.relpath(module_file, Path.cwd())} already exists"
         if problem is None:
             return router, passed

@@ -8,7 +8,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, Phase, settings
 from msgspec import Struct
 
-from opusguard import engine
+from opusguard import core, engine
 from opusguard.config import load_settings
 
 TODAY = date(2026, 11, 24)
@@ -27,14 +27,14 @@ def run_options(paths=(".",)) -> engine.RunOptions:
     return engine.RunOptions(paths=list(paths), use_cache=False, jobs=1, today=TODAY)
 
 
-def analyze_tree(root: Path, files: dict[str, str], *, policy: str | None = None, paths=(".",)) -> engine.Analysis:
+def analyze_tree(root: Path, files: dict[str, str], *, policy: str | None = None, paths=(".",)) -> core.Analysis:
     write_tree(root, files, policy=policy)
     return engine.analyze(load_settings(root), run_options(paths), cwd=root)
 
 
 def check_tree(root: Path, files: dict[str, str], *, policy: str | None = None, select=None, paths=(".",)):
     write_tree(root, files, policy=policy)
-    every, _ = engine.default_codes()
+    every, _ = core.default_codes()
     codes = set(select) if select else every
     return engine.check(load_settings(root), run_options(paths), cwd=root, select_codes=codes)
 

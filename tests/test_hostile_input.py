@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from opusguard import cache as cache_module
-from opusguard import engine, limits, prefilter, workers
+from opusguard import core, engine, limits, prefilter, workers
 from opusguard.cache import _FORMAT, _TAG_BYTES, FactsCache, VerdictIndex, decode_entry
 from opusguard.catalog import load_catalog
 from opusguard.extract import extract_facts
@@ -311,7 +311,7 @@ def test_the_limits_leave_real_code_alone():
 
 def test_a_file_over_the_size_limit_is_one_og000(tmp_path, monkeypatch):
     # Before: a 100 MB .py took 40 s and 3.6 GB on every run, cache or not.
-    monkeypatch.setattr(engine, "MAX_PARSE_BYTES", 1024)
+    monkeypatch.setattr(core, "MAX_PARSE_BYTES", 1024)
     monkeypatch.setattr(limits, "MAX_SOURCE_BYTES", 4096)
     big = f'MODEL = "{OPUS}"\n' + "x = 1\n" * 1000
     middling = f'MODEL = "{OPUS}"\n' + "x = 1\n" * 300
