@@ -31,23 +31,19 @@ values under keys of the same name may swap lines.
 from __future__ import annotations
 
 import bisect
-import fnmatch
 import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from msgspec import Struct, field
 
-from opusguard.config import file_excludes
 from opusguard.facts import Span
-from opusguard.paths import display_path
 
 if TYPE_CHECKING:
     import yaml
 
-    from opusguard.cache import FactsCache, VerdictIndex
     from opusguard.config import Settings
 
 IsModelId = Callable[[str], bool]
@@ -426,37 +422,20 @@ _INI_LINE = re.compile(r"^(?P<key>[^\s#;\[=:][^=:]*?)\s*[=:]\s*(?P<value>.*?)\s*
 _PARSERS = {"env": _env_values, "yaml": _yaml_values, "json": _json_values, "toml": _toml_values, "ini": _ini_values}
 
 
-# --- the run's config files: discovered, cached, and read on demand -------------------
-
-# Verdicts kept in the verdict index (cache.VerdictIndex) for a config file.
-_NO_MODEL, _TOO_LARGE, _CONFIG = "config-none", "config-large", "config:"
+# --- the resolver's view of a run's config files ----------------------------------------
 
 
-class ConfigFiles:
-    """The committed config files of a run, by shown path, and the resolver's view of them.
+class ConfigView:
+    """The config files a run reads, by shown path, and the resolver's view of them:
+    the value of a key, a variable in the nearest `.env`, the file a literal path names.
 
-    `read(path)` gives a file's facts: parsed once, through the facts cache (keyed
-    by its bytes), and only if it is committed (discovered, or for a file the run
-    did not discover, neither excluded nor .gitignore'd)."""
+    Where the files come from is the subclass's: configs_on_disk.ConfigFiles reads the
+    committed ones from disk through the cache, core.analyze takes them from its sources."""
 
-    def __init__(
-        self,
-        cwd: Path,
-        root: Path,
-        is_model_id: Callable[[str], bool],
-        cache: FactsCache | None = None,
-        *,
-        excludes: tuple[list[str], list[str]] = ([], []),
-        skip: frozenset[str] = frozenset(),
-        verdicts: VerdictIndex | None = None,
-    ) -> None:
+    def __init__(self, cwd: Path, root: Path, is_model_id: Callable[[str], bool]) -> None:
         self.cwd = cwd
         self.root = root
         self.is_model_id = is_model_id
-        self.cache = cache
-        self.excludes = excludes  # (exclude, extend-exclude), as discovery applies them
-        self.verdicts = verdicts  # cache.VerdictIndex of the run, or None
-        self.skip = skip  # absolute paths never read as config: the policy, the baseline, the catalog
         self.files: dict[str, ConfigFacts] = {}  # discovered and parsed, by shown path: the inventory
         self.warnings: list[str] = []
         self.too_large: list[str] = []
@@ -464,18 +443,6 @@ class ConfigFiles:
         self._env_dirs: dict[str, list[ConfigFacts]] = {}
 
     # -- reading --
-
-    def take_config_files(self, files: list[str]) -> list[str]:
-        """Read the config files among the discovered `files`; return the others (the code)."""
-        code = []
-        for name in files:
-            if is_config_path(name):
-                facts = self._load(name)
-                if facts is not None and (facts.values or facts.error):  # (the others name no model)
-                    self.files[facts.path] = facts
-            else:
-                code.append(name)
-        return code
 
     def add_content(self, rel: str, content: bytes) -> None:
         """A config file given on stdin (--stdin-filename)."""
@@ -485,49 +452,6 @@ class ConfigFiles:
             facts.kind = facts.kind or kind
             self.files[rel] = facts
 
-    def _load(self, absolute: str) -> ConfigFacts | None:
-        """A file's facts; a file unchanged since a run gave it a verdict (verdict index:
-        size and mtime) is not read again: no `claude` in it, or its facts' cache key."""
-        if os.path.abspath(absolute) in self.skip:
-            return None
-        kind = config_kind(os.path.basename(absolute)) or "env"
-        entry = self.verdicts.entries.get(absolute) if self.verdicts is not None else None
-        try:
-            stat = os.stat(absolute)
-            if entry is not None and entry[:2] == (stat.st_size, stat.st_mtime_ns):
-                if entry[2] == _NO_MODEL:  # most config files, on a warm run: not even a path to show
-                    return ConfigFacts(path="", kind=kind)
-                known = self._known(entry[2], display_path(absolute, self.cwd), kind)
-                if known is not None:
-                    return known or None
-            rel = display_path(absolute, self.cwd)
-            with open(absolute, "rb") as handle:
-                content = handle.read(MAX_CONFIG_BYTES + 1)
-        except OSError:
-            return None
-        facts = self._parse(content, rel, kind)
-        if self.verdicts is not None and self.cache is not None and len(content) == stat.st_size:
-            verdict = (
-                _NO_MODEL
-                if facts is not None and facts.kind == ""
-                else (_TOO_LARGE if facts is None else _CONFIG + self.cache.key(content, "config"))
-            )
-            self.verdicts.put(absolute, stat.st_size, stat.st_mtime_ns, verdict)
-        if facts is not None and facts.kind == "":
-            facts.kind = kind
-        return facts
-
-    def _known(self, verdict: str, rel: str, kind: str) -> ConfigFacts | Literal[False] | None:
-        """The facts a verdict names (False: too large); None if they must be read again."""
-        if verdict == _TOO_LARGE:
-            self.too_large.append(rel)
-            return False
-        if verdict.startswith(_CONFIG) and self.cache is not None:
-            facts = self.cache.read_key(verdict[len(_CONFIG) :], ConfigFacts)
-            if isinstance(facts, ConfigFacts):
-                return self._loaded(facts, rel)
-        return None
-
     def _parse(self, content: bytes, rel: str, kind: str | None = None) -> ConfigFacts | None:
         """Facts of `content` (kind "" when it mentions no Claude model); None if too large."""
         if b"claude" not in content:
@@ -535,16 +459,7 @@ class ConfigFiles:
         if len(content) > MAX_CONFIG_BYTES:
             self.too_large.append(rel)
             return None
-        cache = self.cache
-        key = cache.key(content, "config") if cache is not None else None
-        facts = cache.read_key(key, ConfigFacts) if cache is not None and key is not None else None
-        if not isinstance(facts, ConfigFacts):
-            facts = parse_config(content, rel, self.is_model_id, kind)
-            if cache is not None and key is not None:
-                from msgspec.structs import replace
-
-                cache.write_key(key, replace(facts, path=""))
-        return self._loaded(facts, rel)
+        return self._loaded(parse_config(content, rel, self.is_model_id, kind), rel)
 
     def _loaded(self, facts: ConfigFacts, rel: str) -> ConfigFacts:
         facts.path = rel
@@ -557,36 +472,6 @@ class ConfigFiles:
         return self.files.get(rel) or next(
             (facts for facts in self._on_demand.values() if facts is not None and facts.path == rel), None
         )
-
-    def read(self, absolute: str) -> ConfigFacts | None:
-        """A file's facts if it is committed, from the discovered ones or read now."""
-        absolute = os.path.abspath(absolute)
-        rel = display_path(absolute, self.cwd)
-        if rel in self.files:
-            return self.files[rel]
-        if absolute not in self._on_demand:
-            self._on_demand[absolute] = (
-                self._load(absolute) if os.path.isfile(absolute) and self._committed(absolute) else None
-            )
-        return self._on_demand[absolute]
-
-    def _committed(self, absolute: str) -> bool:
-        from opusguard.discover import _ignored, _parent_ignores
-
-        path = Path(absolute)
-        try:
-            rel = path.resolve().relative_to(self.root.resolve()).as_posix()
-        except ValueError:
-            return False  # outside the project
-        folders, name = rel.split("/")[:-1], rel.rsplit("/", 1)[-1]
-        exclude, extend = self.excludes
-        folder_patterns, file_patterns = [*exclude, *extend], [*file_excludes(exclude), *extend]
-        if any(fnmatch.fnmatch(part, p) for part in folders for p in folder_patterns) or any(
-            fnmatch.fnmatch(name, p) or fnmatch.fnmatch(rel, p) for p in file_patterns
-        ):
-            return False
-        specs = _parent_ignores(path.resolve())
-        return not (specs and _ignored(path.resolve(), False, specs))
 
     def finish(self) -> list[str]:
         """The warnings of the run's reading (files that could not be parsed, or too large)."""
@@ -603,6 +488,14 @@ class ConfigFiles:
     def inventory(self) -> dict[str, ConfigFacts]:
         """The discovered config files that name a Claude model."""
         return {path: facts for path, facts in sorted(self.files.items()) if facts.values}
+
+    def read(self, absolute: str) -> ConfigFacts | None:
+        """A file's facts, if the run may read it (a committed file)."""
+        raise NotImplementedError
+
+    def _env_files(self, directory: str) -> list[ConfigFacts]:
+        """The `.env` files in `directory` the run may read."""
+        raise NotImplementedError
 
     # -- the resolver's questions --
 
@@ -621,16 +514,6 @@ class ConfigFiles:
             if directory == root or parent == directory or not (directory + os.sep).startswith(root + os.sep):
                 return []
             directory = parent
-
-    def _env_files(self, directory: str) -> list[ConfigFacts]:
-        if directory not in self._env_dirs:
-            try:
-                names = sorted(entry.name for entry in os.scandir(directory) if config_kind(entry.name) == "env")
-            except OSError:
-                names = []
-            found = [self.read(os.path.join(directory, name)) for name in names]
-            self._env_dirs[directory] = [facts for facts in found if facts is not None and facts.kind == "env"]
-        return self._env_dirs[directory]
 
     def named_file(self, py_path: str, written: str, *, beside_code: bool = False) -> list[ConfigFacts]:
         """The committed config file(s) a literal path in code may name: relative to the

@@ -382,12 +382,11 @@ def _unused_ignores(project: Project, used: set[tuple[str, int]]) -> list[Findin
 # --- the whole analysis, in memory ----------------------------------------------------------
 
 
-class _MemoryConfigFiles(configfiles.ConfigFiles):
-    """ConfigFiles over given contents: a file the code names is one of them or absent."""
+class _MemoryConfigFiles(configfiles.ConfigView):
+    """The config files among the sources: a file the code names is one of them or absent."""
 
     def __init__(self, root: Path, catalog: Catalog, contents: Mapping[str, bytes]):
         super().__init__(root, root, lambda text: catalog.recognize(text) is not None)
-        self.contents = contents
         for rel, content in contents.items():
             self.add_content(rel, content)
 

@@ -22,6 +22,7 @@ from opusguard import __version__, configfiles, core, prefilter
 from opusguard.cache import FactsCache, VerdictIndex
 from opusguard.catalog import Catalog, load_catalog
 from opusguard.config import POLICY_FILE_NAMES, Settings, match_tests, selected_rules
+from opusguard.configs_on_disk import ConfigFiles
 from opusguard.core import Analysis, CheckResult, default_codes, run_rules
 from opusguard.digest import hexdigest
 from opusguard.discover import discover_file_names
@@ -416,7 +417,7 @@ def _config_files(
     cwd: Path,
     cache: FactsCache | None,
     verdicts: VerdictIndex | None,
-) -> configfiles.ConfigFiles:
+) -> ConfigFiles:
     """The run's config files: never the policy, its evidence, the baseline or the catalog."""
     skip = [policy.path, settings.baseline, catalog.source_path]
     skip += [
@@ -424,7 +425,7 @@ def _config_files(
         for task in policy.tasks.values()
         if task.evidence
     ]
-    return configfiles.ConfigFiles(
+    return ConfigFiles(
         cwd,
         settings.root,
         lambda text: catalog.recognize(text) is not None,

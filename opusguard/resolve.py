@@ -44,7 +44,7 @@ from opusguard.sinks import CLAUDE_ONLY_SINKS
 
 if TYPE_CHECKING:
     from opusguard.catalog import Catalog, ModelRef
-    from opusguard.configfiles import ConfigFiles
+    from opusguard.configfiles import ConfigView
     from opusguard.policy import Policy
 
 MAX_DEPTH = 24
@@ -161,10 +161,10 @@ class Resolver:
         find_module: Callable[[str], FileFacts | None] | None,
         router: tuple[str | None, str] = (None, "route"),
         whole_file: Callable[[str, str], FileFacts | None] | None = None,
-        configs: ConfigFiles | None = None,
+        configs: ConfigView | None = None,
     ) -> None:
         self.router_module, self.router_function = router
-        self.configs = configs  # configfiles.ConfigFiles: committed .env / YAML / TOML / JSON files
+        self.configs = configs  # the run's .env / YAML / TOML / JSON files (configfiles.ConfigView)
         self.whole_file = whole_file
         self.files = dict(files)
         self.catalog = catalog
@@ -737,9 +737,9 @@ def build_project(
     today: date,
     find_module: Callable[[str], FileFacts | None] | None = None,
     whole_file: Callable[[str, str], FileFacts | None] | None = None,
-    configs: ConfigFiles | None = None,
+    configs: ConfigView | None = None,
 ) -> Project:
-    """`configs`: the run's committed config files (configfiles.ConfigFiles), or None."""
+    """`configs`: the run's config files (configfiles.ConfigView), or None."""
     router_module = policy.router_module
     router_function = policy.router_function or "route"
     resolver = Resolver(files, catalog, find_module, (router_module, router_function), whole_file, configs)

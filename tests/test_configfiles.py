@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from helpers import TODAY, analyze_tree, check_tree, write_tree
 
-from opusguard import configfiles, engine
+from opusguard import configfiles, configs_on_disk, engine
 from opusguard.catalog import load_catalog
 from opusguard.config import load_settings
 from opusguard.configfiles import parse_config
@@ -471,7 +471,7 @@ def test_warm_run_does_not_read_unchanged_config_files(tmp_path, monkeypatch):
     def no_reading(*args, **kwargs):
         raise AssertionError("an unchanged config file was read")
 
-    monkeypatch.setattr(configfiles, "open", no_reading, raising=False)
+    monkeypatch.setattr(configs_on_disk, "open", no_reading, raising=False)
     second = engine.check(settings, _options(["."], use_cache=True), cwd=tmp_path, select_codes={"OG102", "OG109"})
     assert rules_lines(first) == rules_lines(second) == {("OG102", "app.py", 5), ("OG109", "config.yaml", 1)}
 
