@@ -1,4 +1,4 @@
-from opusguard.console import main
+from opusguard.cli.console import main
 
 if __name__ == "__main__":
     main()

@@ -25,20 +25,22 @@ from typing import Protocol
 
 from msgspec import Struct, field
 
-from opusguard import configfiles, limits, notebook, prefilter
-from opusguard.catalog import Catalog
-from opusguard.config import POLICY_FILE_NAMES, Settings, code_matches, ignored_for_path, tests_matcher
-from opusguard.facts import Attr, FileFacts, Name, Str, Value
-from opusguard.findings import Finding, RunSummary, Severity
-from opusguard.fixplan import attach_plans, default_plan
-from opusguard.notebook import is_notebook, place_findings
-from opusguard.paths import MemoryTree, Tree
-from opusguard.policy import Policy
-from opusguard.prefilter import HeldName
-from opusguard.project import Project
-from opusguard.resolve import build_project
+from opusguard.base import limits
+from opusguard.base.paths import MemoryTree, Tree
+from opusguard.base.tiers import TIERS, UNRESOLVED, Tier
+from opusguard.facts import configfiles, notebook
+from opusguard.facts.notebook import is_notebook
+from opusguard.facts.records import Attr, FileFacts, Name, Str, Value
+from opusguard.policy.catalog import Catalog
+from opusguard.policy.config import POLICY_FILE_NAMES, Settings, code_matches, ignored_for_path, tests_matcher
+from opusguard.policy.tasks import Policy
+from opusguard.resolve.join import build_project
+from opusguard.resolve.project import Project
 from opusguard.rules import all_rules
-from opusguard.tiers import TIERS, UNRESOLVED, Tier
+from opusguard.rules.findings import Finding, RunSummary, Severity, place_findings
+from opusguard.rules.fixplan import attach_plans, default_plan
+from opusguard.select import prefilter
+from opusguard.select.prefilter import HeldName
 
 # Files larger than this are not parsed (generated code, vendored bundles: libcst
 # takes seconds per MiB); a warning names them so the gap is visible. Files over
@@ -97,7 +99,7 @@ def literals_only_warning(rel: str, content: bytes) -> str:
 
 def literal_facts(rel: str, content: bytes, catalog: Catalog) -> FileFacts:
     """A file too large to parse: its model literals only."""
-    from opusguard.extract import extract_literals_only  # libcst: imported only when a file is parsed
+    from opusguard.facts.extract import extract_literals_only  # libcst: imported only when a file is parsed
 
     return extract_literals_only(content, rel, is_model_id=lambda text: catalog.recognize(text) is not None)
 
@@ -128,7 +130,7 @@ class InProcessParser:
     def facts_for(
         self, items: Iterable[tuple[str, bytes | FileFacts]], *, cut_bodies: bool | frozenset[str] = True
     ) -> dict[str, FileFacts]:
-        from opusguard.extract import extract_facts  # libcst: imported only when a file is parsed
+        from opusguard.facts.extract import extract_facts  # libcst: imported only when a file is parsed
 
         out: dict[str, FileFacts] = {}
         for path, content in items:
@@ -475,7 +477,7 @@ def analyze(
 
 
 def _governing_files(policy: Policy) -> list[Path]:
-    from opusguard.evidence import evidence_path
+    from opusguard.policy.evidence import evidence_path
 
     files = [evidence_path(task) for task in policy.tasks.values() if task.evidence]
     return [Path(policy.path), *files] if policy.path else files
@@ -488,7 +490,7 @@ def _relative(root: Path, path: Path) -> str:
 def _evidence_from(sources: Mapping[str, bytes], policy: Policy, root: Path) -> None:
     """The evidence files the policy's tasks name, from `sources` (as evidence.read_evidence
     reads them from disk), for the tasks the caller gave none."""
-    from opusguard.evidence import EvidenceError, evidence_path, parse_evidence
+    from opusguard.policy.evidence import EvidenceError, evidence_path, parse_evidence
 
     for task in policy.tasks.values():
         if not task.evidence or task.name in policy.evidence:

@@ -1,6 +1,6 @@
 """The import graph of a package: its cycles and its floors.
 
-    python scripts/import_layers.py [PACKAGE_DIR] [--top-level] [--floors]
+    python scripts/import_layers.py [PACKAGE_DIR] [--top-level] [--floors] [--packages]
 
 Reads every module of PACKAGE_DIR (default: opusguard/) with `ast` (nothing is
 imported or run) and follows its imports of the package's own modules, those inside
@@ -9,6 +9,8 @@ together), those under `if TYPE_CHECKING:` left out (they tie nothing at run tim
 not) and the number of floors: modules that import nothing of the package stand on
 floor 0, and every other module one floor above the highest module it imports (a
 cycle counts as one module). --floors lists the modules of each floor.
+--packages does the same for the sub-packages (a module at the top is a unit of its
+own): their layers, and each import that closes a cycle between them.
 Exits 1 when there is a cycle.
 """
 
@@ -91,6 +93,20 @@ def graph(root: Path, top_level: bool) -> dict[str, set[str]]:
     return edges
 
 
+def package_of(module: str) -> str:
+    """`pkg.sub.mod` -> `pkg.sub`; a module at the top (`pkg.mod`, `pkg`) stands for itself."""
+    parts = module.split(".")
+    return ".".join(parts[:2])
+
+
+def package_graph(edges: dict[str, set[str]]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for module, targets in edges.items():
+        unit = package_of(module)
+        out.setdefault(unit, set()).update(package_of(t) for t in targets if package_of(t) != unit)
+    return out
+
+
 def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
     """Strongly connected components of more than one module (Tarjan, iterative)."""
     index: dict[str, int] = {}
@@ -165,9 +181,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("package", nargs="?", default=str(Path(__file__).resolve().parent.parent / "opusguard"))
     parser.add_argument("--top-level", action="store_true", help="only imports at a module's top level")
     parser.add_argument("--floors", action="store_true", help="list the modules of each floor")
+    parser.add_argument("--packages", action="store_true", help="the graph of the sub-packages")
     args = parser.parse_args(argv)
     root = Path(args.package).resolve()
     edges = graph(root, args.top_level)
+    if args.packages:
+        return report_packages(edges)
     groups = cycles(edges)
     by_module = floors(edges, groups)
     count = 1 + max(by_module.values(), default=-1)
@@ -184,6 +203,29 @@ def main(argv: list[str] | None = None) -> int:
     if args.floors:
         for level in range(count):
             print(f"  {level}: " + " ".join(sorted(m for m, f in by_module.items() if f == level)))
+    return 1 if groups else 0
+
+
+def report_packages(edges: dict[str, set[str]]) -> int:
+    packages = package_graph(edges)
+    groups = cycles(packages)
+    by_package = floors(packages, groups)
+    count = 1 + max(by_package.values(), default=-1)
+    print(f"{len(packages)} packages and top-level modules, {sum(map(len, packages.values()))} imports between them")
+    print(f"cycles: {len(groups)}")
+    for group in groups:
+        print("  " + " <-> ".join(group))
+        for module, targets in sorted(edges.items()):
+            for target in sorted(targets):
+                if (
+                    package_of(module) in group
+                    and package_of(target) in group
+                    and package_of(module) != package_of(target)
+                ):
+                    print(f"    {module} -> {target}")
+    print(f"layers: {count}")
+    for level in range(count):
+        print(f"  {level}: " + " ".join(sorted(p for p, f in by_package.items() if f == level)))
     return 1 if groups else 0
 
 

@@ -6,7 +6,7 @@ a 0.5 s run; the suite makes hundreds). The server is one process of the same
 interpreter that has imported them and nothing else; for each run it forks a
 child that takes the run's working folder, environment and standard streams
 (files), sets sys.argv and calls the console script's own entry point
-(opusguard.console:main, which ends the process with os._exit). The child starts
+(opusguard.cli.console:main, which ends the process with os._exit). The child starts
 from a process that has run nothing of opusguard's but its imports: no state
 passes from one run to the next.
 
@@ -35,8 +35,8 @@ import click  # noqa: F401
 import libcst  # noqa: F401
 import rich.console  # noqa: F401
 
-import opusguard.cli  # noqa: F401
-import opusguard.console
+import opusguard.cli.console
+import opusguard.cli.main  # noqa: F401
 
 
 def _child(request: dict) -> None:
@@ -57,7 +57,7 @@ def _child(request: dict) -> None:
             io.open(0, "rb", closefd=False), encoding=sys.stdin.encoding, errors=sys.stdin.errors
         )
         sys.argv = [request["argv0"], *request["args"]]
-        opusguard.console.main()  # ends with os._exit
+        opusguard.cli.console.main()  # ends with os._exit
     finally:
         os._exit(99)  # only if main() itself broke: the test sees code 99
 

@@ -8,8 +8,9 @@ from pathlib import Path
 from hypothesis import HealthCheck, Phase, settings
 from msgspec import Struct
 
-from opusguard import core, engine
-from opusguard.config import load_settings
+from opusguard import core
+from opusguard.policy.config import load_settings
+from opusguard.run import engine
 
 TODAY = date(2026, 11, 24)
 

@@ -8,8 +8,8 @@ import subprocess
 import pytest
 from conftest import run_cli
 
-from opusguard.baseline import BaselineError, fingerprint, load_baseline, write_baseline
-from opusguard.findings import Finding
+from opusguard.output.baseline import BaselineError, fingerprint, load_baseline, write_baseline
+from opusguard.rules.findings import Finding
 
 OPUS = "claude-opus-4-1-20250805"
 LEGACY = "import anthropic\nclient = anthropic.Anthropic()\n" + f'client.messages.create(model="{OPUS}", messages=[])\n'

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import msgspec
 
-from opusguard.catalog import Lifecycle
-from opusguard.facts import Attr, CallV, Name, Param, SelfAttr, Unknown, dotted_name
-from opusguard.findings import Finding, Severity
-from opusguard.paths import display_path
-from opusguard.report import TaskSource
-from opusguard.tiers import CHEAPEST_FIRST, NAMED_TIERS, TIERS, Tier
+from opusguard.base.paths import display_path
+from opusguard.base.tiers import CHEAPEST_FIRST, NAMED_TIERS, TIERS, Tier
+from opusguard.facts.records import Attr, CallV, Name, Param, SelfAttr, Unknown, dotted_name
+from opusguard.policy.catalog import Lifecycle
+from opusguard.report.pricing import TaskSource
+from opusguard.rules.findings import Finding, Severity
 
 
 def test_a_tier_is_its_name_wherever_it_goes():

@@ -21,12 +21,12 @@ from helpers import generated_program_settings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from opusguard.catalog import load_catalog
-from opusguard.datafile import MAX_DATA_BYTES, DataFileError, load_yaml, read_data_file
-from opusguard.extract import extract_facts
-from opusguard.facts import FileFacts
-from opusguard.policy import Policy, PolicyError, empty_policy, load_policy
-from opusguard.resolve import build_project
+from opusguard.base.datafile import MAX_DATA_BYTES, DataFileError, load_yaml, read_data_file
+from opusguard.facts.extract import extract_facts
+from opusguard.facts.records import FileFacts
+from opusguard.policy.catalog import load_catalog
+from opusguard.policy.tasks import Policy, PolicyError, empty_policy, load_policy
+from opusguard.resolve.join import build_project
 from opusguard.rules import all_rules
 
 CATALOG = load_catalog()
@@ -182,7 +182,7 @@ def test_includes_that_fan_out_are_read_once_each(tmp_path):
 
 
 def test_each_included_file_is_read_once(tmp_path, monkeypatch):
-    from opusguard import datafile
+    from opusguard.base import datafile
 
     write_tree(
         tmp_path,

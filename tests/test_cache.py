@@ -6,10 +6,10 @@ from pathlib import Path
 
 from conftest import settle
 
-from opusguard import engine
-from opusguard.cache import _DAY_S, SETTLED_NS, STALE_AFTER_DAYS, FactsCache, VerdictIndex
-from opusguard.config import load_settings
-from opusguard.facts import FileFacts
+from opusguard.facts.records import FileFacts
+from opusguard.policy.config import load_settings
+from opusguard.run import engine
+from opusguard.run.cache import _DAY_S, SETTLED_NS, STALE_AFTER_DAYS, FactsCache, VerdictIndex
 from tests.helpers import TODAY
 from tests.test_cli import APP, cached_check
 

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from opusguard.catalog import CatalogEntry, CatalogError, load_catalog, shipped_catalog_path
+from opusguard.policy.catalog import CatalogEntry, CatalogError, load_catalog, shipped_catalog_path
 
 CATALOG = load_catalog()
 

@@ -133,7 +133,7 @@ def test_config_walks_past_a_pyproject_without_an_opusguard_table(tree, inner):
 
 
 def test_without_a_config_file_the_root_is_the_nearest_project_folder(tmp_path):
-    from opusguard.config import load_settings
+    from opusguard.policy.config import load_settings
 
     billing = tmp_path / "repo" / "services" / "billing"
     (billing / "deep").mkdir(parents=True)
@@ -345,7 +345,7 @@ def test_the_second_pass_sees_a_name_that_now_holds_a_model(tree):
 
 
 def cache_format() -> bytes:
-    from opusguard.cache import _FORMAT
+    from opusguard.run.cache import _FORMAT
 
     return _FORMAT
 
@@ -412,7 +412,8 @@ def test_the_fast_exit_keeps_exit_codes_and_runs_exit_handlers(monkeypatch, caps
     import atexit
     import gc
 
-    from opusguard import cli, console
+    from opusguard.cli import console
+    from opusguard.cli import main as cli
 
     def fake_main():
         atexit.register(handled.append, "progress bar stopped")

@@ -189,7 +189,7 @@ def test_remove_unused_only_removes_constants_nothing_else_uses(tmp_path):
 def test_files_changed_on_disk_after_analysis_are_left_alone(tmp_path, monkeypatch):
     from helpers import check_tree
 
-    from opusguard.codemod import compute_fix, write_fix
+    from opusguard.fix.codemod import compute_fix, write_fix
 
     result = check_tree(
         tmp_path, {"a.py": 'import anthropic\nanthropic.Anthropic().messages.create(model="claude-opus-4-1")\n'}

@@ -10,12 +10,12 @@ import libcst as cst
 from helpers import generated_program_settings
 from hypothesis import given
 
-from opusguard.catalog import load_catalog
-from opusguard.codemod import rewrite_source
-from opusguard.extract import extract_facts
-from opusguard.fixplan import plan_rewrites
-from opusguard.policy import empty_policy
-from opusguard.resolve import build_project
+from opusguard.facts.extract import extract_facts
+from opusguard.fix.codemod import rewrite_source
+from opusguard.policy.catalog import load_catalog
+from opusguard.policy.tasks import empty_policy
+from opusguard.resolve.join import build_project
+from opusguard.rules.fixplan import plan_rewrites
 
 CATALOG = load_catalog()
 CALL = '\nimport anthropic\nanthropic.Anthropic().messages.create(model="claude-opus-4-1-20250805", max_tokens=5)\n'

@@ -12,9 +12,9 @@ from helpers import TODAY
 from test_resolution import CASES as STYLES
 from test_sdk_shapes import SHAPES
 
-from opusguard import engine
-from opusguard.codemod import compute_fix, write_fix
-from opusguard.config import load_settings
+from opusguard.fix.codemod import compute_fix, write_fix
+from opusguard.policy.config import load_settings
+from opusguard.run import engine
 
 
 def analyze(root):

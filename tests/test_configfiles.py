@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 from helpers import TODAY, analyze_tree, check_tree, write_tree
 
-from opusguard import configfiles, configs_on_disk, engine
-from opusguard.catalog import load_catalog
-from opusguard.config import load_settings
-from opusguard.configfiles import parse_config
-from opusguard.fixplan import plan_rewrites
+from opusguard.facts import configfiles
+from opusguard.facts.configfiles import parse_config
+from opusguard.policy.catalog import load_catalog
+from opusguard.policy.config import load_settings
+from opusguard.rules.fixplan import plan_rewrites
+from opusguard.run import configs_on_disk, engine
 
 OPUS = "claude-opus-4-1-20250805"
 SONNET = "claude-sonnet-4-5-20250929"

@@ -14,12 +14,14 @@ from pathlib import Path
 import pytest
 from helpers import TODAY, as_data, write_tree
 
-from opusguard import configfiles, core, engine
-from opusguard.catalog import load_catalog
-from opusguard.config import Settings, load_settings
-from opusguard.discover import discover_file_names
-from opusguard.policy import empty_policy, load_policy, load_policy_text
+from opusguard import core
+from opusguard.facts import configfiles
+from opusguard.policy.catalog import load_catalog
+from opusguard.policy.config import Settings, load_settings
+from opusguard.policy.tasks import empty_policy, load_policy, load_policy_text
 from opusguard.rules import all_rules
+from opusguard.run import engine
+from opusguard.run.discover import discover_file_names
 
 EXAMPLES = [
     pytest.param(rule, example, id=f"{rule.code}-{index}")
@@ -119,8 +121,8 @@ def test_core_touches_no_file(monkeypatch):
 def test_the_core_imports_no_shell_module():
     code = (
         "import sys, opusguard.core\n"
-        "shell = {'opusguard.engine', 'opusguard.workers', 'opusguard.cache', 'opusguard.discover',"
-        " 'opusguard.cli', 'concurrent.futures.process', 'multiprocessing.pool'}\n"
+        "shell = {'opusguard.run.engine', 'opusguard.run.workers', 'opusguard.run.cache', 'opusguard.run.discover',"
+        " 'opusguard.cli.main', 'concurrent.futures.process', 'multiprocessing.pool'}\n"
         "print(sorted(shell & set(sys.modules)))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

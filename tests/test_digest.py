@@ -2,7 +2,7 @@ import hashlib
 import subprocess
 import sys
 
-from opusguard.digest import hexdigest
+from opusguard.base.digest import hexdigest
 
 
 def test_hexdigest_is_blake2b_of_the_asked_length():
@@ -13,6 +13,6 @@ def test_hexdigest_is_blake2b_of_the_asked_length():
 
 def test_a_warm_check_does_not_load_openssl():
     # The point of digest.py: nothing `check` imports pulls hashlib in.
-    code = "import sys, opusguard.engine, opusguard.cli; print('hashlib' in sys.modules)"
+    code = "import sys, opusguard.run.engine, opusguard.cli.main; print('hashlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

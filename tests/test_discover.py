@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from conftest import run_cli, write_tree
 
-from opusguard import discover
-from opusguard.config import load_settings
+from opusguard.policy.config import load_settings
+from opusguard.run import discover
 
 OPUS = "claude-opus-4-1-20250805"
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from opusguard import extract
-from opusguard.catalog import load_catalog
+from opusguard.facts import extract
+from opusguard.policy.catalog import load_catalog
 
 CATALOG = load_catalog()
 OPUS = "claude-opus-4-1-20250805"
@@ -128,8 +128,8 @@ def test_a_byte_order_mark_stays_with_the_first_piece(monkeypatch):
 
 PEAK_MEMORY = """
 import re, sys
-from opusguard import extract
-from opusguard.catalog import load_catalog
+from opusguard.facts import extract
+from opusguard.policy.catalog import load_catalog
 
 catalog = load_catalog()
 body = "".join(

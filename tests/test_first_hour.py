@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from conftest import OPUS, SAMPLE_APP, run_cli, write_tree
 
-from opusguard.rules import all_rules, rule_names
+from opusguard.base.rule_codes import rule_names
+from opusguard.rules import all_rules
 
 # --- rule selectors ------------------------------------------------------------------
 

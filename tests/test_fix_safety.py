@@ -78,7 +78,7 @@ def test_a_task_name_the_policy_refuses_stops_the_fix_before_any_write(tmp_path)
 def _planned_fix(root: Path):
     from helpers import analyze_tree
 
-    from opusguard.codemod import compute_fix
+    from opusguard.fix.codemod import compute_fix
 
     files = {
         f"m{i}.py": f"def job{i}():\n" + "".join("    " + line + "\n" for line in call().splitlines()) for i in range(3)
@@ -89,7 +89,7 @@ def _planned_fix(root: Path):
 
 @pytest.mark.parametrize("fail_after", range(7))
 def test_a_run_stopped_after_any_write_leaves_every_called_task_declared(tmp_path, monkeypatch, fail_after):
-    from opusguard import codemod
+    from opusguard.fix import codemod
 
     monkeypatch.chdir(tmp_path)
     fix = _planned_fix(tmp_path)
@@ -117,7 +117,7 @@ def test_a_run_stopped_after_any_write_leaves_every_called_task_declared(tmp_pat
 
 
 def test_a_file_deleted_after_the_analysis_is_reported_and_the_rest_is_written(tmp_path, monkeypatch):
-    from opusguard.codemod import write_fix
+    from opusguard.fix.codemod import write_fix
 
     monkeypatch.chdir(tmp_path)
     fix = _planned_fix(tmp_path)
@@ -170,7 +170,7 @@ def test_read_only_and_hard_linked_files_are_left_for_a_person(tmp_path, kind):
 def test_mode_is_kept_and_new_files_honour_the_umask(tmp_path):
     write_tree(tmp_path, {"a.py": call()})
     os.chmod(tmp_path / "a.py", 0o640)
-    script = "import os, sys; os.umask(0o022); from opusguard.cli import main; sys.argv = ['opusguard', 'fix', '--codemod', '.']; main()"
+    script = "import os, sys; os.umask(0o022); from opusguard.cli.main import main; sys.argv = ['opusguard', 'fix', '--codemod', '.']; main()"
     subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, check=False)
     assert "route(" in (tmp_path / "a.py").read_text()
     assert stat.S_IMODE((tmp_path / "a.py").stat().st_mode) == 0o640
@@ -254,7 +254,7 @@ def test_cr_only_line_endings_keep_their_last_newline(tmp_path):
 
 @pytest.mark.parametrize("kind", ["symlink", "fifo", "folder"])
 def test_the_writer_never_replaces_what_is_not_a_plain_file(tmp_path, kind):
-    from opusguard.atomic import UnsafeTargetError, write_atomic
+    from opusguard.base.atomic import UnsafeTargetError, write_atomic
 
     target = tmp_path / "opusguard.yaml"
     if kind == "symlink":

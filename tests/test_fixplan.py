@@ -13,8 +13,8 @@ from helpers import check_tree
 from libcst.codemod import CodemodContext
 from libcst.codemod.visitors import AddImportsVisitor
 
-from opusguard.codemod import add_from_import, compute_fix
-from opusguard.findings import FixPlan
+from opusguard.fix.codemod import add_from_import, compute_fix
+from opusguard.rules.findings import FixPlan
 
 POLICY = """\
 version: 1
@@ -74,10 +74,10 @@ def test_test_code_findings_carry_no_edit(tmp_path):
 def test_report_never_imports_the_codemod(tmp_path):
     (tmp_path / "a.py").write_text('import anthropic\nanthropic.Anthropic().messages.create(model="claude-opus-4-1")\n')
     code = (
-        "import sys\nfrom opusguard.cli import main\n"
+        "import sys\nfrom opusguard.cli.main import main\n"
         "try:\n    main.main(['report', '--format', 'json', '--no-cache', '.'], standalone_mode=False)\n"
         "except SystemExit:\n    pass\n"
-        "print('codemod' if 'opusguard.codemod' in sys.modules else 'clean', file=sys.stderr)\n"
+        "print('codemod' if 'opusguard.fix.codemod' in sys.modules else 'clean', file=sys.stderr)\n"
     )
     run = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
     assert '"task": "a"' in run.stdout or '"a"' in run.stdout, run.stderr
@@ -149,8 +149,8 @@ def test_edits_in_decorators_and_parameter_defaults_on_later_lines_are_applied(t
 def test_the_starter_task_names_are_those_yaml_reads():
     import yaml
 
-    from opusguard.fixplan import starter_task_names
-    from opusguard.scaffold import ROUTER_CHOICES, starter_policy_text
+    from opusguard.policy.scaffold import ROUTER_CHOICES, starter_policy_text
+    from opusguard.rules.fixplan import starter_task_names
 
     expected = frozenset(yaml.safe_load(starter_policy_text(ROUTER_CHOICES[0]))["tasks"])
     assert expected and starter_task_names() == expected

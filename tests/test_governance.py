@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from helpers import check_tree
 
-from opusguard.evidence import EvidenceError, load_evidence
+from opusguard.policy.evidence import EvidenceError, load_evidence
 
 GOVERNED = "    justification: Sonnet missed 9 of 120\n    owner: legal\n    review_by: 2099-01-01\n"
 

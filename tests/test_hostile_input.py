@@ -17,12 +17,15 @@ from conftest import SAMPLE_APP, run_cli, run_json, settle, write_tree
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from opusguard import cache as cache_module
-from opusguard import core, engine, limits, prefilter, workers
-from opusguard.cache import _FORMAT, _TAG_BYTES, FactsCache, VerdictIndex, decode_entry
-from opusguard.catalog import load_catalog
-from opusguard.extract import extract_facts
-from opusguard.facts import FileFacts
+from opusguard import core
+from opusguard.base import limits
+from opusguard.facts.extract import extract_facts
+from opusguard.facts.records import FileFacts
+from opusguard.policy.catalog import load_catalog
+from opusguard.run import cache as cache_module
+from opusguard.run import engine, workers
+from opusguard.run.cache import _FORMAT, _TAG_BYTES, FactsCache, VerdictIndex, decode_entry
+from opusguard.select import prefilter
 from tests.helpers import check_tree
 
 OPUS = "claude-opus-4-1-20250805"

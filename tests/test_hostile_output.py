@@ -21,7 +21,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from opusguard.sanitize import (
+from opusguard.base.sanitize import (
     github_data,
     github_property,
     html_href,
@@ -184,8 +184,8 @@ def test_json_safe_keeps_text_without_surrogates_exactly():
 def test_hostile_plain_text_still_does_not_import_rich():
     code = (
         "import io, sys\n"
-        "from opusguard.findings import Finding, RunSummary\n"
-        "from opusguard.reporters import render\n"
+        "from opusguard.rules.findings import Finding, RunSummary\n"
+        "from opusguard.output import render\n"
         "f = Finding(rule='OG101', name='n', path='e\\x1b[2J.py', line=1, column=3, message='[/x] \\u202e',"
         " source_line='\\x1b]0;t\\x07 = 1')\n"
         "out = io.StringIO()\n"
@@ -198,8 +198,8 @@ def test_hostile_plain_text_still_does_not_import_rich():
 
 
 def test_the_caret_stays_under_the_span_when_the_line_has_escapes():
-    from opusguard.findings import Finding
-    from opusguard.reporters.check_text import finding_lines
+    from opusguard.output.check_text import finding_lines
+    from opusguard.rules.findings import Finding
 
     source = 'X = "\x1b[2J"; M = "claude-opus-4-1-20250805"'
     column = source.index("claude") + 1
@@ -221,8 +221,8 @@ def test_the_caret_stays_under_the_span_when_the_line_has_escapes():
 
 def test_colored_text_and_report_output_carry_no_data_escape(tmp_path):
     """The rich paths (a terminal): rendered in memory with colour forced."""
-    from opusguard.findings import Finding, RunSummary
-    from opusguard.reporters.check_text import render_text
+    from opusguard.output.check_text import render_text
+    from opusguard.rules.findings import Finding, RunSummary
 
     f = Finding(
         rule="OG101",
@@ -619,7 +619,8 @@ def test_an_ascii_terminal_gets_escapes_not_a_traceback(hostile_tree, args):
 def test_an_unforeseen_error_is_one_line_at_the_boundary(monkeypatch, capsys):
     import gc
 
-    from opusguard import cli, console
+    from opusguard.cli import console
+    from opusguard.cli import main as cli
 
     def broken():
         raise RuntimeError("something \x1b[2J unforeseen")

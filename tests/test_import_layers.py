@@ -69,6 +69,34 @@ def test_the_basic_modules_stand_on_the_lowest_floors():
     layers = _load()
     edges = layers.graph(SCRIPT.parent.parent / "opusguard", top_level=False)
     floors = layers.floors(edges, layers.cycles(edges))
-    assert edges["opusguard.paths"] == set() and edges["opusguard.strenum"] == set()
-    assert edges["opusguard.tiers"] == {"opusguard.strenum"} and floors["opusguard.tiers"] == 1
-    assert "opusguard.engine" not in edges["opusguard.project"] | edges["opusguard.configfiles"]
+    assert edges["opusguard.base.paths"] == set() and edges["opusguard.base.strenum"] == set()
+    assert edges["opusguard.base.tiers"] == {"opusguard.base.strenum"} and floors["opusguard.base.tiers"] == 1
+    assert "opusguard.run.engine" not in edges["opusguard.resolve.project"] | edges["opusguard.facts.configfiles"]
+
+
+def test_packages_are_layered_by_their_modules_imports(tmp_path):
+    root = _package(
+        tmp_path,
+        {
+            "base/__init__.py": "",
+            "base/util.py": "import os\n",
+            "facts/__init__.py": "",
+            "facts/extract.py": "from pkg.base import util\n",
+            "shell/__init__.py": "",
+            "shell/run.py": "from pkg.facts.extract import x\nfrom pkg import core\n",
+            "core.py": "from pkg.facts import extract\n",
+        },
+    )
+    layers = _load()
+    packages = layers.package_graph(layers.graph(root, top_level=False))
+    assert packages["pkg.shell"] == {"pkg.facts", "pkg.core"} and packages["pkg.base"] == set()
+    run = subprocess.run([sys.executable, str(SCRIPT), str(root), "--packages"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout
+    assert "cycles: 0" in run.stdout and "layers: 4" in run.stdout
+    assert "  3: pkg.shell" in run.stdout
+
+    (root / "base" / "util.py").write_text("from pkg.shell.run import y\n")  # a base that reaches back up
+    run = subprocess.run([sys.executable, str(SCRIPT), str(root), "--packages"], capture_output=True, text=True)
+    assert run.returncode == 1
+    assert "pkg.base <-> pkg.core <-> pkg.facts <-> pkg.shell" in run.stdout
+    assert "    pkg.base.util -> pkg.shell.run" in run.stdout

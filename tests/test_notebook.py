@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from conftest import OPUS, REPO, run_cli, run_json, settle
 
-from opusguard import notebook
-from opusguard.extract import extract_facts
+from opusguard.facts import notebook
+from opusguard.facts.extract import extract_facts
 
 HAIKU = "claude-haiku-4-5-20251001"
 

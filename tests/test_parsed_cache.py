@@ -14,11 +14,12 @@ import msgspec
 import pytest
 from conftest import SAMPLE_APP, run_cli
 
-from opusguard import catalog as catalog_module
-from opusguard import policy as policy_module
-from opusguard.cache import _FORMAT
-from opusguard.catalog import CatalogError, load_catalog, shipped_catalog_path
-from opusguard.policy import PolicyError, load_policy
+from opusguard.policy import catalog as catalog_module
+from opusguard.policy import tasks as policy_module
+from opusguard.policy.catalog import CatalogError, load_catalog, shipped_catalog_path
+from opusguard.policy.tasks import PolicyError, load_policy
+from opusguard.run.cache import _FORMAT
+from opusguard.run.parsed_cache import load_catalog_cached, load_policy_cached
 
 OPUS = "claude-opus-4-1-20250805"
 POLICY = """\
@@ -63,7 +64,7 @@ def forbid_parsing(monkeypatch) -> None:
     def fail(*args, **kwargs):
         raise AssertionError("parsed YAML although the cache holds the object")
 
-    monkeypatch.setattr(catalog_module, "_load", fail)
+    monkeypatch.setattr(catalog_module, "read_catalog", fail)
     monkeypatch.setattr(policy_module._PolicyLoader, "load_file", fail)
 
 
@@ -94,43 +95,43 @@ def policy_fields(policy) -> dict:
 
 
 def test_a_cached_catalog_is_not_parsed_again(catalog_file, cache_dir, monkeypatch):
-    first = load_catalog(catalog_file, cache_dir=cache_dir)
+    first = load_catalog_cached(catalog_file, cache_dir)
     assert same_catalog(first, load_catalog(catalog_file))
     forbid_parsing(monkeypatch)
-    second = load_catalog(catalog_file, cache_dir=cache_dir)
+    second = load_catalog_cached(catalog_file, cache_dir)
     assert second is not first and same_catalog(first, second)
     assert second.recognize(OPUS).tier == "opus"
 
 
 def test_editing_the_catalog_rebuilds_it(catalog_file, cache_dir):
-    load_catalog(catalog_file, cache_dir=cache_dir)
+    load_catalog_cached(catalog_file, cache_dir)
     text = catalog_file.read_text()
     touch_with_new_stamp(
         catalog_file, text.replace("models:\n", "models:\n  - id: claude-opus-9-9\n    tier: opus\n", 1)
     )
-    assert "claude-opus-9-9" in load_catalog(catalog_file, cache_dir=cache_dir).entries
+    assert "claude-opus-9-9" in load_catalog_cached(catalog_file, cache_dir).entries
 
 
 def test_same_size_new_mtime_rebuilds_the_catalog(catalog_file, cache_dir):
     text = catalog_file.read_text()
-    as_of = load_catalog(catalog_file, cache_dir=cache_dir).as_of
+    as_of = load_catalog_cached(catalog_file, cache_dir).as_of
     later = as_of.replace(day=as_of.day % 28 + 1)
     touch_with_new_stamp(catalog_file, text.replace(f"as_of: {as_of}", f"as_of: {later}"))
     assert catalog_file.stat().st_size == len(text.encode())
-    assert load_catalog(catalog_file, cache_dir=cache_dir).as_of == later
+    assert load_catalog_cached(catalog_file, cache_dir).as_of == later
 
 
 def test_catalog_errors_are_never_cached(catalog_file, cache_dir):
     catalog_file.write_text("models:\n  - id: x\n    tier: mega\n")
     for _ in range(2):
         with pytest.raises(CatalogError, match=rf"^{re.escape(str(catalog_file))}:2: model x: tier 'mega'"):
-            load_catalog(catalog_file, cache_dir=cache_dir)
+            load_catalog_cached(catalog_file, cache_dir)
     assert not list(cache_dir.glob("parsed-*"))
 
 
 def test_a_missing_catalog_is_still_a_catalog_error(tmp_path, cache_dir):
     with pytest.raises(CatalogError, match="cannot read catalog"):
-        load_catalog(tmp_path / "nope.yaml", cache_dir=cache_dir)
+        load_catalog_cached(tmp_path / "nope.yaml", cache_dir)
 
 
 # --- corrupt or foreign entries ----------------------------------------------------------
@@ -147,19 +148,19 @@ def test_a_missing_catalog_is_still_a_catalog_error(tmp_path, cache_dir):
     ],
 )
 def test_a_corrupt_entry_is_ignored_and_replaced(catalog_file, cache_dir, content, monkeypatch):
-    first = load_catalog(catalog_file, cache_dir=cache_dir)
+    first = load_catalog_cached(catalog_file, cache_dir)
     [entry] = cache_dir.glob("parsed-catalog-*")
     entry.write_bytes(content)
-    assert same_catalog(first, load_catalog(catalog_file, cache_dir=cache_dir))
+    assert same_catalog(first, load_catalog_cached(catalog_file, cache_dir))
     assert entry.read_bytes() != content
     forbid_parsing(monkeypatch)  # the entry written in its place is used
-    assert same_catalog(first, load_catalog(catalog_file, cache_dir=cache_dir))
+    assert same_catalog(first, load_catalog_cached(catalog_file, cache_dir))
 
 
 def test_an_unwritable_cache_folder_costs_only_speed(catalog_file, tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("")
-    assert same_catalog(load_catalog(catalog_file, cache_dir=blocker / "cache"), load_catalog(catalog_file))
+    assert same_catalog(load_catalog_cached(catalog_file, blocker / "cache"), load_catalog(catalog_file))
 
 
 # --- the policy ----------------------------------------------------------------------
@@ -167,9 +168,9 @@ def test_an_unwritable_cache_folder_costs_only_speed(catalog_file, tmp_path):
 
 def test_a_cached_policy_is_not_parsed_again(policy_file, cache_dir, monkeypatch):
     catalog = load_catalog()
-    first = load_policy(policy_file, catalog, cache_dir=cache_dir)
+    first = load_policy_cached(policy_file, catalog, cache_dir)
     forbid_parsing(monkeypatch)
-    second = load_policy(policy_file, catalog, cache_dir=cache_dir)
+    second = load_policy_cached(policy_file, catalog, cache_dir)
     assert policy_fields(second) == policy_fields(first)
     assert set(second.tasks) == {"legal-review", "support"}
     # The policy's own model is part of its catalog again.
@@ -182,42 +183,46 @@ def test_a_policy_without_models_shares_the_callers_catalog(tmp_path, cache_dir)
     path = tmp_path / "opusguard.yaml"
     path.write_text("version: 1\ntasks:\n  x:\n    tier: haiku\n")
     catalog = load_catalog()
-    load_policy(path, catalog, cache_dir=cache_dir)
-    cached = load_policy(path, catalog, cache_dir=cache_dir)
+    load_policy_cached(path, catalog, cache_dir)
+    cached = load_policy_cached(path, catalog, cache_dir)
     assert cached.catalog is catalog
     assert cached == load_policy(path, catalog)
 
 
 def test_editing_the_policy_rebuilds_it(policy_file, cache_dir):
-    load_policy(policy_file, cache_dir=cache_dir)
+    load_policy_cached(policy_file, load_catalog(), cache_dir)
     touch_with_new_stamp(policy_file, POLICY.replace("owner: help-desk", "owner: support-team"))
-    assert load_policy(policy_file, cache_dir=cache_dir).tasks["support"].owner == "support-team"
+    assert load_policy_cached(policy_file, load_catalog(), cache_dir).tasks["support"].owner == "support-team"
 
 
 def test_editing_an_included_file_rebuilds_the_policy(policy_file, cache_dir):
-    load_policy(policy_file, cache_dir=cache_dir)
+    load_policy_cached(policy_file, load_catalog(), cache_dir)
     touch_with_new_stamp(policy_file.parent / "teams" / "legal.yaml", LEGAL + "  contracts:\n    tier: sonnet\n")
-    assert set(load_policy(policy_file, cache_dir=cache_dir).tasks) == {"legal-review", "contracts", "support"}
+    assert set(load_policy_cached(policy_file, load_catalog(), cache_dir).tasks) == {
+        "legal-review",
+        "contracts",
+        "support",
+    }
 
 
 def test_another_catalog_rebuilds_the_policy(policy_file, catalog_file, cache_dir):
-    load_policy(policy_file, load_catalog(), cache_dir=cache_dir)
+    load_policy_cached(policy_file, load_catalog(), cache_dir)
     text = catalog_file.read_text()
     catalog_file.write_text(text.replace("models:\n", "models:\n  - id: claude-haiku-9-9\n    tier: haiku\n", 1))
     other = load_catalog(catalog_file)
-    assert "claude-haiku-9-9" in load_policy(policy_file, other, cache_dir=cache_dir).catalog.entries
+    assert "claude-haiku-9-9" in load_policy_cached(policy_file, other, cache_dir).catalog.entries
 
 
 def test_policy_errors_are_never_cached(policy_file, cache_dir):
-    load_policy(policy_file, cache_dir=cache_dir)
+    load_policy_cached(policy_file, load_catalog(), cache_dir)
     included = policy_file.parent / "teams" / "legal.yaml"
     touch_with_new_stamp(included, LEGAL.replace("tier: opus", "tier: mega"))
     for _ in range(2):
         with pytest.raises(PolicyError) as info:
-            load_policy(policy_file, cache_dir=cache_dir)
+            load_policy_cached(policy_file, load_catalog(), cache_dir)
         assert str(info.value).startswith(f"{included}:4:11: unknown tier 'mega'")
     touch_with_new_stamp(included, LEGAL)
-    assert "legal-review" in load_policy(policy_file, cache_dir=cache_dir).tasks
+    assert "legal-review" in load_policy_cached(policy_file, load_catalog(), cache_dir).tasks
 
 
 # --- a warm run of the console script ---------------------------------------------------
@@ -257,7 +262,7 @@ def test_a_warm_check_does_not_import_yaml(tree, with_policy):
 
 def test_the_parsers_import_yaml_and_difflib_only_to_parse():
     code = (
-        "import sys, opusguard.catalog, opusguard.policy, opusguard.evidence, opusguard.rules;"
+        "import sys, opusguard.policy.catalog, opusguard.policy.tasks, opusguard.policy.evidence, opusguard.rules;"
         "opusguard.rules.all_rules();"
         "assert not {'yaml', 'difflib'} & set(sys.modules), sorted({'yaml', 'difflib'} & set(sys.modules))"
     )

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from helpers import analyze_tree, check_tree
 
-from opusguard.catalog import load_catalog
-from opusguard.extract import catalogue_ids, extract_facts, extract_literals_only
-from opusguard.report import build_inventory, load_assumptions, price_book, price_report
+from opusguard.facts.extract import catalogue_ids, extract_facts, extract_literals_only
+from opusguard.policy.catalog import load_catalog
+from opusguard.report.pricing import build_inventory, load_assumptions, price_book, price_report
 
 CATALOG = load_catalog()
 
@@ -134,7 +134,7 @@ def test_the_report_reads_the_user_message_and_templates_and_quotes_them(tmp_pat
 
 
 def test_the_prefilter_keeps_ids_in_capitals_and_bare_aliases():
-    from opusguard import prefilter
+    from opusguard.select import prefilter
 
     for source in (b'MODEL = "CLAUDE-SONNET-4-5".lower()\n', b"opts = make_options('opus')\n", b'x = pick("Haiku")\n'):
         assert prefilter.classify(source) == prefilter.PARSE, source

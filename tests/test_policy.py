@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from opusguard.policy import PolicyError, discover_policy, load_policy
+from opusguard.policy.tasks import PolicyError, discover_policy, load_policy
 
 VALID = """\
 version: 1

@@ -9,7 +9,7 @@ import libcst
 import pytest
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from opusguard.positions import Positions
+from opusguard.facts.positions import Positions
 
 REPO = Path(__file__).resolve().parent.parent
 TRICKY = (

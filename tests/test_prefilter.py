@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from test_catalog import SPELLINGS
 
-from opusguard import prefilter
-from opusguard.prefilter import HeldName
+from opusguard.select import prefilter
+from opusguard.select.prefilter import HeldName
 
 
 @pytest.mark.parametrize("model", list(SPELLINGS))
@@ -138,7 +138,7 @@ def _trigger_regex(router_names: frozenset[str]) -> str:
     """The definition function_may_matter and text_may_matter must agree with."""
     import re
 
-    from opusguard import sinks
+    from opusguard.facts import sinks
 
     names = {sink.suffix[0] for sink in sinks.SINKS}
     routers = {name.split(".")[-1] for name in router_names}

@@ -310,7 +310,7 @@ def test_the_bar_runs_no_thread_of_its_own(monkeypatch):
     import io
     import threading
 
-    from opusguard import cli
+    from opusguard.cli import main as cli
 
     class Terminal(io.StringIO):
         def isatty(self) -> bool:

@@ -12,10 +12,9 @@ from msgspec.structs import replace
 from test_resolution import CALL
 from test_resolution import CASES as STYLES
 
-from opusguard import engine
-from opusguard.catalog import Price, load_catalog
-from opusguard.config import load_settings
-from opusguard.report import (
+from opusguard.policy.catalog import Price, load_catalog
+from opusguard.policy.config import load_settings
+from opusguard.report.pricing import (
     build_inventory,
     diff_reports,
     load_assumptions,
@@ -25,7 +24,8 @@ from opusguard.report import (
     routine_signals,
     token_cost,
 )
-from opusguard.usage import Traffic, Usage, UsageRow
+from opusguard.report.usage import Traffic, Usage, UsageRow
+from opusguard.run import engine
 
 SONNET = "claude-sonnet-4-5-20250929"
 HAIKU = "claude-haiku-4-5-20251001"

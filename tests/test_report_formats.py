@@ -354,8 +354,8 @@ def test_diff_with_the_cache_leaves_only_the_working_trees_files_in_the_verdict_
         result = run_cli("report", "--diff", "HEAD", "--format", "json", ".", cwd=root)
         assert result.returncode == 0, result.stderr
     (index,) = (root / ".opusguard_cache").glob("verdicts-*")
-    from opusguard.cache import _FORMAT, _TAG_BYTES
-    from opusguard.discover import Listing, ListingKey
+    from opusguard.run.cache import _FORMAT, _TAG_BYTES
+    from opusguard.run.discover import Listing, ListingKey
 
     payload = index.read_bytes()[len(_FORMAT) + _TAG_BYTES :]  # past the format header and the tag
     entries, listings = msgspec.msgpack.decode(

@@ -227,7 +227,7 @@ def test_chart_keeps_small_bars_visible_and_says_how_many_more(tree):
 
 
 def test_short_labels():
-    from opusguard.reporters.report_html import short_labels
+    from opusguard.report.report_html import short_labels
 
     names = ["short", "a" * 40 + "1", "a" * 40 + "2", "b" * 40, "c" * 20 + "X" + "c" * 20, "c" * 20 + "Y" + "c" * 20]
     cut = short_labels(names, 12)

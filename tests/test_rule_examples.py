@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from opusguard import engine
-from opusguard.config import load_settings
+from opusguard.policy.config import load_settings
 from opusguard.rules import all_rules
+from opusguard.run import engine
 
 TODAY = date(2026, 11, 24)
 

@@ -17,8 +17,9 @@ import libcst
 import pytest
 from helpers import as_data, check_tree
 
-from opusguard import extract, prefilter, selection
-from opusguard.catalog import load_catalog
+from opusguard.facts import extract
+from opusguard.policy.catalog import load_catalog
+from opusguard.select import prefilter, selection
 
 OPUS = "claude-opus-4-1-20250805"
 CATALOG = load_catalog()
@@ -434,8 +435,8 @@ def test_statements_without_a_trigger_are_not_visited_and_facts_do_not_change(mo
 def _findings(root: Path) -> list[tuple]:
     from helpers import run_options
 
-    from opusguard import engine
-    from opusguard.config import load_settings
+    from opusguard.policy.config import load_settings
+    from opusguard.run import engine
 
     result = engine.check(load_settings(root), run_options(), cwd=root)
     return [(f.rule, f.path, f.line, f.column, f.message) for f in result.findings]

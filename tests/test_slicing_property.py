@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from test_slicing import assert_same_facts
 
-from opusguard import selection
+from opusguard.select import selection
 
 CALL = 'client.messages.create(model="claude-opus-4-1-20250805")\n'
 

@@ -3,8 +3,8 @@ import re
 import subprocess
 import sys
 
-from opusguard.findings import Finding, RunSummary
-from opusguard.reporters.check_text import render_text, seconds
+from opusguard.output.check_text import render_text, seconds
+from opusguard.rules.findings import Finding, RunSummary
 
 BOT = Finding(
     rule="OG102",
@@ -98,8 +98,8 @@ def test_plain_output_does_not_import_rich():
     # Plain text is what pre-commit and CI read; importing rich was a fifth of a warm check.
     code = (
         "import io, sys\n"
-        "from opusguard.findings import Finding, RunSummary\n"
-        "from opusguard.reporters import render\n"
+        "from opusguard.rules.findings import Finding, RunSummary\n"
+        "from opusguard.output import render\n"
         "f = Finding(rule='OG101', name='n', path='a.py', line=1, column=1, message='m', source_line='x')\n"
         "render('text', [f], RunSummary(), out=io.StringIO(), statistics=True)\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'rich'))\n"

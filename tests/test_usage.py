@@ -7,7 +7,7 @@ import json
 import pytest
 from conftest import run_cli
 
-from opusguard.usage import UsageError, load_usage
+from opusguard.report.usage import UsageError, load_usage
 
 CSV_MEANS = """\
 # exported from the gateway logs, one row per task

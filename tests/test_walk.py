@@ -10,9 +10,9 @@ import libcst
 import pytest
 from helpers import as_data
 
-from opusguard import extract
-from opusguard.catalog import load_catalog
-from opusguard.walk import walk
+from opusguard.facts import extract
+from opusguard.facts.walk import walk
+from opusguard.policy.catalog import load_catalog
 
 CATALOG = load_catalog()
 # Node types whose handlers are recorded: every node type outside the whitespace
@@ -106,9 +106,9 @@ def test_facts_are_the_same_as_with_libcst_visit(monkeypatch):
 def test_fields_libcst_visits_only_when_set_are_not_missed(monkeypatch):
     # An f-string's format spec is visited only when there is one: the first
     # f-string seen (without) must not decide the order for the next (with).
-    import opusguard.walk
+    import opusguard.facts.walk
 
-    monkeypatch.setattr(opusguard.walk, "_FIELDS", {})
+    monkeypatch.setattr(opusguard.facts.walk, "_FIELDS", {})
     for source in ('f"{x}"\n', 'f"{x!r:>{width}}"\n', "from a import *\n", "from a import (b)\n"):
         module = libcst.parse_module(source)
         by_libcst, log_libcst = _recording_visitor()

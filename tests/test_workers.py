@@ -1,4 +1,4 @@
-"""The extraction process (opusguard/workers.py): a forked process that imports
+"""The extraction process (opusguard/run/workers.py): a forked process that imports
 libcst and parses what the main process sends it, with its own worker pool."""
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ import pytest
 from conftest import run_cli
 from helpers import as_data
 
-from opusguard import workers
-from opusguard.catalog import load_catalog
-from opusguard.extract import extract_facts
-from opusguard.facts import FileFacts
+from opusguard.facts.extract import extract_facts
+from opusguard.facts.records import FileFacts
+from opusguard.policy.catalog import load_catalog
+from opusguard.run import workers
 
 pytestmark = pytest.mark.skipif(not workers.can_fork(), reason="the extraction process needs fork")
 
@@ -125,8 +125,8 @@ def test_it_ends_when_the_main_process_is_killed(tmp_path):
     script = textwrap.dedent(
         """
         import os, sys
-        from opusguard import workers
-        from opusguard.catalog import load_catalog
+        from opusguard.run import workers
+        from opusguard.policy.catalog import load_catalog
         workers._worker_catalog = load_catalog()
         service = workers.ExtractionProcess(jobs=2)
         list(service.arrivals([service.submit((b"x = 1\\n", "a.py", frozenset({"route"}), True))]))
@@ -136,8 +136,8 @@ def test_it_ends_when_the_main_process_is_killed(tmp_path):
         os._exit(0)
         """
     ).replace(
-        "from opusguard import workers",
-        "from opusguard import workers\n"
+        "from opusguard.run import workers",
+        "from opusguard.run import workers\n"
         "def _ppid(e):\n"
         "    try:\n"
         "        s = open(f'/proc/{e}/stat').read()\n"
@@ -209,8 +209,8 @@ def test_a_stuck_worker_is_ended_with_its_process(monkeypatch):
 def test_an_error_that_skips_close_does_not_hang_the_exit():
     script = textwrap.dedent(
         """
-        from opusguard import workers
-        from opusguard.catalog import load_catalog
+        from opusguard.run import workers
+        from opusguard.policy.catalog import load_catalog
         workers._worker_catalog = load_catalog()
         service = workers.ExtractionProcess(jobs=2)
         list(service.arrivals([service.submit((b"x = 1\\n", "a.py", frozenset({"route"}), True))]))
@@ -235,8 +235,8 @@ def test_an_error_after_an_early_start_ends_the_run_at_once(tree):
 
 
 def test_the_cli_starts_it_early_only_for_a_cold_run(tmp_path):
-    from opusguard.cli import _early_extraction
-    from opusguard.config import load_settings
+    from opusguard.cli.main import _early_extraction
+    from opusguard.policy.config import load_settings
 
     settings = load_settings(tmp_path, None, {})
     cold = _early_extraction(settings, 2, False, None, None)  # no cache folder yet: cold
@@ -266,8 +266,8 @@ def test_prefetched_files_are_not_parsed_twice():
 
 
 def test_second_pass_files_are_parsed_while_the_first_pass_arrives(tree, monkeypatch):
-    from opusguard import engine
-    from opusguard.config import load_settings
+    from opusguard.policy.config import load_settings
+    from opusguard.run import engine
 
     files = {f"app/plain{i}.py": f"def f{i}(x):\n    return x * {i}\n" for i in range(250)}
     files["app/config.py"] = 'OPUS = "claude-opus-4-1"\n'

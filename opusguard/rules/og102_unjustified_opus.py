@@ -2,11 +2,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from opusguard.findings import Finding, Location
-from opusguard.project import Project, ResolvedCall, ResolvedModel
-from opusguard.rule import Example, Rule
+from opusguard.base.tiers import Tier
+from opusguard.resolve.project import Project, ResolvedCall, ResolvedModel
+from opusguard.rules.findings import Finding, Location
 from opusguard.rules.og103_unknown_task import declare_hint
-from opusguard.tiers import Tier
+from opusguard.rules.rule import Example, Rule
 
 _POLICY = """\
 version: 1

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from opusguard.findings import Finding
-from opusguard.project import Project
-from opusguard.rule import Example, Rule
+from opusguard.resolve.project import Project
+from opusguard.rules.findings import Finding
+from opusguard.rules.rule import Example, Rule
 
 _POLICY = """\
 version: 1

@@ -3,11 +3,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date
 
-from opusguard.findings import Finding
-from opusguard.policy import Policy, Task
-from opusguard.project import Project
-from opusguard.rule import Example, Rule
-from opusguard.tiers import Tier
+from opusguard.base.tiers import Tier
+from opusguard.policy.tasks import Policy, Task
+from opusguard.resolve.project import Project
+from opusguard.rules.findings import Finding
+from opusguard.rules.rule import Example, Rule
 
 PLACEHOLDER_PREFIXES = ("todo", "placeholder", "tbd", "fixme")
 
@@ -109,7 +109,10 @@ def governance_problems(task: Task, policy: Policy, today: date) -> list[str]:
     if task.review_by is not None and task.review_by < today:
         problems.append(f"was due for review on {task.review_by}")
     if task.evidence:
-        from opusguard.evidence import EvidenceError, task_evidence  # (only a policy with evidence needs it)
+        from opusguard.policy.evidence import (  # (only a policy with evidence needs it)
+            EvidenceError,
+            task_evidence,
+        )
 
         try:
             evidence = task_evidence(policy, task)

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from opusguard.catalog import Lifecycle
-from opusguard.findings import Finding, Severity
-from opusguard.project import Project
-from opusguard.rule import Example, Rule
+from opusguard.policy.catalog import Lifecycle
+from opusguard.resolve.project import Project
+from opusguard.rules.findings import Finding, Severity
+from opusguard.rules.rule import Example, Rule
 
 
 class RetiredModel(Rule):

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from opusguard.findings import Finding
-from opusguard.project import Project
-from opusguard.rule import Example, Rule
-from opusguard.tiers import Tier
+from opusguard.base.tiers import Tier
+from opusguard.resolve.project import Project
+from opusguard.rules.findings import Finding
+from opusguard.rules.rule import Example, Rule
 
 
 class TierBelowBar(Rule):
@@ -57,7 +57,10 @@ class TierBelowBar(Rule):
         for task in project.policy.tasks.values():
             if task.tier not in (Tier.HAIKU, Tier.SONNET) or not task.evidence:
                 continue
-            from opusguard.evidence import EvidenceError, task_evidence  # (only a policy with evidence needs it)
+            from opusguard.policy.evidence import (  # (only a policy with evidence needs it)
+                EvidenceError,
+                task_evidence,
+            )
 
             try:
                 evidence = task_evidence(project.policy, task)

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from opusguard.findings import Finding
-from opusguard.project import Project
-from opusguard.rule import Example, Rule
+from opusguard.resolve.project import Project
+from opusguard.rules.findings import Finding
+from opusguard.rules.rule import Example, Rule
 
 _POLICY = "version: 1\nrouter: app.routing:route\ntasks:\n  classify:\n    tier: haiku\n"
 
@@ -47,7 +47,7 @@ class StaleRouteTable(Rule):
         policy = project.policy
         if not policy.router or not policy.path:
             return
-        from opusguard.scaffold import policy_digest, route_table_path, table_digest
+        from opusguard.policy.scaffold import policy_digest, route_table_path, table_digest
 
         table = route_table_path(policy)
         found = table_digest(table)

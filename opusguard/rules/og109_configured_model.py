@@ -2,11 +2,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from opusguard.configfiles import keys_text
-from opusguard.findings import Finding, Location, Severity
-from opusguard.notebook import location, place
-from opusguard.project import Project
-from opusguard.rule import Example, Rule
+from opusguard.facts.configfiles import keys_text
+from opusguard.facts.notebook import location, place
+from opusguard.resolve.project import Project
+from opusguard.rules.findings import Finding, Location, Severity
+from opusguard.rules.rule import Example, Rule
 
 
 class ConfiguredModel(Rule):

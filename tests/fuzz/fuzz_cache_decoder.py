@@ -14,8 +14,8 @@ import sys
 import atheris
 
 with atheris.instrument_imports():
-    from opusguard.cache import decode_entry
-    from opusguard.facts import FileFacts
+    from opusguard.facts.records import FileFacts
+    from opusguard.run.cache import decode_entry
 
 
 def test_one_input(data: bytes) -> None:

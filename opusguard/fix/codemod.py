@@ -1,0 +1,858 @@
+"""`opusguard fix --codemod`: move hard-coded models onto the policy's router.
+
+Reads the same analysis as `check` (the plan comes from resolved calls and the
+spans in the facts); only the files it rewrites are parsed again, with libcst,
+so formatting and comments outside the rewritten arguments stay byte-identical.
+
+Behaviour is preserved by construction: each rewritten call sends exactly the id
+it sent before, because its task pins that id (`model:`) whenever it differs
+from what the task's tier means today. Sites where that cannot be guaranteed by
+rewriting at the call (several possible models, a value built at run time, an
+env-var, parameter or class-attribute default a caller may override, the Agent
+SDK's bare aliases) are left alone and listed as needing a person.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, cast
+
+import libcst as cst
+import yaml
+from libcst.helpers import get_absolute_module_from_package_for_import
+from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
+from msgspec import Struct, field
+
+from opusguard.base.atomic import UnsafeTargetError, why_not_replaceable, write_atomic
+from opusguard.base.sanitize import printable
+from opusguard.base.tiers import Tier
+from opusguard.facts import notebook
+from opusguard.facts.records import Str
+from opusguard.resolve.project import Project
+from opusguard.rules.fixplan import FixPlan, NeedsPerson, NewTask, Plan, plan_rewrites, planning_inputs
+
+if TYPE_CHECKING:
+    from opusguard.facts.records import FileFacts
+    from opusguard.policy.tasks import Policy
+    from opusguard.rules.findings import Finding
+
+DEFAULT_ROUTER = "opusguard_router:route"
+
+
+# --- applying ------------------------------------------------------------------------
+
+
+class _ReplaceModelArgs(cst.CSTTransformer):
+    """Replace the expressions at the plans' spans (each once, the innermost first)
+    with their calls. (A node's position need not cover its children, a parameter's
+    default for one: the whole tree is walked.)"""
+
+    def __init__(
+        self, nodes: dict[cst.CSTNode, tuple[int, int, int, int]], calls: dict[tuple[int, int, int, int], str]
+    ):
+        super().__init__()
+        self.nodes = nodes  # each expression at one of the spans
+        self.calls = calls
+        self.done: set[tuple[int, int, int, int]] = set()
+        self.skip: set[cst.CSTNode] = set()  # top-level statements on none of the spans' lines
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        return node not in self.skip
+
+    # (libcst types on_leave with a TypeVar of its own, which no override can name)
+    def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode) -> cst.CSTNode:  # type: ignore[override]
+        span = self.nodes.get(original_node)
+        if span is not None and span not in self.done:
+            self.done.add(span)
+            return _expression(self.calls[span])
+        return updated_node
+
+
+@functools.lru_cache(maxsize=4096)
+def _expression(text: str) -> cst.BaseExpression:
+    """A plan's call as a node (nodes are immutable: one node may stand in many places)."""
+    return cst.parse_expression(text)
+
+
+def rewrite_source(source: bytes, plans: list[FixPlan], *, in_router_module: bool) -> bytes:
+    """`source` with the plans applied: each span replaced by its call, and the router
+    imported unless this is the router module. One parse, one pass over the tree."""
+    module = cst.parse_module(source)
+    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)  # (the tree is not used after the visit)
+    # PositionProvider alone: wrapper.resolve() also walks the tree once more for the
+    # batchable providers, even when there is none.
+    # (PositionProvider's values are CodeRanges; libcst types a provider's values as possibly lazy)
+    positions = cast("Mapping[cst.CSTNode, CodeRange]", PositionProvider()._gen(wrapper))
+    wanted = {r.span: r.call for r in plans}
+    nodes: dict[cst.CSTNode, tuple[int, int, int, int]] = {
+        node: span
+        for node, pos in positions.items()
+        if isinstance(node, cst.BaseExpression)
+        and (span := (pos.start.line, pos.start.column + 1, pos.end.line, pos.end.column + 1)) in wanted
+    }
+    if not nodes:
+        return source
+    transformer = _ReplaceModelArgs(nodes, wanted)
+    lines = [(span[0], span[2]) for span in nodes.values()]
+    for statement in module.body:
+        # A statement's lines: from its first decorator (before its own start) to its end.
+        first = [
+            positions[statement].start.line,
+            *(positions[d].start.line for d in getattr(statement, "decorators", ())),
+        ]
+        start, end = min(first), positions[statement].end.line
+        if not any(low <= end and start <= high for low, high in lines):
+            transformer.skip.add(statement)
+    new_module = wrapper.module.visit(transformer)
+    if not in_router_module:
+        for module_name, name in dict.fromkeys((r.import_module, r.import_name) for r in plans):
+            new_module = add_from_import(new_module, module_name, name)
+    out = new_module.bytes
+    if source.endswith(b"\r") and not out.endswith(b"\r"):
+        out += b"\r"  # libcst drops a file's last newline when it is a lone CR (old Mac endings)
+    return out
+
+
+# What libcst's AddImportsVisitor does for one `from MODULE import NAME` (no alias,
+# no package context), over the module's top-level statements only: that visitor
+# walks the whole tree and builds its matchers per file (30 ms a file of 20 lines).
+
+
+def _skips_first(module: cst.Module) -> bool:
+    """A docstring or `__strict__ = ...` first: imports never go above it."""
+    if not module.body or not isinstance(module.body[0], cst.SimpleStatementLine) or len(module.body[0].body) != 1:
+        return False
+    first = module.body[0].body[0]
+    if isinstance(first, cst.Expr):
+        return isinstance(first.value, cst.SimpleString)
+    return (
+        isinstance(first, cst.Assign)
+        and len(first.targets) == 1
+        and isinstance(first.targets[0].target, cst.Name)
+        and first.targets[0].target.value == "__strict__"
+    )
+
+
+def add_from_import(module: cst.Module, module_name: str, name: str) -> cst.Module:
+    """`module` importing `name` from `module_name`: unchanged when one of the imports at
+    its top already does (or imports *), else added to the first `from module_name
+    import ...` there, else a new line after the imports at the top."""
+    start = 1 if _skips_first(module) else 0
+    body = list(module.body)
+    end = start
+    while (
+        end < len(body)
+        and isinstance(head := body[end], cst.SimpleStatementLine)
+        and len(head.body) == 1
+        and isinstance(head.body[0], (cst.Import, cst.ImportFrom))
+    ):
+        end += 1
+    first_from = None
+    for index in range(start, end):
+        statement = cast(cst.SimpleStatementLine, body[index]).body[0]  # (import lines: the loop above)
+        if (
+            not isinstance(statement, cst.ImportFrom)
+            or get_absolute_module_from_package_for_import(None, statement) != module_name
+        ):
+            continue
+        if isinstance(statement.names, cst.ImportStar):
+            return module
+        if any(alias.asname is None and alias.evaluated_name == name for alias in statement.names):
+            return module
+        if first_from is None:
+            first_from = index
+    if first_from is not None:
+        import_line = cast(cst.SimpleStatementLine, body[first_from])
+        statement = cast(cst.ImportFrom, import_line.body[0])
+        names = cast("Sequence[cst.ImportAlias]", statement.names)  # (not `*`: that returned above)
+        body[first_from] = import_line.with_changes(
+            body=[statement.with_changes(names=[cst.ImportAlias(name=cst.Name(name)), *names])]
+        )
+        return module.with_changes(body=body)
+    after = body[end:]
+    if after:  # at least one empty line before the first statement that is not an import
+        leading = after[0].leading_lines
+        if not leading:
+            after[0] = after[0].with_changes(leading_lines=(cst.EmptyLine(),))
+        elif leading[0].comment is not None:
+            after[0] = after[0].with_changes(leading_lines=(cst.EmptyLine(), *leading))
+    line = cst.parse_statement(f"from {module_name} import {name}", config=module.config_for_parsing)
+    return module.with_changes(body=[*body[:end], line, *after])
+
+
+# --- the policy text -----------------------------------------------------------------
+
+
+class FixError(Exception):
+    """The fix cannot be done as planned; nothing was written. str() names the file."""
+
+
+def _newline_of(text: str) -> str:
+    first = re.search(r"\r\n|\r|\n", text)
+    return first.group(0) if first else "\n"
+
+
+def _emit(data: dict, indent: int, newline: str) -> str:
+    """YAML for `data` from PyYAML's emitter (never by hand: names and paths may hold
+    any character), each line indented by `indent` spaces."""
+    text = yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=False, width=1 << 20)
+    return "".join(" " * indent + line + newline for line in text.splitlines())
+
+
+def task_entry(task: NewTask) -> dict:
+    entry = {"tier": task.tier}
+    if task.model:
+        entry["model"] = task.model
+    entry["description"] = f"Added by opusguard fix from {task.source}."
+    return entry
+
+
+def append_tasks(policy_text: str, tasks: list[NewTask]) -> str:
+    """Add tasks to the policy's `tasks:` mapping, keeping every existing line as it is.
+
+    The new entries are written by the YAML emitter; `checked_policy_text` then reads
+    the result back before anything is written."""
+    if not tasks:
+        return policy_text
+    lines = policy_text.splitlines(keepends=True)
+    newline = _newline_of(policy_text)
+    root = yaml.compose(policy_text, Loader=yaml.SafeLoader) if policy_text.strip() else None
+    tasks_node = None
+    if isinstance(root, yaml.MappingNode):
+        for key, value in root.value:
+            if key.value == "tasks":
+                tasks_node = (key, value)
+    entries = {task.name: task_entry(task) for task in tasks}
+    if tasks_node is None:
+        if lines and not lines[-1].endswith(("\n", "\r")):
+            lines[-1] += newline
+        return "".join(lines) + "tasks:" + newline + _emit(entries, 2, newline)
+    key, value = tasks_node
+    if isinstance(value, yaml.MappingNode) and value.value and value.flow_style:
+        line = value.start_mark.line + 1
+        raise FixError(
+            f"line {line}: `tasks:` is written in flow style ({{...}}); write it as a block mapping "
+            "or add the tasks by hand; nothing was written"
+        )
+    if isinstance(value, yaml.MappingNode) and value.value:
+        indent = value.value[0][0].start_mark.column
+        # Insert after the last line of the mapping's last entry.
+        insert_at = value.value[-1][1].end_mark.line
+        if value.value[-1][1].end_mark.column != 0:
+            insert_at += 1
+    else:
+        indent = 2
+        insert_at = key.end_mark.line + 1
+        lines[key.end_mark.line] = re.sub(
+            r"tasks:\s*(\{\}|null|~)?\s*(\r\n|\r|\n)?$", lambda _: "tasks:" + newline, lines[key.end_mark.line]
+        )
+    if insert_at > len(lines):
+        insert_at = len(lines)
+    if insert_at and not lines[insert_at - 1].endswith(("\n", "\r")):
+        lines[insert_at - 1] += newline
+    return "".join(lines[:insert_at]) + _emit(entries, indent, newline) + "".join(lines[insert_at:])
+
+
+def add_router_key(policy_text: str, router: str) -> str:
+    """`router: MODULE:FUNCTION` added at the end of a policy that names none."""
+    newline = _newline_of(policy_text)
+    if policy_text and not policy_text.endswith(("\n", "\r")):
+        policy_text += newline
+    return policy_text + _emit({"router": router}, 0, newline)
+
+
+def checked_policy_text(path: Path, before: str, after: str, tasks: list[NewTask]) -> Policy:
+    """The policy `after` would be, or FixError: it must load and validate, keep every
+    key and task of `before` as it was, and add exactly `tasks`, each sending the id
+    its call sent."""
+    from opusguard.policy.tasks import PolicyError, load_policy_text
+
+    try:
+        old_data = yaml.safe_load(before) or {}
+        new_data = yaml.safe_load(after) or {}
+        policy = load_policy_text(path, after)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise FixError(
+            f"{path}: the policy with the new tasks would not be valid YAML ({where}{problem}); nothing was written"
+        ) from None
+    except PolicyError as exc:
+        raise FixError(
+            f"{path}: the policy with the new tasks would not be valid ({exc.message}); nothing was written"
+        ) from None
+    old_tasks = dict(old_data.get("tasks") or {})
+    new_tasks = dict(new_data.get("tasks") or {})
+    expected = {**old_tasks, **{t.name: task_entry(t) for t in tasks}}
+    rest_old = {k: v for k, v in old_data.items() if k not in ("tasks", "router")}
+    rest_new = {k: v for k, v in new_data.items() if k not in ("tasks", "router")}
+    clash = [t.name for t in tasks if t.name in old_tasks]
+    problem = None
+    if clash:
+        problem = f"task '{clash[0]}' is already declared"
+    elif (
+        new_tasks != expected or rest_new != rest_old or (old_data.get("router") not in (None, new_data.get("router")))
+    ):
+        problem = "the new tasks could not be added without changing what is there"
+    else:
+        wrong = [t.name for t in tasks if policy.model_for(t.name) != t.sent]
+        if wrong:
+            problem = f"task '{wrong[0]}' would not send {next(t.sent for t in tasks if t.name == wrong[0])}"
+    if problem:
+        raise FixError(f"{path}: {problem}; add the tasks by hand or use another policy; nothing was written")
+    return policy
+
+
+# --- the whole run -------------------------------------------------------------------
+
+
+class _RemoveAssignments(cst.CSTTransformer):
+    """Drop module-level `NAME = "<model id>"` statements that nothing uses any more."""
+
+    def __init__(self, names: set[str]):
+        super().__init__()
+        self.names = names
+        self.depth = 0
+
+    def visit_IndentedBlock(self, node: cst.IndentedBlock) -> None:
+        self.depth += 1
+
+    def leave_IndentedBlock(self, original_node: cst.IndentedBlock, updated_node: cst.IndentedBlock) -> cst.BaseSuite:
+        self.depth -= 1
+        return updated_node
+
+    def leave_SimpleStatementLine(
+        self, original_node: cst.SimpleStatementLine, updated_node: cst.SimpleStatementLine
+    ) -> cst.BaseStatement | cst.RemovalSentinel:
+        if self.depth == 0 and len(updated_node.body) == 1:
+            statement = updated_node.body[0]
+            targets = []
+            if isinstance(statement, cst.Assign) and len(statement.targets) == 1:
+                targets = [statement.targets[0].target]
+            elif isinstance(statement, cst.AnnAssign):
+                targets = [statement.target]
+            if targets and isinstance(targets[0], cst.Name) and targets[0].value in self.names:
+                return cst.RemoveFromParent()
+        return updated_node
+
+
+def unused_constants(plan: Plan, project: Project) -> dict[str, set[str]]:
+    """Module constants holding a model id whose every call site the plan rewrites."""
+    rewritten_calls = {(r.path, r.span) for r in plan.rewrites}
+    out: dict[str, set[str]] = {}
+    for call in project.calls:
+        for model in call.models:
+            facts = project.files.get(model.literal_path)
+            if facts is None:
+                continue
+            for name, value in facts.bindings.items():
+                if isinstance(value, Str) and value.span == model.literal_span:
+                    if any((call.path, a.span) in rewritten_calls for a in call.call.model_args):
+                        out.setdefault(model.literal_path, set()).add(name)
+    return out
+
+
+class FileWrite(Struct):
+    shown: str  # the path as the user sees it: relative, with '/'
+    target: Path  # the file written: for a symlink, the file inside the project it points at
+    before: bytes | None  # None: a new file
+    after: bytes
+
+
+class FixResult(Struct):
+    changed: dict[str, tuple[bytes, bytes]]  # path -> (before, after)
+    policy_path: Path
+    policy_before: str
+    policy_after: str
+    plan: Plan
+    skipped: list[str] = field(default_factory=list)
+    # Files the fix would rewrite but leaves for a person: path -> why.
+    refused: dict[str, str] = field(default_factory=dict)
+    # The policy, routing table and router files to write, in that order (first).
+    support: list[FileWrite] = field(default_factory=list)
+    targets: dict[str, Path] = field(default_factory=dict)  # changed path -> file written
+    router: str = DEFAULT_ROUTER
+    router_passed: list[str] = field(default_factory=list)  # names passed over for the router
+    written: list[str] = field(default_factory=list)  # filled by write_fix
+    written_stale: list[str] = field(default_factory=list)  # sources left alone: changed since read
+    removed: set[tuple[str, int]] = field(default_factory=set)  # (path, line) of constants removed
+
+    def writes(self) -> list[FileWrite]:
+        """Every file to write, in the order written: policy, table, router, then code."""
+        code = [
+            FileWrite(path, self.targets.get(path, Path(path)), before, after)
+            for path, (before, after) in sorted(self.changed.items())
+        ]
+        return [*self.support, *code]
+
+    @property
+    def created(self) -> list[str]:
+        return [w.shown for w in self.support if w.before is None]
+
+    def diff(self) -> str:
+        out = []
+        for write in self.writes():
+            before = write.before.decode("utf-8", "replace") if write.before is not None else ""
+            if write.before is None and not write.after:  # a new empty file (a package's __init__.py)
+                out += ["--- /dev/null\n", f"+++ b/{write.shown}\n"]
+                continue
+            out += difflib.unified_diff(
+                before.splitlines(keepends=True),
+                write.after.decode("utf-8", "replace").splitlines(keepends=True),
+                # a file name is shown escaped (a line break in it would forge diff lines)
+                "/dev/null" if write.before is None else f"a/{printable(write.shown)}",
+                f"b/{printable(write.shown)}",
+            )
+        return "".join(out)
+
+
+def _router_name_problem(router: str) -> str | None:
+    import keyword
+
+    for name in (*router.split(":")[0].split("."), router.split(":")[1]):
+        if keyword.iskeyword(name):
+            return f"'{name}' is a Python keyword"
+    return None
+
+
+def _shown(path: Path, cwd: Path) -> str:
+    return Path(os.path.relpath(path, cwd)).as_posix()
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        path.resolve().relative_to(root.resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def _write_target(path: Path, root: Path, *, must_exist: bool = True) -> tuple[Path, str | None]:
+    """The file to write for `path`, or why it is left for a person. A symlink is
+    followed to its target when that is a file inside the project (`root`)."""
+    target = path
+    real = path.resolve()
+    try:
+        real.relative_to(root.resolve())
+    except ValueError:
+        if path.is_symlink():
+            return path, "it is a symlink to a file outside the project"
+        if path.parent.resolve() != Path(os.path.normpath(path.absolute().parent)):
+            return path, "it lies outside the project, through a symlinked folder"
+        real = path  # a file named outside the project on purpose (--policy FILE)
+    if path.is_symlink():
+        target = real
+    reason = why_not_replaceable(target)
+    if reason is None and must_exist and not target.exists():
+        reason = "it no longer exists"
+    return target, reason
+
+
+def compute_fix(
+    project: Project,
+    sources: dict[str, bytes],
+    *,
+    policy_path: Path,
+    cwd: Path,
+    task_names: dict[str, str] | None = None,
+    remove_unused_in: list[Path] | None = None,
+    root: Path | None = None,
+    exclude: Callable[[str], bool] | None = None,
+) -> FixResult:
+    """The whole fix, computed in memory and checked: every file to write, in order.
+
+    `remove_unused_in`: every file of the scanned tree, searched for other uses
+    before a constant is removed (--remove-unused). `root`: the project's top; a
+    symlink is followed only to a file below it (default: `cwd`). `exclude`: as plan_rewrites.
+    Raises FixError when the fix cannot be done safely; then nothing is written."""
+    from opusguard.policy.scaffold import starter_policy_text
+    from opusguard.resolve.join import is_router_file
+
+    root = root or cwd
+    if project.policy.router:
+        problem = _router_name_problem(project.policy.router)
+        if problem is not None:
+            raise FixError(f"{project.policy.path}: router {project.policy.router}: {problem}; nothing was written")
+    policy_exists = os.path.lexists(policy_path)
+    try:
+        policy_before = policy_path.read_text(encoding="utf-8") if policy_exists else ""
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FixError(f"{policy_path}: cannot read the policy: {getattr(exc, 'strerror', None) or exc}") from None
+    router, passed, reserved = planning_inputs(project.policy, policy_path)
+    if not policy_exists:
+        base_text = starter_policy_text(router)
+    elif project.policy.router is None:
+        base_text = add_router_key(policy_before, router)
+    else:
+        base_text = policy_before
+    plan = plan_rewrites(project, task_names=task_names, reserved=reserved, exclude=exclude, router=router)
+    by_file: dict[str, list[FixPlan]] = {}
+    for rewrite in plan.rewrites:
+        by_file.setdefault(rewrite.path, []).append(rewrite)
+    changed: dict[str, tuple[bytes, bytes]] = {}
+    skipped: list[str] = []
+    refused: dict[str, str] = {}
+    targets: dict[str, Path] = {}
+    function = router.split(":")[1]
+    for path, rewrites in sorted(by_file.items()):
+        facts = project.files.get(path)
+        if facts is not None and _binds_other(facts, function, router.split(":")[0]):
+            skipped.append(path)
+            plan.needs_person += [
+                NeedsPerson(path, r.span[0], f"the name '{function}' means something else in this module")
+                for r in rewrites
+            ]
+            continue
+        target, reason = _write_target(cwd / path, root)
+        if reason is None and target in targets.values():
+            reason = "another name of a file already rewritten"
+        if reason is not None:
+            refused[path] = reason
+            plan.needs_person += [NeedsPerson(path, r.span[0], f"the file is left alone: {reason}") for r in rewrites]
+            continue
+        before = sources.get(path)
+        if before is None:
+            before = target.read_bytes()
+
+        def rewrite_file(source: bytes, rewrites: list[FixPlan] = rewrites, path: str = path) -> bytes:
+            return rewrite_source(source, rewrites, in_router_module=is_router_file(path, router.split(":")[0]))
+
+        try:
+            after = notebook.rewrite_code(before, rewrite_file) if notebook.is_notebook(path) else rewrite_file(before)
+        except (cst.ParserSyntaxError, ValueError, RecursionError):  # libcst refuses some odd files
+            skipped.append(path)
+            continue
+        if isinstance(after, str):  # a notebook's cells could not take the rewrite: why
+            plan.needs_person += [NeedsPerson(path, r.span[0], f"not rewritten: {after}") for r in rewrites]
+            continue
+        if after != before:
+            changed[path] = (before, after)
+            targets[path] = target
+    removed: set[tuple[str, int]] = set()
+    if remove_unused_in is not None:
+        removed = _remove_unused(project, plan, changed, sources, cwd, remove_unused_in)
+        for path in [p for p in changed if p not in targets]:  # a definition's file
+            target, reason = _write_target(cwd / path, root)
+            if reason is None and target not in targets.values():
+                targets[path] = target
+            else:
+                del changed[path]  # only a removal: keeping the constant is harmless
+    for path, (_, after) in changed.items():
+        # never write something that does not parse
+        cst.parse_module(notebook.code_text(after).text if notebook.is_notebook(path) else after)
+    new_tasks = [
+        t for t in plan.new_tasks.values() if any(r.task == t.name for r in plan.rewrites if r.path in changed)
+    ]
+    result = FixResult(
+        changed,
+        policy_path,
+        policy_before,
+        policy_before,
+        plan,
+        skipped,
+        refused,
+        targets=targets,
+        router=router,
+        router_passed=passed,
+        removed={where for where in removed if where[0] in changed},
+    )
+    if changed:
+        result.support = _support_writes(result, base_text, new_tasks, policy_exists, cwd, root)
+        if result.support and result.support[0].shown == _shown(policy_path, cwd):
+            result.policy_after = result.support[0].after.decode("utf-8")
+    return result
+
+
+def _support_writes(
+    result: FixResult, base_text: str, new_tasks: list[NewTask], policy_exists: bool, cwd: Path, root: Path
+) -> list[FileWrite]:
+    """The policy (with the new tasks), the routing table and, when missing, the router
+    module and its packages' __init__.py: checked, in the order they are written."""
+    from opusguard.policy.scaffold import (
+        render_route_table,
+        render_router_module,
+        route_table_path,
+        router_parts,
+        router_path,
+        router_problem,
+        table_problem,
+    )
+
+    path = result.policy_path
+    try:
+        after_text = append_tasks(base_text, new_tasks)
+    except FixError as exc:
+        raise FixError(f"{path}: {exc}") from None
+    policy = checked_policy_text(path, base_text, after_text, new_tasks)
+    used = {r.task for r in result.plan.rewrites if r.path in result.changed}
+    missing = sorted(used - set(policy.tasks))
+    if missing:
+        raise FixError(f"{path}: task '{missing[0]}' would be called but not declared; nothing was written")
+    writes = []
+    if after_text != result.policy_before or not policy_exists:
+        target, reason = _write_target(path, root, must_exist=False)
+        if reason is not None:
+            raise FixError(f"{path}: not written: {reason}; nothing was written")
+        writes.append(
+            FileWrite(
+                _shown(path, cwd),
+                target,
+                result.policy_before.encode("utf-8") if policy_exists else None,
+                after_text.encode("utf-8"),
+            )
+        )
+    module_file = router_path(policy)
+    if not module_file.exists():
+        base = policy_dir_of(path)
+        problem = router_problem(result.router, base)
+        if problem is not None:
+            raise FixError(
+                f"{path}: router {result.router}: {problem}; name another router in the policy; nothing was written"
+            )
+        router_module, router_function = router_parts(policy)
+        parts = router_module.split(".")
+        for depth in range(1, len(parts)):
+            init = base.joinpath(*parts[:depth], "__init__.py")
+            if not init.exists():
+                writes.append(FileWrite(_shown(init, cwd), init, None, b""))
+        text = render_router_module(router_module, router_function, path.name)
+        writes.append(FileWrite(_shown(module_file, cwd), module_file, None, text.encode("utf-8")))
+    table = route_table_path(policy)
+    problem = table_problem(table)
+    if problem is not None:
+        raise FixError(f"{problem}; nothing was written")
+    table_text = render_route_table(policy).encode("utf-8")
+    table_before = table.read_bytes() if table.exists() else None
+    if table_before != table_text:
+        # The table right after the policy: until the code calls a task, a stale
+        # table is harmless (OG108 says so), and the code is written last.
+        writes.insert(
+            1 if writes and writes[0].shown == _shown(path, cwd) else 0,
+            FileWrite(_shown(table, cwd), table, table_before, table_text),
+        )
+    for write in writes:
+        if write.before is None and os.path.lexists(write.target):
+            raise FixError(f"{write.target}: already exists; nothing was written")
+        if write.before is None and not _inside(write.target, root):
+            raise FixError(
+                f"{write.shown}: would be created outside the project ({root}); run fix from the "
+                "project's top, or create the policy there with `opusguard init`; nothing was written"
+            )
+    return writes
+
+
+def policy_dir_of(policy_path: Path) -> Path:
+    return policy_path.resolve().parent
+
+
+def _remove_unused(
+    project: Project,
+    plan: Plan,
+    changed: dict[str, tuple[bytes, bytes]],
+    sources: dict[str, bytes],
+    cwd: Path,
+    tree: list[Path],
+) -> set[tuple[str, int]]:
+    """Remove the unused constants; returns (path, line) of each removed."""
+    removed: set[tuple[str, int]] = set()
+    candidates = unused_constants(plan, project)
+    if not candidates:
+        return removed
+    # libcst's codemod package takes a third of a second to import: only --remove-unused needs it.
+    from libcst.codemod import CodemodContext
+    from libcst.codemod.visitors import RemoveImportsVisitor
+
+    # First drop imports of those constants that the rewrite left unused.
+    names = set().union(*candidates.values())
+    for path, (before, after) in list(changed.items()):
+        facts = project.files.get(path) if not notebook.is_notebook(path) else None
+        imports = [imp for imp in facts.imports if imp.name in names and imp.local == imp.name] if facts else []
+        if not imports:
+            continue
+        context = CodemodContext()
+        for imp in imports:
+            RemoveImportsVisitor.remove_unused_import(context, "." * imp.level + imp.module, imp.name)
+        module = cst.parse_module(after)
+        changed[path] = (before, RemoveImportsVisitor(context).transform_module(module).bytes)
+    texts: dict[str, bytes] = {}
+    for file in tree:
+        rel = file.resolve().relative_to(cwd.resolve()).as_posix() if file.is_absolute() else file.as_posix()
+        texts[rel] = changed[rel][1] if rel in changed else file.read_bytes()
+    for def_path, names in candidates.items():
+        if notebook.is_notebook(def_path):  # (its constants stay: a later cell may still print them)
+            continue
+        unused = set()
+        for name in names:
+            pattern = re.compile(rb"\b" + re.escape(name.encode()) + rb"\b")
+            uses = sum(len(pattern.findall(text)) for text in texts.values())
+            if uses == 1:  # only its own definition
+                unused.add(name)
+        if not unused:
+            continue
+        before = changed[def_path][0] if def_path in changed else sources.get(def_path) or (cwd / def_path).read_bytes()
+        current = changed[def_path][1] if def_path in changed else before
+        after = cst.parse_module(current).visit(_RemoveAssignments(unused)).bytes
+        if after != before:
+            changed[def_path] = (before, after)
+            facts = project.files.get(def_path)
+            bound = [facts.bindings.get(name) for name in unused] if facts else []
+            removed |= {(def_path, value.span[0]) for value in bound if isinstance(value, Str)}
+    return removed
+
+
+def _binds_other(facts: FileFacts, name: str, router_module: str) -> bool:
+    """Whether `name` is already bound in the module to something other than the router."""
+    if name in facts.bindings or name in facts.functions or name in facts.classes:
+        return True
+    return any(imp.local == name and not (imp.module == router_module and imp.name == name) for imp in facts.imports)
+
+
+class FixWriteError(Exception):
+    """Writing stopped part-way: str() says where, what was written and what was not."""
+
+    def __init__(self, message: str, written: list[str], not_written: list[str]):
+        done = ", ".join(written) or "none"
+        left = ", ".join(not_written) or "none"
+        super().__init__(f"{message}; written: {done}; not written: {left}")
+        self.written, self.not_written = written, not_written
+
+
+def write_fix(result: FixResult, cwd: Path) -> list[str]:
+    """Write the fix: the policy and routing table first, then the router, then the
+    code, each file atomically, and only a source whose bytes on disk are still the
+    ones analysed. Returns those left alone because they changed (stale).
+
+    A task declared that no code calls yet is harmless; code calling an undeclared
+    task is not: so a run stopped at any point leaves every task the code calls
+    declared. On an error, FixWriteError names the files written and those not."""
+    stale = []
+    writes = list(result.support)
+    for write in result.writes():
+        try:
+            current = write.target.read_bytes() if os.path.lexists(write.target) else None
+        except OSError:
+            current = b""  # unreadable: not what was analysed
+        if current == write.before:
+            if write not in writes:
+                writes.append(write)
+        elif write in result.support:  # the policy or table changed meanwhile: plan again
+            raise FixWriteError(
+                f"{write.shown}: changed on disk since it was read; run fix again",
+                [],
+                [w.shown for w in result.writes()],
+            )
+        else:
+            stale.append(write.shown)
+    for write in writes:
+        reason = why_not_replaceable(write.target)
+        if reason is not None:
+            raise FixWriteError(f"{write.shown}: not written: {reason}", [], [w.shown for w in writes])
+    for index, write in enumerate(writes):
+        try:
+            write.target.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(write.target, write.after)
+        except (OSError, KeyboardInterrupt) as exc:
+            message = (
+                str(exc)
+                if isinstance(exc, UnsafeTargetError)
+                else f"{write.shown}: {getattr(exc, 'strerror', None) or exc or 'interrupted'}"
+            )
+            raise FixWriteError(message, result.written, [w.shown for w in writes[index:]]) from None
+        result.written.append(write.shown)
+    result.written_stale = [path for path in stale if path in result.changed]
+    return stale
+
+
+# --- what is left after the fix ------------------------------------------------------
+
+# Each kind of finding a fix leaves, and what a person does about it.
+LEFT_KINDS = {
+    "OG000": "files that could not be read or parsed (named above): fix them, then run fix again",
+    "person": 'in calls listed above as needing a person: route each by hand (model=route("TASK")), '
+    "or annotate the call with `# opusguard: task=NAME` once its model is one literal",
+    "left-alone": "in files fix left alone (reason above): remove the reason and run fix again",
+    "unused-constant": "constants no call sends any more: `opusguard fix --codemod --remove-unused` removes them",
+    "data": "model ids no call sends (model catalogues, price tables, lists of supported models): keep each "
+    "as data with `# opusguard: ignore[OG101]` and a reason (or per-file-ignores), or move it into policies/",
+    "OG101": 'model ids sent by calls fix does not rewrite: route them by hand (model=route("TASK"))',
+    "OG102": "Opus calls not routed: route them, or give their task a justification",
+    "OG103": "undeclared tasks: declare each in the policy",
+    "OG104": "on Opus tasks without a justification or owner (OG104): add justification, owner and "
+    "review_by (with evidence), or move the task to sonnet or haiku",
+    "OG105": "retired or deprecated models (also where a task pins one): move the task (or the call) to a current model",
+    "OG106": "models known only at run time: annotate the call with `# opusguard: task=NAME`",
+    "OG109": "model ids in config files: move the choice into the policy, or `# opusguard: ignore[OG109]` "
+    "with a reason (recorded responses, fixtures)",
+}
+
+
+def _joined_line(project: Project, finding: Finding) -> int:
+    """The finding's line in the file's facts: a notebook's findings are placed in
+    their cell, its facts (and the plan) count lines of the cells' joined code."""
+    facts = project.files.get(finding.path)
+    if finding.cell is None or facts is None:
+        return finding.line
+    start = next((first for first, number in facts.cells if number == finding.cell), None)
+    return finding.line if start is None else start + finding.line - 1
+
+
+def leftover_findings(findings: list[Finding], result: FixResult, project: Project) -> dict[str, int]:
+    """The findings a fix leaves (of `findings`, found before it), counted by kind
+    (a key of LEFT_KINDS, else the rule's code)."""
+    written = set(result.changed) - set(result.written_stale)
+    rewritten = {(r.path, r.span) for r in result.plan.rewrites if r.path in written}
+    fixed = {(path, span[0]) for path, span in rewritten}
+    sent, sent_by_person = set(), set()
+    person_sites = {(p.path, p.line) for p in result.plan.needs_person}
+    for call in project.calls:
+        spans = {(m.literal_path, m.literal_span) for m in call.models}
+        if any((call.path, a.span) in rewritten for a in call.call.model_args) or (spans and spans <= rewritten):
+            fixed.add((call.path, call.line))
+        for path, span in spans:
+            sent.add((path, span[0]))
+            if (call.path, call.line) in person_sites:
+                sent_by_person.add((path, span[0]))
+    constants = {
+        (path, span[0])
+        for path, span in (
+            (m.literal_path, m.literal_span)
+            for c in project.calls
+            for m in c.models
+            if any((c.path, a.span) in rewritten for a in c.call.model_args)
+        )
+    }
+    left_alone = set(result.refused) | set(result.skipped) | set(result.written_stale)
+    counts: dict[str, int] = {}
+    for finding in findings:
+        where = (finding.path, _joined_line(project, finding))
+        if (where in fixed or where in result.removed) and finding.rule in ("OG101", "OG102", "OG105", "OG106"):
+            continue
+        if finding.rule == "OG108" and any(w.shown.endswith("_table.py") for w in result.support):
+            continue  # the fix writes the table afresh
+        if finding.path in left_alone:
+            kind = "left-alone"
+        elif where in person_sites or where in sent_by_person:
+            kind = "person"
+        elif finding.rule == "OG101" and where in constants:
+            kind = "unused-constant"
+        elif finding.rule == "OG101" and where not in sent:
+            kind = "data"
+        else:
+            kind = finding.rule
+        counts[kind] = counts.get(kind, 0) + 1
+    used = {r.task for r in result.plan.rewrites if r.path in written}
+    for name, task in result.plan.new_tasks.items():
+        if name not in used:
+            continue
+        if task.tier == Tier.OPUS:  # declared with no justification and no owner: two OG104 findings
+            counts["OG104"] = counts.get("OG104", 0) + 2
+        ref = project.catalog.recognize(task.sent) if task.model else None
+        if ref is not None and project.catalog.lifecycle(ref, project.today) is not None:
+            counts["OG105"] = counts.get("OG105", 0) + 1  # the pinned id, now in the routing table
+    return counts

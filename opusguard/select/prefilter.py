@@ -1,0 +1,279 @@
+"""Byte-level pre-filter: which files can matter, decided without parsing.
+
+Most files of a real codebase never mention a Claude model. Phase 1 keeps files
+that could hold a model id, a Claude SDK call, an annotation or a router call;
+phase 2 keeps files that read a name which resolves to a model elsewhere and
+make a model-taking call (`from app.config import OPUS` ... `model=OPUS`).
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import re
+from typing import NamedTuple
+
+import ahocorasick_rs
+
+from opusguard.facts import sinks
+
+# What the verdicts are (the verdict index records them too).
+PARSE, SECOND_PASS, SKIP = "parse", "second", "skip"
+
+# The words are found in one pass over the lowercased bytes by a multi-pattern
+# search (SIMD, several GB/s): on the benchmark corpus (57 MB) a `bytes.find` per
+# word took 0.29 s of CPU, a regex alternation 0.36 s, this 0.07 s, most of it
+# lowercasing. Every spelling the recogniser accepts contains "claude".
+_PARSE_WORDS = (b"claude", b"opusguard:", b"route(")
+# The Claude Agent SDK's bare aliases at the end of a string ("opus"), which a
+# helper may pass on to the SDK (`make_options("opus")`): the file is parsed.
+_ALIAS_WORDS = (b'opus"', b"opus'", b'sonnet"', b"sonnet'", b'haiku"', b"haiku'")
+# A Claude SDK call whose model is not written in the file (OG106) needs an SDK
+# name and a model-taking call; the Agent SDK's AgentDefinition takes bare "opus".
+# ("anthropi", not "anthropic": a word ending as another begins could hide it, see
+# the test.)
+_SDK_WORDS = (b"anthropi", b"bedrock")
+_MODEL_CALL = re.compile(
+    rb"\bmodel(?:_name|_id|Id)?\s*=|messages\.|invoke_model|converse|"
+    rb"ChatAnthropic|init_chat_model|completion\(|Agent\(|dspy\.LM|\*\*"
+)
+# What a model-taking call writes: a model keyword ("model_id=", "modelId=" and
+# "invoke_model" contain "odel", looked for as written, apart: SMART_MODEL alone is
+# a name, not a call) or an SDK shape that takes the model positionally. `**kwargs`
+# is not one: extraction follows `**` only into SDK calls, named here.
+_MODEL_CALL_WORDS = (b"messages.", b"converse", b"completion(", b"agent(", b"dspy")
+_AGENT_DEFINITION = b"agentdefinition"
+# "odel" counts only as written (`model=`, `modelId=`, not MODEL); the search over
+# lowered bytes finds every place it may be, and the file's own bytes there decide.
+# (A `b"odel" in content` of its own took 40% of classifying: "o" is common.)
+_MODEL_WORD = b"odel"
+WORDS = (*_PARSE_WORDS, *_ALIAS_WORDS, *_SDK_WORDS, _AGENT_DEFINITION, *_MODEL_CALL_WORDS, _MODEL_WORD)
+_MODEL_WORD_INDEX = WORDS.index(_MODEL_WORD)
+# Leftmost-first is the kind of search that uses the SIMD prefilter; it reports
+# non-overlapping matches, which is every occurrence because no word overlaps
+# another (tests/test_prefilter.py checks it).
+_WORD_SEARCH = ahocorasick_rs.BytesAhoCorasick(WORDS, matchkind=ahocorasick_rs.MATCHKIND_LEFTMOST_FIRST)
+
+
+def classify(content: bytes) -> str:
+    """PARSE: the file may hold a model id, a Claude SDK call, an annotation or a
+    router call. SECOND_PASS: it makes something like a model-taking call, which
+    matters if it reads a name bound to a model elsewhere. SKIP: neither."""
+    matches = _WORD_SEARCH.find_matches_as_indexes(content.lower())
+    if not matches:
+        return SKIP
+    found = {WORDS[index] for index, _start, _end in matches}
+    if any(word in found for word in _PARSE_WORDS) or any(word in found for word in _ALIAS_WORDS):
+        return PARSE
+    if any(word in found for word in _SDK_WORDS) and _MODEL_CALL.search(content) is not None:
+        return PARSE
+    if _AGENT_DEFINITION in found:
+        return PARSE
+    if any(word in found for word in _MODEL_CALL_WORDS):
+        return SECOND_PASS
+    if any(index == _MODEL_WORD_INDEX and content[start:end] == _MODEL_WORD for index, start, end in matches):
+        return SECOND_PASS
+    return SKIP
+
+
+def may_mention_model(content: bytes) -> bool:
+    return classify(content) == PARSE
+
+
+class HeldName(NamedTuple):
+    """A name another file may read a model through: a module-level name bound to
+    a model (`cls` empty), or an attribute of class `cls` that holds or receives
+    one (read as `Cls.attr`, or as `self.attr` in a subclass)."""
+
+    name: str
+    module: str  # the last part of the defining module's dotted name
+    cls: str = ""
+
+
+def may_use_names(content: bytes, names: frozenset[HeldName]) -> bool:
+    """Whether the file may read one of `names` through an import.
+
+    Phase 2 looks only at files phase 1 sent to it (SECOND_PASS): those that make
+    something like a model-taking call."""
+    return bool(names) and classify(content) == SECOND_PASS and reads_names(content, names)
+
+
+def reads_names(content: bytes, names: frozenset[HeldName]) -> bool:
+    """may_use_names for a file already known to make a model-taking call.
+
+    A name from another module is read through an import: of the name itself (a
+    re-export counts: `from pkg import SMART`), of its module (`import cfg`,
+    `from app import cfg`, `from .cfg import X`) or of everything (`import *`).
+    A class attribute is read through an import of its class, or of the class's
+    module and the class's name in the file. Words that merely look the same (a
+    class called `Model`, a local `model`) are not enough: the import decides."""
+    if not names or not _name_search(names).find_matches_as_indexes(content):
+        return False
+    # The imports first (one pass): a name's word is searched for only if it may
+    # have come in; common names ("id", "model") are in most files.
+    imported_names, module_parts, star = _imports_of(content)
+    for name, module, cls in names:
+        encoded = name.encode()
+        module_bytes = module.encode()
+        module_imported = star or module_bytes in module_parts or module_bytes in imported_names
+        if not cls:
+            came_in = encoded in imported_names or module_imported
+        else:
+            cls_bytes = cls.encode()
+            came_in = cls_bytes in imported_names or (module_imported and _word(cls_bytes).search(content) is not None)
+        if came_in and encoded in content and _word(encoded).search(content):
+            return True
+    return False
+
+
+# `from MODULE import NAMES` (parenthesised over lines, or to the end of the
+# logical line) and `import MODULES`. Over-reading is safe (a file parsed for
+# nothing); a missed import would drop a fact, so the patterns are loose: an
+# import in a docstring or a string counts too.
+_FROM_IMPORT = re.compile(
+    rb"(?<![\w\x80-\xff])from(?![\w\x80-\xff])([\w\x80-\xff. \t\\\r\n]*?)(?<![\w\x80-\xff])import[ \t\\]*"
+    rb"(?:\(([^)]*)\)|((?:[^\n;\\]|\\\r?\n)*))"
+)
+_IMPORT = re.compile(rb"(?<![\w\x80-\xff.])import[ \t\\]+((?:[^\n;(\\]|\\\r?\n)*)")
+_IDENTIFIER = re.compile(rb"[A-Za-z_\x80-\xff][\w\x80-\xff]*")
+
+
+def _imports_of(content: bytes) -> tuple[frozenset[bytes], frozenset[bytes], bool]:
+    """(every identifier in the names part of an import, every part of an imported
+    module's dotted name, whether anything is imported with `*`)."""
+    names: set[bytes] = set()
+    parts: set[bytes] = set()
+    star = False
+    for match in _FROM_IMPORT.finditer(content):
+        parts.update(_IDENTIFIER.findall(match[1]))
+        listed = match[2] if match[2] is not None else match[3]
+        star = star or b"*" in listed
+        names.update(_IDENTIFIER.findall(listed))
+    for match in _IMPORT.finditer(content):
+        parts.update(_IDENTIFIER.findall(match[1]))
+    return frozenset(names), frozenset(parts), star
+
+
+@functools.lru_cache(maxsize=16)
+def _name_search(names: frozenset[HeldName]) -> ahocorasick_rs.BytesAhoCorasick:
+    return ahocorasick_rs.BytesAhoCorasick(
+        sorted({held.name.encode() for held in names}), matchkind=ahocorasick_rs.MATCHKIND_LEFTMOST_FIRST
+    )
+
+
+def _whole_word(name: bytes) -> bytes:
+    # Not \b: in a bytes pattern it knows only ASCII, and a name may be non-ASCII (UTF-8).
+    return rb"(?<![\w\x80-\xff])" + re.escape(name) + rb"(?![\w\x80-\xff])"
+
+
+@functools.lru_cache(maxsize=256)
+def _word(name: bytes) -> re.Pattern[bytes]:
+    return re.compile(_whole_word(name))
+
+
+# What makes a function or statement worth parsing: "claude" or "odel" in any case,
+# "opusguard:", an SDK shape's distinctive segment as a whole word (`messages` of
+# messages.create: an alias `api = client.messages` is in the same function;
+# `ChatAnthropic`, `converse` ...) or a call of the router (its name as a whole
+# word, then "(": a variable or parameter called `route` adds nothing). Found with
+# multi-pattern searches, not a regex alternation: a tenth of the time on the kept
+# functions.
+_ANY_CASE_WORDS = (b"claude", b"odel", *_ALIAS_WORDS)
+# What may stand between a called name and its "(": spaces, newlines (in brackets),
+# backslash continuations, comments.
+_CALL_OPEN_TEXT = re.compile(r"(?:\s|\\|#[^\n]*)*\(")
+_CALL_OPEN_BYTES = re.compile(rb"(?:\s|\\|#[^\n]*)*\(")
+
+
+class _Triggers:
+    def __init__(self, router_names: frozenset[str]):
+        # (A router name that is not an identifier, "pkg.route", is looked for by its
+        # last part, the name that is called.)
+        sink_names = sorted({sink.suffix[0] for sink in sinks.SINKS})
+        routers = sorted({part for name in router_names for part in re.split(r"\W+", name)[-1:] if part})
+        self.any_case_bytes = ahocorasick_rs.BytesAhoCorasick(
+            _ANY_CASE_WORDS, matchkind=ahocorasick_rs.MATCHKIND_LEFTMOST_FIRST
+        )
+        self.any_case_text = ahocorasick_rs.AhoCorasick(
+            [w.decode() for w in _ANY_CASE_WORDS], matchkind=ahocorasick_rs.MATCHKIND_LEFTMOST_FIRST
+        )
+        # Longest at each start: of two names starting at one place, the one that can
+        # end at a word boundary (AgentDefinition, not Agent). Names are identifiers, so a name
+        # starting inside another cannot start a word: nothing that counts is hidden.
+        # The router's name is one of them; a match of it counts only before a "(".
+        names = sorted({*sink_names, *routers})
+        self.routers = frozenset(names.index(router) for router in routers if router not in sink_names)
+        self.names_bytes = ahocorasick_rs.BytesAhoCorasick(
+            [n.encode() for n in names], matchkind=ahocorasick_rs.MATCHKIND_LEFTMOST_LONGEST
+        )
+        self.names_text = ahocorasick_rs.AhoCorasick(names, matchkind=ahocorasick_rs.MATCHKIND_LEFTMOST_LONGEST)
+
+
+@functools.lru_cache(maxsize=16)
+def _triggers(router_names: frozenset[str]) -> _Triggers:
+    return _Triggers(router_names)
+
+
+_WORD_BYTE = re.compile(rb"\w")  # as a bytes regex's \b sees it: ASCII
+_WORD_CHAR = re.compile(r"\w")
+
+
+def _has_whole_word(
+    text: str,
+    matches: list[tuple[int, int, int]],
+    word: re.Pattern[str],
+    routers: frozenset[int],
+    call_open: re.Pattern[str],
+) -> bool:
+    end_of_text = len(text)
+    for index, start, end in matches:
+        if (start == 0 or not word.match(text, start - 1)) and (end == end_of_text or not word.match(text, end)):
+            if index not in routers or call_open.match(text, end):
+                return True
+    return False
+
+
+def text_may_matter(text: str, router_names: frozenset[str] = frozenset({"route"})) -> bool:
+    """function_may_matter for a statement's decoded text."""
+    triggers = _triggers(router_names)
+    if "opusguard:" in text or triggers.any_case_text.find_matches_as_indexes(text.lower()):
+        return True
+    matches = triggers.names_text.find_matches_as_indexes(text)
+    return _has_whole_word(text, matches, _WORD_CHAR, triggers.routers, _CALL_OPEN_TEXT)
+
+
+def function_may_matter(text: bytes, router_names: frozenset[str] = frozenset({"route"})) -> bool:
+    """Whether source text could add a call or literal fact (a superset): whether it
+    has a trigger line (selection.py keeps the statements on those)."""
+    return bool(trigger_lines(text, router_names))
+
+
+_NEWLINE = re.compile(rb"\n")
+
+
+def trigger_lines(
+    source: bytes, router_names: frozenset[str] = frozenset({"route"}), names: frozenset[str] = frozenset()
+) -> list[int]:
+    """The lines (1-based, sorted) that hold a trigger: "claude" or "odel" in any
+    case, a bare Agent SDK alias, "opusguard:", an SDK shape's distinctive name as
+    a whole word, a call of the router, or one of `names` as a whole word. A
+    statement whose lines hold none cannot add a call or literal fact."""
+    triggers = _triggers(router_names)
+    offsets = [match[1] for match in triggers.any_case_bytes.find_matches_as_indexes(source.lower())]
+    at = source.find(b"opusguard:")
+    while at >= 0:
+        offsets.append(at)
+        at = source.find(b"opusguard:", at + 1)
+    end_of_text = len(source)
+    for index, start, end in triggers.names_bytes.find_matches_as_indexes(source):
+        if (start == 0 or not _WORD_BYTE.match(source, start - 1)) and (
+            end == end_of_text or not _WORD_BYTE.match(source, end)
+        ):
+            if index not in triggers.routers or _CALL_OPEN_BYTES.match(source, end):
+                offsets.append(start)
+    for name in names:  # (asked for by the resolver: a few, rarely)
+        offsets.extend(match.start() for match in _word(name.encode()).finditer(source))
+    if not offsets:
+        return []
+    newlines = [match.start() for match in _NEWLINE.finditer(source)]
+    return sorted({bisect.bisect_left(newlines, offset) + 1 for offset in offsets})

@@ -1,0 +1,593 @@
+"""Choose the statements libcst parses: those that can make a fact, in their blocks.
+
+libcst parses, positions and visits a few thousand lines a second, and a file that
+passes the pre-filter is usually a large module with a few model calls in it.
+CPython's parser (C, a small part of libcst's cost) gives the file's statements;
+this module keeps, with the lines of every block around them:
+
+- in a function, the statements whose lines hold a trigger (prefilter.trigger_lines:
+  a model, a model keyword, an SDK name, the router, an annotation), and then the
+  statements of the same function that bind a name a kept statement reads (so a
+  local keeps its value), the imports of a function that keeps anything, and the
+  header of every block around a kept statement (so `for`, `with`, `if` and `try`
+  mean what they meant);
+- at module and class level, every statement but the simple ones without a
+  trigger that bind only names (a big `LANG_INFO = {...}`, a docstring), whose
+  names are kept in `cut_names` (module) and `cut_attributes` (class);
+- a function that keeps nothing is left out; its qualified name goes to
+  `cut_functions` (the facts record it as a function without parameters) and
+  the attributes it assigns (`self.engine = ...`) to `cut_attributes`.
+
+The resolver asks for the whole file's facts before it reads a name or attribute
+whose assignment was left out, so a cut can delay a fact, never lose it. A block
+whose statements were all left out gets a `pass`; `line_map` takes each line of
+the kept text back to the file's line. libcst parses the kept text and is the
+source of every fact; CPython's tree only chooses lines.
+"""
+
+from __future__ import annotations
+
+import ast
+import bisect
+import re
+import warnings
+from collections.abc import Callable, Iterable
+
+from msgspec import Struct
+
+from opusguard.select import prefilter
+
+# An identifier in UTF-8 bytes (bytes patterns know only ASCII letters).
+_NAME = rb"(?:[A-Za-z_]|[\x80-\xff])(?:\w|[\x80-\xff])*"
+# Attributes that may be assigned: `obj.attr = `, `a.x = a.y = `, `a.x, a.y = `,
+# `obj.attr: T = `, `obj.attr += ` (a superset: `f(a.b, c)` counts too).
+_ASSIGNED_ATTRIBUTE = re.compile(rb"\.(" + _NAME + rb")[ \t]*(?:[,:]|\+?=(?!=))")
+_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
+_DEFINITIONS = (*_FUNCTIONS, ast.ClassDef)
+# What has a name as written (selection.name_of).
+_Named = ast.Name | ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
+_SIMPLE_BINDINGS = (ast.Assign, ast.AugAssign, ast.Expr)
+_PASS = b"pass"
+# PEP 263: a comment on line 1 or 2 that names the file's encoding.
+_CODING = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*[-\w.]+")
+
+
+class SlicedSource(Struct, frozen=True):
+    text: bytes
+    # line_map[i] is the file's line number of line i + 1 of `text` (a `pass` or a
+    # stub maps to the line it stands before).
+    line_map: tuple[int, ...]
+    # Attributes assigned in code left out (a superset), and class attributes whose
+    # assignment was left out.
+    cut_attributes: frozenset[str]
+    # Module-level names whose assignment was left out.
+    cut_names: frozenset[str] = frozenset()
+    # Functions left out (qualified names): the facts record them as functions
+    # without parameters.
+    cut_functions: frozenset[str] = frozenset()
+
+
+def select_statements(
+    source: bytes, router_names: frozenset[str] = frozenset({"route"}), names: frozenset[str] = frozenset()
+) -> SlicedSource | None:
+    """The source reduced to what can make a fact, or None when nothing is left
+    out (or the file is odd enough that a whole parse is the safer path).
+
+    `names` are kept as triggers too: the resolver asks for the statements that
+    bind a name or assign an attribute that a first selection left out."""
+    if b"\f" in source or source.count(b"\r") != source.count(b"\r\n"):
+        return None  # a form feed or a lone CR: line numbers could disagree with libcst's
+    try:
+        source.decode("utf-8")
+        with warnings.catch_warnings():  # ("is" with a literal ...): the user's business, not ours
+            warnings.simplefilter("ignore")
+            tree = ast.parse(source)
+    except (SyntaxError, ValueError, UnicodeDecodeError, RecursionError, MemoryError):
+        return None  # libcst parses it whole, or reports why not
+    selector = _Selector(source, prefilter.trigger_lines(source, router_names, names))
+    for number, line in enumerate(selector.lines[:2], 1):  # an encoding declaration stays
+        if _CODING.match(line):
+            selector.keep_lines(number, number)
+    selector.container(tree.body, "", in_class=False)
+    if selector.nothing_left_out:
+        return None
+    return selector.result()
+
+
+class _Selector:
+    def __init__(self, source: bytes, trigger_lines: list[int]):
+        self.lines = source.splitlines(keepends=True)
+        self.triggers = trigger_lines
+        self.keep: set[int] = set()  # file lines kept as they are
+        self.passes: dict[int, bytes] = {}  # file line -> lines put before it (`pass`, a stub)
+        self.cut_names: set[str] = set()
+        self.cut_attributes: set[str] = set()
+        self.cut_functions: list[tuple[str, ast.stmt]] = []
+        self.defined: dict[str, int] = {}  # function qualname -> times defined
+        self.nothing_left_out = True
+        self.ascii = source.isascii()
+        self.newline = b"\r\n" if b"\r\n" in source else b"\n"
+
+    # -- lines --
+
+    def has_trigger(self, first: int, last: int) -> bool:
+        index = bisect.bisect_left(self.triggers, first)
+        return index < len(self.triggers) and self.triggers[index] <= last
+
+    def keep_lines(self, first: int, last: int) -> None:
+        self.keep.update(range(first, last + 1))
+
+    def name_of(self, node: _Named) -> str:
+        """A def's, class's or Name's name as written (CPython normalises non-ASCII ones)."""
+        name = node.id if isinstance(node, ast.Name) else node.name
+        if self.ascii:
+            return name
+        line = self.lines[node.lineno - 1]
+        if isinstance(node, ast.Name):
+            return line[node.col_offset : node.end_col_offset].decode("utf-8")
+        words = line[node.col_offset :].split(b"(")[0].split(b":")[0].split()
+        return words[-1].decode("utf-8") if words else name
+
+    def text(self, first: int, last: int) -> bytes:
+        return b"".join(self.lines[first - 1 : last])
+
+    def assigned_attributes(self, statement: ast.stmt) -> set[str]:
+        """Attributes the statement may assign (`self.engine = ...`): a superset, read
+        from its text (a walk of CPython's tree costs more)."""
+        text = self.text(_first_line(statement), statement.end_lineno or statement.lineno)
+        return {match[1].decode("utf-8", "replace") for match in _ASSIGNED_ATTRIBUTE.finditer(text)}
+
+    def add_pass(self, before: ast.stmt) -> None:
+        line = self.lines[before.lineno - 1]
+        indent = line[: len(line) - len(line.lstrip(b" \t"))]
+        self.passes[before.lineno] = self.passes.get(before.lineno, b"") + indent + _PASS + self.newline
+
+    # -- module and class bodies --
+
+    def container(self, body: list[ast.stmt], prefix: str, *, in_class: bool) -> bool:
+        """Select in a module or class body; whether anything in it is kept."""
+        kept_any = False
+        for index, statement in enumerate(body):
+            first, last = _first_line(statement), statement.end_lineno or statement.lineno
+            shares_lines = (index > 0 and (body[index - 1].end_lineno or 0) >= first) or (
+                index + 1 < len(body) and _first_line(body[index + 1]) <= last
+            )
+            if (
+                isinstance(statement, _DEFINITIONS)
+                and not shares_lines
+                and (_body_below(statement) or isinstance(statement, _FUNCTIONS) and not self.has_trigger(first, last))
+            ):
+                kept_any |= self.definition(statement, prefix)
+            elif _blocks(statement) and not shares_lines and _body_below(statement):
+                self.module_level_block(statement, prefix, in_class=in_class)
+                kept_any = True
+            elif (
+                isinstance(statement, _SIMPLE_BINDINGS)
+                and not shares_lines
+                and not _is_alias(statement)
+                and not self.has_trigger(first, last)
+                and (bound := _bound_names(statement, self.name_of)) is not None
+            ):
+                (self.cut_attributes if in_class else self.cut_names).update(bound)
+                self.nothing_left_out = False
+            else:
+                if not kept_any and index > 0 and _is_string(statement):
+                    self.add_pass(statement)  # (it would read as the docstring)
+                self.keep_lines(first, last)
+                self.whole_statement_functions(statement, prefix)
+                kept_any = True
+        return kept_any
+
+    def module_level_block(self, statement: ast.stmt, prefix: str, *, in_class: bool) -> None:
+        """An `if`, `try`, `with` or loop at module or class level: its header and
+        keyword lines, each block selected as the body around it is."""
+        for block, opening, _required in _opened_blocks(statement):
+            self.keep_lines(opening, _first_line(block[0]) - 1)
+            if not self.container(block, prefix, in_class=in_class):
+                self.add_pass(block[0])
+
+    def whole_statement_functions(self, statement: ast.stmt, prefix: str) -> None:
+        """Count the functions a statement kept whole defines (see _cut_function)."""
+        for qualname in _function_qualnames([statement], prefix, self.name_of):
+            self.defined[qualname] = self.defined.get(qualname, 0) + 1
+
+    def definition(self, statement: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef, prefix: str) -> bool:
+        qualname = prefix + self.name_of(statement)
+        if isinstance(statement, ast.ClassDef):
+            self.keep_lines(_first_line(statement), _first_line(statement.body[0]) - 1)
+            if not self.container(statement.body, qualname + ".", in_class=True):
+                self.add_pass(statement.body[0])
+            return True
+        self.defined[qualname] = self.defined.get(qualname, 0) + 1
+        # (Most functions hold no trigger: they are not looked into.)
+        if (
+            self.has_trigger(_first_line(statement), statement.end_lineno or statement.lineno)
+            and _body_below(statement)
+            and _Function(self, statement, qualname).select()
+        ):
+            return True
+        self.cut_functions.append((qualname, statement))
+        self.cut_attributes.update(self.assigned_attributes(statement))
+        self.nothing_left_out = False
+        return False
+
+    def result(self) -> SlicedSource:
+        # A function left out is recorded by name if defined once; one defined more
+        # often stays as `def name(): ...`, in its place, so that no order is lost.
+        functions = set()
+        for qualname, statement in self.cut_functions:
+            if self.defined.get(qualname) == 1:
+                functions.add(qualname)
+            else:
+                line = self.lines[statement.lineno - 1]
+                indent = line[: len(line) - len(line.lstrip(b" \t"))]
+                name = qualname.rsplit(".", 1)[-1].encode()
+                self.passes[statement.lineno] = (
+                    self.passes.get(statement.lineno, b"") + indent + b"def " + name + b"(): ..." + self.newline
+                )
+        pieces: list[bytes] = []
+        line_map: list[int] = []
+        for number, line in enumerate(self.lines, 1):
+            synthetic = self.passes.get(number)
+            if synthetic is not None:
+                pieces.append(synthetic)
+                line_map.extend([number] * synthetic.count(b"\n"))
+            if number in self.keep:
+                pieces.append(line)
+                line_map.append(number)
+        text = b"".join(pieces)
+        if not text or text.endswith(b"\n"):  # the empty line after the last newline
+            line_map.append(
+                len(self.lines) + 1 if self.lines and self.lines[-1].endswith(b"\n") else max(len(self.lines), 1)
+            )
+        return SlicedSource(
+            text, tuple(line_map), frozenset(self.cut_attributes), frozenset(self.cut_names), frozenset(functions)
+        )
+
+
+class _Function:
+    """The selection inside one function: its blocks, and its nested functions (which
+    may read its locals)."""
+
+    def __init__(self, selector: _Selector, node: ast.FunctionDef | ast.AsyncFunctionDef, qualname: str):
+        self.selector = selector
+        self.node = node
+        self.qualname = qualname
+        # Every simple statement and block header of the function, with what it binds.
+        self.bindings: list[tuple[ast.stmt, frozenset[str]]] = []
+        self.kept: set[int] = set()  # id() of kept statements and headers
+        self.reads: set[str] = set()
+        self.nested: dict[int, _Function] = {}
+
+    def choose(self) -> bool:
+        """Choose what to keep; whether anything is (a trigger in the decorators or
+        the signature keeps the function, its body reduced to a `pass` at least)."""
+        self.walk(self.node.body)
+        if not self.kept:
+            return self.selector.has_trigger(_first_line(self.node), _first_line(self.node.body[0]) - 1)
+        # Keep what binds a name a kept statement reads, until nothing new is read.
+        pending = True
+        while pending:
+            pending = False
+            for statement, bound in self.bindings:
+                if id(statement) not in self.kept and bound & self.reads:
+                    self.mark(statement)
+                    pending = True
+        for statement, _ in self.bindings:
+            if id(statement) not in self.kept and isinstance(statement, (ast.Import, ast.ImportFrom)):
+                self.mark(statement)
+        return True
+
+    def select(self) -> bool:
+        if not self.choose():
+            return False
+        self.emit_function()
+        return True
+
+    def emit_function(self) -> None:
+        body = self.node.body
+        self.selector.keep_lines(_first_line(self.node), _first_line(body[0]) - 1)
+        if not self.emit(body):
+            self.selector.add_pass(body[0])
+
+    def walk(self, body: list[ast.stmt]) -> None:
+        for group in _groups(body):
+            statement = group[0]
+            first, last = _first_line(statement), group[-1].end_lineno or group[-1].lineno
+            if len(group) == 1 and isinstance(statement, _FUNCTIONS) and _body_below(statement):
+                nested = _Function(self.selector, statement, f"{self.qualname}.{self.selector.name_of(statement)}")
+                self.nested[id(statement)] = nested
+                if self.selector.has_trigger(first, last) and nested.choose():
+                    self.kept.add(id(statement))
+                    self.reads |= nested.reads
+                continue
+            blocks = _blocks(statement)
+            if len(group) > 1 or not blocks or isinstance(statement, ast.ClassDef) or not _body_below(statement):
+                # Simple statements, or a compound one taken as a unit.
+                text = self.selector.text(first, last)
+                for member in group:
+                    self.bindings.append((member, _bound_by(member, text)))
+                if self.selector.has_trigger(first, last):
+                    for member in group:
+                        self.mark(member)
+                continue
+            header_last = _first_line(blocks[0][0]) - 1
+            self.bindings.append((statement, _header_bound(statement)))
+            if self.selector.has_trigger(first, header_last) or any(
+                self.selector.has_trigger(h.lineno, _first_line(h.body[0]) - 1)
+                for h in getattr(statement, "handlers", ())
+            ):
+                self.mark(statement)
+            for block in blocks:
+                self.walk(block)
+
+    def mark(self, statement: ast.stmt) -> None:
+        self.kept.add(id(statement))
+        if _blocks(statement) and _body_below(statement) and not isinstance(statement, ast.ClassDef):
+            self.reads.update(_header_reads(statement))
+        else:
+            self.reads.update(n.id for n in ast.walk(statement) if isinstance(n, ast.Name))
+
+    def has_kept(self, statement: ast.stmt) -> bool:
+        if id(statement) in self.kept:
+            return True
+        if isinstance(statement, _DEFINITIONS):
+            return False
+        return any(self.has_kept(inner) for block in _blocks(statement) for inner in block)
+
+    def emit(self, body: list[ast.stmt]) -> bool:
+        """Keep the lines of what was chosen in `body`; whether anything was."""
+        selector = self.selector
+        emitted = False
+        for group in _groups(body):
+            statement = group[0]
+            first, last = _first_line(statement), group[-1].end_lineno or group[-1].lineno
+            nested = self.nested.get(id(statement))
+            if nested is not None:
+                selector.defined[nested.qualname] = selector.defined.get(nested.qualname, 0) + 1
+                if id(statement) in self.kept:
+                    nested.emit_function()
+                    emitted = True
+                else:
+                    selector.cut_attributes.update(selector.assigned_attributes(statement))
+                    selector.nothing_left_out = False
+                continue
+            blocks = _blocks(statement)
+            if len(group) > 1 or not blocks or isinstance(statement, ast.ClassDef) or not _body_below(statement):
+                if id(statement) in self.kept:
+                    if not emitted and statement is not body[0] and _is_string(statement):
+                        selector.add_pass(statement)  # (it would read as the docstring)
+                    selector.keep_lines(first, last)
+                    for member in group:
+                        selector.whole_statement_functions(member, f"{self.qualname}.")
+                    emitted = True
+                else:
+                    for member in group:
+                        selector.cut_attributes.update(selector.assigned_attributes(member))
+                    selector.nothing_left_out = False
+                continue
+            if not self.has_kept(statement):
+                selector.cut_attributes.update(selector.assigned_attributes(statement))
+                selector.nothing_left_out = False
+                continue
+            self.emit_compound(statement)
+            emitted = True
+        return emitted
+
+    def emit_compound(self, statement: ast.stmt) -> None:
+        """A block statement with something kept: its header and each block's keyword
+        line (`else:`, `except E:`, `finally:`), each block reduced to what is kept;
+        a required block left empty gets a `pass`."""
+        selector = self.selector
+        for block, opening, required in _opened_blocks(statement):
+            block_first = _first_line(block[0])
+            if self.emit(block) or required:
+                selector.keep_lines(opening, block_first - 1)
+                if not any(line in selector.keep for line in range(block_first, (block[-1].end_lineno or 0) + 1)):
+                    selector.add_pass(block[0])
+
+
+# --- what CPython's tree says about a statement -----------------------------------------
+
+
+def _first_line(statement: ast.stmt) -> int:
+    decorators = getattr(statement, "decorator_list", None)
+    return min(decorator.lineno for decorator in decorators) if decorators else statement.lineno
+
+
+def _blocks(statement: ast.stmt) -> list[list[ast.stmt]]:
+    """The statement's blocks in the order they are written (none for a simple one).
+    A `match` is taken as a unit (its `case` lines hold patterns)."""
+    if isinstance(statement, ast.Try) or type(statement).__name__ == "TryStar":
+        return [statement.body, *(h.body for h in statement.handlers), statement.orelse, statement.finalbody]  # type: ignore[attr-defined]
+    if isinstance(statement, (ast.If, ast.For, ast.AsyncFor, ast.While)):
+        return [statement.body, statement.orelse]
+    if isinstance(statement, (ast.With, ast.AsyncWith, *_DEFINITIONS)):
+        return [statement.body]
+    return []
+
+
+def _opened_blocks(statement: ast.stmt) -> list[tuple[list[ast.stmt], int, bool]]:
+    """(block, first line of what opens it, whether the statement needs it) for each
+    non-empty block: the header for the first, the keyword line (`else:`,
+    `except E:`, `finally:`) for the others. Every block but `else` is needed, and
+    `finally` only where there is no `except`."""
+    handlers = getattr(statement, "handlers", [])
+    out = []
+    previous_end = statement.lineno - 1
+    for index, block in enumerate(_blocks(statement)):
+        if not block:
+            continue
+        handler = next((h for h in handlers if h.body is block), None)
+        if index == 0:
+            opening = _first_line(statement)
+        else:
+            opening = handler.lineno if handler is not None else previous_end + 1
+        required = (
+            index == 0 or handler is not None or (block is getattr(statement, "finalbody", None) and not handlers)
+        )
+        out.append((block, opening, required))
+        previous_end = block[-1].end_lineno or block[-1].lineno
+    return out
+
+
+def _body_below(statement: ast.stmt) -> bool:
+    """Whether every block starts on a line of its own (not `if x: y`), so that
+    header lines and block lines can be kept apart."""
+    previous = statement.lineno
+    for block in _blocks(statement):
+        if block:
+            if _first_line(block[0]) <= previous:
+                return False
+            previous = block[-1].end_lineno or block[-1].lineno
+    for handler in getattr(statement, "handlers", ()):
+        if handler.body and handler.body[0].lineno <= handler.lineno:
+            return False
+    return True
+
+
+def _groups(body: list[ast.stmt]) -> list[list[ast.stmt]]:
+    """The statements of a block, those that share a line (`a = 1; b = 2`) together."""
+    groups: list[list[ast.stmt]] = []
+    for statement in body:
+        if groups and (groups[-1][-1].end_lineno or 0) >= _first_line(statement):
+            groups[-1].append(statement)
+        else:
+            groups.append([statement])
+    return groups
+
+
+def _is_string(statement: ast.stmt) -> bool:
+    return (
+        isinstance(statement, ast.Expr)
+        and isinstance(statement.value, (ast.Constant, ast.JoinedStr))
+        and (not isinstance(statement.value, ast.Constant) or isinstance(statement.value.value, str))
+    )
+
+
+def _is_alias(statement: ast.stmt) -> bool:
+    """`Alias = Base`, `Alias = mod.Base`: kept, subclass lookups read them."""
+    return isinstance(statement, ast.Assign) and isinstance(statement.value, (ast.Name, ast.Attribute))
+
+
+def _bound_names(statement: ast.stmt, name_of: Callable[[_Named], str]) -> list[str] | None:
+    """The names a simple statement binds; None if it assigns through an attribute or
+    subscript (kept: the resolver reads those)."""
+    if isinstance(statement, ast.Expr):
+        return []
+    if isinstance(statement, ast.AnnAssign) and statement.value is None:
+        return None  # a bare annotation: kept (a field of a dataclass, say)
+    targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]  # type: ignore[attr-defined]
+    names: list[str] = []
+    pending = list(targets)
+    while pending:
+        target = pending.pop()
+        if isinstance(target, ast.Name):
+            names.append(name_of(target))
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            pending.extend(target.elts)
+        elif isinstance(target, ast.Starred):
+            pending.append(target.value)
+        else:
+            return None
+    return names
+
+
+def _target_names(targets: Iterable[ast.expr | None]) -> set[str]:
+    """Names bound by assignment targets (not those read in `a.b = ` or `a[i] = `)."""
+    names: set[str] = set()
+    pending = [target for target in targets if target is not None]
+    while pending:
+        target = pending.pop()
+        if isinstance(target, ast.Name):
+            names.add(target.id)
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            pending.extend(target.elts)
+        elif isinstance(target, ast.Starred):
+            pending.append(target.value)
+    return names
+
+
+_NOTHING: frozenset[str] = frozenset()
+
+
+def _bound_by(statement: ast.stmt, text: bytes) -> frozenset[str]:
+    """Names a statement taken as a unit may bind (a superset: every name in its targets)."""
+    # The common simple statements first: a walk of the tree is most of the cost.
+    if isinstance(statement, ast.Assign) and b":=" not in text:
+        return frozenset(_target_names(statement.targets))
+    if isinstance(statement, (ast.AugAssign, ast.AnnAssign)) and b":=" not in text:
+        return frozenset(_target_names([statement.target]))
+    if isinstance(statement, (ast.Import, ast.ImportFrom)):
+        return frozenset((alias.asname or alias.name).split(".")[0] for alias in statement.names)
+    if (
+        isinstance(
+            statement,
+            (
+                ast.Expr,
+                ast.Return,
+                ast.Pass,
+                ast.Raise,
+                ast.Assert,
+                ast.Delete,
+                ast.Global,
+                ast.Nonlocal,
+                ast.Break,
+                ast.Continue,
+            ),
+        )
+        and b":=" not in text
+    ):
+        return _NOTHING
+    bound: set[str] = set()
+    for node in ast.walk(statement):
+        if isinstance(node, (ast.Assign,)):
+            bound |= _target_names(node.targets)
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign, ast.NamedExpr, ast.For, ast.AsyncFor, ast.comprehension)):
+            bound |= _target_names([node.target])
+        elif isinstance(node, (ast.With, ast.AsyncWith)):
+            bound |= _target_names([item.optional_vars for item in node.items])
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound |= {(alias.asname or alias.name).split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            bound.add(node.name)
+    return frozenset(bound)
+
+
+def _header_bound(statement: ast.stmt) -> frozenset[str]:
+    if isinstance(statement, (ast.For, ast.AsyncFor)):
+        return frozenset(_target_names([statement.target]))
+    if isinstance(statement, (ast.With, ast.AsyncWith)):
+        return frozenset(_target_names([item.optional_vars for item in statement.items]))
+    return frozenset()
+
+
+def _header_reads(statement: ast.stmt) -> set[str]:
+    parts: list[ast.AST] = []
+    if isinstance(statement, (ast.If, ast.While)):
+        parts = [statement.test]
+    elif isinstance(statement, (ast.For, ast.AsyncFor)):
+        parts = [statement.iter]
+    elif isinstance(statement, (ast.With, ast.AsyncWith)):
+        parts = [item.context_expr for item in statement.items]
+    return {n.id for part in parts for n in ast.walk(part) if isinstance(n, ast.Name)}
+
+
+def _function_qualnames(body: list[ast.stmt], prefix: str, name_of: Callable[[_Named], str]) -> list[str]:
+    """Qualified names of every function defined in `body`, as the facts name them."""
+    found: list[str] = []
+    pending = [(body, prefix)]
+    while pending:
+        statements, prefix = pending.pop()
+        for statement in statements:
+            if isinstance(statement, _DEFINITIONS):
+                qualname = prefix + name_of(statement)
+                if not isinstance(statement, ast.ClassDef):
+                    found.append(qualname)
+                pending.append((statement.body, qualname + "."))
+                continue
+            for block in _blocks(statement):
+                pending.append((block, prefix))
+            for case in getattr(statement, "cases", ()):
+                pending.append((case.body, prefix))
+    return found
