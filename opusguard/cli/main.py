@@ -439,7 +439,7 @@ def fix(
     include_tests: bool,
 ) -> None:
     """Move call sites that hard-code a Claude model onto route("TASK"), keeping every request's model."""
-    from opusguard.fix.codemod import FixError, FixWriteError, compute_fix, write_fix
+    from opusguard.fix.codemod import FixError, compute_fix
     from opusguard.policy.config import find_project_root, match_tests
     from opusguard.policy.scaffold import ScaffoldError
     from opusguard.policy.tasks import _TASK_NAME, POLICY_FILE_NAMES
@@ -481,6 +481,16 @@ def fix(
         )
     except (FixError, ScaffoldError) as exc:
         fail(str(exc))
+    _show_or_write_fix(result, show_diff)
+    _fix_summary(result, analysis, settings, show_diff)
+    if _say_what_was_missing(analysis, paths):
+        sys.exit(EXIT_ERROR)
+
+
+def _show_or_write_fix(result: FixResult, show_diff: bool) -> None:
+    """Print the fix as a diff (--diff), else write it and name the files left stale."""
+    from opusguard.fix.codemod import FixWriteError, write_fix
+
     if show_diff:
         text = result.diff()
         if sys.stdout.isatty():  # piped, the patch stays exact (`| git apply`); on a terminal, nothing acts
@@ -488,16 +498,13 @@ def fix(
 
             text = printable_lines(text)
         click.echo(text, nl=False)
-    else:
-        try:
-            stale = write_fix(result, Path.cwd())
-        except FixWriteError as exc:
-            fail(str(exc))
-        for path in stale:
-            warn(f"{path}: changed on disk since it was read; left alone")
-    _fix_summary(result, analysis, settings, show_diff)
-    if _say_what_was_missing(analysis, paths):
-        sys.exit(EXIT_ERROR)
+        return
+    try:
+        stale = write_fix(result, Path.cwd())
+    except FixWriteError as exc:
+        fail(str(exc))
+    for path in stale:
+        warn(f"{path}: changed on disk since it was read; left alone")
 
 
 def _fix_summary(result: FixResult, analysis: Analysis, settings: Settings, show_diff: bool) -> None:

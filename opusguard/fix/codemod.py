@@ -32,7 +32,7 @@ from opusguard.base.atomic import UnsafeTargetError, why_not_replaceable, write_
 from opusguard.base.sanitize import printable
 from opusguard.base.tiers import Tier
 from opusguard.facts import notebook
-from opusguard.facts.records import Str
+from opusguard.facts.records import Span, Str
 from opusguard.resolve.project import Project
 from opusguard.rules.fixplan import FixPlan, NeedsPerson, NewTask, Plan, plan_rewrites, planning_inputs
 
@@ -144,17 +144,10 @@ def add_from_import(module: cst.Module, module_name: str, name: str) -> cst.Modu
     import ...` there, else a new line after the imports at the top."""
     start = 1 if _skips_first(module) else 0
     body = list(module.body)
-    end = start
-    while (
-        end < len(body)
-        and isinstance(head := body[end], cst.SimpleStatementLine)
-        and len(head.body) == 1
-        and isinstance(head.body[0], (cst.Import, cst.ImportFrom))
-    ):
-        end += 1
+    end = _top_imports_end(body, start)
     first_from = None
     for index in range(start, end):
-        statement = cast(cst.SimpleStatementLine, body[index]).body[0]  # (import lines: the loop above)
+        statement = cast(cst.SimpleStatementLine, body[index]).body[0]  # (import lines: _top_imports_end)
         if (
             not isinstance(statement, cst.ImportFrom)
             or get_absolute_module_from_package_for_import(None, statement) != module_name
@@ -174,6 +167,26 @@ def add_from_import(module: cst.Module, module_name: str, name: str) -> cst.Modu
             body=[statement.with_changes(names=[cst.ImportAlias(name=cst.Name(name)), *names])]
         )
         return module.with_changes(body=body)
+    return _add_import_line(module, body, end, f"from {module_name} import {name}")
+
+
+def _top_imports_end(body: Sequence[cst.SimpleStatementLine | cst.BaseCompoundStatement], start: int) -> int:
+    """The index of the first statement from `start` on that is not an import line."""
+    end = start
+    while (
+        end < len(body)
+        and isinstance(head := body[end], cst.SimpleStatementLine)
+        and len(head.body) == 1
+        and isinstance(head.body[0], (cst.Import, cst.ImportFrom))
+    ):
+        end += 1
+    return end
+
+
+def _add_import_line(
+    module: cst.Module, body: list[cst.SimpleStatementLine | cst.BaseCompoundStatement], end: int, code: str
+) -> cst.Module:
+    """`module` with the import statement `code` inserted at `end` (after the imports at the top)."""
     after = body[end:]
     if after:  # at least one empty line before the first statement that is not an import
         leading = after[0].leading_lines
@@ -181,7 +194,7 @@ def add_from_import(module: cst.Module, module_name: str, name: str) -> cst.Modu
             after[0] = after[0].with_changes(leading_lines=(cst.EmptyLine(),))
         elif leading[0].comment is not None:
             after[0] = after[0].with_changes(leading_lines=(cst.EmptyLine(), *leading))
-    line = cst.parse_statement(f"from {module_name} import {name}", config=module.config_for_parsing)
+    line = cst.parse_statement(code, config=module.config_for_parsing)
     return module.with_changes(body=[*body[:end], line, *after])
 
 
@@ -221,18 +234,34 @@ def append_tasks(policy_text: str, tasks: list[NewTask]) -> str:
         return policy_text
     lines = policy_text.splitlines(keepends=True)
     newline = _newline_of(policy_text)
+    tasks_node = _tasks_node(policy_text)
+    entries = {task.name: task_entry(task) for task in tasks}
+    if tasks_node is None:
+        if lines and not lines[-1].endswith(("\n", "\r")):
+            lines[-1] += newline
+        return "".join(lines) + "tasks:" + newline + _emit(entries, 2, newline)
+    indent, insert_at = _insertion_point(lines, *tasks_node, newline)
+    if insert_at > len(lines):
+        insert_at = len(lines)
+    if insert_at and not lines[insert_at - 1].endswith(("\n", "\r")):
+        lines[insert_at - 1] += newline
+    return "".join(lines[:insert_at]) + _emit(entries, indent, newline) + "".join(lines[insert_at:])
+
+
+def _tasks_node(policy_text: str) -> tuple[yaml.Node, yaml.Node] | None:
+    """The (key, value) nodes of the policy's top-level `tasks:` (the last one), if any."""
     root = yaml.compose(policy_text, Loader=yaml.SafeLoader) if policy_text.strip() else None
     tasks_node = None
     if isinstance(root, yaml.MappingNode):
         for key, value in root.value:
             if key.value == "tasks":
                 tasks_node = (key, value)
-    entries = {task.name: task_entry(task) for task in tasks}
-    if tasks_node is None:
-        if lines and not lines[-1].endswith(("\n", "\r")):
-            lines[-1] += newline
-        return "".join(lines) + "tasks:" + newline + _emit(entries, 2, newline)
-    key, value = tasks_node
+    return tasks_node
+
+
+def _insertion_point(lines: list[str], key: yaml.Node, value: yaml.Node, newline: str) -> tuple[int, int]:
+    """The indent of the new entries and the line they go before: after the mapping's
+    last entry, else right after `tasks:` (an empty `{}`, `null` or `~` there dropped)."""
     if isinstance(value, yaml.MappingNode) and value.value and value.flow_style:
         line = value.start_mark.line + 1
         raise FixError(
@@ -245,17 +274,11 @@ def append_tasks(policy_text: str, tasks: list[NewTask]) -> str:
         insert_at = value.value[-1][1].end_mark.line
         if value.value[-1][1].end_mark.column != 0:
             insert_at += 1
-    else:
-        indent = 2
-        insert_at = key.end_mark.line + 1
-        lines[key.end_mark.line] = re.sub(
-            r"tasks:\s*(\{\}|null|~)?\s*(\r\n|\r|\n)?$", lambda _: "tasks:" + newline, lines[key.end_mark.line]
-        )
-    if insert_at > len(lines):
-        insert_at = len(lines)
-    if insert_at and not lines[insert_at - 1].endswith(("\n", "\r")):
-        lines[insert_at - 1] += newline
-    return "".join(lines[:insert_at]) + _emit(entries, indent, newline) + "".join(lines[insert_at:])
+        return indent, insert_at
+    lines[key.end_mark.line] = re.sub(
+        r"tasks:\s*(\{\}|null|~)?\s*(\r\n|\r|\n)?$", lambda _: "tasks:" + newline, lines[key.end_mark.line]
+    )
+    return 2, key.end_mark.line + 1
 
 
 def add_router_key(policy_text: str, router: str) -> str:
@@ -471,102 +494,122 @@ def compute_fix(
     before a constant is removed (--remove-unused). `root`: the project's top; a
     symlink is followed only to a file below it (default: `cwd`). `exclude`: as plan_rewrites.
     Raises FixError when the fix cannot be done safely; then nothing is written."""
-    from opusguard.policy.scaffold import starter_policy_text
-    from opusguard.resolve.join import is_router_file
-
     root = root or cwd
-    if project.policy.router:
-        problem = _router_name_problem(project.policy.router)
+    _check_router_name(project.policy)
+    policy_exists, policy_before = _read_policy(policy_path)
+    router, passed, reserved = planning_inputs(project.policy, policy_path)
+    base_text = _base_policy_text(project.policy, policy_exists, policy_before, router)
+    plan = plan_rewrites(project, task_names=task_names, reserved=reserved, exclude=exclude, router=router)
+    result = FixResult({}, policy_path, policy_before, policy_before, plan, router=router, router_passed=passed)
+    _rewrite_files(result, project, sources, cwd, root)
+    if remove_unused_in is not None:
+        removed = _remove_unused(project, plan, result.changed, sources, cwd, remove_unused_in)
+        _target_definition_files(result, cwd, root)
+        result.removed = {where for where in removed if where[0] in result.changed}
+    for path, (_, after) in result.changed.items():
+        # never write something that does not parse
+        cst.parse_module(notebook.code_text(after).text if notebook.is_notebook(path) else after)
+    if result.changed:
+        new_tasks = [
+            t
+            for t in plan.new_tasks.values()
+            if any(r.task == t.name for r in plan.rewrites if r.path in result.changed)
+        ]
+        result.support = _support_writes(result, base_text, new_tasks, policy_exists, cwd, root)
+        if result.support and result.support[0].shown == _shown(policy_path, cwd):
+            result.policy_after = result.support[0].after.decode("utf-8")
+    return result
+
+
+def _check_router_name(policy: Policy) -> None:
+    if policy.router:
+        problem = _router_name_problem(policy.router)
         if problem is not None:
-            raise FixError(f"{project.policy.path}: router {project.policy.router}: {problem}; nothing was written")
+            raise FixError(f"{policy.path}: router {policy.router}: {problem}; nothing was written")
+
+
+def _read_policy(policy_path: Path) -> tuple[bool, str]:
+    """Whether the policy file exists, and its text ('' when it does not)."""
     policy_exists = os.path.lexists(policy_path)
     try:
-        policy_before = policy_path.read_text(encoding="utf-8") if policy_exists else ""
+        return policy_exists, policy_path.read_text(encoding="utf-8") if policy_exists else ""
     except (OSError, UnicodeDecodeError) as exc:
         raise FixError(f"{policy_path}: cannot read the policy: {getattr(exc, 'strerror', None) or exc}") from None
-    router, passed, reserved = planning_inputs(project.policy, policy_path)
+
+
+def _base_policy_text(policy: Policy, policy_exists: bool, policy_before: str, router: str) -> str:
+    """The policy the new tasks are added to: the starter policy where there is none,
+    the file with a `router:` key where it names none, else the file as it is."""
+    from opusguard.policy.scaffold import starter_policy_text
+
     if not policy_exists:
-        base_text = starter_policy_text(router)
-    elif project.policy.router is None:
-        base_text = add_router_key(policy_before, router)
-    else:
-        base_text = policy_before
-    plan = plan_rewrites(project, task_names=task_names, reserved=reserved, exclude=exclude, router=router)
+        return starter_policy_text(router)
+    if policy.router is None:
+        return add_router_key(policy_before, router)
+    return policy_before
+
+
+def _rewrite_files(result: FixResult, project: Project, sources: dict[str, bytes], cwd: Path, root: Path) -> None:
+    """Rewrite each file of the plan in memory, into result.changed and result.targets;
+    a file the fix cannot rewrite safely goes to result.skipped or result.refused and
+    its sites to plan.needs_person."""
+    plan = result.plan
     by_file: dict[str, list[FixPlan]] = {}
     for rewrite in plan.rewrites:
         by_file.setdefault(rewrite.path, []).append(rewrite)
-    changed: dict[str, tuple[bytes, bytes]] = {}
-    skipped: list[str] = []
-    refused: dict[str, str] = {}
-    targets: dict[str, Path] = {}
-    function = router.split(":")[1]
+    router_module, function = result.router.split(":")
     for path, rewrites in sorted(by_file.items()):
         facts = project.files.get(path)
-        if facts is not None and _binds_other(facts, function, router.split(":")[0]):
-            skipped.append(path)
+        if facts is not None and _binds_other(facts, function, router_module):
+            result.skipped.append(path)
             plan.needs_person += [
                 NeedsPerson(path, r.span[0], f"the name '{function}' means something else in this module")
                 for r in rewrites
             ]
             continue
         target, reason = _write_target(cwd / path, root)
-        if reason is None and target in targets.values():
+        if reason is None and target in result.targets.values():
             reason = "another name of a file already rewritten"
         if reason is not None:
-            refused[path] = reason
+            result.refused[path] = reason
             plan.needs_person += [NeedsPerson(path, r.span[0], f"the file is left alone: {reason}") for r in rewrites]
             continue
         before = sources.get(path)
         if before is None:
             before = target.read_bytes()
-
-        def rewrite_file(source: bytes, rewrites: list[FixPlan] = rewrites, path: str = path) -> bytes:
-            return rewrite_source(source, rewrites, in_router_module=is_router_file(path, router.split(":")[0]))
-
         try:
-            after = notebook.rewrite_code(before, rewrite_file) if notebook.is_notebook(path) else rewrite_file(before)
+            after = _rewritten(path, before, rewrites, router_module)
         except (cst.ParserSyntaxError, ValueError, RecursionError):  # libcst refuses some odd files
-            skipped.append(path)
+            result.skipped.append(path)
             continue
         if isinstance(after, str):  # a notebook's cells could not take the rewrite: why
             plan.needs_person += [NeedsPerson(path, r.span[0], f"not rewritten: {after}") for r in rewrites]
             continue
         if after != before:
-            changed[path] = (before, after)
-            targets[path] = target
-    removed: set[tuple[str, int]] = set()
-    if remove_unused_in is not None:
-        removed = _remove_unused(project, plan, changed, sources, cwd, remove_unused_in)
-        for path in [p for p in changed if p not in targets]:  # a definition's file
-            target, reason = _write_target(cwd / path, root)
-            if reason is None and target not in targets.values():
-                targets[path] = target
-            else:
-                del changed[path]  # only a removal: keeping the constant is harmless
-    for path, (_, after) in changed.items():
-        # never write something that does not parse
-        cst.parse_module(notebook.code_text(after).text if notebook.is_notebook(path) else after)
-    new_tasks = [
-        t for t in plan.new_tasks.values() if any(r.task == t.name for r in plan.rewrites if r.path in changed)
-    ]
-    result = FixResult(
-        changed,
-        policy_path,
-        policy_before,
-        policy_before,
-        plan,
-        skipped,
-        refused,
-        targets=targets,
-        router=router,
-        router_passed=passed,
-        removed={where for where in removed if where[0] in changed},
-    )
-    if changed:
-        result.support = _support_writes(result, base_text, new_tasks, policy_exists, cwd, root)
-        if result.support and result.support[0].shown == _shown(policy_path, cwd):
-            result.policy_after = result.support[0].after.decode("utf-8")
-    return result
+            result.changed[path] = (before, after)
+            result.targets[path] = target
+
+
+def _rewritten(path: str, before: bytes, rewrites: list[FixPlan], router_module: str) -> bytes | str:
+    """The file's bytes with the rewrites applied (a notebook: in its cells), or why a
+    notebook's cells could not take them."""
+    from opusguard.resolve.join import is_router_file
+
+    def rewrite_file(source: bytes) -> bytes:
+        return rewrite_source(source, rewrites, in_router_module=is_router_file(path, router_module))
+
+    return notebook.rewrite_code(before, rewrite_file) if notebook.is_notebook(path) else rewrite_file(before)
+
+
+def _target_definition_files(result: FixResult, cwd: Path, root: Path) -> None:
+    """The file to write for each file --remove-unused changed and the rewrite did not
+    (a definition's file); one that cannot be written safely is left as it is."""
+    for path in [p for p in result.changed if p not in result.targets]:
+        target, reason = _write_target(cwd / path, root)
+        if reason is None and target not in result.targets.values():
+            result.targets[path] = target
+        else:
+            del result.changed[path]  # only a removal: keeping the constant is harmless
 
 
 def _support_writes(
@@ -574,26 +617,8 @@ def _support_writes(
 ) -> list[FileWrite]:
     """The policy (with the new tasks), the routing table and, when missing, the router
     module and its packages' __init__.py: checked, in the order they are written."""
-    from opusguard.policy.scaffold import (
-        render_route_table,
-        render_router_module,
-        route_table_path,
-        router_parts,
-        router_path,
-        router_problem,
-        table_problem,
-    )
-
     path = result.policy_path
-    try:
-        after_text = append_tasks(base_text, new_tasks)
-    except FixError as exc:
-        raise FixError(f"{path}: {exc}") from None
-    policy = checked_policy_text(path, base_text, after_text, new_tasks)
-    used = {r.task for r in result.plan.rewrites if r.path in result.changed}
-    missing = sorted(used - set(policy.tasks))
-    if missing:
-        raise FixError(f"{path}: task '{missing[0]}' would be called but not declared; nothing was written")
+    after_text, policy = _policy_with_tasks(result, base_text, new_tasks)
     writes = []
     if after_text != result.policy_before or not policy_exists:
         target, reason = _write_target(path, root, must_exist=False)
@@ -607,35 +632,75 @@ def _support_writes(
                 after_text.encode("utf-8"),
             )
         )
+    writes += _router_writes(result, policy, cwd)
+    table = _table_write(policy, cwd)
+    if table is not None:
+        # The table right after the policy: until the code calls a task, a stale
+        # table is harmless (OG108 says so), and the code is written last.
+        writes.insert(1 if writes and writes[0].shown == _shown(path, cwd) else 0, table)
+    _check_new_files(writes, root)
+    return writes
+
+
+def _policy_with_tasks(result: FixResult, base_text: str, new_tasks: list[NewTask]) -> tuple[str, Policy]:
+    """The policy's text with the new tasks, and the policy it reads as: checked to
+    declare every task the rewritten code calls."""
+    path = result.policy_path
+    try:
+        after_text = append_tasks(base_text, new_tasks)
+    except FixError as exc:
+        raise FixError(f"{path}: {exc}") from None
+    policy = checked_policy_text(path, base_text, after_text, new_tasks)
+    used = {r.task for r in result.plan.rewrites if r.path in result.changed}
+    missing = sorted(used - set(policy.tasks))
+    if missing:
+        raise FixError(f"{path}: task '{missing[0]}' would be called but not declared; nothing was written")
+    return after_text, policy
+
+
+def _router_writes(result: FixResult, policy: Policy, cwd: Path) -> list[FileWrite]:
+    """The router module and its packages' missing __init__.py, when the module is missing."""
+    from opusguard.policy.scaffold import render_router_module, router_parts, router_path, router_problem
+
     module_file = router_path(policy)
-    if not module_file.exists():
-        base = policy_dir_of(path)
-        problem = router_problem(result.router, base)
-        if problem is not None:
-            raise FixError(
-                f"{path}: router {result.router}: {problem}; name another router in the policy; nothing was written"
-            )
-        router_module, router_function = router_parts(policy)
-        parts = router_module.split(".")
-        for depth in range(1, len(parts)):
-            init = base.joinpath(*parts[:depth], "__init__.py")
-            if not init.exists():
-                writes.append(FileWrite(_shown(init, cwd), init, None, b""))
-        text = render_router_module(router_module, router_function, path.name)
-        writes.append(FileWrite(_shown(module_file, cwd), module_file, None, text.encode("utf-8")))
+    if module_file.exists():
+        return []
+    base = policy_dir_of(result.policy_path)
+    problem = router_problem(result.router, base)
+    if problem is not None:
+        raise FixError(
+            f"{result.policy_path}: router {result.router}: {problem}; name another router in the policy; "
+            "nothing was written"
+        )
+    router_module, router_function = router_parts(policy)
+    parts = router_module.split(".")
+    writes = []
+    for depth in range(1, len(parts)):
+        init = base.joinpath(*parts[:depth], "__init__.py")
+        if not init.exists():
+            writes.append(FileWrite(_shown(init, cwd), init, None, b""))
+    text = render_router_module(router_module, router_function, result.policy_path.name)
+    writes.append(FileWrite(_shown(module_file, cwd), module_file, None, text.encode("utf-8")))
+    return writes
+
+
+def _table_write(policy: Policy, cwd: Path) -> FileWrite | None:
+    """The routing table, when its text on disk is not the policy's."""
+    from opusguard.policy.scaffold import render_route_table, route_table_path, table_problem
+
     table = route_table_path(policy)
     problem = table_problem(table)
     if problem is not None:
         raise FixError(f"{problem}; nothing was written")
     table_text = render_route_table(policy).encode("utf-8")
     table_before = table.read_bytes() if table.exists() else None
-    if table_before != table_text:
-        # The table right after the policy: until the code calls a task, a stale
-        # table is harmless (OG108 says so), and the code is written last.
-        writes.insert(
-            1 if writes and writes[0].shown == _shown(path, cwd) else 0,
-            FileWrite(_shown(table, cwd), table, table_before, table_text),
-        )
+    if table_before == table_text:
+        return None
+    return FileWrite(_shown(table, cwd), table, table_before, table_text)
+
+
+def _check_new_files(writes: list[FileWrite], root: Path) -> None:
+    """FixError unless every file to create is new and inside the project."""
     for write in writes:
         if write.before is None and os.path.lexists(write.target):
             raise FixError(f"{write.target}: already exists; nothing was written")
@@ -644,7 +709,6 @@ def _support_writes(
                 f"{write.shown}: would be created outside the project ({root}); run fix from the "
                 "project's top, or create the policy there with `opusguard init`; nothing was written"
             )
-    return writes
 
 
 def policy_dir_of(policy_path: Path) -> Path:
@@ -664,35 +728,13 @@ def _remove_unused(
     candidates = unused_constants(plan, project)
     if not candidates:
         return removed
-    # libcst's codemod package takes a third of a second to import: only --remove-unused needs it.
-    from libcst.codemod import CodemodContext
-    from libcst.codemod.visitors import RemoveImportsVisitor
-
     # First drop imports of those constants that the rewrite left unused.
-    names = set().union(*candidates.values())
-    for path, (before, after) in list(changed.items()):
-        facts = project.files.get(path) if not notebook.is_notebook(path) else None
-        imports = [imp for imp in facts.imports if imp.name in names and imp.local == imp.name] if facts else []
-        if not imports:
-            continue
-        context = CodemodContext()
-        for imp in imports:
-            RemoveImportsVisitor.remove_unused_import(context, "." * imp.level + imp.module, imp.name)
-        module = cst.parse_module(after)
-        changed[path] = (before, RemoveImportsVisitor(context).transform_module(module).bytes)
-    texts: dict[str, bytes] = {}
-    for file in tree:
-        rel = file.resolve().relative_to(cwd.resolve()).as_posix() if file.is_absolute() else file.as_posix()
-        texts[rel] = changed[rel][1] if rel in changed else file.read_bytes()
+    _remove_imports(project, changed, set().union(*candidates.values()))
+    texts = _tree_texts(tree, changed, cwd)
     for def_path, names in candidates.items():
         if notebook.is_notebook(def_path):  # (its constants stay: a later cell may still print them)
             continue
-        unused = set()
-        for name in names:
-            pattern = re.compile(rb"\b" + re.escape(name.encode()) + rb"\b")
-            uses = sum(len(pattern.findall(text)) for text in texts.values())
-            if uses == 1:  # only its own definition
-                unused.add(name)
+        unused = {name for name in names if _uses(name, texts) == 1}  # only its own definition
         if not unused:
             continue
         before = changed[def_path][0] if def_path in changed else sources.get(def_path) or (cwd / def_path).read_bytes()
@@ -704,6 +746,39 @@ def _remove_unused(
             bound = [facts.bindings.get(name) for name in unused] if facts else []
             removed |= {(def_path, value.span[0]) for value in bound if isinstance(value, Str)}
     return removed
+
+
+def _remove_imports(project: Project, changed: dict[str, tuple[bytes, bytes]], names: set[str]) -> None:
+    """Drop, from each changed file, its imports of `names` the rewrite left unused."""
+    # libcst's codemod package takes a third of a second to import: only --remove-unused needs it.
+    from libcst.codemod import CodemodContext
+    from libcst.codemod.visitors import RemoveImportsVisitor
+
+    for path, (before, after) in list(changed.items()):
+        facts = project.files.get(path) if not notebook.is_notebook(path) else None
+        imports = [imp for imp in facts.imports if imp.name in names and imp.local == imp.name] if facts else []
+        if not imports:
+            continue
+        context = CodemodContext()
+        for imp in imports:
+            RemoveImportsVisitor.remove_unused_import(context, "." * imp.level + imp.module, imp.name)
+        module = cst.parse_module(after)
+        changed[path] = (before, RemoveImportsVisitor(context).transform_module(module).bytes)
+
+
+def _tree_texts(tree: list[Path], changed: dict[str, tuple[bytes, bytes]], cwd: Path) -> dict[str, bytes]:
+    """Every file of the scanned tree as it will be after the fix, by path."""
+    texts: dict[str, bytes] = {}
+    for file in tree:
+        rel = file.resolve().relative_to(cwd.resolve()).as_posix() if file.is_absolute() else file.as_posix()
+        texts[rel] = changed[rel][1] if rel in changed else file.read_bytes()
+    return texts
+
+
+def _uses(name: str, texts: dict[str, bytes]) -> int:
+    """How often `name` occurs as a word in `texts`."""
+    pattern = re.compile(rb"\b" + re.escape(name.encode()) + rb"\b")
+    return sum(len(pattern.findall(text)) for text in texts.values())
 
 
 def _binds_other(facts: FileFacts, name: str, router_module: str) -> bool:
@@ -802,11 +877,30 @@ def _joined_line(project: Project, finding: Finding) -> int:
     return finding.line if start is None else start + finding.line - 1
 
 
-def leftover_findings(findings: list[Finding], result: FixResult, project: Project) -> dict[str, int]:
-    """The findings a fix leaves (of `findings`, found before it), counted by kind
-    (a key of LEFT_KINDS, else the rule's code)."""
-    written = set(result.changed) - set(result.written_stale)
-    rewritten = {(r.path, r.span) for r in result.plan.rewrites if r.path in written}
+class _SitesAfterFix(Struct):
+    """Where each finding stands once the fix is written: (path, line) sets."""
+
+    fixed: set[tuple[str, int]]  # calls routed, literals replaced
+    sent: set[tuple[str, int]]  # literals some call sends
+    sent_by_person: set[tuple[str, int]]  # literals sent by a call left for a person
+    person_sites: set[tuple[str, int]]  # calls left for a person
+    constants: set[tuple[str, int]]  # literals sent only through rewritten arguments
+    left_alone: set[str]  # files the fix does not write
+
+    def kind(self, finding: Finding, where: tuple[str, int]) -> str:
+        """The finding's key in LEFT_KINDS, else its rule's code."""
+        if finding.path in self.left_alone:
+            return "left-alone"
+        if where in self.person_sites or where in self.sent_by_person:
+            return "person"
+        if finding.rule == "OG101" and where in self.constants:
+            return "unused-constant"
+        if finding.rule == "OG101" and where not in self.sent:
+            return "data"
+        return finding.rule
+
+
+def _sites_after_fix(project: Project, result: FixResult, rewritten: set[tuple[str, Span]]) -> _SitesAfterFix:
     fixed = {(path, span[0]) for path, span in rewritten}
     sent, sent_by_person = set(), set()
     person_sites = {(p.path, p.line) for p in result.plan.needs_person}
@@ -828,24 +922,30 @@ def leftover_findings(findings: list[Finding], result: FixResult, project: Proje
         )
     }
     left_alone = set(result.refused) | set(result.skipped) | set(result.written_stale)
+    return _SitesAfterFix(fixed, sent, sent_by_person, person_sites, constants, left_alone)
+
+
+def leftover_findings(findings: list[Finding], result: FixResult, project: Project) -> dict[str, int]:
+    """The findings a fix leaves (of `findings`, found before it), counted by kind
+    (a key of LEFT_KINDS, else the rule's code)."""
+    written = set(result.changed) - set(result.written_stale)
+    rewritten = {(r.path, r.span) for r in result.plan.rewrites if r.path in written}
+    sites = _sites_after_fix(project, result, rewritten)
     counts: dict[str, int] = {}
     for finding in findings:
         where = (finding.path, _joined_line(project, finding))
-        if (where in fixed or where in result.removed) and finding.rule in ("OG101", "OG102", "OG105", "OG106"):
+        if (where in sites.fixed or where in result.removed) and finding.rule in ("OG101", "OG102", "OG105", "OG106"):
             continue
         if finding.rule == "OG108" and any(w.shown.endswith("_table.py") for w in result.support):
             continue  # the fix writes the table afresh
-        if finding.path in left_alone:
-            kind = "left-alone"
-        elif where in person_sites or where in sent_by_person:
-            kind = "person"
-        elif finding.rule == "OG101" and where in constants:
-            kind = "unused-constant"
-        elif finding.rule == "OG101" and where not in sent:
-            kind = "data"
-        else:
-            kind = finding.rule
+        kind = sites.kind(finding, where)
         counts[kind] = counts.get(kind, 0) + 1
+    _count_new_tasks(counts, result, project, written)
+    return counts
+
+
+def _count_new_tasks(counts: dict[str, int], result: FixResult, project: Project, written: set[str]) -> None:
+    """Add the findings the new tasks the written code calls will raise."""
     used = {r.task for r in result.plan.rewrites if r.path in written}
     for name, task in result.plan.new_tasks.items():
         if name not in used:
@@ -855,4 +955,3 @@ def leftover_findings(findings: list[Finding], result: FixResult, project: Proje
         ref = project.catalog.recognize(task.sent) if task.model else None
         if ref is not None and project.catalog.lifecycle(ref, project.today) is not None:
             counts["OG105"] = counts.get("OG105", 0) + 1  # the pinned id, now in the routing table
-    return counts

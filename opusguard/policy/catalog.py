@@ -286,6 +286,11 @@ class Catalog:
             return replace(ref, written=text) if ref is not None else None
         if "claude" not in text or len(text) > 200:
             return None
+        return self._recognize_spelling(text)
+
+    def _recognize_spelling(self, text: str) -> ModelRef | None:
+        """A lowercase text holding "claude" (the rare literal: `recognize` keeps the
+        common ones out cheaply): an id as some provider or SDK spells it, or None."""
         core, provider = _unwrap(text)
         if core in self.entries and core != text:
             known = self.entries[core]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import stat
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -201,8 +201,6 @@ class _PolicyLoader:
     def load_file(self, path: Path, chain: tuple[Path, ...], text: str | None = None) -> None:
         import yaml
 
-        from opusguard.base.datafile import DataFileError, compose_yaml, read_data_file
-
         resolved = path.resolve()
         if resolved in chain:
             cycle = " -> ".join(str(p) for p in (*chain, resolved))
@@ -210,53 +208,70 @@ class _PolicyLoader:
         if resolved in self.loaded:
             return  # a diamond of includes: each file is read once
         self.loaded.add(resolved)
-        try:
-            if text is None:
-                self.stamps.append(file_stamp(path))  # before reading: see file_stamp
-                text = read_data_file(path, "policy")
-            root = compose_yaml(text, path)
-        except OSError as exc:
-            raise PolicyError(str(path), 1, 1, f"cannot read policy: {exc.strerror or exc}") from None
-        except DataFileError as exc:
-            raise PolicyError(exc.path, exc.line, exc.column, exc.message) from None
+        root = self._compose(path, text)
         if root is None:
             return
         if not isinstance(root, yaml.MappingNode):
             raise self.error(path, root, "a policy is a mapping of keys (version, router, tiers, tasks)")
         entries = self._mapping(path, root, TOP_LEVEL_KEYS)
-        if "version" in entries:
-            key, node = entries["version"]
-            if node.value != "1":
-                raise self.error(path, node, f"unsupported version {node.value!r} (allowed: 1)")
-        if "include" in entries:
-            _, node = entries["include"]
-            items = node.value if isinstance(node, yaml.SequenceNode) else [node]
-            for item in items:
-                if not isinstance(item, yaml.ScalarNode) or not item.value:
-                    raise self.error(path, item, "include takes relative paths of policy files")
-                included = path.parent / item.value
-                if self.roots and outside(included, self.roots):
-                    # named by the policy (the scanned tree), not by the user: it stays in the project
-                    raise self.error(
-                        path,
-                        item,
-                        f"include {item.value!r} is outside the project ({os.path.realpath(included)}); "
-                        "an include is a file inside the project",
-                    )
-                self.load_file(included, (*chain, resolved))
-        if "models" in entries:
-            self._models(path, entries["models"][1])
-        if "router" in entries:
-            _, node = entries["router"]
-            value = node.value if isinstance(node, yaml.ScalarNode) else None
-            if not value or not _ROUTER.match(value):
-                raise self.error(path, node, f"router {value!r} is not MODULE:FUNCTION (e.g. app.routing:route)")
-            self.router = value
-            self.positions[("router",)] = _pos(node)
-        if "tiers" in entries:
-            self._tiers(path, entries["tiers"][1])
-        if "tasks" in entries:
-            self._tasks(path, entries["tasks"][1])
+        # In this order: included files before this file's keys, `models:` before the tiers naming its ids.
+        readers: dict[str, Callable[[Path, yaml.Node], None]] = {
+            "version": self._version,
+            "include": lambda path, node: self._includes(path, node, (*chain, resolved)),
+            "models": self._models,
+            "router": self._router,
+            "tiers": self._tiers,
+            "tasks": self._tasks,
+        }
+        for key, read in readers.items():
+            if key in entries:
+                read(path, entries[key][1])
+
+    def _compose(self, path: Path, text: str | None) -> yaml.Node | None:
+        """The file's YAML node tree (`text`, else the file read); None when it is empty."""
+        from opusguard.base.datafile import DataFileError, compose_yaml, read_data_file
+
+        try:
+            if text is None:
+                self.stamps.append(file_stamp(path))  # before reading: see file_stamp
+                text = read_data_file(path, "policy")
+            return compose_yaml(text, path)
+        except OSError as exc:
+            raise PolicyError(str(path), 1, 1, f"cannot read policy: {exc.strerror or exc}") from None
+        except DataFileError as exc:
+            raise PolicyError(exc.path, exc.line, exc.column, exc.message) from None
+
+    def _version(self, path: Path, node: yaml.Node) -> None:
+        if node.value != "1":
+            raise self.error(path, node, f"unsupported version {node.value!r} (allowed: 1)")
+
+    def _includes(self, path: Path, node: yaml.Node, chain: tuple[Path, ...]) -> None:
+        """Load each file `include:` names (relative to this one); `chain`: the files including it."""
+        import yaml
+
+        items = node.value if isinstance(node, yaml.SequenceNode) else [node]
+        for item in items:
+            if not isinstance(item, yaml.ScalarNode) or not item.value:
+                raise self.error(path, item, "include takes relative paths of policy files")
+            included = path.parent / item.value
+            if self.roots and outside(included, self.roots):
+                # named by the policy (the scanned tree), not by the user: it stays in the project
+                raise self.error(
+                    path,
+                    item,
+                    f"include {item.value!r} is outside the project ({os.path.realpath(included)}); "
+                    "an include is a file inside the project",
+                )
+            self.load_file(included, chain)
+
+    def _router(self, path: Path, node: yaml.Node) -> None:
+        import yaml
+
+        value = node.value if isinstance(node, yaml.ScalarNode) else None
+        if not value or not _ROUTER.match(value):
+            raise self.error(path, node, f"router {value!r} is not MODULE:FUNCTION (e.g. app.routing:route)")
+        self.router = value
+        self.positions[("router",)] = _pos(node)
 
     def _mapping(
         self, path: Path, node: yaml.Node | None, allowed: Collection[str] | None

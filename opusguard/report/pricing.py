@@ -578,13 +578,20 @@ def _assign_traffic(sites: Sequence[Site], assumptions: Assumptions, usage: Usag
         for index, site in enumerate(sites):
             out[index] = (default_traffic(site, assumptions) if site.tier else None, "assumed")
         return out
-    by_site = usage.by_site()
-    by_task = usage.by_task()
+    out.update(_site_rows_traffic(sites, usage.by_site()))
+    out.update(_task_rows_traffic(sites, usage.by_task(), taken=set(out)))
+    for index in range(len(sites)):
+        out.setdefault(index, (None, "no usage row"))
+    return out
+
+
+def _site_rows_traffic(sites: Sequence[Site], by_site: dict[str, Traffic]) -> dict[int, tuple[Traffic, str]]:
+    """The traffic of each site (by index) that a usage row names by path:line."""
     site_rows = {}
     for key, flow in by_site.items():
         path, _, line = key.rpartition(":")
         site_rows[(path, int(line))] = flow
-    taken = set()
+    out = {}
     for index, site in enumerate(sites):
         match = next(
             (flow for (path, line), flow in site_rows.items() if line == site.line and _site_matches(site.path, path)),
@@ -592,20 +599,24 @@ def _assign_traffic(sites: Sequence[Site], assumptions: Assumptions, usage: Usag
         )
         if match is not None:
             out[index] = (match, "usage (site)")
-            taken.add(index)
-    # A task row is shared equally by the task's production sites that have no row of
-    # their own: a test that names the task does not take a share of production traffic.
+    return out
+
+
+def _task_rows_traffic(
+    sites: Sequence[Site], by_task: dict[str, Traffic], taken: set[int]
+) -> dict[int, tuple[Traffic, str]]:
+    """A task row is shared equally by the task's production sites that have no row of
+    their own (`taken`): a test that names the task does not take a share of production traffic."""
     sharing: dict[str, list[int]] = {}
     for index, site in enumerate(sites):
         if index not in taken and not site.test and site.task in by_task:
             sharing.setdefault(site.task, []).append(index)
+    out = {}
     for task, indexes in sharing.items():
         for index in indexes:
             share = 1 / len(indexes)
             label = "usage (task)" if len(indexes) == 1 else f"usage (task, 1/{len(indexes)} of its traffic)"
             out[index] = (by_task[task].scaled(share), label)
-    for index in range(len(sites)):
-        out.setdefault(index, (None, "no usage row"))
     return out
 
 

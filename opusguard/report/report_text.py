@@ -17,7 +17,7 @@ from rich.text import Text
 from opusguard.base.sanitize import rich_text as _t
 from opusguard.base.sanitize import use_color
 from opusguard.base.tiers import UNRESOLVED, Tier
-from opusguard.report.pricing import CostDiff, Report, group_costs, group_key, spend_by_tier
+from opusguard.report.pricing import CostDiff, Report, Site, group_costs, group_key, spend_by_tier
 from opusguard.report.report_common import (
     cost_cell,
     headline,
@@ -101,8 +101,19 @@ def render_report_text(report: Report, out: TextIO, *, group_by: str, color: boo
     console.print(_t(f"opusguard report: {headline(report)}", style="bold"))
     _assumptions(console, report)
     console.print()
+    console.print(_inventory(report, group_by))
+    console.print()
+    _tier_spend(console, report)
+    _top_opus(console, report)
+    _advice(console, report)
+    _unresolved(console, report)
+    _configured(console, report)
+    console.print(_t(tests_line(report)))
+    console.print(_t(saving_line(report) + (" (ASSUMED traffic)" if report.assumed else ""), style="bold"))
 
-    # Three columns, whatever the width: what a site is and sends wraps inside the first.
+
+def _inventory(report: Report, group_by: str) -> Table:
+    """Three columns, whatever the width: what a site is and sends wraps inside the first."""
     inventory = Table(title=f"call sites by {group_by}", title_justify="left", show_edge=False)
     inventory.add_column("site: tier, task, policy / model sent (where it is written)", overflow="fold", ratio=1)
     inventory.add_column("today", justify="right", no_wrap=True)
@@ -114,25 +125,29 @@ def render_report_text(report: Report, out: TextIO, *, group_by: str, color: boo
     for key, group in groups.items():
         inventory.add_row(_t(f"{group_by} {key}", style="bold"), money(group.today), money(group.policy))
         for cost in by_group[key]:
-            site = cost.site
-            literal = literal_at(site)
-            head = (
-                _t(f"{site.where}  ")
-                + _t(site.tier or UNRESOLVED, style=TIER_STYLE.get(site.tier, ""))
-                + _t(f", {task_label(site)}, {policy_state(site)}")
-            )
-            detail = _t(sends(site) + (f" ({literal})" if literal else ""), style="dim")
-            cell = Group(Padding(head, (0, 0, 0, 2)), Padding(detail, (0, 0, 0, 4)))
             inventory.add_row(
-                cell,
+                _site_cell(cost.site),
                 cost_cell(cost, "today"),
                 cost_cell(cost, "policy")
-                + (f" ({cost.policy.tier})" if cost.policy and cost.policy.tier != site.tier else ""),
+                + (f" ({cost.policy.tier})" if cost.policy and cost.policy.tier != cost.site.tier else ""),
             )
         inventory.add_section()
-    console.print(inventory)
-    console.print()
+    return inventory
 
+
+def _site_cell(site: Site) -> Group:
+    """Where the site is, its tier, task and policy; below, dimmed, what it sends."""
+    literal = literal_at(site)
+    head = (
+        _t(f"{site.where}  ")
+        + _t(site.tier or UNRESOLVED, style=TIER_STYLE.get(site.tier, ""))
+        + _t(f", {task_label(site)}, {policy_state(site)}")
+    )
+    detail = _t(sends(site) + (f" ({literal})" if literal else ""), style="dim")
+    return Group(Padding(head, (0, 0, 0, 2)), Padding(detail, (0, 0, 0, 4)))
+
+
+def _tier_spend(console: Console, report: Report) -> None:
     tiers = Table("tier", "today", "under the policy", title="spend by tier", title_justify="left", show_edge=False)
     for tier, (today, policy) in spend_by_tier(report).items():
         if today or policy:
@@ -140,24 +155,29 @@ def render_report_text(report: Report, out: TextIO, *, group_by: str, color: boo
     console.print(tiers)
     console.print()
 
-    if report.top_opus:
-        top = Table(title="top Opus call sites by spend", title_justify="left", show_edge=False)
-        top.add_column("#", no_wrap=True)
-        top.add_column("site", no_wrap=True)
-        top.add_column("task", overflow="fold")
-        top.add_column("model", overflow="fold")
-        top.add_column(f"per {report.period}", justify="right", no_wrap=True)
-        for rank, cost in enumerate(report.top_opus, start=1):
-            top.add_row(
-                str(rank),
-                _t(cost.site.where),
-                _t(task_label(cost.site)),
-                _t(cost.priced_today.model),
-                money(cost.priced_today.cost),
-            )
-        console.print(top)
-        console.print()
 
+def _top_opus(console: Console, report: Report) -> None:
+    if not report.top_opus:
+        return
+    top = Table(title="top Opus call sites by spend", title_justify="left", show_edge=False)
+    top.add_column("#", no_wrap=True)
+    top.add_column("site", no_wrap=True)
+    top.add_column("task", overflow="fold")
+    top.add_column("model", overflow="fold")
+    top.add_column(f"per {report.period}", justify="right", no_wrap=True)
+    for rank, cost in enumerate(report.top_opus, start=1):
+        top.add_row(
+            str(rank),
+            _t(cost.site.where),
+            _t(task_label(cost.site)),
+            _t(cost.priced_today.model),
+            money(cost.priced_today.cost),
+        )
+    console.print(top)
+    console.print()
+
+
+def _advice(console: Console, report: Report) -> None:
     console.print(Text("Opus that is probably over-provisioned (advice, not a rule):", style="bold"))
     if not report.advice:
         console.print("  none: no Opus call site carries the signals of routine work")
@@ -175,17 +195,16 @@ def render_report_text(report: Report, out: TextIO, *, group_by: str, color: boo
         for reason in advice.against:
             console.print(_t(f"       - {reason}", style="dim"))
     console.print()
+
+
+def _unresolved(console: Console, report: Report) -> None:
     unresolved = [c.site for c in report.costs if c.site.tier is None]
-    if unresolved:
-        console.print(
-            Text(f"{len(unresolved)} site(s) with a model known only at run time (not priced):", style="bold")
-        )
-        for site in unresolved:
-            console.print(_t(f"  {site.where}: {'; '.join(site.unresolved)}"))
-        console.print()
-    _configured(console, report)
-    console.print(_t(tests_line(report)))
-    console.print(_t(saving_line(report) + (" (ASSUMED traffic)" if report.assumed else ""), style="bold"))
+    if not unresolved:
+        return
+    console.print(Text(f"{len(unresolved)} site(s) with a model known only at run time (not priced):", style="bold"))
+    for site in unresolved:
+        console.print(_t(f"  {site.where}: {'; '.join(site.unresolved)}"))
+    console.print()
 
 
 def _configured(console: Console, report: Report) -> None:

@@ -231,14 +231,35 @@ def _skip_space(text: str, index: int) -> int:
 def _row(record: object, where: str, ignored: set[str]) -> tuple[UsageRow, str | None]:
     if not isinstance(record, dict):
         raise UsageError(f"{where}: a usage row is an object with 'task' or 'site', 'calls' and tokens")
+    present = _present_columns(_with_api_usage(record, where), where, ignored)
+    key, is_site = _row_key(present, where)
+    if "calls" not in present:
+        raise UsageError(f"{where}: missing 'calls' (calls per period)")
+    calls = _number(present["calls"], "calls", where)
+    batch = _share(present.get("batch_share", 0), "batch_share", where)
+    traffic = _traffic(present, calls, batch, where)
+    period = present.get("period")
+    if period and not (isinstance(period, str) and period.strip().isalpha() and period.strip().isascii()):
+        raise UsageError(f"{where}: period must be a word (day, week, month), not {period!r}")
+    return UsageRow(key, is_site, traffic, where), (period.strip() if period else None)
+
+
+def _with_api_usage(record: dict, where: str) -> dict:
+    """The row with the API's `usage` object (summed over the period) spread into its columns."""
     record = dict(record)
-    nested = record.pop("usage", None)  # the API's usage object, summed over the period
+    nested = record.pop("usage", None)
     if isinstance(nested, dict):
         for key, value in nested.items():
             if key in API_COLUMNS:
                 record.setdefault(key, value)
     elif nested is not None:
         raise UsageError(f"{where}: 'usage' must be an object of token counts")
+    return record
+
+
+def _present_columns(record: dict, where: str, ignored: set[str]) -> dict:
+    """The row's non-empty columns; an unknown column close to a known one is an error,
+    any other goes to `ignored`."""
     present = {k: v for k, v in record.items() if v not in (None, "")}
     for key in present:
         if key not in KNOWN_COLUMNS:
@@ -246,6 +267,11 @@ def _row(record: object, where: str, ignored: set[str]) -> tuple[UsageRow, str |
             if close:
                 raise UsageError(f"{where}: unknown column '{key}' (did you mean '{close[0]}'?)")
             ignored.add(key)
+    return present
+
+
+def _row_key(present: dict, where: str) -> tuple[str, bool]:
+    """The row's task name, or its site as "path:line" (with '/'); and whether it is a site."""
     task, site = present.get("task"), present.get("site")
     if (task is None) == (site is None):
         raise UsageError(f"{where}: a row names either a 'task' or a 'site' (path:line)")
@@ -254,15 +280,15 @@ def _row(record: object, where: str, ignored: set[str]) -> tuple[UsageRow, str |
         head, _, line = key.rpartition(":")
         if not head or not line.isdigit():
             raise UsageError(f"{where}: site {key!r} is not path:line")
-        key = f"{head.replace(chr(92), '/').removeprefix('./')}:{int(line)}"
-    else:
-        key = str(task).strip()
-        if not key:
-            raise UsageError(f"{where}: empty task name")
-    if "calls" not in present:
-        raise UsageError(f"{where}: missing 'calls' (calls per period)")
-    calls = _number(present["calls"], "calls", where)
-    batch = _share(present.get("batch_share", 0), "batch_share", where)
+        return f"{head.replace(chr(92), '/').removeprefix('./')}:{int(line)}", True
+    key = str(task).strip()
+    if not key:
+        raise UsageError(f"{where}: empty task name")
+    return key, False
+
+
+def _traffic(present: dict, calls: float, batch: float, where: str) -> Traffic:
+    """The row's traffic, from tokens given as means per call or as API usage sums."""
     means = [k for k in MEAN_COLUMNS if k in present]
     sums = [k for k in API_COLUMNS if k in present]
     if means and sums:
@@ -271,42 +297,43 @@ def _row(record: object, where: str, ignored: set[str]) -> tuple[UsageRow, str |
             f"or as API usage sums ({', '.join(API_COLUMNS)}), not both"
         )
     if means:
-        for required in ("mean_input_tokens", "mean_output_tokens"):
-            if required not in present:
-                raise UsageError(f"{where}: missing '{required}'")
-        mean_in = _number(present["mean_input_tokens"], "mean_input_tokens", where)
-        mean_out = _number(present["mean_output_tokens"], "mean_output_tokens", where)
-        cached = _share(present.get("cached_share", 0), "cached_share", where)
-        traffic = Traffic(
-            calls=calls,
-            input_tokens=calls * mean_in * (1 - cached),
-            output_tokens=calls * mean_out,
-            cache_read_tokens=calls * mean_in * cached,
-            batch_share=batch,
-        )
-    elif sums:
-        for required in ("input_tokens", "output_tokens"):
-            if required not in present:
-                raise UsageError(f"{where}: missing '{required}' (the sum of usage.{required} over the period)")
-        traffic = Traffic(
-            calls=calls,
-            input_tokens=_number(present["input_tokens"], "input_tokens", where),
-            output_tokens=_number(present["output_tokens"], "output_tokens", where),
-            cache_read_tokens=_number(present.get("cache_read_input_tokens", 0), "cache_read_input_tokens", where),
-            cache_write_tokens=_number(
-                present.get("cache_creation_input_tokens", 0), "cache_creation_input_tokens", where
-            ),
-            batch_share=batch,
-        )
-    else:
-        raise UsageError(
-            f"{where}: no token counts: give mean_input_tokens and mean_output_tokens, "
-            "or input_tokens and output_tokens summed from the API's usage"
-        )
-    period = present.get("period")
-    if period and not (isinstance(period, str) and period.strip().isalpha() and period.strip().isascii()):
-        raise UsageError(f"{where}: period must be a word (day, week, month), not {period!r}")
-    return UsageRow(key, site is not None, traffic, where), (period.strip() if period else None)
+        return _traffic_from_means(present, calls, batch, where)
+    if sums:
+        return _traffic_from_sums(present, calls, batch, where)
+    raise UsageError(
+        f"{where}: no token counts: give mean_input_tokens and mean_output_tokens, "
+        "or input_tokens and output_tokens summed from the API's usage"
+    )
+
+
+def _traffic_from_means(present: dict, calls: float, batch: float, where: str) -> Traffic:
+    for required in ("mean_input_tokens", "mean_output_tokens"):
+        if required not in present:
+            raise UsageError(f"{where}: missing '{required}'")
+    mean_in = _number(present["mean_input_tokens"], "mean_input_tokens", where)
+    mean_out = _number(present["mean_output_tokens"], "mean_output_tokens", where)
+    cached = _share(present.get("cached_share", 0), "cached_share", where)
+    return Traffic(
+        calls=calls,
+        input_tokens=calls * mean_in * (1 - cached),
+        output_tokens=calls * mean_out,
+        cache_read_tokens=calls * mean_in * cached,
+        batch_share=batch,
+    )
+
+
+def _traffic_from_sums(present: dict, calls: float, batch: float, where: str) -> Traffic:
+    for required in ("input_tokens", "output_tokens"):
+        if required not in present:
+            raise UsageError(f"{where}: missing '{required}' (the sum of usage.{required} over the period)")
+    return Traffic(
+        calls=calls,
+        input_tokens=_number(present["input_tokens"], "input_tokens", where),
+        output_tokens=_number(present["output_tokens"], "output_tokens", where),
+        cache_read_tokens=_number(present.get("cache_read_input_tokens", 0), "cache_read_input_tokens", where),
+        cache_write_tokens=_number(present.get("cache_creation_input_tokens", 0), "cache_creation_input_tokens", where),
+        batch_share=batch,
+    )
 
 
 def _number(value: Any, name: str, where: str) -> float:

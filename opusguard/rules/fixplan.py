@@ -121,62 +121,77 @@ def plan_rewrites(
     `exclude(path)`: files left alone (test code), neither rewritten nor a source of tasks.
     `router`: MODULE:FUNCTION the rewritten sites call (default: the policy's, else the
     first `init` would choose)."""
-    plan = Plan()
-    router = router or project.policy.router or ROUTER_CHOICES[0]
-    policy = project.policy
-    taken = set(policy.tasks) | set(reserved)
-    task_names = task_names or {}
-    # Calls in the same function sending the same id share one derived task.
-    derived: dict[tuple[str, str], str] = {}
-    plan_defined: set[tuple[str, Span]] = set()
+    planning = _Planning(
+        project, router or project.policy.router or ROUTER_CHOICES[0], task_names or {}, reserved, exclude
+    )
     for call in project.calls:
-        if call.is_router_call or not call.models:
-            continue
-        if exclude is not None and exclude(call.path):
-            plan.left_tests.add(call.path)
+        if call.is_router_call or not call.models or planning.left_as_test(call.path):
             continue
         reason = _why_not_rewritable(call)
         if reason is not None and _definitions_rewritable(call):
             # Callers, env vars or subclasses may override the value: keep that
             # freedom by routing each literal where it is defined instead.
-            for model in call.models:
-                key = (model.literal_path, model.literal_span)
-                if key in plan_defined:
-                    continue
-                if exclude is not None and exclude(model.literal_path):
-                    plan.left_tests.add(model.literal_path)
-                    continue
-                task = _definition_task(call, model, policy, taken, derived)
-                if task is None:
-                    plan.needs_person.append(NeedsPerson(call.path, call.line, reason))
-                    break
-                plan_defined.add(key)
-                _add_task(plan, policy, taken, task, model, project.where(model.literal_path, model.literal_span[0]))
-                plan.rewrites.append(fix_plan(model.literal_path, model.literal_span, task, router))
-            continue
-        if reason is not None:
-            plan.needs_person.append(NeedsPerson(call.path, call.line, reason))
-            continue
+            planning.route_definitions(call, reason)
+        elif reason is not None:
+            planning.plan.needs_person.append(NeedsPerson(call.path, call.line, reason))
+        else:
+            planning.route_call(call)
+    return planning.plan
+
+
+class _Planning:
+    """One run of plan_rewrites: the plan so far and the task names it has taken."""
+
+    def __init__(
+        self,
+        project: Project,
+        router: str,
+        task_names: dict[str, str],
+        reserved: set[str] | frozenset[str],
+        exclude: Callable[[str], bool] | None,
+    ):
+        self.plan = Plan()
+        self.project = project
+        self.policy = project.policy
+        self.router = router
+        self.task_names = task_names
+        self.exclude = exclude
+        self.taken = set(self.policy.tasks) | set(reserved)
+        # Calls in the same function sending the same id share one derived task.
+        self.derived: dict[tuple[str, str], str] = {}
+        self.defined: set[tuple[str, Span]] = set()  # literals routed where they are defined
+
+    def left_as_test(self, path: str) -> bool:
+        """Whether `path` is test code left alone (then noted in the plan)."""
+        if self.exclude is not None and self.exclude(path):
+            self.plan.left_tests.add(path)
+            return True
+        return False
+
+    def route_definitions(self, call: ResolvedCall, reason: str) -> None:
+        """Route each literal the call sends where it is defined."""
+        for model in call.models:
+            key = (model.literal_path, model.literal_span)
+            if key in self.defined or self.left_as_test(model.literal_path):
+                continue
+            task = _definition_task(call, model, self.policy, self.taken, self.derived)
+            if task is None:
+                self.plan.needs_person.append(NeedsPerson(call.path, call.line, reason))
+                break
+            self.defined.add(key)
+            where = self.project.where(model.literal_path, model.literal_span[0])
+            _add_task(self.plan, self.policy, self.taken, task, model, where)
+            self.plan.rewrites.append(fix_plan(model.literal_path, model.literal_span, task, self.router))
+
+    def route_call(self, call: ResolvedCall) -> None:
+        """Route the call's model argument, unless its task would send another model."""
+        policy, plan = self.policy, self.plan
         model = call.models[0]
         written = model.ref.written
         arg = next(a for a in call.call.model_args if a.key in MODEL_KEYWORDS or a.key.isdigit())
-        task = task_names.get(f"{call.path}:{call.line}") or call.annotated_task
-        if task is None:
-            task = next(
-                (
-                    name
-                    for name, t in policy.tasks.items()
-                    if policy.model_for(name) == written and t.tier == model.ref.tier
-                ),
-                None,
-            )
-        if task is None:
-            derived_key = (derive_task_name(call), written)
-            if derived_key not in derived:
-                derived[derived_key] = _unique(derived_key[0], taken)
-            task = derived[derived_key]
+        task = self._call_task(call, model)
         if task not in policy.tasks and task not in plan.new_tasks:
-            _add_task(plan, policy, taken, task, model, project.where(call.path, call.line))
+            _add_task(plan, policy, self.taken, task, model, self.project.where(call.path, call.line))
         elif task in policy.tasks and policy.model_for(task) != written:
             plan.needs_person.append(
                 NeedsPerson(
@@ -185,9 +200,30 @@ def plan_rewrites(
                     f"task '{task}' sends {policy.model_for(task)}, this call sends {written}: rewriting would change the model",
                 )
             )
-            continue
-        plan.rewrites.append(fix_plan(call.path, arg.span, task, router))
-    return plan
+            return
+        plan.rewrites.append(fix_plan(call.path, arg.span, task, self.router))
+
+    def _call_task(self, call: ResolvedCall, model: ResolvedModel) -> str:
+        """The task named for the call (--task-map, --task, annotation), else the policy's
+        task sending its model, else one derived from the enclosing function."""
+        task = self.task_names.get(f"{call.path}:{call.line}") or call.annotated_task
+        if task is None:
+            task = _policy_task_sending(self.policy, model)
+        if task is None:
+            derived_key = (derive_task_name(call), model.ref.written)
+            if derived_key not in self.derived:
+                self.derived[derived_key] = _unique(derived_key[0], self.taken)
+            task = self.derived[derived_key]
+        return task
+
+
+def _policy_task_sending(policy: Policy, model: ResolvedModel) -> str | None:
+    """The first of the policy's tasks that sends the model, at its tier."""
+    written = model.ref.written
+    return next(
+        (name for name, t in policy.tasks.items() if policy.model_for(name) == written and t.tier == model.ref.tier),
+        None,
+    )
 
 
 def _add_task(plan: Plan, policy: Policy, taken: set[str], task: str, model: ResolvedModel, source: str) -> None:
@@ -214,10 +250,7 @@ def _definition_task(
 ) -> str | None:
     """A task for a literal routed where it is defined: named after what holds it."""
     written = model.ref.written
-    existing = next(
-        (name for name, t in policy.tasks.items() if policy.model_for(name) == written and t.tier == model.ref.tier),
-        None,
-    )
+    existing = _policy_task_sending(policy, model)
     if existing is not None:
         return existing
     # The innermost name holding the literal: SMART_MODEL, Models.OPUS, Agent.MODEL.
