@@ -79,7 +79,7 @@ class _unvalidated_nodes:
         import libcst
 
         self.validating = libcst.CSTNode.__post_init__
-        libcst.CSTNode.__post_init__ = _no_validation  # type: ignore[method-assign]
+        libcst.CSTNode.__post_init__ = _no_validation  # type: ignore[method-assign,assignment]
 
     def __exit__(self, *exc_info: object) -> None:
         import libcst
