@@ -61,7 +61,34 @@ def _extract(args: _Job) -> FileFacts:
     from opusguard.facts.extract import extract_facts  # libcst: imported only when a file is parsed
 
     source, path, names, cut_bodies = args
-    return extract_facts(source, path, is_model_id=is_model_id, router_names=names, cut_bodies=cut_bodies)
+    with _unvalidated_nodes():
+        return extract_facts(source, path, is_model_id=is_model_id, router_names=names, cut_bodies=cut_bodies)
+
+
+class _unvalidated_nodes:
+    """While facts are extracted, libcst nodes are made without their `_validate()`.
+
+    Every node libcst's parser builds calls it (CSTNode.__post_init__), and it was
+    half of the parse: it checks the invariants of a tree built by hand (a codemod's
+    edits), which the parser's own output keeps by construction; extraction only
+    reads trees. No node type has a __post_init__ of its own, so CSTNode's is the
+    one to replace. One thread extracts at a time (workers are processes); the
+    codemod, which builds nodes, runs outside this block and validates as before."""
+
+    def __enter__(self) -> None:
+        import libcst
+
+        self.validating = libcst.CSTNode.__post_init__
+        libcst.CSTNode.__post_init__ = _no_validation  # type: ignore[method-assign,assignment]
+
+    def __exit__(self, *exc_info: object) -> None:
+        import libcst
+
+        libcst.CSTNode.__post_init__ = self.validating  # type: ignore[method-assign]
+
+
+def _no_validation(node: object) -> None:
+    pass
 
 
 # The OG000 message of a file whose parse ended its process (a crash in libcst's native code).

@@ -130,11 +130,15 @@ def reads_names(content: bytes, names: frozenset[HeldName]) -> bool:
 # logical line) and `import MODULES`. Over-reading is safe (a file parsed for
 # nothing); a missed import would drop a fact, so the patterns are loose: an
 # import in a docstring or a string counts too.
+#
+# Each pattern starts with its word, and looks behind it for what may not come
+# before (`from(?<![\w]from)`, not `(?<![\w])from`): a pattern that starts with a
+# literal is searched for as one, ten times faster than a match tried at every byte.
 _FROM_IMPORT = re.compile(
-    rb"(?<![\w\x80-\xff])from(?![\w\x80-\xff])([\w\x80-\xff. \t\\\r\n]*?)(?<![\w\x80-\xff])import[ \t\\]*"
+    rb"from(?<![\w\x80-\xff]from)(?![\w\x80-\xff])([\w\x80-\xff. \t\\\r\n]*?)(?<![\w\x80-\xff])import[ \t\\]*"
     rb"(?:\(([^)]*)\)|((?:[^\n;\\]|\\\r?\n)*))"
 )
-_IMPORT = re.compile(rb"(?<![\w\x80-\xff.])import[ \t\\]+((?:[^\n;(\\]|\\\r?\n)*)")
+_IMPORT = re.compile(rb"import(?<![\w\x80-\xff.]import)[ \t\\]+((?:[^\n;(\\]|\\\r?\n)*)")
 _IDENTIFIER = re.compile(rb"[A-Za-z_\x80-\xff][\w\x80-\xff]*")
 
 
@@ -163,7 +167,9 @@ def _name_search(names: frozenset[HeldName]) -> ahocorasick_rs.BytesAhoCorasick:
 
 def _whole_word(name: bytes) -> bytes:
     # Not \b: in a bytes pattern it knows only ASCII, and a name may be non-ASCII (UTF-8).
-    return rb"(?<![\w\x80-\xff])" + re.escape(name) + rb"(?![\w\x80-\xff])"
+    # The name first, then what may not come before it (see _FROM_IMPORT): a search for a literal.
+    literal = re.escape(name)
+    return literal + rb"(?<![\w\x80-\xff]" + literal + rb")(?![\w\x80-\xff])"
 
 
 @functools.lru_cache(maxsize=256)

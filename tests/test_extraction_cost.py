@@ -1,0 +1,110 @@
+"""What extraction leaves out to be cheaper, and that it changes no fact: libcst's
+node validation while parsing (workers._extract), and the lookbehind-first form of
+the pre-filter's import and whole-word patterns."""
+
+from __future__ import annotations
+
+import re
+import sysconfig
+from pathlib import Path
+
+import libcst as cst
+import pytest
+from helpers import as_data
+
+from opusguard import prefilter, workers
+from opusguard.catalog import load_catalog
+from opusguard.extract import extract_facts
+
+NAMES = frozenset({"route"})
+SOURCE = b'''import anthropic
+from app.config import OPUS as MODEL
+
+client = anthropic.Anthropic()
+
+
+def ask(prompt, model=MODEL):
+    """Ask."""
+    return client.messages.create(model=model, max_tokens=10, messages=[{"role": "user", "content": prompt}])
+
+
+FAST = "claude-haiku-4-5"
+'''
+
+
+@pytest.fixture(autouse=True)
+def _catalog(monkeypatch):
+    monkeypatch.setattr(workers, "_worker_catalog", load_catalog())
+
+
+def test_extraction_builds_nodes_without_validating_them_and_validation_stays_on(monkeypatch):
+    calls = []
+    validate = cst.Name._validate
+
+    def counting(node):
+        calls.append(node)
+        validate(node)
+
+    monkeypatch.setattr(cst.Name, "_validate", counting)
+    facts = workers._extract((SOURCE, "app/ask.py", NAMES, True))
+    assert facts.calls and facts.literals
+    assert calls == []  # the parse built Name nodes without validating them
+    cst.Name("x")
+    assert len(calls) == 1  # outside extraction, nodes are validated (the codemod builds some)
+    with pytest.raises(cst.CSTValidationError):
+        cst.Name("not a name")
+
+
+def test_facts_are_those_of_a_validated_parse():
+    files = [
+        path
+        for path in sorted(Path(sysconfig.get_paths()["stdlib"]).rglob("*.py"))
+        if b"model" in (content := path.read_bytes()) and len(content) < 60_000
+    ][:40]
+    assert len(files) >= 20
+    for path in files:
+        content = path.read_bytes()
+        for cut in (True, False):
+            validated = extract_facts(content, str(path), is_model_id=workers.is_model_id, cut_bodies=cut)
+            unvalidated = workers._extract((content, str(path), NAMES, cut))
+            assert as_data(unvalidated) == as_data(validated), path
+
+
+# The patterns as they were written before they started with their word.
+_OLD_FROM_IMPORT = re.compile(
+    rb"(?<![\w\x80-\xff])from(?![\w\x80-\xff])([\w\x80-\xff. \t\\\r\n]*?)(?<![\w\x80-\xff])import[ \t\\]*"
+    rb"(?:\(([^)]*)\)|((?:[^\n;\\]|\\\r?\n)*))"
+)
+_OLD_IMPORT = re.compile(rb"(?<![\w\x80-\xff.])import[ \t\\]+((?:[^\n;(\\]|\\\r?\n)*)")
+
+_ODD_TEXTS = [
+    b"from a import b",
+    b"xfrom a import b\n_from a import b\n.from a import b\n\xc3\xa9from a import b\n",
+    b"import os\nximport os\n.import os\nre.import x\n\xc3\xa9import x\n",
+    b"from . import (a,\n b)\nfrom .x import *\nfrom\\\n a import b\n",
+    b"model = 1\nmodel_x = 2\n_model\n\xc3\xa9model\nmodel\xc3\xa9\nx.model\nmodel",
+    b"",
+    b"from",
+    b"import",
+]
+
+
+def _real_texts():
+    files = sorted(Path(sysconfig.get_paths()["stdlib"]).rglob("*.py"))[:400]
+    return [path.read_bytes() for path in files]
+
+
+def test_import_patterns_match_what_the_lookbehind_first_forms_matched():
+    for text in _ODD_TEXTS + _real_texts():
+        for old, new in ((_OLD_FROM_IMPORT, prefilter._FROM_IMPORT), (_OLD_IMPORT, prefilter._IMPORT)):
+            assert [(m.span(), m.groups()) for m in new.finditer(text)] == [
+                (m.span(), m.groups()) for m in old.finditer(text)
+            ]
+
+
+@pytest.mark.parametrize("name", [b"model", b"MODEL", "modèle".encode(), b"a", b"x.y", b"self"])
+def test_whole_word_pattern_matches_what_the_lookbehind_first_form_matched(name):
+    old = re.compile(rb"(?<![\w\x80-\xff])" + re.escape(name) + rb"(?![\w\x80-\xff])")
+    new = prefilter._word(name)
+    for text in _ODD_TEXTS + [b"x.y = 1\nx_y\nax.y\nx.yz\n" + "modèle modèlex".encode()] + _real_texts()[:100]:
+        assert [m.span() for m in new.finditer(text)] == [m.span() for m in old.finditer(text)]
