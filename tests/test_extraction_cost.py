@@ -12,9 +12,10 @@ import libcst as cst
 import pytest
 from helpers import as_data
 
-from opusguard import prefilter, workers
-from opusguard.catalog import load_catalog
-from opusguard.extract import extract_facts
+from opusguard.facts.extract import extract_facts
+from opusguard.policy.catalog import load_catalog
+from opusguard.run import workers
+from opusguard.select import prefilter
 
 NAMES = frozenset({"route"})
 SOURCE = b'''import anthropic
