@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from msgspec import Struct
 from msgspec.structs import replace
@@ -25,7 +25,9 @@ from opusguard.facts.records import (
     DictV,
     Env,
     FileFacts,
+    ImportFact,
     LiteralFact,
+    ModelArg,
     Name,
     Num,
     OneOf,
@@ -248,45 +250,54 @@ class Resolver:
             return self.eval(facts.bindings[name], path)
         if name in facts.classes:
             return [ClsRef(path, name)]
-        for imp in reversed(facts.imports):
-            if imp.local != name:
-                continue
-            if imp.name is None:
-                # `import a.b.c` binds the package `a`; `import a.b as c` binds a.b
-                module = imp.local if imp.local == imp.module.split(".")[0] else imp.module
-                return [ModRef(module, self.module_path(module, path))]
-            target, module_name = self.import_target(imp.module, imp.level, path)
-            if target is None:
-                # A submodule imported by name: from pkg import config
-                sub_name = f"{imp.module}.{imp.name}" if imp.module else imp.name
-                sub = (
-                    self.relative_module_path(sub_name, imp.level, path)
-                    if imp.level
-                    else self.module_path(sub_name, path)
-                )
-                if sub is not None:
-                    return [ModRef(sub_name, sub)]
-                return [Unres(f"name {imp.name} imported from {'.' * imp.level}{imp.module}")]
-            if target == path:
-                return [Unres(f"name {name}")]
-            found = self.lookup_export(target, imp.name)
-            if found is not None:
-                return _with_via(found, f"{module_name}.{imp.name}")
-            sub_name = f"{module_name}.{imp.name}"
-            sub = self.module_path(sub_name, path) or self.relative_module_path(imp.name, 1, target)
-            if sub is not None:
-                return [ModRef(sub_name, sub)]
-            return [Unres(f"name {imp.name} of {module_name}")]
-        for imp in facts.imports:  # from x import *
+        imp = next((imp for imp in reversed(facts.imports) if imp.local == name), None)  # the last import wins
+        if imp is not None:
+            return self._lookup_import(imp, path)
+        found = self._lookup_star_imports(facts, name, path)
+        if found is not None:
+            return found
+        if name in facts.functions:
+            return []  # a function object is not a model
+        return [Unres(f"name {name}")]
+
+    def _lookup_import(self, imp: ImportFact, path: str) -> list[Result]:
+        """What an import binds in the importing file at `path`."""
+        if imp.name is None:
+            module = _bound_module(imp)
+            return [ModRef(module, self.module_path(module, path))]
+        target, module_name = self.import_target(imp.module, imp.level, path)
+        if target is None:
+            return self._imported_submodule(imp, path)
+        if target == path:
+            return [Unres(f"name {imp.local}")]
+        found = self.lookup_export(target, imp.name)
+        if found is not None:
+            return _with_via(found, f"{module_name}.{imp.name}")
+        sub_name = f"{module_name}.{imp.name}"
+        sub = self.module_path(sub_name, path) or self.relative_module_path(imp.name, 1, target)
+        if sub is not None:
+            return [ModRef(sub_name, sub)]
+        return [Unres(f"name {imp.name} of {module_name}")]
+
+    def _imported_submodule(self, imp: ImportFact, path: str) -> list[Result]:
+        """`from pkg import config` where pkg is no file of the tree: config may be a module."""
+        assert imp.name is not None  # the caller's test
+        sub_name = f"{imp.module}.{imp.name}" if imp.module else imp.name
+        sub = self.relative_module_path(sub_name, imp.level, path) if imp.level else self.module_path(sub_name, path)
+        if sub is not None:
+            return [ModRef(sub_name, sub)]
+        return [Unres(f"name {imp.name} imported from {'.' * imp.level}{imp.module}")]
+
+    def _lookup_star_imports(self, facts: FileFacts, name: str, path: str) -> list[Result] | None:
+        """A name one of the file's `from x import *` brings; None when none does."""
+        for imp in facts.imports:
             if imp.name == "*":
                 target, _ = self.import_target(imp.module, imp.level, path)
                 if target is not None and target != path:
                     found = self.lookup_export(target, name)
                     if found is not None:
                         return found
-        if name in facts.functions:
-            return []  # a function object is not a model
-        return [Unres(f"name {name}")]
+        return None
 
     def lookup_export(self, path: str, name: str) -> list[Result] | None:
         """A name as another module exports it; None when that module does not define it."""
@@ -416,46 +427,48 @@ class Resolver:
         return results
 
     def _eval(self, value: Value, path: str) -> list[Result]:
-        if isinstance(value, Str):
-            return [Lit(value.text, path, value.span)]
-        if isinstance(value, Num):
-            return []
-        if isinstance(value, Name):
-            if value.id == "__file__":  # the code file itself: paths beside it (configfiles.py)
-                return [FileRef(os.path.basename(path), path, beside_code=True)]
-            return _with_via(self.lookup_name(path, value.id), value.id)
-        if isinstance(value, Attr):
-            return self._eval_attr(value, path)
-        if isinstance(value, SelfAttr):
-            found = self.class_attr(path, value.cls_name, value.attr) or []
-            overrides = self.subclass_overrides(path, value.cls_name, value.attr)
-            if not found and not overrides:
-                return [Unres(f"attribute self.{value.attr} of {value.cls_name}")]
-            return [*found, *overrides]
-        if isinstance(value, Subscript):
-            return self._eval_subscript(value, path)
-        if isinstance(value, Env):
-            if value.default is None:
-                return self._env_from_config(value.var, path)
-            return _with_via(self.eval(value.default, path), f"env {value.var} (default)")
-        if isinstance(value, Param):
-            if value.default is None:
-                return [Unres(f"parameter '{value.name}' of {value.function}()")]
-            return _with_via(self.eval(value.default, path), f"default of {value.function}({value.name}=)")
-        if isinstance(value, Concat):
-            return self._eval_concat(value, path)
-        if isinstance(value, (DictV, SeqV)):
-            return [Container(value, path)]
-        if isinstance(value, OneOf):
-            out: list[Result] = []
-            for option in value.options:
-                out.extend(self.eval(option, path))
-            return out
-        if isinstance(value, CallV):
-            return self._eval_call(value, path)
-        if isinstance(value, Unknown):
-            return [Unres(value.origin)]
-        return [Unres("unknown value")]
+        evaluate = _EVALUATORS.get(type(value))  # one method per kind of Value, below the class
+        return evaluate(self, value, path) if evaluate is not None else [Unres("unknown value")]
+
+    def _eval_str(self, value: Str, path: str) -> list[Result]:
+        return [Lit(value.text, path, value.span)]
+
+    def _eval_num(self, value: Num, path: str) -> list[Result]:
+        return []
+
+    def _eval_name(self, value: Name, path: str) -> list[Result]:
+        if value.id == "__file__":  # the code file itself: paths beside it (configfiles.py)
+            return [FileRef(os.path.basename(path), path, beside_code=True)]
+        return _with_via(self.lookup_name(path, value.id), value.id)
+
+    def _eval_self_attr(self, value: SelfAttr, path: str) -> list[Result]:
+        found = self.class_attr(path, value.cls_name, value.attr) or []
+        overrides = self.subclass_overrides(path, value.cls_name, value.attr)
+        if not found and not overrides:
+            return [Unres(f"attribute self.{value.attr} of {value.cls_name}")]
+        return [*found, *overrides]
+
+    def _eval_env(self, value: Env, path: str) -> list[Result]:
+        if value.default is None:
+            return self._env_from_config(value.var, path)
+        return _with_via(self.eval(value.default, path), f"env {value.var} (default)")
+
+    def _eval_param(self, value: Param, path: str) -> list[Result]:
+        if value.default is None:
+            return [Unres(f"parameter '{value.name}' of {value.function}()")]
+        return _with_via(self.eval(value.default, path), f"default of {value.function}({value.name}=)")
+
+    def _eval_container(self, value: DictV | SeqV, path: str) -> list[Result]:
+        return [Container(value, path)]
+
+    def _eval_one_of(self, value: OneOf, path: str) -> list[Result]:
+        out: list[Result] = []
+        for option in value.options:
+            out.extend(self.eval(option, path))
+        return out
+
+    def _eval_unknown(self, value: Unknown, path: str) -> list[Result]:
+        return [Unres(value.origin)]
 
     def _eval_attr(self, value: Attr, path: str) -> list[Result]:
         out: list[Result] = []
@@ -535,29 +548,44 @@ class Resolver:
 
         func = value.func
         if isinstance(func, Attr) and func.attr in FILE_METHODS:  # Path(...).open(), .resolve(), f.read() ...
-            files: list[Result] = [r for r in self.eval(func.base, path) if isinstance(r, FileRef)]
-            return files or None
+            return self._files_in(func.base, path)
         if isinstance(func, Attr) and func.attr == "joinpath":  # also `a / "b"` (extract.py)
             return self._joined(self.eval(func.base, path), value.args, path)
-        name = self._qualified_callee(func, path)
-        if name in OPENERS and value.args:
-            opened: list[Result] = []
-            for result in self.eval(value.args[0], path):
-                if isinstance(result, Lit) and not result.partial:
-                    opened.append(FileRef(result.text, path))
-                elif isinstance(result, FileRef):
-                    opened.append(result)
-            return opened or None
-        if name in ("os.path.abspath", "os.path.realpath", "os.path.normpath") and value.args:
-            return [r for r in self.eval(value.args[0], path) if isinstance(r, FileRef)] or None
-        if name == "os.path.dirname" and value.args:
-            return [_parent(r) for r in self.eval(value.args[0], path) if isinstance(r, FileRef)] or None
-        if name == "os.path.join" and value.args:
-            return self._joined(self.eval(value.args[0], path), value.args[1:], path)
-        if name not in LOADERS or not value.args or self.configs is None:
+        if not value.args:
             return None
+        name = self._qualified_callee(func, path)
+        if name in OPENERS:
+            return self._opened(value.args[0], path)
+        if name in ("os.path.abspath", "os.path.realpath", "os.path.normpath"):
+            return self._files_in(value.args[0], path)
+        if name == "os.path.dirname":
+            return [_parent(r) for r in self.eval(value.args[0], path) if isinstance(r, FileRef)] or None
+        if name == "os.path.join":
+            return self._joined(self.eval(value.args[0], path), value.args[1:], path)
+        if name in LOADERS and self.configs is not None:
+            return self._loaded(value.args[0], path)
+        return None
+
+    def _files_in(self, value: Value, path: str) -> list[Result] | None:
+        """The known files a value is, None when it is none."""
+        files: list[Result] = [r for r in self.eval(value, path) if isinstance(r, FileRef)]
+        return files or None
+
+    def _opened(self, value: Value, path: str) -> list[Result] | None:
+        """The files `open(value)` / `Path(value)` opens: a literal path, or a known file."""
+        opened: list[Result] = []
+        for result in self.eval(value, path):
+            if isinstance(result, Lit) and not result.partial:
+                opened.append(FileRef(result.text, path))
+            elif isinstance(result, FileRef):
+                opened.append(result)
+        return opened or None
+
+    def _loaded(self, value: Value, path: str) -> list[Result] | None:
+        """What a loader reads from the committed config files `value` names."""
+        assert self.configs is not None  # the caller's test
         out: list[Result] = []
-        for loaded in self.eval(value.args[0], path):
+        for loaded in self.eval(value, path):
             if not isinstance(loaded, FileRef):
                 continue
             found = self.configs.named_file(loaded.near, loaded.written, beside_code=loaded.beside_code)
@@ -603,8 +631,7 @@ class Resolver:
         if isinstance(func, Attr) and isinstance(func.base, Name):
             for imp in reversed(facts.imports):
                 if imp.local == func.base.id and imp.name is None:
-                    module = imp.local if imp.local == imp.module.split(".")[0] else imp.module
-                    return f"{module}.{func.attr}"
+                    return f"{_bound_module(imp)}.{func.attr}"
             return f"{func.base.id}.{func.attr}" if func.base.id == "os" else None
         if isinstance(func, Attr) and isinstance(func.base, Attr):
             inner = self._qualified_callee(func.base, path)
@@ -654,6 +681,10 @@ class Resolver:
         from_config = self._config_call(value, path)
         if from_config is not None:
             return from_config
+        return self._call_result(value, path)
+
+    def _call_result(self, value: CallV, path: str) -> list[Result]:
+        """What calling the callee gives: an enum member looked up by value, an instance."""
         out: list[Result] = []
         for func in self.eval(value.func, path):
             if isinstance(func, ClsRef) and value.args:
@@ -694,6 +725,29 @@ class Resolver:
                     names = module_names_for_path(base.path) if base.path else [base.name]
                     return names, value.attr
         return None
+
+
+_EVALUATORS: dict[type, Callable[[Resolver, Any, str], list[Result]]] = {
+    Str: Resolver._eval_str,
+    Num: Resolver._eval_num,
+    Name: Resolver._eval_name,
+    Attr: Resolver._eval_attr,
+    SelfAttr: Resolver._eval_self_attr,
+    Subscript: Resolver._eval_subscript,
+    Env: Resolver._eval_env,
+    Param: Resolver._eval_param,
+    Concat: Resolver._eval_concat,
+    DictV: Resolver._eval_container,
+    SeqV: Resolver._eval_container,
+    OneOf: Resolver._eval_one_of,
+    CallV: Resolver._eval_call,
+    Unknown: Resolver._eval_unknown,
+}
+
+
+def _bound_module(imp: ImportFact) -> str:
+    """The module a plain import binds: `import a.b.c` binds the package `a`, `import a.b as c` binds a.b."""
+    return imp.local if imp.local == imp.module.split(".")[0] else imp.module
 
 
 def _parent(ref: FileRef) -> FileRef:
@@ -739,33 +793,110 @@ def build_project(
     whole_file: Callable[[str, str], FileFacts | None] | None = None,
     configs: ConfigView | None = None,
 ) -> Project:
-    """`configs`: the run's config files (configfiles.ConfigView), or None."""
-    router_module = policy.router_module
-    router_function = policy.router_function or "route"
-    resolver = Resolver(files, catalog, find_module, (router_module, router_function), whole_file, configs)
+    """The literals that name a Claude model and the calls that send one, in every
+    file; then the call sites of helpers that pass a model on.
+
+    `configs`: the run's config files (configfiles.ConfigView), or None."""
+    router = (policy.router_module, policy.router_function or "route")
+    resolver = Resolver(files, catalog, find_module, router, whole_file, configs)
+    join = _Join(files, resolver, catalog, router)
     calls: list[ResolvedCall] = []
     literals: list[ResolvedLiteral] = []
-    alias_literals: dict[tuple[str, Span], ResolvedLiteral] = {}
+    # File by file, literals then calls: in a reference cycle, what the resolver
+    # memoizes depends on what it met first.
     for path, facts in files.items():
-        in_router = is_router_file(path, router_module)
+        literals.extend(join.model_literals(path, facts))
+        calls.extend(join.model_calls(path, facts))
+    calls.extend(_HelperCalls(join, calls).find())
+    literals.extend(join.alias_literals.values())
+    literals.sort(key=lambda lit: (lit.path, lit.literal.span))
+    return Project(
+        files=files,
+        calls=calls,
+        literals=literals,
+        policy=policy,
+        catalog=catalog,
+        today=today,
+        modules=_module_index(files),
+        configs=configs.inventory() if configs is not None else {},
+    )
+
+
+class _Join:
+    """One file's facts -> its model literals and the calls that send a model, with the
+    resolver of the whole tree."""
+
+    def __init__(
+        self, files: dict[str, FileFacts], resolver: Resolver, catalog: Catalog, router: tuple[str | None, str]
+    ) -> None:
+        self.files = files
+        self.resolver = resolver
+        self.catalog = catalog
+        self.router_module, self.router_function = router
+        # Short aliases ("opus") where a call takes them, kept as literals of their file.
+        self.alias_literals: dict[tuple[str, Span], ResolvedLiteral] = {}
+
+    # -- literals --
+
+    def model_literals(self, path: str, facts: FileFacts) -> list[ResolvedLiteral]:
+        """The file's literals that name a Claude model (an f-string's as the id it builds)."""
+        in_router = is_router_file(path, self.router_module)
+        out: list[ResolvedLiteral] = []
         for literal in facts.literals:
             if literal.value is not None:
-                built = _built_literal(resolver, literal, path)
+                built = _built_literal(self.resolver, literal, path)
                 if built is None:
                     continue
                 literal = built
-            ref = catalog.recognize(literal.text)
+            ref = self.catalog.recognize(literal.text)
             if ref is None and literal.value is not None:
-                ref = catalog.recognize_prefix(literal.text)
+                ref = self.catalog.recognize_prefix(literal.text)
             if ref is not None:
-                literals.append(ResolvedLiteral(path, literal, ref, in_router))
+                out.append(ResolvedLiteral(path, literal, ref, in_router))
+        return out
 
-        def is_router(callee: str, callee_value: Value) -> bool:
-            # Called only in this iteration, so the loop's current `path` is the one meant.
-            return callee.split(".")[-1] == router_function and resolver.is_router_callee(callee_value, path)  # noqa: B023
+    def recognize(self, result: Lit, short_alias: bool) -> ModelRef | None:
+        """The model a literal names (by its prefix when partial), or a short alias
+        ("opus") where the call takes one, then kept as a literal of its file."""
+        if result.partial:
+            return self.catalog.recognize_prefix(result.text)
+        ref = self.catalog.recognize(result.text)
+        if ref is None and short_alias:
+            ref = self.catalog.recognize_short_alias(result.text)
+            if ref is not None:
+                self._add_alias_literal(result, ref)
+        return ref
 
-        # `model=route("task")`: the outer call is the routed one; the inner call is not counted twice.
-        routed_args: dict[Span, str] = {}
+    def _add_alias_literal(self, result: Lit, ref: ModelRef) -> None:
+        key = (result.path, result.span)
+        if key not in self.alias_literals and result.path in self.files:
+            self.alias_literals[key] = ResolvedLiteral(
+                result.path,
+                LiteralFact(result.text, result.span, "Claude Agent SDK model alias"),
+                ref,
+                is_router_file(result.path, self.router_module),
+            )
+
+    # -- calls --
+
+    def model_calls(self, path: str, facts: FileFacts) -> list[ResolvedCall]:
+        """The file's calls that send a model, are Claude calls, route, or carry a task."""
+        routed_args = self._routed_args(path, facts)
+        out: list[ResolvedCall] = []
+        for call in facts.calls:
+            if call.span in routed_args:
+                continue  # `model=route("task")`: the outer call is the routed one, not counted twice
+            resolved = self._resolve_call(path, facts, call, routed_args)
+            if resolved.models or resolved.is_claude or resolved.is_router_call or resolved.annotated_task:
+                out.append(resolved)
+        return out
+
+    def is_router(self, callee: str, callee_value: Value, path: str) -> bool:
+        return callee.split(".")[-1] == self.router_function and self.resolver.is_router_callee(callee_value, path)
+
+    def _routed_args(self, path: str, facts: FileFacts) -> dict[Span, str]:
+        """The task of each model argument that is a `route("task")` call, by its span."""
+        routed: dict[Span, str] = {}
         for call in facts.calls:
             for arg in call.model_args:
                 value = arg.value
@@ -774,84 +905,89 @@ def build_project(
                     and value.args
                     and isinstance(value.args[0], Str)
                     and isinstance(value.func, (Name, Attr))
-                    and is_router(dotted_name(value.func), value.func)
+                    and self.is_router(dotted_name(value.func), value.func, path)
                 ):
-                    routed_args[arg.span] = value.args[0].text
-        for call in facts.calls:
-            if call.span in routed_args:
+                    routed[arg.span] = value.args[0].text
+        return routed
+
+    def _resolve_call(self, path: str, facts: FileFacts, call: CallFact, routed_args: dict[Span, str]) -> ResolvedCall:
+        resolved = ResolvedCall(path=path, call=call)
+        annotation = facts.annotations.get(call.span[0])
+        if annotation is not None:
+            resolved.annotated_task = annotation.task
+        if call.first_arg is not None and self.is_router(call.callee, call.callee_value, path):
+            _mark_routed(resolved, call.first_arg.text)
+        known: set[tuple[str, str, Span]] = set()
+        for arg in call.model_args:
+            if arg.key.startswith("~"):
+                continue  # an argument a helper may pass on (see _HelperCalls)
+            if arg.span in routed_args:
+                _mark_routed(resolved, routed_args[arg.span])
                 continue
-            resolved = ResolvedCall(path=path, call=call)
-            annotation = facts.annotations.get(call.span[0])
-            if annotation is not None:
-                resolved.annotated_task = annotation.task
-            if call.first_arg is not None and is_router(call.callee, call.callee_value):
-                resolved.is_router_call = True
-                resolved.route_task = call.first_arg.text
-                resolved.is_claude = True
-            seen: set[tuple[str, str, Span]] = set()
-            for arg in call.model_args:
-                if arg.key.startswith("~"):
-                    continue  # an argument a helper may pass on (see _through_helpers)
-                if arg.span in routed_args:
-                    resolved.is_router_call = True
-                    resolved.route_task = routed_args[arg.span]
-                    resolved.is_claude = True
-                    continue
-                for result in resolver.eval(arg.value, path):
-                    if isinstance(result, Lit):
-                        ref = (
-                            catalog.recognize_prefix(result.text) if result.partial else catalog.recognize(result.text)
-                        )
-                        if ref is None and arg.accepts_short_alias and not result.partial:
-                            ref = catalog.recognize_short_alias(result.text)
-                            if ref is not None:
-                                _add_alias_literal(alias_literals, result, ref, files, router_module)
-                        if ref is None:
-                            continue
-                        key = (ref.model_id, result.path, result.span)
-                        if key not in seen:
-                            seen.add(key)
-                            resolved.models.append(ResolvedModel(ref, result.path, result.span, result.via))
-                    elif isinstance(result, Unres):
-                        resolved.unresolved.append(result.origin)
-                    elif isinstance(result, Routed):  # a default routed where it is defined
-                        resolved.routed_tasks.append(result.task)
-                    elif isinstance(result, ConfigRef):  # nothing to read, or a whole table
-                        keys = "".join(f"[{k!r}]" for k in result.keys)
-                        resolved.unresolved.append(
-                            f"config key {keys} of {result.path}: {result.missing}"
-                            if result.missing
-                            else f"config table {result.path}{keys}"
-                        )
-            if resolved.routed_tasks and not resolved.models and not resolved.is_router_call:
-                resolved.is_router_call = True
-                resolved.route_task = resolved.routed_tasks[0]
-            if resolved.models or (call.sink in CLAUDE_ONLY_SINKS):
-                resolved.is_claude = True
-            if not resolved.is_claude:
-                resolved.unresolved = []
-            elif call.prompts:
-                resolved.prompts = prompt_texts(resolver, call.prompts, path)
-            if resolved.models or resolved.is_claude or resolved.is_router_call or resolved.annotated_task:
-                calls.append(resolved)
-    calls.extend(_through_helpers(resolver, files, calls, catalog, alias_literals, router_module))
-    literals.extend(alias_literals.values())
-    literals.sort(key=lambda lit: (lit.path, lit.literal.span))
+            for result in self.resolver.eval(arg.value, path):
+                self._add_result(resolved, result, arg.accepts_short_alias, known)
+        self._settle(resolved, path)
+        return resolved
+
+    def _add_result(
+        self, resolved: ResolvedCall, result: Result, short_alias: bool, known: set[tuple[str, str, Span]]
+    ) -> None:
+        """What one value of a model argument tells of the call."""
+        if isinstance(result, Lit):
+            ref = self.recognize(result, short_alias)
+            if ref is not None:
+                _add_model(resolved, ref, result, result.via, known)
+        elif isinstance(result, Unres):
+            resolved.unresolved.append(result.origin)
+        elif isinstance(result, Routed):  # a default routed where it is defined
+            resolved.routed_tasks.append(result.task)
+        elif isinstance(result, ConfigRef):  # nothing to read, or a whole table
+            keys = "".join(f"[{k!r}]" for k in result.keys)
+            resolved.unresolved.append(
+                f"config key {keys} of {result.path}: {result.missing}"
+                if result.missing
+                else f"config table {result.path}{keys}"
+            )
+
+    def _settle(self, resolved: ResolvedCall, path: str) -> None:
+        """Once every argument is read: the route, whether it is a Claude call, its prompt."""
+        call = resolved.call
+        if resolved.routed_tasks and not resolved.models and not resolved.is_router_call:
+            resolved.is_router_call = True
+            resolved.route_task = resolved.routed_tasks[0]
+        if resolved.models or (call.sink in CLAUDE_ONLY_SINKS):
+            resolved.is_claude = True
+        if not resolved.is_claude:
+            resolved.unresolved = []
+        elif call.prompts:
+            resolved.prompts = prompt_texts(self.resolver, call.prompts, path)
+
+
+def _mark_routed(resolved: ResolvedCall, task: str) -> None:
+    """The call goes through the router for `task`: a Claude call whose model the policy picks."""
+    resolved.is_router_call = True
+    resolved.route_task = task
+    resolved.is_claude = True
+
+
+def _add_model(
+    resolved: ResolvedCall, ref: ModelRef, result: Lit, via: tuple[str, ...], known: set[tuple[str, str, Span]]
+) -> None:
+    """A model the call may send, once per model and literal (`known`: those already added)."""
+    key = (ref.model_id, result.path, result.span)
+    if key not in known:
+        known.add(key)
+        resolved.models.append(ResolvedModel(ref, result.path, result.span, via))
+
+
+def _module_index(files: dict[str, FileFacts]) -> dict[str, str]:
+    """Each file by its longest dotted module name."""
     modules = {}
     for path in files:
         names = module_names_for_path(path)
         if names:
             modules[names[0]] = path
-    return Project(
-        files=files,
-        calls=calls,
-        literals=literals,
-        policy=policy,
-        catalog=catalog,
-        today=today,
-        modules=modules,
-        configs=configs.inventory() if configs is not None else {},
-    )
+    return modules
 
 
 # --- the prompt a call sends, as far as it is written in code ---------------------------
@@ -863,68 +999,75 @@ def prompt_texts(resolver: Resolver, prompts: list[tuple[str, Value]], path: str
     """(part, where, text) of the system prompt and user messages a call sends: string
     literals, f-strings and `.format` templates (placeholders as "{…}"), through local
     and module constants in any file. An assistant turn is not the prompt."""
-    out: list[tuple[str, str, str]] = []
+    parts = _PromptParts(resolver)
     for part, value in prompts:
-        role = "user" if part == "messages" else part
-        _render_prompt(resolver, value, path, role, part == "messages", out, "", 0)
+        parts.add(value, path, "user" if part == "messages" else part, 0)
     # An f-string's text is as written: its escapes are still backslashes.
-    return [(role, where, text.replace("\\n", "\n").replace("\\t", " ")) for role, where, text in out]
+    return [(role, where, text.replace("\\n", "\n").replace("\\t", " ")) for role, where, text in parts.out]
 
 
-def _render_prompt(
-    resolver: Resolver,
-    value: Value,
-    path: str,
-    role: str,
-    is_messages: bool,
-    out: list[tuple[str, str, str]],
-    name: str,
-    depth: int,
-) -> None:
-    if depth > 8 or len(out) > 8:
-        return
-    if isinstance(value, SeqV):
-        for item in value.items:
-            _render_prompt(resolver, item, path, role, is_messages, out, name, depth + 1)
-        return
-    if isinstance(value, DictV):
+class _PromptParts:
+    """The (role, where, text) parts a prompt's values hold, in `out`: a few, not deep."""
+
+    def __init__(self, resolver: Resolver) -> None:
+        self.resolver = resolver
+        self.out: list[tuple[str, str, str]] = []
+
+    def add(self, value: Value, path: str, role: str, depth: int) -> None:
+        if depth > 8 or len(self.out) > 8:
+            return
+        if isinstance(value, DictV):
+            self._add_message(value, path, role, depth)
+        elif isinstance(value, SeqV):
+            for item in value.items:
+                self.add(item, path, role, depth + 1)
+        elif isinstance(value, OneOf):
+            for option in value.options:
+                self.add(option, path, role, depth + 1)
+        else:
+            self._add_text(value, path, role, depth)
+
+    def _add_message(self, value: DictV, path: str, role: str, depth: int) -> None:
+        """A message dict: its content, unless an assistant turn or a tool result."""
         fields = dict(value.items)
         if "role" in fields:
-            said = _one_text(resolver, fields["role"], path)
+            said = _one_text(self.resolver, fields["role"], path)
             if said in ("system", "developer"):
                 role = "system"
             elif said != "user":
                 return  # an assistant turn, a tool result
         for key in ("content", "text"):
             if key in fields:
-                _render_prompt(resolver, fields[key], path, role, False, out, name, depth + 1)
-        return
-    if isinstance(value, OneOf):
-        for option in value.options:
-            _render_prompt(resolver, option, path, role, is_messages, out, name, depth + 1)
-        return
-    text = _template_text(resolver, value, path, 0)
-    if text is not None:
-        if text.strip():
-            base: Value = value
-            while isinstance(base, CallV) and isinstance(base.func, Attr) and base.func.attr in _TEMPLATE_METHODS:
-                base = base.func.base
-            name = dotted_name(base, "?") if isinstance(base, (Name, Attr)) else name
-            where = f"template {name}" if name else ("system prompt" if role == "system" else "user message")
-            out.append((role, where, text[:PROMPT_CHARS]))
-        return
-    if isinstance(value, (Name, Attr, Subscript, SelfAttr, Param, Env)):
-        label = dotted_name(value, "?") if isinstance(value, (Name, Attr)) else name
-        for result in resolver.eval(value, path):
+                self.add(fields[key], path, role, depth + 1)
+
+    def _add_text(self, value: Value, path: str, role: str, depth: int) -> None:
+        """A template written here, or the text a name resolves to."""
+        text = _template_text(self.resolver, value, path, 0)
+        if text is not None:
+            if text.strip():
+                self.out.append((role, _where(_template_name(value), role), text[:PROMPT_CHARS]))
+            return
+        if not isinstance(value, (Name, Attr, Subscript, SelfAttr, Param, Env)):
+            return
+        label = dotted_name(value, "?") if isinstance(value, (Name, Attr)) else ""
+        for result in self.resolver.eval(value, path):
             if isinstance(result, Container):
-                _render_prompt(resolver, result.value, result.path, role, is_messages, out, name, depth + 1)
+                self.add(result.value, result.path, role, depth + 1)
             elif isinstance(result, Lit) and not result.partial and result.text.strip():
-                where = (
-                    f"template {label}"
-                    if label and label != "?"
-                    else ("system prompt" if role == "system" else "user message")
-                )
-                out.append((role, where, result.text[:PROMPT_CHARS]))
+                self.out.append((role, _where(label if label != "?" else "", role), result.text[:PROMPT_CHARS]))
+
+
+def _template_name(value: Value) -> str:
+    """The name a template is read from (`PROMPT` of `PROMPT.format(...)`), else ""."""
+    base: Value = value
+    while isinstance(base, CallV) and isinstance(base.func, Attr) and base.func.attr in _TEMPLATE_METHODS:
+        base = base.func.base
+    return dotted_name(base, "?") if isinstance(base, (Name, Attr)) else ""
+
+
+def _where(label: str, role: str) -> str:
+    """Where a prompt part is written, as the report says it."""
+    return f"template {label}" if label else ("system prompt" if role == "system" else "user message")
 
 
 def _template_text(resolver: Resolver, value: Value, path: str, depth: int) -> str | None:
@@ -987,101 +1130,136 @@ class _Forward(Struct, frozen=True):
     short_alias: bool
 
 
-def _through_helpers(
-    resolver: Resolver,
-    files: dict[str, FileFacts],
-    calls: list[ResolvedCall],
-    catalog: Catalog,
-    alias_literals: dict[tuple[str, Span], ResolvedLiteral],
-    router_module: str | None,
-) -> list[ResolvedCall]:
+class _HelperCalls:
     """Call sites of helpers whose parameter reaches a model-taking call, as calls.
 
     `def make_options(model): return ClaudeAgentOptions(model=model)` makes each
     `make_options("opus")` a call that sends "opus", wherever it is; a call site
     that passes its own parameter on makes its function a helper too (any depth;
-    each helper parameter is followed once). Returns the new calls; models found
-    at call sites already listed are added to them."""
-    pending: list[tuple[tuple[str, str, str], _Forward]] = []
-    seen: set[tuple[str, str, str]] = set()
+    each helper parameter is followed once). find() returns the new calls; models
+    found at call sites already listed are added to them."""
 
-    def add_helper(key: tuple[str, str, str], forward: _Forward) -> None:
-        if key not in seen:
-            seen.add(key)
-            pending.append((key, forward))
+    def __init__(self, join: _Join, calls: list[ResolvedCall]) -> None:
+        self.join = join
+        self.resolver = join.resolver
+        # (file, function, parameter) of each helper parameter to follow, and those already met
+        self.pending: list[tuple[tuple[str, str, str], _Forward]] = []
+        self.seen: set[tuple[str, str, str]] = set()
+        self.existing = {(c.path, c.call.span): c for c in calls}
+        self.new: dict[tuple[str, Span], ResolvedCall] = {}
 
-    for path, facts in files.items():
-        for call in facts.calls:
-            forward = _Forward(call.sink in CLAUDE_ONLY_SINKS, False)
-            for arg in call.model_args:
-                if arg.key.startswith("~"):
-                    continue
-                for param in _params_in(arg.value):
-                    add_helper(
-                        (path, param.function, param.name), replace(forward, short_alias=arg.accepts_short_alias)
-                    )
-    if not pending:
-        return []
-    by_name: dict[str, list[tuple[str, CallFact]]] = {}
-    for path, facts in list(resolver.files.items()):
-        for call in facts.calls:
-            if call.model_args:
-                by_name.setdefault(call.callee.rsplit(".", 1)[-1], []).append((path, call))
-    existing = {(c.path, c.call.span): c for c in calls}
-    new: dict[tuple[str, Span], ResolvedCall] = {}
-    while pending:
-        (helper_path, qualname, param_name), forward = pending.pop()
-        helper_facts = resolver.files.get(helper_path)
+    def find(self) -> list[ResolvedCall]:
+        self._add_direct_helpers()
+        if not self.pending:
+            return []
+        calls_by_name = self._model_calls_by_name()
+        while self.pending:
+            helper, forward = self.pending.pop()
+            self._follow(helper, forward, calls_by_name)
+        return [c for c in self.new.values() if c.models or (c.is_claude and c.unresolved)]
+
+    def _add_helper(self, key: tuple[str, str, str], forward: _Forward) -> None:
+        if key not in self.seen:
+            self.seen.add(key)
+            self.pending.append((key, forward))
+
+    def _add_direct_helpers(self) -> None:
+        """The parameters model-taking calls read as they are (`model=model`)."""
+        for path, facts in self.join.files.items():
+            for call in facts.calls:
+                forward = _Forward(call.sink in CLAUDE_ONLY_SINKS, False)
+                for arg in call.model_args:
+                    if arg.key.startswith("~"):
+                        continue
+                    for param in _params_in(arg.value):
+                        self._add_helper(
+                            (path, param.function, param.name), replace(forward, short_alias=arg.accepts_short_alias)
+                        )
+
+    def _model_calls_by_name(self) -> dict[str, list[tuple[str, CallFact]]]:
+        """Calls that pass a model argument (maybe to a helper), by the callee's last name."""
+        by_name: dict[str, list[tuple[str, CallFact]]] = {}
+        for path, facts in list(self.resolver.files.items()):
+            for call in facts.calls:
+                if call.model_args:
+                    by_name.setdefault(call.callee.rsplit(".", 1)[-1], []).append((path, call))
+        return by_name
+
+    def _follow(
+        self,
+        helper: tuple[str, str, str],
+        forward: _Forward,
+        calls_by_name: dict[str, list[tuple[str, CallFact]]],
+    ) -> None:
+        """Every call of the helper that gives the parameter a value."""
+        helper_path, qualname, param_name = helper
+        helper_facts = self.resolver.files.get(helper_path)
         params = helper_facts.functions.get(qualname, ()) if helper_facts else ()
         if param_name not in params:
-            continue
-        for path, call in by_name.get(qualname.rsplit(".", 1)[-1], ()):
-            target = _callee_function(resolver, call.callee_value, path)
+            return
+        for path, call in calls_by_name.get(qualname.rsplit(".", 1)[-1], ()):
+            target = _callee_function(self.resolver, call.callee_value, path)
             if target is None or target[:2] != (helper_path, qualname):
                 continue
             position = str(params.index(param_name) - (1 if target[2] else 0))
-            given = next((a for a in call.model_args if a.key.lstrip("~") == param_name), None) or next(
-                (a for a in call.model_args if a.key.lstrip("~") == position), None
-            )
-            if given is None:
-                continue
-            values: list[Value] = []
-            for option in given.value.options if isinstance(given.value, OneOf) else (given.value,):
-                if isinstance(option, Param):
-                    add_helper((path, option.function, option.name), forward)
-                    if option.default is not None:
-                        values.append(option)
-                else:
+            given = _argument_for(call, param_name, position)
+            if given is not None:
+                self._call_site(path, call, self._values_given(given.value, path, forward), helper, forward)
+
+    def _values_given(self, value: Value, path: str, forward: _Forward) -> list[Value]:
+        """The values a call site gives: its function's own parameter makes that function a
+        helper too, and is a value only through its default."""
+        values: list[Value] = []
+        for option in value.options if isinstance(value, OneOf) else (value,):
+            if isinstance(option, Param):
+                self._add_helper((path, option.function, option.name), forward)
+                if option.default is not None:
                     values.append(option)
-            if not values:
-                continue  # a hop: its own callers are the call sites
-            resolved = existing.get((path, call.span)) or new.get((path, call.span))
-            if resolved is None:
-                resolved = ResolvedCall(path=path, call=call)
-                annotation = resolver.files[path].annotations.get(call.span[0]) if path in resolver.files else None
-                if annotation is not None:
-                    resolved.annotated_task = annotation.task
-                new[(path, call.span)] = resolved
-            step = f"{qualname}({param_name}=)"
-            known = {(m.ref.model_id, m.literal_path, m.literal_span) for m in resolved.models}
-            for value in values:
-                for result in resolver.eval(value, path):
-                    if isinstance(result, Lit):
-                        ref = (
-                            catalog.recognize_prefix(result.text) if result.partial else catalog.recognize(result.text)
-                        )
-                        if ref is None and forward.short_alias and not result.partial:
-                            ref = catalog.recognize_short_alias(result.text)
-                            if ref is not None:
-                                _add_alias_literal(alias_literals, result, ref, files, router_module)
-                        if ref is not None and (ref.model_id, result.path, result.span) not in known:
-                            known.add((ref.model_id, result.path, result.span))
-                            resolved.models.append(ResolvedModel(ref, result.path, result.span, (step, *result.via)))
-                    elif isinstance(result, Unres) and forward.claude_only:
-                        resolved.unresolved.append(f"{result.origin}, passed to {qualname}()")
-            if resolved.models or forward.claude_only:
-                resolved.is_claude = True
-    return [c for c in new.values() if c.models or (c.is_claude and c.unresolved)]
+            else:
+                values.append(option)
+        return values
+
+    def _call_site(
+        self, path: str, call: CallFact, values: list[Value], helper: tuple[str, str, str], forward: _Forward
+    ) -> None:
+        """The models the values name, on the call that gives them to the helper."""
+        if not values:
+            return  # a hop: its own callers are the call sites
+        _, qualname, param_name = helper
+        resolved = self._resolved(path, call)
+        step = f"{qualname}({param_name}=)"
+        known = {(m.ref.model_id, m.literal_path, m.literal_span) for m in resolved.models}
+        for value in values:
+            for result in self.resolver.eval(value, path):
+                if isinstance(result, Lit):
+                    ref = self.join.recognize(result, forward.short_alias)
+                    if ref is not None:
+                        _add_model(resolved, ref, result, (step, *result.via), known)
+                elif isinstance(result, Unres) and forward.claude_only:
+                    resolved.unresolved.append(f"{result.origin}, passed to {qualname}()")
+        if resolved.models or forward.claude_only:
+            resolved.is_claude = True
+
+    def _resolved(self, path: str, call: CallFact) -> ResolvedCall:
+        """The call as the project lists it, new if it is not there yet."""
+        key = (path, call.span)
+        resolved = self.existing.get(key) or self.new.get(key)
+        if resolved is None:
+            resolved = ResolvedCall(path=path, call=call)
+            annotation = (
+                self.resolver.files[path].annotations.get(call.span[0]) if path in self.resolver.files else None
+            )
+            if annotation is not None:
+                resolved.annotated_task = annotation.task
+            self.new[key] = resolved
+        return resolved
+
+
+def _argument_for(call: CallFact, name: str, position: str) -> ModelArg | None:
+    """The model argument a call gives a parameter: by keyword, else by position."""
+    return next((a for a in call.model_args if a.key.lstrip("~") == name), None) or next(
+        (a for a in call.model_args if a.key.lstrip("~") == position), None
+    )
 
 
 def _params_in(value: Value) -> list[Param]:
@@ -1105,27 +1283,40 @@ def _callee_function(resolver: Resolver, callee: Value, path: str) -> tuple[str,
         qualname = f"{callee.cls_name}.{callee.attr}"
         return (path, qualname, True) if qualname in facts.functions else None
     if isinstance(callee, Name):
-        if callee.id in facts.functions:
-            return path, callee.id, False
-        for imp in reversed(facts.imports):
-            if imp.local == callee.id and imp.name not in (None, "*"):
-                target = _module_in_tree(resolver, imp.module, imp.level, path)
-                if target is not None and imp.name in resolver.files[target].functions:
-                    return target, imp.name, False
-                return None
-        return None
+        return _function_named(resolver, facts, callee.id, path)
     if isinstance(callee, Attr) and isinstance(callee.base, Name):
-        for imp in reversed(facts.imports):
-            if imp.local != callee.base.id or imp.name == "*":
-                continue
-            if imp.name is None:  # import a.b as c; import a
-                module = imp.local if imp.local == imp.module.split(".")[0] else imp.module
-            else:  # from pkg import module
-                module = f"{imp.module}.{imp.name}" if imp.module else imp.name
-            target = _module_in_tree(resolver, module, imp.level, path)
-            if target is not None and callee.attr in resolver.files[target].functions:
-                return target, callee.attr, False
+        return _module_function(resolver, facts, callee.base.id, callee.attr, path)
+    return None
+
+
+def _function_named(resolver: Resolver, facts: FileFacts, name: str, path: str) -> tuple[str, str, bool] | None:
+    """`name()` in the file at `path`: a function of it, or one it imports from a file of the tree."""
+    if name in facts.functions:
+        return path, name, False
+    for imp in reversed(facts.imports):
+        if imp.local == name and imp.name not in (None, "*"):
+            target = _module_in_tree(resolver, imp.module, imp.level, path)
+            if target is not None and imp.name in resolver.files[target].functions:
+                return target, imp.name, False
             return None
+    return None
+
+
+def _module_function(
+    resolver: Resolver, facts: FileFacts, module_local: str, attr: str, path: str
+) -> tuple[str, str, bool] | None:
+    """`module.attr()` for a module the file at `path` imports as `module_local`."""
+    for imp in reversed(facts.imports):
+        if imp.local != module_local or imp.name == "*":
+            continue
+        if imp.name is None:  # import a.b as c; import a
+            module = _bound_module(imp)
+        else:  # from pkg import module
+            module = f"{imp.module}.{imp.name}" if imp.module else imp.name
+        target = _module_in_tree(resolver, module, imp.level, path)
+        if target is not None and attr in resolver.files[target].functions:
+            return target, attr, False
+        return None
     return None
 
 
@@ -1136,20 +1327,3 @@ def _module_in_tree(resolver: Resolver, module: str, level: int, importer: str) 
     if module not in resolver.index:
         return None
     return resolver.module_path(module, importer)
-
-
-def _add_alias_literal(
-    store: dict[tuple[str, Span], ResolvedLiteral],
-    result: Lit,
-    ref: ModelRef,
-    files: dict[str, FileFacts],
-    router_module: str | None,
-) -> None:
-    key = (result.path, result.span)
-    if key not in store and result.path in files:
-        store[key] = ResolvedLiteral(
-            result.path,
-            LiteralFact(result.text, result.span, "Claude Agent SDK model alias"),
-            ref,
-            is_router_file(result.path, router_module),
-        )
