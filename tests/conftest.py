@@ -28,6 +28,9 @@ SAMPLE_APP = {
 }
 
 
+_COMPILED_CODE: str | None = None  # the folder, in the process that made it
+
+
 def _share_compiled_code() -> None:
     """With PYTHONDONTWRITEBYTECODE set (as on some CI machines) every interpreter the
     tests start (the console script, pre-commit's hook, `python -c` runs, the workers)
@@ -35,14 +38,12 @@ def _share_compiled_code() -> None:
     compiled code in a folder of its own outside the tree instead (PYTHONPYCACHEPREFIX),
     which the processes it starts inherit, and removes it at the end. A compiled module
     is the same code: no output changes."""
+    global _COMPILED_CODE
     if not os.environ.get("PYTHONDONTWRITEBYTECODE") or os.environ.get("PYTHONPYCACHEPREFIX"):
         return
-    import atexit
-    import shutil
     import tempfile
 
-    prefix = tempfile.mkdtemp(prefix="opusguard-pyc-")
-    atexit.register(shutil.rmtree, prefix, True)
+    prefix = _COMPILED_CODE = tempfile.mkdtemp(prefix="opusguard-pyc-")
     os.environ.pop("PYTHONDONTWRITEBYTECODE")
     os.environ["PYTHONPYCACHEPREFIX"] = prefix
     sys.dont_write_bytecode = False
@@ -51,6 +52,15 @@ def _share_compiled_code() -> None:
 
 # Before pytest-xdist starts its workers (this file is loaded first): they inherit it.
 _share_compiled_code()
+
+
+def pytest_unconfigure(config):
+    """The compiled code's folder goes with the run (not at exit: a test runs the exit
+    handlers of pytest's own process, tests/test_cli.py's fast exit)."""
+    if _COMPILED_CODE is not None:
+        import shutil
+
+        shutil.rmtree(_COMPILED_CODE, ignore_errors=True)
 
 
 # Runs of the console script go through a fork server (tests/cli_server.py says why
