@@ -37,7 +37,7 @@ from opusguard.run.discover import discover_file_names
 from opusguard.run.parsed_cache import load_catalog_cached, load_policy_cached
 from opusguard.run.workers import ExtractionProcess, FactsSource
 from opusguard.select import prefilter
-from opusguard.select.prefilter import HeldName
+from opusguard.select.prefilter import HeldName, Imports
 
 # From this many files to read, candidates go to workers while the rest is read.
 MIN_FILES_TO_STREAM = 200
@@ -192,6 +192,7 @@ class _Run:
         self.configs = _config_files(settings, policy, catalog, cwd, cache, verdicts)
         self._looked_up: tuple[int, int] | None = None  # the size and mtime the verdict index was asked about
         self._kept_bytes = 0  # of second-pass files kept in memory
+        self.scanned: dict[str, Imports] = {}  # the imports of second-pass files kept in memory, by path
 
     def first_pass(self) -> dict[str, FileFacts]:
         """Discover and pre-filter (each file read once; most never parsed), then the
@@ -228,7 +229,7 @@ class _Run:
         return self.source.facts_for(
             self._prefilter(files),
             stream=stream,
-            on_result=_EarlySecondPass(self.others, self.catalog, self.source).see,
+            on_result=_EarlySecondPass(self.others, self.catalog, self.source, self.scanned).see,
         )
 
     def _discover(self) -> list[str]:
@@ -370,7 +371,9 @@ class _Run:
     ) -> list[tuple[str, bytes | FileFacts]]:
         """core.Chooser over the files waiting in `others`."""
         self.others = [other for other in self.others if other.rel not in done]
-        return _second_pass(self.others, names, self.verdicts, reuse_facts=not self.options.read_candidates)
+        return _second_pass(
+            self.others, names, self.verdicts, self.scanned, reuse_facts=not self.options.read_candidates
+        )
 
     def join(self, facts: dict[str, FileFacts], parsed_sources: dict[str, bytes]) -> Project:
         """Names followed across files; files outside the scanned set are loaded on demand."""
@@ -507,10 +510,13 @@ class _EarlySecondPass:
     parsed in the meantime. The second pass still chooses its files itself; this
     only moves work earlier (workers.FactsSource.prefetch)."""
 
-    def __init__(self, others: list[_SecondPassFile], catalog: Catalog, source: FactsSource):
+    def __init__(
+        self, others: list[_SecondPassFile], catalog: Catalog, source: FactsSource, scanned: dict[str, Imports]
+    ):
         self.others = others
         self.catalog = catalog
         self.source = source
+        self.scanned = scanned  # each file's imports, scanned once for all the names that come
         self.names: set[HeldName] = set()
         self.sent: set[str] = set()
 
@@ -523,7 +529,9 @@ class _EarlySecondPass:
         found = [
             (other.rel, other.content)
             for other in self.others
-            if other.content is not None and other.rel not in self.sent and prefilter.reads_names(other.content, names)
+            if other.content is not None
+            and other.rel not in self.sent
+            and prefilter.reads_names(other.content, names, self.scanned, other.rel)
         ]
         self.sent.update(rel for rel, _ in found)
         self.source.prefetch(found)
@@ -533,6 +541,7 @@ def _second_pass(
     others: Iterable[_SecondPassFile],
     names: frozenset[HeldName],
     verdicts: VerdictIndex | None,
+    scanned: dict[str, Imports],
     *,
     reuse_facts: bool = True,
 ) -> list[tuple[str, bytes | FileFacts]]:
@@ -555,7 +564,9 @@ def _second_pass(
                 content, _ = _read(key)
             except OSError:
                 continue
-        uses = prefilter.reads_names(content, names)  # a second-pass file makes a model-taking call
+            uses = prefilter.reads_names(content, names)  # (read again: its bytes may have changed)
+        else:
+            uses = prefilter.reads_names(content, names, scanned, rel)
         if uses:
             found.append((rel, content))
         if verdicts is not None and len(content) == size:

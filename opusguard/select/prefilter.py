@@ -98,7 +98,14 @@ def may_use_names(content: bytes, names: frozenset[HeldName]) -> bool:
     return bool(names) and classify(content) == SECOND_PASS and reads_names(content, names)
 
 
-def reads_names(content: bytes, names: frozenset[HeldName]) -> bool:
+# What a file imports: (every identifier in the names part of an import, every part
+# of an imported module's dotted name, whether anything is imported with `*`).
+Imports = tuple[frozenset[bytes], frozenset[bytes], bool]
+
+
+def reads_names(
+    content: bytes, names: frozenset[HeldName], scanned: dict[str, Imports] | None = None, key: str = ""
+) -> bool:
     """may_use_names for a file already known to make a model-taking call.
 
     A name from another module is read through an import: of the name itself (a
@@ -106,12 +113,20 @@ def reads_names(content: bytes, names: frozenset[HeldName]) -> bool:
     `from app import cfg`, `from .cfg import X`) or of everything (`import *`).
     A class attribute is read through an import of its class, or of the class's
     module and the class's name in the file. Words that merely look the same (a
-    class called `Model`, a local `model`) are not enough: the import decides."""
+    class called `Model`, a local `model`) are not enough: the import decides.
+
+    `scanned`: the imports of files scanned before, by `key` (a caller that asks
+    again about the same bytes for new names scans each file's imports once)."""
     if not names or not _name_search(names).find_matches_as_indexes(content):
         return False
     # The imports first (one pass): a name's word is searched for only if it may
     # have come in; common names ("id", "model") are in most files.
-    imported_names, module_parts, star = _imports_of(content)
+    if scanned is None:
+        imported_names, module_parts, star = _imports_of(content)
+    else:
+        if key not in scanned:
+            scanned[key] = _imports_of(content)
+        imported_names, module_parts, star = scanned[key]
     for name, module, cls in names:
         encoded = name.encode()
         module_bytes = module.encode()
@@ -142,9 +157,8 @@ _IMPORT = re.compile(rb"import(?<![\w\x80-\xff.]import)[ \t\\]+((?:[^\n;(\\]|\\\
 _IDENTIFIER = re.compile(rb"[A-Za-z_\x80-\xff][\w\x80-\xff]*")
 
 
-def _imports_of(content: bytes) -> tuple[frozenset[bytes], frozenset[bytes], bool]:
-    """(every identifier in the names part of an import, every part of an imported
-    module's dotted name, whether anything is imported with `*`)."""
+def _imports_of(content: bytes) -> Imports:
+    """What `content` imports (see Imports)."""
     names: set[bytes] = set()
     parts: set[bytes] = set()
     star = False
