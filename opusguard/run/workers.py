@@ -126,6 +126,23 @@ def can_fork() -> bool:
     return sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
 
 
+def _cache_variant(cut_bodies: bool | frozenset[str]) -> str:
+    if isinstance(cut_bodies, frozenset):  # the statements naming these too (selection.py)
+        return "names:" + "\0".join(sorted(cut_bodies))
+    return "" if cut_bodies else "whole"
+
+
+class _Batch:
+    """One facts_for call's files: their order, the facts known, and where the rest went."""
+
+    def __init__(self) -> None:
+        self.out: dict[str, FileFacts] = {}
+        self.order: list[str] = []
+        self.todo: list[_Job] = []  # to parse here, or in workers if there are many
+        self.sent: dict[int, _Job] = {}  # to the extraction process, by ticket
+        self.futures: list[tuple[_Job, Future[FileFacts]]] = []  # in the worker pool
+
+
 class FactsSource:
     """Turns file contents into facts through the cache, in worker processes where worth it."""
 
@@ -173,63 +190,72 @@ class FactsSource:
         caller is still reading and pre-filtering the rest of the tree. Where files go
         to the extraction process, `on_result` sees each file's facts as they arrive
         (and may `prefetch` more files)."""
-        if isinstance(cut_bodies, frozenset):  # the statements naming these too (selection.py)
-            variant = "names:" + "\0".join(sorted(cut_bodies))
-        else:
-            variant = "" if cut_bodies else "whole"
+        variant = _cache_variant(cut_bodies)
+        batch = _Batch()
         # Started at the first file to parse: a warm run may have none.
         start_at_first_file = stream and self.jobs > 1 and self._service is None and self._pool is None
-        out: dict[str, FileFacts] = {}
-        order: list[str] = []
-        todo: list[_Job] = []
-        sent: dict[int, _Job] = {}  # by ticket
-        futures = []
         for path, content in items:
-            order.append(path)
+            batch.order.append(path)
             if not isinstance(content, bytes):  # its cached facts (engine._prefilter)
                 content.path = path
-                out[path] = content
-                continue
-            args = (content, path, self.names, cut_bodies)
-            prefetched = self._prefetched.pop((path, cut_bodies), None)
-            if prefetched is not None and prefetched[0] is content:
-                sent[prefetched[1]] = args
-                continue
-            cached = self.cache.get(content, variant) if self.cache else None
-            if cached is not None:
-                cached.path = path
-                out[path] = cached
-                continue
-            if start_at_first_file:
-                self.start_service()
-            if self._service is not None:  # it has libcst: every file goes there
-                sent[self._service.submit(args)] = args
-            elif stream and self.jobs > 1:
-                futures.append((args, self._workers().submit(_extract, args)))
-            else:
-                todo.append(args)
-        # Workers already running take any batch; starting them pays off for a large one.
-        if self.jobs > 1 and (len(todo) >= MIN_FILES_FOR_WORKERS or (self._pool is not None and len(todo) > 1)):
-            futures += [(args, self._workers().submit(_extract, args)) for args in todo]
-            todo = []
-        results = [(args, _extract(args)) for args in todo] + [
-            (args, self._result(args, future)) for args, future in futures
-        ]
-        if sent:
-            assert self._service is not None  # (it had them)
-            for ticket, facts in self._service.arrivals(sent):
-                if isinstance(facts, BaseException):  # its worker died (see _serve)
-                    facts = _extract_alone(sent[ticket], self.catalog)
-                results.append((sent[ticket], facts))
-                if on_result is not None:
-                    on_result(facts)
+                batch.out[path] = content
+            elif not self._known(batch, path, content, cut_bodies, variant):
+                if start_at_first_file:
+                    self.start_service()
+                self._dispatch(batch, (content, path, self.names, cut_bodies), stream)
+        results = self._parsed_here_or_by_workers(batch) + self._arrivals(batch, on_result)
         self.parsed.update(path for (_, path, _, _), _ in results)
         for (content, path, _, _), facts in results:
             # (A notebook with a cell that does not parse keeps its other cells' facts: kept too.)
             if self.cache is not None and (facts.parse_error is None or facts.cells):
                 self.cache.put(content, facts, variant)
-            out[path] = facts
-        return {path: out[path] for path in order}
+            batch.out[path] = facts
+        return {path: batch.out[path] for path in batch.order}
+
+    def _known(self, batch: _Batch, path: str, content: bytes, cut_bodies: bool | frozenset[str], variant: str) -> bool:
+        """Whether the file needs no parse now: sent ahead (prefetch), or in the cache."""
+        prefetched = self._prefetched.pop((path, cut_bodies), None)
+        if prefetched is not None and prefetched[0] is content:
+            batch.sent[prefetched[1]] = (content, path, self.names, cut_bodies)
+            return True
+        cached = self.cache.get(content, variant) if self.cache else None
+        if cached is not None:
+            cached.path = path
+            batch.out[path] = cached
+            return True
+        return False
+
+    def _dispatch(self, batch: _Batch, args: _Job, stream: bool) -> None:
+        if self._service is not None:  # it has libcst: every file goes there
+            batch.sent[self._service.submit(args)] = args
+        elif stream and self.jobs > 1:
+            batch.futures.append((args, self._workers().submit(_extract, args)))
+        else:
+            batch.todo.append(args)
+
+    def _parsed_here_or_by_workers(self, batch: _Batch) -> list[tuple[_Job, FileFacts]]:
+        # Workers already running take any batch; starting them pays off for a large one.
+        todo = batch.todo
+        if self.jobs > 1 and (len(todo) >= MIN_FILES_FOR_WORKERS or (self._pool is not None and len(todo) > 1)):
+            batch.futures += [(args, self._workers().submit(_extract, args)) for args in todo]
+            todo = []
+        return [(args, _extract(args)) for args in todo] + [
+            (args, self._result(args, future)) for args, future in batch.futures
+        ]
+
+    def _arrivals(self, batch: _Batch, on_result: Callable[[FileFacts], None] | None) -> list[tuple[_Job, FileFacts]]:
+        """The facts of the files sent to the extraction process, as they arrive."""
+        results: list[tuple[_Job, FileFacts]] = []
+        if not batch.sent:
+            return results
+        assert self._service is not None  # (it had them)
+        for ticket, facts in self._service.arrivals(batch.sent):
+            if isinstance(facts, BaseException):  # its worker died (see _serve)
+                facts = _extract_alone(batch.sent[ticket], self.catalog)
+            results.append((batch.sent[ticket], facts))
+            if on_result is not None:
+                on_result(facts)
+        return results
 
     def _result(self, args: _Job, future: Future[FileFacts]) -> FileFacts:
         """A worker's facts; where a worker died (which breaks the pool, and fails every
@@ -439,42 +465,16 @@ class ExtractionProcess:
 def _serve(tasks: Queue[object], results: Connection, jobs: int) -> None:
     """The extraction process: tasks in, facts out, until told to stop or the main process is gone."""
     import functools
-    import multiprocessing
     import queue
-    import signal
-    import threading
-    from concurrent.futures import ProcessPoolExecutor
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle; it stops this one
-    try:
-        os.setpgid(0, 0)  # see ExtractionProcess.__init__
-    except OSError:
-        pass
+    _leave_the_terminal()
     parent = os.getppid()
     import opusguard.facts.extract  # noqa: F401  (the long part: while the main process is still starting)
 
     global _worker_catalog
-    sending = threading.Lock()  # results are sent from the pool's thread as they are ready
+    send = _Sender(results)
+    pool = _RenewedPool(jobs)
     submitted = 0
-
-    def send(ticket: int, future: Future[FileFacts]) -> None:
-        result: FileFacts | BaseException
-        try:
-            result = future.result()
-        except BaseException as exc:  # a worker died (or it was cancelled): the main process parses it alone
-            result = exc
-        with sending:
-            try:
-                results.send((ticket, result))
-            except OSError:
-                pass  # the main process stopped reading (Ctrl-C): nobody to tell
-
-    from concurrent.futures.process import BrokenProcessPool
-
-    def new_pool() -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork"))
-
-    pool = new_pool()
     try:
         while True:
             try:
@@ -485,13 +485,7 @@ def _serve(tasks: Queue[object], results: Connection, jobs: int) -> None:
                     return
                 continue
             if isinstance(task, tuple):
-                try:
-                    future = pool.submit(_extract, task)
-                except BrokenProcessPool:  # a worker died (the main process parses its files again)
-                    pool.shutdown(wait=False, cancel_futures=True)
-                    pool = new_pool()
-                    future = pool.submit(_extract, task)
-                future.add_done_callback(functools.partial(send, submitted))
+                pool.submit(task).add_done_callback(functools.partial(send, submitted))
                 submitted += 1
             elif task == _STOP:  # files still queued are the leftovers of a Ctrl-C
                 pool.shutdown(cancel_futures=True)
@@ -503,3 +497,63 @@ def _serve(tasks: Queue[object], results: Connection, jobs: int) -> None:
         pool.shutdown(cancel_futures=True)  # the main process stopped reading: an interrupted run
     finally:
         pool.shutdown()  # (waits for its workers, as leaving a `with` block would)
+
+
+def _leave_the_terminal() -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle; it stops this one
+    try:
+        os.setpgid(0, 0)  # see ExtractionProcess.__init__
+    except OSError:
+        pass
+
+
+class _Sender:
+    """Sends a file's facts (or its worker's death) to the main process, from the pool's
+    thread as they are ready."""
+
+    def __init__(self, results: Connection):
+        import threading
+
+        self.results = results
+        self.sending = threading.Lock()
+
+    def __call__(self, ticket: int, future: Future[FileFacts]) -> None:
+        result: FileFacts | BaseException
+        try:
+            result = future.result()
+        except BaseException as exc:  # a worker died (or it was cancelled): the main process parses it alone
+            result = exc
+        with self.sending:
+            try:
+                self.results.send((ticket, result))
+            except OSError:
+                pass  # the main process stopped reading (Ctrl-C): nobody to tell
+
+
+class _RenewedPool:
+    """The extraction process's workers; a pool a dead worker broke is replaced."""
+
+    def __init__(self, jobs: int):
+        self.jobs = jobs
+        self.pool = self._new()
+
+    def _new(self) -> ProcessPoolExecutor:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        return ProcessPoolExecutor(max_workers=self.jobs, mp_context=multiprocessing.get_context("fork"))
+
+    def submit(self, task: _Job) -> Future[FileFacts]:
+        from concurrent.futures.process import BrokenProcessPool
+
+        try:
+            return self.pool.submit(_extract, task)
+        except BrokenProcessPool:  # a worker died (the main process parses its files again)
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool = self._new()
+            return self.pool.submit(_extract, task)
+
+    def shutdown(self, *, cancel_futures: bool = False) -> None:
+        self.pool.shutdown(cancel_futures=cancel_futures)
