@@ -85,6 +85,37 @@ def py_files(corpus: Path) -> list[Path]:
     return sorted(p for p in corpus.rglob("*.py") if ".git" not in p.relative_to(corpus).parts)
 
 
+def changed_files_of(
+    name: str, corpus: Path, files: list[Path], rel: list[str], data: dict[Path, bytes], mentioning: list[Path]
+) -> list[str]:
+    """The ten files of the "10 changed files" run."""
+    if name == "sparse":
+        injected = [r for p, r in zip(files, rel) if b"injected by benchmarks" in data[p]]
+        return (
+            injected[:5]
+            + sorted(p.relative_to(corpus).as_posix() for p in (corpus / "django" / "utils").glob("*.py"))[:5]
+        )
+    # five files that mention Claude and five that do not, as a commit might touch
+    return [r for p, r in zip(files, rel) if p in set(mentioning)][:5] + [
+        r for p, r in zip(files, rel) if p not in set(mentioning)
+    ][:5]
+
+
+def ratios(walls: dict[str, float], lines: int, part_lines: int) -> dict[str, float]:
+    """The ratios of a round's (or the medians') wall times."""
+    out = {
+        "cold / ruff": walls["opusguard cold"] / walls["ruff --no-cache --select E902"],
+        "cold / grep": walls["opusguard cold"] / walls["grep -rIl claude"],
+        "cold / llm-sunset": walls["opusguard cold"] / walls["llm-sunset scan --offline"],
+        "warm / cold": walls["opusguard warm"] / walls["opusguard cold"],
+    }
+    if part_lines:  # 1.0 is linear: seconds per line on the whole tree over seconds per line on part of it
+        out["growth (whole / part, per line)"] = (walls["opusguard cold"] / lines) / (
+            walls["opusguard cold, part of the tree"] / part_lines
+        )
+    return out
+
+
 def run(name: str, rounds: int, bins: Path) -> dict:
     corpus = HERE / "corpus" / name
     subprocess.run(
@@ -98,16 +129,7 @@ def run(name: str, rounds: int, bins: Path) -> dict:
     lines = sum(d.count(b"\n") for d in data.values())
     mentioning = [p for p in files if b"claude" in data[p].lower()]
     rel = [p.relative_to(corpus).as_posix() for p in files]
-    if name == "sparse":
-        injected = [r for p, r in zip(files, rel) if b"injected by benchmarks" in data[p]]
-        changed = (
-            injected[:5]
-            + sorted(p.relative_to(corpus).as_posix() for p in (corpus / "django" / "utils").glob("*.py"))[:5]
-        )
-    else:  # five files that mention Claude and five that do not, as a commit might touch
-        changed = [r for p, r in zip(files, rel) if p in set(mentioning)][:5] + [
-            r for p, r in zip(files, rel) if p not in set(mentioning)
-        ][:5]
+    changed = changed_files_of(name, corpus, files, rel, data, mentioning)
     del data
 
     def fill():  # the warm runs' cache: filled by an untimed run when missing
@@ -156,20 +178,7 @@ def run(name: str, rounds: int, bins: Path) -> dict:
     )
     med = {n: statistics.median(r["wall"]) for n, r in results.items()}
 
-    def ratios_of(walls: dict[str, float]) -> dict[str, float]:
-        ratios = {
-            "cold / ruff": walls["opusguard cold"] / walls["ruff --no-cache --select E902"],
-            "cold / grep": walls["opusguard cold"] / walls["grep -rIl claude"],
-            "cold / llm-sunset": walls["opusguard cold"] / walls["llm-sunset scan --offline"],
-            "warm / cold": walls["opusguard warm"] / walls["opusguard cold"],
-        }
-        if part_lines:  # 1.0 is linear: seconds per line on the whole tree over seconds per line on part of it
-            ratios["growth (whole / part, per line)"] = (walls["opusguard cold"] / lines) / (
-                walls["opusguard cold, part of the tree"] / part_lines
-            )
-        return ratios
-
-    per_round = [ratios_of({n: r["wall"][i] for n, r in results.items()}) for i in range(rounds)]
+    per_round = [ratios({n: r["wall"][i] for n, r in results.items()}, lines, part_lines) for i in range(rounds)]
     return {
         "corpus": {
             "name": name,
@@ -184,7 +193,7 @@ def run(name: str, rounds: int, bins: Path) -> dict:
         "median_seconds": med,
         "range_seconds": {n: [min(r["wall"]), max(r["wall"])] for n, r in results.items()},
         "peak_rss_mib": {n: max(r["rss_kib"]) / 1024 for n, r in results.items()},
-        "ratios": ratios_of(med),
+        "ratios": ratios(med, lines, part_lines),
         "ratio_range_over_rounds": {
             n: [min(r[n] for r in per_round), max(r[n] for r in per_round)] for n in per_round[0]
         },

@@ -109,30 +109,21 @@ def package_graph(edges: dict[str, set[str]]) -> dict[str, set[str]]:
 
 def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
     """Strongly connected components of more than one module (Tarjan, iterative)."""
-    index: dict[str, int] = {}
+    index: dict[str, int] = {}  # the order modules are reached in
     low: dict[str, int] = {}
     stack: list[str] = []
     on_stack: set[str] = set()
     found: list[list[str]] = []
-    counter = 0
     for start in sorted(edges):
         if start in index:
             continue
-        work = [(start, iter(sorted(edges[start])))]
-        index[start] = low[start] = counter
-        counter += 1
-        stack.append(start)
-        on_stack.add(start)
+        work = [_reach(start, edges, index, low, stack, on_stack)]
         while work:
             node, children = work[-1]
             child = next(children, None)
             if child is not None:
                 if child not in index:
-                    index[child] = low[child] = counter
-                    counter += 1
-                    stack.append(child)
-                    on_stack.add(child)
-                    work.append((child, iter(sorted(edges[child]))))
+                    work.append(_reach(child, edges, index, low, stack, on_stack))
                 elif child in on_stack:
                     low[node] = min(low[node], index[child])
                 continue
@@ -140,16 +131,36 @@ def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
             if work:
                 low[work[-1][0]] = min(low[work[-1][0]], low[node])
             if low[node] == index[node]:
-                component = []
-                while True:
-                    member = stack.pop()
-                    on_stack.discard(member)
-                    component.append(member)
-                    if member == node:
-                        break
+                component = _pop_component(node, stack, on_stack)
                 if len(component) > 1:
                     found.append(sorted(component))
     return sorted(found)
+
+
+def _reach(
+    node: str,
+    edges: dict[str, set[str]],
+    index: dict[str, int],
+    low: dict[str, int],
+    stack: list[str],
+    on_stack: set[str],
+) -> tuple[str, Iterator[str]]:
+    """Number a module reached for the first time and put it on the stack; (it, its imports to visit)."""
+    index[node] = low[node] = len(index)
+    stack.append(node)
+    on_stack.add(node)
+    return node, iter(sorted(edges[node]))
+
+
+def _pop_component(node: str, stack: list[str], on_stack: set[str]) -> list[str]:
+    """The modules on the stack down to `node`, its component, taken off it."""
+    component = []
+    while True:
+        member = stack.pop()
+        on_stack.discard(member)
+        component.append(member)
+        if member == node:
+            return component
 
 
 def floors(edges: dict[str, set[str]], groups: list[list[str]]) -> dict[str, int]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -560,43 +561,51 @@ class _Table:
     class of the box around the table."""
 
     def __init__(self, html: str, table_id: str):
-        from html.parser import HTMLParser
+        parser = _TableParser(table_id)
+        parser.feed(html)
+        self.rows = [r for r in parser.rows if r]  # the header row has th cells only
+        self.boxes = parser.boxes
 
-        rows: list[list[tuple[str, list[str]]]] = []
-        boxes: list[str] = []
-        state = {"in": False, "cell": None, "divs": []}
 
-        class Parser(HTMLParser):
-            def handle_starttag(self, tag, attrs):
-                attrs = dict(attrs)
-                if tag == "div":
-                    state["divs"].append(attrs.get("class") or "")
-                if tag == "table" and attrs.get("id") == table_id:
-                    state["in"] = True
-                    boxes.append(state["divs"][-1] if state["divs"] else "")
-                elif state["in"] and tag == "tr":
-                    rows.append([])
-                elif state["in"] and tag == "td":
-                    state["cell"] = ["", []]
-                elif state["cell"] is not None and tag == "a":
-                    state["cell"][1].append(attrs["href"])
+class _TableParser(HTMLParser):
+    """What _Table keeps, as the html goes by: the rows of the table `table_id`, and
+    the class of each div around it."""
 
-            def handle_endtag(self, tag):
-                if tag == "div" and state["divs"]:
-                    state["divs"].pop()
-                if tag == "table":
-                    state["in"] = False
-                elif tag == "td" and state["cell"] is not None:
-                    rows[-1].append((state["cell"][0], state["cell"][1]))
-                    state["cell"] = None
+    def __init__(self, table_id: str):
+        super().__init__()
+        self.table_id = table_id
+        self.rows: list[list[tuple[str, list[str]]]] = []
+        self.boxes: list[str] = []
+        self.inside = False
+        self.cell: list | None = None
+        self.divs: list[str] = []
 
-            def handle_data(self, data):
-                if state["cell"] is not None:
-                    state["cell"][0] += data
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "div":
+            self.divs.append(attrs.get("class") or "")
+        if tag == "table" and attrs.get("id") == self.table_id:
+            self.inside = True
+            self.boxes.append(self.divs[-1] if self.divs else "")
+        elif self.inside and tag == "tr":
+            self.rows.append([])
+        elif self.inside and tag == "td":
+            self.cell = ["", []]
+        elif self.cell is not None and tag == "a":
+            self.cell[1].append(attrs["href"])
 
-        Parser().feed(html)
-        self.rows = [r for r in rows if r]  # the header row has th cells only
-        self.boxes = boxes
+    def handle_endtag(self, tag):
+        if tag == "div" and self.divs:
+            self.divs.pop()
+        if tag == "table":
+            self.inside = False
+        elif tag == "td" and self.cell is not None:
+            self.rows[-1].append((self.cell[0], self.cell[1]))
+            self.cell = None
+
+    def handle_data(self, data):
+        if self.cell is not None:
+            self.cell[0] += data
 
 
 def test_markdown_report_lists_configured_models_with_their_readers_and_notebook_cells(tmp_path):

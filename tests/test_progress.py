@@ -128,6 +128,28 @@ def run_opusguard(
     returning true sends SIGINT once, as Ctrl-C would.
     """
     streams = {"stdout": stdout_tty, "stderr": stderr_tty and not one_terminal}
+    proc, masters = _start(args, cwd, env, streams, one_terminal, interrupt_when)
+    readers = {name: masters[name] if name in masters else getattr(proc, name).fileno() for name in streams}
+    output = {name: bytearray() for name in ("stdout", "stderr")}
+    deadline = time.monotonic() + timeout
+    try:
+        _read_to_end(proc, readers, output, deadline, interrupt_when, f"opusguard {' '.join(args)}", timeout)
+        returncode = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        _close(proc, masters)
+    return Run(returncode, bytes(output["stdout"]), bytes(output["stderr"]))
+
+
+def _start(
+    args: tuple[str, ...],
+    cwd: Path,
+    env: dict[str, str],
+    streams: dict[str, bool],
+    one_terminal: bool,
+    interrupt_when: Callable[[bytes], bool] | None,
+) -> tuple[subprocess.Popen, dict[str, int]]:
+    """The console script started on `streams` (name -> on a pseudo-terminal, else a
+    pipe); (the process, the pseudo-terminals' master ends by stream)."""
     masters: dict[str, int] = {}
     slaves: dict[str, int] = {}
     proc = None
@@ -158,41 +180,56 @@ def run_opusguard(
         if proc is None:
             for fd in masters.values():
                 os.close(fd)
-    readers = {name: masters[name] if name in masters else getattr(proc, name).fileno() for name in streams}
-    output = {name: bytearray() for name in ("stdout", "stderr")}
+    return proc, masters
+
+
+def _read_to_end(
+    proc: subprocess.Popen,
+    readers: dict[str, int],
+    output: dict[str, bytearray],
+    deadline: float,
+    interrupt_when: Callable[[bytes], bool] | None,
+    what: str,
+    timeout: float,
+) -> None:
+    """Everything `readers` (stream name -> fd) give, into `output`, until each is at EOF."""
     open_fds = {fd: name for name, fd in readers.items()}
-    deadline = time.monotonic() + timeout
     interrupted = False
+    while open_fds:
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} did not finish in {timeout} s; output: {output!r}")
+        ready, _, _ = select.select(list(open_fds), [], [], 0.05)
+        for fd in ready:
+            data = _read_some(fd)
+            if data:
+                output[open_fds[fd]] += data
+            else:
+                del open_fds[fd]
+        if interrupt_when is not None and not interrupted and interrupt_when(bytes(output["stderr"])):
+            proc.send_signal(signal.SIGINT)
+            interrupted = True
+
+
+def _read_some(fd: int) -> bytes:
+    """What `fd` has; b"" at EOF."""
     try:
-        while open_fds:
-            if time.monotonic() > deadline:
-                pytest.fail(f"opusguard {' '.join(args)} did not finish in {timeout} s; output: {output!r}")
-            ready, _, _ = select.select(list(open_fds), [], [], 0.05)
-            for fd in ready:
-                try:
-                    data = os.read(fd, 65536)
-                except OSError as exc:  # Linux: EIO on a pty master once the child side is closed
-                    if exc.errno != errno.EIO:
-                        raise
-                    data = b""
-                if data:
-                    output[open_fds[fd]] += data
-                else:
-                    del open_fds[fd]
-            if interrupt_when is not None and not interrupted and interrupt_when(bytes(output["stderr"])):
-                proc.send_signal(signal.SIGINT)
-                interrupted = True
-        returncode = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        for fd in masters.values():
-            os.close(fd)
-        for name in ("stdout", "stderr"):
-            if getattr(proc, name) is not None:
-                getattr(proc, name).close()
-    return Run(returncode, bytes(output["stdout"]), bytes(output["stderr"]))
+        return os.read(fd, 65536)
+    except OSError as exc:  # Linux: EIO on a pty master once the child side is closed
+        if exc.errno != errno.EIO:
+            raise
+        return b""
+
+
+def _close(proc: subprocess.Popen, masters: dict[str, int]) -> None:
+    """Kill the process if it still runs, and close what the test holds of its streams."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    for fd in masters.values():
+        os.close(fd)
+    for name in ("stdout", "stderr"):
+        if getattr(proc, name) is not None:
+            getattr(proc, name).close()
 
 
 def assert_summary(run: Run, files: int) -> None:

@@ -36,12 +36,28 @@ def why_not_replaceable(path: str | Path) -> str | None:
     try:
         st = os.lstat(path)
     except FileNotFoundError:
-        folder = Path(os.path.abspath(path)).parent
-        while not folder.exists() and folder != folder.parent:  # folders still to be made
-            folder = folder.parent
-        if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
-            return f"{'its folder' if folder == Path(os.path.abspath(path)).parent else folder} is not writable"
-        return None
+        return _why_not_creatable(path)
+    reason = _why_not_plain(st) or _why_not_ours(path, st)
+    if reason is not None:
+        return reason
+    parent = os.path.dirname(os.fspath(path)) or "."
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return "its folder is not writable"
+    return None
+
+
+def _why_not_creatable(path: str | Path) -> str | None:
+    """Why a new file at `path` could not be made, or None."""
+    folder = Path(os.path.abspath(path)).parent
+    while not folder.exists() and folder != folder.parent:  # folders still to be made
+        folder = folder.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        return f"{'its folder' if folder == Path(os.path.abspath(path)).parent else folder} is not writable"
+    return None
+
+
+def _why_not_plain(st: os.stat_result) -> str | None:
+    """Why what `st` describes is not a regular file, or None."""
     if stat.S_ISLNK(st.st_mode):
         return "it is a symlink"
     if stat.S_ISDIR(st.st_mode):
@@ -49,6 +65,11 @@ def why_not_replaceable(path: str | Path) -> str | None:
     if not stat.S_ISREG(st.st_mode):
         kind = "a FIFO" if stat.S_ISFIFO(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode) else "a device"
         return f"it is {kind}, not a regular file"
+    return None
+
+
+def _why_not_ours(path: str | Path, st: os.stat_result) -> str | None:
+    """Why a rewrite of the regular file `path` would change more than its text, or None."""
     if not st.st_mode & 0o222 or not os.access(path, os.W_OK):
         return "it is read-only"
     if st.st_nlink > 1:
@@ -59,9 +80,6 @@ def why_not_replaceable(path: str | Path) -> str | None:
             return "it belongs to another user (a rewrite would make it yours)"
         if st.st_gid != os.getegid() and st.st_gid not in os.getgroups():
             return "its group is not one of yours (a rewrite would change it)"
-    parent = os.path.dirname(os.fspath(path)) or "."
-    if not os.access(parent, os.W_OK | os.X_OK):
-        return "its folder is not writable"
     return None
 
 

@@ -147,67 +147,85 @@ def _bounded_loader_class() -> Callable[[str, int], yaml.SafeLoader]:
         return _LOADER
     import yaml
 
-    class BoundedSafeLoader(yaml.SafeLoader):
+    class BoundedSafeLoader(_Bounds, yaml.SafeLoader):
         """yaml.SafeLoader that refuses documents over a size (aliases expanded) or depth."""
-
-        def __init__(self, stream: str, max_nodes: int) -> None:
-            super().__init__(stream)
-            self.max_nodes = max_nodes
-            self.expanded = 0
-            self.depth = 0
-            self.sizes: dict[int, int] = {}
-            self.open_anchors: set[str] = set()
-
-        def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
-            event = self.peek_event()
-            if isinstance(event, yaml.AliasEvent):
-                if event.anchor in self.open_anchors:  # a recursive value: no consumer expects one
-                    raise yaml.composer.ComposerError(None, None, "an alias inside the value it names", _mark(event))
-                target = self.anchors.get(event.anchor)
-                if target is not None:
-                    self._count(self._expanded_size(target), event)
-                return super().compose_node(parent, index)
-            self._count(1, event)
-            self.depth += 1
-            if self.depth > MAX_YAML_DEPTH:
-                raise yaml.composer.ComposerError(
-                    None, None, f"nested more than {MAX_YAML_DEPTH} levels deep", _mark(event)
-                )
-            anchor = getattr(event, "anchor", None)
-            if anchor is not None:
-                self.open_anchors.add(anchor)
-            try:
-                return super().compose_node(parent, index)
-            finally:
-                self.depth -= 1
-                self.open_anchors.discard(anchor)
-
-        def _count(self, n: int, event: yaml.Event) -> None:
-            self.expanded += n
-            if self.expanded > self.max_nodes:
-                raise yaml.composer.ComposerError(
-                    None,
-                    None,
-                    f"more than {self.max_nodes:,} values with aliases expanded (an alias bomb?)",
-                    _mark(event),
-                )
-
-        def _expanded_size(self, node: yaml.Node) -> int:
-            # Complete nodes only (aliases to open ones are refused), at most
-            # MAX_YAML_DEPTH deep; each node's size is computed once.
-            known = self.sizes.get(id(node))
-            if known is not None:
-                return known
-            size = 1
-            if isinstance(node, (yaml.SequenceNode, yaml.MappingNode)):
-                for item in node.value:
-                    for child in item if isinstance(item, tuple) else (item,):
-                        size += self._expanded_size(child)
-            self.sizes[id(node)] = size
-            return size
 
     _LOADER = BoundedSafeLoader
     return _LOADER
+
+
+# What _Bounds is mixed into (yaml is imported only when a YAML file is read).
+if TYPE_CHECKING:
+    _SafeLoader = yaml.SafeLoader
+else:
+    _SafeLoader = object
+
+
+class _Bounds(_SafeLoader):
+    """The bounds of BoundedSafeLoader, before yaml.SafeLoader in its bases: every
+    node composed is counted, aliases as the nodes they stand for, and nesting."""
+
+    def __init__(self, stream: str, max_nodes: int) -> None:
+        super().__init__(stream)
+        self.max_nodes = max_nodes
+        self.expanded = 0
+        self.depth = 0
+        self.sizes: dict[int, int] = {}
+        self.open_anchors: set[str] = set()
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        import yaml
+
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            if event.anchor in self.open_anchors:  # a recursive value: no consumer expects one
+                raise yaml.composer.ComposerError(None, None, "an alias inside the value it names", _mark(event))
+            target = self.anchors.get(event.anchor)
+            if target is not None:
+                self._count(self._expanded_size(target), event)
+            return super().compose_node(parent, index)
+        self._count(1, event)
+        self.depth += 1
+        if self.depth > MAX_YAML_DEPTH:
+            raise yaml.composer.ComposerError(
+                None, None, f"nested more than {MAX_YAML_DEPTH} levels deep", _mark(event)
+            )
+        anchor = getattr(event, "anchor", None)
+        if anchor is not None:
+            self.open_anchors.add(anchor)
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+            self.open_anchors.discard(anchor)
+
+    def _count(self, n: int, event: yaml.Event) -> None:
+        import yaml
+
+        self.expanded += n
+        if self.expanded > self.max_nodes:
+            raise yaml.composer.ComposerError(
+                None,
+                None,
+                f"more than {self.max_nodes:,} values with aliases expanded (an alias bomb?)",
+                _mark(event),
+            )
+
+    def _expanded_size(self, node: yaml.Node) -> int:
+        import yaml
+
+        # Complete nodes only (aliases to open ones are refused), at most
+        # MAX_YAML_DEPTH deep; each node's size is computed once.
+        known = self.sizes.get(id(node))
+        if known is not None:
+            return known
+        size = 1
+        if isinstance(node, (yaml.SequenceNode, yaml.MappingNode)):
+            for item in node.value:
+                for child in item if isinstance(item, tuple) else (item,):
+                    size += self._expanded_size(child)
+        self.sizes[id(node)] = size
+        return size
 
 
 def _mark(event: yaml.Event) -> yaml.Mark:

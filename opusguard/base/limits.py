@@ -21,6 +21,7 @@ Real code stays far below the limits (docs/security.md).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 # CPython's own limit ("too many nested parentheses"): deeper is never valid Python.
 MAX_BRACKETS = 200
@@ -86,67 +87,121 @@ def nesting_problem(source: bytes) -> tuple[int, str] | None:
     """(line, message) when `source` nests deeper than the limits; else None."""
     if len(source) < MAX_NESTING:
         return None  # too short to nest that deep
-    base = 0  # links and brackets on the way to the current level of brackets
-    chain = [0] * (_ATOM + 1)  # links at this level of brackets, by how tightly they bind
-    total = 0  # sum(chain)
-    stack: list[tuple[int, list[int], int, int]] = []
-    lambdas = 0  # lambdas at this level of brackets whose ":" is still to come
-    after_string = False
+    steps = _Depth(source).steps()
     for match in _TOKEN.finditer(source):
-        kind = match.lastgroup
-        level = -1
-        if kind == "string":
-            if after_string:
-                level = _ATOM
-            after_string = True
-        elif kind == "newline":
-            if not stack:
-                chain, total, after_string, lambdas = [0] * (_ATOM + 1), 0, False, 0
-            continue
-        elif kind == "comment" or kind == "continuation":
-            continue
-        else:
-            after_string = False
-            start = match.start()
-            if kind == "open":
-                before = start - 1
-                while before >= 0 and source[before] in _BLANK:
-                    before -= 1
-                if before >= 0 and source[before] in _OPERAND_END and source[start] != 0x7B:  # not "{"
-                    chain[_ATOM] += 1  # a call or a subscript
-                    total += 1
-                stack.append((base, chain, total, lambdas))
-                base, chain, total, lambdas = base + total + 1, [0] * (_ATOM + 1), 0, 0
-                if len(stack) > MAX_BRACKETS:
-                    return _line(source, start), f"brackets nested more than {MAX_BRACKETS} deep: not analysed"
-                if base > MAX_NESTING:
-                    return _line(source, start), f"expression nested more than {MAX_NESTING} levels deep: not analysed"
-            elif kind == "close":
-                if stack:
-                    base, chain, total, lambdas = stack.pop()
-            elif kind == "separator":
-                if lambdas and match.group() == b":":
-                    lambdas -= 1  # a lambda's body goes on its chain
-                    continue
-                if match.group() == b";":
-                    lambdas = 0
-                chain, total = [0] * (_ATOM + 1), 0
-            elif kind == "word" and start and source[start - 1] in _NAME_BYTES:
-                continue
-            else:  # an operator, or a word that joins operands
-                level = _LEVELS.get(match.group(), _ARITHMETIC)
-                if level == 0 and match.group() == b"lambda":
-                    lambdas += 1
-        if level >= 0:
-            chain[level] += 1
-            total += 1
-            for tighter in range(level + 1, _ATOM + 1):  # the operand just ended holds them
-                total -= chain[tighter]
-                chain[tighter] = 0
-            if base + total > MAX_NESTING:
-                where = _line(source, match.start())
-                return where, f"expression nested more than {MAX_NESTING} levels deep: not analysed"
+        problem = steps[match.lastgroup](match)
+        if problem is not None:
+            return problem
     return None
+
+
+_Problem = tuple[int, str] | None
+
+
+class _Depth:
+    """The count of nesting_problem, moved on by one token at a time (a method per
+    kind of token); each step returns the problem, if the token makes one."""
+
+    def __init__(self, source: bytes) -> None:
+        self.source = source
+        self.base = 0  # links and brackets on the way to the current level of brackets
+        self.chain = [0] * (_ATOM + 1)  # links at this level of brackets, by how tightly they bind
+        self.total = 0  # sum(chain)
+        self.stack: list[tuple[int, list[int], int, int]] = []
+        self.lambdas = 0  # lambdas at this level of brackets whose ":" is still to come
+        self.after_string = False
+
+    def steps(self) -> dict[str | None, Callable[[re.Match[bytes]], _Problem]]:
+        """The step for each group of _TOKEN."""
+        return {
+            "string": self.string,
+            "comment": _nothing,
+            "continuation": _nothing,
+            "newline": self.newline,
+            "open": self.open,
+            "close": self.close,
+            "separator": self.separator,
+            "word": self.word,
+            "op": self.operator,
+        }
+
+    def string(self, match: re.Match[bytes]) -> _Problem:
+        if self.after_string:
+            return self.link(_ATOM, match)  # adjacent strings
+        self.after_string = True
+        return None
+
+    def newline(self, match: re.Match[bytes]) -> _Problem:
+        if not self.stack:
+            self.chain, self.total, self.after_string, self.lambdas = [0] * (_ATOM + 1), 0, False, 0
+        return None
+
+    def open(self, match: re.Match[bytes]) -> _Problem:
+        self.after_string = False
+        source, start = self.source, match.start()
+        before = start - 1
+        while before >= 0 and source[before] in _BLANK:
+            before -= 1
+        if before >= 0 and source[before] in _OPERAND_END and source[start] != 0x7B:  # not "{"
+            self.chain[_ATOM] += 1  # a call or a subscript
+            self.total += 1
+        self.stack.append((self.base, self.chain, self.total, self.lambdas))
+        self.base, self.chain, self.total, self.lambdas = self.base + self.total + 1, [0] * (_ATOM + 1), 0, 0
+        if len(self.stack) > MAX_BRACKETS:
+            return _line(source, start), f"brackets nested more than {MAX_BRACKETS} deep: not analysed"
+        if self.base > MAX_NESTING:
+            return _line(source, start), f"expression nested more than {MAX_NESTING} levels deep: not analysed"
+        return None
+
+    def close(self, match: re.Match[bytes]) -> _Problem:
+        self.after_string = False
+        if self.stack:
+            self.base, self.chain, self.total, self.lambdas = self.stack.pop()
+        return None
+
+    def separator(self, match: re.Match[bytes]) -> _Problem:
+        self.after_string = False
+        if self.lambdas and match.group() == b":":
+            self.lambdas -= 1  # a lambda's body goes on its chain
+            return None
+        if match.group() == b";":
+            self.lambdas = 0
+        self.chain, self.total = [0] * (_ATOM + 1), 0
+        return None
+
+    def word(self, match: re.Match[bytes]) -> _Problem:
+        self.after_string = False
+        start = match.start()
+        if start and self.source[start - 1] in _NAME_BYTES:
+            return None  # the end of a longer name
+        return self.operator(match)
+
+    def operator(self, match: re.Match[bytes]) -> _Problem:
+        """An operator, or a word that joins operands."""
+        self.after_string = False
+        level = _LEVELS.get(match.group(), _ARITHMETIC)
+        if level == 0 and match.group() == b"lambda":
+            self.lambdas += 1
+        return self.link(level, match)
+
+    def link(self, level: int, match: re.Match[bytes]) -> _Problem:
+        """A link that binds at `level`, at the token `match`."""
+        chain = self.chain
+        chain[level] += 1
+        total = self.total + 1
+        for tighter in range(level + 1, _ATOM + 1):  # the operand just ended holds them
+            total -= chain[tighter]
+            chain[tighter] = 0
+        self.total = total
+        if self.base + total > MAX_NESTING:
+            return _line(
+                self.source, match.start()
+            ), f"expression nested more than {MAX_NESTING} levels deep: not analysed"
+        return None
+
+
+def _nothing(match: re.Match[bytes]) -> _Problem:
+    return None  # a comment or a backslash at the end of a line
 
 
 def _line(source: bytes, offset: int) -> int:

@@ -192,52 +192,80 @@ def _yaml_values(text: str, is_model_id: IsModelId) -> Iterator[ConfigValue]:
     an alias is a reference, never walked again (an alias bomb costs its text)."""
     import yaml
 
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    found: list[tuple[int, tuple[Key, ...], str, Span]] = []
-    # Each open collection: [keys of it (None: under a complex key), is a mapping, key or index, expecting a key]
-    stack: list[list] = []
-    document = 0
     try:
-        for event in yaml.parse(text, Loader=loader):
-            kind = type(event)
-            if kind is yaml.DocumentEndEvent:
-                document += 1
-            elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
-                is_mapping = kind is yaml.MappingStartEvent
-                stack.append([_yaml_path(stack), is_mapping, None if is_mapping else 0, is_mapping])
-            elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
-                stack.pop()
-                _yaml_advance(stack, None)
-            elif isinstance(event, yaml.ScalarEvent):
-                if stack and stack[-1][1] and stack[-1][3]:
-                    _yaml_advance(stack, _yaml_key(event))
-                    continue
-                keys = _yaml_path(stack)
-                if (
-                    keys is not None
-                    and len(stack) <= MAX_DEPTH
-                    and event.tag in (None, "!", "tag:yaml.org,2002:str")
-                    and _model_like(event.value, is_model_id)
-                ):
-                    start, end = event.start_mark, event.end_mark
-                    assert start is not None and end is not None  # (the parser marks every event)
-                    found.append(
-                        (document, keys, event.value, (start.line + 1, start.column + 1, end.line + 1, end.column + 1))
-                    )
-                _yaml_advance(stack, None)
-            elif kind is yaml.AliasEvent:
-                _yaml_advance(stack, None)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        raise _ConfigError(f"invalid YAML: {exc.problem or exc.context}", (mark.line + 1) if mark else 1) from None
+        found, documents = _yaml_found(text, is_model_id)
     except yaml.YAMLError as exc:
-        raise _ConfigError(f"invalid YAML: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", 1) from None
-    several = document > 1
+        raise _yaml_error(exc) from None
+    several = documents > 1
     for index, keys, value, span in found:
         yield ConfigValue((index, *keys) if several else keys, value, span)
 
 
-def _yaml_path(stack: list[list]) -> tuple[Key, ...] | None:
+def _yaml_found(text: str, is_model_id: IsModelId) -> tuple[list[tuple[int, tuple[Key, ...], str, Span]], int]:
+    """(document number, keys, value, span) of the model ids in `text`, and how many
+    documents it holds; raises yaml.YAMLError."""
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    found: list[tuple[int, tuple[Key, ...], str, Span]] = []
+    stack: list[list] = []  # the open collections (see _path)
+    document = 0
+    for event in yaml.parse(text, Loader=loader):
+        kind = type(event)
+        if kind is yaml.DocumentEndEvent:
+            document += 1
+        elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
+            is_mapping = kind is yaml.MappingStartEvent
+            stack.append([_path(stack), is_mapping, None if is_mapping else 0, is_mapping])
+        elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+            stack.pop()
+            _advance(stack, None)
+        elif isinstance(event, yaml.ScalarEvent):
+            value = _yaml_scalar(stack, event, is_model_id)
+            if value is not None:
+                found.append((document, *value))
+        elif kind is yaml.AliasEvent:
+            _advance(stack, None)
+    return found, document
+
+
+def _yaml_scalar(
+    stack: list[list], event: yaml.ScalarEvent, is_model_id: IsModelId
+) -> tuple[tuple[Key, ...], str, Span] | None:
+    """A scalar read: (keys, value, span) when it is a model id (a string value, not
+    a key), else None; moves the innermost collection on."""
+    if stack and stack[-1][1] and stack[-1][3]:
+        _advance(stack, _yaml_key(event))
+        return None
+    keys = _path(stack)
+    found = None
+    if (
+        keys is not None
+        and len(stack) <= MAX_DEPTH
+        and event.tag in (None, "!", "tag:yaml.org,2002:str")
+        and _model_like(event.value, is_model_id)
+    ):
+        start, end = event.start_mark, event.end_mark
+        assert start is not None and end is not None  # (the parser marks every event)
+        found = (keys, event.value, (start.line + 1, start.column + 1, end.line + 1, end.column + 1))
+    _advance(stack, None)
+    return found
+
+
+def _yaml_error(exc: yaml.YAMLError) -> _ConfigError:
+    import yaml
+
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        return _ConfigError(f"invalid YAML: {exc.problem or exc.context}", (mark.line + 1) if mark else 1)
+    return _ConfigError(f"invalid YAML: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", 1)
+
+
+# The open collections of a YAML or JSON document, innermost last, each
+# [keys of it (None: under a complex key), is a mapping, key or index, expecting a key]:
+
+
+def _path(stack: list[list]) -> tuple[Key, ...] | None:
     """The keys of the value about to come; None under a key that is not a scalar."""
     if not stack:
         return ()
@@ -245,7 +273,7 @@ def _yaml_path(stack: list[list]) -> tuple[Key, ...] | None:
     return None if keys is None or key is None else (*keys, key)
 
 
-def _yaml_advance(stack: list[list], key: Key | None) -> None:
+def _advance(stack: list[list], key: Key | None) -> None:
     """A key or value of the innermost collection is done; `key` is the key just read."""
     if not stack:
         return
@@ -267,17 +295,11 @@ def _yaml_key(event: yaml.ScalarEvent) -> Key | None:
 def _json_values(text: str, is_model_id: IsModelId) -> Iterator[ConfigValue]:
     import json
 
-    try:
-        json.loads(text)  # validates (the scan below assumes valid JSON)
-    except json.JSONDecodeError as exc:
-        raise _ConfigError(f"invalid JSON: {exc.msg}", exc.lineno) from None
-    except RecursionError:
-        raise _ConfigError("invalid JSON: nested too deeply", 1) from None
+    _check_json(text)
     if "claude" not in text:
         return
     starts = _line_starts(text)
-    # Each open container: [keys of the container, is an object, current key or index, expecting a key].
-    stack: list[list] = []
+    stack: list[list] = []  # the open containers (see _path: valid JSON has a key for each value)
     position = 0
     search = _JSON_STRUCTURE.search
     while (match := search(text, position)) is not None:
@@ -286,18 +308,12 @@ def _json_values(text: str, is_model_id: IsModelId) -> Iterator[ConfigValue]:
             stack.append([_json_path(stack), char == "{", 0 if char == "[" else None, char == "{"])
         elif char in "}]":
             stack.pop()
-        elif char == ":":
-            stack[-1][3] = False
         elif char == ",":
-            top = stack[-1]
-            if top[1]:
-                top[2], top[3] = None, True
-            else:
-                top[2] += 1
+            _advance(stack, None)
         else:  # a string
             value, end = json.decoder.scanstring(text, position + 1)  # type: ignore[attr-defined]
             if stack and stack[-1][1] and stack[-1][3]:
-                stack[-1][2] = value  # a key
+                _advance(stack, value)  # a key
             elif len(stack) <= MAX_DEPTH and _model_like(value, is_model_id):
                 yield ConfigValue(_json_path(stack), value, (*_line_col(starts, position), *_line_col(starts, end)))
             position = end
@@ -305,7 +321,20 @@ def _json_values(text: str, is_model_id: IsModelId) -> Iterator[ConfigValue]:
         position += 1
 
 
-_JSON_STRUCTURE = re.compile(r'[{}\[\],:"]')
+def _check_json(text: str) -> None:
+    """Raises _ConfigError unless `text` is valid JSON (the scan assumes it is)."""
+    import json
+
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _ConfigError(f"invalid JSON: {exc.msg}", exc.lineno) from None
+    except RecursionError:
+        raise _ConfigError("invalid JSON: nested too deeply", 1) from None
+
+
+# Where a container, a value or a key may start or end (a ":" changes nothing: the key was read).
+_JSON_STRUCTURE = re.compile(r'[{}\[\],"]')
 
 
 def _json_path(stack: list[list]) -> tuple[Key, ...]:
@@ -336,7 +365,22 @@ def _toml_values(text: str, is_model_id: IsModelId) -> Iterator[ConfigValue]:
     found = list(_walk_data(data, ()))
     if not found:
         return
-    # Where each quoted string is written, in document order (not in a header, not a key).
+    occurrences = _toml_occurrences(text)
+    for keys, value in found:
+        if not _model_like(value, is_model_id):
+            continue
+        places = occurrences.get(value)
+        if not places:
+            continue  # written as a multi-line string: no position to give
+        last = keys[-1] if keys else ""
+        place = next((p for p in places if p[3] == last), places[0])
+        places.remove(place)
+        yield ConfigValue(keys, value, (place[0], place[1], place[0], place[2]))
+
+
+def _toml_occurrences(text: str) -> dict[str, list[tuple[int, int, int, str]]]:
+    """Where each quoted string is written, in document order (not in a header, not a
+    key): value -> [(line, start column, end column, key on the line)]."""
     occurrences: dict[str, list[tuple[int, int, int, str]]] = {}
     for number, line in enumerate(text.splitlines(), 1):
         if line.lstrip().startswith("["):
@@ -351,16 +395,7 @@ def _toml_values(text: str, is_model_id: IsModelId) -> Iterator[ConfigValue]:
                 occurrences.setdefault(value, []).append(
                     (number, match.start() + 1, match.end() + 1, key["key"].strip("\"'") if key else "")
                 )
-    for keys, value in found:
-        if not _model_like(value, is_model_id):
-            continue
-        places = occurrences.get(value)
-        if not places:
-            continue  # written as a multi-line string: no position to give
-        last = keys[-1] if keys else ""
-        place = next((p for p in places if p[3] == last), places[0])
-        places.remove(place)
-        yield ConfigValue(keys, value, (place[0], place[1], place[0], place[2]))
+    return occurrences
 
 
 _TOML_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'[^\']*\'')

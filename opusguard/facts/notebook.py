@@ -390,47 +390,49 @@ def _list_items(raw: str) -> list[tuple[int, int]]:
 
 def source_spans(text: str) -> dict[int, tuple[int, int]]:
     """(start, end) in `text` of each cell's `source` value, by cell index (0-based)."""
-    decoder = json.JSONDecoder()
     spans: dict[int, tuple[int, int]] = {}
+    _value_end(text, 0, (), spans, json.JSONDecoder())
+    return spans
 
-    def skip(i: int) -> int:
-        while text[i] in " \t\r\n":
-            i += 1
-        return i
 
-    def value(i: int, path: tuple) -> int:
-        i = skip(i)
-        if text[i] == "{":
-            i = skip(i + 1)
+def _skip_blank(text: str, i: int) -> int:
+    while text[i] in " \t\r\n":
+        i += 1
+    return i
+
+
+def _value_end(text: str, i: int, path: tuple, spans: dict[int, tuple[int, int]], decoder: json.JSONDecoder) -> int:
+    """The end of the JSON value at `i` (valid JSON), whose keys are `path`; notes in
+    `spans` where each cells[n].source inside it is."""
+    i = _skip_blank(text, i)
+    if text[i] == "{":
+        i = _skip_blank(text, i + 1)
+        if text[i] == "}":
+            return i + 1
+        while True:
+            key, i = decoder.raw_decode(text, _skip_blank(text, i))
+            i = _skip_blank(text, i) + 1  # ":"
+            start = _skip_blank(text, i)
+            i = _value_end(text, i, (*path, key), spans, decoder)
+            if len(path) == 2 and path[0] == "cells" and key == "source":
+                spans[path[1]] = (start, i)
+            i = _skip_blank(text, i)
             if text[i] == "}":
                 return i + 1
-            while True:
-                key, i = decoder.raw_decode(text, skip(i))
-                i = skip(i) + 1  # ":"
-                start = skip(i)
-                i = value(i, (*path, key))
-                if len(path) == 2 and path[0] == "cells" and key == "source":
-                    spans[path[1]] = (start, i)
-                i = skip(i)
-                if text[i] == "}":
-                    return i + 1
-                i += 1  # ","
-        if text[i] == "[":
-            i = skip(i + 1)
+            i += 1  # ","
+    if text[i] == "[":
+        i = _skip_blank(text, i + 1)
+        if text[i] == "]":
+            return i + 1
+        index = 0
+        while True:
+            i = _value_end(text, i, (*path, index), spans, decoder)
+            index += 1
+            i = _skip_blank(text, i)
             if text[i] == "]":
                 return i + 1
-            index = 0
-            while True:
-                i = value(i, (*path, index))
-                index += 1
-                i = skip(i)
-                if text[i] == "]":
-                    return i + 1
-                i += 1  # ","
-        return decoder.raw_decode(text, i)[1]
-
-    value(0, ())
-    return spans
+            i += 1  # ","
+    return decoder.raw_decode(text, i)[1]
 
 
 # --- findings ------------------------------------------------------------------------

@@ -310,22 +310,8 @@ class FactsCache:
     def prune(self) -> None:
         """Remove entries unused for STALE_AFTER_DAYS, and temp files over a day old;
         at most once a day (see the module's docstring)."""
-        if not self._is_usable():
+        if not self._is_usable() or not self._claim_prune():
             return
-        marker = self.directory / _PRUNED_MARKER
-        try:
-            if self._now - os.lstat(marker).st_mtime < _DAY_S:
-                return
-        except OSError:
-            pass  # never pruned
-        try:
-            fd = os.open(marker, os.O_WRONLY | os.O_CREAT | _NOFOLLOW, 0o666)
-            try:
-                os.utime(fd)
-            finally:
-                os.close(fd)
-        except (OSError, NotImplementedError, TypeError):
-            return  # a read-only folder: nothing to remove either (or the marker is not a file)
         stale_before = self._now - STALE_AFTER_DAYS * _DAY_S
         top = os.fspath(self.directory)
         folders = [top]
@@ -341,11 +327,34 @@ class FactsCache:
                         if folder == top and len(entry.name) == 2:
                             folders.append(entry.path)
                     elif entry.name not in _KEPT:
-                        mtime = entry.stat(follow_symlinks=False).st_mtime
-                        if mtime < stale_before or (_is_temp(entry.name) and self._now - mtime > _DAY_S):
-                            os.unlink(entry.path)  # (a symlink is removed, never followed)
+                        self._remove_if_stale(entry, stale_before)
                 except OSError:
                     pass  # gone already (another run pruned it)
+
+    def _claim_prune(self) -> bool:
+        """Whether this run prunes: the last pruning was over a day ago, and the marker
+        now says this run's time."""
+        marker = self.directory / _PRUNED_MARKER
+        try:
+            if self._now - os.lstat(marker).st_mtime < _DAY_S:
+                return False
+        except OSError:
+            pass  # never pruned
+        try:
+            fd = os.open(marker, os.O_WRONLY | os.O_CREAT | _NOFOLLOW, 0o666)
+            try:
+                os.utime(fd)
+            finally:
+                os.close(fd)
+        except (OSError, NotImplementedError, TypeError):
+            return False  # a read-only folder: nothing to remove either (or the marker is not a file)
+        return True
+
+    def _remove_if_stale(self, entry: os.DirEntry[str], stale_before: float) -> None:
+        """Remove an entry unused since `stale_before`, or a temp file over a day old; raises OSError."""
+        mtime = entry.stat(follow_symlinks=False).st_mtime
+        if mtime < stale_before or (_is_temp(entry.name) and self._now - mtime > _DAY_S):
+            os.unlink(entry.path)  # (a symlink is removed, never followed)
 
     def prepare(self) -> None:
         """Make the folder (with its .gitignore and CACHEDIR.TAG); raises OSError,

@@ -22,7 +22,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from msgspec import Struct
 
@@ -290,75 +290,107 @@ def _walk(
     warn: Callable[[str], None],
     depends_on: list[_Dependency] | None = None,
 ) -> list[str]:
-    # Per entry, only what it needs: this loop runs once per file of the tree.
     out: list[str] = []
     visited_dirs: set[tuple[int, int]] = set()
     stack: list[tuple[str, list]] = [(os.fspath(root), specs)]
-    excluded = _name_or_path_matcher(excludes)
-    # (The default excludes' `.env` is a virtualenv folder: a `.env` file is a config file.)
-    excluded_file = _name_or_path_matcher([*file_excludes(settings.exclude), *settings.extend_exclude])
-    included = _name_matcher(settings.include)
-    root_prefix = os.fspath(settings.root) + os.sep
+    wanted = _Wanted(
+        _name_or_path_matcher(excludes),
+        # (The default excludes' `.env` is a virtualenv folder: a `.env` file is a config file.)
+        _name_or_path_matcher([*file_excludes(settings.exclude), *settings.extend_exclude]),
+        _name_matcher(settings.include),
+        os.fspath(settings.root) + os.sep,
+    )
     while stack:
         directory, dir_specs = stack.pop()
-        try:
-            stat = os.stat(directory)
-        except OSError as exc:
-            warn(f"{directory}: cannot read folder ({exc.strerror})")
+        listed = _list_folder(directory, visited_dirs, warn, depends_on)
+        if listed is None:
             continue
-        key = (stat.st_dev, stat.st_ino)
-        if key in visited_dirs:
-            warn(f"{directory}: folder already scanned through another path (symbolic link loop?), skipped")
-            continue
-        visited_dirs.add(key)
-        try:
-            entries = list(os.scandir(directory))
-        except OSError as exc:
-            warn(f"{directory}: cannot read folder ({exc.strerror})")
-            continue
-        if depends_on is not None:
-            depends_on.append((directory, stat.st_mtime_ns, -1, _entries(entries)))
+        device, entries = listed
         local = _load_ignore(Path(directory), {entry.name for entry in entries}, depends_on)
         # Resolved once per folder, and only where a .gitignore applies.
         real_directory = Path(directory).resolve() if dir_specs or local is not None else None
         if local is not None:
             dir_specs = [*dir_specs, (real_directory, local)]
-        for entry in entries:
-            name = entry.name
-            try:
-                is_dir = entry.is_dir()
-                is_file = not is_dir and entry.is_file()
-            except OSError:
-                continue
-            if is_file and not included(name):
-                continue
-            path_text = entry.path
-            rel = path_text[len(root_prefix) :] if path_text.startswith(root_prefix) else path_text
-            if os.sep != "/":
-                rel = rel.replace(os.sep, "/")
-            if is_dir:
-                if name == ".git" or excluded(name, rel):
-                    continue
-                if dir_specs and real_directory is not None and _ignored(real_directory / name, True, dir_specs):
-                    continue
-                stack.append((path_text, dir_specs))
-            elif is_file:
-                if excluded_file(name, rel):
-                    continue
-                if dir_specs and real_directory is not None and _ignored(real_directory / name, False, dir_specs):
-                    continue
-                # The same file reached twice (symbolic links) is checked once.
-                if entry.is_symlink():
-                    identity = _identity(Path(path_text))
-                else:
-                    identity = (stat.st_dev, entry.inode())
-                if identity in seen:
-                    continue
-                seen.add(identity)
-                out.append(path_text)
-            elif entry.is_symlink():
-                warn(f"{entry.path}: broken symbolic link, skipped")
+        _take_entries(entries, device, dir_specs, real_directory, wanted, seen, out, stack, warn)
     return out
+
+
+class _Wanted(NamedTuple):
+    """What a walk keeps: (name, path from the root) -> excluded, for folders and for
+    files; name -> included; and the root's path with a separator at its end."""
+
+    excluded_folder: Callable[[str, str], bool]
+    excluded_file: Callable[[str, str], bool]
+    included: Callable[[str], bool]
+    root_prefix: str
+
+
+def _list_folder(
+    directory: str, visited_dirs: set[tuple[int, int]], warn: Callable[[str], None], depends_on: list | None
+) -> tuple[int, list[os.DirEntry[str]]] | None:
+    """(device, entries) of a folder not walked yet; None, after a warning, when it
+    cannot be read or was walked already."""
+    try:
+        stat = os.stat(directory)
+    except OSError as exc:
+        warn(f"{directory}: cannot read folder ({exc.strerror})")
+        return None
+    key = (stat.st_dev, stat.st_ino)
+    if key in visited_dirs:
+        warn(f"{directory}: folder already scanned through another path (symbolic link loop?), skipped")
+        return None
+    visited_dirs.add(key)
+    try:
+        entries = list(os.scandir(directory))
+    except OSError as exc:
+        warn(f"{directory}: cannot read folder ({exc.strerror})")
+        return None
+    if depends_on is not None:
+        depends_on.append((directory, stat.st_mtime_ns, -1, _entries(entries)))
+    return stat.st_dev, entries
+
+
+def _take_entries(
+    entries: list[os.DirEntry[str]],
+    device: int,
+    dir_specs: list,
+    real_directory: Path | None,
+    wanted: _Wanted,
+    seen: set[tuple[int, int]],
+    out: list[str],
+    stack: list[tuple[str, list]],
+    warn: Callable[[str], None],
+) -> None:
+    """A folder's files to `out` (each once), its folders to `stack`."""
+    # Per entry, only what it needs: this loop runs once per file of the tree.
+    excluded, excluded_file, included, root_prefix = wanted
+    for entry in entries:
+        name = entry.name
+        try:
+            is_dir = entry.is_dir()
+            is_file = not is_dir and entry.is_file()
+        except OSError:
+            continue
+        if not is_dir and not (is_file and included(name)):
+            if not is_file and entry.is_symlink():
+                warn(f"{entry.path}: broken symbolic link, skipped")
+            continue
+        path_text = entry.path
+        rel = path_text[len(root_prefix) :] if path_text.startswith(root_prefix) else path_text
+        if os.sep != "/":
+            rel = rel.replace(os.sep, "/")
+        if (name == ".git" or excluded(name, rel)) if is_dir else excluded_file(name, rel):
+            continue
+        if dir_specs and real_directory is not None and _ignored(real_directory / name, is_dir, dir_specs):
+            continue
+        if is_dir:
+            stack.append((path_text, dir_specs))
+            continue
+        # The same file reached twice (symbolic links) is checked once.
+        identity = _identity(Path(path_text)) if entry.is_symlink() else (device, entry.inode())
+        if identity not in seen:
+            seen.add(identity)
+            out.append(path_text)
 
 
 def _name_matcher(patterns: Sequence[str]) -> Callable[[str], bool]:
