@@ -541,17 +541,23 @@ def _bound_by(statement: ast.stmt, text: bytes) -> frozenset[str]:
         return _NOTHING
     bound: set[str] = set()
     for node in ast.walk(statement):
-        if isinstance(node, (ast.Assign,)):
-            bound |= _target_names(node.targets)
-        elif isinstance(node, (ast.AugAssign, ast.AnnAssign, ast.NamedExpr, ast.For, ast.AsyncFor, ast.comprehension)):
-            bound |= _target_names([node.target])
-        elif isinstance(node, (ast.With, ast.AsyncWith)):
-            bound |= _target_names([item.optional_vars for item in node.items])
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            bound |= {(alias.asname or alias.name).split(".")[0] for alias in node.names}
-        elif isinstance(node, ast.ExceptHandler) and node.name:
-            bound.add(node.name)
+        bound |= _names_bound_here(node)
     return frozenset(bound)
+
+
+def _names_bound_here(node: ast.AST) -> set[str]:
+    """The names one node binds itself (not its children)."""
+    if isinstance(node, ast.Assign):
+        return _target_names(node.targets)
+    if isinstance(node, (ast.AugAssign, ast.AnnAssign, ast.NamedExpr, ast.For, ast.AsyncFor, ast.comprehension)):
+        return _target_names([node.target])
+    if isinstance(node, (ast.With, ast.AsyncWith)):
+        return _target_names([item.optional_vars for item in node.items])
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        return {(alias.asname or alias.name).split(".")[0] for alias in node.names}
+    if isinstance(node, ast.ExceptHandler) and node.name:
+        return {node.name}
+    return set()
 
 
 def _header_bound(statement: ast.stmt) -> frozenset[str]:
