@@ -537,7 +537,7 @@ class Resolver:
         if isinstance(func, Attr) and func.attr in FILE_METHODS:  # Path(...).open(), .resolve(), f.read() ...
             files: list[Result] = [r for r in self.eval(func.base, path) if isinstance(r, FileRef)]
             return files or None
-        if isinstance(func, Attr) and func.attr == "joinpath":  # also `a / "b"` (extract.py)
+        if isinstance(func, Attr) and func.attr == "joinpath":  # also `a / "b"` (extract_values.py)
             return self._joined(self.eval(func.base, path), value.args, path)
         name = self._qualified_callee(func, path)
         if name in OPENERS and value.args:

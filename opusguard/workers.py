@@ -58,10 +58,10 @@ def _init_worker(catalog_path: str | None, overrides: tuple[CatalogEntry, ...]) 
 
 
 def _extract(args: _Job) -> FileFacts:
-    from opusguard.extract import extract_facts  # libcst: imported only when a file is parsed
+    from opusguard.parse import facts_of  # libcst: imported only when a file is parsed
 
     source, path, names, cut_bodies = args
-    return extract_facts(source, path, is_model_id=is_model_id, router_names=names, cut_bodies=cut_bodies)
+    return facts_of(source, path, is_model_id=is_model_id, router_names=names, cut_bodies=cut_bodies)
 
 
 # The OG000 message of a file whose parse ended its process (a crash in libcst's native code).
@@ -246,7 +246,7 @@ class FactsSource:
         if self._pool is None:
             from concurrent.futures import ProcessPoolExecutor
 
-            import opusguard.extract  # noqa: F401  (before the fork, so workers share it)
+            import opusguard.parse  # noqa: F401  (before the fork, so workers share it)
 
             self._pool = ProcessPoolExecutor(
                 max_workers=self.jobs,
@@ -424,7 +424,7 @@ def _serve(tasks: Queue[object], results: Connection, jobs: int) -> None:
     except OSError:
         pass
     parent = os.getppid()
-    import opusguard.extract  # noqa: F401  (the long part: while the main process is still starting)
+    import opusguard.parse  # noqa: F401  (the long part: while the main process is still starting)
 
     global _worker_catalog
     sending = threading.Lock()  # results are sent from the pool's thread as they are ready

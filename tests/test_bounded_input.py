@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 
 from opusguard.catalog import load_catalog
 from opusguard.datafile import MAX_DATA_BYTES, DataFileError, load_yaml, read_data_file
-from opusguard.extract import extract_facts
 from opusguard.facts import FileFacts
+from opusguard.parse import facts_of
 from opusguard.policy import Policy, PolicyError, empty_policy, load_policy
 from opusguard.resolve import build_project
 from opusguard.rules import all_rules
@@ -386,7 +386,7 @@ def _is_model(text: str) -> bool:
 @given(hypothesmith.from_node(cst.Module), st.booleans())
 def test_generated_sources_give_facts_or_a_parse_error(program, with_call):
     source = (program + ("\n" + APP["app.py"] if with_call else "")).encode("utf-8", "surrogateescape")
-    facts = extract_facts(source, "gen.py", is_model_id=_is_model)
+    facts = facts_of(source, "gen.py", is_model_id=_is_model)
     assert isinstance(facts, FileFacts)
     policy = empty_policy(CATALOG)
     project_ = build_project({"gen.py": facts}, policy=policy, catalog=CATALOG, today=date(2026, 11, 24))

@@ -12,8 +12,8 @@ from hypothesis import given
 
 from opusguard.catalog import load_catalog
 from opusguard.codemod import rewrite_source
-from opusguard.extract import extract_facts
 from opusguard.fixplan import plan_rewrites
+from opusguard.parse import facts_of
 from opusguard.policy import empty_policy
 from opusguard.resolve import build_project
 
@@ -22,7 +22,7 @@ CALL = '\nimport anthropic\nanthropic.Anthropic().messages.create(model="claude-
 
 
 def codemod_once(source: bytes) -> bytes:
-    facts = extract_facts(source, "gen.py", is_model_id=lambda s: CATALOG.recognize(s) is not None)
+    facts = facts_of(source, "gen.py", is_model_id=lambda s: CATALOG.recognize(s) is not None)
     if facts.parse_error:
         return source
     policy = empty_policy(CATALOG)
