@@ -109,7 +109,7 @@ def literal_facts(rel: str, content: bytes, catalog: Catalog) -> FileFacts:
 
 class Parser(Protocol):
     """Turns (path, content) into facts; in place of its content a file may come with
-    facts taken from a cache. `cut_bodies`: see extract.extract_facts."""
+    facts taken from a cache. `cut_bodies`: see select/parse.facts_of."""
 
     parsed: set[str]  # paths parsed (a file parsed again for a name counts once)
 
@@ -130,12 +130,12 @@ class InProcessParser:
     def facts_for(
         self, items: Iterable[tuple[str, bytes | FileFacts]], *, cut_bodies: bool | frozenset[str] = True
     ) -> dict[str, FileFacts]:
-        from opusguard.facts.extract import extract_facts  # libcst: imported only when a file is parsed
+        from opusguard.select.parse import facts_of  # libcst: imported only when a file is parsed
 
         out: dict[str, FileFacts] = {}
         for path, content in items:
             if isinstance(content, bytes):
-                out[path] = extract_facts(
+                out[path] = facts_of(
                     content, path, is_model_id=self._is_model_id, router_names=self.names, cut_bodies=cut_bodies
                 )
                 self.parsed.add(path)

@@ -22,12 +22,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from opusguard.base.datafile import MAX_DATA_BYTES, DataFileError, load_yaml, read_data_file
-from opusguard.facts.extract import extract_facts
 from opusguard.facts.records import FileFacts
 from opusguard.policy.catalog import load_catalog
 from opusguard.policy.tasks import Policy, PolicyError, empty_policy, load_policy
 from opusguard.resolve.join import build_project
 from opusguard.rules import all_rules
+from opusguard.select.parse import facts_of
 
 CATALOG = load_catalog()
 OPUS = "claude-opus-4-1-20250805"
@@ -386,7 +386,7 @@ def _is_model(text: str) -> bool:
 @given(hypothesmith.from_node(cst.Module), st.booleans())
 def test_generated_sources_give_facts_or_a_parse_error(program, with_call):
     source = (program + ("\n" + APP["app.py"] if with_call else "")).encode("utf-8", "surrogateescape")
-    facts = extract_facts(source, "gen.py", is_model_id=_is_model)
+    facts = facts_of(source, "gen.py", is_model_id=_is_model)
     assert isinstance(facts, FileFacts)
     policy = empty_policy(CATALOG)
     project_ = build_project({"gen.py": facts}, policy=policy, catalog=CATALOG, today=date(2026, 11, 24))

@@ -10,19 +10,19 @@ import libcst as cst
 from helpers import generated_program_settings
 from hypothesis import given
 
-from opusguard.facts.extract import extract_facts
 from opusguard.fix.codemod import rewrite_source
 from opusguard.policy.catalog import load_catalog
 from opusguard.policy.tasks import empty_policy
 from opusguard.resolve.join import build_project
 from opusguard.rules.fixplan import plan_rewrites
+from opusguard.select.parse import facts_of
 
 CATALOG = load_catalog()
 CALL = '\nimport anthropic\nanthropic.Anthropic().messages.create(model="claude-opus-4-1-20250805", max_tokens=5)\n'
 
 
 def codemod_once(source: bytes) -> bytes:
-    facts = extract_facts(source, "gen.py", is_model_id=lambda s: CATALOG.recognize(s) is not None)
+    facts = facts_of(source, "gen.py", is_model_id=lambda s: CATALOG.recognize(s) is not None)
     if facts.parse_error:
         return source
     policy = empty_policy(CATALOG)

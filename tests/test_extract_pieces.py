@@ -1,4 +1,4 @@
-"""Long text is parsed a run of top-level statements at a time (extract.PIECE_BYTES),
+"""Long text is parsed a run of top-level statements at a time (parse.PIECE_BYTES),
 so that one libcst tree of a huge module never has to fit in memory; the facts are
 the ones a single parse gives."""
 
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from opusguard.facts import extract
 from opusguard.policy.catalog import load_catalog
+from opusguard.select import parse
 
 CATALOG = load_catalog()
 OPUS = "claude-opus-4-1-20250805"
@@ -23,11 +23,11 @@ def is_model_id(text: str) -> bool:
 
 
 def facts(source: bytes, *, cut_bodies: bool = True):
-    return extract.extract_facts(source, "m.py", is_model_id=is_model_id, cut_bodies=cut_bodies)
+    return parse.facts_of(source, "m.py", is_model_id=is_model_id, cut_bodies=cut_bodies)
 
 
 def in_pieces(monkeypatch, source: bytes, *, piece_bytes: int, cut_bodies: bool = True):
-    monkeypatch.setattr(extract, "PIECE_BYTES", piece_bytes)
+    monkeypatch.setattr(parse, "PIECE_BYTES", piece_bytes)
     try:
         return facts(source, cut_bodies=cut_bodies)
     finally:
@@ -85,7 +85,7 @@ REAL_FILES = _real_files()
 
 
 def test_most_real_files_are_split_in_pieces():
-    assert sum(extract._pieces_of(path.read_bytes(), 4096) is not None for path in REAL_FILES) > 30
+    assert sum(parse._pieces_of(path.read_bytes(), 4096) is not None for path in REAL_FILES) > 30
 
 
 # One test a file: under pytest-xdist the files spread over the workers.
@@ -99,7 +99,7 @@ def test_facts_are_the_same_in_pieces_on_real_code(monkeypatch, path):
 
 def test_pieces_start_where_statements_do(monkeypatch):
     source = b"a = 1; b = 2\n@deco\n@deco2\ndef f():\n    return 1\nclass C:\n    x = (\n1)\nz = 3\n"
-    pieces = extract._pieces_of(source, 1)
+    pieces = parse._pieces_of(source, 1)
     assert b"".join(text for _, text in pieces) == source
     assert [first for first, _ in pieces] == [1, 2, 6, 8, 9]
     assert pieces[0][1] == b"a = 1; b = 2\n"  # one line, two statements: one piece
@@ -118,7 +118,7 @@ def test_pieces_start_where_statements_do(monkeypatch):
     ],
 )
 def test_text_that_is_not_split(source):
-    assert extract._pieces_of(source, 1) is None
+    assert parse._pieces_of(source, 1) is None
 
 
 def test_a_byte_order_mark_stays_with_the_first_piece(monkeypatch):
@@ -128,7 +128,7 @@ def test_a_byte_order_mark_stays_with_the_first_piece(monkeypatch):
 
 PEAK_MEMORY = """
 import re, sys
-from opusguard.facts import extract
+from opusguard.select import parse
 from opusguard.policy.catalog import load_catalog
 
 catalog = load_catalog()
@@ -138,8 +138,8 @@ body = "".join(
     for i in range(3000)
 )
 source = ("from pydantic_ai import Agent\\n\\n" + body).encode()
-extract.PIECE_BYTES = int(sys.argv[1]) or extract.PIECE_BYTES
-facts = extract.extract_facts(source, "m.py", is_model_id=lambda text: catalog.recognize(text) is not None)
+parse.PIECE_BYTES = int(sys.argv[1]) or parse.PIECE_BYTES
+facts = parse.facts_of(source, "m.py", is_model_id=lambda text: catalog.recognize(text) is not None)
 # VmHWM, not ru_maxrss: Linux carries the parent's peak into ru_maxrss across exec.
 with open("/proc/self/status") as status:
     peak_kib = int(re.search(r"VmHWM:\\s*(\\d+)", status.read())[1])
@@ -160,5 +160,5 @@ def test_a_huge_module_is_parsed_in_far_less_memory():
         tuple(map(int, run.communicate()[0].split())) for run in runs
     ]
     assert [run.returncode for run in runs] == [0, 0]
-    assert size > 4 * extract.PIECE_BYTES and calls == whole_calls == 3000
+    assert size > 4 * parse.PIECE_BYTES and calls == whole_calls == 3000
     assert in_pieces_peak < 0.5 * whole_peak, (in_pieces_peak, whole_peak)

@@ -1,5 +1,5 @@
 """What extraction leaves out to be cheaper, and that it changes no fact: libcst's
-node validation while parsing (workers._extract), and the lookbehind-first form of
+node validation while parsing (select/parse.facts_of, which workers._extract calls), and the lookbehind-first form of
 the pre-filter's import and whole-word patterns."""
 
 from __future__ import annotations
@@ -12,10 +12,9 @@ import libcst as cst
 import pytest
 from helpers import as_data
 
-from opusguard.facts.extract import extract_facts
 from opusguard.policy.catalog import load_catalog
 from opusguard.run import workers
-from opusguard.select import prefilter
+from opusguard.select import parse, prefilter
 
 NAMES = frozenset({"route"})
 SOURCE = b'''import anthropic
@@ -66,7 +65,7 @@ def test_facts_are_those_of_a_validated_parse():
     for path in files:
         content = path.read_bytes()
         for cut in (True, False):
-            validated = extract_facts(content, str(path), is_model_id=workers.is_model_id, cut_bodies=cut)
+            validated = parse._facts_of(content, str(path), is_model_id=workers.is_model_id, cut_bodies=cut)
             unvalidated = workers._extract((content, str(path), NAMES, cut))
             assert as_data(unvalidated) == as_data(validated), path
 

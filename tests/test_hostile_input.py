@@ -19,13 +19,13 @@ from hypothesis import strategies as st
 
 from opusguard import core
 from opusguard.base import limits
-from opusguard.facts.extract import extract_facts
 from opusguard.facts.records import FileFacts
 from opusguard.policy.catalog import load_catalog
 from opusguard.run import cache as cache_module
 from opusguard.run import engine, workers
 from opusguard.run.cache import _FORMAT, _TAG_BYTES, FactsCache, VerdictIndex, decode_entry
 from opusguard.select import prefilter
+from opusguard.select.parse import facts_of
 from tests.helpers import check_tree
 
 OPUS = "claude-opus-4-1-20250805"
@@ -185,7 +185,7 @@ def test_without_a_user_cache_folder_runs_go_on_without_a_cache(tmp_path):
 @pytest.fixture
 def one_entry(tmp_path):
     cache = FactsCache(tmp_path / "c", "salt")
-    facts = extract_facts(CALL.format(model=OPUS).encode(), "a.py", is_model_id=lambda text: "claude" in text)
+    facts = facts_of(CALL.format(model=OPUS).encode(), "a.py", is_model_id=lambda text: "claude" in text)
     cache.put(b"content", facts)
     return cache, cache._path(cache.key(b"content")), facts
 
@@ -369,7 +369,7 @@ def test_a_worker_that_dies_costs_its_file_not_the_run(monkeypatch, how):
 
 
 def _valid_payload() -> bytes:
-    facts = extract_facts(
+    facts = facts_of(
         (CALL.format(model=OPUS) + "class K:\n    m = {'a': [os.getenv('X', 'claude-haiku-4-5')]}\n").encode(),
         "",
         is_model_id=lambda text: "claude" in text,

@@ -100,3 +100,20 @@ def test_packages_are_layered_by_their_modules_imports(tmp_path):
     assert run.returncode == 1
     assert "pkg.base <-> pkg.core <-> pkg.facts <-> pkg.shell" in run.stdout
     assert "    pkg.base.util -> pkg.shell.run" in run.stdout
+
+
+def test_opusguard_packages_import_one_way_on_at_most_eight_layers():
+    run = subprocess.run([sys.executable, str(SCRIPT), "--packages"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout  # no cycle between packages
+    layers = int(next(line for line in run.stdout.splitlines() if line.startswith("layers: ")).split()[1])
+    assert layers <= 8, run.stdout
+    placed = {
+        package: int(line.split(":")[0])
+        for line in run.stdout.splitlines()
+        if line.startswith("  ")
+        for package in line.split(":")[1].split()
+    }
+    # The core never reaches into the shell (files, cache, workers), nor the shell into the commands;
+    # extraction never calls the selection that decides what it is given.
+    assert placed["opusguard.core"] < placed["opusguard.run"] < placed["opusguard.cli"]
+    assert placed["opusguard.base"] < placed["opusguard.facts"] < placed["opusguard.select"]

@@ -11,7 +11,7 @@ import pytest
 from conftest import OPUS, REPO, run_cli, run_json, settle
 
 from opusguard.facts import notebook
-from opusguard.facts.extract import extract_facts
+from opusguard.select.parse import facts_of
 
 HAIKU = "claude-haiku-4-5-20251001"
 
@@ -129,7 +129,7 @@ def test_a_notebook_in_another_language_has_no_code():
 
 
 def test_facts_of_a_notebook_are_those_of_its_code_cells():
-    facts = extract_facts(DEMO, "demo.ipynb", is_model_id=is_model_id)
+    facts = facts_of(DEMO, "demo.ipynb", is_model_id=is_model_id)
     assert facts.parse_error is None and facts.path == "demo.ipynb"
     assert [lit.span[0] for lit in facts.literals] == [4]  # not the markdown's or the raw cell's
     assert sorted(call.span[0] for call in facts.calls) == [7, 9]
@@ -138,7 +138,7 @@ def test_facts_of_a_notebook_are_those_of_its_code_cells():
 
 def test_a_cell_that_does_not_parse_is_an_og000_there_and_the_others_are_still_read():
     content = notebook_bytes([code(["x = 1\n"]), code(["def broken(:\n", "    pass\n"]), code([f'MODEL = "{OPUS}"\n'])])
-    facts = extract_facts(content, "nb.ipynb", is_model_id=is_model_id)
+    facts = facts_of(content, "nb.ipynb", is_model_id=is_model_id)
     assert facts.parse_error is not None
     assert notebook.place(facts.cells, facts.parse_error_line) == (2, 1)
     assert [notebook.place(facts.cells, lit.span[0]) for lit in facts.literals] == [(3, 1)]

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from helpers import analyze_tree, check_tree
 
-from opusguard.facts.extract import catalogue_ids, extract_facts, extract_literals_only
+from opusguard.facts.extract import catalogue_ids, extract_literals_only
 from opusguard.policy.catalog import load_catalog
 from opusguard.report.pricing import build_inventory, load_assumptions, price_book, price_report
+from opusguard.select.parse import facts_of
 
 CATALOG = load_catalog()
 
@@ -28,7 +29,7 @@ CATALOGUE = (
 
 
 def test_each_id_of_a_catalogue_is_a_literal_at_its_own_place():
-    facts = extract_facts(CATALOGUE.encode(), "m.py", is_model_id=is_model_id)
+    facts = facts_of(CATALOGUE.encode(), "m.py", is_model_id=is_model_id)
     assert [(lit.text, lit.span) for lit in facts.literals] == [
         ("claude-3-5-haiku-20241022", (3, 1, 3, 26)),
         ("claude-opus-4-20250514", (4, 3, 4, 25)),

@@ -374,5 +374,5 @@ def test_signals_read_from_settings_dicts_and_system_blocks(tmp_path):
         )
     }
     (site,) = build_inventory(analyze(tmp_path, files).project)
-    assert site.signals["max_tokens"] == 200 and site.signals["temperature"] == 0
-    assert site.signals["system"] == "Return the order number as JSON."
+    assert site.signals.max_tokens == 200 and site.signals.temperature == 0
+    assert site.signals.system == "Return the order number as JSON."

@@ -17,9 +17,8 @@ import libcst
 import pytest
 from helpers import as_data, check_tree
 
-from opusguard.facts import extract
 from opusguard.policy.catalog import load_catalog
-from opusguard.select import prefilter, selection
+from opusguard.select import parse, prefilter, selection
 
 OPUS = "claude-opus-4-1-20250805"
 CATALOG = load_catalog()
@@ -34,7 +33,7 @@ def cut(source: str) -> selection.SlicedSource | None:
 
 
 def facts(source: bytes, *, cut_bodies: bool):
-    return extract.extract_facts(source, "m.py", is_model_id=is_model_id, cut_bodies=cut_bodies)
+    return parse.facts_of(source, "m.py", is_model_id=is_model_id, cut_bodies=cut_bodies)
 
 
 def comparable(file_facts, *, cut_attributes=frozenset(), cut_names=frozenset(), kept_lines=None) -> dict:
@@ -422,7 +421,7 @@ def test_facts_equal_the_whole_files_on_real_code_with_models_injected():
 
 def test_statements_without_a_trigger_are_not_visited_and_facts_do_not_change(monkeypatch):
     # The collector skips the expressions of statements that cannot add a call or
-    # literal fact (extract.py); visiting everything must give the same facts.
+    # literal fact (extract_calls.py); visiting everything must give the same facts.
     rng = random.Random(7)
     sources = [_inject(path.read_bytes(), rng) for path in sorted(Path(click.__file__).parent.glob("*.py"))]
     sources += [
@@ -490,7 +489,7 @@ def test_a_local_keeps_its_value_and_a_loop_its_header():
     assert b"unused" not in sliced.text and b"log(item)" not in sliced.text
     assert b"for item in items:" in sliced.text
     (call,) = [call for call in facts(source, cut_bodies=True).calls if call.callee.endswith("messages.create")]
-    assert call.signals.get("in_loop")
+    assert call.signals.in_loop
 
 
 def test_a_name_asked_for_later_is_parsed_without_the_whole_file():

@@ -13,6 +13,7 @@ from helpers import as_data
 from opusguard.facts import extract
 from opusguard.facts.walk import walk
 from opusguard.policy.catalog import load_catalog
+from opusguard.select import parse
 
 CATALOG = load_catalog()
 # Node types whose handlers are recorded: every node type outside the whitespace
@@ -89,11 +90,7 @@ def test_facts_are_the_same_as_with_libcst_visit(monkeypatch):
 
     def all_facts():
         return [
-            as_data(
-                extract.extract_facts(
-                    s, "m.py", is_model_id=lambda t: CATALOG.recognize(t) is not None, cut_bodies=False
-                )
-            )
+            as_data(parse.facts_of(s, "m.py", is_model_id=lambda t: CATALOG.recognize(t) is not None, cut_bodies=False))
             for s in sources
         ]
 
@@ -129,7 +126,7 @@ def test_a_parsed_tree_is_freed_without_the_cyclic_collector():
     gc.disable()
     gc.set_debug(gc.DEBUG_SAVEALL)
     try:
-        extract.extract_facts(source, "core.py", is_model_id=lambda t: CATALOG.recognize(t) is not None)
+        parse.facts_of(source, "core.py", is_model_id=lambda t: CATALOG.recognize(t) is not None)
         gc.collect()
         kept = [o for o in gc.garbage if isinstance(o, libcst.CSTNode)]
     finally:

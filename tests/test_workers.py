@@ -16,10 +16,10 @@ import pytest
 from conftest import run_cli
 from helpers import as_data
 
-from opusguard.facts.extract import extract_facts
 from opusguard.facts.records import FileFacts
 from opusguard.policy.catalog import load_catalog
 from opusguard.run import workers
+from opusguard.select.parse import facts_of
 
 pytestmark = pytest.mark.skipif(not workers.can_fork(), reason="the extraction process needs fork")
 
@@ -72,8 +72,7 @@ def test_results_come_back_in_order_and_equal_in_process_facts():
     service._process.join(timeout=10)
     assert service._process.exitcode == 0
     expected = {
-        path: extract_facts(content, path, is_model_id=workers.is_model_id, router_names=NAMES)
-        for path, content in files
+        path: facts_of(content, path, is_model_id=workers.is_model_id, router_names=NAMES) for path, content in files
     }
     assert list(facts) == [path for path, _ in files]
     assert facts == expected

@@ -159,6 +159,31 @@ class ModelArg(Struct):
     accepts_short_alias: bool = False
 
 
+class CallSignals(Struct, omit_defaults=True):
+    """What a call's own code says about the work it asks for. Only `opusguard report`
+    reads it (to price the call and to advise on over-provisioned Opus), never a rule."""
+
+    in_loop: bool = False  # inside a for/while loop or a comprehension
+    stream: bool = False  # `.stream(...)` or stream=True
+    max_tokens: int | None = None  # a literal, here or in a settings dict (Bedrock inferenceConfig ...)
+    temperature: float | None = None
+    system: str | None = None  # the system prompt the call writes (its first 300 characters)
+    tools: int | bool | None = None  # how many tools a list literal gives; True for another value
+    # Structured output, by the keyword that asks for it.
+    response_format: bool = False
+    output_type: bool = False
+    tool_choice: bool = False
+    response_model: bool = False
+    output_format: bool = False
+    # The fields above that are set, in the order the call first gives them (the
+    # report's JSON lists them so).
+    order: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, object]:
+        """The signals that are set, in the call's order."""
+        return {key: getattr(self, key) for key in self.order}
+
+
 class CallFact(Struct):
     span: Span  # the whole call expression
     callee: str  # as written, dotted: "client.messages.create", "ChatAnthropic"
@@ -168,8 +193,8 @@ class CallFact(Struct):
     # First positional argument when it is a string literal (route("task")).
     first_arg: Str | None
     function: str | None  # enclosing function qualname, for task names
-    # Static signals for the report: max_tokens, temperature, system prompt excerpt, in_loop ...
-    signals: dict[str, object] = field(default_factory=dict)
+    # What the call's code says about its work, for the report.
+    signals: CallSignals = field(default_factory=CallSignals)
     # The prompt as values the resolver can read (("system", v), ("messages", v),
     # ("prompt", v)): templates in f-strings, `.format` and module constants.
     prompts: list[tuple[str, Value]] = field(default_factory=list)

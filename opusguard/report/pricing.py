@@ -26,14 +26,8 @@ from msgspec.structs import replace
 from opusguard.base.strenum import StrEnum
 from opusguard.base.tiers import NAMED_TIERS, TIERS, UNRESOLVED, Tier
 from opusguard.facts.notebook import location, place
-from opusguard.policy.catalog import (
-    Catalog,
-    CatalogError,
-    ModelRef,
-    Price,
-    entry_from_mapping,
-    shipped_catalog_path,
-)
+from opusguard.facts.records import CallSignals
+from opusguard.policy.catalog import Catalog, CatalogError, ModelRef, Price, entry_from_mapping, shipped_catalog_path
 from opusguard.policy.tasks import Policy
 from opusguard.report.usage import Traffic, Usage
 from opusguard.resolve.project import Project, ResolvedCall
@@ -206,7 +200,10 @@ class Site(Struct):
     task_source: TaskSource | None
     covered: bool  # a task named in the code (annotation or route) is declared in the policy
     unresolved: list[str]
-    signals: dict
+    signals: CallSignals  # what the call's code says about its work
+    # The prompt resolved from templates and constants where the call's own code does
+    # not give it: "system" / "prompt" (the user message) -> (its text, where it is written).
+    prompts: dict[str, tuple[str, str]] = field(default_factory=dict)
     cell: int | None = None  # in a notebook: line is inside this cell
     test: bool = False  # in test code (the `tests` globs): priced apart, never advised on
 
@@ -218,6 +215,15 @@ class Site(Struct):
     def key(self) -> tuple[str, str, str]:
         """What identifies a site across edits (lines move): file, function, callee."""
         return (self.path, self.function or "", self.callee)
+
+    def prompt(self, part: str) -> tuple[str, str | None]:
+        """The system prompt ("system") or the user message ("prompt"): its text (empty
+        when unknown), and where it is written when not in the call itself."""
+        if part == "system" and self.signals.system:
+            return self.signals.system, None
+        if part in self.prompts:
+            return self.prompts[part]
+        return "", None
 
 
 def build_inventory(project: Project, is_test: Callable[[str], bool] | None = None) -> list[Site]:
@@ -270,7 +276,8 @@ def build_inventory(project: Project, is_test: Callable[[str], bool] | None = No
                 task_source=source,
                 covered=source in (TaskSource.ANNOTATION, TaskSource.ROUTE) and task in policy.tasks,
                 unresolved=unresolved,
-                signals=_with_prompts(dict(call.call.signals), call.prompts),
+                signals=call.call.signals,
+                prompts=_prompts_not_in_call(call.call.signals, call.prompts),
                 test=is_test(call.path),
             )
         )
@@ -284,19 +291,15 @@ def _place(project: Project, path: str, line: int) -> tuple[int | None, int]:
     return place(facts.cells if facts is not None else (), line)
 
 
-def _with_prompts(signals: dict, prompts: list[tuple[str, str, str]]) -> dict:
-    """The call's signals plus the prompt text resolved from templates and constants:
-    `system` when the call's own literal did not give it, `prompt` (the user message)
-    and `prompt_where` (where each is written, for the report's reasons)."""
-    where = {}
+def _prompts_not_in_call(signals: CallSignals, prompts: list[tuple[str, str, str]]) -> dict[str, tuple[str, str]]:
+    """The prompt text resolved from templates and constants, by part: `system` when the
+    call's own literal did not give it, `prompt` (the user message); the first of each."""
+    out: dict[str, tuple[str, str]] = {}
     for part, written, text in prompts:
         key = "system" if part == "system" else "prompt"
-        if key not in signals:
-            signals[key] = text[:300]
-            where[key] = written
-    if where:
-        signals["prompt_where"] = where
-    return signals
+        if key not in out and not (key == "system" and signals.system):
+            out[key] = (text[:300], written)
+    return out
 
 
 def _routed_model(call: ResolvedCall, project: Project) -> ModelUse | None:
@@ -485,8 +488,8 @@ def token_cost(traffic: Traffic, price: Price) -> float:
 def default_traffic(site: Site, assumptions: Assumptions) -> Traffic:
     profile = assumptions.traffic
     output = profile.output_tokens
-    max_tokens = site.signals.get("max_tokens")
-    if profile.output_from_max_tokens and isinstance(max_tokens, int):
+    max_tokens = site.signals.max_tokens
+    if profile.output_from_max_tokens and max_tokens is not None:
         output = float(max_tokens)
     batch = 1.0 if site.sink == BATCH_SINK else profile.batch_share
     calls = profile.calls
@@ -720,66 +723,80 @@ def _evidence(text: str, match: re.Match) -> str:
 
 def routine_signals(site: Site, assumptions: Assumptions) -> tuple[int, list[str], list[str], str]:
     """(score, reasons, reasons against, suggested tier) from what the code says about the call."""
-    signals = site.signals
-    score, reasons, against = 0, list[str](), list[str]()
-    small_output = False
+    found: list[tuple[int, str]] = []  # (points, why), in the order they are weighed
+    small_output = _output_size(site.signals.max_tokens, assumptions, found)
+    if site.signals.temperature == 0:
+        found.append((1, "temperature=0: one right answer is expected"))
+    small_output = _prompt_asks(site, found) or small_output
+    _shape_of_work(site, found)
+    score = sum(points for points, _ in found)
+    reasons = [why for points, why in found if points > 0]
+    against = [why for points, why in found if points <= 0]
+    return score, reasons, against, Tier.HAIKU.value if small_output else Tier.SONNET.value
 
-    def add(points: int, text: str) -> None:
-        nonlocal score
-        score += points
-        (reasons if points > 0 else against).append(text)
 
-    max_tokens = signals.get("max_tokens")
-    if isinstance(max_tokens, int):
-        if max_tokens <= assumptions.tiny_max_tokens:
-            add(3, f"max_tokens={max_tokens}: a label or a yes/no fits")
-            small_output = True
-        elif max_tokens <= assumptions.small_max_tokens:
-            add(2, f"max_tokens={max_tokens}: a short answer or a small JSON object")
-        elif max_tokens >= assumptions.large_max_tokens:
-            add(-1, f"max_tokens={max_tokens}: long output")
-    if signals.get("temperature") == 0:
-        add(1, "temperature=0: one right answer is expected")
-    # The system prompt, then the user message (literals, templates, constants):
-    # the first that asks for routine output is the evidence, quoted where it asks.
-    where = signals.get("prompt_where") or {}
-    asked = choices = False
-    for key in ("system", "prompt"):
-        text = str(signals.get(key) or "")
+def _output_size(max_tokens: int | None, assumptions: Assumptions, found: list[tuple[int, str]]) -> bool:
+    """Points for max_tokens; whether the output is small enough for a label or a yes/no."""
+    if max_tokens is None:
+        return False
+    if max_tokens <= assumptions.tiny_max_tokens:
+        found.append((3, f"max_tokens={max_tokens}: a label or a yes/no fits"))
+        return True
+    if max_tokens <= assumptions.small_max_tokens:
+        found.append((2, f"max_tokens={max_tokens}: a short answer or a small JSON object"))
+    elif max_tokens >= assumptions.large_max_tokens:
+        found.append((-1, f"max_tokens={max_tokens}: long output"))
+    return False
+
+
+def _prompt_asks(site: Site, found: list[tuple[int, str]]) -> bool:
+    """Points for what the system prompt, then the user message, asks for (literals,
+    templates, constants): the first that asks for routine output is the evidence,
+    quoted where it asks. Whether that output is small."""
+    small_output = asked = choices = False
+    for part in ("system", "prompt"):
+        text, where = site.prompt(part)
         if not text:
             continue
-        what = "the prompt" if key not in where else f"the {where[key]}"
-        for pattern, points, asks, small in _ASKS:
-            match = pattern.search(text) if not asked else None
-            if match:
-                add(points, f"{what} asks for {asks} ({_evidence(text, match)!r})")
-                small_output = small_output or small
-                asked = True
+        match = None if asked else _first_ask(text)
+        if match is not None:
+            pattern_match, points, asks, small_output = match
+            what = f"the {where}" if where is not None else "the prompt"
+            found.append((points, f"{what} asks for {asks} ({_evidence(text, pattern_match)!r})"))
+            asked = True
         if not choices and _CHOICES.search(text):
-            add(1, "a fixed set of output choices")
+            found.append((1, "a fixed set of output choices"))
             choices = True
-    structured = [key for key in _STRUCTURED if signals.get(key)]
+    return small_output
+
+
+def _first_ask(text: str) -> tuple[re.Match, int, str, bool] | None:
+    """(where it asks, points, what, whether the answer is small) of the first of _ASKS that `text` matches."""
+    for pattern, points, asks, small in _ASKS:
+        match = pattern.search(text)
+        if match:
+            return match, points, asks, small
+    return None
+
+
+def _shape_of_work(site: Site, found: list[tuple[int, str]]) -> None:
+    """Points for how the call is made and named."""
+    structured = [key for key in _STRUCTURED if getattr(site.signals, key)]
     if structured:
-        add(1, f"structured output ({', '.join(structured)})")
-    if signals.get("in_loop"):
-        add(1, "called in a loop over records")
+        found.append((1, f"structured output ({', '.join(structured)})"))
+    if site.signals.in_loop:
+        found.append((1, "called in a loop over records"))
     if site.sink == BATCH_SINK:
-        add(1, "sent as a batch: offline bulk work")
+        found.append((1, "sent as a batch: offline bulk work"))
     name = (site.function or "").split(".")[-1]
     match = _ROUTINE_NAME.search(name) or _ROUTINE_NAME.search(site.task or "")
     if match:
-        add(1, f"'{name or site.task}' names routine work ({(match.group(1) or match.group(2)).lower()})")
-    tools = signals.get("tools")
+        found.append((1, f"'{name or site.task}' names routine work ({(match.group(1) or match.group(2)).lower()})"))
+    tools = site.signals.tools
     if tools:
-        add(-1, "uses tools: agentic work" if tools is True else f"{tools} tools: agentic work")
+        found.append((-1, "uses tools: agentic work" if tools is True else f"{tools} tools: agentic work"))
     if site.sink in AGENT_SINKS:
-        add(-2, "Claude Agent SDK: multi-step agentic work")
-    suggested = (
-        Tier.HAIKU.value
-        if small_output or (isinstance(max_tokens, int) and max_tokens <= assumptions.tiny_max_tokens)
-        else Tier.SONNET.value
-    )
-    return score, reasons, against, suggested
+        found.append((-2, "Claude Agent SDK: multi-step agentic work"))
 
 
 def advise(costs: Iterable[SiteCost], assumptions: Assumptions, policy: Policy, prices: PriceBook) -> list[Advice]:

@@ -6,7 +6,7 @@ import json
 from typing import TextIO
 
 from opusguard.base.sanitize import json_safe
-from opusguard.report.pricing import GROUP_BY, CostDiff, Priced, Report, SiteCost, group_costs, spend_by_tier
+from opusguard.report.pricing import GROUP_BY, CostDiff, Priced, Report, Site, SiteCost, group_costs, spend_by_tier
 
 
 def _usd(value: float | None) -> float | None:
@@ -17,6 +17,15 @@ def _priced(priced: Priced | None) -> dict | None:
     if priced is None:
         return None
     return {"model": priced.model, "tier": priced.tier, "cost": _usd(priced.cost), "note": priced.note or None}
+
+
+def _signals(site: Site) -> dict:
+    """The call's signals, then the prompt text resolved for it and where that is written."""
+    out = site.signals.as_dict()
+    if site.prompts:
+        out.update({part: text for part, (text, _) in site.prompts.items()})
+        out["prompt_where"] = {part: where for part, (_, where) in site.prompts.items()}
+    return out
 
 
 def site_json(cost: SiteCost) -> dict:
@@ -51,7 +60,7 @@ def site_json(cost: SiteCost) -> dict:
             for m in site.models
         ],
         "unresolved": list(site.unresolved),
-        "signals": site.signals,
+        "signals": _signals(site),
         "traffic": None
         if flow is None
         else {

@@ -549,7 +549,7 @@ class Resolver:
         func = value.func
         if isinstance(func, Attr) and func.attr in FILE_METHODS:  # Path(...).open(), .resolve(), f.read() ...
             return self._files_in(func.base, path)
-        if isinstance(func, Attr) and func.attr == "joinpath":  # also `a / "b"` (extract.py)
+        if isinstance(func, Attr) and func.attr == "joinpath":  # also `a / "b"` (extract_values.py)
             return self._joined(self.eval(func.base, path), value.args, path)
         if not value.args:
             return None

@@ -53,7 +53,7 @@ except ImportError:  # pragma: no cover
     _same_digest = hmac.compare_digest
 
 # Bumped whenever the entries' layout or the records' shape changes, so older entries miss.
-_FORMAT = b"OGC1"
+_FORMAT = b"OGC2"
 _TAG_BYTES = 32
 # An entry larger than this is not read (the largest real ones are a few hundred KiB).
 MAX_ENTRY_BYTES = 64 * 1024 * 1024

@@ -58,37 +58,10 @@ def _init_worker(catalog_path: str | None, overrides: tuple[CatalogEntry, ...]) 
 
 
 def _extract(args: _Job) -> FileFacts:
-    from opusguard.facts.extract import extract_facts  # libcst: imported only when a file is parsed
+    from opusguard.select.parse import facts_of  # libcst: imported only when a file is parsed
 
     source, path, names, cut_bodies = args
-    with _unvalidated_nodes():
-        return extract_facts(source, path, is_model_id=is_model_id, router_names=names, cut_bodies=cut_bodies)
-
-
-class _unvalidated_nodes:
-    """While facts are extracted, libcst nodes are made without their `_validate()`.
-
-    Every node libcst's parser builds calls it (CSTNode.__post_init__), and it was
-    half of the parse: it checks the invariants of a tree built by hand (a codemod's
-    edits), which the parser's own output keeps by construction; extraction only
-    reads trees. No node type has a __post_init__ of its own, so CSTNode's is the
-    one to replace. One thread extracts at a time (workers are processes); the
-    codemod, which builds nodes, runs outside this block and validates as before."""
-
-    def __enter__(self) -> None:
-        import libcst
-
-        self.validating = libcst.CSTNode.__post_init__
-        libcst.CSTNode.__post_init__ = _no_validation  # type: ignore[method-assign,assignment]
-
-    def __exit__(self, *exc_info: object) -> None:
-        import libcst
-
-        libcst.CSTNode.__post_init__ = self.validating  # type: ignore[method-assign]
-
-
-def _no_validation(node: object) -> None:
-    pass
+    return facts_of(source, path, is_model_id=is_model_id, router_names=names, cut_bodies=cut_bodies)
 
 
 # The OG000 message of a file whose parse ended its process (a crash in libcst's native code).
@@ -299,7 +272,7 @@ class FactsSource:
         if self._pool is None:
             from concurrent.futures import ProcessPoolExecutor
 
-            import opusguard.facts.extract  # noqa: F401  (before the fork, so workers share it)
+            import opusguard.select.parse  # noqa: F401  (before the fork, so workers share it)
 
             self._pool = ProcessPoolExecutor(
                 max_workers=self.jobs,
@@ -469,7 +442,7 @@ def _serve(tasks: Queue[object], results: Connection, jobs: int) -> None:
 
     _leave_the_terminal()
     parent = os.getppid()
-    import opusguard.facts.extract  # noqa: F401  (the long part: while the main process is still starting)
+    import opusguard.select.parse  # noqa: F401  (the long part: while the main process is still starting)
 
     global _worker_catalog
     send = _Sender(results)

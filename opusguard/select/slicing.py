@@ -1,6 +1,6 @@
 """Split a long text into runs of whole top-level statements, found without a parser.
 
-A libcst tree takes about 400 bytes of memory per byte of source; extract.py
+A libcst tree takes about 400 bytes of memory per byte of source; parse.py
 parses a long kept text a piece at a time (see `pieces`), each tree freed before
 the next.
 """
