@@ -53,6 +53,9 @@ def venv_bin() -> Path:
         subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "-e", str(REPO), RUFF, LLM_SUNSET], check=True)
     if not (venv / "bin" / "llm-sunset").exists():  # a venv made before llm-sunset joined
         subprocess.run([str(venv / "bin" / "pip"), "install", "-q", LLM_SUNSET], check=True)
+    # opusguard again each time: its console script names a module of this checkout,
+    # which a later commit may have moved (an editable install keeps the old script).
+    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "--no-deps", "-e", str(REPO)], check=True)
     # Bytecode, as an install from a wheel has it: the editable install compiles on
     # first import, or on every run where PYTHONDONTWRITEBYTECODE is set (~30 ms).
     subprocess.run([str(venv / "bin" / "python"), "-m", "compileall", "-q", str(REPO / "opusguard")], check=True)

@@ -1,4 +1,6 @@
-"""In-process runs of the whole engine over a small tree (the CLI tests use the console script)."""
+"""In-process runs over a small tree: the core in memory (check_sources), or the shell
+over files written to a folder (analyze_tree, check_tree); the CLI tests use the
+console script."""
 
 from __future__ import annotations
 
@@ -9,7 +11,9 @@ from hypothesis import HealthCheck, Phase, settings
 from msgspec import Struct
 
 from opusguard import core
-from opusguard.policy.config import load_settings
+from opusguard.policy.catalog import load_catalog
+from opusguard.policy.config import Settings, load_settings
+from opusguard.policy.tasks import empty_policy, load_policy_text
 from opusguard.run import engine
 
 TODAY = date(2026, 11, 24)
@@ -38,6 +42,32 @@ def check_tree(root: Path, files: dict[str, str], *, policy: str | None = None, 
     every, _ = core.default_codes()
     codes = set(select) if select else every
     return engine.check(load_settings(root), run_options(paths), cwd=root, select_codes=codes)
+
+
+# Where check_sources' files are, as far as anything asks: nothing is read from there.
+MEMORY_ROOT = Path("/project")
+
+
+def check_sources(files: dict[str, str], *, policy: str | None = None, select=None) -> core.CheckResult:
+    """core.analyze over `files` (and `policy`, the text of opusguard.yaml at the root), in memory."""
+    catalog = load_catalog()
+    loaded = (
+        load_policy_text(MEMORY_ROOT / "opusguard.yaml", policy, catalog, root=MEMORY_ROOT)
+        if policy is not None
+        else empty_policy(catalog)
+    )
+    sources = {rel: text.encode() for rel, text in files.items()}
+    if policy is not None:
+        sources["opusguard.yaml"] = policy.encode()
+    every, _ = core.default_codes()
+    return core.analyze(
+        sources,
+        loaded,
+        catalog,
+        today=TODAY,
+        settings=Settings(root=MEMORY_ROOT),
+        select=set(select) if select else every,
+    )
 
 
 def as_data(value):

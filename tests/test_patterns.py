@@ -4,7 +4,7 @@ on, and prompts the report reads from user messages and templates."""
 
 from __future__ import annotations
 
-from helpers import analyze_tree, check_tree
+from helpers import check_sources
 
 from opusguard.facts.extract import catalogue_ids, extract_literals_only
 from opusguard.policy.catalog import load_catalog
@@ -63,7 +63,7 @@ def test_prose_json_and_command_lines_are_not_catalogues():
 
 
 def test_a_docstring_catalogue_is_prose(tmp_path):
-    result = check_tree(tmp_path, {"a.py": '"""Models:\nclaude-opus-4-1\nclaude-haiku-4-5\n"""\n'}, select={"OG101"})
+    result = check_sources({"a.py": '"""Models:\nclaude-opus-4-1\nclaude-haiku-4-5\n"""\n'}, select={"OG101"})
     assert result.findings == []
 
 
@@ -83,7 +83,7 @@ def test_a_helper_that_calls_itself_is_followed_once(tmp_path):
             'pong("claude-haiku-4-5")\n'
         )
     }
-    calls = analyze_tree(tmp_path, files).project.calls
+    calls = check_sources(files).analysis.project.calls
     found = sorted((c.line, [m.ref.model_id for m in c.models]) for c in calls if c.models)
     assert found == [(10, ["claude-opus-4-1"]), (11, ["claude-haiku-4-5"])]
 
@@ -96,7 +96,7 @@ def test_a_lowered_constant_reaches_the_call(tmp_path):
             "anthropic.Anthropic().messages.create(model=MODEL, max_tokens=5, messages=[])\n"
         )
     }
-    result = check_tree(tmp_path, files, select={"OG102"})
+    result = check_sources(files, select={"OG102"})
     assert [(f.line, f.model) for f in result.findings] == [(3, "claude-opus-4-1")]
 
 
@@ -124,7 +124,7 @@ def test_the_report_reads_the_user_message_and_templates_and_quotes_them(tmp_pat
             '        {"role": "assistant", "content": "Reply yes or no."}, {"role": "user", "content": reply}])\n'
         ),
     }
-    project = analyze_tree(tmp_path, files).project
+    project = check_sources(files).analysis.project
     report = price_report(build_inventory(project), project.policy, price_book(project.catalog), load_assumptions())
     reasons = {a.cost.site.where: " ".join(a.reasons) for a in report.advice}
     assert "app/main.py:7" in reasons and "app/main.py:9" in reasons
@@ -145,5 +145,5 @@ def test_the_prefilter_keeps_ids_in_capitals_and_bare_aliases():
 
 def test_a_bare_alias_outside_a_helper_is_no_model(tmp_path):
     files = {"a.py": ('def pick(name):\n    return name\npick("opus")\naudio(codec="opus")\n')}
-    result = check_tree(tmp_path, files)
+    result = check_sources(files)
     assert result.findings == []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from helpers import check_tree
+from helpers import check_sources
 
 OPUS = "claude-opus-4-1-20250805"
 SONNET = "claude-sonnet-4-5-20250929"
@@ -272,7 +272,7 @@ CASES = [
 
 @pytest.mark.parametrize(("files", "where"), [pytest.param(f, w, id=i) for i, f, w in CASES])
 def test_opus_is_followed_to_the_call(tmp_path, files, where):
-    result = check_tree(tmp_path, files, select={"OG102"})
+    result = check_sources(files, select={"OG102"})
     flagged = {f"{f.path}:{f.line}" for f in result.findings}
     assert flagged == {where}
 
@@ -283,7 +283,7 @@ def test_related_location_points_at_the_literal(tmp_path):
         "pkg/config.py": f'\n\nMODEL = "{OPUS}"\n',
         "pkg/a.py": CALL + "from pkg.config import MODEL\nclient.messages.create(model=MODEL)\n",
     }
-    result = check_tree(tmp_path, files, select={"OG102"})
+    result = check_sources(files, select={"OG102"})
     (finding,) = result.findings
     assert [(r.path, r.line, r.column) for r in finding.related] == [("pkg/config.py", 3, 9)]
     assert finding.model == OPUS and finding.tier == "opus"
@@ -291,7 +291,7 @@ def test_related_location_points_at_the_literal(tmp_path):
 
 def test_sonnet_constants_are_not_opus(tmp_path):
     files = {"a.py": CALL + f'M = "{SONNET}"\nclient.messages.create(model=M)\n'}
-    assert check_tree(tmp_path, files, select={"OG102"}).findings == []
+    assert check_sources(files, select={"OG102"}).findings == []
 
 
 @pytest.mark.parametrize(
@@ -306,7 +306,7 @@ def test_sonnet_constants_are_not_opus(tmp_path):
     ],
 )
 def test_unknowable_models_are_unresolved_never_guessed(tmp_path, source, origin):
-    result = check_tree(tmp_path, {"a.py": CALL + source}, select={"OG102", "OG106"})
+    result = check_sources({"a.py": CALL + source}, select={"OG102", "OG106"})
     assert [f.rule for f in result.findings] == ["OG106"]
     assert origin in result.findings[0].message
     assert result.summary.model_calls["unresolved"] == 1
@@ -314,7 +314,7 @@ def test_unknowable_models_are_unresolved_never_guessed(tmp_path, source, origin
 
 def test_a_generic_call_with_an_unknown_model_is_not_a_claude_call(tmp_path):
     source = "import openai\nopenai.chat.completions.create(model=os.environ['M'])\n"
-    result = check_tree(tmp_path, {"a.py": source}, select={"OG106"})
+    result = check_sources({"a.py": source}, select={"OG106"})
     assert result.findings == []
 
 
@@ -324,7 +324,7 @@ def test_circular_constants_do_not_hang(tmp_path):
         "b.py": "from a import Y\nX = Y\n",
         "c.py": CALL + "from a import Y\nclient.messages.create(model=Y)\n",
     }
-    result = check_tree(tmp_path, files, select={"OG102", "OG106"})
+    result = check_sources(files, select={"OG102", "OG106"})
     assert [f.rule for f in result.findings] == ["OG106"]
 
 
@@ -335,11 +335,11 @@ def test_nearest_module_wins_when_names_collide(tmp_path):
         "svc2/config.py": f'MODEL = "{SONNET}"\n',
         "svc2/a.py": CALL + "from config import MODEL\nclient.messages.create(model=MODEL)\n",
     }
-    result = check_tree(tmp_path, files, select={"OG102"})
+    result = check_sources(files, select={"OG102"})
     assert {f.path for f in result.findings} == {"svc1/a.py"}
 
 
 def test_partial_ids_say_what_is_known(tmp_path):
     files = {"a.py": CALL + 'V = load()\nclient.messages.create(model=f"claude-opus-4-{V}")\n'}
-    (finding,) = check_tree(tmp_path, files, select={"OG102"}).findings
+    (finding,) = check_sources(files, select={"OG102"}).findings
     assert "an Opus model built from 'claude-opus-4-…'" in finding.message

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from helpers import check_tree
+from helpers import check_sources
 
 OPUS = "claude-opus-4-1-20250805"
 
@@ -164,7 +164,7 @@ SHAPES = [
 
 @pytest.mark.parametrize(("source", "line"), [pytest.param(source, line, id=name) for name, source, line in SHAPES])
 def test_sdk_shape_is_a_model_call(tmp_path, source, line):
-    result = check_tree(tmp_path, {"app.py": source}, select={"OG102"})
+    result = check_sources({"app.py": source}, select={"OG102"})
     assert [(f.rule, f.line) for f in result.findings] == [("OG102", line)]
 
 
@@ -186,6 +186,6 @@ LOOK_ALIKES = [
 
 @pytest.mark.parametrize("source", [pytest.param(s, id=i) for i, s in LOOK_ALIKES])
 def test_look_alikes_are_not_models(tmp_path, source):
-    result = check_tree(tmp_path, {"app.py": source})
+    result = check_sources({"app.py": source})
     assert result.findings == []
     assert sum(result.summary.model_calls.values()) == 0
