@@ -414,3 +414,21 @@ def test_fix_never_creates_files_outside_the_project(tmp_path):
         "a.py",
         "pyproject.toml",
     ]
+
+
+# --- a module that already uses the router's name ------------------------------------
+
+
+@pytest.mark.parametrize(
+    "binding",
+    ["route = 3\n", 'route = "x"\n', "route: int = 3\n", "route, other = 1, 2\n", "from elsewhere import route\n"],
+)
+def test_a_module_that_binds_the_routers_name_is_left_alone(tmp_path, binding):
+    # Rewritten, `route("task")` would call the module's own `route` (3, "x" ...): the
+    # file is left for a person, as one with a `def route()` already was. Found with
+    # a module-level `route = 3` that selection leaves out of the parsed text.
+    source = binding + call()
+    write_tree(tmp_path, {"app/bot.py": source, "opusguard.yaml": POLICY})
+    result = run_cli("fix", "--codemod", ".", cwd=tmp_path)
+    assert (tmp_path / "app" / "bot.py").read_text() == source
+    assert "the name 'route' means something else in this module" in result.stdout + result.stderr

@@ -782,8 +782,9 @@ def _uses(name: str, texts: dict[str, bytes]) -> int:
 
 
 def _binds_other(facts: FileFacts, name: str, router_module: str) -> bool:
-    """Whether `name` is already bound in the module to something other than the router."""
-    if name in facts.bindings or name in facts.functions or name in facts.classes:
+    """Whether `name` is already bound in the module to something other than the router
+    (a binding selection left out of the parsed text counts: `route = 3`)."""
+    if name in facts.bindings or name in facts.functions or name in facts.classes or name in facts.cut_names:
         return True
     return any(imp.local == name and not (imp.module == router_module and imp.name == name) for imp in facts.imports)
 
