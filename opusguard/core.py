@@ -27,6 +27,7 @@ from msgspec import Struct, field
 
 from opusguard.base import limits
 from opusguard.base.paths import MemoryTree, Tree
+from opusguard.base.strenum import StrEnum
 from opusguard.base.tiers import TIERS, UNRESOLVED, Tier
 from opusguard.facts import configfiles, notebook
 from opusguard.facts.notebook import is_notebook
@@ -40,16 +41,22 @@ from opusguard.rules import all_rules
 from opusguard.rules.findings import Finding, RunSummary, Severity, place_findings
 from opusguard.rules.fixplan import attach_plans, default_plan
 from opusguard.select import prefilter
-from opusguard.select.prefilter import HeldName
+from opusguard.select.prefilter import HeldName, Verdict
 
 # Files larger than this are not parsed (generated code, vendored bundles: libcst
 # takes seconds per MiB); a warning names them so the gap is visible. Files over
 # limits.MAX_SOURCE_BYTES are not analysed at all (OG000).
 MAX_PARSE_BYTES = 1024 * 1024
 
-# What `sort_source` makes of a file, beside prefilter's PARSE, SECOND_PASS and SKIP.
-LITERALS_ONLY = "literals-only"
-NOT_ANALYSED = "not-analysed"
+
+class Oversize(StrEnum):
+    """What `sort_source` makes of a file too large to parse (beside prefilter's verdicts)."""
+
+    LITERALS_ONLY = "literals-only"  # its model literals are still checked
+    NOT_ANALYSED = "not-analysed"  # OG000
+
+
+LITERALS_ONLY, NOT_ANALYSED = Oversize.LITERALS_ONLY, Oversize.NOT_ANALYSED
 
 
 class Analysis(Struct):
@@ -74,7 +81,7 @@ def router_names(policy: Policy) -> frozenset[str]:
 # --- 1. what a file is ----------------------------------------------------------------
 
 
-def sort_source(rel: str, content: bytes, verdict: str) -> str:
+def sort_source(rel: str, content: bytes, verdict: str) -> str | Verdict | Oversize:
     """prefilter's `verdict` for a file; for a file too large to parse, LITERALS_ONLY
     (its model literals are still checked), NOT_ANALYSED (OG000), or SKIP (one that
     would only be read for a name held elsewhere). A notebook's size is mostly

@@ -15,10 +15,21 @@ from typing import NamedTuple
 
 import ahocorasick_rs
 
+from opusguard.base.strenum import StrEnum
 from opusguard.facts import sinks
 
 # What the verdicts are (the verdict index records them too).
-PARSE, SECOND_PASS, SKIP = "parse", "second", "skip"
+
+
+class Verdict(StrEnum):
+    """What a file's bytes make it (classify); the verdict index keeps the value."""
+
+    PARSE = "parse"
+    SECOND_PASS = "second"
+    SKIP = "skip"
+
+
+PARSE, SECOND_PASS, SKIP = Verdict.PARSE, Verdict.SECOND_PASS, Verdict.SKIP
 
 # The words are found in one pass over the lowercased bytes by a multi-pattern
 # search (SIMD, several GB/s): on the benchmark corpus (57 MB) a `bytes.find` per
@@ -55,7 +66,7 @@ _MODEL_WORD_INDEX = WORDS.index(_MODEL_WORD)
 _WORD_SEARCH = ahocorasick_rs.BytesAhoCorasick(WORDS, matchkind=ahocorasick_rs.MATCHKIND_LEFTMOST_FIRST)
 
 
-def classify(content: bytes) -> str:
+def classify(content: bytes) -> Verdict:
     """PARSE: the file may hold a model id, a Claude SDK call, an annotation or a
     router call. SECOND_PASS: it makes something like a model-taking call, which
     matters if it reads a name bound to a model elsewhere. SKIP: neither."""
