@@ -93,9 +93,9 @@ def serve() -> None:
         pid = os.fork()
         if pid == 0:
             _child(request)
-        print(pid, flush=True)
+        print(f"pid {pid}", flush=True)
         _, status = os.waitpid(pid, 0)
-        print(os.waitstatus_to_exitcode(status), flush=True)
+        print(f"exit {os.waitstatus_to_exitcode(status)}", flush=True)
 
 
 if __name__ == "__main__":

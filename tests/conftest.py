@@ -119,13 +119,20 @@ class _CliServer:
             self.process.kill()
             self.process.wait()
 
-    def _answer(self, timeout: float) -> int:
+    def _answer(self, timeout: float, tag: str) -> int:
+        """The server's next answer, `pid N` or `exit N`: a line of another kind means the
+        two are out of step, and this server is not used again (every later answer
+        would belong to the run before)."""
         import select
 
         ready, _, _ = select.select([self.process.stdout], [], [], timeout)
         if not ready:
             raise TimeoutError
-        return int(self.process.stdout.readline())
+        line = self.process.stdout.readline()
+        kind, _, number = line.partition(" ")
+        if kind != tag:
+            raise RuntimeError(f"the test's CLI server answered {line!r} where it owed {tag!r}")
+        return int(number)
 
     def run(self, args: list[str], *, cwd: Path, stdin: str | None, env: dict) -> subprocess.CompletedProcess:
         import locale
@@ -145,13 +152,19 @@ class _CliServer:
         }
         self.process.stdin.write(json.dumps(request) + "\n")
         self.process.stdin.flush()
-        pid = self._answer(30)
         try:
-            code = self._answer(120)
-        except TimeoutError:
-            os.kill(pid, 9)
-            self._answer(30)
-            raise subprocess.TimeoutExpired([str(OPUSGUARD), *args], 120) from None
+            pid = self._answer(30, "pid")
+            try:
+                code = self._answer(120, "exit")
+            except TimeoutError:
+                os.kill(pid, 9)
+                self._answer(30, "exit")
+                raise subprocess.TimeoutExpired([str(OPUSGUARD), *args], 120) from None
+        except (TimeoutError, RuntimeError, ValueError):
+            # A run that did not end in step leaves answers unread: a new server for the next.
+            self.process.kill()
+            _CliServer._server = None
+            raise
         # As subprocess.run(text=True) gives them: the locale's encoding, universal newlines.
         out, err = (
             files[name].read_bytes().decode(encoding).replace("\r\n", "\n").replace("\r", "\n")
