@@ -10,23 +10,24 @@ import libcst as cst
 from helpers import generated_program_settings
 from hypothesis import given
 
+from opusguard import core
 from opusguard.fix.codemod import rewrite_source
 from opusguard.policy.catalog import load_catalog
 from opusguard.policy.tasks import empty_policy
-from opusguard.resolve.join import build_project
 from opusguard.rules.fixplan import plan_rewrites
-from opusguard.select.parse import facts_of
 
 CATALOG = load_catalog()
 CALL = '\nimport anthropic\nanthropic.Anthropic().messages.create(model="claude-opus-4-1-20250805", max_tokens=5)\n'
 
 
 def codemod_once(source: bytes) -> bytes:
-    facts = facts_of(source, "gen.py", is_model_id=lambda s: CATALOG.recognize(s) is not None)
-    if facts.parse_error:
+    """The analysis by the core, in memory; the rewrite as `fix --codemod` plans it."""
+    project = core.analyze(
+        {"gen.py": source}, empty_policy(CATALOG), CATALOG, today=date(2026, 11, 24)
+    ).analysis.project
+    facts = project.files.get("gen.py")
+    if facts is None or facts.parse_error:
         return source
-    policy = empty_policy(CATALOG)
-    project = build_project({"gen.py": facts}, policy=policy, catalog=CATALOG, today=date(2026, 11, 24))
     plan = plan_rewrites(project)
     try:
         return rewrite_source(source, [r for r in plan.rewrites if r.path == "gen.py"], in_router_module=False)
