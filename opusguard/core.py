@@ -429,7 +429,7 @@ def analyze(
     assert catalog is not None  # (a loaded policy has one)
     root = settings.root if settings is not None else Path(os.sep, "project")
     settings = settings or Settings(root=root)
-    _evidence_from(sources, policy, root)
+    policy = _with_evidence(sources, policy, root)
     parser = InProcessParser(catalog, router_names(policy))
     code = {rel: content for rel, content in sorted(sources.items()) if not configfiles.is_config_path(rel)}
     # Never read as config: the policy and its evidence (as the shell's ConfigFiles skips them).
@@ -494,22 +494,26 @@ def _relative(root: Path, path: Path) -> str:
     return os.path.relpath(os.path.normpath(root / path), root).replace(os.sep, "/")
 
 
-def _evidence_from(sources: Mapping[str, bytes], policy: Policy, root: Path) -> None:
-    """The evidence files the policy's tasks name, from `sources` (as evidence.read_evidence
-    reads them from disk), for the tasks the caller gave none."""
-    from opusguard.policy.evidence import EvidenceError, evidence_path, parse_evidence
+def _with_evidence(sources: Mapping[str, bytes], policy: Policy, root: Path) -> Policy:
+    """The policy with the evidence files its tasks name, read from `sources` (as
+    evidence.read_evidence reads them from disk) for the tasks the caller gave none."""
+    from msgspec.structs import replace
 
+    from opusguard.policy.evidence import Evidence, EvidenceError, evidence_path, parse_evidence
+
+    evidence: dict[str, Evidence | str] = dict(policy.evidence)
     for task in policy.tasks.values():
-        if not task.evidence or task.name in policy.evidence:
+        if not task.evidence or task.name in evidence:
             continue
         path = evidence_path(task)
         content = sources.get(_relative(root, path))
         try:
             if content is None:
                 raise EvidenceError(f"{path}:1: cannot read evidence: not among the sources")
-            policy.evidence[task.name] = parse_evidence(path, content.decode("utf-8", "replace"))
+            evidence[task.name] = parse_evidence(path, content.decode("utf-8", "replace"))
         except EvidenceError as exc:
-            policy.evidence[task.name] = str(exc)
+            evidence[task.name] = str(exc)
+    return replace(policy, evidence=evidence) if evidence != policy.evidence else policy
 
 
 def _module_name(rel: str) -> str:

@@ -95,7 +95,7 @@ def test_core_touches_no_file(monkeypatch):
     sources = {rel: text.encode() for rel, text in APP.items()}
     sources["evals/summarize.yaml"] = b"bar: 0.9\nscores: {haiku: 0.8, sonnet: 0.95}\n"
     settings = Settings(root=Path("/nowhere"))
-    expected = core.analyze(dict(sources), policy.__copy__(), catalog, today=TODAY, settings=settings)
+    expected = core.analyze(dict(sources), policy, catalog, today=TODAY, settings=settings)
     touched: list[str] = []
 
     def refuse(name):
@@ -114,7 +114,8 @@ def test_core_touches_no_file(monkeypatch):
 
     assert touched == []
     assert _shown(result) == _shown(expected)
-    assert policy.evidence["summarize"].cheapest_passing() == "sonnet"  # read from the sources
+    assert result.analysis.project.policy.evidence["summarize"].cheapest_passing() == "sonnet"  # from the sources
+    assert policy.evidence == {}  # the caller's policy is left as it was
     assert {f.rule for f in result.findings} >= {"OG102"}
 
 
