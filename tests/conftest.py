@@ -181,6 +181,21 @@ def run_json(*args: str, cwd: Path, **kwargs) -> tuple[int, dict]:
     return result.returncode, json.loads(result.stdout)
 
 
+def git(root: Path, *args: str) -> str:
+    """git in `root` as a stranger to this machine: a fixed identity, HOME in the tree
+    (no user config), and nothing else of the environment (a GIT_DIR set by a hook
+    that runs the tests would point at another repository). Its output."""
+    env = {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+        "HOME": str(root),
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+    }
+    return subprocess.run(["git", *args], cwd=root, check=True, capture_output=True, text=True, env=env).stdout
+
+
 def write_tree(root: Path, files: dict[str, str | bytes]) -> Path:
     for rel, content in files.items():
         target = root / rel

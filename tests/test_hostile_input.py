@@ -9,11 +9,10 @@ from __future__ import annotations
 import os
 import pickle
 import stat
-import subprocess
 
 import msgspec
 import pytest
-from conftest import SAMPLE_APP, run_cli, run_json, settle, write_tree
+from conftest import SAMPLE_APP, git, run_cli, run_json, settle, write_tree
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -60,22 +59,6 @@ class _Boom:
 
     def __reduce__(self):
         return (open, (self.marker, "w"))
-
-
-def git(root, *args):
-    subprocess.run(
-        ["git", *args],
-        cwd=root,
-        check=True,
-        capture_output=True,
-        env={
-            **os.environ,
-            "GIT_AUTHOR_NAME": "t",
-            "GIT_AUTHOR_EMAIL": "t@t",
-            "GIT_COMMITTER_NAME": "t",
-            "GIT_COMMITTER_EMAIL": "t@t",
-        },
-    )
 
 
 # --- a cache committed to the repository ----------------------------------------------------

@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 
 import msgspec
 import pytest
-from conftest import REPO, run_cli, settle
+from conftest import REPO, git, run_cli, settle
 
 APP = REPO / "examples" / "support_desk"
 OPUS_41 = "claude-opus-4-1-20250805"
@@ -272,23 +272,6 @@ def test_usage_file_through_the_cli(tree):
 
 
 # --- --diff REF ---------------------------------------------------------------------------------
-
-
-def git(root, *args):
-    subprocess.run(
-        ["git", *args],
-        cwd=root,
-        check=True,
-        capture_output=True,
-        env={
-            "GIT_AUTHOR_NAME": "t",
-            "GIT_AUTHOR_EMAIL": "t@t",
-            "GIT_COMMITTER_NAME": "t",
-            "GIT_COMMITTER_EMAIL": "t@t",
-            "HOME": str(root),
-            "PATH": "/usr/bin:/bin:/usr/local/bin",
-        },
-    )
 
 
 def test_diff_against_a_ref_in_a_temporary_repository(tree):

@@ -6,10 +6,9 @@ a "tests" line out of the production totals and the advice (every format), and
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
-from conftest import run_cli
+from conftest import git, run_cli
 
 OPUS = "claude-opus-4-1-20250805"
 SONNET = "claude-sonnet-4-5-20250929"
@@ -186,23 +185,6 @@ def test_report_names_tasks_as_the_default_fix_would(project):
     result = run_cli("fix", "--codemod", "--diff", "--no-cache", ".", cwd=project)
     policy = result.stdout.split("+++ b/opusguard.yaml")[1]
     assert f"  {doc['sites'][0]['task']}:" in policy
-
-
-def git(root, *args):
-    subprocess.run(
-        ["git", *args],
-        cwd=root,
-        check=True,
-        capture_output=True,
-        env={
-            "GIT_AUTHOR_NAME": "t",
-            "GIT_AUTHOR_EMAIL": "t@t",
-            "GIT_COMMITTER_NAME": "t",
-            "GIT_COMMITTER_EMAIL": "t@t",
-            "HOME": str(root),
-            "PATH": "/usr/bin:/bin",
-        },
-    )
 
 
 def test_diff_compares_production_and_gives_the_tests_delta(tree):
