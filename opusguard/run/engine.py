@@ -175,14 +175,14 @@ class _Run:
         verdicts: VerdictIndex | None,
         source: FactsSource,
     ):
-        self.settings, self.options, self.cwd = settings, options, cwd
-        self.policy, self.catalog, self.cache, self.verdicts, self.source = (
-            policy,
-            catalog,
-            cache,
-            verdicts,
-            source,
-        )
+        self.settings = settings
+        self.options = options
+        self.cwd = cwd
+        self.policy = policy
+        self.catalog = catalog
+        self.cache = cache
+        self.verdicts = verdicts
+        self.source = source
         self.warnings: list[str] = []
         self.summary = RunSummary()
         self.candidates: list[tuple[str, bytes]] = []  # read and parsed in the first pass
@@ -190,7 +190,6 @@ class _Run:
         self.large: list[tuple[str, bytes]] = []  # core.LITERALS_ONLY
         self.unreadable: dict[str, str] = {}  # OG000 without a parse
         self.configs = _config_files(settings, policy, catalog, cwd, cache, verdicts)
-        self._looked_up: tuple[int, int] | None = None  # the size and mtime the verdict index was asked about
         self._kept_bytes = 0  # of second-pass files kept in memory
         self.scanned: dict[str, Imports] = {}  # the imports of second-pass files kept in memory, by path
 
@@ -303,9 +302,8 @@ class _Run:
         """What the verdict index says of an unchanged file: _SETTLED (skipped, or waiting
         in `others`), its path and cached facts, its verdict to read it with, or None."""
         stat = os.stat(key)
-        self._looked_up = (stat.st_size, stat.st_mtime_ns)
         entry = known_verdicts.get(key)
-        known = entry[2] if entry is not None and entry[:2] == self._looked_up else None
+        known = entry[2] if entry is not None and entry[:2] == (stat.st_size, stat.st_mtime_ns) else None
         if known is None or known == prefilter.SKIP:
             return None if known is None else _SETTLED
         rel = display_path(key, self.cwd)
@@ -322,8 +320,10 @@ class _Run:
 
     def _sort(self, key: str, content: bytes, stat: os.stat_result, known: str | None) -> bool:
         """File a file just read by what it is (core.sort_source); True for one to parse now."""
-        # A file read again keeps its verdict, if it did not change meanwhile.
-        unchanged = self._looked_up == (stat.st_size, stat.st_mtime_ns) and len(content) == stat.st_size
+        # A file read again keeps its verdict, if it did not change meanwhile (known comes
+        # from an entry of the same size and mtime).
+        entry = self.verdicts.entries.get(key) if known is not None and self.verdicts is not None else None
+        unchanged = entry is not None and entry[:2] == (stat.st_size, stat.st_mtime_ns) and len(content) == stat.st_size
         verdict = known if known is not None and unchanged else prefilter.classify(content)
         remember = self.verdicts is not None and len(content) == stat.st_size
         if verdict == prefilter.SKIP:
