@@ -433,7 +433,7 @@ def analyze(
     parser = InProcessParser(catalog, router_names(policy))
     code = {rel: content for rel, content in sorted(sources.items()) if not configfiles.is_config_path(rel)}
     # Never read as config: the policy and its evidence (as the shell's ConfigFiles skips them).
-    governing = {_relative(root, path) for path in _governing_files(policy)}
+    governing = {_relative(root, path) for path in governing_files(policy)}
     configs = _MemoryConfigFiles(
         root,
         catalog,
@@ -483,7 +483,8 @@ def analyze(
     )
 
 
-def _governing_files(policy: Policy) -> list[Path]:
+def governing_files(policy: Policy) -> list[Path]:
+    """The policy's file and its tasks' evidence files: never read as config or code."""
     from opusguard.policy.evidence import evidence_path
 
     files = [evidence_path(task) for task in policy.tasks.values() if task.evidence]

@@ -429,12 +429,7 @@ def _config_files(
     verdicts: VerdictIndex | None,
 ) -> ConfigFiles:
     """The run's config files: never the policy, its evidence, the baseline or the catalog."""
-    skip = [policy.path, settings.baseline, catalog.source_path]
-    skip += [
-        Path(task.source or policy.path or ".").parent / task.evidence
-        for task in policy.tasks.values()
-        if task.evidence
-    ]
+    skip = [*core.governing_files(policy), settings.baseline, catalog.source_path]
     return ConfigFiles(
         cwd,
         settings.root,
@@ -478,11 +473,12 @@ _CONFIG_NAMES = frozenset({"pyproject.toml", "opusguard.toml", *POLICY_FILE_NAME
 def _policy_files(settings: Settings, policy: Policy, cwd: Path) -> set[str]:
     """Real paths of the files a check reads beside the code: the policy and its
     includes, the evidence its tasks point at, the config file and the catalog."""
-    files = [policy.path, settings.config_path, policy.catalog.source_path if policy.catalog else None]
-    for task in policy.tasks.values():
-        files.append(task.source or None)
-        if task.evidence:
-            files.append(os.path.join(os.path.dirname(task.source), task.evidence))
+    files = [
+        *core.governing_files(policy),
+        settings.config_path,
+        policy.catalog.source_path if policy.catalog else None,
+    ]
+    files += [task.source for task in policy.tasks.values()]  # (includes: the files tasks are written in)
     return {os.path.realpath(os.path.join(cwd, file)) for file in files if file}
 
 
