@@ -4,12 +4,16 @@ it is given and leaves the speed layers to parse.py."""
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 from pathlib import Path
 
+import libcst
 import msgspec
+import pytest
 
 from opusguard.facts import extract
+from opusguard.facts.extract_values import string_value
 from opusguard.facts.records import CallSignals, FileFacts, OneOf, Str
 from opusguard.policy.catalog import load_catalog
 from opusguard.run.cache import FactsCache, decode_entry
@@ -130,3 +134,30 @@ def test_extraction_imports_no_speed_layer():
     assert len(collector) == 5
     assert all(not edges[name] & speed for name in collector)
     assert speed <= edges["opusguard.select.parse"]
+
+
+@pytest.mark.parametrize(
+    "literal",
+    [
+        '"claude-opus-4-1"',
+        "'claude'",
+        'u"claude"',
+        'r"c:\\path\\claude"',
+        'R"\\""',
+        '"tab\\tclaude"',
+        '"\\x63laude"',
+        '"""one\nclaude"""',
+        '"""one\\\nclaude"""',
+        "'''it''s'''",
+        'b"claude"',
+        'Rb"claude"',
+        'f"claude"',
+        '"\\N{LATIN SMALL LETTER C}laude"',
+        '"caf\u00e9 claude"',
+    ],
+)
+def test_string_value_is_what_python_evaluates(literal):
+    """string_value reads most literals without compiling them: the text is the same."""
+    node = libcst.parse_expression(literal)
+    expected = ast.literal_eval(literal) if not literal.lower().startswith("f") else "claude"
+    assert string_value(node) == (expected if isinstance(expected, str) else None)

@@ -509,3 +509,19 @@ def test_a_name_asked_for_later_is_parsed_without_the_whole_file():
     whole = facts(source, cut_bodies=False)
     assert again.bindings["SMART"] == whole.bindings["SMART"]
     assert again.classes["Agent"].attrs["engine"] == whole.classes["Agent"].attrs["engine"]
+
+
+def test_a_docstring_that_says_model_is_no_trigger():
+    # Nothing is read in a plain string: "the model to use" keeps neither the
+    # docstring nor its function; a model id or an f-string in one still counts.
+    source = (
+        b'"""Helpers for the model."""\nimport anthropic\n\n\n'
+        b'def describe(x):\n    """Describe the model\'s answer."""\n    return x\n\n\n'
+        b'def pick():\n    """Defaults to claude-opus-4-1."""\n    return 1\n\n\n'
+        b'def show(model):\n    f"{print(model)}"\n    return 2\n'
+    )
+    sliced = assert_same_facts(source)
+    assert sliced is not None
+    assert b"describe" not in sliced.text and b"Helpers" not in sliced.text
+    assert b"Defaults to claude-opus-4-1." in sliced.text and b"print(model)" in sliced.text
+    assert sliced.cut_functions == {"describe"}

@@ -63,6 +63,12 @@ def dotted(node: cst.BaseExpression) -> str:
 def string_value(node: cst.BaseExpression) -> str | None:
     """The text of a string literal (an f-string without expressions too); None for
     anything else."""
+    if isinstance(node, cst.SimpleString):
+        prefix = node.prefix.lower()
+        if "b" in prefix:
+            return None
+        if "\r" not in node.value and "\0" not in node.value and ("r" in prefix or "\\" not in node.value):
+            return node.raw_value  # what evaluation gives, without compiling the literal
     if isinstance(node, (cst.SimpleString, cst.ConcatenatedString)):
         try:
             value = node.evaluated_value

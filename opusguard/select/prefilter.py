@@ -289,8 +289,25 @@ def trigger_lines(
     case, a bare Agent SDK alias, "opusguard:", an SDK shape's distinctive name as
     a whole word, a call of the router, or one of `names` as a whole word. A
     statement whose lines hold none cannot add a call or literal fact."""
+    return trigger_line_kinds(source, router_names, names).lines
+
+
+class TriggerLines(NamedTuple):
+    lines: list[int]  # every line with a trigger (trigger_lines)
+    # The lines with a trigger other than "odel": what a plain string can hold that
+    # matters (a docstring that mentions "the model" holds nothing to read).
+    strong: list[int]
+
+
+def trigger_line_kinds(
+    source: bytes, router_names: frozenset[str] = frozenset({"route"}), names: frozenset[str] = frozenset()
+) -> TriggerLines:
+    """trigger_lines, with the lines that hold more than the model word apart."""
     triggers = _triggers(router_names)
-    offsets = [match[1] for match in triggers.any_case_bytes.find_matches_as_indexes(source.lower())]
+    model_word = _ANY_CASE_WORDS.index(_MODEL_WORD)
+    offsets, model_word_offsets = [], []
+    for index, start, _end in triggers.any_case_bytes.find_matches_as_indexes(source.lower()):
+        (model_word_offsets if index == model_word else offsets).append(start)
     at = source.find(b"opusguard:")
     while at >= 0:
         offsets.append(at)
@@ -304,7 +321,9 @@ def trigger_lines(
                 offsets.append(start)
     for name in names:  # (asked for by the resolver: a few, rarely)
         offsets.extend(match.start() for match in _word(name.encode()).finditer(source))
-    if not offsets:
-        return []
+    if not offsets and not model_word_offsets:
+        return TriggerLines([], [])
     newlines = [match.start() for match in _NEWLINE.finditer(source)]
-    return sorted({bisect.bisect_left(newlines, offset) + 1 for offset in offsets})
+    strong = {bisect.bisect_left(newlines, offset) + 1 for offset in offsets}
+    every = strong | {bisect.bisect_left(newlines, offset) + 1 for offset in model_word_offsets}
+    return TriggerLines(sorted(every), sorted(strong))

@@ -84,7 +84,7 @@ def select_statements(
             tree = ast.parse(source)
     except (SyntaxError, ValueError, UnicodeDecodeError, RecursionError, MemoryError):
         return None  # libcst parses it whole, or reports why not
-    selector = _Selector(source, prefilter.trigger_lines(source, router_names, names))
+    selector = _Selector(source, prefilter.trigger_line_kinds(source, router_names, names))
     for number, line in enumerate(selector.lines[:2], 1):  # an encoding declaration stays
         if _CODING.match(line):
             selector.keep_lines(number, number)
@@ -95,9 +95,10 @@ def select_statements(
 
 
 class _Selector:
-    def __init__(self, source: bytes, trigger_lines: list[int]):
+    def __init__(self, source: bytes, trigger_lines: prefilter.TriggerLines):
         self.lines = source.splitlines(keepends=True)
-        self.triggers = trigger_lines
+        self.triggers = trigger_lines.lines
+        self.strong_triggers = trigger_lines.strong
         self.keep: set[int] = set()  # file lines kept as they are
         self.passes: dict[int, bytes] = {}  # file line -> lines put before it (`pass`, a stub)
         self.cut_names: set[str] = set()
@@ -111,8 +112,14 @@ class _Selector:
     # -- lines --
 
     def has_trigger(self, first: int, last: int) -> bool:
-        index = bisect.bisect_left(self.triggers, first)
-        return index < len(self.triggers) and self.triggers[index] <= last
+        return _any_between(self.triggers, first, last)
+
+    def statements_have_trigger(self, statements: list[ast.stmt], first: int, last: int) -> bool:
+        """Whether simple statements on lines first..last hold a trigger; in plain
+        strings (a docstring) the model word does not count: nothing is read there."""
+        if all(_is_plain_string(statement) for statement in statements):
+            return _any_between(self.strong_triggers, first, last)
+        return _any_between(self.triggers, first, last)
 
     def keep_lines(self, first: int, last: int) -> None:
         self.keep.update(range(first, last + 1))
@@ -165,7 +172,7 @@ class _Selector:
                 isinstance(statement, _SIMPLE_BINDINGS)
                 and not shares_lines
                 and not _is_alias(statement)
-                and not self.has_trigger(first, last)
+                and not self.statements_have_trigger([statement], first, last)
                 and (bound := _bound_names(statement, self.name_of)) is not None
             ):
                 (self.cut_attributes if in_class else self.cut_names).update(bound)
@@ -307,7 +314,7 @@ class _Function:
                 text = self.selector.text(first, last)
                 for member in group:
                     self.bindings.append((member, _bound_by(member, text)))
-                if self.selector.has_trigger(first, last):
+                if self.selector.statements_have_trigger(group, first, last):
                     for member in group:
                         self.mark(member)
                 continue
@@ -455,6 +462,21 @@ def _groups(body: list[ast.stmt]) -> list[list[ast.stmt]]:
         else:
             groups.append([statement])
     return groups
+
+
+def _any_between(lines: list[int], first: int, last: int) -> bool:
+    """Whether the sorted `lines` hold one in first..last."""
+    index = bisect.bisect_left(lines, first)
+    return index < len(lines) and lines[index] <= last
+
+
+def _is_plain_string(statement: ast.stmt) -> bool:
+    """A string statement without expressions in it (not an f-string)."""
+    return (
+        isinstance(statement, ast.Expr)
+        and isinstance(statement.value, ast.Constant)
+        and isinstance(statement.value.value, str)
+    )
 
 
 def _is_string(statement: ast.stmt) -> bool:
