@@ -23,7 +23,7 @@ from opusguard.policy.catalog import load_catalog
 from opusguard.run import cache as cache_module
 from opusguard.run import engine, workers
 from opusguard.run.cache import _FORMAT, _TAG_BYTES, FactsCache, VerdictIndex, decode_entry
-from opusguard.select import prefilter
+from opusguard.select import prefilter, selection
 from opusguard.select.parse import facts_of
 from tests.helpers import check_tree
 
@@ -284,6 +284,42 @@ def test_deep_source_is_one_og000_and_the_run_goes_on(tmp_path, kind):
     assert error.path == "deep.py" and error.line == 2
     assert "nested more than" in error.message and "\n" not in error.message
     assert ("OG102", 3) in {(f.rule, f.line) for f in result.findings if f.path == "ok.py"}
+
+
+PLACES = {
+    "statement": "def run(client):\n    client.messages.create(model='{m}', x={deep})\n",
+    "if header": "def run(client):\n    if {deep}:\n        client.messages.create(model='{m}')\n",
+    "signature": "def run(client, x={deep}):\n    client.messages.create(model='{m}')\n",
+    "class body": "class Agent:\n    model = ('{m}', {deep})\n",
+    "after a string": "def run(client):\n    s = '''\n(((\n'''\n    client.messages.create(model='{m}', x={deep})\n",
+}
+
+
+# Past MAX_NESTING, within what CPython's parser takes (so selection runs).
+DEEPER_THAN_THE_LIMIT = {
+    "brackets": "(" * 199 + "a" + ".b" * 250 + ")" * 199,
+    "attribute chain": "a" + ".b" * 600,
+    "long expression": "+".join(["1"] * 600),
+    "adjacent strings": "(" + " ".join(['"a"'] * 600) + ")",
+    "not": "not " * 600 + "x",
+}
+
+
+@pytest.mark.parametrize("place", sorted(PLACES))
+@pytest.mark.parametrize("kind", sorted(DEEPER_THAN_THE_LIMIT))
+def test_selection_measures_only_long_statements_and_finds_the_same_problem(kind, place):
+    # The kept text is measured a long statement at a time: the same problem, on the
+    # same line of the file, as a measure of the whole kept text.
+    before, after = (
+        "".join(f"def {n}_{i}(x):\n    return x + {i}\n\n\n" for i in range(5)) for n in ("unrelated", "other")
+    )
+    deep = DEEPER_THAN_THE_LIMIT[kind]
+    source = (before + PLACES[place].format(m=OPUS, deep=deep) + "\n\n" + after).encode()
+    sliced = selection.select_statements(source)
+    assert sliced is not None and b"unrelated_0" not in sliced.text
+    whole = limits.nesting_problem(sliced.text)
+    assert whole is not None
+    assert selection.nesting_problem(source, sliced) == (sliced.line_map[whole[0] - 1], whole[1])
 
 
 def test_the_limits_leave_real_code_alone():

@@ -74,10 +74,10 @@ def _facts_of(
             source, path, is_model_id=is_model_id, router_names=router_names, may_matter=may_matter
         )
     text, line_map = (source, None) if sliced is None else (sliced.text, sliced.line_map)
-    problem = limits.nesting_problem(text)
+    problem = limits.nesting_problem(source) if sliced is None else selection.nesting_problem(source, sliced)
     if problem is not None:
         line, message = problem
-        return FileFacts(path=path, parse_error=message, parse_error_line=line_map[line - 1] if line_map else line)
+        return FileFacts(path=path, parse_error=message, parse_error_line=line)
     read = partial(
         extract.read_pieces,
         path=path,

@@ -29,12 +29,14 @@ from __future__ import annotations
 
 import ast
 import bisect
+import itertools
 import re
 import warnings
 from collections.abc import Callable, Iterable
 
 from msgspec import Struct
 
+from opusguard.base import limits
 from opusguard.select import prefilter
 
 # An identifier in UTF-8 bytes (bytes patterns know only ASCII letters).
@@ -65,6 +67,24 @@ class SlicedSource(Struct, frozen=True):
     # Functions left out (qualified names): the facts record them as functions
     # without parameters.
     cut_functions: frozenset[str] = frozenset()
+    # (first line, start, end byte) in the file of each kept run of whole logical
+    # lines long enough to nest too deep (see nesting_problem).
+    long_statements: tuple[tuple[int, int, int], ...] = ()
+
+
+def nesting_problem(source: bytes, sliced: SlicedSource) -> tuple[int, str] | None:
+    """limits.nesting_problem of the kept text, as a line of the file.
+
+    The text is kept a run of whole logical lines at a time (a statement, a header),
+    each starting where no bracket or string is open, and a chain deeper than
+    MAX_NESTING takes more than MAX_NESTING tokens of one logical line: only the
+    longer runs can hold one, and each is measured from its start as the whole text
+    would be."""
+    for first_line, start, end in sliced.long_statements:
+        problem = limits.nesting_problem(source[start:end])
+        if problem is not None:
+            return first_line + problem[0] - 1, problem[1]
+    return None
 
 
 def select_statements(
@@ -100,6 +120,8 @@ class _Selector:
         self.triggers = trigger_lines.lines
         self.strong_triggers = trigger_lines.strong
         self.keep: set[int] = set()  # file lines kept as they are
+        self.offsets = list(itertools.accumulate(map(len, self.lines), initial=0))  # of each line's start
+        self.long_statements: list[tuple[int, int, int]] = []
         self.passes: dict[int, bytes] = {}  # file line -> lines put before it (`pass`, a stub)
         self.cut_names: set[str] = set()
         self.cut_attributes: set[str] = set()
@@ -122,7 +144,11 @@ class _Selector:
         return _any_between(self.triggers, first, last)
 
     def keep_lines(self, first: int, last: int) -> None:
+        """Keep lines first..last: whole logical lines, from a statement's start."""
         self.keep.update(range(first, last + 1))
+        start, end = self.offsets[first - 1], self.offsets[last]
+        if end - start >= limits.MAX_NESTING:
+            self.long_statements.append((first, start, end))
 
     def name_of(self, node: _Named) -> str:
         """A def's, class's or Name's name as written (CPython normalises non-ASCII ones)."""
@@ -248,7 +274,12 @@ class _Selector:
                 len(self.lines) + 1 if self.lines and self.lines[-1].endswith(b"\n") else max(len(self.lines), 1)
             )
         return SlicedSource(
-            text, tuple(line_map), frozenset(self.cut_attributes), frozenset(self.cut_names), frozenset(functions)
+            text,
+            tuple(line_map),
+            frozenset(self.cut_attributes),
+            frozenset(self.cut_names),
+            frozenset(functions),
+            tuple(sorted(self.long_statements)),
         )
 
 
