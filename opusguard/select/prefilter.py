@@ -305,7 +305,8 @@ def trigger_line_kinds(
     """trigger_lines, with the lines that hold more than the model word apart."""
     triggers = _triggers(router_names)
     model_word = _ANY_CASE_WORDS.index(_MODEL_WORD)
-    offsets, model_word_offsets = [], []
+    offsets: list[int] = []
+    model_word_offsets: list[int] = []
     for index, start, _end in triggers.any_case_bytes.find_matches_as_indexes(source.lower()):
         (model_word_offsets if index == model_word else offsets).append(start)
     at = source.find(b"opusguard:")
