@@ -258,24 +258,19 @@ def _children(value: Value) -> Iterator[Value]:
 
 
 class OnDemand:
-    """A file parsed again for a name the resolver asks for: its statements that name
-    it are kept too (and all asked for before); the whole file if the same name is
-    asked for again (its binding was still not in the kept text)."""
+    """The facts of a file's statements that name what the resolver asks for (a name
+    or attribute whose binding the selection left out), parsed on demand; the
+    resolver takes that name's values from them (join.Resolver.with_name_parsed)."""
 
     def __init__(self, parser: Parser, read: Callable[[str], bytes | None]):
         self.parser = parser
         self.read = read
-        self.wanted: dict[str, frozenset[str]] = {}
 
     def __call__(self, rel: str, name: str) -> FileFacts | None:
         content = self.read(rel)
         if content is None:
             return None
-        asked = self.wanted.get(rel, frozenset())
-        if name in asked:
-            return self.parser.facts_for([(rel, content)], cut_bodies=False)[rel]
-        self.wanted[rel] = asked | {name}
-        return self.parser.facts_for([(rel, content)], cut_bodies=self.wanted[rel])[rel]
+        return self.parser.facts_for([(rel, content)], cut_bodies=frozenset({name}))[rel]
 
 
 def skipped(facts: Mapping[str, FileFacts], literals_only: Iterable[str]) -> dict[str, str]:
@@ -465,7 +460,7 @@ def analyze(
         catalog=catalog,
         today=today,
         find_module=lambda module: _facts_of_module(module, modules, facts, loaded, code, parser),
-        whole_file=OnDemand(parser, code.get),
+        facts_naming=OnDemand(parser, code.get),
         configs=configs,
     )
     warnings.extend(configs.finish())

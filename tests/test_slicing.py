@@ -18,6 +18,7 @@ import pytest
 from helpers import as_data, check_tree
 
 from opusguard.policy.catalog import load_catalog
+from opusguard.resolve.join import with_name_parsed
 from opusguard.select import parse, prefilter, selection
 
 OPUS = "claude-opus-4-1-20250805"
@@ -417,6 +418,29 @@ def test_facts_equal_the_whole_files_on_real_code_with_models_injected():
                 cut_files += 1
                 libcst.parse_module(sliced.text)  # the cut text parsed: no fallback
     assert cut_files > 10
+
+
+def test_a_name_parsed_on_demand_has_the_whole_files_values_on_real_code():
+    # What the resolver asks for, read from only the statements that name it and
+    # merged into the first facts: the module binding and every class's value are
+    # the ones a parse of the whole file gives.
+    files = sorted(Path(click.__file__).parent.glob("*.py"), key=lambda p: p.stat().st_size)[-6:]
+    rng = random.Random(20261206)
+    asked = 0
+    for path in files:
+        source = _inject(path.read_bytes(), rng)
+        first, whole = facts(source, cut_bodies=True), facts(source, cut_bodies=False)
+        if whole.parse_error:
+            continue
+        cut = sorted(first.cut_names | first.cut_attributes)
+        for name in rng.sample(cut, min(6, len(cut))):
+            merged = with_name_parsed(first, facts(source, cut_bodies=frozenset({name})), name)
+            assert merged.bindings.get(name) == whole.bindings.get(name), (path.name, name)
+            for qualname, cls in merged.classes.items():
+                assert cls.attrs.get(name) == whole.classes[qualname].attrs.get(name), (path.name, qualname, name)
+            assert name not in merged.cut_names | merged.cut_attributes
+            asked += 1
+    assert asked > 25
 
 
 def test_statements_without_a_trigger_are_not_visited_and_facts_do_not_change(monkeypatch):

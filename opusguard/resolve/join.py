@@ -155,6 +155,31 @@ def _shared_prefix(a: str, b: str) -> int:
 # --- the resolver --------------------------------------------------------------------
 
 
+def with_name_parsed(facts: FileFacts, named: FileFacts, name: str) -> FileFacts:
+    """`facts`, with `name` no longer among what was cut, and what `named` (the facts
+    of the file's statements that name it) says of it: its module-level binding,
+    its value in each class, and what those values may read (the parameters of a
+    function the first selection left out, imports in a function, source lines)."""
+    cut = {"cut_names": facts.cut_names - {name}, "cut_attributes": facts.cut_attributes - {name}}
+    if named.parse_error is not None:
+        return replace(facts, **cut)
+    bindings = facts.bindings
+    if name in named.bindings:
+        bindings = {**bindings, name: named.bindings[name]}
+    classes = dict(facts.classes)
+    for qualname, cls in named.classes.items():
+        known = classes.get(qualname)
+        if known is not None and name in cls.attrs:
+            classes[qualname] = replace(known, attrs={**known.attrs, name: cls.attrs[name]})
+    functions = dict(facts.functions)
+    for qualname, params in named.functions.items():
+        if not functions.get(qualname):  # (a function left out is recorded without its parameters)
+            functions[qualname] = params
+    imports = facts.imports + [imp for imp in named.imports if imp not in facts.imports]
+    lines = {**named.lines, **facts.lines}
+    return replace(facts, bindings=bindings, classes=classes, functions=functions, imports=imports, lines=lines, **cut)
+
+
 class Resolver:
     def __init__(
         self,
@@ -162,12 +187,12 @@ class Resolver:
         catalog: Catalog,
         find_module: Callable[[str], FileFacts | None] | None,
         router: tuple[str | None, str] = (None, "route"),
-        whole_file: Callable[[str, str], FileFacts | None] | None = None,
+        facts_naming: Callable[[str, str], FileFacts | None] | None = None,
         configs: ConfigView | None = None,
     ) -> None:
         self.router_module, self.router_function = router
         self.configs = configs  # the run's .env / YAML / TOML / JSON files (configfiles.ConfigView)
-        self.whole_file = whole_file
+        self.facts_naming = facts_naming  # (path, name) -> the facts of the file's statements naming it
         self.files = dict(files)
         self.catalog = catalog
         self.find_module = find_module
@@ -330,13 +355,12 @@ class Resolver:
         return facts
 
     def _whole(self, path: str, facts: FileFacts, name: str) -> FileFacts:
-        """The file's facts again, with the statements that bind `name` (or assign the
-        attribute) parsed too."""
-        if self.whole_file is not None:
-            whole = self.whole_file(path, name)
-            if whole is not None:
-                whole.path = path
-                self.files[path] = facts = whole
+        """The file's facts, with what the statements that bind `name` (or assign the
+        attribute) say of it, parsed now."""
+        if self.facts_naming is not None:
+            named = self.facts_naming(path, name)
+            if named is not None:
+                self.files[path] = facts = with_name_parsed(facts, named, name)
         return facts
 
     def class_attr(self, path: str, qualname: str, attr: str, seen: frozenset = frozenset()) -> list[Result] | None:
@@ -790,7 +814,7 @@ def build_project(
     catalog: Catalog,
     today: date,
     find_module: Callable[[str], FileFacts | None] | None = None,
-    whole_file: Callable[[str, str], FileFacts | None] | None = None,
+    facts_naming: Callable[[str, str], FileFacts | None] | None = None,
     configs: ConfigView | None = None,
 ) -> Project:
     """The literals that name a Claude model and the calls that send one, in every
@@ -798,7 +822,7 @@ def build_project(
 
     `configs`: the run's config files (configfiles.ConfigView), or None."""
     router = (policy.router_module, policy.router_function or "route")
-    resolver = Resolver(files, catalog, find_module, router, whole_file, configs)
+    resolver = Resolver(files, catalog, find_module, router, facts_naming, configs)
     join = _Join(files, resolver, catalog, router)
     calls: list[ResolvedCall] = []
     literals: list[ResolvedLiteral] = []

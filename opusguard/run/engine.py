@@ -409,7 +409,7 @@ class _Run:
             catalog=self.catalog,
             today=self.options.today,
             find_module=find_module,
-            whole_file=core.OnDemand(self.source, read),
+            facts_naming=core.OnDemand(self.source, read),
             configs=self.configs,
         )
         self.warnings.extend(self.configs.finish())

@@ -100,8 +100,8 @@ def can_fork() -> bool:
 
 
 def _cache_variant(cut_bodies: bool | frozenset[str]) -> str:
-    if isinstance(cut_bodies, frozenset):  # the statements naming these too (selection.py)
-        return "names:" + "\0".join(sorted(cut_bodies))
+    if isinstance(cut_bodies, frozenset):  # only the statements naming these (selection.py)
+        return "named:" + "\0".join(sorted(cut_bodies))
     return "" if cut_bodies else "whole"
 
 

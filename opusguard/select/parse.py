@@ -38,9 +38,10 @@ def facts_of(
 ) -> FileFacts:
     """The facts of a file. Never raises.
 
-    With `cut_bodies`, statements that cannot add a call or literal are not parsed
-    (a set of names keeps the statements that name them too); without it, the
-    whole file is. libcst's node validation is off meanwhile (_unvalidated_nodes)."""
+    With `cut_bodies`, statements that cannot add a call or literal are not parsed;
+    with a set of names, only the statements that name them are (and what they
+    need: their blocks' headers, the bindings they read); without it, the whole
+    file is. libcst's node validation is off meanwhile (_unvalidated_nodes)."""
     with _unvalidated_nodes():
         return _facts_of(source, path, is_model_id=is_model_id, router_names=router_names, cut_bodies=cut_bodies)
 
@@ -67,8 +68,10 @@ def _facts_of(
 
     sliced = None
     if cut_bodies:
-        words = cut_bodies if isinstance(cut_bodies, frozenset) else frozenset()
-        sliced = selection.select_statements(source, router_names, words)
+        if isinstance(cut_bodies, frozenset):
+            sliced = selection.select_statements(source, router_names, cut_bodies, names_only=True)
+        else:
+            sliced = selection.select_statements(source, router_names)
     if sliced is None and len(source) <= PIECE_BYTES:
         return extract.extract_facts(
             source, path, is_model_id=is_model_id, router_names=router_names, may_matter=may_matter

@@ -292,6 +292,15 @@ def trigger_lines(
     return trigger_line_kinds(source, router_names, names).lines
 
 
+def name_lines(source: bytes, names: frozenset[str]) -> TriggerLines:
+    """The lines that hold one of `names` as a whole word, as trigger lines (the
+    resolver asks for the statements that bind a name the selection left out)."""
+    offsets = [match.start() for name in names for match in _word(name.encode()).finditer(source)]
+    newlines = [match.start() for match in _NEWLINE.finditer(source)]
+    lines = sorted({bisect.bisect_left(newlines, offset) + 1 for offset in offsets})
+    return TriggerLines(lines, lines)
+
+
 class TriggerLines(NamedTuple):
     lines: list[int]  # every line with a trigger (trigger_lines)
     # The lines with a trigger other than "odel": what a plain string can hold that

@@ -18,8 +18,11 @@ this module keeps, with the lines of every block around them:
   `cut_functions` (the facts record it as a function without parameters) and
   the attributes it assigns (`self.engine = ...`) to `cut_attributes`.
 
-The resolver asks for the whole file's facts before it reads a name or attribute
-whose assignment was left out, so a cut can delay a fact, never lose it. A block
+Before it reads a name or attribute whose assignment was left out, the resolver
+asks for the facts of the file's statements that name it (selected as above,
+with the name as the only trigger) and takes that name's values from them
+(join.with_name_parsed), so a cut can delay a fact, never lose it. A plain string
+statement (a docstring) counts only the triggers other than the model word. A block
 whose statements were all left out gets a `pass`; `line_map` takes each line of
 the kept text back to the file's line. libcst parses the kept text and is the
 source of every fact; CPython's tree only chooses lines.
@@ -88,13 +91,18 @@ def nesting_problem(source: bytes, sliced: SlicedSource) -> tuple[int, str] | No
 
 
 def select_statements(
-    source: bytes, router_names: frozenset[str] = frozenset({"route"}), names: frozenset[str] = frozenset()
+    source: bytes,
+    router_names: frozenset[str] = frozenset({"route"}),
+    names: frozenset[str] = frozenset(),
+    *,
+    names_only: bool = False,
 ) -> SlicedSource | None:
     """The source reduced to what can make a fact, or None when nothing is left
     out (or the file is odd enough that a whole parse is the safer path).
 
-    `names` are kept as triggers too: the resolver asks for the statements that
-    bind a name or assign an attribute that a first selection left out."""
+    `names` are kept as triggers too; with `names_only`, they are the only
+    triggers: the resolver asks for the statements that bind a name or assign an
+    attribute that a first selection left out."""
     if b"\f" in source or source.count(b"\r") != source.count(b"\r\n"):
         return None  # a form feed or a lone CR: line numbers could disagree with libcst's
     try:
@@ -104,7 +112,10 @@ def select_statements(
             tree = ast.parse(source)
     except (SyntaxError, ValueError, UnicodeDecodeError, RecursionError, MemoryError):
         return None  # libcst parses it whole, or reports why not
-    selector = _Selector(source, prefilter.trigger_line_kinds(source, router_names, names))
+    triggers = (
+        prefilter.name_lines(source, names) if names_only else prefilter.trigger_line_kinds(source, router_names, names)
+    )
+    selector = _Selector(source, triggers)
     for number, line in enumerate(selector.lines[:2], 1):  # an encoding declaration stays
         if _CODING.match(line):
             selector.keep_lines(number, number)
