@@ -204,28 +204,30 @@ def test_module_and_class_statements_without_a_trigger_are_cut():
         "A, (B, *C) = 1, (2, 3)\n"  # 7
         f'M = "{OPUS}"\n'  # 8
         "Alias = os.path\n"  # 9: an alias is kept
-        "T: int = 1\n"  # 10: annotated, kept (a dataclass field's place counts)
+        "T: int = 1\n"  # 10: annotated with a value: cut like an assignment
         "class K:\n"
         '    """Docs."""\n'
         "    x = [1,\n"  # 13
         "         2]\n"
+        "    u: int\n"  # 15: a bare annotation binds nothing: kept (a field's place)
         "    def f(self):\n"
         "        return 1\n"
-        "x = 1; y = 2\n"  # 17: shares its line, kept
-        "os.environ['A'] = 'b'\n"  # 18: through a subscript, kept
+        "x = 1; y = 2\n"  # 18: shares its line, kept
+        "os.environ['A'] = 'b'\n"  # 19: through a subscript, kept
     )
     sliced = cut(source)
     text = sliced.text.decode()
     assert text.startswith("from __future__ import annotations\n")  # the docstring is gone
     compile(sliced.text, "m.py", "exec")  # still valid Python, the future import included
     assert "LANG" not in text and "'af'" not in text and "A, (B" not in text and "x = [1" not in text
-    for kept in (f'M = "{OPUS}"', "Alias = os.path", "T: int = 1", "x = 1; y = 2", "os.environ['A'] = 'b'"):
+    for kept in (f'M = "{OPUS}"', "Alias = os.path", "x = 1; y = 2", "os.environ['A'] = 'b'"):
         assert kept in text
-    assert sliced.cut_names == {"LANG", "A", "B", "C"} and sliced.cut_attributes == {"x"}
-    assert "class K:\n    pass\n" in text and sliced.cut_functions == {"K.f"}  # a class body keeps a statement
+    assert "T: int" not in text
+    assert sliced.cut_names == {"LANG", "A", "B", "C", "T"} and sliced.cut_attributes == {"x"}
+    assert "class K:\n    u: int\n" in text and sliced.cut_functions == {"K.f"}
     lines = text.splitlines()
     assert sliced.line_map[lines.index(f'M = "{OPUS}"')] == 8
-    assert sliced.line_map[lines.index("x = 1; y = 2")] == 17
+    assert sliced.line_map[lines.index("x = 1; y = 2")] == 18
     assert_same_facts(source.encode())
 
 
@@ -323,7 +325,7 @@ def test_a_name_rebound_by_a_cut_statement_resolves_to_its_last_value(tmp_path):
     assert [(f.rule, f.line) for f in result.findings] == [("OG106", 5)]
 
 
-# --- the resolver asks for the whole file when it needs a cut attribute --------------
+# --- the resolver asks for the statements naming a cut attribute when it needs it ------
 
 
 @pytest.mark.parametrize(
@@ -333,8 +335,10 @@ def test_a_name_rebound_by_a_cut_statement_resolves_to_its_last_value(tmp_path):
         "    def __init__(self, engine=SMART):\n        self.engine = engine\n",
         # a class attribute without a trigger: the statement is cut
         "    engine = SMART if os.environ.get('X') else SMART\n",
+        # an annotated one (a dataclass or pydantic field)
+        "    engine: str = SMART\n",
     ],
-    ids=["cut-method", "cut-statement"],
+    ids=["cut-method", "cut-statement", "cut-annotated"],
 )
 def test_a_class_attribute_assigned_in_cut_code_still_reaches_the_call(tmp_path, assignment):
     result = check_tree(

@@ -51,7 +51,7 @@ _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
 _DEFINITIONS = (*_FUNCTIONS, ast.ClassDef)
 # What has a name as written (selection.name_of).
 _Named = ast.Name | ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
-_SIMPLE_BINDINGS = (ast.Assign, ast.AugAssign, ast.Expr)
+_SIMPLE_BINDINGS = (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Expr)
 _PASS = b"pass"
 # PEP 263: a comment on line 1 or 2 that names the file's encoding.
 _CODING = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*[-\w.]+")
