@@ -18,23 +18,24 @@ import difflib
 import functools
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import libcst as cst
 import yaml
 from libcst.helpers import get_absolute_module_from_package_for_import
-from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 from msgspec import Struct, field
 
 from opusguard.base.atomic import UnsafeTargetError, why_not_replaceable, write_atomic
 from opusguard.base.sanitize import printable
 from opusguard.base.tiers import Tier
 from opusguard.facts import notebook
+from opusguard.facts.positions import Positions
 from opusguard.facts.records import Span, Str
 from opusguard.resolve.project import Project
 from opusguard.rules.fixplan import FixPlan, NeedsPerson, NewTask, Plan, plan_rewrites, planning_inputs
+from opusguard.select.parse import parse_module_unvalidated
 
 if TYPE_CHECKING:
     from opusguard.facts.records import FileFacts
@@ -52,11 +53,9 @@ class _ReplaceModelArgs(cst.CSTTransformer):
     with their calls. (A node's position need not cover its children, a parameter's
     default for one: the whole tree is walked.)"""
 
-    def __init__(
-        self, nodes: dict[cst.CSTNode, tuple[int, int, int, int]], calls: dict[tuple[int, int, int, int], str]
-    ):
+    def __init__(self, positions: Positions, calls: dict[tuple[int, int, int, int], str]):
         super().__init__()
-        self.nodes = nodes  # each expression at one of the spans
+        self.positions = positions
         self.calls = calls
         self.done: set[tuple[int, int, int, int]] = set()
         self.skip: set[cst.CSTNode] = set()  # top-level statements on none of the spans' lines
@@ -66,10 +65,12 @@ class _ReplaceModelArgs(cst.CSTTransformer):
 
     # (libcst types on_leave with a TypeVar of its own, which no override can name)
     def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode) -> cst.CSTNode:  # type: ignore[override]
-        span = self.nodes.get(original_node)
-        if span is not None and span not in self.done:
-            self.done.add(span)
-            return _expression(self.calls[span])
+        if isinstance(original_node, cst.BaseExpression):
+            line, column, end_line, end_column = self.positions.range(original_node)
+            span = (line, column + 1, end_line, end_column + 1)  # (a finding's columns count from 1)
+            if span in self.calls and span not in self.done:
+                self.done.add(span)
+                return _expression(self.calls[span])
         return updated_node
 
 
@@ -81,34 +82,24 @@ def _expression(text: str) -> cst.BaseExpression:
 
 def rewrite_source(source: bytes, plans: list[FixPlan], *, in_router_module: bool) -> bytes:
     """`source` with the plans applied: each span replaced by its call, and the router
-    imported unless this is the router module. One parse, one pass over the tree."""
-    module = cst.parse_module(source)
-    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)  # (the tree is not used after the visit)
-    # PositionProvider alone: wrapper.resolve() also walks the tree once more for the
-    # batchable providers, even when there is none.
-    # (PositionProvider's values are CodeRanges; libcst types a provider's values as possibly lazy)
-    positions = cast("Mapping[cst.CSTNode, CodeRange]", PositionProvider()._gen(wrapper))
+    imported unless this is the router module. One parse, one pass over the tree.
+
+    The positions are the facts' own (facts/positions.py: PositionProvider's, at a
+    fraction of its cost, which was a third of a fix)."""
+    module = parse_module_unvalidated(source)
+    positions = Positions(module)  # (keyed by node: `module` outlives the visit)
     wanted = {r.span: r.call for r in plans}
-    nodes: dict[cst.CSTNode, tuple[int, int, int, int]] = {
-        node: span
-        for node, pos in positions.items()
-        if isinstance(node, cst.BaseExpression)
-        and (span := (pos.start.line, pos.start.column + 1, pos.end.line, pos.end.column + 1)) in wanted
-    }
-    if not nodes:
-        return source
-    transformer = _ReplaceModelArgs(nodes, wanted)
-    lines = [(span[0], span[2]) for span in nodes.values()]
+    transformer = _ReplaceModelArgs(positions, wanted)
+    lines = [(span[0], span[2]) for span in wanted]
     for statement in module.body:
         # A statement's lines: from its first decorator (before its own start) to its end.
-        first = [
-            positions[statement].start.line,
-            *(positions[d].start.line for d in getattr(statement, "decorators", ())),
-        ]
-        start, end = min(first), positions[statement].end.line
+        start = min(positions.range(node)[0] for node in (statement, *getattr(statement, "decorators", ())))
+        end = positions.range(statement)[2]
         if not any(low <= end and start <= high for low, high in lines):
             transformer.skip.add(statement)
-    new_module = wrapper.module.visit(transformer)
+    new_module = module.visit(transformer)
+    if not transformer.done:
+        return source
     if not in_router_module:
         for module_name, name in dict.fromkeys((r.import_module, r.import_name) for r in plans):
             new_module = add_from_import(new_module, module_name, name)
@@ -289,6 +280,11 @@ def add_router_key(policy_text: str, router: str) -> str:
     return policy_text + _emit({"router": router}, 0, newline)
 
 
+def _load_yaml_data(text: str) -> Any:
+    """yaml.safe_load, with libyaml's parser where PyYAML has it (a tenth of the time)."""
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
 def checked_policy_text(path: Path, before: str, after: str, tasks: list[NewTask]) -> Policy:
     """The policy `after` would be, or FixError: it must load and validate, keep every
     key and task of `before` as it was, and add exactly `tasks`, each sending the id
@@ -296,8 +292,10 @@ def checked_policy_text(path: Path, before: str, after: str, tasks: list[NewTask
     from opusguard.policy.tasks import PolicyError, load_policy_text
 
     try:
-        old_data = yaml.safe_load(before) or {}
-        new_data = yaml.safe_load(after) or {}
+        # (`before` loaded within the policy's bounds when it was read; `after` adds the
+        # generated tasks to it, and load_policy_text applies the bounds again)
+        old_data = _load_yaml_data(before) or {}
+        new_data = _load_yaml_data(after) or {}
         policy = load_policy_text(path, after)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -508,7 +506,7 @@ def compute_fix(
         result.removed = {where for where in removed if where[0] in result.changed}
     for path, (_, after) in result.changed.items():
         # never write something that does not parse
-        cst.parse_module(notebook.code_text(after).text if notebook.is_notebook(path) else after)
+        parse_module_unvalidated(notebook.code_text(after).text if notebook.is_notebook(path) else after)
     if result.changed:
         new_tasks = [
             t

@@ -15,11 +15,15 @@ import io
 import tokenize
 from collections.abc import Callable
 from functools import partial
+from typing import TYPE_CHECKING
 
 from opusguard.base import limits
 from opusguard.facts import extract, notebook
 from opusguard.facts.records import FileFacts
 from opusguard.select import prefilter, selection, slicing
+
+if TYPE_CHECKING:  # (libcst is imported only when a file is parsed)
+    import libcst as cst
 
 # A libcst tree takes about 400 bytes of memory per byte of source: parsing the
 # 950 KB kept of one pydantic-ai test module took 370 MB. Longer text is parsed a
@@ -135,6 +139,16 @@ def _add_cuts(facts: FileFacts, sliced: selection.SlicedSource) -> None:
     facts.cut_names = sliced.cut_names
     for qualname in sliced.cut_functions:  # each defined once: the order is not lost
         facts.functions.setdefault(qualname, ())
+
+
+def parse_module_unvalidated(source: bytes | str) -> cst.Module:
+    """libcst.parse_module without the node validation its parser's output does not
+    need (see _unvalidated_nodes): the codemod's parse, whose own new nodes are
+    made after it, and validated."""
+    import libcst
+
+    with _unvalidated_nodes():
+        return libcst.parse_module(source)
 
 
 class _unvalidated_nodes:
