@@ -203,6 +203,60 @@ def test_files_changed_on_disk_after_analysis_are_left_alone(tmp_path, monkeypat
     assert (tmp_path / "a.py").read_text() == "# edited meanwhile\n"
 
 
+def test_files_rewritten_in_worker_processes_are_the_ones_rewritten_here(tmp_path):
+    # Enough files for parallel_map to fork workers: the same files, bytes, refusals
+    # and sites for a person, in the same order, as one after another.
+    import functools
+
+    from helpers import check_tree
+
+    from opusguard.fix.codemod import compute_fix
+    from opusguard.run import workers
+
+    call = (
+        'import anthropic\n\ndef f{i}():\n    return anthropic.Anthropic().messages.create(model="claude-opus-4-1")\n'
+    )
+    files = {f"s{i:02}.py": call.format(i=i) for i in range(workers.MIN_FILES_FOR_WORKERS + 6)}
+    files["s03.py"] = "route = 3\n" + files["s03.py"]  # the router's name means something else there
+    result = check_tree(tmp_path, files)
+
+    def fix(map_files):
+        return compute_fix(
+            result.analysis.project,
+            result.analysis.sources,
+            policy_path=tmp_path / "opusguard.yaml",
+            cwd=tmp_path,
+            map_files=map_files,
+        )
+
+    here, forked = fix(None), fix(functools.partial(workers.parallel_map, jobs=2))
+    assert len(here.changed) == workers.MIN_FILES_FOR_WORKERS + 5 and here.skipped == ["s03.py"]
+    assert (forked.changed, forked.targets, forked.skipped, forked.refused) == (
+        here.changed,
+        here.targets,
+        here.skipped,
+        here.refused,
+    )
+    assert forked.plan.needs_person == here.plan.needs_person
+
+
+def test_parallel_map_keeps_the_order_and_falls_back_when_a_worker_dies():
+    from opusguard.run import workers
+
+    items = list(range(workers.MIN_FILES_FOR_WORKERS * 2))
+    assert workers.parallel_map(str, items, jobs=2) == [str(i) for i in items]
+    assert workers.parallel_map(_exit_in_a_worker, items, jobs=2) == items
+
+
+def _exit_in_a_worker(item: int) -> int:
+    if item == 3 and os.getpid() != _TEST_PID:
+        os._exit(1)  # as a crash in libcst's native code ends a worker
+    return item
+
+
+_TEST_PID = os.getpid()
+
+
 def test_fix_rewrites_the_bytes_on_disk_even_where_the_cache_remembers_an_older_version(tmp_path):
     """The verdict index lets `check` take an unchanged file's facts unread; `fix` must not:
     an edit that keeps a file's size and mtime would leave it rewriting old positions."""

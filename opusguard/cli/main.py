@@ -444,6 +444,7 @@ def fix(
     from opusguard.policy.scaffold import ScaffoldError
     from opusguard.policy.tasks import _TASK_NAME, POLICY_FILE_NAMES
     from opusguard.run import engine
+    from opusguard.run.workers import parallel_map
 
     if stdin_filename:
         fail("fix does not read stdin; name the files to rewrite")
@@ -478,6 +479,7 @@ def fix(
             remove_unused_in=tree,
             root=find_project_root(Path.cwd()),
             exclude=None if include_tests else match_tests(settings, Path.cwd()),
+            map_files=functools.partial(parallel_map, jobs=jobs),
         )
     except (FixError, ScaffoldError) as exc:
         fail(str(exc))

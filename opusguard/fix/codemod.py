@@ -18,7 +18,7 @@ import difflib
 import functools
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -26,6 +26,7 @@ import libcst as cst
 import yaml
 from libcst.helpers import get_absolute_module_from_package_for_import
 from msgspec import Struct, field
+from msgspec.structs import replace
 
 from opusguard.base.atomic import UnsafeTargetError, why_not_replaceable, write_atomic
 from opusguard.base.sanitize import printable
@@ -485,12 +486,14 @@ def compute_fix(
     remove_unused_in: list[Path] | None = None,
     root: Path | None = None,
     exclude: Callable[[str], bool] | None = None,
+    map_files: MapFiles | None = None,
 ) -> FixResult:
     """The whole fix, computed in memory and checked: every file to write, in order.
 
     `remove_unused_in`: every file of the scanned tree, searched for other uses
     before a constant is removed (--remove-unused). `root`: the project's top; a
     symlink is followed only to a file below it (default: `cwd`). `exclude`: as plan_rewrites.
+    `map_files`: how the files' rewrites are run (default: one after another, here).
     Raises FixError when the fix cannot be done safely; then nothing is written."""
     root = root or cwd
     _check_router_name(project.policy)
@@ -499,12 +502,15 @@ def compute_fix(
     base_text = _base_policy_text(project.policy, policy_exists, policy_before, router)
     plan = plan_rewrites(project, task_names=task_names, reserved=reserved, exclude=exclude, router=router)
     result = FixResult({}, policy_path, policy_before, policy_before, plan, router=router, router_passed=passed)
-    _rewrite_files(result, project, sources, cwd, root)
+    checked = _rewrite_files(result, project, sources, cwd, root, map_files or _map_here)
+    rewritten = {path: after for path, (_, after) in result.changed.items()}
     if remove_unused_in is not None:
         removed = _remove_unused(project, plan, result.changed, sources, cwd, remove_unused_in)
         _target_definition_files(result, cwd, root)
         result.removed = {where for where in removed if where[0] in result.changed}
     for path, (_, after) in result.changed.items():
+        if path in checked and rewritten.get(path) is after:
+            continue  # parsed where it was rewritten (and --remove-unused left it alone)
         # never write something that does not parse
         parse_module_unvalidated(notebook.code_text(after).text if notebook.is_notebook(path) else after)
     if result.changed:
@@ -547,45 +553,110 @@ def _base_policy_text(policy: Policy, policy_exists: bool, policy_before: str, r
     return policy_before
 
 
-def _rewrite_files(result: FixResult, project: Project, sources: dict[str, bytes], cwd: Path, root: Path) -> None:
+def _rewrite_files(
+    result: FixResult, project: Project, sources: dict[str, bytes], cwd: Path, root: Path, map_files: MapFiles
+) -> set[str]:
     """Rewrite each file of the plan in memory, into result.changed and result.targets;
     a file the fix cannot rewrite safely goes to result.skipped or result.refused and
-    its sites to plan.needs_person."""
-    plan = result.plan
+    its sites to plan.needs_person, file by file in path order. The rewrites are
+    independent: `map_files` may run them in other processes. Returns the files
+    whose rewrite was checked to parse."""
+    files = _files_to_rewrite(result, project, sources, cwd, root)
+    jobs = [file.job for file in files if file.job is not None]
+    outcomes = dict(zip((job[0] for job in jobs), map_files(_rewrite_job, jobs)))
+    checked = set()
+    for file in files:
+        if file.refusal is not None or file.job is None or file.target is None:
+            _refuse(result, file)
+            continue
+        path, before, rewrites, _ = file.job
+        if file.target in result.targets.values():
+            _refuse(result, replace(file, refusal="another name of a file already rewritten"))
+            continue
+        after, parses = outcomes[path]
+        if after is None:  # libcst refuses some odd files
+            result.skipped.append(path)
+        elif isinstance(after, str):  # a notebook's cells could not take the rewrite: why
+            result.plan.needs_person += [NeedsPerson(path, r.span[0], f"not rewritten: {after}") for r in rewrites]
+        elif after != before:
+            result.changed[path] = (before, after)
+            result.targets[path] = file.target
+            if parses:
+                checked.add(path)
+    return checked
+
+
+class _FileToRewrite(Struct, frozen=True):
+    path: str
+    rewrites: list[FixPlan]
+    target: Path | None = None
+    job: _RewriteJob | None = None
+    refusal: str | None = None  # why the file is left alone (None: the router's name is bound here)
+
+
+def _files_to_rewrite(
+    result: FixResult, project: Project, sources: dict[str, bytes], cwd: Path, root: Path
+) -> list[_FileToRewrite]:
+    """Each file of the plan, in path order: what to rewrite, or why not."""
     by_file: dict[str, list[FixPlan]] = {}
-    for rewrite in plan.rewrites:
+    for rewrite in result.plan.rewrites:
         by_file.setdefault(rewrite.path, []).append(rewrite)
     router_module, function = result.router.split(":")
+    files = []
     for path, rewrites in sorted(by_file.items()):
         facts = project.files.get(path)
         if facts is not None and _binds_other(facts, function, router_module):
-            result.skipped.append(path)
-            plan.needs_person += [
-                NeedsPerson(path, r.span[0], f"the name '{function}' means something else in this module")
-                for r in rewrites
-            ]
+            files.append(_FileToRewrite(path, rewrites))
             continue
         target, reason = _write_target(cwd / path, root)
-        if reason is None and target in result.targets.values():
-            reason = "another name of a file already rewritten"
         if reason is not None:
-            result.refused[path] = reason
-            plan.needs_person += [NeedsPerson(path, r.span[0], f"the file is left alone: {reason}") for r in rewrites]
+            files.append(_FileToRewrite(path, rewrites, target, refusal=reason))
             continue
         before = sources.get(path)
-        if before is None:
-            before = target.read_bytes()
-        try:
-            after = _rewritten(path, before, rewrites, router_module)
-        except (cst.ParserSyntaxError, ValueError, RecursionError):  # libcst refuses some odd files
-            result.skipped.append(path)
-            continue
-        if isinstance(after, str):  # a notebook's cells could not take the rewrite: why
-            plan.needs_person += [NeedsPerson(path, r.span[0], f"not rewritten: {after}") for r in rewrites]
-            continue
-        if after != before:
-            result.changed[path] = (before, after)
-            result.targets[path] = target
+        job = (path, before if before is not None else target.read_bytes(), rewrites, router_module)
+        files.append(_FileToRewrite(path, rewrites, target, job))
+    return files
+
+
+def _refuse(result: FixResult, file: _FileToRewrite) -> None:
+    """The file is left alone: its sites need a person."""
+    if file.refusal is None:
+        function = result.router.split(":")[1]
+        result.skipped.append(file.path)
+        reason = f"the name '{function}' means something else in this module"
+    else:
+        result.refused[file.path] = file.refusal
+        reason = f"the file is left alone: {file.refusal}"
+    result.plan.needs_person += [NeedsPerson(file.path, r.span[0], reason) for r in file.rewrites]
+
+
+# (path, its bytes, its rewrites, the router's module)
+_RewriteJob = tuple[str, bytes, list[FixPlan], str]
+MapFiles = Callable[[Callable[[_RewriteJob], tuple[bytes | str | None, bool]], list[_RewriteJob]], Iterable[Any]]
+
+
+def _map_here(func: Callable[[_RewriteJob], tuple[bytes | str | None, bool]], jobs: list[_RewriteJob]) -> list[Any]:
+    return [func(job) for job in jobs]
+
+
+def _rewrite_job(job: _RewriteJob) -> tuple[bytes | str | None, bool]:
+    """One file's rewrite (None when libcst refuses the file), and whether it parses."""
+    path, before, rewrites, router_module = job
+    try:
+        after = _rewritten(path, before, rewrites, router_module)
+    except (cst.ParserSyntaxError, ValueError, RecursionError):
+        return None, False
+    if isinstance(after, str) or after == before:
+        return after, False
+    return after, _parses(path, after)
+
+
+def _parses(path: str, code: bytes) -> bool:
+    try:
+        parse_module_unvalidated(notebook.code_text(code).text if notebook.is_notebook(path) else code)
+    except Exception:  # (said again, as an error, where the fix is checked: compute_fix)
+        return False
+    return True
 
 
 def _rewritten(path: str, before: bytes, rewrites: list[FixPlan], router_module: str) -> bytes | str:

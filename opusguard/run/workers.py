@@ -23,7 +23,7 @@ import atexit
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, TypeVar, cast
 
 if TYPE_CHECKING:  # (imported lazily: `check` forks the extraction process before importing much)
     from concurrent.futures import Future, ProcessPoolExecutor
@@ -37,6 +37,9 @@ if TYPE_CHECKING:  # (imported lazily: `check` forks the extraction process befo
 
     # A file to parse: (content, path, router names, cut_bodies: see FactsSource.facts_for).
     _Job = tuple[bytes, str, frozenset[str], bool | frozenset[str]]
+
+_Item = TypeVar("_Item")
+_Result = TypeVar("_Result")
 
 # Below this many files to parse, worker start-up costs more than it saves.
 MIN_FILES_FOR_WORKERS = 24
@@ -90,6 +93,25 @@ def _extract_alone(args: _Job, catalog: Catalog) -> FileFacts:
             return pool.submit(_extract, args).result()
         except BrokenProcessPool:
             return FileFacts(path=args[1], parse_error=CRASHED, parse_error_line=1)
+
+
+def parallel_map(func: Callable[[_Item], _Result], items: list[_Item], jobs: int) -> list[_Result]:
+    """[func(item) for item in items], in order; in forked workers when there are at
+    least MIN_FILES_FOR_WORKERS items and `jobs` (0: all cores) allows. A worker
+    that dies (a crash in libcst's native code) sends the batch back here, where the
+    same work would have run without workers."""
+    jobs = jobs or os.cpu_count() or 1
+    if jobs <= 1 or len(items) < MIN_FILES_FOR_WORKERS or not can_fork():
+        return [func(item) for item in items]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    try:
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+            return list(pool.map(func, items, chunksize=max(1, len(items) // (jobs * 4))))
+    except BrokenProcessPool:
+        return [func(item) for item in items]
 
 
 def can_fork() -> bool:
