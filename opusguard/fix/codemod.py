@@ -20,7 +20,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 import libcst as cst
 import yaml
@@ -281,11 +281,6 @@ def add_router_key(policy_text: str, router: str) -> str:
     return policy_text + _emit({"router": router}, 0, newline)
 
 
-def _load_yaml_data(text: str) -> Any:
-    """yaml.safe_load, with libyaml's parser where PyYAML has it (a tenth of the time)."""
-    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-
-
 def checked_policy_text(path: Path, before: str, after: str, tasks: list[NewTask]) -> Policy:
     """The policy `after` would be, or FixError: it must load and validate, keep every
     key and task of `before` as it was, and add exactly `tasks`, each sending the id
@@ -293,10 +288,9 @@ def checked_policy_text(path: Path, before: str, after: str, tasks: list[NewTask
     from opusguard.policy.tasks import PolicyError, load_policy_text
 
     try:
-        # (`before` loaded within the policy's bounds when it was read; `after` adds the
-        # generated tasks to it, and load_policy_text applies the bounds again)
-        old_data = _load_yaml_data(before) or {}
-        new_data = _load_yaml_data(after) or {}
+        # (PyYAML's own parser, as the policy's loader: libyaml refuses escapes it takes)
+        old_data = yaml.safe_load(before) or {}
+        new_data = yaml.safe_load(after) or {}
         policy = load_policy_text(path, after)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -632,14 +626,15 @@ def _refuse(result: FixResult, file: _FileToRewrite) -> None:
 
 # (path, its bytes, its rewrites, the router's module)
 _RewriteJob = tuple[str, bytes, list[FixPlan], str]
-MapFiles = Callable[[Callable[[_RewriteJob], tuple[bytes | str | None, bool]], list[_RewriteJob]], Iterable[Any]]
+_Rewritten = tuple[bytes | str | None, bool]  # (see _rewrite_job)
+MapFiles = Callable[[Callable[[_RewriteJob], _Rewritten], list[_RewriteJob]], Iterable[_Rewritten]]
 
 
-def _map_here(func: Callable[[_RewriteJob], tuple[bytes | str | None, bool]], jobs: list[_RewriteJob]) -> list[Any]:
+def _map_here(func: Callable[[_RewriteJob], _Rewritten], jobs: list[_RewriteJob]) -> list[_Rewritten]:
     return [func(job) for job in jobs]
 
 
-def _rewrite_job(job: _RewriteJob) -> tuple[bytes | str | None, bool]:
+def _rewrite_job(job: _RewriteJob) -> _Rewritten:
     """One file's rewrite (None when libcst refuses the file), and whether it parses."""
     path, before, rewrites, router_module = job
     try:
