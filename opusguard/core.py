@@ -260,7 +260,7 @@ def _children(value: Value) -> Iterator[Value]:
 class OnDemand:
     """The facts of a file's statements that name what the resolver asks for (a name
     or attribute whose binding the selection left out), parsed on demand; the
-    resolver takes that name's values from them (join.Resolver.with_name_parsed)."""
+    resolver takes that name's values from them (join.with_name_parsed)."""
 
     def __init__(self, parser: Parser, read: Callable[[str], bytes | None]):
         self.parser = parser
