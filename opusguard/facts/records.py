@@ -233,8 +233,8 @@ class FileFacts(Struct):
     annotations: dict[int, Annotation] = field(default_factory=dict)  # by target line
     lines: dict[int, str] = field(default_factory=dict)  # source lines findings point at
     # Attributes assigned in code that was not parsed, and module-level names whose
-    # assignment was not parsed (selection.py); the resolver asks for the file's
-    # facts before it reads one of them.
+    # assignment was not parsed (selection.py); before it reads one of them, the
+    # resolver asks for the facts of the statements that name it (core.OnDemand).
     cut_attributes: frozenset[str] = frozenset()
     cut_names: frozenset[str] = frozenset()
     # A notebook's facts are in the lines of its joined code cells: (first line,

@@ -341,20 +341,20 @@ class Resolver:
     # -- classes --
 
     def facts_with_attribute(self, path: str, attr: str) -> FileFacts | None:
-        """The file's facts, from the whole file if `attr` is assigned in code that was cut."""
+        """The file's facts, with `attr`'s values parsed now if it is assigned in code that was cut."""
         facts = self.files.get(path)
         if facts is not None and attr in facts.cut_attributes:
-            return self._whole(path, facts, attr)
+            return self._with_name_parsed(path, facts, attr)
         return facts
 
     def facts_with_name(self, path: str, name: str) -> FileFacts | None:
-        """The file's facts, from the whole file if `name` is bound in a statement that was cut."""
+        """The file's facts, with `name`'s values parsed now if it is bound in a statement that was cut."""
         facts = self.files.get(path)
         if facts is not None and name in facts.cut_names:
-            return self._whole(path, facts, name)
+            return self._with_name_parsed(path, facts, name)
         return facts
 
-    def _whole(self, path: str, facts: FileFacts, name: str) -> FileFacts:
+    def _with_name_parsed(self, path: str, facts: FileFacts, name: str) -> FileFacts:
         """The file's facts, with what the statements that bind `name` (or assign the
         attribute) say of it, parsed now."""
         if self.facts_naming is not None:
