@@ -295,9 +295,7 @@ def trigger_lines(
 def name_lines(source: bytes, names: frozenset[str]) -> TriggerLines:
     """The lines that hold one of `names` as a whole word, as trigger lines (the
     resolver asks for the statements that bind a name the selection left out)."""
-    offsets = [match.start() for name in names for match in _word(name.encode()).finditer(source)]
-    newlines = [match.start() for match in _NEWLINE.finditer(source)]
-    lines = sorted({bisect.bisect_left(newlines, offset) + 1 for offset in offsets})
+    lines = sorted(_lines_of(_newlines(source), _name_offsets(source, names)))
     return TriggerLines(lines, lines)
 
 
@@ -329,11 +327,23 @@ def trigger_line_kinds(
         ):
             if index not in triggers.routers or _CALL_OPEN_BYTES.match(source, end):
                 offsets.append(start)
-    for name in names:  # (asked for by the resolver: a few, rarely)
-        offsets.extend(match.start() for match in _word(name.encode()).finditer(source))
+    offsets += _name_offsets(source, names)  # (asked for by the resolver: a few, rarely)
     if not offsets and not model_word_offsets:
         return TriggerLines([], [])
-    newlines = [match.start() for match in _NEWLINE.finditer(source)]
-    strong = {bisect.bisect_left(newlines, offset) + 1 for offset in offsets}
-    every = strong | {bisect.bisect_left(newlines, offset) + 1 for offset in model_word_offsets}
-    return TriggerLines(sorted(every), sorted(strong))
+    newlines = _newlines(source)
+    strong = _lines_of(newlines, offsets)
+    return TriggerLines(sorted(strong | _lines_of(newlines, model_word_offsets)), sorted(strong))
+
+
+def _name_offsets(source: bytes, names: frozenset[str]) -> list[int]:
+    """Where each of `names` stands as a whole word."""
+    return [match.start() for name in names for match in _word(name.encode()).finditer(source)]
+
+
+def _newlines(source: bytes) -> list[int]:
+    return [match.start() for match in _NEWLINE.finditer(source)]
+
+
+def _lines_of(newlines: list[int], offsets: list[int]) -> set[int]:
+    """The (1-based) lines the byte offsets are on (`newlines`: the source's, _newlines)."""
+    return {bisect.bisect_left(newlines, offset) + 1 for offset in offsets}

@@ -522,10 +522,9 @@ def _is_plain_string(statement: ast.stmt) -> bool:
 
 
 def _is_string(statement: ast.stmt) -> bool:
-    return (
-        isinstance(statement, ast.Expr)
-        and isinstance(statement.value, (ast.Constant, ast.JoinedStr))
-        and (not isinstance(statement.value, ast.Constant) or isinstance(statement.value.value, str))
+    """A string statement, an f-string too (it would read as a docstring)."""
+    return _is_plain_string(statement) or (
+        isinstance(statement, ast.Expr) and isinstance(statement.value, ast.JoinedStr)
     )
 
 
