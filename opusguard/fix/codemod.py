@@ -556,16 +556,17 @@ def _rewrite_files(
     independent: `map_files` may run them in other processes. Returns the files
     whose rewrite was checked to parse."""
     files = _files_to_rewrite(result, project, sources, cwd, root)
-    jobs = [file.job for file in files if file.job is not None]
+    router_module = result.router.split(":")[0]
+    jobs = [(file.path, file.before, file.rewrites, router_module) for file in files if file.target is not None]
     outcomes = dict(zip((job[0] for job in jobs), map_files(_rewrite_job, jobs)))
     checked = set()
     for file in files:
-        if file.refusal is not None or file.job is None or file.target is None:
+        if file.target is None:
             _refuse(result, file)
             continue
-        path, before, rewrites, _ = file.job
+        path, before, rewrites = file.path, file.before, file.rewrites
         if file.target in result.targets.values():
-            _refuse(result, replace(file, refusal="another name of a file already rewritten"))
+            _refuse(result, replace(file, target=None, refusal="another name of a file already rewritten"))
             continue
         after, parses = outcomes[path]
         if after is None:  # libcst refuses some odd files
@@ -583,9 +584,11 @@ def _rewrite_files(
 class _FileToRewrite(Struct, frozen=True):
     path: str
     rewrites: list[FixPlan]
-    target: Path | None = None
-    job: _RewriteJob | None = None
-    refusal: str | None = None  # why the file is left alone (None: the router's name is bound here)
+    target: Path | None = None  # the file to write; None: left alone
+    before: bytes = b""
+    # Why it is left alone, when it is: its file cannot be written safely (this),
+    # or (None) the router's name means something else in it.
+    refusal: str | None = None
 
 
 def _files_to_rewrite(
@@ -604,11 +607,10 @@ def _files_to_rewrite(
             continue
         target, reason = _write_target(cwd / path, root)
         if reason is not None:
-            files.append(_FileToRewrite(path, rewrites, target, refusal=reason))
+            files.append(_FileToRewrite(path, rewrites, refusal=reason))
             continue
         before = sources.get(path)
-        job = (path, before if before is not None else target.read_bytes(), rewrites, router_module)
-        files.append(_FileToRewrite(path, rewrites, target, job))
+        files.append(_FileToRewrite(path, rewrites, target, before if before is not None else target.read_bytes()))
     return files
 
 
