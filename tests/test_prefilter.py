@@ -147,7 +147,7 @@ def _trigger_regex(router_names: frozenset[str]) -> str:
         r"|(?i:opus|sonnet|haiku)['\"]"
         r"|\b(?:" + "|".join(re.escape(n) for n in sorted(names)) + r")\b"
         # the router counts only where it is called
-        r"|\b(?:" + "|".join(re.escape(n) for n in sorted(routers)) + r")\b(?:\s|\\|#[^\n]*)*\("
+        r"|\b(?:" + "|".join(re.escape(n) for n in sorted(routers)) + r")\b(?:\s|\\|#[^\n]*\n)*\("
     )
 
 
@@ -209,6 +209,16 @@ def test_trigger_search_agrees_with_the_regex(router):
         assert prefilter.text_may_matter(text, router) == (text_pattern.search(text) is not None), text
         data = text.encode("utf-8", "replace")
         assert prefilter.function_may_matter(data, router) == (bytes_pattern.search(data) is not None), text
+
+
+@pytest.mark.parametrize("opens", [False, True])
+def test_a_router_name_before_a_comment_of_many_hashes_is_decided_at_once(opens):
+    # A comment may hold "#" anywhere: had a comment ended anywhere, "# # # ..." would split
+    # in 2**n ways before "(" was found missing (a line of 40 took longer than any run).
+    comment = b"route  " + b"# " * 40 + b"\n"
+    source = comment + (b"('t')\n" if opens else b"x = 1\n")
+    assert prefilter.trigger_lines(source) == ([1] if opens else [])
+    assert prefilter.text_may_matter(source.decode()) == opens
 
 
 def test_phase_two_reads_a_class_attribute_through_its_class():

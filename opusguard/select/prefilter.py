@@ -211,9 +211,10 @@ def _word(name: bytes) -> re.Pattern[bytes]:
 # functions.
 _ANY_CASE_WORDS = (b"claude", b"odel", *_ALIAS_WORDS)
 # What may stand between a called name and its "(": spaces, newlines (in brackets),
-# backslash continuations, comments.
-_CALL_OPEN_TEXT = re.compile(r"(?:\s|\\|#[^\n]*)*\(")
-_CALL_OPEN_BYTES = re.compile(rb"(?:\s|\\|#[^\n]*)*\(")
+# backslash continuations, comments. A comment runs to its newline: one way to
+# match any text (with `#[^\n]*` alone, "# # # ..." splits in 2**n ways before a failure).
+_CALL_OPEN_TEXT = re.compile(r"(?:\s|\\|#[^\n]*\n)*\(")
+_CALL_OPEN_BYTES = re.compile(rb"(?:\s|\\|#[^\n]*\n)*\(")
 
 
 class _Triggers:
