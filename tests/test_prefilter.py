@@ -134,20 +134,32 @@ def test_phase_two_finds_a_name_that_overlaps_another():
     assert not prefilter.may_use_names(b"llm(model=OTHER)\n", names)
 
 
-def _trigger_regex(router_names: frozenset[str]) -> str:
-    """The definition function_may_matter and text_may_matter must agree with."""
+def _trigger_regex(router_names: frozenset[str], *, written_as_call: bool) -> str:
+    """The definition trigger_lines (`written_as_call`: an SDK name counts only where
+    a call is written with it) and text_may_matter (anywhere) must agree with."""
     import re
 
     from opusguard.facts import sinks
 
-    names = {sink.suffix[0] for sink in sinks.SINKS}
+    def alternatives(words):
+        return "|".join(re.escape(n) for n in sorted(words))
+
+    segments = {sink.suffix[0] for sink in sinks.SINKS if len(sink.suffix) > 1}
+    called = {sink.suffix[0] for sink in sinks.SINKS} - segments
     routers = {name.split(".")[-1] for name in router_names}
+    between = r"(?:\s|\\|\)|#[^\n]*\n)*"  # spaces, continuations, a closing bracket, comments
+    if written_as_call:
+        sdk_names = (
+            r"|\.[ \t\r\n\\]*\b(?:" + alternatives(segments) + r")\b"
+            r"|\b(?:" + alternatives(segments) + r")\b" + between + r"\."
+            r"|\b(?:" + alternatives(called) + r")\b" + between + r"\("
+        )
+    else:
+        sdk_names = r"|\b(?:" + alternatives(segments | called) + r")\b"
+    # the router counts only where it is called
+    router_calls = r"|\b(?:" + alternatives(routers - called - segments) + r")\b(?:\s|\\|#[^\n]*\n)*\("
     return (
-        r"[cC][lL][aA][uU][dD][eE]|opusguard:|[oO][dD][eE][lL]"
-        r"|(?i:opus|sonnet|haiku)['\"]"
-        r"|\b(?:" + "|".join(re.escape(n) for n in sorted(names)) + r")\b"
-        # the router counts only where it is called
-        r"|\b(?:" + "|".join(re.escape(n) for n in sorted(routers)) + r")\b(?:\s|\\|#[^\n]*\n)*\("
+        r"[cC][lL][aA][uU][dD][eE]|opusguard:|[oO][dD][eE][lL]|(?i:opus|sonnet|haiku)['\"]" + sdk_names + router_calls
     )
 
 
@@ -158,6 +170,19 @@ TRIGGER_CASES = [
     "é = LM(1)",
     "éLM(1)",
     "api = client.messages",
+    "f(messages=messages)",
+    "client . messages",
+    "client.\\\n    messages",
+    "(client.messages).create(x)",
+    "messages  # why\n  .create(x)",
+    "messages.create",
+    "for m in messages:",
+    "completion(model=m)",
+    "x.completion (1)",
+    "(ChatAnthropic)(m)",
+    "completion = done",
+    "return completion",
+    "Agent[Deps](m)",
     "x.messagesx",
     "# OpusGuard: no",
     "# opusguard: ignore",
@@ -200,8 +225,9 @@ def test_trigger_search_agrees_with_the_regex(router):
     import sysconfig
     from pathlib import Path
 
-    text_pattern = re.compile(_trigger_regex(router))
-    bytes_pattern = re.compile(_trigger_regex(router).encode())
+    text_pattern = re.compile(_trigger_regex(router, written_as_call=False))
+    bytes_pattern = re.compile(_trigger_regex(router, written_as_call=True).encode())
+    loose_pattern = re.compile(_trigger_regex(router, written_as_call=False).encode())
     texts = list(TRIGGER_CASES)
     for path in sorted(Path(sysconfig.get_paths()["stdlib"]).glob("*.py"))[:60]:
         texts += path.read_text(encoding="utf-8", errors="replace").splitlines()
@@ -209,6 +235,8 @@ def test_trigger_search_agrees_with_the_regex(router):
         assert prefilter.text_may_matter(text, router) == (text_pattern.search(text) is not None), text
         data = text.encode("utf-8", "replace")
         assert prefilter.function_may_matter(data, router) == (bytes_pattern.search(data) is not None), text
+        kinds = prefilter.trigger_line_kinds(data, router)
+        assert bool(kinds.lines or kinds.loose) == (loose_pattern.search(data) is not None), text
 
 
 @pytest.mark.parametrize("opens", [False, True])

@@ -553,3 +553,48 @@ def test_a_docstring_that_says_model_is_no_trigger():
     assert b"describe" not in sliced.text and b"Helpers" not in sliced.text
     assert b"Defaults to claude-opus-4-1." in sliced.text and b"print(model)" in sliced.text
     assert sliced.cut_functions == {"describe"}
+
+
+def test_an_sdk_name_counts_where_a_call_is_written_with_it():
+    # `messages=messages` hands a list on: no call fact can come from it. The shape's
+    # segment keeps a statement where a dot touches it, a called name before its "(".
+    source = (
+        b"import anthropic\nfrom litellm import completion\n\n\n"
+        b"def summarize(messages):\n    text = render(messages=messages)\n    return text\n\n\n"
+        b"def ask(client, messages):\n    return client.messages.create(messages=messages, **OPTIONS)\n\n\n"
+        b"def call(messages):\n    return completion(messages=messages, **OPTIONS)\n\n\n"
+        b"def done(completion):\n    return completion\n"
+    )
+    sliced = assert_same_facts(source)
+    assert sliced is not None
+    assert sliced.cut_functions == {"summarize", "done"}
+    assert [c.sink for c in facts(source, cut_bodies=True).calls] == ["anthropic messages.create", "litellm completion"]
+
+
+@pytest.mark.parametrize(
+    "alias",
+    [
+        "api = client.messages",
+        "api: Messages = client.messages",
+        "api, n = client.messages, 1",
+        "api = messages",  # the module anthropic.resources.messages
+        "if client: api = client.messages",
+        "api = client.beta.messages if beta else client.messages",
+        "api = client.messages or fallback",
+        "api = (m := client.messages)",
+    ],
+)
+@pytest.mark.parametrize("nested", [False, True], ids=["same-function", "nested-function"])
+def test_a_call_through_a_local_alias_of_an_sdk_segment_is_kept(alias, nested):
+    # `api.create(...)` is `client.messages.create(...)` to the facts, and the name
+    # `messages` that stands alone in it is then a trigger again, as it once was.
+    call = "api.create(messages=history, **OPTIONS)"
+    body = f"    def later():\n        return {call}\n    return later\n" if nested else f"    return {call}\n"
+    source = (
+        "from anthropic.resources import messages\n\n\n"
+        f"def ask(client, history, beta):\n    {alias}\n{body}\n\n"
+        "def other(messages):\n    return len(messages)\n"
+    ).encode()
+    sliced = assert_same_facts(source)
+    assert sliced is not None and sliced.cut_functions == {"other"}
+    assert [c.sink for c in facts(source, cut_bodies=True).calls] == ["anthropic messages.create"]

@@ -140,3 +140,5 @@ def match_sink(callee_segments: tuple[str, ...]) -> Sink | None:
 
 
 CLAUDE_ONLY_SINKS = frozenset(s.name for s in SINKS if s.claude_only)
+# The first segments of the shapes of two or more (`messages` of messages.create).
+SEGMENT_NAMES = frozenset(s.suffix[0] for s in SINKS if len(s.suffix) > 1)

@@ -209,12 +209,26 @@ def _word(name: bytes) -> re.Pattern[bytes]:
 # word, then "(": a variable or parameter called `route` adds nothing). Found with
 # multi-pattern searches, not a regex alternation: a tenth of the time on the kept
 # functions.
+#
+# An SDK shape's segment makes a call fact only where a call is written with it:
+# before its "(" (`completion(`, `ChatAnthropic(`), or, for a shape of two or more
+# segments, with a dot touching it (`client.messages.create`, and `api =
+# client.messages`, whose `api.create(...)` the function reads through the alias).
+# So selection keeps statements for those places only (TriggerLines.lines); a
+# `messages=messages` elsewhere (half the SDK words of a chat library) is the
+# word alone, kept apart (TriggerLines.loose) for selection's conservative checks.
 _ANY_CASE_WORDS = (b"claude", b"odel", *_ALIAS_WORDS)
 # What may stand between a called name and its "(": spaces, newlines (in brackets),
 # backslash continuations, comments. A comment runs to its newline: one way to
 # match any text (with `#[^\n]*` alone, "# # # ..." splits in 2**n ways before a failure).
 _CALL_OPEN_TEXT = re.compile(r"(?:\s|\\|#[^\n]*\n)*\(")
 _CALL_OPEN_BYTES = re.compile(rb"(?:\s|\\|#[^\n]*\n)*\(")
+# A call of an SDK shape's name, parenthesised too (`(ChatAnthropic)(...)` is one).
+_SINK_CALL_OPEN = re.compile(rb"(?:\s|\\|\)|#[^\n]*\n)*\(")
+# A dot after a segment (`messages .create`, `(client.messages).create`), or before it.
+_DOT_AFTER = re.compile(rb"(?:\s|\\|\)|#[^\n]*\n)*\.")
+_SPACE_BEFORE = frozenset(b" \t\r\n\\")
+_DOT = ord(".")
 
 
 class _Triggers:
@@ -235,6 +249,9 @@ class _Triggers:
         # The router's name is one of them; a match of it counts only before a "(".
         names = sorted({*sink_names, *routers})
         self.routers = frozenset(names.index(router) for router in routers if router not in sink_names)
+        # (index -> True: a first segment of a longer shape, which a dot must touch;
+        # False: a name that is called)
+        self.segment = {names.index(name): name in sinks.SEGMENT_NAMES for name in sink_names}
         self.names_bytes = ahocorasick_rs.BytesAhoCorasick(
             [n.encode() for n in names], matchkind=ahocorasick_rs.MATCHKIND_LEFTMOST_LONGEST
         )
@@ -287,9 +304,10 @@ def trigger_lines(
     source: bytes, router_names: frozenset[str] = frozenset({"route"}), names: frozenset[str] = frozenset()
 ) -> list[int]:
     """The lines (1-based, sorted) that hold a trigger: "claude" or "odel" in any
-    case, a bare Agent SDK alias, "opusguard:", an SDK shape's distinctive name as
-    a whole word, a call of the router, or one of `names` as a whole word. A
-    statement whose lines hold none cannot add a call or literal fact."""
+    case, a bare Agent SDK alias, "opusguard:", an SDK shape's distinctive name
+    where a call is written with it (see _ANY_CASE_WORDS), a call of the router, or
+    one of `names` as a whole word. A statement whose lines hold none cannot add a
+    call or literal fact (selection.py: but for one read through an alias)."""
     return trigger_line_kinds(source, router_names, names).lines
 
 
@@ -305,6 +323,9 @@ class TriggerLines(NamedTuple):
     # The lines with a trigger other than "odel": what a plain string can hold that
     # matters (a docstring that mentions "the model" holds nothing to read).
     strong: list[int]
+    # The lines with an SDK shape's name as a whole word where no call is written
+    # with it (`messages=messages`): lines + loose is where any trigger word stands.
+    loose: list[int] = []
 
 
 def trigger_line_kinds(
@@ -315,6 +336,7 @@ def trigger_line_kinds(
     model_word = _ANY_CASE_WORDS.index(_MODEL_WORD)
     offsets: list[int] = []
     model_word_offsets: list[int] = []
+    loose_offsets: list[int] = []
     for index, start, _end in triggers.any_case_bytes.find_matches_as_indexes(source.lower()):
         (model_word_offsets if index == model_word else offsets).append(start)
     at = source.find(b"opusguard:")
@@ -326,14 +348,30 @@ def trigger_line_kinds(
         if (start == 0 or not _WORD_BYTE.match(source, start - 1)) and (
             end == end_of_text or not _WORD_BYTE.match(source, end)
         ):
-            if index not in triggers.routers or _CALL_OPEN_BYTES.match(source, end):
+            segment = triggers.segment.get(index)
+            if segment is None:
+                if index not in triggers.routers or _CALL_OPEN_BYTES.match(source, end):
+                    offsets.append(start)
+            elif _dot_touches(source, start, end) if segment else _SINK_CALL_OPEN.match(source, end):
                 offsets.append(start)
+            else:
+                loose_offsets.append(start)
     offsets += _name_offsets(source, names)  # (asked for by the resolver: a few, rarely)
-    if not offsets and not model_word_offsets:
+    if not offsets and not model_word_offsets and not loose_offsets:
         return TriggerLines([], [])
     newlines = _newlines(source)
     strong = _lines_of(newlines, offsets)
-    return TriggerLines(sorted(strong | _lines_of(newlines, model_word_offsets)), sorted(strong))
+    lines = strong | _lines_of(newlines, model_word_offsets)
+    return TriggerLines(sorted(lines), sorted(strong), sorted(_lines_of(newlines, loose_offsets) - lines))
+
+
+def _dot_touches(source: bytes, start: int, end: int) -> bool:
+    """Whether a dot stands right before or after source[start:end] (spaces, line
+    continuations, a closing bracket or a comment after it between)."""
+    before = start - 1
+    while before >= 0 and source[before] in _SPACE_BEFORE:
+        before -= 1
+    return (before >= 0 and source[before] == _DOT) or _DOT_AFTER.match(source, end) is not None
 
 
 def _name_offsets(source: bytes, names: frozenset[str]) -> list[int]:

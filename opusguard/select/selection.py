@@ -6,7 +6,9 @@ CPython's parser (C, a small part of libcst's cost) gives the file's statements;
 this module keeps, with the lines of every block around them:
 
 - in a function, the statements whose lines hold a trigger (prefilter.trigger_lines:
-  a model, a model keyword, an SDK name, the router, an annotation), and then the
+  a model, a model keyword, an SDK name where a call is written with it, the router,
+  an annotation; in a function that makes a local alias of an SDK segment, `api =
+  client.messages`, the segment's name wherever it stands), and then the
   statements of the same function that bind a name a kept statement reads (so a
   local keeps its value), the imports of a function that keeps anything, and the
   header of every block around a kept statement (so `for`, `with`, `if` and `try`
@@ -40,6 +42,7 @@ from collections.abc import Callable, Iterable
 from msgspec import Struct
 
 from opusguard.base import limits
+from opusguard.facts import sinks
 from opusguard.select import prefilter
 
 # An identifier in UTF-8 bytes (bytes patterns know only ASCII letters).
@@ -48,6 +51,8 @@ _NAME = rb"(?:[A-Za-z_]|[\x80-\xff])(?:\w|[\x80-\xff])*"
 # `obj.attr: T = `, `obj.attr += ` (a superset: `f(a.b, c)` counts too).
 _ASSIGNED_ATTRIBUTE = re.compile(rb"\.(" + _NAME + rb")[ \t]*(?:[,:]|\+?=(?!=))")
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
+# Where a statement's text may make a local alias of an SDK shape's segment (_is_segment_alias).
+_SEGMENT_WORD = re.compile(rb"|".join(re.escape(name.encode()) for name in sorted(sinks.SEGMENT_NAMES)))
 _DEFINITIONS = (*_FUNCTIONS, ast.ClassDef)
 # What has a name as written (selection.name_of).
 _Named = ast.Name | ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
@@ -128,8 +133,12 @@ def select_statements(
 class _Selector:
     def __init__(self, source: bytes, trigger_lines: prefilter.TriggerLines):
         self.lines = source.splitlines(keepends=True)
+        self.trigger_lines = trigger_lines
         self.triggers = trigger_lines.lines
         self.strong_triggers = trigger_lines.strong
+        self.loose_triggers = trigger_lines.loose
+        # Set when a function makes a local alias of an SDK shape's segment (see _Function.walk).
+        self.segment_alias_seen = False
         self.keep: set[int] = set()  # file lines kept as they are
         self.offsets = list(itertools.accumulate(map(len, self.lines), initial=0))  # of each line's start
         self.long_statements: list[tuple[int, int, int]] = []
@@ -146,6 +155,11 @@ class _Selector:
 
     def has_trigger(self, first: int, last: int) -> bool:
         return _any_between(self.triggers, first, last)
+
+    def may_hold_trigger(self, first: int, last: int) -> bool:
+        """has_trigger, or an SDK shape's name stands there alone (TriggerLines.loose):
+        whether a function is looked into at all."""
+        return _any_between(self.triggers, first, last) or _any_between(self.loose_triggers, first, last)
 
     def statements_have_trigger(self, statements: list[ast.stmt], first: int, last: int) -> bool:
         """Whether simple statements on lines first..last hold a trigger; in plain
@@ -199,7 +213,11 @@ class _Selector:
             if (
                 isinstance(statement, _DEFINITIONS)
                 and not shares_lines
-                and (_body_below(statement) or isinstance(statement, _FUNCTIONS) and not self.has_trigger(first, last))
+                and (
+                    _body_below(statement)
+                    or isinstance(statement, _FUNCTIONS)
+                    and not self.may_hold_trigger(first, last)
+                )
             ):
                 kept_any |= self.definition(statement, prefix)
             elif _blocks(statement) and not shares_lines and _body_below(statement):
@@ -244,16 +262,40 @@ class _Selector:
             return True
         self.defined[qualname] = self.defined.get(qualname, 0) + 1
         # (Most functions hold no trigger: they are not looked into.)
-        if (
-            self.has_trigger(_first_line(statement), statement.end_lineno or statement.lineno)
-            and _body_below(statement)
-            and _Function(self, statement, qualname).select()
+        if self.may_hold_trigger(_first_line(statement), statement.end_lineno or statement.lineno) and _body_below(
+            statement
         ):
-            return True
+            function = self.chosen_function(statement, qualname)
+            if function is not None:
+                function.emit_function()
+                return True
         self.cut_functions.append((qualname, statement))
         self.cut_attributes.update(self.assigned_attributes(statement))
         self.nothing_left_out = False
         return False
+
+    def chosen_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef, qualname: str) -> _Function | None:
+        """The function with its statements chosen, None if it keeps nothing.
+
+        A function that makes a local alias of an SDK shape's segment (`api =
+        client.messages`) reads that shape through it (`api.create(messages=m)`), where
+        the segment's name may stand alone: it is chosen again with the name as a
+        trigger wherever it stands, as every SDK name once was."""
+        self.segment_alias_seen = False
+        function = _Function(self, node, qualname)
+        if function.choose() and not self.segment_alias_seen:
+            return function
+        if not self.segment_alias_seen:
+            return None
+        loose = self.trigger_lines
+        self.triggers = sorted({*loose.lines, *loose.loose})
+        self.strong_triggers = sorted({*loose.strong, *loose.loose})
+        try:
+            function = _Function(self, node, qualname)
+            return function if function.choose() else None
+        finally:
+            self.triggers, self.strong_triggers = loose.lines, loose.strong
+            self.segment_alias_seen = False
 
     def result(self) -> SlicedSource:
         # A function left out is recorded by name if defined once; one defined more
@@ -327,12 +369,6 @@ class _Function:
                 self.mark(statement)
         return True
 
-    def select(self) -> bool:
-        if not self.choose():
-            return False
-        self.emit_function()
-        return True
-
     def emit_function(self) -> None:
         body = self.node.body
         self.selector.keep_lines(_first_line(self.node), _first_line(body[0]) - 1)
@@ -346,19 +382,13 @@ class _Function:
             if len(group) == 1 and isinstance(statement, _FUNCTIONS) and _body_below(statement):
                 nested = _Function(self.selector, statement, f"{self.qualname}.{self.selector.name_of(statement)}")
                 self.nested[id(statement)] = nested
-                if self.selector.has_trigger(first, last) and nested.choose():
+                if self.selector.may_hold_trigger(first, last) and nested.choose():
                     self.kept.add(id(statement))
                     self.reads |= nested.reads
                 continue
             blocks = _blocks(statement)
             if len(group) > 1 or not blocks or isinstance(statement, ast.ClassDef) or not _body_below(statement):
-                # Simple statements, or a compound one taken as a unit.
-                text = self.selector.text(first, last)
-                for member in group:
-                    self.bindings.append((member, _bound_by(member, text)))
-                if self.selector.statements_have_trigger(group, first, last):
-                    for member in group:
-                        self.mark(member)
+                self.walk_unit(group, first, last)
                 continue
             header_last = _first_line(blocks[0][0]) - 1
             self.bindings.append((statement, _header_bound(statement)))
@@ -369,6 +399,17 @@ class _Function:
                 self.mark(statement)
             for block in blocks:
                 self.walk(block)
+
+    def walk_unit(self, group: list[ast.stmt], first: int, last: int) -> None:
+        """Simple statements on lines first..last, or a compound one taken as a unit."""
+        text = self.selector.text(first, last)
+        for member in group:
+            self.bindings.append((member, _bound_by(member, text)))
+        if _SEGMENT_WORD.search(text) and any(_holds_segment_alias(member) for member in group):
+            self.selector.segment_alias_seen = True
+        if self.selector.statements_have_trigger(group, first, last):
+            for member in group:
+                self.mark(member)
 
     def mark(self, statement: ast.stmt) -> None:
         self.kept.add(id(statement))
@@ -526,6 +567,38 @@ def _is_string(statement: ast.stmt) -> bool:
     return _is_plain_string(statement) or (
         isinstance(statement, ast.Expr) and isinstance(statement.value, ast.JoinedStr)
     )
+
+
+def _is_segment_alias(statement: ast.stmt) -> bool:
+    """An assignment whose value names an SDK shape's segment: `api = client.messages`,
+    `m = messages`, `a, b = x.batches, y`, `api = c.beta.messages if beta else
+    c.messages`: a local the facts may read a callee's root through (`api.create(...)`
+    is `client.messages.create`). A superset of what the facts take for one: every
+    branch of a conditional, every operand of `or`, every item of a tuple."""
+    if isinstance(statement, (ast.Assign, ast.AnnAssign)) and statement.value is not None:
+        return _may_be_segment(statement.value)
+    return False
+
+
+def _may_be_segment(value: ast.expr) -> bool:
+    if isinstance(value, ast.Name):
+        return value.id in sinks.SEGMENT_NAMES
+    if isinstance(value, ast.Attribute):
+        return value.attr in sinks.SEGMENT_NAMES
+    if isinstance(value, ast.IfExp):
+        return _may_be_segment(value.body) or _may_be_segment(value.orelse)
+    if isinstance(value, (ast.BoolOp, ast.Tuple, ast.List)):
+        return any(map(_may_be_segment, value.values if isinstance(value, ast.BoolOp) else value.elts))
+    if isinstance(value, (ast.NamedExpr, ast.Starred)):
+        return _may_be_segment(value.value)
+    return False
+
+
+def _holds_segment_alias(statement: ast.stmt) -> bool:
+    """_is_segment_alias, or a statement taken as a unit holds one (`if x: api = client.messages`)."""
+    if isinstance(statement, _SIMPLE_BINDINGS):
+        return _is_segment_alias(statement)
+    return any(_is_segment_alias(node) for node in ast.walk(statement) if isinstance(node, ast.stmt))
 
 
 def _is_alias(statement: ast.stmt) -> bool:
