@@ -31,6 +31,10 @@ MAX_NESTING = 400
 # Larger files are not analysed at all (files between core.MAX_PARSE_BYTES and
 # this have their model literals checked); the largest real one seen is 1 MiB.
 MAX_SOURCE_BYTES = 4 * 1024 * 1024
+# Python's configparser reads a key in time that grows with the square of its
+# line's length (a line of 20,000 spaces takes 4 s); an INI file with a longer
+# line is reported, not read.
+MAX_INI_LINE = 4096
 
 # Each alternative starts with a byte of its own, so the search skips names and
 # spaces at C speed (no look-behind: it would make every byte a candidate).

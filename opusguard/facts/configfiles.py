@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING
 
 from msgspec import Struct, field
 
+from opusguard.base import limits
 from opusguard.facts.records import Span
 
 if TYPE_CHECKING:
@@ -184,7 +185,9 @@ def _env_values(text: str, is_model_id: IsModelId) -> Iterator[ConfigValue]:
             yield ConfigValue((name,), value, (number, start + 1, number, start + 1 + width))
 
 
-_ENV_LINE = re.compile(r"^\s*(?:export\s+)?(?P<name>[A-Za-z_][A-Za-z0-9_.]*)\s*=\s*(?P<value>.*?)\s*$")
+# The value ends at its last non-space (a lazy `.*?` before `\s*$` rescans a run of
+# spaces from each of its characters: a long line took minutes).
+_ENV_LINE = re.compile(r"^\s*(?:export\s+)?(?P<name>[A-Za-z_][A-Za-z0-9_.]*)\s*=\s*(?P<value>(?:.*\S)?)\s*$")
 
 
 def _yaml_values(text: str, is_model_id: IsModelId) -> Iterator[ConfigValue]:
@@ -385,8 +388,9 @@ def _toml_occurrences(text: str) -> dict[str, list[tuple[int, int, int, str]]]:
     for number, line in enumerate(text.splitlines(), 1):
         if line.lstrip().startswith("["):
             continue
+        comment = line.find("#")  # (a string after a "#" is skipped, quoted or not)
         for match in _TOML_STRING.finditer(line):
-            if line[match.end() :].lstrip().startswith("=") or line[: match.start()].count("#"):
+            if _EQUALS_NEXT.match(line, match.end()) or 0 <= comment < match.start():
                 continue
             raw = match.group(0)
             value = raw[1:-1] if raw[0] == "'" else _toml_basic(raw)
@@ -398,7 +402,11 @@ def _toml_occurrences(text: str) -> dict[str, list[tuple[int, int, int, str]]]:
     return occurrences
 
 
-_TOML_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'[^\']*\'')
+# A string does not start after a backslash: outside a string one stands only in a
+# comment or a multi-line string, whose matches are dropped anyway, and `\"\"\"...`
+# in a comment would start a scan to the line's end at each quote.
+_TOML_STRING = re.compile(r'(?<!\\)"(?:[^"\\]|\\.)*"|\'[^\']*\'')
+_EQUALS_NEXT = re.compile(r"\s*=")
 _TOML_KEY = re.compile(r"""^\s*(?:[\w."'-]+\.)?(?P<key>"[^"]*"|'[^']*'|[\w-]+)\s*=""")
 
 
@@ -427,6 +435,9 @@ def _walk_data(data: object, keys: tuple[Key, ...]) -> Iterator[tuple[tuple[Key,
 def _ini_values(text: str, is_model_id: IsModelId) -> Iterator[ConfigValue]:
     import configparser
 
+    too_long = next((n for n, line in enumerate(text.splitlines(), 1) if len(line) > limits.MAX_INI_LINE), None)
+    if too_long is not None:
+        raise _ConfigError(f"invalid INI: line longer than {limits.MAX_INI_LINE} characters, not read", too_long)
     parser = configparser.ConfigParser(interpolation=None, strict=False)
     try:
         parser.read_string(text)
@@ -452,7 +463,8 @@ def _ini_values(text: str, is_model_id: IsModelId) -> Iterator[ConfigValue]:
             )
 
 
-_INI_LINE = re.compile(r"^(?P<key>[^\s#;\[=:][^=:]*?)\s*[=:]\s*(?P<value>.*?)\s*$")
+# Key and value end at their last non-space (see _ENV_LINE).
+_INI_LINE = re.compile(r"^(?P<key>[^\s#;\[=:](?:[^=:]*[^\s=:])?)\s*[=:]\s*(?P<value>(?:.*\S)?)\s*$")
 
 _PARSERS = {"env": _env_values, "yaml": _yaml_values, "json": _json_values, "toml": _toml_values, "ini": _ini_values}
 
