@@ -434,3 +434,60 @@ def test_fuzz_tagged_garbage_is_a_miss_through_the_cache(tmp_path, payload):
     path.write_bytes(_FORMAT + cache._tag(name, payload) + payload)
     found = cache.get(b"x")
     assert found is None or isinstance(found, FileFacts)
+
+
+# A long line of a scanned repository is read in linear time: each of these took
+# minutes to hours with the pattern it once met (a run of spaces or quotes that a
+# pattern could split many ways, or scanned again from each of its characters).
+_LONG = 200_000
+
+
+@pytest.mark.parametrize(
+    "path, content",
+    [
+        (".env", "MODEL=claude-opus-4-1" + " " * _LONG + "x\n"),
+        ("app.ini", "[llm]\n" + "".join(f"k{i} = claude-opus-4-1{' ' * 4000}x\n" for i in range(50))),
+        ("pyproject.toml", 'model = "claude-opus-4-1"\n# "' + '\\"' * _LONG + "\n"),
+        ("pyproject.toml", "models = [" + '"x",' * (_LONG // 4) + '"claude-opus-4-1"]\n'),
+    ],
+    ids=["env-spaces", "ini-spaces", "toml-escaped-quotes", "toml-many-strings"],
+)
+def test_a_long_config_line_is_read_in_one_pass(path, content):
+    from opusguard.facts.configfiles import parse_config
+
+    facts = parse_config(content.encode(), path, is_model_id=lambda text: text.startswith("claude-"))
+    assert facts.error is None and facts.values
+
+
+def test_an_ini_line_too_long_for_configparser_is_reported_not_read():
+    # (configparser's own key pattern takes time with the square of the line's length)
+    from opusguard.facts.configfiles import parse_config
+
+    content = "[llm]\nmodel" + " " * _LONG + "x = claude-opus-4-1\n"
+    facts = parse_config(content.encode(), "app.ini", is_model_id=lambda text: text.startswith("claude-"))
+    assert (facts.error, facts.error_line) == ("invalid INI: line longer than 4096 characters, not read", 2)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"from " * (_LONG // 5), b"from x import (\n" * (_LONG // 16), b"from a." + b" " * _LONG],
+    ids=["from-words", "unclosed-brackets", "spaces"],
+)
+def test_a_file_of_import_fragments_is_scanned_in_one_pass(content):
+    names = frozenset({prefilter.HeldName("SMART", "cfg")})
+    assert not prefilter.reads_names(content + b"\nSMART\n", names)
+
+
+def test_a_policy_line_of_spaces_after_tasks_is_rewritten_in_one_pass():
+    from opusguard.fix.codemod import append_tasks
+    from opusguard.rules.fixplan import NewTask
+
+    text = append_tasks("version: 1\ntasks:" + " " * _LONG + "#x\n", [NewTask("triage", "haiku", None, "a.py:1")])
+    assert "triage" in text
+
+
+def test_a_prompt_listing_many_words_is_searched_in_one_pass():
+    from opusguard.report import pricing
+
+    assert pricing._CHOICES.search("a, " * _LONG) is None
+    assert pricing._CHOICES.search("Answer " + "a, " * _LONG + "b or c.") is not None

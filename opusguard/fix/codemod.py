@@ -268,7 +268,10 @@ def _insertion_point(lines: list[str], key: yaml.Node, value: yaml.Node, newline
             insert_at += 1
         return indent, insert_at
     lines[key.end_mark.line] = re.sub(
-        r"tasks:\s*(\{\}|null|~)?\s*(\r\n|\r|\n)?$", lambda _: "tasks:" + newline, lines[key.end_mark.line]
+        # (one `\s*` where the value is absent: two side by side split a run of spaces n ways)
+        r"tasks:\s*(?:(\{\}|null|~)\s*)?(\r\n|\r|\n)?$",
+        lambda _: "tasks:" + newline,
+        lines[key.end_mark.line],
     )
     return 2, key.end_mark.line + 1
 

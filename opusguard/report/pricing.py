@@ -687,7 +687,9 @@ def _price_policy(
 _LABEL = re.compile(r"\b(?:classif\w*|categor\w*|label\w*|one word|exactly one|one of|sentiment)\b", re.I)
 _JSON = re.compile(r"\bjson\b|\bextract\w*|\bfields?\b|\bschema\b", re.I)
 _YES_NO = re.compile(r"\byes\b[^.?!]{0,20}\bno\b|\btrue\b[^.?!]{0,12}\bfalse\b|\bboolean\b", re.I)
-_CHOICES = re.compile(r"(?:[\w-]+, )+[\w-]+,? or [\w-]+|\bone of\b", re.I)
+# "a, b or c": the last "x, y,? or z" of a list is enough to know one is there (a
+# repeated group tried from every word of a long list rescans it from each).
+_CHOICES = re.compile(r"(?<![\w-])[\w-]+, [\w-]+,? or [\w-]|\bone of\b", re.I)
 _ROUTING = re.compile(r"\b(?:which (?:queue|team|department|agent|tool)|route|routing|triage)\b", re.I)
 _FORMAT = re.compile(r"\b(?:reformat|format|rewrite as|convert|translate|normali[sz]e)\b", re.I)
 # Words in a function or task name that say routine work; predicates (is_/has_/should_) only lead.
