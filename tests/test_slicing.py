@@ -598,3 +598,16 @@ def test_a_call_through_a_local_alias_of_an_sdk_segment_is_kept(alias, nested):
     sliced = assert_same_facts(source)
     assert sliced is not None and sliced.cut_functions == {"other"}
     assert [c.sink for c in facts(source, cut_bodies=True).calls] == ["anthropic messages.create"]
+
+
+def test_a_module_binding_that_names_an_sdk_shape_is_kept_for_the_resolver():
+    # `llm_router: Router | None = None` holds no call, but the resolver reads it as
+    # soon as `llm_router.acompletion(...)` is resolved: kept, it costs one line; cut,
+    # a parse of every statement of the file that names it (0.5 s for litellm's proxy).
+    source = (
+        b"from litellm import Router\n\nllm_router: Router | None = None\nTIMEOUT = 30\n\n\n"
+        b"async def ask(messages):\n    return await llm_router.acompletion(model=PICK, messages=messages)\n"
+    )
+    sliced = assert_same_facts(source)
+    assert sliced is not None
+    assert b"llm_router: Router" in sliced.text and sliced.cut_names == {"TIMEOUT"}

@@ -228,6 +228,9 @@ class _Selector:
                 and not shares_lines
                 and not _is_alias(statement)
                 and not self.statements_have_trigger([statement], first, last)
+                # (`llm_router: Router | None = None`: kept, else the resolver asks for it
+                # later, and parses every statement of the file that names it)
+                and not _any_between(self.loose_triggers, first, last)
                 and (bound := _bound_names(statement, self.name_of)) is not None
             ):
                 (self.cut_attributes if in_class else self.cut_names).update(bound)
