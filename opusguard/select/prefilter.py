@@ -290,7 +290,10 @@ def _has_whole_word(
 
 
 def text_may_matter(text: str, router_names: frozenset[str] = frozenset({"route"})) -> bool:
-    """function_may_matter for a statement's decoded text."""
+    """Whether a statement's decoded text may add a call or literal fact, for the
+    visitor: any trigger word, an SDK shape's name wherever it stands (a statement
+    kept for another reason may call through a local alias, `api.create(...)`:
+    TriggerLines.loose counts here)."""
     triggers = _triggers(router_names)
     if "opusguard:" in text or triggers.any_case_text.find_matches_as_indexes(text.lower()):
         return True
