@@ -139,6 +139,33 @@ CASES = [
         "a.py:6",
     ),
     (
+        "subclass override, the base imported under another name",
+        {
+            "a.py": CALL
+            + f'class Base:\n    MODEL = "{SONNET}"\n    def run(self):\n        return client.messages.create(model=self.MODEL)\n',
+            "b.py": f'from a import Base as Parent\nclass Deep(Parent):\n    MODEL = "{OPUS}"\n',
+        },
+        "a.py:6",
+    ),
+    (
+        "subclass override, the base through its module",
+        {
+            "a.py": CALL
+            + f'class Base:\n    MODEL = "{SONNET}"\n    def run(self):\n        return client.messages.create(model=self.MODEL)\n',
+            "b.py": f'import a\nclass Deep(a.Base):\n    MODEL = "{OPUS}"\n',
+        },
+        "a.py:6",
+    ),
+    (
+        "subclass override, the base through an alias",
+        {
+            "a.py": CALL
+            + f'class Base:\n    MODEL = "{SONNET}"\n    def run(self):\n        return client.messages.create(model=self.MODEL)\n',
+            "b.py": f'from a import Base\nAlias = Base\nclass Deep(Alias):\n    MODEL = "{OPUS}"\n',
+        },
+        "a.py:6",
+    ),
+    (
         "Enum member",
         {
             "a.py": CALL

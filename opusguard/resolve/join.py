@@ -180,6 +180,40 @@ def with_name_parsed(facts: FileFacts, named: FileFacts, name: str) -> FileFacts
     return replace(facts, bindings=bindings, classes=classes, functions=functions, imports=imports, lines=lines, **cut)
 
 
+class _BasesSpelled:
+    """A file's class bases by the name they are spelled with (`Base`, `mod.Base`), and
+    the other local names of each imported or aliased name (`from m import Base as
+    B`, `Alias = Base`): which bases may name a class called `name` (_find_subclasses)."""
+
+    def __init__(self, facts: FileFacts) -> None:
+        # spelled name -> (class index, base index, class name, base), in the order written
+        self.bases: dict[str, list[tuple[int, int, str, Value]]] = {}
+        for class_index, cls in enumerate(facts.classes.values()):
+            for base_index, base in enumerate(cls.bases):
+                spelled = base.attr if isinstance(base, Attr) else base.id if isinstance(base, Name) else None
+                if spelled is not None:
+                    self.bases.setdefault(spelled, []).append((class_index, base_index, cls.name, base))
+        self.aliases: dict[str, set[str]] = {}  # a name -> the local names it is known by too
+        for imp in facts.imports:
+            if imp.name is not None:
+                self.aliases.setdefault(imp.name, set()).add(imp.local)
+        for bound, value in facts.bindings.items():  # Alias = Base
+            target = value.id if isinstance(value, Name) else value.attr if isinstance(value, Attr) else None
+            if target is not None:
+                self.aliases.setdefault(target, set()).add(bound)
+
+    def named(self, name: str) -> list[tuple[str, Value]]:
+        """(class name, base) of each base spelled `name` or one of its aliases, in the order written."""
+        if name not in self.bases and name not in self.aliases:
+            return []  # (most files, for most names)
+        found = list(self.bases.get(name, ()))
+        for alias in self.aliases.get(name, ()):
+            if alias != name:
+                found += self.bases.get(alias, ())
+        found.sort(key=lambda entry: entry[:2])
+        return [(class_name, base) for _, _, class_name, base in found]
+
+
 class Resolver:
     def __init__(
         self,
@@ -207,6 +241,7 @@ class Resolver:
         # (path, class) -> its direct subclasses, filled per class name on demand
         self._subclasses: dict[tuple[str, str], list[tuple[str, str]]] = {}
         self._subclasses_named: set[str] = set()
+        self._bases: dict[str, tuple[FileFacts, _BasesSpelled]] = {}  # path -> (its facts, their index)
 
     def _index(self, path: str) -> None:
         for name in module_names_for_path(path):
@@ -415,22 +450,18 @@ class Resolver:
             return
         self._subclasses_named.add(name)
         for file_path, facts in list(self.files.items()):
-            aliases = {imp.local for imp in facts.imports if imp.name == name}
-            aliases.update(
-                bound
-                for bound, value in facts.bindings.items()  # Alias = Base
-                if (isinstance(value, Name) and value.id == name) or (isinstance(value, Attr) and value.attr == name)
-            )
-            for cls in facts.classes.values():
-                for base in cls.bases:
-                    spelled = base.attr if isinstance(base, Attr) else base.id if isinstance(base, Name) else None
-                    if spelled != name and spelled not in aliases:
-                        continue
-                    for result in self.eval(base, file_path):
-                        if isinstance(result, ClsRef):
-                            self._subclasses.setdefault((result.path, result.qualname), []).append(
-                                (file_path, cls.name)
-                            )
+            for cls, base in self._bases_spelled(file_path, facts).named(name):
+                for result in self.eval(base, file_path):
+                    if isinstance(result, ClsRef):
+                        self._subclasses.setdefault((result.path, result.qualname), []).append((file_path, cls))
+
+    def _bases_spelled(self, path: str, facts: FileFacts) -> _BasesSpelled:
+        """The file's class bases by the name they are spelled with, made once per
+        version of its facts (a name parsed on demand may add an import or alias)."""
+        known = self._bases.get(path)
+        if known is None or known[0] is not facts:
+            known = self._bases[path] = (facts, _BasesSpelled(facts))
+        return known[1]
 
     # -- evaluation --
 
