@@ -258,7 +258,7 @@ def _children(value: Value) -> Iterator[Value]:
 
 
 class OnDemand:
-    """The facts of a file's statements that name what the resolver asks for (a name
+    """The facts of a file's statements that bind what the resolver asks for (a name
     or attribute whose binding the selection left out), parsed on demand; the
     resolver takes that name's values from them (join.with_name_parsed)."""
 

@@ -539,6 +539,35 @@ def test_a_name_asked_for_later_is_parsed_without_the_whole_file():
     assert again.classes["Agent"].attrs["engine"] == whole.classes["Agent"].attrs["engine"]
 
 
+def test_a_name_asked_for_keeps_the_statements_that_bind_it_not_those_that_read_it():
+    # Every way the facts give a name or attribute a value is kept; a statement
+    # that only reads it (most of a class's methods read `self.engine`) is not.
+    source = (
+        b"import os\n"
+        b"A, SMART = 'a', os.environ.get('X', 'm')\n"
+        b"print(SMART)\n"
+        b"class Agent:\n"
+        b"    engine: str = 'x'\n"
+        b"    def __init__(self):\n"
+        b"        self.engine += '-latest'\n"
+        b"        self.other, self.engine = 1, 'y'\n"
+        b"    def configure(self):\n"
+        b"        with open('e.txt') as self.engine:\n"
+        b"            pass\n"
+        b"    def run(self):\n"
+        b"        print(self.engine)\n"
+        b"        return len(self.engine)\n"
+    )
+    kept = selection.select_statements(source, names=frozenset({"SMART", "engine"}), names_only=True)
+    assert kept is not None
+    kept_lines = set(kept.line_map)
+    assert {2, 5, 7, 8, 10} <= kept_lines
+    assert not {3, 13, 14} & kept_lines
+    again, whole = facts(source, cut_bodies=frozenset({"SMART", "engine"})), facts(source, cut_bodies=False)
+    assert again.bindings["SMART"] == whole.bindings["SMART"]
+    assert again.classes["Agent"].attrs["engine"] == whole.classes["Agent"].attrs["engine"]
+
+
 def test_a_docstring_that_says_model_is_no_trigger():
     # Nothing is read in a plain string: "the model to use" keeps neither the
     # docstring nor its function; a model id or an f-string in one still counts.

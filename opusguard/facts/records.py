@@ -234,7 +234,7 @@ class FileFacts(Struct):
     lines: dict[int, str] = field(default_factory=dict)  # source lines findings point at
     # Attributes assigned in code that was not parsed, and module-level names whose
     # assignment was not parsed (selection.py); before it reads one of them, the
-    # resolver asks for the facts of the statements that name it (core.OnDemand).
+    # resolver asks for the facts of the statements that bind it (core.OnDemand).
     cut_attributes: frozenset[str] = frozenset()
     cut_names: frozenset[str] = frozenset()
     # A notebook's facts are in the lines of its joined code cells: (first line,

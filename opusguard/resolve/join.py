@@ -157,7 +157,7 @@ def _shared_prefix(a: str, b: str) -> int:
 
 def with_name_parsed(facts: FileFacts, named: FileFacts, name: str) -> FileFacts:
     """`facts`, with `name` no longer among what was cut, and what `named` (the facts
-    of the file's statements that name it) says of it: its module-level binding,
+    of the file's statements that bind it) says of it: its module-level binding,
     its value in each class, and what those values may read (the parameters of a
     function the first selection left out, imports in a function, source lines)."""
     cut = {"cut_names": facts.cut_names - {name}, "cut_attributes": facts.cut_attributes - {name}}
@@ -226,7 +226,7 @@ class Resolver:
     ) -> None:
         self.router_module, self.router_function = router
         self.configs = configs  # the run's .env / YAML / TOML / JSON files (configfiles.ConfigView)
-        self.facts_naming = facts_naming  # (path, name) -> the facts of the file's statements naming it
+        self.facts_naming = facts_naming  # (path, name) -> the facts of the file's statements binding it
         self.files = dict(files)
         self.catalog = catalog
         self.find_module = find_module

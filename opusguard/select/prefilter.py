@@ -321,13 +321,6 @@ def trigger_lines(
     return trigger_line_kinds(source, router_names, names).lines
 
 
-def name_lines(source: bytes, names: frozenset[str]) -> TriggerLines:
-    """The lines that hold one of `names` as a whole word, as trigger lines (the
-    resolver asks for the statements that bind a name the selection left out)."""
-    lines = sorted(_lines_of(_newlines(source), _name_offsets(source, names)))
-    return TriggerLines(lines, lines)
-
-
 class TriggerLines(NamedTuple):
     lines: list[int]  # every line with a trigger (trigger_lines)
     # The lines with a trigger other than "odel": what a plain string can hold that

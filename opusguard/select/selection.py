@@ -21,8 +21,9 @@ this module keeps, with the lines of every block around them:
   the attributes it assigns (`self.engine = ...`) to `cut_attributes`.
 
 Before it reads a name or attribute whose assignment was left out, the resolver
-asks for the facts of the file's statements that name it (selected as above,
-with the name as the only trigger) and takes that name's values from them
+asks for the facts of the file's statements that bind it (selected as above,
+with the statements that assign the name or an attribute so named as the only
+triggers: _binding_lines) and takes that name's values from them
 (join.with_name_parsed), so a cut can delay a fact, never lose it. A plain string
 statement (a docstring) counts only the triggers other than the model word. A block
 whose statements were all left out gets a `pass`; `line_map` takes each line of
@@ -36,6 +37,7 @@ import ast
 import bisect
 import itertools
 import re
+import unicodedata
 import warnings
 from collections.abc import Callable, Iterable
 
@@ -105,9 +107,9 @@ def select_statements(
     """The source reduced to what can make a fact, or None when nothing is left
     out (or the file is odd enough that a whole parse is the safer path).
 
-    `names` are kept as triggers too; with `names_only`, they are the only
-    triggers: the resolver asks for the statements that bind a name or assign an
-    attribute that a first selection left out."""
+    `names` are kept as triggers too; with `names_only`, the statements that bind
+    them are the only triggers: the resolver asks for the statements that bind a
+    name or assign an attribute that a first selection left out."""
     if b"\f" in source or source.count(b"\r") != source.count(b"\r\n"):
         return None  # a form feed or a lone CR: line numbers could disagree with libcst's
     try:
@@ -117,9 +119,11 @@ def select_statements(
             tree = ast.parse(source)
     except (SyntaxError, ValueError, UnicodeDecodeError, RecursionError, MemoryError):
         return None  # libcst parses it whole, or reports why not
-    triggers = (
-        prefilter.name_lines(source, names) if names_only else prefilter.trigger_line_kinds(source, router_names, names)
-    )
+    if names_only:
+        lines = _binding_lines(tree, names)
+        triggers = prefilter.TriggerLines(lines, lines)
+    else:
+        triggers = prefilter.trigger_line_kinds(source, router_names, names)
     selector = _Selector(source, triggers)
     for number, line in enumerate(selector.lines[:2], 1):  # an encoding declaration stays
         if _CODING.match(line):
@@ -229,7 +233,7 @@ class _Selector:
                 and not _is_alias(statement)
                 and not self.statements_have_trigger([statement], first, last)
                 # (`llm_router: Router | None = None`: kept, else the resolver asks for it
-                # later, and parses every statement of the file that names it)
+                # later, and parses the file again for it)
                 and not _any_between(self.loose_triggers, first, last)
                 and (bound := _bound_names(statement, self.name_of)) is not None
             ):
@@ -481,6 +485,50 @@ class _Function:
 
 
 # --- what CPython's tree says about a statement -----------------------------------------
+
+
+def _binding_lines(tree: ast.Module, names: frozenset[str]) -> list[int]:
+    """The first lines of the statements that may give one of `names` a value as the
+    facts record one (extract_bindings): an assignment, annotated or augmented, to
+    the name or to an attribute so named (`self.name = `, `a, self.name = `), and a
+    `with ... as name`. A statement that only reads the name adds nothing to its value."""
+    # (CPython's tree holds identifiers NFKC-normalised; the facts, as written.)
+    wanted = {unicodedata.normalize("NFKC", name) for name in names}
+    lines: set[int] = set()
+    pending: list[ast.stmt] = list(tree.body)
+    while pending:
+        statement = pending.pop()
+        if isinstance(statement, ast.Assign):
+            targets: list[ast.expr | None] = list(statement.targets)
+        elif isinstance(statement, (ast.AnnAssign, ast.AugAssign)):
+            targets = [statement.target]
+        elif isinstance(statement, (ast.With, ast.AsyncWith)):
+            targets = [item.optional_vars for item in statement.items]
+        else:
+            targets = []
+        if _targets_name(targets, wanted):
+            lines.add(statement.lineno)
+        for block in _blocks(statement):
+            pending.extend(block)
+        for case in getattr(statement, "cases", ()):  # (a match, taken as a unit by _blocks)
+            pending.extend(case.body)
+    return sorted(lines)
+
+
+def _targets_name(targets: list[ast.expr | None], names: set[str]) -> bool:
+    """Whether assignment targets bind one of `names`, as a name or an attribute."""
+    pending = [target for target in targets if target is not None]
+    while pending:
+        target = pending.pop()
+        if isinstance(target, ast.Name) and target.id in names:
+            return True
+        if isinstance(target, ast.Attribute) and target.attr in names:
+            return True
+        if isinstance(target, (ast.Tuple, ast.List)):
+            pending.extend(target.elts)
+        elif isinstance(target, ast.Starred):
+            pending.append(target.value)
+    return False
 
 
 def _first_line(statement: ast.stmt) -> int:
