@@ -158,8 +158,29 @@ def _trigger_regex(router_names: frozenset[str], *, written_as_call: bool) -> st
         sdk_names = r"|\b(?:" + alternatives(segments | called) + r")\b"
     # the router counts only where it is called
     router_calls = r"|\b(?:" + alternatives(routers - called - segments) + r")\b(?:\s|\\|#[^\n]*\n)*\("
+    if written_as_call:
+        # the model word where a fact reads it: before "=" (a keyword), or an argument
+        # that is a chain of names ending before "," or ")"
+        gap = r"(?:[ \t\r\n\\]|#[^\n]*\n)*"
+        model_word = (
+            r"[oO][dD][eE][lL][\w\x80-\xff]*(?:"
+            + gap
+            + r"=(?!=)|(?:"
+            + gap
+            + r"\."
+            + gap
+            + r"[\w\x80-\xff]+)*"
+            + gap
+            + r"[,)])"
+        )
+    else:
+        model_word = r"[oO][dD][eE][lL]"
     return (
-        r"[cC][lL][aA][uU][dD][eE]|opusguard:|[oO][dD][eE][lL]|(?i:opus|sonnet|haiku)['\"]" + sdk_names + router_calls
+        r"[cC][lL][aA][uU][dD][eE]|opusguard:|"
+        + model_word
+        + r"|(?i:opus|sonnet|haiku)['\"]"
+        + sdk_names
+        + router_calls
     )
 
 
@@ -216,6 +237,23 @@ TRIGGER_CASES = [
     "x = 'haiku'",
     "opus = 1",
     "sonnets('a')",
+    # the model word: where a fact reads it, and where it does not
+    "ask(model=m)",
+    "ask(model_id = m)",
+    "ask(model == m)",
+    "ask(MODEL)",
+    "ask(q, self.config.model_name, 1)",
+    "ask(q, self . model . name )",
+    "ask(self.model  # the model\n)",
+    "ask(llm=cfg.MODEL\\\n)",
+    "ask(self.model())",
+    "ask(models[0])",
+    "class Reply(BaseModel):",
+    "self.model.generate(q)",
+    "return self.model",
+    "def run(self, model: str):",
+    "x = model # model # model",
+    "modelmodelmodel = 1",
 ]
 
 
@@ -236,7 +274,7 @@ def test_trigger_search_agrees_with_the_regex(router):
         data = text.encode("utf-8", "replace")
         assert prefilter.function_may_matter(data, router) == (bytes_pattern.search(data) is not None), text
         kinds = prefilter.trigger_line_kinds(data, router)
-        assert bool(kinds.lines or kinds.loose) == (loose_pattern.search(data) is not None), text
+        assert bool(kinds.anywhere or kinds.loose) == (loose_pattern.search(data) is not None), text
 
 
 @pytest.mark.parametrize("opens", [False, True])
@@ -247,6 +285,25 @@ def test_a_router_name_before_a_comment_of_many_hashes_is_decided_at_once(opens)
     source = comment + (b"('t')\n" if opens else b"x = 1\n")
     assert prefilter.trigger_lines(source) == ([1] if opens else [])
     assert prefilter.text_may_matter(source.decode()) == opens
+
+
+@pytest.mark.parametrize(
+    "source, lines",
+    [
+        # every word of a long comment, then the same long run of spaces to its ")"
+        (b"ask(" + b"model # " * 40_000 + b"\n" + b" " * 400_000 + b")\n", [1]),
+        # a long chain of attributes that say model, as an argument
+        (b"ask(a" + b".model" * 50_000 + b")\n", [1]),
+        # one long identifier made of the word, as a keyword
+        (b"ask(" + b"model" * 50_000 + b"=1)\n", [1]),
+        (b"x = " + b"model" * 50_000 + b"\n", []),
+    ],
+    ids=["comment", "chain", "identifier", "identifier-read"],
+)
+def test_the_model_word_is_decided_once_per_place(source, lines):
+    # Decided word by word, each of these would scan to the end of the line again
+    # for every word (hours): what follows a place is decided once.
+    assert prefilter.trigger_lines(source) == lines
 
 
 def test_phase_two_reads_a_class_attribute_through_its_class():

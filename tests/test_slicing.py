@@ -337,8 +337,10 @@ def test_a_name_rebound_by_a_cut_statement_resolves_to_its_last_value(tmp_path):
         "    engine = SMART if os.environ.get('X') else SMART\n",
         # an annotated one (a dataclass or pydantic field)
         "    engine: str = SMART\n",
+        # in a function, a statement whose model word is only read (`model_id`, not a keyword)
+        "    def __init__(self, model_id=SMART):\n        self.engine = model_id\n",
     ],
-    ids=["cut-method", "cut-statement", "cut-annotated"],
+    ids=["cut-method", "cut-statement", "cut-annotated", "cut-model-word-read"],
 )
 def test_a_class_attribute_assigned_in_cut_code_still_reaches_the_call(tmp_path, assignment):
     result = check_tree(
@@ -566,6 +568,25 @@ def test_a_name_asked_for_keeps_the_statements_that_bind_it_not_those_that_read_
     again, whole = facts(source, cut_bodies=frozenset({"SMART", "engine"})), facts(source, cut_bodies=False)
     assert again.bindings["SMART"] == whole.bindings["SMART"]
     assert again.classes["Agent"].attrs["engine"] == whole.classes["Agent"].attrs["engine"]
+
+
+def test_the_model_word_keeps_a_statement_in_a_function_only_where_a_fact_reads_it():
+    # A model keyword and an argument that says model may make a call fact (a helper's
+    # call site); `BaseModel`, `self.model.generate()`, `return self.model` make none.
+    source = (
+        b"def f(self, q):\n"
+        b"    a = ask(q, model=m)\n"  # 2: a model keyword
+        b"    b = ask(q, self.config.model_name)\n"  # 3: an argument a helper may pass on
+        b"    c = self.model.generate(q)\n"  # 4
+        b"    d = isinstance(q, Reply) and q.model_dump()\n"  # 5
+        b"    return self.model\n"  # 6
+        b"class Reply(BaseModel):\n"  # 7: at module and class level, anywhere
+        b"    model_config = {}\n"  # 8
+    )
+    kept = selection.select_statements(source)
+    assert kept is not None
+    assert set(kept.line_map) >= {1, 2, 3, 7, 8} and not {4, 5, 6} & set(kept.line_map)
+    assert_same_facts(source)
 
 
 def test_a_docstring_that_says_model_is_no_trigger():

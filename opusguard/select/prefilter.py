@@ -313,22 +313,29 @@ _NEWLINE = re.compile(rb"\n")
 def trigger_lines(
     source: bytes, router_names: frozenset[str] = frozenset({"route"}), names: frozenset[str] = frozenset()
 ) -> list[int]:
-    """The lines (1-based, sorted) that hold a trigger: "claude" or "odel" in any
-    case, a bare Agent SDK alias, "opusguard:", an SDK shape's distinctive name
-    where a call is written with it (see _ANY_CASE_WORDS), a call of the router, or
-    one of `names` as a whole word. A statement whose lines hold none cannot add a
-    call or literal fact (selection.py: but for one read through an alias)."""
+    """The lines (1-based, sorted) that hold a trigger: "claude" in any case, "odel"
+    in any case where a fact reads it (a model keyword, an argument that says model:
+    _ModelWordReads), a bare Agent SDK alias, "opusguard:", an SDK shape's
+    distinctive name where a call is written with it (see _ANY_CASE_WORDS), a call of
+    the router, or one of `names` as a whole word. A statement in a function whose
+    lines hold none cannot add a call or literal fact (selection.py: but for one
+    read through an alias)."""
     return trigger_line_kinds(source, router_names, names).lines
 
 
 class TriggerLines(NamedTuple):
-    lines: list[int]  # every line with a trigger (trigger_lines)
+    # The lines with a trigger, the model word only where a fact reads it
+    # (_ModelWordReads): what a statement in a function needs (trigger_lines).
+    lines: list[int]
     # The lines with a trigger other than "odel": what a plain string can hold that
     # matters (a docstring that mentions "the model" holds nothing to read).
     strong: list[int]
     # The lines with an SDK shape's name as a whole word where no call is written
     # with it (`messages=messages`): lines + loose is where any trigger word stands.
     loose: list[int] = []
+    # `lines` with the model word wherever it stands: what keeps a module or class
+    # level binding (one left out is parsed on demand when read, a costlier way).
+    anywhere: list[int] = []
 
 
 def trigger_line_kinds(
@@ -361,11 +368,105 @@ def trigger_line_kinds(
                 loose_offsets.append(start)
     offsets += _name_offsets(source, names)  # (asked for by the resolver: a few, rarely)
     if not offsets and not model_word_offsets and not loose_offsets:
-        return TriggerLines([], [])
+        return TriggerLines([], [], [], [])
     newlines = _newlines(source)
     strong = _lines_of(newlines, offsets)
-    lines = strong | _lines_of(newlines, model_word_offsets)
-    return TriggerLines(sorted(lines), sorted(strong), sorted(_lines_of(newlines, loose_offsets) - lines))
+    read = _ModelWordReads(source, newlines)
+    lines = strong | _lines_of(newlines, [start for start in model_word_offsets if read.counts(start)])
+    anywhere = lines | _lines_of(newlines, model_word_offsets)
+    return TriggerLines(
+        sorted(lines), sorted(strong), sorted(_lines_of(newlines, loose_offsets) - anywhere), sorted(anywhere)
+    )
+
+
+# Where the model word can make a fact in a function: a call's model keyword
+# (`model=`, `model_id=`: extract_calls._declared_args), and an argument a helper
+# may pass on, a name or attribute chain that says model (`ask(MODEL)`,
+# `ask(llm=self.config.model)`: _forwarded_args). So it counts where its identifier
+# is followed by "=" (not "=="), or by ".name" links and then "," or ")"; spaces,
+# continuations and comments may stand between. Elsewhere it makes no fact of its
+# own (`BaseModel`, `self.model.generate()`, `return self.model`, `model: str`): a
+# local it binds is kept where a kept statement reads it, an attribute it assigns
+# is parsed on demand (cut_attributes), a parameter is recorded with its function,
+# which is kept where it sends or passes the parameter on. At module and class
+# level it counts anywhere (TriggerLines.anywhere).
+_IDENTIFIER_REST = re.compile(rb"[\w\x80-\xff]*")
+_SPACES = re.compile(rb"[ \t\r\n\\]*")
+_COMMA, _CLOSE, _EQUALS, _HASH = (ord(c) for c in ",)=#")
+
+
+def _match_end(pattern: re.Pattern[bytes], source: bytes, at: int) -> int:
+    match = pattern.match(source, at)
+    return match.end() if match is not None else at  # (these patterns match the empty text)
+
+
+class _ModelWordReads:
+    """Whether each model word stands where a fact reads it (see above), in time
+    linear in the source: what follows an identifier is decided once per place."""
+
+    def __init__(self, source: bytes, newlines: list[int]):
+        self.source = source
+        self.newlines = newlines
+        self.verdicts: dict[int, bool] = {}  # offset after an identifier -> whether it counts
+        self.after_comments: dict[int, int] = {}  # newline index -> significant() after it
+        self.identifier = (0, 0)  # (start, end) of the last identifier measured
+
+    def counts(self, start: int) -> bool:
+        """The model word found at `start` ("odel", its "m" before it); words are
+        asked for in order, so one long identifier is measured once."""
+        first, end = self.identifier
+        if not first <= start < end:
+            end = _match_end(_IDENTIFIER_REST, self.source, start)
+            self.identifier = (start, end)
+        return self.after_identifier(end)
+
+    def after_identifier(self, at: int) -> bool:
+        # Iterative over a chain (`a.model.b.c)`), each place decided once.
+        pending: list[int] = []
+        verdict = False
+        while True:
+            known = self.verdicts.get(at)
+            if known is not None:
+                verdict = known
+                break
+            pending.append(at)
+            following = self.significant(at)
+            byte = self.source[following] if following < len(self.source) else -1
+            if byte in (_COMMA, _CLOSE) or (byte == _EQUALS and self.source[following + 1 : following + 2] != b"="):
+                verdict = True
+                break
+            if byte != _DOT:
+                break
+            name_start = self.significant(following + 1)
+            name_end = _match_end(_IDENTIFIER_REST, self.source, name_start)
+            if name_end == name_start:
+                break
+            at = name_end
+        for place in pending:
+            self.verdicts[place] = verdict
+        return verdict
+
+    def significant(self, at: int) -> int:
+        """The first offset from `at` that is not a space, a continuation or a comment."""
+        source = self.source
+        pending: list[int] = []
+        while True:
+            at = _match_end(_SPACES, source, at)
+            if at >= len(source) or source[at] != _HASH:
+                break
+            # A comment runs to its newline (a "#" in a string is no comment, but
+            # then the word is in a string: counting it too is a superset). What
+            # follows a comment is decided once, for every word in it.
+            index = bisect.bisect_left(self.newlines, at)
+            known = self.after_comments.get(index)
+            if known is not None:
+                at = known
+                break
+            pending.append(index)
+            at = self.newlines[index] + 1 if index < len(self.newlines) else len(source)
+        for index in pending:
+            self.after_comments[index] = at
+        return at
 
 
 def _dot_touches(source: bytes, start: int, end: int) -> bool:

@@ -6,15 +6,16 @@ CPython's parser (C, a small part of libcst's cost) gives the file's statements;
 this module keeps, with the lines of every block around them:
 
 - in a function, the statements whose lines hold a trigger (prefilter.trigger_lines:
-  a model, a model keyword, an SDK name where a call is written with it, the router,
-  an annotation; in a function that makes a local alias of an SDK segment, `api =
+  a model, the model word where a fact reads it (a model keyword, an argument that
+  says model), an SDK name where a call is written with it, the router, an
+  annotation; in a function that makes a local alias of an SDK segment, `api =
   client.messages`, the segment's name wherever it stands), and then the
   statements of the same function that bind a name a kept statement reads (so a
   local keeps its value), the imports of a function that keeps anything, and the
   header of every block around a kept statement (so `for`, `with`, `if` and `try`
   mean what they meant);
 - at module and class level, every statement but the simple ones without a
-  trigger that bind only names (a big `LANG_INFO = {...}`, a docstring), whose
+  trigger (the model word counting wherever it stands) that bind only names (a big `LANG_INFO = {...}`, a docstring), whose
   names are kept in `cut_names` (module) and `cut_attributes` (class);
 - a function that keeps nothing is left out; its qualified name goes to
   `cut_functions` (the facts record it as a function without parameters) and
@@ -121,7 +122,7 @@ def select_statements(
         return None  # libcst parses it whole, or reports why not
     if names_only:
         lines = _binding_lines(tree, names)
-        triggers = prefilter.TriggerLines(lines, lines)
+        triggers = prefilter.TriggerLines(lines, lines, [], lines)
     else:
         triggers = prefilter.trigger_line_kinds(source, router_names, names)
     selector = _Selector(source, triggers)
@@ -141,6 +142,7 @@ class _Selector:
         self.triggers = trigger_lines.lines
         self.strong_triggers = trigger_lines.strong
         self.loose_triggers = trigger_lines.loose
+        self.module_triggers = trigger_lines.anywhere  # at module and class level
         # Set when a function makes a local alias of an SDK shape's segment (see _Function.walk).
         self.segment_alias_seen = False
         self.keep: set[int] = set()  # file lines kept as they are
@@ -165,12 +167,15 @@ class _Selector:
         whether a function is looked into at all."""
         return _any_between(self.triggers, first, last) or _any_between(self.loose_triggers, first, last)
 
-    def statements_have_trigger(self, statements: list[ast.stmt], first: int, last: int) -> bool:
+    def statements_have_trigger(
+        self, statements: list[ast.stmt], first: int, last: int, *, in_function: bool = True
+    ) -> bool:
         """Whether simple statements on lines first..last hold a trigger; in plain
-        strings (a docstring) the model word does not count: nothing is read there."""
+        strings (a docstring) the model word does not count: nothing is read there.
+        At module and class level it counts wherever it stands (TriggerLines.anywhere)."""
         if all(_is_plain_string(statement) for statement in statements):
             return _any_between(self.strong_triggers, first, last)
-        return _any_between(self.triggers, first, last)
+        return _any_between(self.triggers if in_function else self.module_triggers, first, last)
 
     def keep_lines(self, first: int, last: int) -> None:
         """Keep lines first..last: whole logical lines, from a statement's start."""
@@ -231,7 +236,7 @@ class _Selector:
                 isinstance(statement, _SIMPLE_BINDINGS)
                 and not shares_lines
                 and not _is_alias(statement)
-                and not self.statements_have_trigger([statement], first, last)
+                and not self.statements_have_trigger([statement], first, last, in_function=False)
                 # (`llm_router: Router | None = None`: kept, else the resolver asks for it
                 # later, and parses the file again for it)
                 and not _any_between(self.loose_triggers, first, last)
