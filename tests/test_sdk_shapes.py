@@ -189,3 +189,24 @@ def test_look_alikes_are_not_models(tmp_path, source):
     result = check_sources({"app.py": source})
     assert result.findings == []
     assert sum(result.summary.model_calls.values()) == 0
+
+
+@pytest.mark.parametrize(
+    "statement, calls",
+    [
+        ("    raise ProviderError(model_name=OPUS, model_id=OPUS)\n", 0),
+        ("    raise ProviderError(model_name=OPUS) from None\n", 0),
+        # the call that makes the exception sends nothing; a call inside its arguments may
+        ("    raise ProviderError(detail=client.messages.create(model=OPUS))\n", 1),
+        ("    report(model_name=OPUS)\n", 1),
+    ],
+    ids=["raise", "raise-from", "call-inside-a-raise", "plain-call"],
+)
+def test_a_raised_exception_given_a_model_sends_nothing(statement, calls):
+    source = (
+        "import anthropic\nclient = anthropic.Anthropic()\n"
+        'OPUS = "claude-opus-4-1"\nclass ProviderError(Exception):\n    pass\n'
+        "def fail():\n" + statement
+    )
+    result = check_sources({"app.py": source})
+    assert sum(result.summary.model_calls.values()) == calls

@@ -118,6 +118,7 @@ class _Collector(CallSiteFacts, BindingFacts):
         self.may_matter = may_matter
         self.context = []
         self.docstrings = set()
+        self.raised = set()
         self.loop_depth = 0
 
     def read(self, module: cst.Module, *, first_line: int) -> None:
@@ -126,6 +127,7 @@ class _Collector(CallSiteFacts, BindingFacts):
         self.positions = Positions(module)
         self.line_offset = first_line - 1
         self.docstrings.clear()  # (node ids: only those of the tree being read mean anything)
+        self.raised.clear()
         walk(module, self)
         self.positions = None
 

@@ -63,6 +63,7 @@ class CallSiteFacts(CallSignalReader):
     may_matter: Callable[[str], bool] | None
     context: list[str]  # where a literal sits: "assignment to X", "argument model=" ...
     docstrings: set[int]  # ids of the docstring nodes of the tree being read
+    raised: set[int]  # ids of the calls that make a raised exception (`raise Error(model=m)`)
 
     # -- statements worth visiting --
 
@@ -175,10 +176,16 @@ class CallSiteFacts(CallSignalReader):
 
     # -- calls --
 
+    def visit_Raise(self, node: cst.Raise) -> None:
+        if isinstance(node.exc, cst.Call):
+            self.raised.add(id(node.exc))
+
     def visit_Call(self, node: cst.Call) -> None:
         callee = self._callee_text(node.func)
         last = callee.rpartition(".")[2]
         sink = sinks.match_sink(tuple(callee.split(".")))
+        if sink is None and id(node) in self.raised:
+            return  # it builds the exception raised: the model keywords it is given are sent nowhere
         positional = [a for a in node.args if a.keyword is None and not a.star]
         model_args = self._declared_args(node, sink, positional)
         if last not in sinks.PASS_THROUGH:
