@@ -135,6 +135,16 @@ def test_a_warm_run_takes_an_unchanged_parsed_files_facts_without_reading_it(tre
     assert again.project.files == cold.project.files
 
 
+def test_another_build_of_the_same_version_does_not_reuse_the_cache(tree, monkeypatch):
+    # A pre-commit hook moved to a new `rev` keeps the version number, and may make
+    # other facts and verdicts: the digest of opusguard's own code is in the key.
+    root = settle(tree(APP))
+    assert analyze_cached(root).summary.files_parsed > 0
+    assert analyze_cached(root).summary.files_parsed == 0
+    monkeypatch.setattr(engine, "code_digest", lambda: "another build")
+    assert analyze_cached(root).summary.files_parsed > 0
+
+
 def test_a_file_changed_within_the_settling_time_gets_no_verdict(tmp_path):
     index = VerdictIndex(FactsCache(tmp_path / "c", "salt"))
     just_now, settled = time.time_ns(), time.time_ns() - SETTLED_NS - 10**9

@@ -103,6 +103,18 @@ def test_a_cached_catalog_is_not_parsed_again(catalog_file, cache_dir, monkeypat
     assert second.recognize(OPUS).tier == "opus"
 
 
+def test_another_build_of_the_same_version_rebuilds_the_catalog(catalog_file, cache_dir, monkeypatch):
+    from opusguard.run import parsed_cache
+
+    load_catalog_cached(catalog_file, cache_dir)
+    monkeypatch.setattr(parsed_cache, "code_digest", lambda: "another build")
+    parsed = []
+    real = catalog_module.read_catalog
+    monkeypatch.setattr(catalog_module, "read_catalog", lambda *a, **k: parsed.append(1) or real(*a, **k))
+    assert load_catalog_cached(catalog_file, cache_dir).recognize(OPUS).tier == "opus"
+    assert parsed
+
+
 def test_editing_the_catalog_rebuilds_it(catalog_file, cache_dir):
     load_catalog_cached(catalog_file, cache_dir)
     text = catalog_file.read_text()

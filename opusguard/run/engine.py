@@ -19,7 +19,7 @@ from typing import NamedTuple
 from msgspec import Struct, field
 
 from opusguard import __version__, core
-from opusguard.base.digest import hexdigest
+from opusguard.base.digest import code_digest, hexdigest
 from opusguard.base.paths import DISK, display_path
 from opusguard.core import Analysis, CheckResult, default_codes, run_rules
 from opusguard.facts import configfiles
@@ -81,7 +81,7 @@ def load_run_policy(settings: Settings, catalog: Catalog, cwd: Path, cache_dir: 
 
 
 def cache_salt(catalog: Catalog, names: frozenset[str]) -> str:
-    return f"{__version__}|{catalog.digest()}|{','.join(sorted(names))}"
+    return f"{__version__}|{code_digest()}|{catalog.digest()}|{','.join(sorted(names))}"
 
 
 # --- the pipeline --------------------------------------------------------------------

@@ -4,7 +4,7 @@ Importing PyYAML and parsing policies/models.yaml took a tenth of a warm run. A
 built object is stored as data (records of plain types, see Catalog.to_data and
 PolicyData) in the facts cache folder together with a stamp (absolute path, size,
 st_mtime_ns) of every file it was built from, and is reused while the tool
-version is the same and every stamp still holds. Entries are written and read
+(its version and code) is the same and every stamp still holds. Entries are written and read
 through FactsCache (tagged, decoded by type, temp file renamed into place); one
 that cannot be read, or is not ours, is ignored and rewritten. Only objects that
 were built are stored: a file with an error is parsed again on every run, so its
@@ -21,7 +21,7 @@ from types import GenericAlias
 from typing import Any, TypeVar
 
 from opusguard import __version__
-from opusguard.base.digest import hexdigest
+from opusguard.base.digest import code_digest, hexdigest
 from opusguard.base.stamps import Stamp, file_stamp, stamp_holds
 from opusguard.policy import catalog as catalog_module
 from opusguard.policy import tasks as tasks_module
@@ -29,6 +29,11 @@ from opusguard.policy.catalog import Catalog, CatalogData, shipped_catalog_path
 from opusguard.policy.tasks import Policy, PolicyData, parse_policy, policy_roots
 
 _T = TypeVar("_T")
+
+
+def _build() -> str:
+    """This build of opusguard: its version, and its code (the same version may come from two commits)."""
+    return f"{__version__}+{code_digest()}"
 
 
 class ParsedCache:
@@ -40,7 +45,7 @@ class ParsedCache:
         self.store = FactsCache(directory, key_salt="")
 
     def _name(self, identity: tuple[str, ...]) -> str:
-        digest = hexdigest(repr((__version__, identity)).encode(), 16)
+        digest = hexdigest(repr((_build(), identity)).encode(), 16)
         return f"parsed-{identity[0]}-{digest}"
 
     def get(self, identity: tuple[str, ...], kind: type[_T]) -> _T | None:
@@ -52,13 +57,13 @@ class ParsedCache:
         if entry is None:  # missing, of another shape (an older format), or not ours
             return None
         version, stored_identity, stamps, value = entry
-        fresh = version == __version__ and stored_identity == identity and all(map(stamp_holds, stamps))
+        fresh = version == _build() and stored_identity == identity and all(map(stamp_holds, stamps))
         return value if fresh else None
 
     def put(self, identity: tuple[str, ...], stamps: Sequence[Stamp], value: object) -> None:
         """Store `value` (records of plain types), built from the files in `stamps`
         (taken before they were read)."""
-        self.store.write(self._name(identity), (__version__, identity, tuple(stamps), value))
+        self.store.write(self._name(identity), (_build(), identity, tuple(stamps), value))
 
 
 def load_catalog_cached(path: str | Path | None, cache_dir: Path) -> Catalog:
