@@ -421,7 +421,21 @@ def test_fix_never_creates_files_outside_the_project(tmp_path):
 
 @pytest.mark.parametrize(
     "binding",
-    ["route = 3\n", 'route = "x"\n', "route: int = 3\n", "route, other = 1, 2\n", "from elsewhere import route\n"],
+    [
+        "route = 3\n",
+        'route = "x"\n',
+        "route: int = 3\n",
+        "route, other = 1, 2\n",
+        "from elsewhere import route\n",
+        # bound where the facts record no module binding
+        "for route in (1, 2):\n    pass\n",
+        "with open(__file__) as route:\n    pass\n",
+        "try:\n    pass\nexcept Exception as route:\n    pass\n",
+        "if (route := 3):\n    pass\n",
+        "def set_route():\n    global route\n    route = 3\n",
+        "import elsewhere as route\n",
+        "from app.routing import other as route\n",
+    ],
 )
 def test_a_module_that_binds_the_routers_name_is_left_alone(tmp_path, binding):
     # Rewritten, `route("task")` would call the module's own `route` (3, "x" ...): the

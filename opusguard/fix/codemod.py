@@ -81,13 +81,23 @@ def _expression(text: str) -> cst.BaseExpression:
     return cst.parse_expression(text)
 
 
+class NameTaken(Exception):
+    """The module binds the router's name to something else (`for route in ...`):
+    rewritten, `route("task")` would call that."""
+
+
 def rewrite_source(source: bytes, plans: list[FixPlan], *, in_router_module: bool) -> bytes:
     """`source` with the plans applied: each span replaced by its call, and the router
     imported unless this is the router module. One parse, one pass over the tree.
+    Raises NameTaken where the module binds the router's name otherwise.
 
     The positions are the facts' own (facts/positions.py: PositionProvider's, at a
     fraction of its cost, which was a third of a fix)."""
     module = parse_module_unvalidated(source)
+    if not in_router_module:
+        for module_name, name in dict.fromkeys((r.import_module, r.import_name) for r in plans):
+            if _binds_otherwise(module, source, module_name, name):
+                raise NameTaken(name)
     positions = Positions(module)  # (keyed by node: `module` outlives the visit)
     wanted = {r.span: r.call for r in plans}
     transformer = _ReplaceModelArgs(positions, wanted)
@@ -108,6 +118,40 @@ def rewrite_source(source: bytes, plans: list[FixPlan], *, in_router_module: boo
     if source.endswith(b"\r") and not out.endswith(b"\r"):
         out += b"\r"  # libcst drops a file's last newline when it is a lone CR (old Mac endings)
     return out
+
+
+def _binds_otherwise(module: cst.Module, source: bytes, module_name: str, name: str) -> bool:
+    """Whether the module's global scope binds `name` other than by importing it from
+    `module_name`: an assignment, a loop, `with`/`except ... as`, `:=`, a def, an
+    import, a `global` assignment in a function. (The facts record only some of these
+    as module bindings.) Scope analysis runs only where the name is written at all."""
+    if re.search(rb"(?<![\w\x80-\xff])" + re.escape(name.encode()) + rb"(?![\w\x80-\xff])", source) is None:
+        return False
+    scopes = cst.MetadataWrapper(module, unsafe_skip_copy=True).resolve(cst.metadata.ScopeProvider)
+    global_scope = scopes[module]
+    assert global_scope is not None
+    return not all(_imports_it(getattr(a, "node", None), module_name, name) for a in global_scope.assignments[name])
+
+
+def _imports_it(node: object, module_name: str, name: str) -> bool:
+    """Whether `node` is `from module_name import name` (not `... import other as name`)."""
+    if (
+        not isinstance(node, cst.ImportFrom)
+        or node.relative
+        or node.module is None
+        or isinstance(node.names, cst.ImportStar)
+    ):
+        return False
+    if _dotted(node.module) != module_name:
+        return False
+    bound = [alias for alias in node.names if (alias.evaluated_alias or alias.evaluated_name) == name]
+    return all(alias.evaluated_name == name for alias in bound)
+
+
+def _dotted(node: cst.BaseExpression) -> str:
+    if isinstance(node, cst.Attribute):
+        return f"{_dotted(node.value)}.{node.attr.value}"
+    return node.value if isinstance(node, cst.Name) else ""
 
 
 # What libcst's AddImportsVisitor does for one `from MODULE import NAME` (no alias,
@@ -574,6 +618,8 @@ def _rewrite_files(
         after, parses = outcomes[path]
         if after is None:  # libcst refuses some odd files
             result.skipped.append(path)
+        elif after == _NAME_TAKEN:  # bound where the facts record no module binding (`for route in ...`)
+            _refuse(result, replace(file, target=None))
         elif isinstance(after, str):  # a notebook's cells could not take the rewrite: why
             result.plan.needs_person += [NeedsPerson(path, r.span[0], f"not rewritten: {after}") for r in rewrites]
         elif after != before:
@@ -632,6 +678,9 @@ def _refuse(result: FixResult, file: _FileToRewrite) -> None:
 # (path, its bytes, its rewrites, the router's module)
 _RewriteJob = tuple[str, bytes, list[FixPlan], str]
 _Rewritten = tuple[bytes | str | None, bool]  # (see _rewrite_job)
+# What _rewrite_job gives for a module that binds the router's name otherwise (a str
+# is why a notebook's cells could not take the rewrite; this one is no sentence).
+_NAME_TAKEN = "\0the router's name is taken"
 MapFiles = Callable[[Callable[[_RewriteJob], _Rewritten], list[_RewriteJob]], Iterable[_Rewritten]]
 
 
@@ -644,6 +693,8 @@ def _rewrite_job(job: _RewriteJob) -> _Rewritten:
     path, before, rewrites, router_module = job
     try:
         after = _rewritten(path, before, rewrites, router_module)
+    except NameTaken:
+        return _NAME_TAKEN, False
     except (cst.ParserSyntaxError, ValueError, RecursionError):
         return None, False
     if isinstance(after, str) or after == before:
