@@ -1,12 +1,11 @@
 """A content-addressed cache of per-file facts, kept as data that only this user's runs can write.
 
 Key: BLAKE2b(salt + file bytes) (digest.py), where the salt carries the tool
-version, a digest of its code (engine.code_digest), the catalog digest and the
+version, a digest of its code (digest.code_digest), the catalog digest and the
 router names, so any change that could change facts misses the cache. An
 entry is the FileFacts with its path blanked (the same content at two paths
-shares one entry), encoded as MessagePack by
-msgspec and decoded by type into the facts records: an entry can hold only data,
-never code (no pickle). Each entry carries a tag, a BLAKE2b MAC keyed by a
+shares one entry), encoded as MessagePack by msgspec and decoded by type into
+the facts records: an entry can hold only data, never code (no pickle). Each entry carries a tag, a BLAKE2b MAC keyed by a
 secret kept outside the project (`cache_secret`), over its name and its bytes:
 an entry this user's runs did not write (a cache committed to the repository,
 an entry copied from another machine, or moved to another name) fails the check
@@ -388,8 +387,8 @@ class VerdictIndex:
 
     A warm run skips files that have not changed since a run found they cannot
     matter, without reading them: the verdict depends only on the bytes and the
-    tool's version and code (in the salt). The same file keeps the last walk of the tree
-    (`listings`, see discover.py). Written atomically and tagged like the facts;
+    tool's version and code (in the salt). The same file keeps the last walk of
+    the tree (`listings`, see discover.py). Written atomically and tagged like the facts;
     unreadable, from another version or not written by this user's runs, it is
     ignored and rebuilt.
     """

@@ -4,12 +4,13 @@ Importing PyYAML and parsing policies/models.yaml took a tenth of a warm run. A
 built object is stored as data (records of plain types, see Catalog.to_data and
 PolicyData) in the facts cache folder together with a stamp (absolute path, size,
 st_mtime_ns) of every file it was built from, and is reused while the tool
-(its version and code) is the same and every stamp still holds. Entries are written and read
-through FactsCache (tagged, decoded by type, temp file renamed into place); one
-that cannot be read, or is not ours, is ignored and rewritten. Only objects that
-were built are stored: a file with an error is parsed again on every run, so its
-message keeps its file:line. The parsers take the stamps (base/stamps.py) as they
-read; this shell module is the only one that stores anything.
+(its version and code) is the same and every stamp still holds. Entries are
+written and read through FactsCache (tagged, decoded by type, temp file renamed
+into place); one that cannot be read, or is not ours, is ignored and rewritten.
+Only objects that were built are stored: a file with an error is parsed again
+on every run, so its message keeps its file:line. The parsers take the stamps
+(base/stamps.py) as they read; this shell module is the only one that stores
+anything.
 """
 
 from __future__ import annotations

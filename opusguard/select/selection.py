@@ -15,8 +15,9 @@ this module keeps, with the lines of every block around them:
   header of every block around a kept statement (so `for`, `with`, `if` and `try`
   mean what they meant);
 - at module and class level, every statement but the simple ones without a
-  trigger (the model word counting wherever it stands) that bind only names (a big `LANG_INFO = {...}`, a docstring), whose
-  names are kept in `cut_names` (module) and `cut_attributes` (class);
+  trigger (the model word counting wherever it stands) that bind only names (a
+  big `LANG_INFO = {...}`, a docstring), whose names are kept in `cut_names`
+  (module) and `cut_attributes` (class);
 - a function that keeps nothing is left out; its qualified name goes to
   `cut_functions` (the facts record it as a function without parameters) and
   the attributes it assigns (`self.engine = ...`) to `cut_attributes`.
