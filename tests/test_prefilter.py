@@ -306,6 +306,21 @@ def test_the_model_word_is_decided_once_per_place(source, lines):
     assert prefilter.trigger_lines(source) == lines
 
 
+@pytest.mark.parametrize(
+    "source, maybe",
+    [
+        (b"ask(self.get_model().name)\n", [1]),
+        (b"ask(self.models[0].id)\n", [1]),
+        (b"self.model.generate(q)\n", [1]),  # (CPython's tree says no: selection.py)
+        (b"ask(model=m)\n", []),  # counted for certain
+        (b"return self.model\n", []),
+        (b"class Reply(BaseModel):\n", []),
+    ],
+)
+def test_a_model_word_in_a_chain_through_a_call_is_left_to_cpythons_tree(source, maybe):
+    assert prefilter.trigger_line_kinds(source).maybe == maybe
+
+
 def test_phase_two_reads_a_class_attribute_through_its_class():
     names = frozenset({HeldName("model", "agent", "SmartAgent")})
     imported = b"from app.agent import SmartAgent\nclass Mine(SmartAgent):\n    def run(self):\n        llm(model=self.model)\n"

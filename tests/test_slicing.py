@@ -589,6 +589,41 @@ def test_the_model_word_keeps_a_statement_in_a_function_only_where_a_fact_reads_
     assert_same_facts(source)
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        "    return ask(self.get_model().name)\n",
+        "    x = ask(q, self.models[0].id)\n",
+        "    if ask(cfg.model_for(q).name):\n        pass\n",
+        "    for x in ask(self.model.pick().id):\n        pass\n",
+    ],
+)
+def test_a_chain_that_says_model_through_a_call_or_subscript_is_an_argument_kept(body):
+    # Passed to a helper, the chain is a model its parameter receives; whether the word
+    # is inside a call's argument is read on CPython's tree (the bytes cannot tell).
+    source = ("def f(self, q, cfg):\n" + body + "def g(self):\n    return self.model.generate(1)\n").encode()
+    kept = selection.select_statements(source)
+    assert kept is not None
+    lines = set(kept.line_map)
+    assert 2 in lines and 1 + body.count("\n") + 2 not in lines
+    assert_same_facts(source)
+
+
+def test_a_helper_given_a_model_through_a_call_chain_still_has_its_call_site(tmp_path):
+    result = check_tree(
+        tmp_path,
+        {
+            "app.py": (
+                "import anthropic\nclient = anthropic.Anthropic()\n"
+                "def ask(model):\n    return client.messages.create(model=model, max_tokens=5, messages=[])\n"
+                "class Bot:\n    def run(self):\n        return ask(self.get_model().name)\n"
+            )
+        },
+        select=["OG106"],
+    )
+    assert [(f.path, f.line) for f in result.findings] == [("app.py", 4), ("app.py", 7)]
+
+
 def test_a_docstring_that_says_model_is_no_trigger():
     # Nothing is read in a plain string: "the model to use" keeps neither the
     # docstring nor its function; a model id or an f-string in one still counts.

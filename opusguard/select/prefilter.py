@@ -336,6 +336,10 @@ class TriggerLines(NamedTuple):
     # `lines` with the model word wherever it stands: what keeps a module or class
     # level binding (one left out is parsed on demand when read, a costlier way).
     anywhere: list[int] = []
+    # The lines (not in `lines`) where the model word starts a chain that goes on
+    # through a call or a subscript (`ask(self.get_model().name)`, `ask(self.models[0].id)`):
+    # whether that chain is a call's argument, selection asks CPython's tree.
+    maybe: list[int] = []
 
 
 def trigger_line_kinds(
@@ -368,14 +372,20 @@ def trigger_line_kinds(
                 loose_offsets.append(start)
     offsets += _name_offsets(source, names)  # (asked for by the resolver: a few, rarely)
     if not offsets and not model_word_offsets and not loose_offsets:
-        return TriggerLines([], [], [], [])
+        return TriggerLines([], [], [], [], [])
     newlines = _newlines(source)
     strong = _lines_of(newlines, offsets)
     read = _ModelWordReads(source, newlines)
-    lines = strong | _lines_of(newlines, [start for start in model_word_offsets if read.counts(start)])
+    verdicts = [(start, read.verdict(start)) for start in model_word_offsets]
+    lines = strong | _lines_of(newlines, [start for start, verdict in verdicts if verdict == _READ])
+    maybe = _lines_of(newlines, [start for start, verdict in verdicts if verdict == _MAYBE_READ]) - lines
     anywhere = lines | _lines_of(newlines, model_word_offsets)
     return TriggerLines(
-        sorted(lines), sorted(strong), sorted(_lines_of(newlines, loose_offsets) - anywhere), sorted(anywhere)
+        sorted(lines),
+        sorted(strong),
+        sorted(_lines_of(newlines, loose_offsets) - anywhere),
+        sorted(anywhere),
+        sorted(maybe),
     )
 
 
@@ -384,7 +394,9 @@ def trigger_line_kinds(
 # may pass on, a name or attribute chain that says model (`ask(MODEL)`,
 # `ask(llm=self.config.model)`: _forwarded_args). So it counts where its identifier
 # is followed by "=" (not "=="), or by ".name" links and then "," or ")"; spaces,
-# continuations and comments may stand between. Elsewhere it makes no fact of its
+# continuations and comments may stand between. A chain that goes on through a call
+# or a subscript (`ask(self.get_model().name)`) may be an argument too: selection
+# decides those on CPython's tree (TriggerLines.maybe). Elsewhere it makes no fact of its
 # own (`BaseModel`, `self.model.generate()`, `return self.model`, `model: str`): a
 # local it binds is kept where a kept statement reads it, an attribute it assigns
 # is parsed on demand (cut_attributes), a parameter is recorded with its function,
@@ -392,7 +404,9 @@ def trigger_line_kinds(
 # level it counts anywhere (TriggerLines.anywhere).
 _IDENTIFIER_REST = re.compile(rb"[\w\x80-\xff]*")
 _SPACES = re.compile(rb"[ \t\r\n\\]*")
-_COMMA, _CLOSE, _EQUALS, _HASH = (ord(c) for c in ",)=#")
+_COMMA, _CLOSE, _EQUALS, _HASH, _OPEN, _OPEN_SQUARE = (ord(c) for c in ",)=#([")
+# What _ModelWordReads.verdict says of a model word.
+_NOT_READ, _READ, _MAYBE_READ = 0, 1, 2
 
 
 def _match_end(pattern: re.Pattern[bytes], source: bytes, at: int) -> int:
@@ -407,23 +421,24 @@ class _ModelWordReads:
     def __init__(self, source: bytes, newlines: list[int]):
         self.source = source
         self.newlines = newlines
-        self.verdicts: dict[int, bool] = {}  # offset after an identifier -> whether it counts
+        self.verdicts: dict[int, int] = {}  # offset after an identifier -> its verdict
         self.after_comments: dict[int, int] = {}  # newline index -> significant() after it
         self.identifier = (0, 0)  # (start, end) of the last identifier measured
 
-    def counts(self, start: int) -> bool:
-        """The model word found at `start` ("odel", its "m" before it); words are
-        asked for in order, so one long identifier is measured once."""
+    def verdict(self, start: int) -> int:
+        """_READ, _MAYBE_READ or _NOT_READ for the model word found at `start` ("odel",
+        its "m" before it); words are asked for in order, so one long identifier is
+        measured once."""
         first, end = self.identifier
         if not first <= start < end:
             end = _match_end(_IDENTIFIER_REST, self.source, start)
             self.identifier = (start, end)
         return self.after_identifier(end)
 
-    def after_identifier(self, at: int) -> bool:
+    def after_identifier(self, at: int) -> int:
         # Iterative over a chain (`a.model.b.c)`), each place decided once.
         pending: list[int] = []
-        verdict = False
+        verdict = _NOT_READ
         while True:
             known = self.verdicts.get(at)
             if known is not None:
@@ -433,7 +448,10 @@ class _ModelWordReads:
             following = self.significant(at)
             byte = self.source[following] if following < len(self.source) else -1
             if byte in (_COMMA, _CLOSE) or (byte == _EQUALS and self.source[following + 1 : following + 2] != b"="):
-                verdict = True
+                verdict = _READ
+                break
+            if byte in (_OPEN, _OPEN_SQUARE):
+                verdict = _MAYBE_READ
                 break
             if byte != _DOT:
                 break

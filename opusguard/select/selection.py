@@ -144,6 +144,7 @@ class _Selector:
         self.strong_triggers = trigger_lines.strong
         self.loose_triggers = trigger_lines.loose
         self.module_triggers = trigger_lines.anywhere  # at module and class level
+        self.maybe_triggers = trigger_lines.maybe  # decided on CPython's tree (_passes_a_model_name)
         # Set when a function makes a local alias of an SDK shape's segment (see _Function.walk).
         self.segment_alias_seen = False
         self.keep: set[int] = set()  # file lines kept as they are
@@ -164,9 +165,21 @@ class _Selector:
         return _any_between(self.triggers, first, last)
 
     def may_hold_trigger(self, first: int, last: int) -> bool:
-        """has_trigger, or an SDK shape's name stands there alone (TriggerLines.loose):
-        whether a function is looked into at all."""
-        return _any_between(self.triggers, first, last) or _any_between(self.loose_triggers, first, last)
+        """has_trigger, or an SDK shape's name stands there alone (TriggerLines.loose),
+        or a model word in a chain through a call (TriggerLines.maybe): whether a
+        function is looked into at all."""
+        return (
+            _any_between(self.triggers, first, last)
+            or _any_between(self.loose_triggers, first, last)
+            or _any_between(self.maybe_triggers, first, last)
+        )
+
+    def has_trigger_in(self, parts: Iterable[ast.AST], first: int, last: int) -> bool:
+        """has_trigger for the lines of a header whose expressions are `parts`: a model
+        word in a chain through a call counts where the chain is a call's argument."""
+        if _any_between(self.triggers, first, last):
+            return True
+        return _any_between(self.maybe_triggers, first, last) and any(_passes_a_model_name(part) for part in parts)
 
     def statements_have_trigger(
         self, statements: list[ast.stmt], first: int, last: int, *, in_function: bool = True
@@ -368,7 +381,9 @@ class _Function:
         the signature keeps the function, its body reduced to a `pass` at least)."""
         self.walk(self.node.body)
         if not self.kept:
-            return self.selector.has_trigger(_first_line(self.node), _first_line(self.node.body[0]) - 1)
+            node = self.node
+            signature = [*node.decorator_list, *node.args.defaults, *filter(None, node.args.kw_defaults)]
+            return self.selector.has_trigger_in(signature, _first_line(node), _first_line(node.body[0]) - 1)
         # Keep what binds a name a kept statement reads, until nothing new is read.
         pending = True
         while pending:
@@ -405,8 +420,8 @@ class _Function:
                 continue
             header_last = _first_line(blocks[0][0]) - 1
             self.bindings.append((statement, _header_bound(statement)))
-            if self.selector.has_trigger(first, header_last) or any(
-                self.selector.has_trigger(h.lineno, _first_line(h.body[0]) - 1)
+            if self.selector.has_trigger_in(_header_parts(statement), first, header_last) or any(
+                self.selector.has_trigger_in([h.type] if h.type else [], h.lineno, _first_line(h.body[0]) - 1)
                 for h in getattr(statement, "handlers", ())
             ):
                 self.mark(statement)
@@ -420,7 +435,10 @@ class _Function:
             self.bindings.append((member, _bound_by(member, text)))
         if _SEGMENT_WORD.search(text) and any(_holds_segment_alias(member) for member in group):
             self.selector.segment_alias_seen = True
-        if self.selector.statements_have_trigger(group, first, last):
+        if self.selector.statements_have_trigger(group, first, last) or (
+            _any_between(self.selector.maybe_triggers, first, last)
+            and any(_passes_a_model_name(member) for member in group)
+        ):
             for member in group:
                 self.mark(member)
 
@@ -761,15 +779,53 @@ def _header_bound(statement: ast.stmt) -> frozenset[str]:
     return frozenset()
 
 
-def _header_reads(statement: ast.stmt) -> set[str]:
-    parts: list[ast.AST] = []
+def _header_parts(statement: ast.stmt) -> list[ast.expr]:
+    """The expressions a block statement's header reads."""
     if isinstance(statement, (ast.If, ast.While)):
-        parts = [statement.test]
-    elif isinstance(statement, (ast.For, ast.AsyncFor)):
-        parts = [statement.iter]
-    elif isinstance(statement, (ast.With, ast.AsyncWith)):
-        parts = [item.context_expr for item in statement.items]
-    return {n.id for part in parts for n in ast.walk(part) if isinstance(n, ast.Name)}
+        return [statement.test]
+    if isinstance(statement, (ast.For, ast.AsyncFor)):
+        return [statement.iter]
+    if isinstance(statement, (ast.With, ast.AsyncWith)):
+        return [item.context_expr for item in statement.items]
+    return []
+
+
+def _header_reads(statement: ast.stmt) -> set[str]:
+    return {n.id for part in _header_parts(statement) for n in ast.walk(part) if isinstance(n, ast.Name)}
+
+
+# A name that says model, as extract_calls._forwarded_args reads an argument (`dotted`).
+_MODEL_LIKE_NAME = re.compile(r"model|claude", re.I)
+
+
+def _passes_a_model_name(node: ast.AST) -> bool:
+    """Whether a call in `node` takes, as an argument, a name or attribute chain that says
+    model: an argument a helper may pass on (extract_calls._forwarded_args), read where
+    the chain goes through a call or subscript (`ask(self.get_model().name)`)."""
+    for inner in ast.walk(node):
+        if isinstance(inner, ast.Call):
+            for argument in [*inner.args, *(keyword.value for keyword in inner.keywords)]:
+                if isinstance(argument, (ast.Name, ast.Attribute)) and _MODEL_LIKE_NAME.search(_dotted(argument)):
+                    return True
+    return False
+
+
+def _dotted(node: ast.expr) -> str:
+    """extract_values.dotted on CPython's tree: `a.b()`, `a[].b`, `...` for anything
+    else (iterative: a chain may be longer than the recursion limit)."""
+    suffixes: list[str] = []
+    while True:
+        if isinstance(node, ast.Attribute):
+            suffixes.append("." + node.attr)
+            node = node.value
+        elif isinstance(node, ast.Call):
+            suffixes.append("()")
+            node = node.func
+        elif isinstance(node, ast.Subscript):
+            suffixes.append("[]")
+            node = node.value
+        else:
+            return (node.id if isinstance(node, ast.Name) else "...") + "".join(reversed(suffixes))
 
 
 def _function_qualnames(body: list[ast.stmt], prefix: str, name_of: Callable[[_Named], str]) -> list[str]:
