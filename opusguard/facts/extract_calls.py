@@ -31,11 +31,6 @@ from opusguard.facts.records import (
     dotted_name,
 )
 
-# A name that may hold a model, passed to a helper: `ask(MODEL)`, `ask(args.model)`,
-# `ask(model)` (a parameter: the caller is a helper too). Only words that make a
-# statement worth parsing (prefilter.trigger_lines), so a statement left out hides none.
-_MODEL_LIKE_NAME = re.compile(r"model|claude", re.I)
-
 # A catalogue of models in one string: every item looks like a model id (no
 # spaces, no quotes or brackets; a digit or a hyphen in it), so prose, JSON and
 # command lines are not catalogues.
@@ -286,7 +281,7 @@ class CallSiteFacts(CallSignalReader):
             text = string_value(expr)
             return text is not None and (text.lower() in SHORT_ALIASES or self.is_model_id(text))
         if isinstance(expr, (cst.Name, cst.Attribute)):
-            return bool(_MODEL_LIKE_NAME.search(dotted(expr)))
+            return bool(sinks.MODEL_LIKE_NAME.search(dotted(expr)))
         return False
 
     def _payload_args(self, node: cst.Call, out: list[ModelArg]) -> None:

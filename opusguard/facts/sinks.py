@@ -6,6 +6,8 @@ ends with `messages.create`), which is cheap and does not need the SDK installed
 
 from __future__ import annotations
 
+import re
+
 from msgspec import Struct
 
 
@@ -78,6 +80,12 @@ SINKS: tuple[Sink, ...] = (
 
 # Any call given one of these keywords is a model-taking call.
 MODEL_KEYWORDS = frozenset({"model", "model_name", "model_id", "modelId", "fallback_model"})
+# A name that may hold a model, passed to a helper: `ask(MODEL)`, `ask(args.model)`,
+# `ask(model)` (a parameter: the caller is a helper too), as its dotted text says
+# (extract_calls._forwarded_args; selection reads the same on CPython's tree). Only
+# words that make a statement worth parsing (prefilter.trigger_lines), so a statement
+# left out hides none.
+MODEL_LIKE_NAME = re.compile(r"model|claude", re.I)
 # Keys that carry a model inside request payloads (batches, litellm model_list, JSON bodies).
 PAYLOAD_MODEL_KEYS = frozenset({"model", "modelId", "model_id", "model_name"})
 # Calls that pass a value through rather than send it.

@@ -794,10 +794,6 @@ def _header_reads(statement: ast.stmt) -> set[str]:
     return {n.id for part in _header_parts(statement) for n in ast.walk(part) if isinstance(n, ast.Name)}
 
 
-# A name that says model, as extract_calls._forwarded_args reads an argument (`dotted`).
-_MODEL_LIKE_NAME = re.compile(r"model|claude", re.I)
-
-
 def _passes_a_model_name(node: ast.AST) -> bool:
     """Whether a call in `node` takes, as an argument, a name or attribute chain that says
     model: an argument a helper may pass on (extract_calls._forwarded_args), read where
@@ -805,7 +801,7 @@ def _passes_a_model_name(node: ast.AST) -> bool:
     for inner in ast.walk(node):
         if isinstance(inner, ast.Call):
             for argument in [*inner.args, *(keyword.value for keyword in inner.keywords)]:
-                if isinstance(argument, (ast.Name, ast.Attribute)) and _MODEL_LIKE_NAME.search(_dotted(argument)):
+                if isinstance(argument, (ast.Name, ast.Attribute)) and sinks.MODEL_LIKE_NAME.search(_dotted(argument)):
                     return True
     return False
 
