@@ -32,6 +32,7 @@ from opusguard.base.atomic import UnsafeTargetError, why_not_replaceable, write_
 from opusguard.base.sanitize import printable
 from opusguard.base.tiers import Tier
 from opusguard.facts import notebook
+from opusguard.facts.extract_values import dotted
 from opusguard.facts.positions import Positions
 from opusguard.facts.records import Span, Str
 from opusguard.resolve.project import Project
@@ -39,7 +40,6 @@ from opusguard.rules.fixplan import FixPlan, NeedsPerson, NewTask, Plan, plan_re
 from opusguard.select.parse import parse_module_unvalidated
 
 if TYPE_CHECKING:
-    from opusguard.facts.records import FileFacts
     from opusguard.policy.tasks import Policy
     from opusguard.rules.findings import Finding
 
@@ -142,16 +142,10 @@ def _imports_it(node: object, module_name: str, name: str) -> bool:
         or isinstance(node.names, cst.ImportStar)
     ):
         return False
-    if _dotted(node.module) != module_name:
+    if dotted(node.module) != module_name:
         return False
     bound = [alias for alias in node.names if (alias.evaluated_alias or alias.evaluated_name) == name]
     return all(alias.evaluated_name == name for alias in bound)
-
-
-def _dotted(node: cst.BaseExpression) -> str:
-    if isinstance(node, cst.Attribute):
-        return f"{_dotted(node.value)}.{node.attr.value}"
-    return node.value if isinstance(node, cst.Name) else ""
 
 
 # What libcst's AddImportsVisitor does for one `from MODULE import NAME` (no alias,
@@ -543,7 +537,7 @@ def compute_fix(
     base_text = _base_policy_text(project.policy, policy_exists, policy_before, router)
     plan = plan_rewrites(project, task_names=task_names, reserved=reserved, exclude=exclude, router=router)
     result = FixResult({}, policy_path, policy_before, policy_before, plan, router=router, router_passed=passed)
-    checked = _rewrite_files(result, project, sources, cwd, root, map_files or _map_here)
+    checked = _rewrite_files(result, sources, cwd, root, map_files or _map_here)
     rewritten = {path: after for path, (_, after) in result.changed.items()}
     if remove_unused_in is not None:
         removed = _remove_unused(project, plan, result.changed, sources, cwd, remove_unused_in)
@@ -595,14 +589,14 @@ def _base_policy_text(policy: Policy, policy_exists: bool, policy_before: str, r
 
 
 def _rewrite_files(
-    result: FixResult, project: Project, sources: dict[str, bytes], cwd: Path, root: Path, map_files: MapFiles
+    result: FixResult, sources: dict[str, bytes], cwd: Path, root: Path, map_files: MapFiles
 ) -> set[str]:
     """Rewrite each file of the plan in memory, into result.changed and result.targets;
     a file the fix cannot rewrite safely goes to result.skipped or result.refused and
     its sites to plan.needs_person, file by file in path order. The rewrites are
     independent: `map_files` may run them in other processes. Returns the files
     whose rewrite was checked to parse."""
-    files = _files_to_rewrite(result, project, sources, cwd, root)
+    files = _files_to_rewrite(result, sources, cwd, root)
     router_module = result.router.split(":")[0]
     jobs = [(file.path, file.before, file.rewrites, router_module) for file in files if file.target is not None]
     outcomes = dict(zip((job[0] for job in jobs), map_files(_rewrite_job, jobs)))
@@ -640,20 +634,13 @@ class _FileToRewrite(Struct, frozen=True):
     refusal: str | None = None
 
 
-def _files_to_rewrite(
-    result: FixResult, project: Project, sources: dict[str, bytes], cwd: Path, root: Path
-) -> list[_FileToRewrite]:
+def _files_to_rewrite(result: FixResult, sources: dict[str, bytes], cwd: Path, root: Path) -> list[_FileToRewrite]:
     """Each file of the plan, in path order: what to rewrite, or why not."""
     by_file: dict[str, list[FixPlan]] = {}
     for rewrite in result.plan.rewrites:
         by_file.setdefault(rewrite.path, []).append(rewrite)
-    router_module, function = result.router.split(":")
     files = []
     for path, rewrites in sorted(by_file.items()):
-        facts = project.files.get(path)
-        if facts is not None and _binds_other(facts, function, router_module):
-            files.append(_FileToRewrite(path, rewrites))
-            continue
         target, reason = _write_target(cwd / path, root)
         if reason is not None:
             files.append(_FileToRewrite(path, rewrites, refusal=reason))
@@ -899,14 +886,6 @@ def _uses(name: str, texts: dict[str, bytes]) -> int:
     """How often `name` occurs as a word in `texts`."""
     pattern = re.compile(rb"\b" + re.escape(name.encode()) + rb"\b")
     return sum(len(pattern.findall(text)) for text in texts.values())
-
-
-def _binds_other(facts: FileFacts, name: str, router_module: str) -> bool:
-    """Whether `name` is already bound in the module to something other than the router
-    (a binding selection left out of the parsed text counts: `route = 3`)."""
-    if name in facts.bindings or name in facts.functions or name in facts.classes or name in facts.cut_names:
-        return True
-    return any(imp.local == name and not (imp.module == router_module and imp.name == name) for imp in facts.imports)
 
 
 class FixWriteError(Exception):
