@@ -624,6 +624,42 @@ def test_a_helper_given_a_model_through_a_call_chain_still_has_its_call_site(tmp
     assert [(f.path, f.line) for f in result.findings] == [("app.py", 4), ("app.py", 7)]
 
 
+def test_a_nested_functions_decorator_keeps_the_local_it_reads():
+    # A decorator and a default are read where the def stands, in the enclosing
+    # function: `app` keeps its value (the router's call is `Flask(...).route`).
+    source = (
+        b"def create_app():\n"
+        b"    app = Flask(__name__)\n"
+        b"    @app.route('/')\n"
+        b"    def home(limit=app.config):\n"
+        b"        return 1\n"
+        b"    return app\n"
+    )
+    kept = selection.select_statements(source, frozenset({"route"}))
+    assert kept is not None and 2 in kept.line_map
+    assert_same_facts(source)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        # the body on the signature's last line (an overload's `...`)
+        b"class A:\n    @overload\n    def __init__(\n        self,\n        model: Model,\n    ) -> None: ...\n",
+        b"def f(\n    model=1,\n): return ask(model=model)\n",
+        b"def f():\n    try:\n        ask(model=m)\n    except (ValueError,\n            KeyError): x = 1\n",
+        b"def f():\n    if a:\n        x = 1\n    else: ask(model=m)\n",
+    ],
+    ids=["signature", "signature-kept", "handler", "else"],
+)
+def test_a_block_on_its_headers_last_line_is_kept_with_it(source):
+    # The header and the block share a line: they are kept as one (the text libcst
+    # gets parses, so the file is not parsed whole instead).
+    kept = selection.select_statements(source + b"def g():\n    return 1\n")
+    assert kept is not None
+    libcst.parse_module(kept.text)
+    assert_same_facts(source)
+
+
 def test_a_docstring_that_says_model_is_no_trigger():
     # Nothing is read in a plain string: "the model to use" keeps neither the
     # docstring nor its function; a model id or an f-string in one still counts.

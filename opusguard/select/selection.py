@@ -212,6 +212,21 @@ class _Selector:
     def text(self, first: int, last: int) -> bytes:
         return b"".join(self.lines[first - 1 : last])
 
+    def body_below(self, statement: ast.stmt) -> bool:
+        """Whether every block starts on a line of its own (not `if x: y`, nor a
+        signature's last line `) -> None: ...`), so that header lines and block
+        lines can be kept apart."""
+        blocks = [block for block in _blocks(statement) if block]
+        blocks += [handler.body for handler in getattr(statement, "handlers", ()) if handler.body]
+        return all(self.starts_line(block[0]) for block in blocks)
+
+    def starts_line(self, statement: ast.stmt) -> bool:
+        """Whether nothing but spaces (and its decorator's `@`) stands before the
+        statement on its first line."""
+        decorators: list[ast.expr] = getattr(statement, "decorator_list", [])
+        node: ast.stmt | ast.expr = min(decorators, key=lambda d: (d.lineno, d.col_offset)) if decorators else statement
+        return self.lines[node.lineno - 1][: node.col_offset].strip() in (b"", b"@")
+
     def assigned_attributes(self, statement: ast.stmt) -> set[str]:
         """Attributes the statement may assign (`self.engine = ...`): a superset, read
         from its text (a walk of CPython's tree costs more)."""
@@ -237,13 +252,13 @@ class _Selector:
                 isinstance(statement, _DEFINITIONS)
                 and not shares_lines
                 and (
-                    _body_below(statement)
+                    self.body_below(statement)
                     or isinstance(statement, _FUNCTIONS)
                     and not self.may_hold_trigger(first, last)
                 )
             ):
                 kept_any |= self.definition(statement, prefix)
-            elif _blocks(statement) and not shares_lines and _body_below(statement):
+            elif _blocks(statement) and not shares_lines and self.body_below(statement):
                 self.module_level_block(statement, prefix, in_class=in_class)
                 kept_any = True
             elif (
@@ -288,7 +303,7 @@ class _Selector:
             return True
         self.defined[qualname] = self.defined.get(qualname, 0) + 1
         # (Most functions hold no trigger: they are not looked into.)
-        if self.may_hold_trigger(_first_line(statement), statement.end_lineno or statement.lineno) and _body_below(
+        if self.may_hold_trigger(_first_line(statement), statement.end_lineno or statement.lineno) and self.body_below(
             statement
         ):
             function = self.chosen_function(statement, qualname)
@@ -407,15 +422,21 @@ class _Function:
         for group in _groups(body):
             statement = group[0]
             first, last = _first_line(statement), group[-1].end_lineno or group[-1].lineno
-            if len(group) == 1 and isinstance(statement, _FUNCTIONS) and _body_below(statement):
+            if len(group) == 1 and isinstance(statement, _FUNCTIONS) and self.selector.body_below(statement):
                 nested = _Function(self.selector, statement, f"{self.qualname}.{self.selector.name_of(statement)}")
                 self.nested[id(statement)] = nested
                 if self.selector.may_hold_trigger(first, last) and nested.choose():
                     self.kept.add(id(statement))
-                    self.reads |= nested.reads
+                    # (its decorators and defaults are read here, in this function)
+                    self.reads |= nested.reads | _signature_reads(statement)
                 continue
             blocks = _blocks(statement)
-            if len(group) > 1 or not blocks or isinstance(statement, ast.ClassDef) or not _body_below(statement):
+            if (
+                len(group) > 1
+                or not blocks
+                or isinstance(statement, ast.ClassDef)
+                or not self.selector.body_below(statement)
+            ):
                 self.walk_unit(group, first, last)
                 continue
             header_last = _first_line(blocks[0][0]) - 1
@@ -444,7 +465,7 @@ class _Function:
 
     def mark(self, statement: ast.stmt) -> None:
         self.kept.add(id(statement))
-        if _blocks(statement) and _body_below(statement) and not isinstance(statement, ast.ClassDef):
+        if _blocks(statement) and self.selector.body_below(statement) and not isinstance(statement, ast.ClassDef):
             self.reads.update(_header_reads(statement))
         else:
             self.reads.update(n.id for n in ast.walk(statement) if isinstance(n, ast.Name))
@@ -474,7 +495,12 @@ class _Function:
                     selector.nothing_left_out = False
                 continue
             blocks = _blocks(statement)
-            if len(group) > 1 or not blocks or isinstance(statement, ast.ClassDef) or not _body_below(statement):
+            if (
+                len(group) > 1
+                or not blocks
+                or isinstance(statement, ast.ClassDef)
+                or not self.selector.body_below(statement)
+            ):
                 if id(statement) in self.kept:
                     if not emitted and statement is not body[0] and _is_string(statement):
                         selector.add_pass(statement)  # (it would read as the docstring)
@@ -594,21 +620,6 @@ def _opened_blocks(statement: ast.stmt) -> list[tuple[list[ast.stmt], int, bool]
         out.append((block, opening, required))
         previous_end = block[-1].end_lineno or block[-1].lineno
     return out
-
-
-def _body_below(statement: ast.stmt) -> bool:
-    """Whether every block starts on a line of its own (not `if x: y`), so that
-    header lines and block lines can be kept apart."""
-    previous = statement.lineno
-    for block in _blocks(statement):
-        if block:
-            if _first_line(block[0]) <= previous:
-                return False
-            previous = block[-1].end_lineno or block[-1].lineno
-    for handler in getattr(statement, "handlers", ()):
-        if handler.body and handler.body[0].lineno <= handler.lineno:
-            return False
-    return True
 
 
 def _groups(body: list[ast.stmt]) -> list[list[ast.stmt]]:
@@ -788,6 +799,12 @@ def _header_parts(statement: ast.stmt) -> list[ast.expr]:
     if isinstance(statement, (ast.With, ast.AsyncWith)):
         return [item.context_expr for item in statement.items]
     return []
+
+
+def _signature_reads(function: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
+    """The names a def reads where it stands: its decorators and default values."""
+    parts = [*function.decorator_list, *function.args.defaults, *filter(None, function.args.kw_defaults)]
+    return {n.id for part in parts for n in ast.walk(part) if isinstance(n, ast.Name)}
 
 
 def _header_reads(statement: ast.stmt) -> set[str]:
