@@ -224,7 +224,7 @@ class _Selector:
         """Whether nothing but spaces (and its decorator's `@`) stands before the
         statement on its first line."""
         decorators: list[ast.expr] = getattr(statement, "decorator_list", [])
-        node: ast.stmt | ast.expr = min(decorators, key=lambda d: (d.lineno, d.col_offset)) if decorators else statement
+        node: ast.stmt | ast.expr = decorators[0] if decorators else statement  # (in the order written)
         return self.lines[node.lineno - 1][: node.col_offset].strip() in (b"", b"@")
 
     def assigned_attributes(self, statement: ast.stmt) -> set[str]:
@@ -397,8 +397,9 @@ class _Function:
         self.walk(self.node.body)
         if not self.kept:
             node = self.node
-            signature = [*node.decorator_list, *node.args.defaults, *filter(None, node.args.kw_defaults)]
-            return self.selector.has_trigger_in(signature, _first_line(node), _first_line(node.body[0]) - 1)
+            return self.selector.has_trigger_in(
+                _signature_parts(node), _first_line(node), _first_line(node.body[0]) - 1
+            )
         # Keep what binds a name a kept statement reads, until nothing new is read.
         pending = True
         while pending:
@@ -801,10 +802,13 @@ def _header_parts(statement: ast.stmt) -> list[ast.expr]:
     return []
 
 
+def _signature_parts(function: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.expr]:
+    """What a def evaluates where it stands: its decorators and default values."""
+    return [*function.decorator_list, *function.args.defaults, *filter(None, function.args.kw_defaults)]
+
+
 def _signature_reads(function: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
-    """The names a def reads where it stands: its decorators and default values."""
-    parts = [*function.decorator_list, *function.args.defaults, *filter(None, function.args.kw_defaults)]
-    return {n.id for part in parts for n in ast.walk(part) if isinstance(n, ast.Name)}
+    return {n.id for part in _signature_parts(function) for n in ast.walk(part) if isinstance(n, ast.Name)}
 
 
 def _header_reads(statement: ast.stmt) -> set[str]:
