@@ -104,6 +104,7 @@ class _CliServer:
         )
         self.folder = Path(tempfile.mkdtemp(prefix="opusguard-cli-"))
         self.runs = 0
+        self.received = b""  # what the server wrote that is not read as an answer yet
         import atexit
         import shutil
 
@@ -125,10 +126,20 @@ class _CliServer:
         would belong to the run before)."""
         import select
 
-        ready, _, _ = select.select([self.process.stdout], [], [], timeout)
-        if not ready:
-            raise TimeoutError
-        line = self.process.stdout.readline()
+        # Read from the pipe itself, not through the file object's buffer: a fast run
+        # writes `pid` and `exit` at once, and a readline() would take both into a
+        # buffer that select() does not see (it then waited for an answer already read).
+        fd = self.process.stdout.fileno()
+        while b"\n" not in self.received:
+            ready, _, _ = select.select([fd], [], [], timeout)
+            if not ready:
+                raise TimeoutError
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                raise RuntimeError(f"the test's CLI server ended where it owed {tag!r}")
+            self.received += chunk
+        answer, _, self.received = self.received.partition(b"\n")
+        line = answer.decode() + "\n"
         kind, _, number = line.partition(" ")
         if kind != tag:
             raise RuntimeError(f"the test's CLI server answered {line!r} where it owed {tag!r}")
