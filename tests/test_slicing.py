@@ -37,7 +37,7 @@ def facts(source: bytes, *, cut_bodies: bool):
     return parse.facts_of(source, "m.py", is_model_id=is_model_id, cut_bodies=cut_bodies)
 
 
-def comparable(file_facts, *, cut_attributes=frozenset(), cut_names=frozenset(), kept_lines=None) -> dict:
+def comparable(file_facts, *, cut_attributes=None, cut_names=frozenset(), kept_lines=None) -> dict:
     """Facts as a dict, less what a cut function may hide (its parameters, and in
     its body imports, nested functions and classes, and the attributes it assigns)
     and the names and class attributes bound by cut statements."""
@@ -55,8 +55,9 @@ def comparable(file_facts, *, cut_attributes=frozenset(), cut_names=frozenset(),
     data["function_names"] = {k for k in functions if not nested_in_function(k)}
     data.pop("functions")
     data["classes"] = {k: v for k, v in data["classes"].items() if not nested_in_function(k)}
-    for cls in data["classes"].values():
-        cls["attrs"] = {k: v for k, v in cls["attrs"].items() if k not in cut_attributes}
+    for qualname, cls in data["classes"].items():
+        cut = (cut_attributes or {}).get(qualname, ())
+        cls["attrs"] = {k: v for k, v in cls["attrs"].items() if k not in cut}
     if kept_lines is not None:
         data["imports"] = [i for i in data["imports"] if i["span"][0] in kept_lines]
     return data
@@ -176,7 +177,7 @@ def test_lone_carriage_returns_are_left_to_the_whole_parse():
 def test_non_ascii_names_and_other_encodings():
     # CPython's parser reads "Aª" as "Aa" (NFKC); the facts keep the name as written.
     sliced = cut("class K:\n    def Aª(self):\n        self.ñame = 1\nfﬁ = 1\n")
-    assert sliced.text == b"class K:\n    pass\n" and sliced.cut_attributes == {"ñame"}
+    assert sliced.text == b"class K:\n    pass\n" and sliced.cut_attributes == {"K": {"ñame"}}
     assert sliced.cut_functions == {"K.Aª"} and sliced.cut_names == {"fﬁ"}
     assert "K.Aª" in facts("class K:\n    def Aª(self):\n        self.ñame = 1\n".encode(), cut_bodies=True).functions
     latin1 = "# -*- coding: latin-1 -*-\nclass K:\n    def f(self):\n        self.ñ = 'é'\n".encode("latin-1")
@@ -188,9 +189,37 @@ def test_attributes_assigned_in_cut_bodies_are_named():
     sliced = cut(
         "class A:\n    def __init__(self, x):\n        self.a, self.b = x, 1\n"
         "        self.c: int = 3\n        self.d += 1\n        self.e = self.f = x\n        print(self.g == 1)\n"
+        "        (self.h) = [self.i, self.j] = 1, 2\n        self . k = self.\\\n  l = 1\n"
     )
-    assert {"a", "b", "c", "d", "e", "f"} <= sliced.cut_attributes
-    assert "g" not in sliced.cut_attributes
+    assert {"a", "b", "c", "d", "e", "f", "h", "i", "j", "k", "l"} <= sliced.cut_attributes["A"]
+    assert "g" not in sliced.cut_attributes["A"]
+
+
+def test_cut_attributes_are_those_of_the_class_whose_method_assigns_them():
+    # The facts take `self.x = ...` for a class's attribute only in its own methods'
+    # code (through their first parameter), not in a function nested in one, nor in
+    # another class's or a module-level function: the resolver asks only for those.
+    source = (
+        "class A:\n"
+        "    def run(me, other):\n"
+        f'        client.messages.create(model="{OPUS}")\n'
+        "        me.kept = other.not_a = 1\n"
+        "        def inner(self):\n"
+        "            self.nested = 1\n"
+        "    def cut(this, *, other):\n"
+        "        this.a = 1\n"
+        "    def kwonly(*, first):\n"
+        "        first.b = 1\n"
+        "    class B:\n"
+        "        def __init__(self):\n"
+        "            self.c = 1\n"
+        "    attribute = 1\n"
+        "def module_level(self):\n"
+        "    self.d = 1\n"
+    )
+    sliced = cut(source)
+    assert sliced.cut_attributes == {"A": {"kept", "a", "b", "attribute"}, "A.B": {"c"}}
+    assert_same_facts(source.encode())
 
 
 def test_module_and_class_statements_without_a_trigger_are_cut():
@@ -223,7 +252,7 @@ def test_module_and_class_statements_without_a_trigger_are_cut():
     for kept in (f'M = "{OPUS}"', "Alias = os.path", "x = 1; y = 2", "os.environ['A'] = 'b'"):
         assert kept in text
     assert "T: int" not in text
-    assert sliced.cut_names == {"LANG", "A", "B", "C", "T"} and sliced.cut_attributes == {"x"}
+    assert sliced.cut_names == {"LANG", "A", "B", "C", "T"} and sliced.cut_attributes == {"K": {"x"}}
     assert "class K:\n    u: int\n" in text and sliced.cut_functions == {"K.f"}
     lines = text.splitlines()
     assert sliced.line_map[lines.index(f'M = "{OPUS}"')] == 8
@@ -438,13 +467,13 @@ def test_a_name_parsed_on_demand_has_the_whole_files_values_on_real_code():
         first, whole = facts(source, cut_bodies=True), facts(source, cut_bodies=False)
         if whole.parse_error:
             continue
-        cut = sorted(first.cut_names | first.cut_attributes)
+        cut = sorted(first.cut_names.union(*first.cut_attributes.values()))
         for name in rng.sample(cut, min(6, len(cut))):
             merged = with_name_parsed(first, facts(source, cut_bodies=frozenset({name})), name)
             assert merged.bindings.get(name) == whole.bindings.get(name), (path.name, name)
             for qualname, cls in merged.classes.items():
                 assert cls.attrs.get(name) == whole.classes[qualname].attrs.get(name), (path.name, qualname, name)
-            assert name not in merged.cut_names | merged.cut_attributes
+            assert name not in merged.cut_names.union(*merged.cut_attributes.values())
             asked += 1
     assert asked > 25
 
@@ -531,11 +560,11 @@ def test_a_name_asked_for_later_is_parsed_without_the_whole_file():
         b"    def unrelated(self):\n        return [i for i in range(3)]\n"
     )
     first = facts(source, cut_bodies=True)
-    assert "SMART" in first.cut_names and "engine" in first.cut_attributes
+    assert "SMART" in first.cut_names and "engine" in first.cut_attributes["Agent"]
     again = facts(source, cut_bodies=frozenset({"SMART", "engine"}))
     assert "SMART" in again.bindings and "engine" in again.classes["Agent"].attrs
-    assert "SMART" not in again.cut_names and "engine" not in again.cut_attributes
-    assert "TABLE" in again.cut_names and "other" in again.cut_attributes
+    assert "SMART" not in again.cut_names and "engine" not in again.cut_attributes["Agent"]
+    assert "TABLE" in again.cut_names and "other" in again.cut_attributes["Agent"]
     whole = facts(source, cut_bodies=False)
     assert again.bindings["SMART"] == whole.bindings["SMART"]
     assert again.classes["Agent"].attrs["engine"] == whole.classes["Agent"].attrs["engine"]

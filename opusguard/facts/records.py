@@ -232,10 +232,11 @@ class FileFacts(Struct):
     literals: list[LiteralFact] = field(default_factory=list)
     annotations: dict[int, Annotation] = field(default_factory=dict)  # by target line
     lines: dict[int, str] = field(default_factory=dict)  # source lines findings point at
-    # Attributes assigned in code that was not parsed, and module-level names whose
-    # assignment was not parsed (selection.py); before it reads one of them, the
-    # resolver asks for the facts of the statements that bind it (core.OnDemand).
-    cut_attributes: frozenset[str] = frozenset()
+    # Attributes of a class (by qualname) assigned in its code that was not parsed,
+    # and module-level names whose assignment was not parsed (selection.py); before
+    # it reads one of them, the resolver asks for the facts of the statements that
+    # bind it (core.OnDemand).
+    cut_attributes: dict[str, frozenset[str]] = field(default_factory=dict)
     cut_names: frozenset[str] = frozenset()
     # A notebook's facts are in the lines of its joined code cells: (first line,
     # cell number) of each code cell maps them back (notebook.py). Empty for Python.

@@ -160,7 +160,10 @@ def with_name_parsed(facts: FileFacts, named: FileFacts, name: str) -> FileFacts
     of the file's statements that bind it) says of it: its module-level binding,
     its value in each class, and what those values may read (the parameters of a
     function the first selection left out, imports in a function, source lines)."""
-    cut = {"cut_names": facts.cut_names - {name}, "cut_attributes": facts.cut_attributes - {name}}
+    cut = {
+        "cut_names": facts.cut_names - {name},
+        "cut_attributes": {cls: rest for cls, cut in facts.cut_attributes.items() if (rest := cut - {name})},
+    }
     if named.parse_error is not None:
         return replace(facts, **cut)
     bindings = facts.bindings
@@ -375,10 +378,10 @@ class Resolver:
 
     # -- classes --
 
-    def facts_with_attribute(self, path: str, attr: str) -> FileFacts | None:
-        """The file's facts, with `attr`'s values parsed now if it is assigned in code that was cut."""
+    def facts_with_attribute(self, path: str, qualname: str, attr: str) -> FileFacts | None:
+        """The file's facts, with `attr`'s values parsed now if class `qualname` assigns it in code that was cut."""
         facts = self.files.get(path)
-        if facts is not None and attr in facts.cut_attributes:
+        if facts is not None and attr in facts.cut_attributes.get(qualname, ()):
             return self._with_name_parsed(path, facts, attr)
         return facts
 
@@ -402,7 +405,7 @@ class Resolver:
         key = (path, qualname)
         if key in seen:
             return None
-        facts = self.facts_with_attribute(path, attr)
+        facts = self.facts_with_attribute(path, qualname, attr)
         cls = facts.classes.get(qualname) if facts else None
         if cls is None:
             return None
@@ -430,7 +433,7 @@ class Resolver:
             if sub in visited:
                 continue
             visited.add(sub)
-            facts = self.facts_with_attribute(sub[0], attr)
+            facts = self.facts_with_attribute(sub[0], sub[1], attr)
             assert facts is not None  # subclasses are found in self.files
             cls = facts.classes[sub[1]]
             if attr in cls.attrs:

@@ -17,10 +17,12 @@ this module keeps, with the lines of every block around them:
 - at module and class level, every statement but the simple ones without a
   trigger (the model word counting wherever it stands) that bind only names (a
   big `LANG_INFO = {...}`, a docstring), whose names are kept in `cut_names`
-  (module) and `cut_attributes` (class);
+  (module) and `cut_attributes` (by class);
 - a function that keeps nothing is left out; its qualified name goes to
-  `cut_functions` (the facts record it as a function without parameters) and
-  the attributes it assigns (`self.engine = ...`) to `cut_attributes`.
+  `cut_functions` (the facts record it as a function without parameters) and,
+  for a method, the attributes it may assign through its first parameter
+  (`self.engine = ...`) to its class's `cut_attributes`, as do the statements a
+  kept method leaves out.
 
 Before it reads a name or attribute whose assignment was left out, the resolver
 asks for the facts of the file's statements that bind it (selected as above,
@@ -51,9 +53,7 @@ from opusguard.select import prefilter
 
 # An identifier in UTF-8 bytes (bytes patterns know only ASCII letters).
 _NAME = rb"(?:[A-Za-z_]|[\x80-\xff])(?:\w|[\x80-\xff])*"
-# Attributes that may be assigned: `obj.attr = `, `a.x = a.y = `, `a.x, a.y = `,
-# `obj.attr: T = `, `obj.attr += ` (a superset: `f(a.b, c)` counts too).
-_ASSIGNED_ATTRIBUTE = re.compile(rb"\.(" + _NAME + rb")[ \t]*(?:[,:]|\+?=(?!=))")
+_LAST_IDENTIFIER = re.compile(_NAME + rb"\Z")
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
 # Where a statement's text may make a local alias of an SDK shape's segment (_is_segment_alias).
 _SEGMENT_WORD = re.compile(rb"|".join(re.escape(name.encode()) for name in sorted(sinks.SEGMENT_NAMES)))
@@ -71,9 +71,9 @@ class SlicedSource(Struct, frozen=True):
     # line_map[i] is the file's line number of line i + 1 of `text` (a `pass` or a
     # stub maps to the line it stands before).
     line_map: tuple[int, ...]
-    # Attributes assigned in code left out (a superset), and class attributes whose
-    # assignment was left out.
-    cut_attributes: frozenset[str]
+    # class qualname -> its attributes whose assignment was left out: in its body,
+    # and through the first parameter of its methods (`self.engine = ...`, a superset).
+    cut_attributes: dict[str, frozenset[str]]
     # Module-level names whose assignment was left out.
     cut_names: frozenset[str] = frozenset()
     # Functions left out (qualified names): the facts record them as functions
@@ -152,7 +152,7 @@ class _Selector:
         self.long_statements: list[tuple[int, int, int]] = []
         self.passes: dict[int, bytes] = {}  # file line -> lines put before it (`pass`, a stub)
         self.cut_names: set[str] = set()
-        self.cut_attributes: set[str] = set()
+        self.cut_attributes: dict[str, set[str]] = {}  # class qualname -> see SlicedSource
         self.cut_functions: list[tuple[str, ast.stmt]] = []
         self.defined: dict[str, int] = {}  # function qualname -> times defined
         self.nothing_left_out = True
@@ -227,11 +227,41 @@ class _Selector:
         node: ast.stmt | ast.expr = decorators[0] if decorators else statement  # (in the order written)
         return self.lines[node.lineno - 1][: node.col_offset].strip() in (b"", b"@")
 
-    def assigned_attributes(self, statement: ast.stmt) -> set[str]:
-        """Attributes the statement may assign (`self.engine = ...`): a superset, read
-        from its text (a walk of CPython's tree costs more)."""
-        text = self.text(_first_line(statement), statement.end_lineno or statement.lineno)
-        return {match[1].decode("utf-8", "replace") for match in _ASSIGNED_ATTRIBUTE.finditer(text)}
+    def cut_class_attributes(self, cls: str, attributes: Iterable[str]) -> None:
+        self.cut_attributes.setdefault(cls, set()).update(attributes)
+
+    def cut_method_code(self, cls: str, method: ast.FunctionDef | ast.AsyncFunctionDef, statement: ast.stmt) -> None:
+        """Record the attributes of `cls` that a statement of its method, left out, may
+        assign as the facts record one (extract_bindings): an assignment (plain,
+        annotated, augmented) or a `with ... as` to an attribute of the method's first
+        parameter (`self.engine = ...`), in the method's own code (not in a function
+        or class nested in it). Statements only are walked, not their expressions."""
+        arguments = [*method.args.posonlyargs, *method.args.args, *method.args.kwonlyargs]
+        if not arguments:
+            return
+        receiver = arguments[0].arg
+        pending = [statement] if statement is not method else list(method.body)
+        while pending:
+            current = pending.pop()
+            for target in _assignment_targets(current):
+                if (
+                    isinstance(target, ast.Attribute)
+                    and isinstance(target.value, ast.Name)
+                    and target.value.id == receiver
+                ):
+                    self.cut_class_attributes(cls, [self.attribute_name(target)])
+            if not isinstance(current, _DEFINITIONS):
+                for block in _blocks(current):
+                    pending.extend(block)
+                for case in getattr(current, "cases", ()):  # (a match, taken as a unit by _blocks)
+                    pending.extend(case.body)
+
+    def attribute_name(self, node: ast.Attribute) -> str:
+        """An attribute's name as written (CPython normalises non-ASCII ones)."""
+        if self.ascii:
+            return node.attr
+        found = _LAST_IDENTIFIER.search(self.lines[(node.end_lineno or node.lineno) - 1][: node.end_col_offset])
+        return found[0].decode("utf-8") if found else node.attr
 
     def add_pass(self, before: ast.stmt) -> None:
         line = self.lines[before.lineno - 1]
@@ -271,7 +301,10 @@ class _Selector:
                 and not _any_between(self.loose_triggers, first, last)
                 and (bound := _bound_names(statement, self.name_of)) is not None
             ):
-                (self.cut_attributes if in_class else self.cut_names).update(bound)
+                if in_class:
+                    self.cut_class_attributes(prefix[:-1], bound)
+                else:
+                    self.cut_names.update(bound)
                 self.nothing_left_out = False
             else:
                 if not kept_any and index > 0 and _is_string(statement):
@@ -303,19 +336,23 @@ class _Selector:
             return True
         self.defined[qualname] = self.defined.get(qualname, 0) + 1
         # (Most functions hold no trigger: they are not looked into.)
+        method_of = prefix[:-1]  # (a function defined here is a method of the class `prefix` names)
         if self.may_hold_trigger(_first_line(statement), statement.end_lineno or statement.lineno) and self.body_below(
             statement
         ):
-            function = self.chosen_function(statement, qualname)
+            function = self.chosen_function(statement, qualname, method_of)
             if function is not None:
                 function.emit_function()
                 return True
         self.cut_functions.append((qualname, statement))
-        self.cut_attributes.update(self.assigned_attributes(statement))
+        if method_of:
+            self.cut_method_code(method_of, statement, statement)  # (its whole body)
         self.nothing_left_out = False
         return False
 
-    def chosen_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef, qualname: str) -> _Function | None:
+    def chosen_function(
+        self, node: ast.FunctionDef | ast.AsyncFunctionDef, qualname: str, method_of: str
+    ) -> _Function | None:
         """The function with its statements chosen, None if it keeps nothing.
 
         A function that makes a local alias of an SDK shape's segment (`api =
@@ -323,7 +360,7 @@ class _Selector:
         the segment's name may stand alone: it is chosen again with the name as a
         trigger wherever it stands, as every SDK name once was."""
         self.segment_alias_seen = False
-        function = _Function(self, node, qualname)
+        function = _Function(self, node, qualname, method_of)
         if function.choose() and not self.segment_alias_seen:
             return function
         if not self.segment_alias_seen:
@@ -332,7 +369,7 @@ class _Selector:
         self.triggers = sorted({*loose.lines, *loose.loose})
         self.strong_triggers = sorted({*loose.strong, *loose.loose})
         try:
-            function = _Function(self, node, qualname)
+            function = _Function(self, node, qualname, method_of)
             return function if function.choose() else None
         finally:
             self.triggers, self.strong_triggers = loose.lines, loose.strong
@@ -370,7 +407,7 @@ class _Selector:
         return SlicedSource(
             text,
             tuple(line_map),
-            frozenset(self.cut_attributes),
+            {cls: frozenset(attributes) for cls, attributes in self.cut_attributes.items() if attributes},
             frozenset(self.cut_names),
             frozenset(functions),
             tuple(sorted(self.long_statements)),
@@ -381,10 +418,13 @@ class _Function:
     """The selection inside one function: its blocks, and its nested functions (which
     may read its locals)."""
 
-    def __init__(self, selector: _Selector, node: ast.FunctionDef | ast.AsyncFunctionDef, qualname: str):
+    def __init__(
+        self, selector: _Selector, node: ast.FunctionDef | ast.AsyncFunctionDef, qualname: str, method_of: str = ""
+    ):
         self.selector = selector
         self.node = node
         self.qualname = qualname
+        self.method_of = method_of  # the class whose method it is ("": none)
         # Every simple statement and block header of the function, with what it binds.
         self.bindings: list[tuple[ast.stmt, frozenset[str]]] = []
         self.kept: set[int] = set()  # id() of kept statements and headers
@@ -491,8 +531,7 @@ class _Function:
                 if id(statement) in self.kept:
                     nested.emit_function()
                     emitted = True
-                else:
-                    selector.cut_attributes.update(selector.assigned_attributes(statement))
+                else:  # (a nested function assigns no attribute of the class: see cut)
                     selector.nothing_left_out = False
                 continue
             blocks = _blocks(statement)
@@ -511,16 +550,23 @@ class _Function:
                     emitted = True
                 else:
                     for member in group:
-                        selector.cut_attributes.update(selector.assigned_attributes(member))
+                        self.cut(member)
                     selector.nothing_left_out = False
                 continue
             if not self.has_kept(statement):
-                selector.cut_attributes.update(selector.assigned_attributes(statement))
+                self.cut(statement)
                 selector.nothing_left_out = False
                 continue
             self.emit_compound(statement)
             emitted = True
         return emitted
+
+    def cut(self, statement: ast.stmt) -> None:
+        """A statement left out: the attributes it may give the class of a method. (The
+        facts take `self.x = ...` for the class's only in the method's own code, not in
+        a function nested in it.)"""
+        if self.method_of:
+            self.selector.cut_method_code(self.method_of, self.node, statement)
 
     def emit_compound(self, statement: ast.stmt) -> None:
         """A block statement with something kept: its header and each block's keyword
@@ -580,6 +626,29 @@ def _targets_name(targets: list[ast.expr | None], names: set[str]) -> bool:
         elif isinstance(target, ast.Starred):
             pending.append(target.value)
     return False
+
+
+def _assignment_targets(statement: ast.stmt) -> list[ast.expr]:
+    """What a statement assigns to as the facts bind (extract_bindings), unpacked:
+    assignment targets (an augmented one too: a superset) and `with ... as` targets."""
+    if isinstance(statement, ast.Assign):
+        pending: list[ast.expr | None] = list(statement.targets)
+    elif isinstance(statement, (ast.AnnAssign, ast.AugAssign)):
+        pending = [statement.target]
+    elif isinstance(statement, (ast.With, ast.AsyncWith)):
+        pending = [item.optional_vars for item in statement.items]
+    else:
+        return []
+    targets: list[ast.expr] = []
+    while pending:
+        target = pending.pop()
+        if isinstance(target, (ast.Tuple, ast.List)):
+            pending.extend(target.elts)
+        elif isinstance(target, ast.Starred):
+            pending.append(target.value)
+        elif target is not None:
+            targets.append(target)
+    return targets
 
 
 def _first_line(statement: ast.stmt) -> int:
