@@ -8,7 +8,6 @@ is only known inside its cell). Identical fingerprints are counted.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import Counter
 from pathlib import Path
@@ -34,6 +33,8 @@ class BaselineEntry(Struct, frozen=True):
 
 
 def fingerprint(finding: Finding) -> str:
+    import hashlib  # (here: every `check` imports this module, and most never fingerprint; OpenSSL costs a warm run ~5%)
+
     code = " ".join(finding.source_line.split())
     parts: tuple[str, ...] = (finding.rule, finding.path, finding.model or "", code)
     if finding.cell is not None:
