@@ -134,7 +134,7 @@ from opusguard.policy.catalog import load_catalog
 catalog = load_catalog()
 body = "".join(
     f"def test_{i}():\\n    agent = Agent('claude-opus-4-1-20250805', model_settings={{'max_tokens': {i}}})\\n"
-    f"    assert agent.run_sync('q{i}', model_settings={{}}).output == {{'n': {i}, 'items': [1, 2, 3]}}\\n\\n"
+    f"    assert agent.run_sync('q{i}: claude?', model_settings={{}}).output == {{'n': {i}, 'items': [1, 2, 3]}}\\n\\n"
     for i in range(3000)
 )
 source = ("from pydantic_ai import Agent\\n\\n" + body).encode()
@@ -149,7 +149,8 @@ print(len(source), len(facts.calls), peak_kib)
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="peak memory is read from /proc")
 def test_a_huge_module_is_parsed_in_far_less_memory():
-    # A test module of half a megabyte whose every function is kept (as in pydantic-ai).
+    # A test module of half a megabyte whose every function is kept whole (as in
+    # pydantic-ai; "claude" keeps the second line too).
     # libcst's tree lives mostly outside Python's allocator: peak RSS, in a process each.
     # The two processes run side by side (each measures its own peak).
     runs = [

@@ -159,8 +159,9 @@ def _trigger_regex(router_names: frozenset[str], *, written_as_call: bool) -> st
     # the router counts only where it is called
     router_calls = r"|\b(?:" + alternatives(routers - called - segments) + r")\b(?:\s|\\|#[^\n]*\n)*\("
     if written_as_call:
-        # the model word where a fact reads it: before "=" (a keyword), or an argument
-        # that is a chain of names ending before "," or ")"
+        # the model word where a fact may read it: before "=" (a keyword), or an
+        # argument that is a chain of names ending before "," or ")", or going on
+        # through a call or subscript (CPython's tree decides those: TriggerLines.maybe)
         gap = r"(?:[ \t\r\n\\]|#[^\n]*\n)*"
         model_word = (
             r"[oO][dD][eE][lL][\w\x80-\xff]*(?:"
@@ -171,7 +172,7 @@ def _trigger_regex(router_names: frozenset[str], *, written_as_call: bool) -> st
             + gap
             + r"[\w\x80-\xff]+)*"
             + gap
-            + r"[,)])"
+            + r"[,)(\[])"
         )
     else:
         model_word = r"[oO][dD][eE][lL]"
@@ -312,12 +313,14 @@ def test_the_model_word_is_decided_once_per_place(source, lines):
         (b"ask(self.get_model().name)\n", [1]),
         (b"ask(self.models[0].id)\n", [1]),
         (b"self.model.generate(q)\n", [1]),  # (CPython's tree says no: selection.py)
-        (b"ask(model=m)\n", []),  # counted for certain
+        (b"ask(model=m)\n", [1]),
+        (b"model = m\n", [1]),  # (the bytes cannot tell it from a keyword)
         (b"return self.model\n", []),
-        (b"class Reply(BaseModel):\n", []),
+        (b"x = BaseModel\n", []),
+        (b'ask("claude-x", model=m)\n', []),  # a trigger of its own: kept anywhere
     ],
 )
-def test_a_model_word_in_a_chain_through_a_call_is_left_to_cpythons_tree(source, maybe):
+def test_where_a_fact_may_read_the_model_word_is_left_to_cpythons_tree(source, maybe):
     assert prefilter.trigger_line_kinds(source).maybe == maybe
 
 

@@ -618,6 +618,27 @@ def test_the_model_word_keeps_a_statement_in_a_function_only_where_a_fact_reads_
     assert_same_facts(source)
 
 
+def test_where_the_bytes_cannot_tell_cpythons_tree_decides_if_the_model_word_is_read():
+    # `model = m` reads like `ask(model=m)`, and `{"k": model, ...}` like `ask(model, q)`,
+    # to the bytes: neither makes a fact. A local so bound is kept where a kept statement
+    # reads it; an attribute so assigned is kept (left out, it is parsed on demand when read).
+    source = (
+        b"def f(self, q):\n"
+        b"    model = q.pick()\n"  # 2: kept, read on line 6
+        b"    other_model = q.pick()\n"  # 3
+        b"    payload = {'k': other_model, 'n': 1}\n"  # 4
+        b"    pair = (other_model, q)\n"  # 5
+        b"    client.messages.create(model=model, messages=[])\n"  # 6
+        b"    self.model_name = q\n"  # 7: an attribute that says model
+        b"    x = ask(q, llm=m)\n"  # 8
+        b"    y = ask(q, model_id=m)\n"  # 9: a model keyword
+    )
+    kept = selection.select_statements(source)
+    assert kept is not None
+    assert set(kept.line_map) >= {1, 2, 6, 7, 9} and not {3, 4, 5, 8} & set(kept.line_map)
+    assert_same_facts(source)
+
+
 @pytest.mark.parametrize(
     "body",
     [

@@ -314,38 +314,38 @@ def trigger_lines(
     source: bytes, router_names: frozenset[str] = frozenset({"route"}), names: frozenset[str] = frozenset()
 ) -> list[int]:
     """The lines (1-based, sorted) that hold a trigger: "claude" in any case, "odel"
-    in any case where a fact reads it (a model keyword, an argument that says model:
-    _ModelWordReads), a bare Agent SDK alias, "opusguard:", an SDK shape's
+    in any case where a fact may read it (a model keyword, an argument that says
+    model: _ModelWordReads), a bare Agent SDK alias, "opusguard:", an SDK shape's
     distinctive name where a call is written with it (see _ANY_CASE_WORDS), a call of
     the router, or one of `names` as a whole word. A statement in a function whose
     lines hold none cannot add a call or literal fact (selection.py: but for one
     read through an alias)."""
-    return trigger_line_kinds(source, router_names, names).lines
+    kinds = trigger_line_kinds(source, router_names, names)
+    return sorted({*kinds.lines, *kinds.maybe})
 
 
 class TriggerLines(NamedTuple):
-    # The lines with a trigger, the model word only where a fact reads it
-    # (_ModelWordReads): what a statement in a function needs (trigger_lines).
+    # The lines with a trigger other than "odel": what keeps a statement wherever
+    # it stands (a plain string too: a docstring that mentions "the model" holds
+    # nothing to read).
     lines: list[int]
-    # The lines with a trigger other than "odel": what a plain string can hold that
-    # matters (a docstring that mentions "the model" holds nothing to read).
-    strong: list[int]
     # The lines with an SDK shape's name as a whole word where no call is written
     # with it (`messages=messages`): lines + loose is where any trigger word stands.
     loose: list[int] = []
     # `lines` with the model word wherever it stands: what keeps a module or class
     # level binding (one left out is parsed on demand when read, a costlier way).
     anywhere: list[int] = []
-    # The lines (not in `lines`) where the model word starts a chain that goes on
-    # through a call or a subscript (`ask(self.get_model().name)`, `ask(self.models[0].id)`):
-    # whether that chain is a call's argument, selection asks CPython's tree.
+    # The lines (not in `lines`) where the model word may stand where a fact reads
+    # it (_ModelWordReads): whether it does there, selection asks CPython's tree
+    # (`ask(model=m)` and `ask(self.get_model().name)` yes, `model = m` and
+    # `{"k": model, ...}` no).
     maybe: list[int] = []
 
 
 def trigger_line_kinds(
     source: bytes, router_names: frozenset[str] = frozenset({"route"}), names: frozenset[str] = frozenset()
 ) -> TriggerLines:
-    """trigger_lines, with the lines that hold more than the model word apart."""
+    """trigger_lines, by kind."""
     triggers = _triggers(router_names)
     model_word = _ANY_CASE_WORDS.index(_MODEL_WORD)
     offsets: list[int] = []
@@ -372,41 +372,34 @@ def trigger_line_kinds(
                 loose_offsets.append(start)
     offsets += _name_offsets(source, names)  # (asked for by the resolver: a few, rarely)
     if not offsets and not model_word_offsets and not loose_offsets:
-        return TriggerLines([], [], [], [], [])
+        return TriggerLines([], [], [], [])
     newlines = _newlines(source)
-    strong = _lines_of(newlines, offsets)
+    lines = _lines_of(newlines, offsets)
     read = _ModelWordReads(source, newlines)
-    verdicts = [(start, read.verdict(start)) for start in model_word_offsets]
-    lines = strong | _lines_of(newlines, [start for start, verdict in verdicts if verdict == _READ])
-    maybe = _lines_of(newlines, [start for start, verdict in verdicts if verdict == _MAYBE_READ]) - lines
+    maybe = _lines_of(newlines, [start for start in model_word_offsets if read.may_be_read(start)]) - lines
     anywhere = lines | _lines_of(newlines, model_word_offsets)
     return TriggerLines(
-        sorted(lines),
-        sorted(strong),
-        sorted(_lines_of(newlines, loose_offsets) - anywhere),
-        sorted(anywhere),
-        sorted(maybe),
+        sorted(lines), sorted(_lines_of(newlines, loose_offsets) - anywhere), sorted(anywhere), sorted(maybe)
     )
 
 
 # Where the model word can make a fact in a function: a call's model keyword
 # (`model=`, `model_id=`: extract_calls._declared_args), and an argument a helper
 # may pass on, a name or attribute chain that says model (`ask(MODEL)`,
-# `ask(llm=self.config.model)`: _forwarded_args). So it counts where its identifier
-# is followed by "=" (not "=="), or by ".name" links and then "," or ")"; spaces,
-# continuations and comments may stand between. A chain that goes on through a call
-# or a subscript (`ask(self.get_model().name)`) may be an argument too: selection
-# decides those on CPython's tree (TriggerLines.maybe). Elsewhere it makes no fact of its
-# own (`BaseModel`, `self.model.generate()`, `return self.model`, `model: str`): a
-# local it binds is kept where a kept statement reads it, an attribute it assigns
-# is parsed on demand (cut_attributes), a parameter is recorded with its function,
-# which is kept where it sends or passes the parameter on. At module and class
-# level it counts anywhere (TriggerLines.anywhere).
+# `ask(llm=self.config.model)`: _forwarded_args). So it may be read where its
+# identifier is followed by "=" (not "=="), or by ".name" links and then ",", ")",
+# "(" or "[" (a chain through a call or subscript, `ask(self.get_model().name)`);
+# spaces, continuations and comments may stand between. The bytes cannot tell
+# `ask(model=m)` from `model = m`, nor `ask(model, q)` from `{"k": model, ...}`:
+# selection asks CPython's tree at those places (TriggerLines.maybe). Elsewhere it
+# makes no fact of its own (`BaseModel`, `self.model.generate()`, `return
+# self.model`, `model: str`): a local it binds is kept where a kept statement reads
+# it, an attribute it assigns is parsed on demand (cut_attributes), a parameter is
+# recorded with its function, which is kept where it sends or passes the parameter
+# on. At module and class level it counts anywhere (TriggerLines.anywhere).
 _IDENTIFIER_REST = re.compile(rb"[\w\x80-\xff]*")
 _SPACES = re.compile(rb"[ \t\r\n\\]*")
 _COMMA, _CLOSE, _EQUALS, _HASH, _OPEN, _OPEN_SQUARE = (ord(c) for c in ",)=#([")
-# What _ModelWordReads.verdict says of a model word.
-_NOT_READ, _READ, _MAYBE_READ = 0, 1, 2
 
 
 def _match_end(pattern: re.Pattern[bytes], source: bytes, at: int) -> int:
@@ -421,24 +414,23 @@ class _ModelWordReads:
     def __init__(self, source: bytes, newlines: list[int]):
         self.source = source
         self.newlines = newlines
-        self.verdicts: dict[int, int] = {}  # offset after an identifier -> its verdict
+        self.verdicts: dict[int, bool] = {}  # offset after an identifier -> may_be_read there
         self.after_comments: dict[int, int] = {}  # newline index -> significant() after it
         self.identifier = (0, 0)  # (start, end) of the last identifier measured
 
-    def verdict(self, start: int) -> int:
-        """_READ, _MAYBE_READ or _NOT_READ for the model word found at `start` ("odel",
-        its "m" before it); words are asked for in order, so one long identifier is
-        measured once."""
+    def may_be_read(self, start: int) -> bool:
+        """Whether the model word found at `start` ("odel", its "m" before it) may be
+        read; words are asked for in order, so one long identifier is measured once."""
         first, end = self.identifier
         if not first <= start < end:
             end = _match_end(_IDENTIFIER_REST, self.source, start)
             self.identifier = (start, end)
         return self.after_identifier(end)
 
-    def after_identifier(self, at: int) -> int:
+    def after_identifier(self, at: int) -> bool:
         # Iterative over a chain (`a.model.b.c)`), each place decided once.
         pending: list[int] = []
-        verdict = _NOT_READ
+        verdict = False
         while True:
             known = self.verdicts.get(at)
             if known is not None:
@@ -447,11 +439,10 @@ class _ModelWordReads:
             pending.append(at)
             following = self.significant(at)
             byte = self.source[following] if following < len(self.source) else -1
-            if byte in (_COMMA, _CLOSE) or (byte == _EQUALS and self.source[following + 1 : following + 2] != b"="):
-                verdict = _READ
-                break
-            if byte in (_OPEN, _OPEN_SQUARE):
-                verdict = _MAYBE_READ
+            if byte in (_COMMA, _CLOSE, _OPEN, _OPEN_SQUARE) or (
+                byte == _EQUALS and self.source[following + 1 : following + 2] != b"="
+            ):
+                verdict = True
                 break
             if byte != _DOT:
                 break

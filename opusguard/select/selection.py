@@ -7,8 +7,8 @@ this module keeps, with the lines of every block around them:
 
 - in a function, the statements whose lines hold a trigger (prefilter.trigger_lines:
   a model, the model word where a fact reads it (a model keyword, an argument that
-  says model), an SDK name where a call is written with it, the router, an
-  annotation; in a function that makes a local alias of an SDK segment, `api =
+  says model, as the bytes suggest and CPython's tree confirms: _reads_a_model_word),
+  an SDK name where a call is written with it, the router, an annotation; in a function that makes a local alias of an SDK segment, `api =
   client.messages`, the segment's name wherever it stands), and then the
   statements of the same function that bind a name a kept statement reads (so a
   local keeps its value), the imports of a function that keeps anything, and the
@@ -123,7 +123,7 @@ def select_statements(
         return None  # libcst parses it whole, or reports why not
     if names_only:
         lines = _binding_lines(tree, names)
-        triggers = prefilter.TriggerLines(lines, lines, [], lines)
+        triggers = prefilter.TriggerLines(lines, [], lines)
     else:
         triggers = prefilter.trigger_line_kinds(source, router_names, names)
     selector = _Selector(source, triggers)
@@ -141,10 +141,9 @@ class _Selector:
         self.lines = source.splitlines(keepends=True)
         self.trigger_lines = trigger_lines
         self.triggers = trigger_lines.lines
-        self.strong_triggers = trigger_lines.strong
         self.loose_triggers = trigger_lines.loose
         self.module_triggers = trigger_lines.anywhere  # at module and class level
-        self.maybe_triggers = trigger_lines.maybe  # decided on CPython's tree (_passes_a_model_name)
+        self.maybe_triggers = trigger_lines.maybe  # decided on CPython's tree (_reads_a_model_word)
         # Set when a function makes a local alias of an SDK shape's segment (see _Function.walk).
         self.segment_alias_seen = False
         self.keep: set[int] = set()  # file lines kept as they are
@@ -161,13 +160,10 @@ class _Selector:
 
     # -- lines --
 
-    def has_trigger(self, first: int, last: int) -> bool:
-        return _any_between(self.triggers, first, last)
-
     def may_hold_trigger(self, first: int, last: int) -> bool:
-        """has_trigger, or an SDK shape's name stands there alone (TriggerLines.loose),
-        or a model word in a chain through a call (TriggerLines.maybe): whether a
-        function is looked into at all."""
+        """Whether lines first..last hold a trigger, an SDK shape's name alone
+        (TriggerLines.loose) or a model word a fact may read (TriggerLines.maybe):
+        whether a function is looked into at all."""
         return (
             _any_between(self.triggers, first, last)
             or _any_between(self.loose_triggers, first, last)
@@ -175,20 +171,21 @@ class _Selector:
         )
 
     def has_trigger_in(self, parts: Iterable[ast.AST], first: int, last: int) -> bool:
-        """has_trigger for the lines of a header whose expressions are `parts`: a model
-        word in a chain through a call counts where the chain is a call's argument."""
+        """Whether the lines of a header whose expressions are `parts` hold a trigger:
+        a model word counts where CPython's tree says a fact reads it (_reads_a_model_word)."""
         if _any_between(self.triggers, first, last):
             return True
-        return _any_between(self.maybe_triggers, first, last) and any(_passes_a_model_name(part) for part in parts)
+        return _any_between(self.maybe_triggers, first, last) and any(_reads_a_model_word(part) for part in parts)
 
     def statements_have_trigger(
         self, statements: list[ast.stmt], first: int, last: int, *, in_function: bool = True
     ) -> bool:
-        """Whether simple statements on lines first..last hold a trigger; in plain
-        strings (a docstring) the model word does not count: nothing is read there.
-        At module and class level it counts wherever it stands (TriggerLines.anywhere)."""
+        """Whether simple statements on lines first..last hold a trigger other than the
+        model word (which walk_unit asks CPython's tree about). At module and class
+        level the word counts wherever it stands (TriggerLines.anywhere), but for in
+        plain strings (a docstring): nothing is read there."""
         if all(_is_plain_string(statement) for statement in statements):
-            return _any_between(self.strong_triggers, first, last)
+            return _any_between(self.triggers, first, last)
         return _any_between(self.triggers if in_function else self.module_triggers, first, last)
 
     def keep_lines(self, first: int, last: int) -> None:
@@ -367,12 +364,11 @@ class _Selector:
             return None
         loose = self.trigger_lines
         self.triggers = sorted({*loose.lines, *loose.loose})
-        self.strong_triggers = sorted({*loose.strong, *loose.loose})
         try:
             function = _Function(self, node, qualname, method_of)
             return function if function.choose() else None
         finally:
-            self.triggers, self.strong_triggers = loose.lines, loose.strong
+            self.triggers = loose.lines
             self.segment_alias_seen = False
 
     def result(self) -> SlicedSource:
@@ -499,7 +495,7 @@ class _Function:
             self.selector.segment_alias_seen = True
         if self.selector.statements_have_trigger(group, first, last) or (
             _any_between(self.selector.maybe_triggers, first, last)
-            and any(_passes_a_model_name(member) for member in group)
+            and any(_reads_a_model_word(member) for member in group)
         ):
             for member in group:
                 self.mark(member)
@@ -884,15 +880,27 @@ def _header_reads(statement: ast.stmt) -> set[str]:
     return {n.id for part in _header_parts(statement) for n in ast.walk(part) if isinstance(n, ast.Name)}
 
 
-def _passes_a_model_name(node: ast.AST) -> bool:
-    """Whether a call in `node` takes, as an argument, a name or attribute chain that says
-    model: an argument a helper may pass on (extract_calls._forwarded_args), read where
-    the chain goes through a call or subscript (`ask(self.get_model().name)`)."""
+def _reads_a_model_word(node: ast.AST) -> bool:
+    """Whether the model word in `node` stands where the facts read it (prefilter's
+    byte check says only where it may): a call's model keyword (`model=`:
+    extract_calls._declared_args), or a call's argument that is a name or attribute
+    chain that says model, which a helper may pass on (`ask(self.model)`,
+    `ask(self.get_model().name)`: _forwarded_args). An assignment to an attribute
+    that says model (`self.model = ...`) counts too: left out, it would be parsed
+    again on demand when read, a costlier way. A local it assigns (`model = ...`) is
+    kept where a kept statement reads it, as any local is."""
     for inner in ast.walk(node):
         if isinstance(inner, ast.Call):
+            if any(keyword.arg in sinks.MODEL_KEYWORDS for keyword in inner.keywords):
+                return True
             for argument in [*inner.args, *(keyword.value for keyword in inner.keywords)]:
                 if isinstance(argument, (ast.Name, ast.Attribute)) and sinks.MODEL_LIKE_NAME.search(_dotted(argument)):
                     return True
+        elif isinstance(inner, ast.stmt) and any(
+            isinstance(target, ast.Attribute) and sinks.MODEL_LIKE_NAME.search(target.attr)
+            for target in _assignment_targets(inner)
+        ):
+            return True
     return False
 
 
