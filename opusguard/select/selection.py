@@ -7,8 +7,9 @@ this module keeps, with the lines of every block around them:
 
 - in a function, the statements whose lines hold a trigger (prefilter.trigger_lines:
   a model, the model word where a fact reads it (a model keyword, an argument that
-  says model, as the bytes suggest and CPython's tree confirms: _reads_a_model_word),
-  an SDK name where a call is written with it, the router, an annotation; in a function that makes a local alias of an SDK segment, `api =
+  says model: where the bytes say it may be, CPython's tree decides, see
+  _reads_a_model_word), an SDK name where a call is written with it, the router, an
+  annotation; in a function that makes a local alias of an SDK segment, `api =
   client.messages`, the segment's name wherever it stands), and then the
   statements of the same function that bind a name a kept statement reads (so a
   local keeps its value), the imports of a function that keeps anything, and the
@@ -181,8 +182,8 @@ class _Selector:
         self, statements: list[ast.stmt], first: int, last: int, *, in_function: bool = True
     ) -> bool:
         """Whether simple statements on lines first..last hold a trigger other than the
-        model word (which walk_unit asks CPython's tree about). At module and class
-        level the word counts wherever it stands (TriggerLines.anywhere), but for in
+        model word (walk_unit asks CPython's tree about that one). At module and class
+        level the word counts wherever it stands (TriggerLines.anywhere), except in
         plain strings (a docstring): nothing is read there."""
         if all(_is_plain_string(statement) for statement in statements):
             return _any_between(self.triggers, first, last)
