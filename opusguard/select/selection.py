@@ -592,37 +592,17 @@ def _binding_lines(tree: ast.Module, names: frozenset[str]) -> list[int]:
     pending: list[ast.stmt] = list(tree.body)
     while pending:
         statement = pending.pop()
-        if isinstance(statement, ast.Assign):
-            targets: list[ast.expr | None] = list(statement.targets)
-        elif isinstance(statement, (ast.AnnAssign, ast.AugAssign)):
-            targets = [statement.target]
-        elif isinstance(statement, (ast.With, ast.AsyncWith)):
-            targets = [item.optional_vars for item in statement.items]
-        else:
-            targets = []
-        if _targets_name(targets, wanted):
+        if any(
+            (isinstance(target, ast.Name) and target.id in wanted)
+            or (isinstance(target, ast.Attribute) and target.attr in wanted)
+            for target in _assignment_targets(statement)
+        ):
             lines.add(statement.lineno)
         for block in _blocks(statement):
             pending.extend(block)
         for case in getattr(statement, "cases", ()):  # (a match, taken as a unit by _blocks)
             pending.extend(case.body)
     return sorted(lines)
-
-
-def _targets_name(targets: list[ast.expr | None], names: set[str]) -> bool:
-    """Whether assignment targets bind one of `names`, as a name or an attribute."""
-    pending = [target for target in targets if target is not None]
-    while pending:
-        target = pending.pop()
-        if isinstance(target, ast.Name) and target.id in names:
-            return True
-        if isinstance(target, ast.Attribute) and target.attr in names:
-            return True
-        if isinstance(target, (ast.Tuple, ast.List)):
-            pending.extend(target.elts)
-        elif isinstance(target, ast.Starred):
-            pending.append(target.value)
-    return False
 
 
 def _assignment_targets(statement: ast.stmt) -> list[ast.expr]:
