@@ -503,13 +503,39 @@ def _findings(root: Path) -> list[tuple]:
     return [(f.rule, f.path, f.line, f.column, f.message) for f in result.findings]
 
 
-@pytest.mark.parametrize("tree", ["example app", "click with models injected"])
+_CLASSES_SHARING_AN_ATTRIBUTE = {
+    # Base.engine and Fast.engine are read through self.engine and left out of the first
+    # parse (no trigger on their lines): the resolver asks for them by class. Other and a
+    # module-level function assign an `engine` too, which must not stand in for Base's.
+    "config.py": f'SMART = "{OPUS}"\n',
+    "agents.py": (
+        "from anthropic import Anthropic\nfrom app.config import SMART\n\nclient = Anthropic()\n\n\n"
+        "class Base:\n    def __init__(self):\n        self.engine = SMART\n\n"
+        "    def run(self, q):\n        return client.messages.create(model=self.engine, max_tokens=5, messages=[q])\n\n\n"
+        "class Other:\n    def __init__(self, engine):\n        self.engine = engine\n\n"
+        "    def go(self):\n        return client.messages.create(model=self.engine, max_tokens=5, messages=[])\n\n\n"
+        "def setup(obj):\n    obj.engine = 'gpt-4o'\n"
+    ),
+    "sub.py": (
+        "from app.agents import Base\nfrom app.config import SMART\n\n\n"
+        "class Fast(Base):\n    def __init__(self):\n        super().__init__()\n        self.engine = SMART.lower()\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("tree", ["example app", "click with models injected", "classes sharing an attribute"])
 def test_findings_are_the_same_without_slicing(tree, tmp_path, monkeypatch):
     import shutil
 
     if tree == "example app":
         root = tmp_path / "support_desk"
         shutil.copytree(Path(__file__).parent.parent / "examples" / "support_desk", root)
+    elif tree == "classes sharing an attribute":
+        root = tmp_path / "agents"
+        (root / "app").mkdir(parents=True)
+        (root / "app" / "__init__.py").write_text("")
+        for name, text in _CLASSES_SHARING_AN_ATTRIBUTE.items():
+            (root / "app" / name).write_text(text)
     else:
         root = tmp_path / "clickapp"
         (root / "app").mkdir(parents=True)
