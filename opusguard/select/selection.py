@@ -228,8 +228,10 @@ class _Selector:
     def cut_class_attributes(self, cls: str, attributes: Iterable[str]) -> None:
         self.cut_attributes.setdefault(cls, set()).update(attributes)
 
-    def cut_method_code(self, cls: str, method: ast.FunctionDef | ast.AsyncFunctionDef, statement: ast.stmt) -> None:
-        """Record the attributes of `cls` that a statement of its method, left out, may
+    def cut_method_code(
+        self, cls: str, method: ast.FunctionDef | ast.AsyncFunctionDef, statements: list[ast.stmt]
+    ) -> None:
+        """Record the attributes of `cls` that statements of its method, left out, may
         assign as the facts record one (extract_bindings): an assignment (plain,
         annotated, augmented) or a `with ... as` to an attribute of the method's first
         parameter (`self.engine = ...`), in the method's own code (not in a function
@@ -238,7 +240,7 @@ class _Selector:
         if not arguments:
             return
         receiver = arguments[0].arg
-        pending = [statement] if statement is not method else list(method.body)
+        pending = list(statements)
         while pending:
             current = pending.pop()
             for target in _assignment_targets(current):
@@ -344,7 +346,7 @@ class _Selector:
                 return True
         self.cut_functions.append((qualname, statement))
         if method_of:
-            self.cut_method_code(method_of, statement, statement)  # (its whole body)
+            self.cut_method_code(method_of, statement, statement.body)
         self.nothing_left_out = False
         return False
 
@@ -563,7 +565,7 @@ class _Function:
         facts take `self.x = ...` for the class's only in the method's own code, not in
         a function nested in it.)"""
         if self.method_of:
-            self.selector.cut_method_code(self.method_of, self.node, statement)
+            self.selector.cut_method_code(self.method_of, self.node, [statement])
 
     def emit_compound(self, statement: ast.stmt) -> None:
         """A block statement with something kept: its header and each block's keyword
