@@ -738,18 +738,48 @@ def test_a_block_on_its_headers_last_line_is_kept_with_it(source):
 
 def test_a_docstring_that_says_model_is_no_trigger():
     # Nothing is read in a plain string: "the model to use" keeps neither the
-    # docstring nor its function; a model id or an f-string in one still counts.
+    # docstring nor its function; an f-string in one still counts.
     source = (
         b'"""Helpers for the model."""\nimport anthropic\n\n\n'
         b'def describe(x):\n    """Describe the model\'s answer."""\n    return x\n\n\n'
-        b'def pick():\n    """Defaults to claude-opus-4-1."""\n    return 1\n\n\n'
         b'def show(model):\n    f"{print(model)}"\n    return 2\n'
     )
     sliced = assert_same_facts(source)
     assert sliced is not None
     assert b"describe" not in sliced.text and b"Helpers" not in sliced.text
-    assert b"Defaults to claude-opus-4-1." in sliced.text and b"print(model)" in sliced.text
+    assert b"print(model)" in sliced.text
     assert sliced.cut_functions == {"describe"}
+
+
+def test_a_docstring_is_left_out_whatever_it_says_a_later_string_is_not():
+    # The facts take no literal from a docstring (a model id in one is prose), so a
+    # module's, class's or function's docstring is left out even where it names a
+    # model. A string statement after it is a literal: it stays, with a `pass`
+    # before it so that it does not become the docstring.
+    source = (
+        f'"""Uses {OPUS}."""\n'  # 1
+        "import anthropic\n\n\n"
+        "class Asker:\n"  # 5
+        f'    """Asks {OPUS}."""\n'
+        f'    "{OPUS}"\n'  # 7: a literal
+        "\n"
+        "    def ask(self):\n"  # 9
+        f'        """Defaults to {OPUS}."""\n'
+        "        return 1\n\n\n"
+        "def pick():\n"  # 14
+        f'    """Defaults to {OPUS}."""\n'
+        f'    "{OPUS}"\n'  # 16: a literal
+        "    return 1\n"
+    ).encode()
+    sliced = assert_same_facts(source)
+    assert sliced is not None
+    assert b"Uses" not in sliced.text and b"Asks" not in sliced.text and b"Defaults" not in sliced.text
+    assert sliced.text.decode() == (
+        f'import anthropic\nclass Asker:\n    pass\n    "{OPUS}"\ndef pick():\n    pass\n    "{OPUS}"\n'
+    )
+    assert sliced.cut_functions == {"Asker.ask"}
+    whole = facts(source, cut_bodies=False)
+    assert [literal.span[0] for literal in whole.literals] == [7, 16]
 
 
 def test_an_sdk_name_counts_where_a_call_is_written_with_it():

@@ -29,8 +29,9 @@ Before it reads a name or attribute whose assignment was left out, the resolver
 asks for the facts of the file's statements that bind it (selected as above,
 with the statements that assign the name or an attribute so named as the only
 triggers: _binding_lines) and takes that name's values from them
-(join.with_name_parsed), so a cut can delay a fact, never lose it. A plain string
-statement (a docstring) counts only the triggers other than the model word. A block
+(join.with_name_parsed), so a cut can delay a fact, never lose it. A docstring is
+left out whatever it says (the facts take no literal from one); another plain
+string statement counts only the triggers other than the model word. A block
 whose statements were all left out gets a `pass`; `line_map` takes each line of
 the kept text back to the file's line. libcst parses the kept text and is the
 source of every fact; CPython's tree only chooses lines.
@@ -131,7 +132,7 @@ def select_statements(
     for number, line in enumerate(selector.lines[:2], 1):  # an encoding declaration stays
         if _CODING.match(line):
             selector.keep_lines(number, number)
-    selector.container(tree.body, "", in_class=False)
+    selector.container(tree.body, "", in_class=False, owns_docstring=True)
     if selector.nothing_left_out:
         return None
     return selector.result()
@@ -270,15 +271,18 @@ class _Selector:
 
     # -- module and class bodies --
 
-    def container(self, body: list[ast.stmt], prefix: str, *, in_class: bool) -> bool:
-        """Select in a module or class body; whether anything in it is kept."""
+    def container(self, body: list[ast.stmt], prefix: str, *, in_class: bool, owns_docstring: bool = False) -> bool:
+        """Select in a module or class body (`owns_docstring`: not a block in one);
+        whether anything in it is kept."""
         kept_any = False
         for index, statement in enumerate(body):
             first, last = _first_line(statement), statement.end_lineno or statement.lineno
             shares_lines = (index > 0 and (body[index - 1].end_lineno or 0) >= first) or (
                 index + 1 < len(body) and _first_line(body[index + 1]) <= last
             )
-            if (
+            if owns_docstring and not shares_lines and _is_docstring(statement, body):
+                self.nothing_left_out = False
+            elif (
                 isinstance(statement, _DEFINITIONS)
                 and not shares_lines
                 and (
@@ -331,7 +335,7 @@ class _Selector:
         qualname = prefix + self.name_of(statement)
         if isinstance(statement, ast.ClassDef):
             self.keep_lines(_first_line(statement), _first_line(statement.body[0]) - 1)
-            if not self.container(statement.body, qualname + ".", in_class=True):
+            if not self.container(statement.body, qualname + ".", in_class=True, owns_docstring=True):
                 self.add_pass(statement.body[0])
             return True
         self.defined[qualname] = self.defined.get(qualname, 0) + 1
@@ -469,6 +473,8 @@ class _Function:
                     self.kept.add(id(statement))
                     # (its decorators and defaults are read here, in this function)
                     self.reads |= nested.reads | _signature_reads(statement)
+                continue
+            if len(group) == 1 and _is_docstring(statement, self.node.body):
                 continue
             blocks = _blocks(statement)
             if (
@@ -695,6 +701,14 @@ def _is_plain_string(statement: ast.stmt) -> bool:
         and isinstance(statement.value, ast.Constant)
         and isinstance(statement.value.value, str)
     )
+
+
+def _is_docstring(statement: ast.stmt, body: list[ast.stmt]) -> bool:
+    """Whether `statement`, in the body of a module, class or function, is its
+    docstring: left out whatever it says, as the facts read nothing in it
+    (extract_calls.mark_docstring). A string after it that would read as the
+    docstring once it is left out gets a `pass` before it (add_pass)."""
+    return statement is body[0] and _is_plain_string(statement)
 
 
 def _is_string(statement: ast.stmt) -> bool:
