@@ -133,7 +133,8 @@ def test_extraction_imports_no_speed_layer():
     collector = [name for name in edges if name.startswith("opusguard.facts.extract")]
     assert len(collector) == 5
     assert all(not edges[name] & speed for name in collector)
-    assert speed <= edges["opusguard.select.parse"]
+    assert {"opusguard.select.selection", "opusguard.select.slicing"} <= edges["opusguard.select.parse"]
+    assert "opusguard.select.prefilter" in edges["opusguard.select.selection"]
 
 
 @pytest.mark.parametrize(

@@ -139,7 +139,7 @@ def test_the_prefilter_keeps_ids_in_capitals_and_bare_aliases():
 
     for source in (b'MODEL = "CLAUDE-SONNET-4-5".lower()\n', b"opts = make_options('opus')\n", b'x = pick("Haiku")\n'):
         assert prefilter.classify(source) == prefilter.PARSE, source
-        assert prefilter.function_may_matter(b"def f():\n    " + source), source
+        assert prefilter.trigger_lines(b"def f():\n    " + source), source
     assert prefilter.classify(b"codec_opus = 1\n") == prefilter.SKIP
 
 

@@ -9,9 +9,13 @@ from opusguard.select import prefilter
 from opusguard.select.prefilter import HeldName
 
 
+def _may_mention_model(content: bytes) -> bool:
+    return prefilter.classify(content) == prefilter.PARSE
+
+
 @pytest.mark.parametrize("model", list(SPELLINGS))
 def test_every_spelling_passes_phase_one(model):
-    assert prefilter.may_mention_model(f'llm(model="{model}")\n'.encode())
+    assert _may_mention_model(f'llm(model="{model}")\n'.encode())
 
 
 @pytest.mark.parametrize(
@@ -26,7 +30,7 @@ def test_every_spelling_passes_phase_one(model):
     ],
 )
 def test_files_that_can_matter_pass(source):
-    assert prefilter.may_mention_model(source)
+    assert _may_mention_model(source)
 
 
 @pytest.mark.parametrize(
@@ -34,7 +38,7 @@ def test_files_that_can_matter_pass(source):
     [b"import os\nprint('hello')\n", b"from anthropic import types  # no call\n", b"opus = codec\n"],
 )
 def test_plain_files_do_not(source):
-    assert not prefilter.may_mention_model(source)
+    assert not _may_mention_model(source)
 
 
 def test_phase_two_needs_a_name_and_a_model_call():
@@ -136,7 +140,8 @@ def test_phase_two_finds_a_name_that_overlaps_another():
 
 def _trigger_regex(router_names: frozenset[str], *, written_as_call: bool) -> str:
     """The definition trigger_lines (`written_as_call`: an SDK name counts only where
-    a call is written with it) and text_may_matter (anywhere) must agree with."""
+        a call is written with it) and trigger_line_kinds' loose and anywhere lines (anywhere)
+    must agree with."""
     import re
 
     from opusguard.facts import sinks
@@ -264,16 +269,14 @@ def test_trigger_search_agrees_with_the_regex(router):
     import sysconfig
     from pathlib import Path
 
-    text_pattern = re.compile(_trigger_regex(router, written_as_call=False))
     bytes_pattern = re.compile(_trigger_regex(router, written_as_call=True).encode())
     loose_pattern = re.compile(_trigger_regex(router, written_as_call=False).encode())
     texts = list(TRIGGER_CASES)
     for path in sorted(Path(sysconfig.get_paths()["stdlib"]).glob("*.py"))[:60]:
         texts += path.read_text(encoding="utf-8", errors="replace").splitlines()
     for text in texts:
-        assert prefilter.text_may_matter(text, router) == (text_pattern.search(text) is not None), text
         data = text.encode("utf-8", "replace")
-        assert prefilter.function_may_matter(data, router) == (bytes_pattern.search(data) is not None), text
+        assert bool(prefilter.trigger_lines(data, router)) == (bytes_pattern.search(data) is not None), text
         kinds = prefilter.trigger_line_kinds(data, router)
         assert bool(kinds.anywhere or kinds.loose) == (loose_pattern.search(data) is not None), text
 
@@ -285,7 +288,6 @@ def test_a_router_name_before_a_comment_of_many_hashes_is_decided_at_once(opens)
     comment = b"route  " + b"# " * 40 + b"\n"
     source = comment + (b"('t')\n" if opens else b"x = 1\n")
     assert prefilter.trigger_lines(source) == ([1] if opens else [])
-    assert prefilter.text_may_matter(source.decode()) == opens
 
 
 @pytest.mark.parametrize(

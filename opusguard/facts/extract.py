@@ -38,14 +38,9 @@ def extract_facts(
     *,
     is_model_id: Callable[[str], bool],
     router_names: frozenset[str] = frozenset({"route"}),
-    may_matter: Callable[[str], bool] | None = None,
 ) -> FileFacts:
     """The whole file, parsed once and reduced to facts; a file that does not parse
-    has its error in the facts (OG000). Never raises.
-
-    `may_matter(text)`: whether a statement's text may add a call or literal fact
-    (prefilter.text_may_matter); the expressions of one that may not are not
-    visited. None: all are."""
+    has its error in the facts (OG000). Never raises."""
     # Text that nests too deep for libcst (limits.py) is never given to it.
     problem = limits.nesting_problem(source)
     if problem is not None:
@@ -54,7 +49,7 @@ def extract_facts(
         module = _parse_whole(source, path)
         if isinstance(module, FileFacts):
             return module
-        collector = _Collector(path, is_model_id, router_names, None, may_matter)
+        collector = _Collector(path, is_model_id, router_names, None)
         collector.read(module, first_line=1)
     except RecursionError:
         return too_deep(path)
@@ -68,7 +63,6 @@ def read_pieces(
     is_model_id: Callable[[str], bool],
     router_names: frozenset[str] = frozenset({"route"}),
     line_map: tuple[int, ...] | None = None,
-    may_matter: Callable[[str], bool] | None = None,
 ) -> FileFacts | None:
     """The facts of a text given as runs of whole top-level statements, (first line,
     text) each: each parsed, read and freed before the next. None when a piece does
@@ -78,7 +72,7 @@ def read_pieces(
     selection of the file); without it, lines are the text's own. The facts read
     from comments and lines are not added (add_text_facts). Raises RecursionError
     on a tree too deep to walk."""
-    collector = _Collector(path, is_model_id, router_names, line_map, may_matter)
+    collector = _Collector(path, is_model_id, router_names, line_map)
     for first_line, piece in pieces:
         try:
             module = cst.parse_module(piece)
@@ -112,10 +106,8 @@ class _Collector(CallSiteFacts, BindingFacts):
         is_model_id: Callable[[str], bool],
         router_names: frozenset[str],
         line_map: tuple[int, ...] | None,
-        may_matter: Callable[[str], bool] | None,
     ):
         super().__init__(path, is_model_id, router_names, line_map)
-        self.may_matter = may_matter
         self.context = []
         self.docstrings = set()
         self.raised = set()

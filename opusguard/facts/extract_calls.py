@@ -54,40 +54,20 @@ def catalogue_ids(text: str, is_model_id: Callable[[str], bool]) -> list[str]:
 
 
 class CallSiteFacts(CallSignalReader):
-    # Whether a statement's text may add a call or literal fact (None: every one may).
-    may_matter: Callable[[str], bool] | None
     context: list[str]  # where a literal sits: "assignment to X", "argument model=" ...
     docstrings: set[int]  # ids of the docstring nodes of the tree being read
     raised: set[int]  # ids of the calls that make a raised exception (`raise Error(model=m)`)
 
-    # -- statements worth visiting --
+    # -- where a literal stands --
 
-    # A statement whose text holds no trigger (a model, a model keyword, an SDK
-    # name, the router) cannot add a call or literal fact: its expressions are not
-    # visited. (Its bindings are still made, on leave, from the nodes themselves.)
-    def _may_add_facts(self, node: cst.CSTNode) -> bool:
-        assert self.positions is not None
-        return self.may_matter is None or self.may_matter(self.positions.text(node))
-
-    def visit_Assign(self, node: cst.Assign) -> bool:
+    def visit_Assign(self, node: cst.Assign) -> None:
         self.context.append("assignment to " + ", ".join(dotted(t.target) for t in node.targets))
-        return self._may_add_facts(node)
 
-    def visit_AnnAssign(self, node: cst.AnnAssign) -> bool:
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
         self.context.append("assignment to " + dotted(node.target))
-        return self._may_add_facts(node)
 
     def close_assignment(self) -> None:
         self.context.pop()
-
-    def visit_AugAssign(self, node: cst.AugAssign) -> bool:
-        return self._may_add_facts(node)
-
-    def visit_Expr(self, node: cst.Expr) -> bool:
-        return self._may_add_facts(node)
-
-    def visit_Return(self, node: cst.Return) -> bool:
-        return self._may_add_facts(node)
 
     # -- literals --
 

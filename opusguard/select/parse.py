@@ -2,9 +2,8 @@
 
 Statements that cannot add a call or literal fact are left out before parsing
 (selection.py): most of a large module, at a fraction of the parse. What is left
-is parsed in pieces when long (slicing.py), the expressions of a statement
-without a trigger are not visited (prefilter.py), and cut text that does not
-parse falls back to the whole file, whose errors are the ones to report. A
+is parsed in pieces when long (slicing.py), and cut text that does not parse
+falls back to the whole file, whose errors are the ones to report. A
 notebook's code cells are read as one module (notebook.py). The facts are the
 ones a parse of the whole file gives (tests/test_slicing.py).
 """
@@ -20,7 +19,7 @@ from typing import TYPE_CHECKING
 from opusguard.base import limits
 from opusguard.facts import extract, notebook
 from opusguard.facts.records import FileFacts
-from opusguard.select import prefilter, selection, slicing
+from opusguard.select import selection, slicing
 
 if TYPE_CHECKING:  # (libcst is imported only when a file is parsed)
     import libcst as cst
@@ -67,9 +66,6 @@ def _facts_of(
             ),
         )
 
-    def may_matter(text: str) -> bool:  # (looked up at each call: tests replace it)
-        return prefilter.text_may_matter(text, router_names)
-
     sliced = None
     if cut_bodies:
         if isinstance(cut_bodies, frozenset):
@@ -77,9 +73,7 @@ def _facts_of(
         else:
             sliced = selection.select_statements(source, router_names)
     if sliced is None and len(source) <= PIECE_BYTES:
-        return extract.extract_facts(
-            source, path, is_model_id=is_model_id, router_names=router_names, may_matter=may_matter
-        )
+        return extract.extract_facts(source, path, is_model_id=is_model_id, router_names=router_names)
     text, line_map = (source, None) if sliced is None else (sliced.text, sliced.line_map)
     problem = limits.nesting_problem(source) if sliced is None else selection.nesting_problem(source, sliced)
     if problem is not None:
@@ -91,16 +85,13 @@ def _facts_of(
         is_model_id=is_model_id,
         router_names=router_names,
         line_map=line_map,
-        may_matter=may_matter,
     )
     try:
         facts = _read(read, text, whole_file=sliced is None)
     except RecursionError:
         return extract.too_deep(path)
     if facts is None:  # (the whole file's parse errors are the ones to report)
-        return extract.extract_facts(
-            source, path, is_model_id=is_model_id, router_names=router_names, may_matter=may_matter
-        )
+        return extract.extract_facts(source, path, is_model_id=is_model_id, router_names=router_names)
     if sliced is not None:
         _add_cuts(facts, sliced)
     return extract.add_text_facts(facts, source)

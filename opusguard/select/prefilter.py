@@ -87,10 +87,6 @@ def classify(content: bytes) -> Verdict:
     return SKIP
 
 
-def may_mention_model(content: bytes) -> bool:
-    return classify(content) == PARSE
-
-
 class HeldName(NamedTuple):
     """A name another file may read a model through: a module-level name bound to
     a model (`cls` empty), or an attribute of class `cls` that holds or receives
@@ -228,7 +224,6 @@ _ANY_CASE_WORDS = (b"claude", b"odel", *_ALIAS_WORDS)
 # What may stand between a called name and its "(": spaces, newlines (in brackets),
 # backslash continuations, comments. A comment runs to its newline: one way to
 # match any text (with `#[^\n]*` alone, "# # # ..." splits in 2**n ways before a failure).
-_CALL_OPEN_TEXT = re.compile(r"(?:\s|\\|#[^\n]*\n)*\(")
 _CALL_OPEN_BYTES = re.compile(rb"(?:\s|\\|#[^\n]*\n)*\(")
 # A call of an SDK shape's name, parenthesised too (`(ChatAnthropic)(...)` is one).
 _SINK_CALL_OPEN = re.compile(rb"(?:\s|\\|\)|#[^\n]*\n)*\(")
@@ -247,9 +242,6 @@ class _Triggers:
         self.any_case_bytes = ahocorasick_rs.BytesAhoCorasick(
             _ANY_CASE_WORDS, matchkind=ahocorasick_rs.MATCHKIND_LEFTMOST_FIRST
         )
-        self.any_case_text = ahocorasick_rs.AhoCorasick(
-            [w.decode() for w in _ANY_CASE_WORDS], matchkind=ahocorasick_rs.MATCHKIND_LEFTMOST_FIRST
-        )
         # Longest at each start: of two names starting at one place, the one that can
         # end at a word boundary (AgentDefinition, not Agent). Names are identifiers, so a name
         # starting inside another cannot start a word: nothing that counts is hidden.
@@ -262,7 +254,6 @@ class _Triggers:
         self.names_bytes = ahocorasick_rs.BytesAhoCorasick(
             [n.encode() for n in names], matchkind=ahocorasick_rs.MATCHKIND_LEFTMOST_LONGEST
         )
-        self.names_text = ahocorasick_rs.AhoCorasick(names, matchkind=ahocorasick_rs.MATCHKIND_LEFTMOST_LONGEST)
 
 
 @functools.lru_cache(maxsize=16)
@@ -271,40 +262,6 @@ def _triggers(router_names: frozenset[str]) -> _Triggers:
 
 
 _WORD_BYTE = re.compile(rb"\w")  # as a bytes regex's \b sees it: ASCII
-_WORD_CHAR = re.compile(r"\w")
-
-
-def _has_whole_word(
-    text: str,
-    matches: list[tuple[int, int, int]],
-    word: re.Pattern[str],
-    routers: frozenset[int],
-    call_open: re.Pattern[str],
-) -> bool:
-    end_of_text = len(text)
-    for index, start, end in matches:
-        if (start == 0 or not word.match(text, start - 1)) and (end == end_of_text or not word.match(text, end)):
-            if index not in routers or call_open.match(text, end):
-                return True
-    return False
-
-
-def text_may_matter(text: str, router_names: frozenset[str] = frozenset({"route"})) -> bool:
-    """Whether a statement's decoded text may add a call or literal fact, for the
-    visitor: any trigger word, an SDK shape's name wherever it stands (a statement
-    kept for another reason may call through a local alias, `api.create(...)`:
-    TriggerLines.loose counts here)."""
-    triggers = _triggers(router_names)
-    if "opusguard:" in text or triggers.any_case_text.find_matches_as_indexes(text.lower()):
-        return True
-    matches = triggers.names_text.find_matches_as_indexes(text)
-    return _has_whole_word(text, matches, _WORD_CHAR, triggers.routers, _CALL_OPEN_TEXT)
-
-
-def function_may_matter(text: bytes, router_names: frozenset[str] = frozenset({"route"})) -> bool:
-    """Whether source text could add a call or literal fact (a superset): whether it
-    has a trigger line (selection.py keeps the statements on those)."""
-    return bool(trigger_lines(text, router_names))
 
 
 _NEWLINE = re.compile(rb"\n")
