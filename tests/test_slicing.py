@@ -562,6 +562,62 @@ def test_a_local_keeps_its_value_and_a_loop_its_header():
     assert call.signals.in_loop
 
 
+@pytest.mark.parametrize(
+    "body, kept",
+    [
+        ("ask(model=x)", True),  # a model keyword
+        ("x.messages.create(model=m)", True),  # a callee's root
+        ("ask(model=m, system=x)", True),  # a prompt keyword
+        ("ask(x_model)", True),  # an argument that says model, which a helper may pass on
+        ("client.messages.create(model=m, **x)", True),  # any argument of an SDK shape
+        ("with x as conn:\n        conn.messages.create(model=m)", True),  # the value of `as`
+        ('log(f"claude-opus-{x}")', True),  # a built literal
+        ("y = [x]\n    ask(model=y)", True),  # the value of a local read
+        ("def inner(model=x):\n        return ask(model=model)", True),  # a default
+        ("ask(model=m, max_tokens=x)", False),  # a signal: read as written
+        ("if x:\n        ask(model=m)", False),  # a test
+        ("for item in x:\n        ask(model=m)", False),  # a loop's items
+        ("return ask(model=m), x", False),
+        ('print(f"{x}", ask(model=m))', False),  # an f-string that is no model
+    ],
+)
+def test_a_local_keeps_its_binding_only_where_a_fact_reads_its_value(body, kept):
+    # Selection keeps the bindings of the names a kept statement reads where the
+    # collector takes a value (selection._fact_reads); elsewhere a name gives no fact
+    # a value, and its binding is left out.
+    name = "x_model" if "x_model" in body else "x"
+    source = f"import anthropic\n\n\ndef run(m, client):\n    {name} = compute()\n    other = 1\n    {body}\n".encode()
+    sliced = assert_same_facts(source)
+    assert sliced is not None and b"other = 1" not in sliced.text
+    assert (f"{name} = compute()".encode() in sliced.text) == kept
+
+
+def test_the_names_selection_keeps_bindings_for_follow_where_the_collector_takes_values():
+    # selection._fact_reads and _VALUE_PARTS say, on CPython's tree, where the
+    # collector takes a value (ValueReader.value, lookup_local) and which names a
+    # value reads. A new place or kind of node read there must be added to them too,
+    # or a local's binding may be left out where a fact now reads it: this test
+    # fails first, to say so.
+    from opusguard.facts import extract_values
+
+    assert {kind.__name__ for kind in extract_values._READERS} == {
+        *("SimpleString", "ConcatenatedString", "FormattedString", "Integer", "Float", "Name", "Attribute"),
+        *("Subscript", "Call", "Dict", "List", "Tuple", "Set", "IfExp", "BooleanOperation", "BinaryOperation"),
+        "NamedExpr",
+    }
+    facts_package = Path(extract_values.__file__).parent
+    places = {
+        path.name: path.read_text().count("self.value(") + path.read_text().count("self.lookup_local(")
+        for path in sorted(facts_package.glob("extract_*.py"))
+    }
+    assert places == {
+        "extract_bindings.py": 7,
+        "extract_calls.py": 8,
+        "extract_signals.py": 1,
+        "extract_values.py": 24,
+    }
+
+
 def test_a_name_asked_for_later_is_parsed_without_the_whole_file():
     # The resolver asks again for a file whose statement binding a name was left out:
     # the statements that name it are parsed, the rest stays out.

@@ -12,19 +12,9 @@ from typing import Any
 
 import libcst as cst
 
+from opusguard.facts import sinks
 from opusguard.facts.extract_values import ValueReader, dotted, string_value
 from opusguard.facts.records import CallSignals, Unknown, Value
-
-# Keyword arguments that carry the prompt, and what part of it each is.
-_PROMPT_KEYWORDS = {
-    "system": "system",
-    "system_prompt": "system",
-    "instructions": "system",
-    "messages": "messages",
-    "prompt": "user",
-    "user_prompt": "user",
-    "input": "user",
-}
 
 
 class CallSignalReader(ValueReader):
@@ -64,10 +54,10 @@ class CallSignalReader(ValueReader):
         out: list[tuple[str, Value]] = []
         for arg in node.args:
             key = arg.keyword.value if arg.keyword is not None else None
-            if key in _PROMPT_KEYWORDS:
+            if key in sinks.PROMPT_KEYWORDS:
                 value = self.value(arg.value)
                 if not isinstance(value, Unknown):
-                    out.append((_PROMPT_KEYWORDS[key], value))
+                    out.append((sinks.PROMPT_KEYWORDS[key], value))
         return out
 
 

@@ -148,5 +148,17 @@ def match_sink(callee_segments: tuple[str, ...]) -> Sink | None:
 
 
 CLAUDE_ONLY_SINKS = frozenset(s.name for s in SINKS if s.claude_only)
+# The last segment of every shape, and the wrappers match_sink sees through.
+SINK_LAST_NAMES = frozenset(_BY_LAST) | _WRAPPERS
+# Keyword arguments that carry the prompt, and what part of it each is.
+PROMPT_KEYWORDS = {
+    "system": "system",
+    "system_prompt": "system",
+    "instructions": "system",
+    "messages": "messages",
+    "prompt": "user",
+    "user_prompt": "user",
+    "input": "user",
+}
 # The first segments of the shapes of two or more (`messages` of messages.create).
 SEGMENT_NAMES = frozenset(s.suffix[0] for s in SINKS if len(s.suffix) > 1)

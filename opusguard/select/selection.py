@@ -11,10 +11,11 @@ this module keeps, with the lines of every block around them:
   _reads_a_model_word), an SDK name where a call is written with it, the router, an
   annotation; in a function that makes a local alias of an SDK segment, `api =
   client.messages`, the segment's name wherever it stands), and then the
-  statements of the same function that bind a name a kept statement reads (so a
-  local keeps its value), the imports of a function that keeps anything, and the
-  header of every block around a kept statement (so `for`, `with`, `if` and `try`
-  mean what they meant);
+  statements of the same function that bind a name a kept statement reads where
+  a fact takes a value (so a local keeps its value; _fact_reads: a call's model,
+  prompt and callee, an assigned value ..., not `max_tokens=n` nor a test), the
+  imports of a function that keeps anything, and the header of every block around
+  a kept statement (so `for`, `with`, `if` and `try` mean what they meant);
 - at module and class level, every statement but the simple ones without a
   trigger (the model word counting wherever it stands) that bind only names (a
   big `LANG_INFO = {...}`, a docstring), whose names are kept in `cut_names`
@@ -46,6 +47,7 @@ import re
 import unicodedata
 import warnings
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from msgspec import Struct
 
@@ -514,7 +516,7 @@ class _Function:
         if _blocks(statement) and self.selector.body_below(statement) and not isinstance(statement, ast.ClassDef):
             self.reads.update(_header_reads(statement))
         else:
-            self.reads.update(n.id for n in ast.walk(statement) if isinstance(n, ast.Name))
+            self.reads.update(_fact_reads([statement]))
 
     def has_kept(self, statement: ast.stmt) -> bool:
         if id(statement) in self.kept:
@@ -870,11 +872,109 @@ def _signature_parts(function: ast.FunctionDef | ast.AsyncFunctionDef) -> list[a
 
 
 def _signature_reads(function: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
-    return {n.id for part in _signature_parts(function) for n in ast.walk(part) if isinstance(n, ast.Name)}
+    """What a def reads where it stands: its decorators' facts, its defaults' values
+    (extract_bindings.open_function)."""
+    reads = _fact_reads(function.decorator_list)
+    _value_reads([*function.args.defaults, *function.args.kw_defaults], reads)
+    return reads
 
 
 def _header_reads(statement: ast.stmt) -> set[str]:
-    return {n.id for part in _header_parts(statement) for n in ast.walk(part) if isinstance(n, ast.Name)}
+    """_fact_reads of a block's header; a `with` item is read whole (the value of its
+    `as` name, as in _VALUES_READ)."""
+    reads = _fact_reads(_header_parts(statement))
+    if isinstance(statement, (ast.With, ast.AsyncWith)):
+        _value_reads([item.context_expr for item in statement.items], reads)
+    return reads
+
+
+def _fact_reads(nodes: Iterable[ast.AST]) -> set[str]:
+    """The names whose local values the facts of `nodes` (kept statements, or a
+    header's or signature's expressions) may read, a superset: the expressions the
+    collector takes values of (ValueReader.value, see _VALUES_READ) and their names.
+    A name read only elsewhere (`max_tokens=n`, `for x in items`, a test, `return
+    x`) gives no fact a value: its binding may be left out."""
+    reads: set[str] = set()
+    for node in nodes:
+        for inner in ast.walk(node):
+            values_read = _VALUES_READ.get(type(inner))
+            if values_read is not None:
+                _value_reads(values_read(inner), reads)
+    return reads
+
+
+def _call_values_read(call: ast.Call) -> list[ast.expr | None]:
+    """A call's callee, model keywords, prompt keywords and arguments that say model
+    (extract_calls, extract_signals); every argument of a call that may be an SDK
+    shape (its positional model, payload dicts, `**kwargs`)."""
+    last = call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", None)
+    read: list[ast.expr | None] = [call.func]
+    arguments = [(None, a.value if isinstance(a, ast.Starred) else a) for a in call.args]
+    for keyword, value in [*arguments, *((k.arg, k.value) for k in call.keywords)]:
+        if (
+            last in sinks.SINK_LAST_NAMES
+            or keyword in sinks.MODEL_KEYWORDS
+            or keyword in sinks.PROMPT_KEYWORDS
+            or (isinstance(value, (ast.Name, ast.Attribute)) and sinks.MODEL_LIKE_NAME.search(_dotted(value)))
+        ):
+            read.append(value)
+    return read
+
+
+def _built_literal_read(node: ast.JoinedStr) -> list[ast.expr | None]:
+    """An f-string that says claude is a built literal, its names resolved (extract_calls)."""
+    says_claude = any(isinstance(part, ast.Constant) and "claude" in str(part.value).lower() for part in node.values)
+    return [node] if says_claude else []
+
+
+# The expressions whose values the facts take, by the node that holds them: a call's
+# (above), an assigned value, a `with` item, a default, a class base, a built literal.
+_VALUES_READ: dict[type, Callable[[Any], list[ast.expr | None]]] = {
+    ast.Call: _call_values_read,
+    ast.Assign: lambda node: [node.value],
+    ast.AnnAssign: lambda node: [node.value],
+    ast.AugAssign: lambda node: [node.target, node.value],
+    ast.With: lambda node: [item.context_expr for item in node.items],
+    ast.AsyncWith: lambda node: [item.context_expr for item in node.items],
+    ast.FunctionDef: lambda node: [*node.args.defaults, *node.args.kw_defaults],
+    ast.AsyncFunctionDef: lambda node: [*node.args.defaults, *node.args.kw_defaults],
+    ast.ClassDef: lambda node: node.bases,
+    ast.JoinedStr: _built_literal_read,
+}
+
+
+def _value_reads(nodes: list[ast.expr | None], reads: set[str]) -> None:
+    """Add the names ValueReader.value reads in `nodes`, as CPython's tree has them."""
+    pending = list(nodes)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.Name):
+            reads.add(node.id)
+        elif node is not None:
+            parts = _VALUE_PARTS.get(type(node))
+            if parts is not None:
+                pending += parts(node)
+
+
+# The parts of an expression ValueReader.value reads (extract_values._READERS), a
+# superset: every operand of `and` and of any binary operator, a starred item. A
+# subscript's key is a literal or gives no value; any other kind is Unknown.
+_VALUE_PARTS: dict[type, Callable[[Any], list[ast.expr]]] = {
+    ast.Attribute: lambda node: [node.value],
+    ast.Subscript: lambda node: [node.value],
+    ast.NamedExpr: lambda node: [node.value],
+    ast.Starred: lambda node: [node.value],
+    ast.FormattedValue: lambda node: [node.value],
+    ast.JoinedStr: lambda node: node.values,
+    ast.Call: lambda node: [node.func, *node.args, *(keyword.value for keyword in node.keywords)],
+    ast.Dict: lambda node: node.values,
+    ast.List: lambda node: node.elts,
+    ast.Tuple: lambda node: node.elts,
+    ast.Set: lambda node: node.elts,
+    ast.IfExp: lambda node: [node.body, node.orelse],
+    ast.BoolOp: lambda node: node.values,
+    ast.BinOp: lambda node: [node.left, node.right],
+}
 
 
 def _reads_a_model_word(node: ast.AST) -> bool:
