@@ -80,6 +80,31 @@ def test_results_come_back_in_order_and_equal_in_process_facts():
     assert len(source.parsed) == 30  # (a file parsed again counts once)
 
 
+def test_files_waiting_together_go_largest_first_and_keep_their_tickets():
+    # A large file started last would end the run alone: the extraction process
+    # starts the files waiting on its queue largest first, and each file's facts
+    # still come back under its own ticket.
+    import queue
+
+    waiting: queue.Queue[object] = queue.Queue()
+    small, large = (b"x = 1\n", "a.py", NAMES, True), (b"y = 2\n" * 50, "b.py", NAMES, True)
+    for task in (large, small, workers._STOP):
+        waiting.put(task)
+    batch = [small]
+    assert workers._take_waiting(waiting, batch) == workers._STOP
+    assert batch == [small, large, small]
+    assert workers._largest_first(batch) == [1, 0, 2]
+
+    service = workers.ExtractionProcess(2).give_catalog(load_catalog())
+    files = [(f"m{size}.py", ('M = "claude-opus-4-1"\n' + "x = 1\n" * size).encode()) for size in range(0, 400, 20)]
+    try:
+        tickets = [service.submit((content, path, NAMES, True)) for path, content in files]
+        arrived = dict(service.arrivals(tickets))
+    finally:
+        service.close()
+    assert [arrived[ticket].path for ticket in tickets] == [path for path, _ in files]
+
+
 def test_closing_stops_it_and_its_workers():
     service = workers.ExtractionProcess(jobs=2)
     tickets = [service.submit((content, path, NAMES, True)) for path, content in sources(4)]

@@ -480,9 +480,14 @@ def _serve(tasks: Queue[object], results: Connection, jobs: int) -> None:
                     return
                 continue
             if isinstance(task, tuple):
-                pool.submit(task).add_done_callback(functools.partial(send, submitted))
-                submitted += 1
-            elif task == _STOP:  # files still queued are the leftovers of a Ctrl-C
+                batch = [task]
+                task = _take_waiting(tasks, batch)
+                for number in _largest_first(batch):
+                    pool.submit(batch[number]).add_done_callback(functools.partial(send, submitted + number))
+                submitted += len(batch)
+            if task is None:
+                continue
+            if task == _STOP:  # files still queued are the leftovers of a Ctrl-C
                 pool.shutdown(cancel_futures=True)
                 return
             else:  # the catalog, before any file
@@ -492,6 +497,27 @@ def _serve(tasks: Queue[object], results: Connection, jobs: int) -> None:
         pool.shutdown(cancel_futures=True)  # the main process stopped reading: an interrupted run
     finally:
         pool.shutdown()  # (waits for its workers, as leaving a `with` block would)
+
+
+def _largest_first(batch: list[_Job]) -> list[int]:
+    """The order to start files waiting together in (their indexes): largest first,
+    as a large file started last would end the run alone; as they came where sizes tie."""
+    return sorted(range(len(batch)), key=lambda number: -len(batch[number][0]))
+
+
+def _take_waiting(tasks: Queue[object], batch: list[_Job]) -> object | None:
+    """Add the files already waiting on the queue to `batch`; the first other task
+    met (the end of the run), or None."""
+    import queue
+
+    while True:
+        try:
+            task = tasks.get_nowait()
+        except queue.Empty:
+            return None
+        if not isinstance(task, tuple):
+            return task
+        batch.append(cast("_Job", task))
 
 
 def _leave_the_terminal() -> None:
