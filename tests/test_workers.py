@@ -82,18 +82,38 @@ def test_results_come_back_in_order_and_equal_in_process_facts():
 
 def test_files_waiting_together_go_largest_first_and_keep_their_tickets():
     # A large file started last would end the run alone: the extraction process
-    # starts the files waiting on its queue largest first, and each file's facts
-    # still come back under its own ticket.
-    import queue
+    # keeps a worker's worth of files in the pool and starts those waiting largest
+    # first, and each file's facts still come back under its own ticket.
+    from concurrent.futures import Future
 
-    waiting: queue.Queue[object] = queue.Queue()
-    small, large = (b"x = 1\n", "a.py", NAMES, True), (b"y = 2\n" * 50, "b.py", NAMES, True)
-    for task in (large, small, workers._STOP):
-        waiting.put(task)
-    batch = [small]
-    assert workers._take_waiting(waiting, batch) == workers._STOP
-    assert batch == [small, large, small]
-    assert workers._largest_first(batch) == [1, 0, 2]
+    started: list[tuple[str, Future]] = []
+
+    class Pool:
+        def submit(self, job):
+            started.append((job[1], Future()))
+            return started[-1][1]
+
+    sent = []
+    starter = workers._Starter(Pool(), lambda ticket, future: sent.append((ticket, future.result())), jobs=1)
+    with starter.changed:  # (all waiting before the first starts)
+        for ticket, size in enumerate([1, 5, 3, 9]):
+            starter.add(ticket, (b"x" * size, f"{size}.py", NAMES, True))
+
+    def wait_for(count):
+        deadline = time.monotonic() + 10
+        while len(started) < count and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return [path for path, _ in started]
+
+    assert wait_for(2) == ["9.py", "5.py"]  # two at a time (2 × jobs)
+    started[0][1].set_result("facts of 9")
+    assert wait_for(3) == ["9.py", "5.py", "3.py"]
+    for _, future in started[1:]:
+        future.set_result("done")
+    assert wait_for(4) == ["9.py", "5.py", "3.py", "1.py"]
+    started[3][1].set_result("done")
+    starter.stop()
+    assert sent[0] == (3, "facts of 9") and sorted(ticket for ticket, _ in sent) == [0, 1, 2, 3]
 
     service = workers.ExtractionProcess(2).give_catalog(load_catalog())
     files = [(f"m{size}.py", ('M = "claude-opus-4-1"\n' + "x = 1\n" * size).encode()) for size in range(0, 400, 20)]

@@ -20,6 +20,8 @@ the main process, or by a pool forked from it for a large batch.
 from __future__ import annotations
 
 import atexit
+import functools
+import heapq
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -459,7 +461,6 @@ class ExtractionProcess:
 
 def _serve(tasks: Queue[object], results: Connection, jobs: int) -> None:
     """The extraction process: tasks in, facts out, until told to stop or the main process is gone."""
-    import functools
     import queue
 
     _leave_the_terminal()
@@ -469,6 +470,7 @@ def _serve(tasks: Queue[object], results: Connection, jobs: int) -> None:
     global _worker_catalog
     send = _Sender(results)
     pool = _RenewedPool(jobs)
+    starter = _Starter(pool, send, jobs)
     submitted = 0
     try:
         while True:
@@ -480,44 +482,21 @@ def _serve(tasks: Queue[object], results: Connection, jobs: int) -> None:
                     return
                 continue
             if isinstance(task, tuple):
-                batch = [task]
-                task = _take_waiting(tasks, batch)
-                for number in _largest_first(batch):
-                    pool.submit(batch[number]).add_done_callback(functools.partial(send, submitted + number))
-                submitted += len(batch)
-            if task is None:
-                continue
-            if task == _STOP:  # files still queued are the leftovers of a Ctrl-C
+                starter.add(submitted, cast("_Job", task))
+                submitted += 1
+            elif task == _STOP:  # files still waiting are the leftovers of a Ctrl-C
+                starter.stop()
                 pool.shutdown(cancel_futures=True)
                 return
             else:  # the catalog, before any file
                 _worker_catalog = cast("Catalog", task)
                 _extract((_WARM_UP, "<warm-up>", frozenset({"route"}), True))  # before the workers are forked
     except (BrokenPipeError, ConnectionError, EOFError):
+        starter.stop()
         pool.shutdown(cancel_futures=True)  # the main process stopped reading: an interrupted run
     finally:
+        starter.stop()
         pool.shutdown()  # (waits for its workers, as leaving a `with` block would)
-
-
-def _largest_first(batch: list[_Job]) -> list[int]:
-    """The order to start files waiting together in (their indexes): largest first,
-    as a large file started last would end the run alone; as they came where sizes tie."""
-    return sorted(range(len(batch)), key=lambda number: -len(batch[number][0]))
-
-
-def _take_waiting(tasks: Queue[object], batch: list[_Job]) -> object | None:
-    """Add the files already waiting on the queue to `batch`; the first other task
-    met (the end of the run), or None."""
-    import queue
-
-    while True:
-        try:
-            task = tasks.get_nowait()
-        except queue.Empty:
-            return None
-        if not isinstance(task, tuple):
-            return task
-        batch.append(cast("_Job", task))
 
 
 def _leave_the_terminal() -> None:
@@ -551,6 +530,54 @@ class _Sender:
                 self.results.send((ticket, result))
             except OSError:
                 pass  # the main process stopped reading (Ctrl-C): nobody to tell
+
+
+class _Starter:
+    """Starts the files it is given in the pool, at most `jobs` + 1 at a time, those
+    waiting largest first: a large file started last would end the run alone. Files
+    go to the pool from a thread of its own (never from a pool's callback)."""
+
+    def __init__(self, pool: _RenewedPool, send: _Sender, jobs: int):
+        import threading
+
+        self.pool = pool
+        self.send = send
+        self.limit = 2 * jobs  # (as many waiting in the pool as running: no worker idles between files)
+        self.waiting: list[tuple[int, int, _Job]] = []  # a heap: (-size, ticket, file)
+        self.running = 0
+        self.stopped = False
+        self.changed = threading.Condition()
+        self.thread = threading.Thread(target=self._start_files, name="opusguard-starter", daemon=True)
+        self.thread.start()
+
+    def add(self, ticket: int, job: _Job) -> None:
+        with self.changed:
+            heapq.heappush(self.waiting, (-len(job[0]), ticket, job))
+            self.changed.notify()
+
+    def stop(self) -> None:
+        """No more files are started; those waiting are dropped."""
+        with self.changed:
+            self.stopped = True
+            self.changed.notify()
+        self.thread.join()
+
+    def _start_files(self) -> None:
+        while True:
+            with self.changed:
+                while not self.stopped and not (self.waiting and self.running < self.limit):
+                    self.changed.wait()
+                if self.stopped:
+                    return
+                _, ticket, job = heapq.heappop(self.waiting)
+                self.running += 1
+            self.pool.submit(job).add_done_callback(functools.partial(self._done, ticket))
+
+    def _done(self, ticket: int, future: Future[FileFacts]) -> None:
+        self.send(ticket, future)
+        with self.changed:
+            self.running -= 1
+            self.changed.notify()
 
 
 class _RenewedPool:
