@@ -9,7 +9,9 @@ CLI has read its options): it imports libcst while the main process is still
 starting and reading, then runs the worker pool, whose workers are forked from
 it and so start with libcst loaded. The main process sends it files as the
 pre-filter finds them, gets each file's facts back as soon as they are ready,
-and never imports libcst itself. (multiprocessing's forkserver preloads modules
+and never imports libcst itself. The extraction process keeps two files per
+worker in its pool and starts those waiting largest first: a large file started
+last would end the run alone. (multiprocessing's forkserver preloads modules
 the same way, but it starts a new interpreter and the first task waits until it
 has imported everything: slower here.)
 
