@@ -592,7 +592,7 @@ def test_a_local_keeps_its_binding_only_where_a_fact_reads_its_value(body, kept)
     assert (f"{name} = compute()".encode() in sliced.text) == kept
 
 
-def test_the_names_selection_keeps_bindings_for_follow_where_the_collector_takes_values():
+def test_every_place_the_collector_takes_a_value_is_known_to_selection():
     # selection._fact_reads and _VALUE_PARTS say, on CPython's tree, where the
     # collector takes a value (ValueReader.value, lookup_local) and which names a
     # value reads. A new place or kind of node read there must be added to them too,

@@ -480,6 +480,7 @@ def _serve(tasks: Queue[object], results: Connection, jobs: int) -> None:
                 task = tasks.get(timeout=1.0)
             except queue.Empty:
                 if os.getppid() != parent:  # the main process was killed: nobody to answer
+                    starter.stop()
                     pool.shutdown(cancel_futures=True)
                     return
                 continue
@@ -535,9 +536,10 @@ class _Sender:
 
 
 class _Starter:
-    """Starts the files it is given in the pool, at most `jobs` + 1 at a time, those
-    waiting largest first: a large file started last would end the run alone. Files
-    go to the pool from a thread of its own (never from a pool's callback)."""
+    """Starts the files it is given in the pool, at most two per worker at a time,
+    those waiting largest first: a large file started last would end the run alone.
+    Files go to the pool from a thread of its own (never from a pool's callback);
+    stop() it before the pool is shut down."""
 
     def __init__(self, pool: _RenewedPool, send: _Sender, jobs: int):
         import threading
