@@ -125,6 +125,23 @@ def test_files_waiting_together_go_largest_first_and_keep_their_tickets():
     assert [arrived[ticket].path for ticket in tickets] == [path for path, _ in files]
 
 
+def test_a_file_the_pool_refuses_comes_back_as_its_error():
+    # A file the pool cannot take is answered with the error (the main process then
+    # parses it itself), never left waiting: the run would wait for it forever.
+    class Pool:
+        def submit(self, job):
+            raise RuntimeError("cannot schedule new futures after shutdown")
+
+    sent = []
+    starter = workers._Starter(Pool(), lambda ticket, future: sent.append((ticket, future.exception())), jobs=1)
+    starter.add(0, (b"x = 1\n", "a.py", NAMES, True))
+    deadline = time.monotonic() + 10
+    while not sent and time.monotonic() < deadline:
+        time.sleep(0.01)
+    starter.stop()
+    assert [(ticket, str(error)) for ticket, error in sent] == [(0, "cannot schedule new futures after shutdown")]
+
+
 def test_closing_stops_it_and_its_workers():
     service = workers.ExtractionProcess(jobs=2)
     tickets = [service.submit((content, path, NAMES, True)) for path, content in sources(4)]

@@ -575,7 +575,14 @@ class _Starter:
                     return
                 _, ticket, job = heapq.heappop(self.waiting)
                 self.running += 1
-            self.pool.submit(job).add_done_callback(functools.partial(self._done, ticket))
+            try:
+                future = self.pool.submit(job)
+            except Exception as exc:  # (not a thread's silent death: the main process would wait for the file)
+                from concurrent.futures import Future
+
+                future = Future()
+                future.set_exception(exc)  # the main process parses it itself, as for a dead worker
+            future.add_done_callback(functools.partial(self._done, ticket))
 
     def _done(self, ticket: int, future: Future[FileFacts]) -> None:
         self.send(ticket, future)
