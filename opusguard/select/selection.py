@@ -646,13 +646,24 @@ def _first_line(statement: ast.stmt) -> int:
 def _blocks(statement: ast.stmt) -> list[list[ast.stmt]]:
     """The statement's blocks in the order they are written (none for a simple one).
     A `match` is taken as a unit (its `case` lines hold patterns)."""
-    if isinstance(statement, ast.Try) or type(statement).__name__ == "TryStar":
-        return [statement.body, *(h.body for h in statement.handlers), statement.orelse, statement.finalbody]  # type: ignore[attr-defined]
-    if isinstance(statement, (ast.If, ast.For, ast.AsyncFor, ast.While)):
-        return [statement.body, statement.orelse]
-    if isinstance(statement, (ast.With, ast.AsyncWith, *_DEFINITIONS)):
-        return [statement.body]
-    return []
+    blocks_of = _BLOCKS_OF.get(type(statement))  # (by exact type: called for every statement, often)
+    return blocks_of(statement) if blocks_of is not None else []
+
+
+def _try_blocks(statement: ast.Try) -> list[list[ast.stmt]]:
+    return [statement.body, *(handler.body for handler in statement.handlers), statement.orelse, statement.finalbody]
+
+
+_BLOCKS_OF: dict[type, Callable[[Any], list[list[ast.stmt]]]] = {
+    ast.Try: _try_blocks,
+    **{
+        kind: lambda statement: [statement.body, statement.orelse]
+        for kind in (ast.If, ast.For, ast.AsyncFor, ast.While)
+    },
+    **{kind: lambda statement: [statement.body] for kind in (ast.With, ast.AsyncWith, *_DEFINITIONS)},
+}
+if hasattr(ast, "TryStar"):  # Python 3.11: `except*`
+    _BLOCKS_OF[ast.TryStar] = _try_blocks
 
 
 def _opened_blocks(statement: ast.stmt) -> list[tuple[list[ast.stmt], int, bool]]:
