@@ -140,8 +140,8 @@ def test_phase_two_finds_a_name_that_overlaps_another():
 
 def _trigger_regex(router_names: frozenset[str], *, written_as_call: bool) -> str:
     """The definition trigger_lines (`written_as_call`: an SDK name counts only where
-        a call is written with it) and trigger_line_kinds' loose and anywhere lines (anywhere)
-    must agree with."""
+    a call is written with it) and trigger_line_kinds' loose and anywhere lines
+    (anywhere) must agree with."""
     import re
 
     from opusguard.facts import sinks

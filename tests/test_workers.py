@@ -82,7 +82,7 @@ def test_results_come_back_in_order_and_equal_in_process_facts():
 
 def test_files_waiting_together_go_largest_first_and_keep_their_tickets():
     # A large file started last would end the run alone: the extraction process
-    # keeps a worker's worth of files in the pool and starts those waiting largest
+    # keeps two files per worker in the pool and starts those waiting largest
     # first, and each file's facts still come back under its own ticket.
     from concurrent.futures import Future
 
