@@ -548,6 +548,34 @@ def test_a_model_in_a_decorator_keeps_its_function():
     assert [lit.text for lit in facts(source, cut_bodies=True).literals] == ["claude-sonnet-4-5"]
 
 
+def test_a_kept_functions_decorators_stay_only_with_a_trigger_or_as_staticmethod():
+    # The facts read no decorator but `staticmethod` (its first parameter is then no
+    # `self`); a decorator with a trigger (the router, a model) is read as any code.
+    source = (
+        b"import anthropic\n\n\n"
+        b"class Asker:\n"
+        b"    @retry(\n"
+        b"        times=3,\n"
+        b"    )\n"
+        b"    @staticmethod\n"
+        b"    def ask(client, m):\n"
+        b"        client.model = m\n"  # no attribute of Asker: `client` is no self here
+        b"        return client.messages.create(model=m)\n\n"
+        b"    @property\n"
+        b"    def answer(self):\n"
+        b'        return anthropic.Anthropic().messages.create(model="claude-opus-4-1")\n\n\n'
+        b'@app.route("/ask")\n'
+        b"def handler():\n"
+        b"    return Asker.ask(anthropic.Anthropic(), 'claude-opus-4-1')\n"
+    )
+    sliced = assert_same_facts(source)
+    assert sliced is not None
+    assert b"retry" not in sliced.text and b"times=3" not in sliced.text and b"@property" not in sliced.text
+    assert b"    @staticmethod\n    def ask(client, m):\n" in sliced.text
+    assert b'@app.route("/ask")\ndef handler():\n' in sliced.text
+    assert "model" not in facts(source, cut_bodies=True).classes["Asker"].attrs
+
+
 def test_a_local_keeps_its_value_and_a_loop_its_header():
     source = (
         b"import anthropic\n\n\ndef run(items):\n    unused = compute()\n    chosen = pick('claude-opus-4-1')\n"

@@ -15,7 +15,9 @@ this module keeps, with the lines of every block around them:
   a fact takes a value (so a local keeps its value; _fact_reads: a call's model,
   prompt and callee, an assigned value ..., not `max_tokens=n` nor a test), the
   imports of a function that keeps anything, and the header of every block around
-  a kept statement (so `for`, `with`, `if` and `try` mean what they meant);
+  a kept statement (so `for`, `with`, `if` and `try` mean what they meant); of a
+  kept function's or class's decorators, those with a trigger and `staticmethod`
+  (keep_header);
 - at module and class level, every statement but the simple ones without a
   trigger (the model word counting wherever it stands) that bind only names (a
   big `LANG_INFO = {...}`, a docstring), whose names are kept in `cut_names`
@@ -199,6 +201,20 @@ class _Selector:
         if end - start >= limits.MAX_NESTING:
             self.long_statements.append((first, start, end))
 
+    def keep_header(self, definition: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> None:
+        """Keep a def's or class's lines before its body: from `def` or `class` on,
+        and the decorators that hold a trigger or make a static method. The facts
+        read no other decorator (extract_bindings.open_function reads `staticmethod`)."""
+        for decorator in definition.decorator_list:
+            first, last = decorator.lineno, decorator.end_lineno or decorator.lineno
+            if self.may_hold_trigger(first, last) or (
+                isinstance(decorator, ast.Name) and self.name_of(decorator) == "staticmethod"
+            ):
+                self.keep_lines(first, last)
+            else:
+                self.nothing_left_out = False
+        self.keep_lines(definition.lineno, _first_line(definition.body[0]) - 1)
+
     def name_of(self, node: _Named) -> str:
         """A def's, class's or Name's name as written (CPython normalises non-ASCII ones)."""
         name = node.id if isinstance(node, ast.Name) else node.name
@@ -336,7 +352,7 @@ class _Selector:
     def definition(self, statement: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef, prefix: str) -> bool:
         qualname = prefix + self.name_of(statement)
         if isinstance(statement, ast.ClassDef):
-            self.keep_lines(_first_line(statement), _first_line(statement.body[0]) - 1)
+            self.keep_header(statement)
             if not self.container(statement.body, qualname + ".", in_class=True, owns_docstring=True):
                 self.add_pass(statement.body[0])
             return True
@@ -460,7 +476,7 @@ class _Function:
 
     def emit_function(self) -> None:
         body = self.node.body
-        self.selector.keep_lines(_first_line(self.node), _first_line(body[0]) - 1)
+        self.selector.keep_header(self.node)
         if not self.emit(body):
             self.selector.add_pass(body[0])
 
