@@ -48,7 +48,7 @@ import itertools
 import re
 import unicodedata
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from msgspec import Struct
@@ -895,14 +895,19 @@ def _header_parts(statement: ast.stmt) -> list[ast.expr]:
 
 def _signature_parts(function: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.expr]:
     """What a def evaluates where it stands: its decorators and default values."""
-    return [*function.decorator_list, *function.args.defaults, *filter(None, function.args.kw_defaults)]
+    return [*function.decorator_list, *_defaults(function)]
+
+
+def _defaults(function: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.expr]:
+    """A def's default values (a keyword-only parameter without one has None)."""
+    return [*function.args.defaults, *filter(None, function.args.kw_defaults)]
 
 
 def _signature_reads(function: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
     """What a def reads where it stands: its decorators' facts, its defaults' values
     (extract_bindings.open_function)."""
     reads = _fact_reads(function.decorator_list)
-    _value_reads([*function.args.defaults, *function.args.kw_defaults], reads)
+    _value_reads(_defaults(function), reads)
     return reads
 
 
@@ -956,21 +961,21 @@ def _built_literal_read(node: ast.JoinedStr) -> list[ast.expr | None]:
 
 # The expressions whose values the facts take, by the node that holds them: a call's
 # (above), an assigned value, a `with` item, a default, a class base, a built literal.
-_VALUES_READ: dict[type, Callable[[Any], list[ast.expr | None]]] = {
+_VALUES_READ: dict[type, Callable[[Any], Sequence[ast.expr | None]]] = {
     ast.Call: _call_values_read,
     ast.Assign: lambda node: [node.value],
     ast.AnnAssign: lambda node: [node.value],
     ast.AugAssign: lambda node: [node.target, node.value],
     ast.With: lambda node: [item.context_expr for item in node.items],
     ast.AsyncWith: lambda node: [item.context_expr for item in node.items],
-    ast.FunctionDef: lambda node: [*node.args.defaults, *node.args.kw_defaults],
-    ast.AsyncFunctionDef: lambda node: [*node.args.defaults, *node.args.kw_defaults],
+    ast.FunctionDef: _defaults,
+    ast.AsyncFunctionDef: _defaults,
     ast.ClassDef: lambda node: node.bases,
     ast.JoinedStr: _built_literal_read,
 }
 
 
-def _value_reads(nodes: list[ast.expr | None], reads: set[str]) -> None:
+def _value_reads(nodes: Sequence[ast.expr | None], reads: set[str]) -> None:
     """Add the names ValueReader.value reads in `nodes`, as CPython's tree has them."""
     pending = list(nodes)
     while pending:
