@@ -55,11 +55,9 @@ from msgspec import Struct
 
 from opusguard.base import limits
 from opusguard.facts import sinks
-from opusguard.select import prefilter
+from opusguard.select import plain_functions, prefilter
 
-# An identifier in UTF-8 bytes (bytes patterns know only ASCII letters).
-_NAME = rb"(?:[A-Za-z_]|[\x80-\xff])(?:\w|[\x80-\xff])*"
-_LAST_IDENTIFIER = re.compile(_NAME + rb"\Z")
+_LAST_IDENTIFIER = re.compile(plain_functions.NAME + rb"\Z")
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
 # Where a statement's text may make a local alias of an SDK shape's segment (_is_segment_alias).
 _SEGMENT_WORD = re.compile(rb"|".join(re.escape(name.encode()) for name in sorted(sinks.SEGMENT_NAMES)))
@@ -122,24 +120,53 @@ def select_statements(
         return None  # a form feed or a lone CR: line numbers could disagree with libcst's
     try:
         source.decode("utf-8")
-        with warnings.catch_warnings():  # ("is" with a literal ...): the user's business, not ours
-            warnings.simplefilter("ignore")
-            tree = ast.parse(source)
-    except (SyntaxError, ValueError, UnicodeDecodeError, RecursionError, MemoryError):
-        return None  # libcst parses it whole, or reports why not
+    except UnicodeDecodeError:
+        return None  # libcst reports it
+    body: list[ast.stmt] | None
     if names_only:
+        tree = _parse(source)
+        if tree is None:
+            return None
         lines = _binding_lines(tree, names)
-        triggers = prefilter.TriggerLines(lines, [], lines)
+        selector = _Selector(source, prefilter.TriggerLines(lines, [], lines))
+        body = tree.body
     else:
-        triggers = prefilter.trigger_line_kinds(source, router_names, names)
-    selector = _Selector(source, triggers)
+        selector = _Selector(source, prefilter.trigger_line_kinds(source, router_names, names))
+        body = _module_body(source, selector)
+        if body is None:
+            return None
     for number, line in enumerate(selector.lines[:2], 1):  # an encoding declaration stays
         if _CODING.match(line):
             selector.keep_lines(number, number)
-    selector.container(tree.body, "", in_class=False, owns_docstring=True)
+    selector.container(body, "", in_class=False, owns_docstring=True)
     if selector.nothing_left_out:
         return None
     return selector.result()
+
+
+def _module_body(source: bytes, selector: _Selector) -> list[ast.stmt] | None:
+    """The module's statements as CPython parses them; the top-level functions
+    without a trigger are found in the bytes instead where they can be (see
+    plain_functions). None: the file does not parse."""
+    functions = plain_functions.find(source, selector.lines, selector.offsets, selector.may_hold_trigger)
+    if functions:
+        tree = _parse(plain_functions.blanked(source, selector.offsets, functions))
+        body = None if tree is None else plain_functions.module_body(tree, functions)
+        if body is not None:
+            return body
+    tree = _parse(source)  # (the checks failed: the whole file, as any other)
+    return None if tree is None else tree.body
+
+
+def _parse(source: bytes) -> ast.Module | None:
+    """CPython's tree, or None where it cannot make one (libcst parses the file whole,
+    or reports why not)."""
+    try:
+        with warnings.catch_warnings():  # ("is" with a literal ...): the user's business, not ours
+            warnings.simplefilter("ignore")
+            return ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
 
 
 class _Selector:
