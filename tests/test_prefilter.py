@@ -360,3 +360,36 @@ def test_a_file_asked_about_again_for_new_names_has_its_imports_scanned_once(mon
     assert prefilter.reads_names(content, frozenset({HeldName("prompts", "app")}), scanned, "a.py")
     assert len(scans) == 1
     assert prefilter.reads_names(content, frozenset({HeldName("SMART", "cfg")}))  # without the memo: the same answer
+
+
+def test_phase_two_answers_the_same_from_imports_scanned_for_an_earlier_batch():
+    # The second pass asks about each file again for every batch of new names; the
+    # imports it scanned for an earlier batch answer as a fresh scan would.
+    files = {
+        "a.py": b"from cfg import SMART\nllm(model=SMART)\n",
+        "b.py": b"import cfg\nllm(model=cfg.FAST)\n",
+        "c.py": b"from app.models import Tier\nllm(model=Tier.OPUS)\n",
+        "d.py": b"from app import models\nllm(model=models.Tier.OPUS)\n",
+        "e.py": b"from cfg import *\nllm(model=FAST)\n",
+        "f.py": b"from other import SMART\nllm(model=SMART)\n",
+        "g.py": b"llm(model=SMART)\n",
+    }
+    batches = [
+        frozenset({HeldName("SMART", "cfg")}),
+        frozenset({HeldName("FAST", "cfg")}),
+        frozenset({HeldName("Tier", "models"), HeldName("OPUS", "models", "Tier")}),
+        frozenset({HeldName("NOTHING", "nowhere")}),
+    ]
+    scanned: dict[str, prefilter.Imports] = {}
+    answers = {
+        (key, index): prefilter.reads_names(content, names, scanned, key)
+        for index, names in enumerate(batches)
+        for key, content in files.items()
+    }
+    assert answers == {
+        (key, index): prefilter.reads_names(content, names)
+        for index, names in enumerate(batches)
+        for key, content in files.items()
+    }
+    # (f.py: the name itself came in, maybe re-exported by `other`; g.py reads no import)
+    assert {key for (key, _), found in answers.items() if found} == {"a.py", "b.py", "c.py", "d.py", "e.py", "f.py"}

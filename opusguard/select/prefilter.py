@@ -124,24 +124,28 @@ def reads_names(
 
     `scanned`: the imports of files scanned before, by `key` (a caller that asks
     again about the same bytes for new names scans each file's imports once)."""
-    if not names or not _name_search(names).find_matches_as_indexes(content):
+    if not names:
         return False
-    # The imports first (one pass): a name's word is searched for only if it may
-    # have come in; common names ("id", "model") are in most files.
-    if scanned is None:
-        imported_names, module_parts, star = _imports_of(content)
-    else:
-        if key not in scanned:
-            scanned[key] = _imports_of(content)
-        imported_names, module_parts, star = scanned[key]
-    for name, module, cls in names:
-        encoded = name.encode()
-        module_bytes = module.encode()
+    # The imports first: a name's word is searched for only if it may have come in;
+    # common names ("id", "model") are in most files. A file whose imports were
+    # scanned before is not searched again for the names (as many searches of the
+    # whole file as batches of new names: a second of CPU on the dense corpus).
+    imports = scanned.get(key) if scanned is not None else None
+    if imports is None:
+        if not _name_search(names).find_matches_as_indexes(content):
+            return False
+        imports = _imports_of(content)
+        if scanned is not None:
+            scanned[key] = imports
+    imported_names, module_parts, star = imports
+    words, held = _held_words(names)
+    if not star and words.isdisjoint(imported_names) and words.isdisjoint(module_parts):
+        return False  # (most files: no name, module or class of these came in)
+    for encoded, module_bytes, cls_bytes in held:
         module_imported = star or module_bytes in module_parts or module_bytes in imported_names
-        if not cls:
+        if not cls_bytes:
             came_in = encoded in imported_names or module_imported
         else:
-            cls_bytes = cls.encode()
             came_in = cls_bytes in imported_names or (module_imported and _word(cls_bytes).search(content) is not None)
         if came_in and encoded in content and _word(encoded).search(content):
             return True
@@ -184,6 +188,14 @@ def _imports_of(content: bytes) -> Imports:
     for match in _IMPORT.finditer(content):
         parts.update(_IDENTIFIER.findall(match[1]))
     return frozenset(names), frozenset(parts), star
+
+
+@functools.lru_cache(maxsize=16)
+def _held_words(names: frozenset[HeldName]) -> tuple[frozenset[bytes], tuple[tuple[bytes, bytes, bytes], ...]]:
+    """Every name, module and class of `names` (an import of none of them reads
+    none), and each held name's (name, module, class) in bytes."""
+    held = tuple((name.encode(), module.encode(), cls.encode()) for name, module, cls in names)
+    return frozenset(word for words in held for word in words if word), held
 
 
 @functools.lru_cache(maxsize=16)
