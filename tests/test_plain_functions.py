@@ -88,6 +88,7 @@ def test_functions_are_found_with_their_decorators_comments_and_signature_lines(
         "def größe(): return 1\n"  # 13
     )
     assert _found(source) == [(2, 5, 10, "fetch", True), (13, 13, 13, "größe", False)]
+    assert _found("def first(): pass\nx = 1\n") == [(1, 1, 1, "first", False)]  # (no newline before it)
 
 
 def test_a_function_with_a_trigger_in_its_lines_is_parsed():

@@ -37,21 +37,27 @@ from typing import NamedTuple
 NAME = rb"(?:[A-Za-z_]|[\x80-\xff])(?:\w|[\x80-\xff])*"
 # A line that starts a statement at column 0 (or is text in a string or brackets,
 # which the checks tell apart): not blank, not a comment, not a closing bracket
-# (`) -> None:` ends a long signature).
-_COLUMN_0_CODE = re.compile(rb"^[^ \t\r\n#)\]}]", re.MULTILINE)
+# (`) -> None:` ends a long signature). Found after its newline: a pattern that
+# starts with a literal is searched for as one (`^` with MULTILINE is tried at
+# every byte, a third of the time selection saved).
+_COLUMN_0_CODE = re.compile(rb"\n[^ \t\r\n#)\]}]")
+_NOT_CODE_START = b" \t\r\n#)]}"
 _DEF = re.compile(rb"(async[ \t]+)?def[ \t]+(" + NAME + rb")")
 # Strings (every prefix lexes as the bare string but f- and t-strings, see
 # is_one_statement) and comments, as Python's tokenizer reads them; last, a quote
 # that opens no string (an unclosed one).
-_STRING_OR_COMMENT = re.compile(
+_STRINGS_AND_COMMENTS = (
     rb"#[^\r\n]*"
     rb"|'''(?:[^'\\]|\\.|'(?!''))*'''"
     rb'|"""(?:[^"\\]|\\.|"(?!""))*"""'
     rb"|'(?:[^'\\\r\n]|\\(?:\r\n|.))*'"
     rb'|"(?:[^"\\\r\n]|\\(?:\r\n|.))*"'
-    rb"|['\"]",
-    re.DOTALL,
 )
+_STRING_OR_COMMENT = re.compile(_STRINGS_AND_COMMENTS + rb"|['\"]", re.DOTALL)
+# Without an f- or t-string, strings and comments are taken out in one call (an
+# unclosed quote stays in what is left).
+_STRIP = re.compile(_STRINGS_AND_COMMENTS, re.DOTALL)
+_F_OR_T_QUOTE = re.compile(rb"[fFtT][A-Za-z]?['\"]")
 _QUOTES = b"'\""
 # The letters before a quote, if they make an f- or t-string.
 _PREFIX = re.compile(rb"[A-Za-z]*[fFtT][A-Za-z]*\Z")
@@ -90,7 +96,9 @@ def find(
 def _statements(source: bytes, lines: Sequence[bytes], offsets: Sequence[int]) -> Iterator[tuple[int, int, int]]:
     """(first line, line after its decorators, last line) of each text from a line
     that starts at column 0 with code to the next, decorators taken with what follows."""
-    starts = [bisect.bisect_right(offsets, match.start()) for match in _COLUMN_0_CODE.finditer(source)]
+    starts = [bisect.bisect_right(offsets, match.start() + 1) for match in _COLUMN_0_CODE.finditer(source)]
+    if source[:1] not in _NOT_CODE_START:
+        starts.insert(0, 1)
     index = 0
     while index < len(starts):
         first = starts[index]
@@ -104,26 +112,40 @@ def _statements(source: bytes, lines: Sequence[bytes], offsets: Sequence[int]) -
 def is_one_statement(text: bytes) -> bool:
     """Whether `text`, read from the start of a statement, leaves no string or
     bracket open and continues no line: where it ends, another statement may begin."""
-    code: list[bytes] = []
-    position = 0
-    for match in _STRING_OR_COMMENT.finditer(text):
-        start, end = match.span()
-        if text[start] in _QUOTES:
-            if end - start == 1:
-                return False  # an unclosed string
-            prefix = _PREFIX.search(text, max(start - 2, 0), start)
-            if prefix is not None and not _whole_template(text[prefix.start() : end]):
-                return False
-        code.append(text[position:start])
-        position = end
-    code.append(text[position:])
-    rest = b"".join(code)
+    rest: bytes | None
+    if _F_OR_T_QUOTE.search(text) is None:
+        rest = _STRIP.sub(b"", text)
+        if b"'" in rest or b'"' in rest:
+            return False  # an unclosed string
+    else:
+        rest = _code_checking_templates(text)
+        if rest is None:
+            return False
     return (
         b"\\" not in rest
         and rest.count(b"(") == rest.count(b")")
         and rest.count(b"[") == rest.count(b"]")
         and rest.count(b"{") == rest.count(b"}")
     )
+
+
+def _code_checking_templates(text: bytes) -> bytes | None:
+    """`text` without its strings and comments, None if a string is unclosed or an f-
+    or t-string is cut short (_whole_template)."""
+    code: list[bytes] = []
+    position = 0
+    for match in _STRING_OR_COMMENT.finditer(text):
+        start, end = match.span()
+        if text[start] in _QUOTES:
+            if end - start == 1:
+                return None  # an unclosed string
+            prefix = _PREFIX.search(text, max(start - 2, 0), start)
+            if prefix is not None and not _whole_template(text[prefix.start() : end]):
+                return None
+        code.append(text[position:start])
+        position = end
+    code.append(text[position:])
+    return b"".join(code)
 
 
 def _whole_template(literal: bytes) -> bool:
