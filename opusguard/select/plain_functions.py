@@ -12,9 +12,10 @@ of the file:
 
 - its text, from `def` (or its first decorator) to the next line that starts at
   column 0 with code, closes every string and bracket it opens and continues no
-  line with a backslash (a scan of strings and comments; an f-string, whose
-  fields may hold quotes from Python 3.12 on, makes it parsed instead): so it
-  ends where a statement may begin;
+  line with a backslash (a scan of strings and comments; from Python 3.12 on an
+  f-string's fields may hold its own quotes, so an f-string counts only if,
+  ended where the scan ends it, it parses alone): so it ends where a statement
+  may begin;
 - no statement of the rest, as CPython parses it, spans its lines (it does not
   stand in a string, brackets or a block of another statement): so it begins
   where a statement begins.
@@ -44,8 +45,9 @@ _COLUMN_0_CODE = re.compile(rb"\n[^ \t\r\n#)\]}]")
 _NOT_CODE_START = b" \t\r\n#)]}"
 _DEF = re.compile(rb"(async[ \t]+)?def[ \t]+(" + NAME + rb")")
 # Strings (every prefix lexes as the bare string but f- and t-strings, see
-# is_one_statement) and comments, as Python's tokenizer reads them; last, a quote
-# that opens no string (an unclosed one).
+# _whole_template) and comments, as Python's tokenizer reads them; with a quote
+# that opens no string (an unclosed one) as the last choice, for the scan that
+# looks at each string.
 _STRINGS_AND_COMMENTS = (
     rb"#[^\r\n]*"
     rb"|'''(?:[^'\\]|\\.|'(?!''))*'''"
