@@ -7,6 +7,8 @@ from __future__ import annotations
 import ast
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_slicing import OPUS, assert_same_facts, cut
 
 from opusguard.select import plain_functions
@@ -157,3 +159,39 @@ def test_a_syntax_error_in_a_plain_function_goes_unseen_as_in_a_skipped_file():
     assert sliced is not None and sliced.cut_functions == {"broken"}
     # Outside such a function, the file is parsed whole and the error reported.
     assert cut("x = = 1\n" + CALL) is None
+
+
+# Pieces of a module that a line scan could take for what they are not: code at
+# column 0 inside strings and brackets, defs inside strings, long signatures and
+# decorators, f-strings, backslashes, and the calls and bindings that make facts.
+PIECES = (
+    f'MODEL = "{OPUS}"\n',
+    "import anthropic\nclient = anthropic.Anthropic()\n",
+    "def ask(q, model=MODEL):\n    return client.messages.create(model=model, messages=[q])\n",
+    "ask('hi')\n",
+    'def doc():\n    return """\n' + f'MODEL = "{OPUS}"\n' + "def ask(q):\n    return q\n" + '"""\n',
+    "TEMPLATE = '''\ndef helper():\n    pass\n'''\n",
+    'TEXT = ("a"\n"b")\n',
+    "def long(\n    a,\n    b=[\n1],\n) -> None:\n    return a\n",
+    "@decorate(\n    1)\n@other\nasync def fetch():\n    await go()\n",
+    "def fmt(x):\n    return f\"{x!r:>{width}}\" + f'{x[\"k\"]}' + rf'{x}\\d'\n",
+    "def cont():\n    return 1 + \\\n2\n",
+    'def quotes():\n    return "it\'s # not a comment" + \'"\' + "\\""\n',
+    "if flag:\n    def ask(q):\n        return q\nelse:\n    pass\n",
+    "class Config:\n    model = MODEL\n    def use(self):\n        self.client = client\n",
+    "def late():\n    return client.messages.create(model=MODEL, messages=[])\n",
+    "x = [\ndef_ for def_ in range(3)\n]\n",
+    "def ask(q):\n    return 'redefined'\n",
+    "# a comment at column 0\n\n",
+)
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(st.lists(st.sampled_from(PIECES), min_size=1, max_size=8))
+def test_modules_made_of_awkward_pieces_have_the_whole_files_facts(pieces):
+    source = "".join(pieces).encode()
+    try:
+        ast.parse(source)
+    except SyntaxError:
+        return  # (pieces that need a name bound before them, say, still parse: this is a guard)
+    assert_same_facts(source)
