@@ -44,6 +44,7 @@ def test_text_that_closes_what_it_opens_is_one_statement(text):
         "def f():\n    x = 'abc\n",
         "def f():\n    x = 1 + \\\n",  # a line going on
         "def f():\n    return ]\n",
+        "def f():\n    x = '''abc'\n",  # three quotes open a string that goes on
         # From Python 3.12 on, an f-string's fields may hold its own quotes: the scan
         # ends it early, and the literal cut there does not parse.
         'def f():\n    return f"{d["k"]}"\n',
@@ -137,12 +138,22 @@ def _offsets(source: str) -> list[int]:
         + "class C:\n    def m(self): pass\ndef g(): pass\n",
         # A function with a trigger stays; the one without goes.
         "def f():\n    return 1\n" + "def ask():\n" + "    " + CALL.splitlines()[1] + "\n",
+        # Three quotes and one: a string that goes on past code at column 0.
+        "def f():\n    x = '''abc'\n" + f'y = "{OPUS}"\n' + "''' # '''\n" + CALL,
         # An f-string in a function without a trigger.
         'def f(x):\n    return f"{x}"\n' + CALL,
     ],
 )
 def test_the_facts_are_the_whole_files(source):
     assert_same_facts(source.encode())
+
+
+def test_unclosed_triple_quotes_are_scanned_in_one_pass():
+    # Each unclosed triple quote is scanned to the end of the text: the scan stops at
+    # the first, where a scan per string would start again at each.
+    source = b"def f():\n    x = '''" + b"\\'''" * 200_000 + b"\n" + CALL.encode()
+    assert not plain_functions.is_one_statement(source)
+    assert cut(source.decode()) is None  # (CPython cannot parse it either)
 
 
 def test_plain_functions_are_left_out_by_name():

@@ -45,19 +45,23 @@ _COLUMN_0_CODE = re.compile(rb"\n[^ \t\r\n#)\]}]")
 _NOT_CODE_START = b" \t\r\n#)]}"
 _DEF = re.compile(rb"(async[ \t]+)?def[ \t]+(" + NAME + rb")")
 # Strings (every prefix lexes as the bare string but f- and t-strings, see
-# _whole_template) and comments, as Python's tokenizer reads them; with a quote
+# _whole_template) and comments, as Python's tokenizer reads them. Three quotes
+# always open a triple-quoted string: unclosed, they are not an empty string and
+# a one-quote string (`'''abc'` closes nothing that Python closes). With a quote
 # that opens no string (an unclosed one) as the last choice, for the scan that
 # looks at each string.
 _STRINGS_AND_COMMENTS = (
     rb"#[^\r\n]*"
     rb"|'''(?:[^'\\]|\\.|'(?!''))*'''"
     rb'|"""(?:[^"\\]|\\.|"(?!""))*"""'
-    rb"|'(?:[^'\\\r\n]|\\(?:\r\n|.))*'"
-    rb'|"(?:[^"\\\r\n]|\\(?:\r\n|.))*"'
+    rb"|'(?!'')(?:[^'\\\r\n]|\\(?:\r\n|.))*'"
+    rb'|"(?!"")(?:[^"\\\r\n]|\\(?:\r\n|.))*"'
 )
 _STRING_OR_COMMENT = re.compile(_STRINGS_AND_COMMENTS + rb"|['\"]", re.DOTALL)
-# Without an f- or t-string, strings and comments are taken out in one call (an
-# unclosed quote stays in what is left).
+# Without a triple quote or an f- or t-string, strings and comments are taken out
+# in one call (an unclosed quote stays in what is left; each string ends on its
+# line, so the call is linear). An unclosed triple quote is scanned to the end of
+# the text: the scan that looks at each string stops at the first.
 _STRIP = re.compile(_STRINGS_AND_COMMENTS, re.DOTALL)
 _F_OR_T_QUOTE = re.compile(rb"[fFtT][A-Za-z]?['\"]")
 _QUOTES = b"'\""
@@ -115,7 +119,7 @@ def is_one_statement(text: bytes) -> bool:
     """Whether `text`, read from the start of a statement, leaves no string or
     bracket open and continues no line: where it ends, another statement may begin."""
     rest: bytes | None
-    if _F_OR_T_QUOTE.search(text) is None:
+    if b"'''" not in text and b'"""' not in text and _F_OR_T_QUOTE.search(text) is None:
         rest = _STRIP.sub(b"", text)
         if b"'" in rest or b'"' in rest:
             return False  # an unclosed string

@@ -26,7 +26,8 @@ this module keeps, with the lines of every block around them:
   `cut_functions` (the facts record it as a function without parameters) and,
   for a method, the attributes it may assign through its first parameter
   (`self.engine = ...`) to its class's `cut_attributes`, as do the statements a
-  kept method leaves out.
+  kept method leaves out. A top-level function whose lines hold no trigger is
+  found in the bytes and not even read by CPython's parser (plain_functions).
 
 Before it reads a name or attribute whose assignment was left out, the resolver
 asks for the facts of the file's statements that bind it (selected as above,
