@@ -712,3 +712,17 @@ def test_diff_places_notebook_sites_by_cell_and_follows_a_changed_config_value(t
     assert "cell" not in changed[("app.py", None, 5)]["base"]
     text = cli("report", "--no-cache", "--diff", "HEAD", "--format", "markdown", cwd=tmp_path)
     assert "| tier-changed | nb.ipynb:cell 3:2 |" in text
+
+
+def test_the_walk_takes_config_files_by_name_and_leaves_code(tmp_path):
+    # (A name ending in .py is code, but for `.env.py`, which config_kind calls an env file.)
+    from opusguard.run.configs_on_disk import ConfigFiles
+
+    names = ["app.py", ".env.py", "c.yaml", ".env", "sub/x.py", "sub/.env.local"]
+    for name in names:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("MODEL=claude-x\n")
+    configs = ConfigFiles(tmp_path, tmp_path, lambda text: False)
+    files = [str(tmp_path / name) for name in names]
+    assert configs.take_config_files(files) == [path for path in files if not configfiles.is_config_path(path)]
+    assert configs.take_config_files(files) == [str(tmp_path / "app.py"), str(tmp_path / "sub/x.py")]
