@@ -75,6 +75,8 @@ _ODD_TEXTS = [
     b"xfrom a import b\n_from a import b\n.from a import b\n\xc3\xa9from a import b\n",
     b"import os\nximport os\n.import os\nre.import x\n\xc3\xa9import x\n",
     b"from . import (a,\n b)\nfrom .x import *\nfrom\\\n a import b\n",
+    # A module whose name starts with "import" (the pattern once took its first letters for the keyword).
+    b"from importlib import resources\nfrom app.importer import x\nfrom importer_ import(y)\n",
     b"model = 1\nmodel_x = 2\n_model\n\xc3\xa9model\nmodel\xc3\xa9\nx.model\nmodel",
     b"",
     b"from",

@@ -168,7 +168,7 @@ def reads_names(
 # the end of the file.
 _FROM_IMPORT = re.compile(
     rb"from(?<![\w\x80-\xff]from)(?![\w\x80-\xff])"
-    rb"((?:(?!(?<![\w\x80-\xff])from(?![\w\x80-\xff]))[\w\x80-\xff. \t\\\r\n])*?)(?<![\w\x80-\xff])import"
+    rb"((?:(?!(?<![\w\x80-\xff])from(?![\w\x80-\xff]))[\w\x80-\xff. \t\\\r\n])*?)(?<![\w\x80-\xff])import(?![\w\x80-\xff])"
     rb"(?:[ \t]|\\\r?\n)*(?:\(((?:[^()#]|#[^\n]*\n)*)\)|((?:[^\n;\\]|\\\r?\n)*))"
 )
 _IMPORT = re.compile(rb"import(?<![\w\x80-\xff.]import)(?:[ \t]|\\\r?\n)+((?:[^\n;(\\]|\\\r?\n)*)")
