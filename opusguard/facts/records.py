@@ -42,7 +42,7 @@ class Name(Struct, frozen=True, tag=True):
 class Attr(Struct, frozen=True, tag=True):
     """``base.attr``: a module attribute, class attribute or enum member."""
 
-    base: "Value"
+    base: Value
     attr: str
 
 
@@ -56,7 +56,7 @@ class SelfAttr(Struct, frozen=True, tag=True):
 class Subscript(Struct, frozen=True, tag=True):
     """``base[key]`` with a constant key."""
 
-    base: "Value"
+    base: Value
     key: str | int
 
 
@@ -64,7 +64,7 @@ class Env(Struct, frozen=True, tag=True):
     """``os.getenv("VAR", default)`` and friends; default is None when absent."""
 
     var: str
-    default: "Value | None"
+    default: Value | None
 
 
 class Param(Struct, frozen=True, tag=True):
@@ -72,36 +72,36 @@ class Param(Struct, frozen=True, tag=True):
 
     function: str  # qualified name inside the module, e.g. "Agent.run"
     name: str
-    default: "Value | None"
+    default: Value | None
 
 
 class Concat(Struct, frozen=True, tag=True):
     """An f-string or ``+`` concatenation; parts are Values (Str for fixed text)."""
 
-    parts: tuple["Value", ...]
+    parts: tuple[Value, ...]
 
 
 class DictV(Struct, frozen=True, tag=True):
-    items: tuple[tuple[str, "Value"], ...]
+    items: tuple[tuple[str, Value], ...]
 
 
 class SeqV(Struct, frozen=True, tag=True):
     """A list/tuple/set literal, or the arguments of ``Literal[...]``."""
 
-    items: tuple["Value", ...]
+    items: tuple[Value, ...]
 
 
 class OneOf(Struct, frozen=True, tag=True):
     """A value that is one of several (``a if c else b``, ``x or y``)."""
 
-    options: tuple["Value", ...]
+    options: tuple[Value, ...]
 
 
 class CallV(Struct, frozen=True, tag=True):
     """``func(args...)`` whose result the resolver may understand (an Enum lookup)."""
 
-    func: "Value"
-    args: tuple["Value", ...]
+    func: Value
+    args: tuple[Value, ...]
 
 
 class Unknown(Struct, frozen=True, tag=True):
