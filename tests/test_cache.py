@@ -152,3 +152,22 @@ def test_a_file_changed_within_the_settling_time_gets_no_verdict(tmp_path):
     assert index.entries == {} and not index.changed
     index.put("/a.py", 10, settled, "skip")
     assert index.entries == {"/a.py": (10, settled, "skip")} and index.changed
+
+
+def test_cached_records_name_their_types_unquoted():
+    # On Python 3.10, `tuple["Value", ...]` under postponed annotations stays a tuple
+    # of the string 'Value' (3.11 resolves it): msgspec could not decode any cached
+    # facts there, and every warm run failed. Annotations name types without quotes.
+    import ast
+
+    from opusguard.facts import records
+
+    tree = ast.parse(Path(records.__file__).read_text(encoding="utf-8"))
+    quoted = [
+        (node.lineno, inner.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.AnnAssign)
+        for inner in ast.walk(node.annotation)
+        if isinstance(inner, ast.Constant) and isinstance(inner.value, str)
+    ]
+    assert quoted == []
