@@ -472,7 +472,7 @@ def _serve(tasks: Queue[object], results: Connection, jobs: int) -> None:
     global _worker_catalog
     send = _Sender(results)
     pool = _RenewedPool(jobs)
-    starter = _Starter(pool, send, jobs)
+    starter: _Starter | None = None  # started once the workers are forked
     submitted = 0
     try:
         while True:
@@ -480,26 +480,34 @@ def _serve(tasks: Queue[object], results: Connection, jobs: int) -> None:
                 task = tasks.get(timeout=1.0)
             except queue.Empty:
                 if os.getppid() != parent:  # the main process was killed: nobody to answer
-                    starter.stop()
+                    _stop(starter)
                     pool.shutdown(cancel_futures=True)
                     return
                 continue
             if isinstance(task, tuple):
+                if starter is None:  # (the catalog comes first; should a file not, the workers fork now)
+                    starter = _Starter(pool.forked(), send, jobs)
                 starter.add(submitted, cast("_Job", task))
                 submitted += 1
             elif task == _STOP:  # files still waiting are the leftovers of a Ctrl-C
-                starter.stop()
+                _stop(starter)
                 pool.shutdown(cancel_futures=True)
                 return
             else:  # the catalog, before any file
                 _worker_catalog = cast("Catalog", task)
                 _extract((_WARM_UP, "<warm-up>", frozenset({"route"}), True))  # before the workers are forked
+                starter = _Starter(pool.forked(), send, jobs)
     except (BrokenPipeError, ConnectionError, EOFError):
-        starter.stop()
+        _stop(starter)
         pool.shutdown(cancel_futures=True)  # the main process stopped reading: an interrupted run
     finally:
-        starter.stop()
+        _stop(starter)
         pool.shutdown()  # (waits for its workers, as leaving a `with` block would)
+
+
+def _stop(starter: _Starter | None) -> None:
+    if starter is not None:
+        starter.stop()
 
 
 def _leave_the_terminal() -> None:
@@ -603,6 +611,14 @@ class _RenewedPool:
         from concurrent.futures import ProcessPoolExecutor
 
         return ProcessPoolExecutor(max_workers=self.jobs, mp_context=multiprocessing.get_context("fork"))
+
+    def forked(self) -> _RenewedPool:
+        """The pool with its workers forked now, from the calling thread, before any
+        other thread of this process starts: a child forked while another thread runs
+        could inherit a lock that thread held (Python 3.12 warns of it). A pool with
+        fork forks all its workers at its first task."""
+        self.pool.submit(int)
+        return self
 
     def submit(self, task: _Job) -> Future[FileFacts]:
         from concurrent.futures.process import BrokenProcessPool
