@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_slicing import OPUS, assert_same_facts, cut
 
-from opusguard.select import plain_functions
+from opusguard.select import plain_functions, selection
 
 CALL = f'import anthropic\nanthropic.Anthropic().messages.create(model="{OPUS}", messages=[])\n'
 
@@ -65,13 +65,17 @@ def test_a_t_string_is_one_statement_where_python_reads_it():
         assert plain_functions.is_one_statement(text)
 
 
-def _found(source: str) -> list[tuple[int, int, int, str, bool]]:
-    data = source.encode()
-    lines = data.splitlines(keepends=True)
+def _offsets(source: str) -> list[int]:
     offsets = [0]
-    for line in lines:
+    for line in source.encode().splitlines(keepends=True):
         offsets.append(offsets[-1] + len(line))
-    return [tuple(f) for f in plain_functions.find(data, lines, offsets, lambda first, last: False)]
+    return offsets
+
+
+def _found(source: str, holds_trigger=lambda first, last: False) -> list[tuple[int, int, int, str, bool]]:
+    data = source.encode()
+    found = plain_functions.find(data, data.splitlines(keepends=True), _offsets(source), holds_trigger)
+    return [tuple(f) for f in found]
 
 
 def test_functions_are_found_with_their_decorators_comments_and_signature_lines():
@@ -95,11 +99,9 @@ def test_functions_are_found_with_their_decorators_comments_and_signature_lines(
 
 
 def test_a_function_with_a_trigger_in_its_lines_is_parsed():
-    source = b"def f():\n    pass\n# opusguard: task=x\n\ndef g():\n    pass\n"
-    lines = source.splitlines(keepends=True)
-    offsets = [0, 9, 18, 38, 39, 48, 57]
-    found = plain_functions.find(source, lines, offsets, lambda first, last: first <= 3 <= last)
-    assert [f.name for f in found] == ["g"]
+    source = "def f():\n    pass\n# opusguard: task=x\n\ndef g():\n    pass\n"
+    found = _found(source, lambda first, last: first <= 3 <= last)
+    assert [f[3] for f in found] == ["g"]
 
 
 def test_a_def_in_a_string_is_no_function_of_the_module():
@@ -108,16 +110,11 @@ def test_a_def_in_a_string_is_no_function_of_the_module():
     assert [f[3] for f in found] == ["helper", "helper2"]  # the scan alone cannot tell
     functions = [plain_functions.PlainFunction(*f) for f in found]
     tree = ast.parse(plain_functions.blanked(source.encode(), _offsets(source), functions))
-    assert plain_functions.module_body(tree, functions) is None  # the parse can: TEMPLATE spans it
+    assert (
+        plain_functions.module_body(tree, functions, selection._first_line) is None
+    )  # the parse can: TEMPLATE spans it
     sliced = assert_same_facts(source.encode())
     assert sliced is not None and sliced.cut_functions == {"helper2"}
-
-
-def _offsets(source: str) -> list[int]:
-    offsets = [0]
-    for line in source.encode().splitlines(keepends=True):
-        offsets.append(offsets[-1] + len(line))
-    return offsets
 
 
 @pytest.mark.parametrize(

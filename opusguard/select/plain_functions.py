@@ -179,14 +179,17 @@ def blanked(source: bytes, offsets: Sequence[int], functions: Sequence[PlainFunc
     return b"".join(pieces)
 
 
-def module_body(tree: ast.Module, functions: Sequence[PlainFunction]) -> list[ast.stmt] | None:
+def module_body(
+    tree: ast.Module, functions: Sequence[PlainFunction], first_line: Callable[[ast.stmt], int]
+) -> list[ast.stmt] | None:
     """The module's statements: the parsed ones and a stand-in for each function, in
     order; None if a parsed statement spans a function's lines (the function is
-    then text in it, or the file is not what the scan took it for)."""
+    then text in it, or the file is not what the scan took it for). `first_line`:
+    a statement's first line, its decorators' (selection's)."""
     body: list[ast.stmt] = []
     pending = list(reversed(functions))
     for statement in tree.body:
-        first = min([statement.lineno, *(decorator.lineno for decorator in getattr(statement, "decorator_list", ()))])
+        first = first_line(statement)
         while pending and pending[-1].first < first:
             function = pending.pop()
             if body and (body[-1].end_lineno or body[-1].lineno) >= function.first:

@@ -152,7 +152,7 @@ def _module_body(source: bytes, selector: _Selector) -> list[ast.stmt] | None:
     functions = plain_functions.find(source, selector.lines, selector.offsets, selector.may_hold_trigger)
     if functions:
         tree = _parse(plain_functions.blanked(source, selector.offsets, functions))
-        body = None if tree is None else plain_functions.module_body(tree, functions)
+        body = None if tree is None else plain_functions.module_body(tree, functions, _first_line)
         if body is not None:
             return body
     tree = _parse(source)  # (the checks failed: the whole file, as any other)
