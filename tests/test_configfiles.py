@@ -154,8 +154,9 @@ def test_config_kind():
             "env",
             ".envrc",
             ".env.json",
+            ".env.py",
         )
-    ] == ["env", "env", "yaml", "yaml", "toml", "json", "ini", None, None, None, "json"]
+    ] == ["env", "env", "yaml", "yaml", "toml", "json", "ini", None, None, None, "json", "env"]
 
 
 # --- the run: discovery, warnings, OG109, resolution --------------------------------------
@@ -715,7 +716,7 @@ def test_diff_places_notebook_sites_by_cell_and_follows_a_changed_config_value(t
 
 
 def test_the_walk_takes_config_files_by_name_and_leaves_code(tmp_path):
-    # (A name ending in .py is code, but for `.env.py`, which config_kind calls an env file.)
+    # (A name ending in .py is code, but for `.env.py`: config_kind's shortcut keeps its rule.)
     from opusguard.run.configs_on_disk import ConfigFiles
 
     names = ["app.py", ".env.py", "c.yaml", ".env", "sub/x.py", "sub/.env.local"]

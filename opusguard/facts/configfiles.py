@@ -108,6 +108,8 @@ def with_config_globs(settings: Settings) -> Settings:
 
 def config_kind(name: str) -> str | None:
     """The format of a file by its name: .env, .env.example, x.yaml ...; None if not a config file."""
+    if name.endswith(".py") and not name.startswith(".env."):
+        return None  # (most names a walk meets: asked first, without splitext)
     suffix = os.path.splitext(name)[1].lower()
     if suffix in _SUFFIX_KINDS:
         return _SUFFIX_KINDS[suffix]

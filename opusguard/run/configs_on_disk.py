@@ -55,10 +55,7 @@ class ConfigFiles(ConfigView):
         """Read the config files among the discovered `files`; return the others (the code)."""
         code = []
         for name in files:
-            # (Most files are code: a name ending in .py is one but for `.env.py`.)
-            if name.endswith(".py") and not os.path.basename(name).startswith(".env."):
-                code.append(name)
-            elif is_config_path(name):
+            if is_config_path(name):
                 facts = self._load(name)
                 if facts is not None and (facts.values or facts.error):  # (the others name no model)
                     self.files[facts.path] = facts
