@@ -480,8 +480,6 @@ def _serve(tasks: Queue[object], results: Connection, jobs: int) -> None:
                 task = tasks.get(timeout=1.0)
             except queue.Empty:
                 if os.getppid() != parent:  # the main process was killed: nobody to answer
-                    _stop(starter)
-                    pool.shutdown(cancel_futures=True)
                     return
                 continue
             if isinstance(task, tuple):
@@ -490,24 +488,19 @@ def _serve(tasks: Queue[object], results: Connection, jobs: int) -> None:
                 starter.add(submitted, cast("_Job", task))
                 submitted += 1
             elif task == _STOP:  # files still waiting are the leftovers of a Ctrl-C
-                _stop(starter)
-                pool.shutdown(cancel_futures=True)
                 return
             else:  # the catalog, before any file
                 _worker_catalog = cast("Catalog", task)
                 _extract((_WARM_UP, "<warm-up>", frozenset({"route"}), True))  # before the workers are forked
                 starter = _Starter(pool.forked(), send, jobs)
     except (BrokenPipeError, ConnectionError, EOFError):
-        _stop(starter)
-        pool.shutdown(cancel_futures=True)  # the main process stopped reading: an interrupted run
+        pass  # the main process stopped reading: an interrupted run
     finally:
-        _stop(starter)
-        pool.shutdown()  # (waits for its workers, as leaving a `with` block would)
-
-
-def _stop(starter: _Starter | None) -> None:
-    if starter is not None:
-        starter.stop()
+        # Nobody waits for the files not yet started; those running end first (as
+        # leaving a `with` block would wait for them). The starter stops first.
+        if starter is not None:
+            starter.stop()
+        pool.shutdown(cancel_futures=True)
 
 
 def _leave_the_terminal() -> None:
